@@ -1,0 +1,19 @@
+"""Event Grid and CloudEvents deliveries: parsing, handshakes, and what each event asks for."""
+
+from shared.events.parse import (
+    EventParseError,
+    ParsedEvent,
+    WebhookDelivery,
+    from_function_event,
+    parse_event_dict,
+    parse_webhook,
+)
+
+__all__ = [
+    "EventParseError",
+    "ParsedEvent",
+    "WebhookDelivery",
+    "from_function_event",
+    "parse_event_dict",
+    "parse_webhook",
+]

@@ -1,0 +1,289 @@
+"""Parse Event Grid deliveries (Event Grid schema and CloudEvents 1.0) into `ParsedEvent`s.
+
+Accepts raw webhook bodies (single event, batch array, structured CloudEvents) and the
+`azure.functions` trigger objects alike, recognises the two handshakes, and decides what each
+event asks of amlguard: audit a resource (write), resolve its alerts (delete), or nothing.
+Nothing here does I/O; the service acts on the result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "EventParseError",
+    "ParsedEvent",
+    "WebhookDelivery",
+    "from_function_event",
+    "parse_event_dict",
+    "parse_webhook",
+]
+
+VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
+SUBSCRIPTION_DELETED_EVENT = "microsoft.eventgrid.subscriptiondeletedevent"
+WRITE_EVENT = "microsoft.resources.resourcewritesuccess"
+DELETE_EVENT = "microsoft.resources.resourcedeletesuccess"
+MODEL_DEPLOYED_EVENT = "microsoft.machinelearningservices.modeldeployed"
+
+# Resource types whose changes amlguard audits (ARM ids are matched case-insensitively).
+_WATCHED = re.compile(
+    r"/providers/microsoft\.machinelearningservices/workspaces/[^/]+"
+    r"(?:/(?:onlineendpoints|batchendpoints)/[^/]+(?:/deployments/[^/]+)?)?$",
+    re.IGNORECASE,
+)
+_OPERATION = re.compile(
+    r"^microsoft\.machinelearningservices/workspaces"
+    r"(?:/(?:onlineendpoints|batchendpoints)(?:/deployments)?)?/(write|delete)$",
+    re.IGNORECASE,
+)
+_UPN_CLAIMS = (
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+    "upn",
+    "unique_name",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+)
+_OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+
+
+class EventParseError(ValueError):
+    """The delivery is not a well-formed Event Grid or CloudEvents body; says what is wrong."""
+
+
+@dataclass(slots=True)
+class ParsedEvent:
+    """One event and what it asks for. `action` is audit | delete | ignore."""
+
+    id: str
+    event_type: str
+    schema: str  # eventgrid | cloudevents
+    time: datetime | None
+    subject: str
+    topic: str
+    action: str
+    resource_id: str | None = None
+    operation_name: str | None = None
+    changed_by: dict[str, Any] | None = None
+    reason: str = ""  # why an event is ignored
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WebhookDelivery:
+    """A parsed webhook POST: either a validation handshake or a list of events."""
+
+    events: list[ParsedEvent] = field(default_factory=list)
+    validation_code: str | None = None
+    validation_url: str | None = None
+
+
+def _loads_maybe(value: Any) -> Any:
+    # The 2018-01-01 ARM event schema types claims/authorization/httpRequest as strings,
+    # while real deliveries carry objects: accept both.
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    # Event Grid writes 7 fractional digits; datetime.fromisoformat takes at most 6.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _ci_get(mapping: Mapping[str, Any], *keys: str) -> Any:
+    lowered = {str(k).lower(): v for k, v in mapping.items()}
+    for key in keys:
+        if key.lower() in lowered:
+            return lowered[key.lower()]
+    return None
+
+
+def _changed_by(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    claims = _loads_maybe(_ci_get(data, "claims")) or {}
+    http_request = _loads_maybe(_ci_get(data, "httpRequest")) or {}
+    authorization = _loads_maybe(_ci_get(data, "authorization")) or {}
+    who: dict[str, Any] = {}
+    if isinstance(claims, Mapping):
+        upn = _ci_get(claims, *_UPN_CLAIMS)
+        if upn:
+            who["upn"] = upn
+        for key, out in (("name", "name"), ("appid", "app_id"), ("ipaddr", "ip"), (_OID_CLAIM, "object_id")):
+            value = _ci_get(claims, key)
+            if value:
+                who[out] = value
+    if isinstance(http_request, Mapping):
+        ip = _ci_get(http_request, "clientIpAddress")
+        if ip:
+            who["ip"] = ip
+    if isinstance(authorization, Mapping):
+        evidence = _loads_maybe(_ci_get(authorization, "evidence")) or {}
+        if isinstance(evidence, Mapping):
+            principal_type = _ci_get(evidence, "principalType")
+            if principal_type:
+                who["principal_type"] = principal_type
+            if "object_id" not in who and _ci_get(evidence, "principalId"):
+                who["object_id"] = _ci_get(evidence, "principalId")
+    if not who:
+        return None
+    who["display"] = who.get("upn") or who.get("name") or who.get("app_id") or who.get("object_id")
+    return who
+
+
+def _classify(event: ParsedEvent) -> ParsedEvent:
+    """Decide what an event asks of amlguard; every ignore carries a reason for the log."""
+    etype = event.event_type.lower()
+    data = event.data
+    if etype in (WRITE_EVENT, DELETE_EVENT):
+        resource_id = _ci_get(data, "resourceUri") or event.subject
+        operation = _ci_get(data, "operationName") or ""
+        event.operation_name = str(operation) if operation else None
+        event.resource_id = str(resource_id) if resource_id else None
+        event.changed_by = _changed_by(data)
+        watched_by_op = bool(operation and _OPERATION.match(str(operation)))
+        watched_by_id = bool(event.resource_id and _WATCHED.search(event.resource_id.rstrip("/")))
+        if not (watched_by_op or watched_by_id):
+            event.action = "ignore"
+            event.reason = f"not an Azure ML workspace, endpoint or deployment ({operation or event.subject})"
+        elif not watched_by_id:
+            event.action = "ignore"
+            event.reason = f"operation {operation} but resource id {resource_id!r} is not one amlguard audits"
+        else:
+            event.resource_id = event.resource_id.rstrip("/") if event.resource_id else None
+            event.action = "delete" if etype == DELETE_EVENT else "audit"
+        return event
+    if etype == MODEL_DEPLOYED_EVENT:
+        service = _ci_get(data, "ServiceName")
+        workspace = event.topic.rstrip("/")
+        if service and _WATCHED.search(workspace):
+            event.resource_id = f"{workspace}/onlineEndpoints/{service}"
+            event.action = "audit"
+        else:
+            event.action = "ignore"
+            event.reason = "ModelDeployed event without a service name or workspace topic"
+        return event
+    event.action = "ignore"
+    event.reason = f"event type {event.event_type} is not one amlguard acts on"
+    return event
+
+
+def parse_event_dict(raw: Mapping[str, Any]) -> ParsedEvent:
+    """One event in either schema. Raises EventParseError when required fields are missing."""
+    if not isinstance(raw, Mapping):
+        raise EventParseError(f"each event must be a JSON object, got {type(raw).__name__}")
+    if "specversion" in raw:
+        missing = [k for k in ("id", "type", "source") if not raw.get(k)]
+        if missing:
+            raise EventParseError(f"CloudEvent is missing required attribute(s): {', '.join(missing)}")
+        data = _loads_maybe(raw.get("data"))
+        event = ParsedEvent(
+            id=str(raw["id"]),
+            event_type=str(raw["type"]),
+            schema="cloudevents",
+            time=_parse_time(raw.get("time")),
+            subject=str(raw.get("subject") or ""),
+            topic=str(raw["source"]),
+            action="ignore",
+            data=dict(data) if isinstance(data, Mapping) else {},
+        )
+    else:
+        missing = [k for k in ("id", "eventType", "subject") if not raw.get(k)]
+        if missing:
+            raise EventParseError(
+                f"Event Grid event is missing required field(s): {', '.join(missing)} "
+                "(expected id, eventType, subject, eventTime, data)"
+            )
+        data = _loads_maybe(raw.get("data"))
+        event = ParsedEvent(
+            id=str(raw["id"]),
+            event_type=str(raw["eventType"]),
+            schema="eventgrid",
+            time=_parse_time(raw.get("eventTime")),
+            subject=str(raw["subject"]),
+            topic=str(raw.get("topic") or ""),
+            action="ignore",
+            data=dict(data) if isinstance(data, Mapping) else {},
+        )
+    return _classify(event)
+
+
+def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -> WebhookDelivery:
+    """Parse a webhook POST body: a handshake, one event, a batch, or structured CloudEvents.
+
+    Raises EventParseError (answered with 400) when the body is not JSON or not events.
+    """
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise EventParseError("body is not UTF-8 text; send application/json") from exc
+    if not body.strip():
+        raise EventParseError("empty body; expected a JSON event or array of events")
+    try:
+        payload = json.loads(body)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise EventParseError(f"body is not valid JSON ({exc.msg} at {where})") from exc
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise EventParseError("empty event array")
+    delivery = WebhookDelivery()
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise EventParseError(f"event {index} is a {type(item).__name__}, expected a JSON object")
+        etype = str(item.get("eventType") or item.get("type") or "").lower()
+        if etype == VALIDATION_EVENT:
+            data = _loads_maybe(item.get("data")) or {}
+            code = data.get("validationCode") if isinstance(data, Mapping) else None
+            if not code:
+                raise EventParseError("SubscriptionValidationEvent without data.validationCode")
+            delivery.validation_code = str(code)
+            delivery.validation_url = data.get("validationUrl") if isinstance(data, Mapping) else None
+            continue
+        try:
+            delivery.events.append(parse_event_dict(item))
+        except EventParseError as exc:
+            raise EventParseError(f"event {index}: {exc}") from exc
+    return delivery
+
+
+def from_function_event(event: Any) -> ParsedEvent:
+    """Convert an `azure.functions.EventGridEvent` or `azure.functions.CloudEvent`."""
+    if hasattr(event, "event_type"):  # func.EventGridEvent
+        raw: dict[str, Any] = {
+            "id": event.id,
+            "eventType": event.event_type,
+            "subject": event.subject,
+            "topic": getattr(event, "topic", "") or "",
+            "data": event.get_json(),
+        }
+        parsed = parse_event_dict(raw)
+        parsed.time = _parse_time(event.event_time)  # the binding already parsed it to a datetime
+        return parsed
+    raw = {
+        "specversion": getattr(event, "specversion", "1.0") or "1.0",
+        "id": event.id,
+        "type": event.type,
+        "source": event.source,
+        "subject": getattr(event, "subject", None),
+        "data": event.get_json(),
+    }
+    parsed = parse_event_dict(raw)
+    parsed.time = _parse_time(getattr(event, "time", None))
+    return parsed
