@@ -1,0 +1,249 @@
+"""The use cases every trigger calls: audit one resource, sweep a scope, handle an event.
+
+The inventory answers "what is this resource now", the policy engine "which rules fail", and
+the alert manager "what changed". Triggers (Event Grid, timer, queue, HTTP, CLI) stay thin and
+call only this module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.config import Settings
+from shared.events import ParsedEvent
+from shared.inventory.base import Inventory, InventoryError, InventoryResult, Scope
+from shared.model import AuditReport, Finding, Resource
+from shared.service.packs import PackHolder
+
+__all__ = ["EventOutcome", "Service"]
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class EventOutcome:
+    """What handling one event did, for the HTTP response and the log."""
+
+    event_id: str
+    outcome: str  # audited | duplicate | stale | ignored | resolved | error
+    resource: str | None = None
+    reason: str = ""
+    findings: int = 0
+    failed: int = 0
+    transitions: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in {
+            "id": self.event_id, "outcome": self.outcome, "resource": self.resource,
+            "reason": self.reason or None, "findings": self.findings, "failed": self.failed,
+            "transitions": self.transitions,
+        }.items() if v is not None}
+
+
+@dataclass(slots=True)
+class Service:
+    """One instance per process; safe to share between threads of one host."""
+
+    settings: Settings
+    inventory: Inventory
+    packs: PackHolder
+    store: Any  # shared.alerts StateStore
+    alerts: Any  # shared.alerts.AlertManager
+    clock: Callable[[], datetime] = utcnow
+    notifiers: dict[str, Any] = field(default_factory=dict)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: Settings, *, inventory: Inventory | None = None,
+                      clock: Callable[[], datetime] = utcnow) -> Service:
+        """Wire the service from settings: snapshot or live inventory, state store, alerting."""
+        from shared.alerts import AlertManager, open_store
+
+        if inventory is None:
+            inventory = build_inventory(settings)
+        store = open_store(settings.state_dir, backend=settings.state_backend, settings=settings.env)
+        config = None
+        notifiers: dict[str, Any] = {}
+        try:
+            from shared.alerts.config import build_notifiers, load_alerting
+        except ImportError:  # routing not installed in this build: alerts are kept, not sent
+            pass
+        else:
+            config = load_alerting(settings.alerting_file)
+            notifiers = build_notifiers(config, settings.env)
+        manager = AlertManager(store, config=config, clock=clock)
+        return cls(settings=settings, inventory=inventory, packs=PackHolder(settings.policies_dir),
+                   store=store, alerts=manager, clock=clock, notifiers=notifiers)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- audits ---------------------------------------------------------------------------
+    def _evaluate(self, resources: list[Resource], errors: Iterable[InventoryError] = ()) -> AuditReport:
+        pack = self.packs.current()
+        findings = pack.evaluate(resources, errors=list(errors), now=self.clock())
+        return AuditReport(resources=resources, findings=findings, rules=pack.rules_metadata())
+
+    def _alert_update(self, report: AuditReport, audited: Iterable[str], *,
+                      changed_by: dict[str, Any] | None = None) -> int:
+        pack = self.packs.current()
+        for_seconds = {rule.id: rule.for_seconds for rule in pack.rules}
+        findings: list[Finding] = report.findings
+        if changed_by:
+            for finding in findings:
+                finding.changed_by = changed_by
+        transitions = self.alerts.process(findings, audited=list(audited), now=self.clock(),
+                                          changed_by=changed_by, for_seconds=for_seconds)
+        return len(transitions)
+
+    def audit(self, resource_id: str, *, changed_by: dict[str, Any] | None = None) -> tuple[AuditReport, int]:
+        """Audit exactly one resource and update its alerts. A resource the inventory cannot
+        find is an `error` finding (never a pass)."""
+        now = self.clock()
+        error: InventoryError | None = None
+        resource: Resource | None = None
+        try:
+            resource = self.inventory.get(resource_id)
+        except Exception as exc:  # a partial failure is data, not an exception
+            log.warning("reading %s failed: %s", resource_id, exc)
+            error = InventoryError(resource=resource_id, message=f"could not read {resource_id}: {exc}",
+                                   kind=_kind_of(resource_id), retryable=True)
+        if resource is None and error is None:
+            error = InventoryError(
+                resource=resource_id,
+                message=(f"{resource_id} was not found by the inventory; if it was just created, the next "
+                         "sweep re-checks it; otherwise check amlguard's Reader access to its workspace"),
+                kind=_kind_of(resource_id),
+            )
+        report = self._evaluate([resource] if resource else [], [error] if error else [])
+        transitions = self._alert_update(report, [resource.id if resource else resource_id],
+                                         changed_by=changed_by)
+        self.store.record_audit(resource.id if resource else resource_id, now, report.summary())
+        return report, transitions
+
+    def sweep(self, scope: Scope | None = None, *, record: bool = True) -> AuditReport:
+        """Audit everything in scope, update alerts, resolve alerts of resources that are gone."""
+        now = self.clock()
+        result: InventoryResult = self.inventory.list(scope)
+        report = self._evaluate(result.resources, result.errors)
+        report.diagnostics = list(result.diagnostics)
+        audited = {r.id for r in result.resources} | {e.resource for e in result.errors}
+        self._alert_update(report, audited)
+        self._resolve_vanished(scope, audited, {e.resource for e in result.errors}, now)
+        if record:
+            for resource in result.resources:
+                self.store.record_audit(resource.id, now)
+            self.store.record_run("sweep", now, report.summary())
+        return report
+
+    def _resolve_vanished(self, scope: Scope | None, audited: set[str], failed: set[str],
+                          now: datetime) -> None:
+        """Open alerts of resources no longer in the inventory resolve: the resource was deleted
+        without us seeing the event. Never when the workspace could not be read."""
+        audited_lower = {a.lower() for a in audited}
+        failed_prefixes = tuple(f.lower() for f in failed)
+        for alert in self.alerts.list_alerts(include_resolved=False):
+            resource = str(alert["resource"])
+            low = resource.lower()
+            if low in audited_lower or (failed_prefixes and low.startswith(failed_prefixes)):
+                continue
+            if not _in_scope(resource, scope):
+                continue
+            self.alerts.resolve_resource(resource, now=now, reason="not found in sweep")
+
+    def fanout(self, scope: Scope | None = None) -> list[str]:
+        """Workspace ids to audit in parallel (one queue message each)."""
+        return sorted(set(self.inventory.workspaces(scope)))
+
+    def sweep_workspace(self, workspace_id: str) -> AuditReport:
+        """Audit one workspace (the queue worker's job)."""
+        return self.sweep(scope_for_workspace(workspace_id))
+
+    # -- events ---------------------------------------------------------------------------
+    def handle_event(self, event: ParsedEvent) -> EventOutcome:
+        """At-least-once, unordered delivery: dedupe on id, drop stale, delete resolves."""
+        if event.action == "ignore":
+            log.info("ignoring event %s: %s", event.id, event.reason)
+            return EventOutcome(event.id, "ignored", event.resource_id, event.reason)
+        if not self.store.mark_event_seen(event.id):
+            return EventOutcome(event.id, "duplicate", event.resource_id, "event id already processed")
+        assert event.resource_id is not None
+        last = self.store.last_audit(event.resource_id)
+        if last is not None and event.time is not None and event.time < last:
+            return EventOutcome(event.id, "stale", event.resource_id,
+                                f"event time {event.time.isoformat()} is older than the last audit "
+                                f"{last.isoformat()}")
+        if event.action == "delete":
+            transitions = self.alerts.resolve_resource(event.resource_id, now=self.clock(), reason="deleted",
+                                                       changed_by=event.changed_by)
+            self.store.record_audit(event.resource_id, self.clock(), {"deleted": True})
+            return EventOutcome(event.id, "resolved", event.resource_id, "resource deleted",
+                                transitions=len(transitions))
+        report, transitions = self.audit(event.resource_id, changed_by=event.changed_by)
+        summary = report.summary()
+        return EventOutcome(event.id, "audited", event.resource_id, findings=len(report.findings),
+                            failed=summary["failed"] + summary["errors"], transitions=transitions)
+
+    # -- timers ---------------------------------------------------------------------------
+    def tick(self) -> Any:
+        """Advance alert timers and deliver what is due (called by timers and after events)."""
+        self.alerts.tick(now=self.clock())
+        return self.alerts.deliver(self.notifiers, now=self.clock())
+
+
+def _kind_of(resource_id: str) -> str | None:
+    from shared.inventory.normalize import parse_arm_id
+
+    try:
+        kind = parse_arm_id(resource_id).get("kind")
+    except ValueError:
+        return None
+    return str(kind) if kind else None
+
+
+def scope_for_workspace(workspace_id: str) -> Scope:
+    from shared.inventory.normalize import parse_arm_id
+
+    parts = parse_arm_id(workspace_id)
+    sub = parts.get("subscription")
+    return Scope(subscriptions=(sub,) if sub else (), resource_group=parts.get("resource_group"),
+                 workspace=parts.get("workspace"))
+
+
+def _in_scope(resource_id: str, scope: Scope | None) -> bool:
+    if scope is None:
+        return True
+    from shared.inventory.normalize import parse_arm_id
+
+    try:
+        parts = parse_arm_id(resource_id)
+    except ValueError:
+        return False
+
+    def same(a: str | None, b: str | None) -> bool:
+        return b is None or (a or "").lower() == b.lower()
+
+    subs_ok = not scope.subscriptions or (parts.get("subscription") or "").lower() in {
+        s.lower() for s in scope.subscriptions}
+    return subs_ok and same(parts.get("resource_group"), scope.resource_group) and same(
+        parts.get("workspace"), scope.workspace)
+
+
+def build_inventory(settings: Settings) -> Inventory:
+    """Snapshot files when AMLGUARD_SNAPSHOT is set, else the live Azure inventory."""
+    if settings.snapshot:
+        from shared.inventory import SnapshotInventory
+
+        return SnapshotInventory(list(settings.snapshot))
+    from shared.inventory.config import inventory_from_settings
+
+    inventory: Inventory = inventory_from_settings(settings)
+    return inventory
