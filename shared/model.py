@@ -8,14 +8,15 @@ are lower-case snake (`disabled`, `aad_token`, `allow_only_approved_outbound`).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "KINDS",
-    "AuditReport",
     "SEVERITIES",
+    "AuditReport",
     "Diagnostic",
     "Finding",
     "Kind",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-class Kind(str, enum.Enum):
+class Kind(enum.StrEnum):
     """Resource kinds amlguard audits (contract 2 of DESIGN.md)."""
 
     WORKSPACE = "workspace"
@@ -39,7 +40,7 @@ class Kind(str, enum.Enum):
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Outcome of one rule on one resource."""
 
     PASS = "pass"
@@ -49,7 +50,7 @@ class Status(str, enum.Enum):
     ERROR = "error"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """Rule severity, most severe first; maps onto Azure Monitor Sev0..Sev4."""
 
     CRITICAL = "critical"
@@ -177,7 +178,8 @@ class Finding:
     changed_by: dict[str, Any] | None = None  # who made the change (from an event's claims)
     remediation_action: dict[str, Any] | None = None  # what remediation did or would do
     workspace: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
+    # `field` is shadowed by the attribute above inside this class body
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The finding as it appears in the JSON report (contract 2 keys first)."""

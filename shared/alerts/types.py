@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 
-class AlertStatus(str, enum.Enum):
+class AlertStatus(enum.StrEnum):
     """Monitor condition of an alert (Prometheus / Alertmanager states)."""
 
     INACTIVE = "inactive"
@@ -32,7 +32,7 @@ class AlertStatus(str, enum.Enum):
     RESOLVED = "resolved"
 
 
-class NotifyReason(str, enum.Enum):
+class NotifyReason(enum.StrEnum):
     """Why a notification was sent (mirrors Alertmanager's DedupStage reasons)."""
 
     FIRST = "first"

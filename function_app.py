@@ -1,0 +1,17 @@
+"""Azure Functions entry point (Python v2 model): create the app, register the blueprints.
+
+The HTTP routes are one FastAPI app mounted through AsgiFunctionApp behind function keys; it
+is built lazily on the first request so that indexing and cold starts stay short.
+"""
+
+import azure.functions as func
+
+from functions import events, http, monitor, sweep
+from shared.api.lazy import LazyASGI
+
+app = func.AsgiFunctionApp(app=LazyASGI("functions.runtime:create_http_app"),
+                           http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(events.bp)
+app.register_functions(sweep.bp)
+app.register_functions(monitor.bp)
+app.register_functions(http.bp)

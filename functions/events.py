@@ -1,0 +1,29 @@
+"""Event Grid trigger: audit exactly the resource an ARM or Azure ML event is about."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.runtime import service
+
+bp = func.Blueprint()
+log = logging.getLogger("amlguard.functions.events")
+
+
+@bp.function_name("on_resource_event")
+@bp.event_grid_trigger(arg_name="event")
+def on_resource_event(event: func.EventGridEvent) -> None:
+    """The runtime answers the validation handshake and calls this once per event."""
+    from shared.events import EventParseError, from_function_event
+
+    try:
+        parsed = from_function_event(event)
+    except EventParseError as exc:  # retrying a malformed event can never succeed
+        log.error("dropping malformed event %s: %s", getattr(event, "id", "?"), exc)
+        return
+    outcome = service().handle_event(parsed)
+    log.info("event %s: %s %s", parsed.id, outcome.outcome, outcome.reason,
+             extra={"event_id": parsed.id, "outcome": outcome.outcome, "resource": outcome.resource})
+    service().tick()

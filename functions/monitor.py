@@ -1,0 +1,23 @@
+"""Monitor timer: evaluate latency, error and drift rules; breaches feed the alert lifecycle."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from functions.runtime import service
+
+bp = func.Blueprint()
+log = logging.getLogger("amlguard.functions.monitor")
+
+
+@bp.function_name("monitor_timer")
+@bp.timer_trigger(arg_name="timer", schedule="%AMLGUARD_MONITOR_SCHEDULE%", run_on_startup=False)
+def monitor_timer(timer: func.TimerRequest) -> None:
+    """Run every monitor rule that is due and advance alert timers."""
+    from shared.monitor.runner import run_monitors
+
+    summary = run_monitors(service())
+    log.info("monitor run: %s", summary)
+    service().tick()

@@ -1,0 +1,343 @@
+"""The HTTP app: one FastAPI application served by `amlguard serve` and by the Function App.
+
+Routes (DESIGN.md contract 5): POST /api/events, GET|POST /api/audit, GET /api/alerts,
+GET /api/health, GET /api/dashboard, plus acknowledgement and silences. Handlers parse the
+request, call the service, and map the result; a bad request gets 400 with a reason, never 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import __version__
+from shared.config import Settings
+from shared.errors import AmlguardError, PolicyError
+from shared.events import EventParseError, parse_webhook
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("amlguard.api")
+
+_FORMAT_MEDIA = {
+    "json": "application/json",
+    "sarif": "application/sarif+json",
+    "junit": "application/xml",
+    "table": "text/plain; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+}
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413 before reading them whole."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await _send_json(send, 413, {"error": f"request body over {self.limit} bytes"})
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _send_json(send, 413, {"error": f"request body over {self.limit} bytes"})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    body = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class AuditRequest(BaseModel):
+    """Body of POST /api/audit: one resource, or a scope (all fields optional)."""
+
+    resource: str | None = Field(default=None, description="ARM id of one resource to audit")
+    subscription: str | None = None
+    resource_group: str | None = None
+    workspace: str | None = None
+
+
+class AckRequest(BaseModel):
+    by: str = Field(min_length=1, max_length=256, description="who acknowledges")
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class SilenceRequest(BaseModel):
+    matchers: list[str] = Field(min_length=1, description='label matchers, e.g. rule="AMLG-NET-001"')
+    ends_at: str = Field(description="ISO-8601 expiry (required: silences must expire)")
+    created_by: str = Field(min_length=1, max_length=256)
+    comment: str = Field(min_length=1, max_length=2000)
+    starts_at: str | None = None
+
+
+def create_app(settings: Settings | None = None, *, service: Any = None,
+               service_factory: Callable[[], Any] | None = None, require_auth: bool = True) -> FastAPI:
+    """Build the app. The service is created on first use so that /api/health stays cheap.
+
+    `require_auth=False` is for the Function App when the host's function keys already guard
+    every route but health; locally `amlguard serve` always passes the bearer token.
+    """
+    settings = settings or Settings.from_env()
+    token = settings.api_token
+    state: dict[str, Any] = {"service": service}
+    lock = threading.RLock()
+
+    def get_service() -> Any:
+        with lock:
+            if state["service"] is None:
+                if service_factory is not None:
+                    state["service"] = service_factory()
+                else:
+                    from shared.service import Service
+
+                    state["service"] = Service.from_settings(settings)
+            return state["service"]
+
+    app = FastAPI(
+        title="amlguard",
+        version=__version__,
+        description="Policy-as-code governance and SLO / drift monitoring for Azure ML endpoints.",
+    )
+    app.state.get_service = get_service
+    app.state.lock = lock
+
+    def authorized(request: Request, *, allow_code: bool = False) -> bool:
+        if not require_auth:
+            return True
+        if not token:
+            return False
+        header = request.headers.get("authorization", "")
+        presented = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if presented and hmac.compare_digest(presented.encode(), token.encode()):
+            return True
+        code = request.query_params.get("code")
+        return bool(allow_code and code and hmac.compare_digest(code.encode(), token.encode()))
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        path = request.url.path.rstrip("/")
+        public = path == "/api/health" or (path in ("/docs", "/openapi.json") and not require_auth)
+        if path == "/api/events" and request.method in ("OPTIONS", "POST"):
+            public = True  # handshakes are answered in the handler; events are checked there
+        if not public and not authorized(request):
+            return JSONResponse({"error": "missing or wrong bearer token (Authorization: Bearer <token>)"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return await call_next(request)
+        except Exception:  # never leak a traceback; the log has it
+            log.exception("unhandled error on %s %s", request.method, path)
+            return JSONResponse({"error": "internal error; see the amlguard log"}, status_code=500)
+
+    @app.exception_handler(AmlguardError)
+    async def amlguard_error(_: Request, exc: AmlguardError) -> JSONResponse:
+        status = 422 if isinstance(exc, PolicyError) else 400
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.get("/api/health", tags=["ops"])
+    def health() -> dict[str, Any]:
+        """Liveness: no auth, no I/O beyond what is already loaded."""
+        current = state["service"]
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        if current is not None:
+            error = current.packs.last_error
+            body["policies"] = {"valid": error is None, **({"error": error.render()} if error else {})}
+        return body
+
+    @app.options("/api/events", tags=["events"])
+    def events_options(request: Request) -> Response:
+        """CloudEvents webhook abuse-protection handshake."""
+        origin = request.headers.get("webhook-request-origin") or "*"
+        return Response(status_code=200, headers={
+            "WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"})
+
+    @app.post("/api/events", tags=["events"])
+    async def events(request: Request) -> JSONResponse:
+        """Event Grid / CloudEvents deliveries; answers the subscription validation handshake."""
+        body = await request.body()
+        try:
+            delivery = parse_webhook(body, request.headers)
+        except EventParseError as exc:
+            log.warning("rejected event delivery: %s", exc)
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if delivery.validation_code is not None and not delivery.events:
+            return JSONResponse({"validationResponse": delivery.validation_code})
+        if not authorized(request, allow_code=True):
+            return JSONResponse({"error": "missing or wrong token (Authorization: Bearer <token> or ?code=)"},
+                                status_code=401)
+        service_obj = get_service()
+        outcomes = []
+        for event in delivery.events:
+            outcome = await _run_blocking(lock, service_obj.handle_event, event)
+            log.info("event %s %s: %s %s", event.id, event.event_type, outcome.outcome, outcome.reason,
+                     extra={"event_id": event.id, "outcome": outcome.outcome, "resource": outcome.resource})
+            outcomes.append(outcome.to_json())
+        if outcomes:
+            await _run_blocking(lock, service_obj.tick)
+        response: dict[str, Any] = {"events": outcomes}
+        if delivery.validation_code is not None:
+            response["validationResponse"] = delivery.validation_code
+        return JSONResponse(response)
+
+    def _audit(fmt: str, req: AuditRequest) -> Response:
+        if fmt not in _FORMAT_MEDIA:
+            raise HTTPException(400, f"unknown format {fmt!r}; use one of {', '.join(_FORMAT_MEDIA)}")
+        from shared.inventory.base import Scope
+        from shared.reports import render
+
+        service_obj = get_service()
+        with lock:
+            if req.resource:
+                report, _ = service_obj.audit(req.resource)
+            else:
+                scope = None
+                if req.subscription or req.resource_group or req.workspace:
+                    scope = Scope(subscriptions=(req.subscription,) if req.subscription else (),
+                                  resource_group=req.resource_group, workspace=req.workspace)
+                report = service_obj.sweep(scope)
+            service_obj.tick()
+        return Response(render(report, fmt, color=False), media_type=_FORMAT_MEDIA[fmt])
+
+    @app.get("/api/audit", tags=["audit"])
+    def audit_get(format: str = Query("json", description="json | sarif | junit | table | html"),
+                  resource: str | None = None, subscription: str | None = None,
+                  resource_group: str | None = None, workspace: str | None = None) -> Response:
+        """Audit on demand: one resource (`resource=`) or everything in scope."""
+        return _audit(format, AuditRequest(resource=resource, subscription=subscription,
+                                           resource_group=resource_group, workspace=workspace))
+
+    @app.post("/api/audit", tags=["audit"])
+    def audit_post(req: AuditRequest = Body(default_factory=AuditRequest),  # noqa: B008
+                   format: str = Query("json")) -> Response:
+        """Audit on demand with the scope in the body."""
+        return _audit(format, req)
+
+    @app.get("/api/alerts", tags=["alerts"])
+    def alerts(status: str | None = Query(None, pattern="^(pending|firing|resolved)$"),
+               include_resolved: bool = True) -> dict[str, Any]:
+        """Current alert states (contract 5 shape), with silences, inhibition and acks."""
+        service_obj = get_service()
+        with lock:
+            items = service_obj.alerts.list_alerts(status=status, include_resolved=include_resolved)
+        return {"alerts": items}
+
+    @app.get("/api/alerts/{fingerprint}", tags=["alerts"])
+    def alert_detail(fingerprint: str) -> dict[str, Any]:
+        service_obj = get_service()
+        with lock:
+            alert = service_obj.alerts.get_alert(fingerprint)
+            if alert is None:
+                raise HTTPException(404, f"no alert with fingerprint {fingerprint}")
+            return {"alert": alert, "history": service_obj.alerts.history(fingerprint)}
+
+    @app.post("/api/alerts/{fingerprint}/ack", tags=["alerts"])
+    def acknowledge(fingerprint: str, req: AckRequest) -> dict[str, Any]:
+        service_obj = get_service()
+        with lock:
+            if service_obj.alerts.get_alert(fingerprint) is None:
+                raise HTTPException(404, f"no alert with fingerprint {fingerprint}")
+            service_obj.alerts.acknowledge(fingerprint, req.by, req.comment)
+            return {"alert": service_obj.alerts.get_alert(fingerprint)}
+
+    @app.get("/api/silences", tags=["alerts"])
+    def silences() -> dict[str, Any]:
+        service_obj = get_service()
+        with lock:
+            return {"silences": service_obj.alerts.list_silences()}
+
+    @app.post("/api/silences", tags=["alerts"], status_code=201)
+    def add_silence(req: SilenceRequest) -> dict[str, Any]:
+        from shared.events.parse import _parse_time
+
+        ends_at = _parse_time(req.ends_at)
+        starts_at = _parse_time(req.starts_at) if req.starts_at else None
+        if ends_at is None or (req.starts_at and starts_at is None):
+            raise HTTPException(400, "ends_at / starts_at must be ISO-8601 times, e.g. 2026-12-01T00:00:00Z")
+        service_obj = get_service()
+        with lock:
+            try:
+                silence_id = service_obj.alerts.add_silence(req.matchers, ends_at=ends_at,
+                                                            created_by=req.created_by, comment=req.comment,
+                                                            starts_at=starts_at)
+            except ValueError as exc:
+                raise HTTPException(400, str(exc)) from exc
+        return {"id": silence_id}
+
+    @app.delete("/api/silences/{silence_id}", tags=["alerts"])
+    def expire_silence(silence_id: str) -> dict[str, Any]:
+        service_obj = get_service()
+        with lock:
+            try:
+                service_obj.alerts.expire_silence(silence_id)
+            except KeyError as exc:
+                raise HTTPException(404, f"no silence {silence_id}") from exc
+        return {"id": silence_id, "expired": True}
+
+    @app.get("/api/dashboard", tags=["dashboard"], response_class=HTMLResponse)
+    def dashboard() -> HTMLResponse:
+        """Compliance dashboard (HTML)."""
+        try:
+            from shared.reports.dashboard import render_dashboard
+        except ImportError:
+            return HTMLResponse("<!doctype html><title>amlguard</title><h1>amlguard</h1>"
+                                "<p>The dashboard is not built yet; see /api/alerts and /api/audit.</p>")
+        service_obj = get_service()
+        with lock:
+            return HTMLResponse(render_dashboard(service_obj))
+
+    @app.get("/", include_in_schema=False)
+    def root() -> PlainTextResponse:
+        return PlainTextResponse("amlguard: see /api/health, /api/audit, /api/alerts, /api/dashboard\n")
+
+    return app
+
+
+async def _run_blocking(lock: threading.RLock, fn: Callable[..., Any], *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    def call() -> Any:
+        with lock:
+            return fn(*args)
+
+    return await run_in_threadpool(call)
+
+
+def with_body_limit(app: FastAPI, limit: int) -> ASGIApp:
+    return BodyLimit(app, limit)
