@@ -1,0 +1,255 @@
+"""The `amlguard` command line: audit, policy, drift, serve, silence, monitor.
+
+Each subcommand parses its arguments and hands over to the area that owns the work; exit codes
+follow DESIGN.md contract 2 (0 clean, 1 findings at or above --fail-on, 2 usage or config error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shared import __version__
+from shared.errors import AmlguardError, ConfigError, PolicyError
+
+__all__ = ["main"]
+
+log = logging.getLogger("amlguard")
+
+_FORMATS = ("table", "json", "sarif", "junit", "html")
+_SEVERITIES = ("critical", "high", "medium", "low", "info", "none")
+
+
+def _audit_parser(sub: Any) -> None:
+    p = sub.add_parser("audit", help="audit Azure ML YAML / ARM JSON files, or live workspaces",
+                       description="Audit endpoint, deployment and workspace definitions against the policy pack.")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or folders of Azure ML YAML or ARM JSON (omit to audit live Azure)")
+    p.add_argument("--policies", metavar="DIR", help="policy pack folder (default: the bundled policies/)")
+    p.add_argument("--format", choices=_FORMATS, default="table", help="report format (default: table)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("--fail-on", choices=_SEVERITIES, default="high", metavar="SEVERITY",
+                   help="exit 1 when a failed or errored finding is at or above SEVERITY "
+                        "(critical|high|medium|low|info|none; default: high)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
+    try:
+        from shared.inventory.config import add_live_arguments
+    except ImportError:
+        pass
+    else:
+        add_live_arguments(p)
+    try:
+        from shared.remediation import add_remediation_arguments
+    except ImportError:
+        pass
+    else:
+        add_remediation_arguments(p)
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the HTTP app locally (same routes as the Function App)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--snapshot", action="append", metavar="PATH",
+                   help="files standing in for the live inventory (anything `audit` takes); repeatable")
+    p.add_argument("--state", metavar="DIR", help="state folder (default: .amlguard)")
+    p.add_argument("--policies", metavar="DIR")
+    p.add_argument("--sweep-interval", type=float, metavar="SECONDS",
+                   help="seconds between background sweeps (default: AMLGUARD_SWEEP_INTERVAL or 900; 0 = off)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="serve without a bearer token (only allowed on a loopback address)")
+    p.add_argument("--log-level", default="info")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amlguard",
+        description="Policy-as-code governance and SLO / drift monitoring for Azure ML endpoints.")
+    parser.add_argument("--version", action="version", version=f"amlguard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _audit_parser(sub)
+    sub.add_parser("policy", help="validate a policy folder or run its policy tests", add_help=False)
+    sub.add_parser("drift", help="compare a baseline and a current data set for drift", add_help=False)
+    _serve_parser(sub)
+    sub.add_parser("silence", help="add, list or expire alert silences", add_help=False)
+    sub.add_parser("monitor", help="evaluate monitor rules (latency, errors, drift) once", add_help=False)
+    return parser
+
+
+# Subcommands owned by other areas take the rest of the command line as is.
+_DELEGATED = {
+    "policy": ("shared.policy", "run"),
+    "drift": ("shared.monitor.drift", "run"),
+    "silence": ("shared.alerts.cli", "run"),
+    "monitor": ("shared.monitor.runner", "run"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in _DELEGATED:
+        import importlib
+
+        module_name, attr = _DELEGATED[args_list[0]]
+        try:
+            runner = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError):
+            print(f"amlguard: `{args_list[0]}` is not available in this build", file=sys.stderr)
+            return 2
+        return int(runner(args_list[1:]))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "audit":
+            return _cmd_audit(args)
+        if args.command == "serve":
+            return _cmd_serve(args)
+    except PolicyError as exc:
+        print(f"amlguard: the policy pack is invalid:\n{exc.render()}", file=sys.stderr)
+        return 2
+    except AmlguardError as exc:
+        print(f"amlguard: {exc}", file=sys.stderr)
+        return 2
+    parser.print_help()
+    return 2
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from shared.model import AuditReport
+    from shared.policy import load_pack
+    from shared.reports import exit_code, render
+
+    pack = load_pack(Path(args.policies) if args.policies else None)
+    if args.paths:
+        from shared.inventory import load_paths
+
+        missing = [p for p in args.paths if not Path(p).exists()]
+        if missing:
+            raise ConfigError(f"no such file or folder: {', '.join(missing)}")
+        result = load_paths(args.paths)
+    else:
+        try:
+            from shared.inventory.config import inventory_from_args
+        except ImportError as exc:
+            raise ConfigError("give a PATH to audit files (live Azure inventory is not available)") from exc
+        inventory = inventory_from_args(args, os.environ)
+        result = inventory.list(None)
+    findings = pack.evaluate(result.resources, errors=result.errors)
+    report = AuditReport(resources=result.resources, findings=findings, diagnostics=result.diagnostics,
+                         rules=pack.rules_metadata())
+    if getattr(args, "remediate", False):
+        from shared.remediation import remediate_from_args
+
+        remediate_from_args(args, report, pack)
+    color = {"always": True, "never": False}.get(args.color)
+    if args.output:
+        color = False
+    kwargs: dict[str, Any] = {"color": color}
+    if args.show_passed:
+        kwargs["show_passed"] = True
+    text = render(report, args.format, **kwargs)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        summary = report.summary()
+        print(f"amlguard: wrote {args.format} report to {args.output} ({summary['resources']} resources, "
+              f"{summary['failed']} failed, {summary['errors']} errors)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return int(exit_code(report, None if args.fail_on == "none" else args.fail_on))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import uvicorn
+
+    from shared.api.app import create_app, with_body_limit
+    from shared.config import Settings
+
+    settings = Settings.from_env()
+    changes: dict[str, Any] = {}
+    if args.snapshot:
+        changes["snapshot"] = tuple(args.snapshot)
+    if args.state:
+        changes["state_dir"] = Path(args.state)
+    if args.policies:
+        changes["policies_dir"] = Path(args.policies)
+    if args.sweep_interval is not None:
+        changes["sweep_interval_seconds"] = args.sweep_interval
+    settings = dataclasses.replace(settings, **changes)
+    if args.insecure_no_auth:
+        if not _is_loopback(args.host):
+            raise ConfigError(f"--insecure-no-auth is only allowed on a loopback address, not {args.host}")
+    elif not settings.api_token:
+        raise ConfigError("set AMLGUARD_API_TOKEN to the bearer token clients must send "
+                          "(or pass --insecure-no-auth on 127.0.0.1 for local experiments)")
+    _configure_logging(args.log_level)
+    app = create_app(settings, require_auth=not args.insecure_no_auth)
+    service = app.state.get_service()  # fail fast on a bad policy pack or state folder
+    stop = threading.Event()
+    worker = threading.Thread(target=_background_timer, args=(app, settings, stop), name="amlguard-timer",
+                              daemon=True)
+    worker.start()
+    log.info("amlguard %s serving on http://%s:%d (snapshot: %s, state: %s)", __version__, args.host, args.port,
+             ", ".join(settings.snapshot) or "live Azure", settings.state_dir)
+    try:
+        uvicorn.run(with_body_limit(app, settings.max_body_bytes), host=args.host, port=args.port,
+                    log_config=None, access_log=False, timeout_graceful_shutdown=5)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+        service.close()
+    return 0
+
+
+def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
+    """The Function App's timers, in-process: sweep every interval, deliver alerts every few seconds."""
+    import time
+
+    service = app.state.get_service()
+    lock = app.state.lock
+    interval = settings.sweep_interval_seconds
+    next_sweep = time.monotonic() if interval > 0 else float("inf")
+    while not stop.wait(2.0):
+        try:
+            with lock:
+                if time.monotonic() >= next_sweep:
+                    report = service.sweep()
+                    log.info("sweep: %s", report.summary())
+                    next_sweep = time.monotonic() + interval
+                service.tick()
+        except Exception:  # the timer must survive a bad sweep; the next one retries
+            log.exception("background sweep failed")
+
+
+def _configure_logging(level: str) -> None:
+    try:
+        from shared.telemetry import configure_logging
+    except ImportError:
+        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    else:
+        configure_logging(json=True, level=level.upper())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
