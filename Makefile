@@ -1,0 +1,57 @@
+# amlguard developer commands. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: setup demo test bench lint clean npm browser
+
+setup: $(STAMP)
+
+# pip 23.2 cannot resolve azure-ai-ml together with opentelemetry-sdk: upgrade pip in the venv first.
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+npm: $(NPM_STAMP)
+
+$(NPM_STAMP): package.json
+	@if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; \
+	else npm install --no-audit --no-fund --loglevel=error; fi
+	touch $(NPM_STAMP)
+
+# Headless Chromium from Debian's packages for the dashboard tests (never a downloaded browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "warning: could not install chromium; browser tests will be skipped"; \
+		else echo "note: run 'sudo apt-get install chromium chromium-driver' to enable browser tests"; fi; \
+	fi
+
+demo: setup
+	@echo "== amlguard audit examples/workspace"
+	-@$(BIN)/amlguard audit examples/workspace --color always
+	@echo
+	@echo "== amlguard drift (bundled example data)"
+	-@$(BIN)/amlguard drift --baseline examples/drift/baseline.csv --current examples/drift/current.csv
+	@if [ -d examples/monitoring ]; then echo; echo "== amlguard monitor (bundled example metrics)"; \
+		$(BIN)/amlguard monitor --example examples/monitoring || true; fi
+
+test: setup npm browser
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/run_all.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) node_modules .amlguard .pytest_cache .mypy_cache .ruff_cache
