@@ -1,0 +1,160 @@
+"""Event Grid / CloudEvents parsing: both schemas, handshakes, classification, attribution."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import azure.functions as func
+import pytest
+
+from shared.events import EventParseError, from_function_event, parse_event_dict, parse_webhook
+
+WS = "/subscriptions/sub-1/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws1"
+EP = f"{WS}/onlineEndpoints/fraud"
+DEP = f"{EP}/deployments/blue"
+
+
+def arm_event(event_type: str = "Microsoft.Resources.ResourceWriteSuccess", subject: str = EP,
+              operation: str = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
+              event_id: str = "e1", **data_extra: object) -> dict:
+    return {
+        "id": event_id,
+        "topic": "/subscriptions/sub-1/resourceGroups/rg-ml",
+        "subject": subject,
+        "eventType": event_type,
+        "eventTime": "2026-11-26T10:00:00.1234567Z",
+        "dataVersion": "2",
+        "metadataVersion": "1",
+        "data": {
+            "operationName": operation,
+            "resourceUri": subject,
+            "status": "Succeeded",
+            "claims": {
+                "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "ana@contoso.com",
+                "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+                "ipaddr": "203.0.113.7",
+            },
+            "httpRequest": {"clientIpAddress": "203.0.113.8", "method": "PUT"},
+            **data_extra,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("event_type", "subject", "operation", "action"),
+    [
+        ("Microsoft.Resources.ResourceWriteSuccess", EP, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write", "audit"),
+        ("Microsoft.Resources.ResourceWriteSuccess", DEP, "microsoft.machinelearningservices/workspaces/onlineendpoints/deployments/write", "audit"),
+        ("Microsoft.Resources.ResourceDeleteSuccess", DEP, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/delete", "delete"),
+        ("Microsoft.Resources.ResourceWriteSuccess", WS, "Microsoft.MachineLearningServices/workspaces/write", "audit"),
+        ("Microsoft.Resources.ResourceWriteSuccess", f"{WS}/batchEndpoints/b1/deployments/d1", "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/write", "audit"),
+        ("MICROSOFT.RESOURCES.RESOURCEWRITESUCCESS", EP.upper(), "MICROSOFT.MACHINELEARNINGSERVICES/WORKSPACES/ONLINEENDPOINTS/WRITE", "audit"),
+        # not ours: storage accounts, compute, jobs, keys
+        ("Microsoft.Resources.ResourceWriteSuccess", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a", "Microsoft.Storage/storageAccounts/write", "ignore"),
+        ("Microsoft.Resources.ResourceWriteSuccess", f"{WS}/computes/cpu", "Microsoft.MachineLearningServices/workspaces/computes/write", "ignore"),
+        ("Microsoft.Resources.ResourceActionSuccess", EP, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/listKeys/action", "ignore"),
+        ("Microsoft.Resources.ResourceWriteFailure", EP, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write", "ignore"),
+    ],
+)
+def test_arm_events_are_classified(event_type: str, subject: str, operation: str, action: str) -> None:
+    event = parse_event_dict(arm_event(event_type, subject, operation))
+    assert event.action == action
+    if action != "ignore":
+        assert event.resource_id == subject
+    else:
+        assert event.reason
+
+
+def test_attribution_prefers_upn_and_request_ip() -> None:
+    event = parse_event_dict(arm_event())
+    assert event.changed_by is not None
+    assert event.changed_by["upn"] == "ana@contoso.com"
+    assert event.changed_by["display"] == "ana@contoso.com"
+    assert event.changed_by["app_id"] == "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+    assert event.changed_by["ip"] == "203.0.113.8"  # httpRequest wins over the token's ipaddr
+
+
+def test_claims_given_as_json_strings_are_read() -> None:
+    raw = arm_event()
+    raw["data"]["claims"] = json.dumps({"name": "Deploy Bot", "appid": "app-123"})
+    raw["data"]["httpRequest"] = json.dumps({"clientIpAddress": "198.51.100.1"})
+    event = parse_event_dict(raw)
+    assert event.changed_by == {"name": "Deploy Bot", "app_id": "app-123", "ip": "198.51.100.1",
+                                "display": "Deploy Bot"}
+
+
+def test_seven_digit_event_time_is_parsed_as_utc() -> None:
+    event = parse_event_dict(arm_event())
+    assert event.time == datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_cloudevents_structured_single_event() -> None:
+    body = {
+        "specversion": "1.0", "id": "ce-1", "type": "Microsoft.Resources.ResourceDeleteSuccess",
+        "source": "/subscriptions/sub-1/resourceGroups/rg-ml", "subject": EP, "time": "2026-11-26T10:00:00Z",
+        "data": {"operationName": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/delete",
+                 "resourceUri": EP},
+    }
+    delivery = parse_webhook(json.dumps(body).encode())
+    assert [e.action for e in delivery.events] == ["delete"]
+    assert delivery.events[0].schema == "cloudevents"
+
+
+def test_batch_of_events_and_model_deployed() -> None:
+    model_deployed = {
+        "id": "m1", "topic": WS, "subject": "endpoints/fraud", "eventType":
+        "Microsoft.MachineLearningServices.ModelDeployed", "eventTime": "2026-11-26T10:00:00Z",
+        "data": {"ServiceName": "fraud", "ServiceComputeType": "Managed", "ModelIds": "fraud:3"},
+        "dataVersion": "", "metadataVersion": "1",
+    }
+    delivery = parse_webhook(json.dumps([arm_event(), model_deployed]))
+    assert [e.action for e in delivery.events] == ["audit", "audit"]
+    assert delivery.events[1].resource_id == f"{WS}/onlineEndpoints/fraud"
+
+
+def test_subscription_validation_handshake() -> None:
+    body = [{"id": "v", "topic": "t", "subject": "", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+             "eventTime": "2026-11-26T10:00:00Z", "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6",
+                                                            "validationUrl": "https://rp-westeurope.eventgrid.azure.net:553/x"},
+             "dataVersion": "2", "metadataVersion": "1"}]
+    delivery = parse_webhook(json.dumps(body))
+    assert delivery.validation_code == "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"
+    assert delivery.events == []
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", "empty body"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+        (b"[]", "empty event array"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'[{"eventType": "x"}]', "missing required field(s): id, subject"),
+        (b'{"specversion": "1.0", "id": "1"}', "missing required attribute(s): type, source"),
+        (b'[{"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "data": {}}]', "validationCode"),
+    ],
+)
+def test_malformed_bodies_say_what_is_wrong(body: bytes, expected: str) -> None:
+    with pytest.raises(EventParseError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        parse_webhook(body)
+
+
+def test_unknown_event_types_are_ignored_with_a_reason() -> None:
+    raw = arm_event(event_type="Microsoft.Storage.BlobCreated")
+    event = parse_event_dict(raw)
+    assert event.action == "ignore"
+    assert "Microsoft.Storage.BlobCreated" in event.reason
+
+
+def test_function_event_grid_event_object() -> None:
+    raw = arm_event()
+    event = func.EventGridEvent(id=raw["id"], data=raw["data"], topic=raw["topic"], subject=raw["subject"],
+                                event_type=raw["eventType"], event_time=datetime(2026, 11, 26, 10, tzinfo=UTC),
+                                data_version="2")
+    parsed = from_function_event(event)
+    assert parsed.action == "audit"
+    assert parsed.resource_id == EP
+    assert parsed.time == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert parsed.changed_by and parsed.changed_by["upn"] == "ana@contoso.com"
