@@ -1,0 +1,63 @@
+"""Data drift statistics with Azure ML model monitoring's definitions, and the `amlguard drift` command.
+
+Importing this package is cheap: numpy, pyarrow and scipy load on first use of a function.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shared.monitor.drift.thresholds import (
+    BREACH_BELOW,
+    CATEGORICAL_METRICS,
+    DEFAULT_THRESHOLDS,
+    NUMERICAL_METRICS,
+    breached,
+    parse_threshold_overrides,
+    resolve_thresholds,
+)
+
+if TYPE_CHECKING:
+    from shared.monitor.drift.cli import run
+    from shared.monitor.drift.engine import DriftReport, FeatureDrift, compute_drift
+    from shared.monitor.drift.io import MdcTable, read_mdc_jsonl, read_table, table_columns
+
+__all__ = [
+    "BREACH_BELOW",
+    "CATEGORICAL_METRICS",
+    "DEFAULT_THRESHOLDS",
+    "NUMERICAL_METRICS",
+    "DriftReport",
+    "FeatureDrift",
+    "MdcTable",
+    "breached",
+    "compute_drift",
+    "parse_threshold_overrides",
+    "read_mdc_jsonl",
+    "read_table",
+    "resolve_thresholds",
+    "run",
+    "table_columns",
+]
+
+_LAZY = {
+    "DriftReport": "engine",
+    "FeatureDrift": "engine",
+    "compute_drift": "engine",
+    "MdcTable": "io",
+    "read_mdc_jsonl": "io",
+    "read_table": "io",
+    "table_columns": "io",
+    "run": "cli",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,197 @@
+"""`amlguard drift`: compare a current data window with a baseline and print per-feature drift.
+
+Exit codes: 0 compared (or drift without --fail-on-drift), 1 drift with --fail-on-drift,
+2 usage or input error (the message names the file and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from shared.errors import AmlguardError, ConfigError
+
+__all__ = ["build_parser", "format_table", "run"]
+
+_SHORT = {
+    "jensen_shannon_distance": "js",
+    "population_stability_index": "psi",
+    "normalized_wasserstein_distance": "wasserstein",
+    "two_sample_kolmogorov_smirnov_test": "ks_p",
+    "pearsons_chi_squared_test": "chi2_p",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="amlguard drift",
+        description="Per-feature data drift of a current window against a baseline, with Azure ML "
+                    "model monitoring's metrics (JS distance, PSI, normalized Wasserstein, KS and "
+                    "chi-squared p-values) and default thresholds.",
+    )
+    p.add_argument("--baseline", required=True, metavar="FILE", help="baseline data: CSV, Parquet or JSONL")
+    p.add_argument("--current", required=True, metavar="FILE|FOLDER",
+                   help="current data: CSV, Parquet or JSONL, or a model data collector folder")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="output format (default: table)")
+    p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    p.add_argument("--features", metavar="A,B", help="compare only these columns (comma separated)")
+    p.add_argument("--categorical", action="append", default=[], metavar="COL",
+                   help="treat COL as categorical even if numeric (repeatable, or comma separated)")
+    p.add_argument("--threshold", action="append", default=[], metavar="FEATURE.METRIC=VALUE",
+                   help="override a threshold: FEATURE.METRIC=VALUE, METRIC=VALUE for all features, "
+                        "VALUE 'off' drops one (repeatable)")
+    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when any feature drifted")
+    mdc = p.add_argument_group("model data collector (when --current is a folder)")
+    mdc.add_argument("--endpoint", help="only this endpoint's files")
+    mdc.add_argument("--deployment", help="only this deployment's files")
+    mdc.add_argument("--collection", default="model_inputs", help="collection name (default: model_inputs)")
+    mdc.add_argument("--start", metavar="TIME", help="window start, ISO 8601 (inclusive)")
+    mdc.add_argument("--end", metavar="TIME", help="window end, ISO 8601 (exclusive)")
+    return p
+
+
+def _split(values: list[str] | str | None) -> list[str]:
+    items = [values] if isinstance(values, str) else (values or [])
+    return [x.strip() for v in items for x in v.split(",") if x.strip()]
+
+
+def run(argv: list[str]) -> int:
+    """Run `amlguard drift` with `argv` (arguments after `drift`); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage and the problem
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    # scipy.stats costs ~0.5 s to import; start it now so it overlaps with file reading.
+    threading.Thread(target=_warm, daemon=True).start()
+    try:
+        report, notes = _compute(args)
+        text = report.to_json() + "\n" if args.format == "json" else format_table(report, notes)
+        if args.output:
+            try:
+                Path(args.output).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"--output {args.output}: cannot write: {exc.strerror or exc}; "
+                                  "pass a writable file path") from exc
+        else:
+            sys.stdout.write(text)
+    except AmlguardError as exc:
+        print(f"amlguard drift: error: {exc}", file=sys.stderr)
+        return 2
+    for note in notes if args.format == "json" else []:
+        print(f"amlguard drift: {note}", file=sys.stderr)
+    return 1 if (args.fail_on_drift and report.drifted) else 0
+
+
+def _warm() -> None:
+    with contextlib.suppress(Exception):  # the real import will report it
+        import scipy.stats  # noqa: F401
+
+
+def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    from shared.monitor.drift.engine import compute_drift
+    from shared.monitor.drift.io import read_mdc_jsonl, read_table, table_columns
+    from shared.monitor.drift.thresholds import parse_threshold_overrides
+
+    overrides = parse_threshold_overrides(args.threshold)
+    features = _split(args.features) or None
+    categorical = _split(args.categorical)
+    baseline_path, current_path = Path(args.baseline), Path(args.current)
+    notes: list[str] = []
+    if not baseline_path.exists():
+        raise ConfigError(f"--baseline {baseline_path}: file not found; pass a CSV or Parquet file")
+    if not current_path.exists():
+        raise ConfigError(f"--current {current_path}: file or folder not found; pass a CSV or Parquet "
+                          "file, or a model data collector folder")
+    if current_path.is_dir():
+        current: dict[str, Any] = read_mdc_jsonl(
+            current_path, endpoint=args.endpoint, deployment=args.deployment,
+            collection=args.collection or None, start=args.start, end=args.end, columns=features)
+        stats = current.stats()  # type: ignore[attr-defined]
+        if stats["bad_lines"] or stats["in_blob"]:
+            notes.append(f"{current_path}: skipped {stats['bad_lines']} malformed line(s) and "
+                         f"{stats['in_blob']} record(s) stored in separate blobs")
+        if not stats["rows"]:
+            raise ConfigError(f"--current {current_path}: no model data collector rows found "
+                              f"(collection {args.collection!r}, endpoint {args.endpoint or 'any'}, "
+                              f"deployment {args.deployment or 'any'}, "
+                              f"window {args.start or '-'}..{args.end or '-'}); "
+                              "check the folder and filters")
+        names = features or [c for c in table_columns(baseline_path) if c in current]
+        baseline = read_table(baseline_path, names)
+    else:
+        if features is None:
+            base_cols = table_columns(baseline_path)
+            cur_cols = set(table_columns(current_path))
+            names = [c for c in base_cols if c in cur_cols]
+            extra = [c for c in base_cols if c not in cur_cols] + [
+                c for c in table_columns(current_path) if c not in set(base_cols)]
+            if extra:
+                notes.append(f"columns not on both sides, not compared: {', '.join(extra)}")
+        else:
+            names = features
+        baseline = read_table(baseline_path, names)
+        current = read_table(current_path, names)
+    report = compute_drift(baseline, current, features=names, thresholds=overrides, categorical=categorical)
+    if not report.features:
+        raise ConfigError(f"{baseline_path} and {current_path} share no columns; pass files with the same "
+                          "feature columns, or name them with --features")
+    return report, notes
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == 0:
+        return "0"
+    return f"{v:.4g}" if abs(v) >= 1e-4 else f"{v:.2e}"
+
+
+def format_table(report: Any, notes: list[str] | None = None) -> str:
+    """A readable table: one row per feature, breached metrics marked with `*`."""
+    metrics = list(_SHORT)
+    header = ["feature", "type", "baseline", "current", *(_SHORT[m] for m in metrics), "drifted"]
+    rows = [header]
+    for f in report.features:
+        cells = [f.name, f.type, str(f.baseline_count), str(f.current_count)]
+        for m in metrics:
+            if m not in f.metrics:
+                cells.append("")
+                continue
+            mark = "*" if m in f.breaches else ""
+            cells.append(_fmt(f.metrics[m]) + mark)
+        cells.append("yes" if f.drifted else "no")
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
+    n, k = len(report.features), len(report.drifted_features)
+    lines.append("")
+    lines.append(f"{k} of {n} feature(s) drifted" + (f": {', '.join(report.drifted_features)}" if k else "")
+                 + "  (* = breached threshold; p-values breach below, distances above)")
+    from shared.monitor.drift.thresholds import BREACH_BELOW
+
+    used = sorted({f"{m}{'<' if m in BREACH_BELOW else '>'}{t:g}"
+                   for f in report.features for m, t in f.thresholds.items()})
+    if used:
+        lines.append("thresholds: " + ", ".join(used))
+    for f in report.features:
+        if f.note:
+            lines.append(f"{f.name}: {f.note}")
+    for note in notes or []:
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry for running this module directly (python -m shared.monitor.drift.cli)."""
+    return run(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
