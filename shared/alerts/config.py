@@ -1,0 +1,479 @@
+"""policies/alerting.yaml (`kind: AlertRouting`): load, validate with file/line/field errors, route
+alerts through the tree, and build the configured receivers.
+
+Secrets never live in the file: receivers name the app setting / environment variable that holds
+a URL, key or HMAC secret (`url_from_env: TEAMS_WEBHOOK_URL`), and the validator rejects a
+literal secret or a URL that carries a token. A receiver whose variable is unset is "not
+configured" and skipped with one log line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from shared.alerts.notifiers.base import BaseNotifier, NotConfigured, notifier_kinds
+from shared.alerts.routing import Route, RouteMatch, parse_duration, parse_matcher
+from shared.alerts.types import Notifier
+from shared.errors import PolicyError
+from shared.yamlsource import LocatedDocument, YamlSourceError, load_documents
+
+__all__ = [
+    "ALERTING_SCHEMA",
+    "API_VERSION",
+    "KIND",
+    "AlertingConfig",
+    "ReceiverConfig",
+    "alerting_schema",
+    "build_notifiers",
+    "default_alerting_path",
+    "load_alerting",
+    "parse_alerting",
+    "receiver_status",
+    "validate_alerting",
+]
+
+_log = logging.getLogger(__name__)
+
+API_VERSION = "amlguard/v1"
+KIND = "AlertRouting"
+ENV_OVERRIDE = "AMLGUARD_ALERTING"
+Problem = tuple[str | None, int | None, str, str]
+
+_ENV_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+             "x-expected": "an environment variable name such as TEAMS_WEBHOOK_URL"}
+_DURATION = {"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$", "minLength": 2,
+             "x-expected": "a duration such as 30s, 5m, 4h or 1h30m"}
+_MATCHERS = {"type": "array", "items": {"type": "string", "minLength": 3,
+                                        "x-expected": 'a matcher such as severity=~"critical|high"'}}
+_COMMON_RECEIVER = {
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+             "x-expected": "a receiver name (letters, digits, - _ .)"},
+    "type": {"type": "string"},
+    "send_resolved": {"type": "boolean"},
+    "description": {"type": "string"},
+}
+
+
+def _route_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "receiver": {"type": "string", "minLength": 1},
+            "matchers": _MATCHERS,
+            "group_by": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+            "group_wait": _DURATION,
+            "group_interval": _DURATION,
+            "repeat_interval": _DURATION,
+            "continue": {"type": "boolean"},
+            "description": {"type": "string"},
+            "routes": {"type": "array", "items": {"$ref": "#/$defs/route"}},
+        },
+    }
+
+
+def alerting_schema() -> dict[str, Any]:
+    """JSON Schema of alerting.yaml, with each receiver type's settings from the notifier registry."""
+    kinds = notifier_kinds()
+    receiver: dict[str, Any] = {
+        "type": "object",
+        "required": ["name", "type"],
+        "properties": {**_COMMON_RECEIVER, "type": {"enum": sorted(kinds)}},
+        "allOf": [],
+    }
+    for kind, cls in sorted(kinds.items()):
+        receiver["allOf"].append({
+            "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+            "then": {
+                "properties": {**_COMMON_RECEIVER, **cls.settings_schema},
+                "additionalProperties": False,
+                **({"required": list(cls.required_settings)} if cls.required_settings else {}),
+            },
+        })
+    receiver["allOf"].append({  # a webhook needs a URL from somewhere
+        "if": {"properties": {"type": {"const": "webhook"}}, "required": ["type"]},
+        "then": {"anyOf": [{"required": ["url_from_env"]}, {"required": ["url"]}]},
+    })
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://amlguard.dev/schemas/alerting.json",
+        "title": "amlguard alert routing (policies/alerting.yaml)",
+        "type": "object",
+        "required": ["apiVersion", "kind", "route", "receivers"],
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": API_VERSION},
+            "kind": {"const": KIND},
+            "metadata": {"type": "object"},
+            "route": {"allOf": [{"$ref": "#/$defs/route"}], "required": ["receiver"]},
+            "receivers": {"type": "array", "items": receiver},
+            "inhibit_rules": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "source_matchers": _MATCHERS,
+                        "target_matchers": _MATCHERS,
+                        "equal": {"type": "array", "items": {"type": "string"}},
+                        "description": {"type": "string"},
+                    },
+                    "required": ["source_matchers", "target_matchers"],
+                },
+            },
+        },
+        "$defs": {"route": _route_schema()},
+    }
+
+
+ALERTING_SCHEMA: dict[str, Any] = alerting_schema()
+
+
+# ----------------------------------------------------------------------------------- validation
+
+_SECRET_KEYS = {"secret", "password", "passwd", "token", "key", "api_key", "apikey", "access_key",
+                "access_token", "sas", "sas_token", "connection_string", "client_secret", "hmac_secret",
+                "signing_secret", "webhook_url", "auth", "authorization", "bearer"}
+_SECRET_QUERY = {"sig", "signature", "token", "access_token", "code", "key", "api-key", "apikey", "api_key",
+                 "secret", "password", "sv", "se", "sp", "skoid", "client_secret", "auth", "x-api-key"}
+_SECRET_PATH = re.compile(r"hooks\.slack\.com/(services|workflows|triggers)/|webhook\.office\.com/|"
+                          r"outlook\.office(365)?\.com/webhook", re.I)
+
+
+def _url_secret(text: str) -> str | None:
+    """Why a literal URL looks like it carries a credential, else None."""
+    if not re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.password or (parts.username and "@" in parts.netloc):
+        return "it carries a user name / password"
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower() in _SECRET_QUERY:
+            return f"its query parameter '{name}' is a token or signature"
+    if _SECRET_PATH.search(text):
+        return "the webhook URL itself is the credential"
+    return None
+
+
+def _secret_problems(value: Any, path: str, file: str | None, line_of: Any) -> list[Problem]:
+    out: list[Problem] = []
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            child_path = f"{path}.{key}" if path else str(key)
+            name = str(key).lower()
+            if name in _SECRET_KEYS and isinstance(child, (str, int, float)) and str(child).strip():
+                out.append((file, line_of(child_path), child_path,
+                            f"a literal secret is not allowed in alerting.yaml; put it in an app setting / "
+                            f"environment variable and reference it with {key}_from_env: NAME"
+                            if name not in ("webhook_url",) else
+                            "a literal webhook URL is a secret; use url_from_env: NAME"))
+                continue
+            out.extend(_secret_problems(child, child_path, file, line_of))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            out.extend(_secret_problems(child, f"{path}.{index}" if path else str(index), file, line_of))
+    elif isinstance(value, str) and (why := _url_secret(value)):
+        out.append((file, line_of(path), path,
+                    f"URL not allowed in the file because {why}; store the URL in an app setting / "
+                    "environment variable and reference it with url_from_env: NAME"))
+    return out
+
+
+_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "array": "a list", "object": "a mapping", "null": "null"}
+
+
+def _leaf(error: Any) -> Any:
+    from jsonschema.exceptions import best_match
+
+    while error.validator in ("anyOf", "oneOf", "allOf") and error.context:
+        error = best_match(error.context)
+    return error
+
+
+def _schema_message(error: Any) -> tuple[str, str]:
+    """(field suffix, message naming what was expected) for one jsonschema error."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    hint = schema.get("x-expected")
+    instance = error.instance
+    if error.validator == "additionalProperties":
+        allowed = list((schema.get("properties") or {}).keys())
+        extras = [str(k) for k in instance if k not in allowed] if isinstance(instance, dict) else []
+        key = extras[0] if extras else ""
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        return key, (f"unknown field '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+                     + f"; expected one of {', '.join(allowed)}")
+    if error.validator == "required":
+        missing = str(error.message).split("'")[1] if "'" in str(error.message) else ""
+        return missing, f"required field '{missing}' is missing"
+    if error.validator == "enum":
+        return "", f"expected one of {', '.join(map(str, error.validator_value))} (got {instance!r})"
+    if error.validator == "const":
+        return "", f"expected {error.validator_value!r} (got {instance!r})"
+    if error.validator == "type":
+        wanted = error.validator_value
+        words = " or ".join(_TYPE_WORDS.get(w, w) for w in ([wanted] if isinstance(wanted, str) else wanted))
+        return "", f"expected {hint or words} (got {instance!r})"
+    if error.validator in ("pattern", "minLength") and hint:
+        return "", f"expected {hint} (got {instance!r})"
+    if error.validator == "uniqueItems":
+        return "", "expected every entry once (the list has duplicates)"
+    return "", f"expected {hint}" if hint else str(error.message)
+
+
+def _lines_lookup(lines: LocatedDocument | Mapping[str, int] | None, default: int | None) -> Any:
+    if isinstance(lines, LocatedDocument):
+        return lines.line_of
+    table = dict(lines or {})
+
+    def line_of(path: str) -> int | None:
+        parts = path.split(".")
+        while parts:
+            if (found := table.get(".".join(parts))) is not None:
+                return found
+            parts.pop()
+        return default
+
+    return line_of
+
+
+def validate_alerting(doc: Any, file: str | None = None,
+                      lines: LocatedDocument | Mapping[str, int] | None = None) -> list[Problem]:
+    """Every problem in an alerting document: (file, line, field, message); [] when valid.
+
+    `lines` is the dotted-path line map from shared.yamlsource (a LocatedDocument or its
+    `.lines`). Checks structure (JSON Schema), literal secrets, matchers, durations, receiver
+    references and timer sanity (repeat_interval >= group_interval).
+    """
+    from jsonschema import Draft202012Validator
+
+    line_of = _lines_lookup(lines, lines.line if isinstance(lines, LocatedDocument) else 1)
+    problems = _secret_problems(doc, "", file, line_of)
+    flagged = {p[2] for p in problems}
+    seen: set[tuple[str, str]] = set()
+    validator = Draft202012Validator(ALERTING_SCHEMA)
+    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
+        leaf = _leaf(error)
+        suffix, message = _schema_message(leaf)
+        path = ".".join([*(str(p) for p in leaf.absolute_path), *([suffix] if suffix else [])])
+        if path in flagged or (path, message) in seen:
+            continue
+        seen.add((path, message))
+        problems.append((file, line_of(path), path, message))
+    if problems or not isinstance(doc, Mapping):
+        return problems
+    return _meaning_problems(doc, file, line_of)
+
+
+def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    names: dict[str, int] = {}
+    for index, receiver in enumerate(doc.get("receivers") or ()):
+        name = receiver["name"]
+        if name in names:
+            problems.append((file, line_of(f"receivers.{index}.name"), f"receivers.{index}.name",
+                             f"receiver '{name}' is defined twice (first at receivers.{names[name]}); "
+                             "receiver names must be unique"))
+        names.setdefault(name, index)
+
+    def check_matchers(items: Any, path: str) -> None:
+        for i, text in enumerate(items or ()):
+            try:
+                parse_matcher(text)
+            except ValueError as exc:
+                problems.append((file, line_of(f"{path}.{i}"), f"{path}.{i}", str(exc)))
+
+    def check_route(route: Mapping[str, Any], path: str, inherited: dict[str, Any]) -> None:
+        receiver = route.get("receiver")
+        if receiver is not None and receiver not in names:
+            close = difflib.get_close_matches(receiver, list(names), n=1)
+            problems.append((file, line_of(f"{path}.receiver"), f"{path}.receiver",
+                             f"unknown receiver '{receiver}'" + (f" (did you mean '{close[0]}'?)" if close else "")
+                             + f"; define it under receivers (known: {', '.join(names) or 'none'})"))
+        check_matchers(route.get("matchers"), f"{path}.matchers")
+        timers = dict(inherited)
+        for timer in ("group_wait", "group_interval", "repeat_interval"):
+            if route.get(timer) is not None:
+                try:
+                    timers[timer] = parse_duration(route[timer])
+                except ValueError as exc:
+                    problems.append((file, line_of(f"{path}.{timer}"), f"{path}.{timer}", str(exc)))
+        if ("repeat_interval" in route or "group_interval" in route) and \
+                timers["repeat_interval"] < timers["group_interval"]:
+            where = f"{path}.repeat_interval" if "repeat_interval" in route else f"{path}.group_interval"
+            problems.append((file, line_of(where), where,
+                             "repeat_interval is shorter than group_interval; repeats are only checked on "
+                             "group_interval ticks, so set repeat_interval >= group_interval"))
+        for i, child in enumerate(route.get("routes") or ()):
+            check_route(child, f"{path}.routes.{i}", timers)
+
+    from shared.alerts.routing import DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL
+
+    check_route(doc["route"], "route", {"group_wait": DEFAULT_GROUP_WAIT, "group_interval": DEFAULT_GROUP_INTERVAL,
+                                        "repeat_interval": DEFAULT_REPEAT_INTERVAL})
+    for i, rule in enumerate(doc.get("inhibit_rules") or ()):
+        check_matchers(rule.get("source_matchers"), f"inhibit_rules.{i}.source_matchers")
+        check_matchers(rule.get("target_matchers"), f"inhibit_rules.{i}.target_matchers")
+    return problems
+
+
+# --------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverConfig:
+    """One receiver as written: name, type, send_resolved and the type's settings."""
+
+    name: str
+    type: str
+    send_resolved: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AlertingConfig:
+    """A validated alerting.yaml: the routing tree, the receivers and the raw inhibit rules."""
+
+    root: Route
+    receivers: dict[str, ReceiverConfig]
+    inhibit_rules: list[dict[str, Any]] = field(default_factory=list)
+    file: str | None = None
+
+    def route(self, labels: Mapping[str, str], *, only: Collection[str] | None = None) -> list[RouteMatch]:
+        """Where an alert with these labels goes: one RouteMatch per matching route, in tree order.
+
+        `only` keeps matches whose receiver is in it (e.g. the configured notifiers' names).
+        """
+        matches = []
+        for node in self.root.match(labels):
+            if not node.receiver or (only is not None and node.receiver not in only):
+                continue
+            receiver = self.receivers.get(node.receiver)
+            matches.append(node.to_match(receiver.send_resolved if receiver else True))
+        return matches
+
+    def describe(self) -> str:
+        """The routing tree as indented text."""
+        return self.root.describe()
+
+
+def parse_alerting(doc: LocatedDocument, file: str | None = None) -> AlertingConfig:
+    """Validate one located YAML document and build the config; PolicyError lists every problem."""
+    problems = validate_alerting(doc.value, file, doc)
+    if problems:
+        raise PolicyError(problems)
+    value = doc.value
+    receivers = {}
+    for item in value.get("receivers") or ():
+        settings = {k: v for k, v in item.items() if k not in ("name", "type", "send_resolved", "description")}
+        receivers[item["name"]] = ReceiverConfig(item["name"], item["type"],
+                                                 bool(item.get("send_resolved", True)), settings)
+    return AlertingConfig(root=Route.from_dict(value["route"]), receivers=receivers,
+                          inhibit_rules=[dict(rule) for rule in value.get("inhibit_rules") or ()], file=file)
+
+
+def default_alerting_path(env: Mapping[str, str] | None = None) -> Path:
+    """AMLGUARD_ALERTING when set, else policies/alerting.yaml next to the `shared` package."""
+    env = os.environ if env is None else env
+    if env.get(ENV_OVERRIDE):
+        return Path(env[ENV_OVERRIDE])
+    import shared
+
+    return Path(shared.__file__).resolve().parents[1] / "policies" / "alerting.yaml"
+
+
+def load_alerting(path: str | Path | None = None) -> AlertingConfig:
+    """Read and validate alerting.yaml (None: AMLGUARD_ALERTING, else policies/alerting.yaml).
+
+    Raises PolicyError (file, line, field, message for every problem) when it is invalid. With
+    path None and no file present, returns an empty config (alerts are kept, nothing is sent).
+    """
+    explicit = path is not None
+    file = Path(path) if path is not None else default_alerting_path()
+    if not file.exists():
+        if explicit or os.environ.get(ENV_OVERRIDE):
+            raise PolicyError([(str(file), None, "", "alerting file not found; pass an existing file or "
+                                                     f"unset {ENV_OVERRIDE} to use policies/alerting.yaml")])
+        _log.warning("no alerting file at %s: alerts are recorded but no receiver is notified", file)
+        return AlertingConfig(root=Route(receiver=""), receivers={}, file=None)
+    try:
+        documents = load_documents(file.read_text(encoding="utf-8"))
+    except YamlSourceError as exc:
+        raise PolicyError([(str(file), exc.line, "", str(exc))]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([(str(file), None, "", f"cannot read the alerting file: {exc}")]) from exc
+    routing = [d for d in documents if isinstance(d.value, dict) and d.value.get("kind") == KIND]
+    if len(routing) != 1:
+        line = routing[1].line if len(routing) > 1 else (documents[0].line if documents else 1)
+        raise PolicyError([(str(file), line, "kind",
+                            f"expected exactly one document with kind: {KIND} (found {len(routing)})")])
+    return parse_alerting(routing[0], str(file))
+
+
+# ------------------------------------------------------------------------------------ receivers
+
+
+def _instantiate(receiver: ReceiverConfig, env: Mapping[str, str],
+                 http_client: httpx.Client | None) -> BaseNotifier:
+    cls = notifier_kinds()[receiver.type]
+    return cls.from_settings(receiver.name, receiver.settings, env, http_client=http_client)
+
+
+def build_notifiers(config: AlertingConfig, env: Mapping[str, str] | None = None, *,
+                    http_client: httpx.Client | None = None) -> dict[str, Notifier]:
+    """The configured receivers by name. One whose environment variable is unset is skipped with
+    an INFO log line ("not configured"); one that fails to build is skipped with a WARNING."""
+    env = os.environ if env is None else env
+    built: dict[str, Notifier] = {}
+    for name, receiver in config.receivers.items():
+        try:
+            built[name] = _instantiate(receiver, env, http_client)
+        except NotConfigured as exc:
+            _log.info("receiver %s (%s) not configured: %s; skipped", name, receiver.type, exc,
+                      extra={"receiver": name, "receiver_type": receiver.type})
+        except Exception as exc:
+            _log.warning("receiver %s (%s) could not be built: %s; skipped", name, receiver.type, exc,
+                         extra={"receiver": name, "receiver_type": receiver.type})
+    return built
+
+
+def receiver_status(config: AlertingConfig, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`configured` or `not configured: <why>` per receiver, without building any client."""
+    env = os.environ if env is None else env
+    out = {}
+    for name, receiver in config.receivers.items():
+        cls = notifier_kinds()[receiver.type]
+        missing = []
+        for key in cls.env_settings:
+            var = receiver.settings.get(key)
+            if key == "connection_string_from_env" and var is None:
+                var = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+            optional = key in ("key_from_env",) or (key == "url_from_env" and "url" in receiver.settings)
+            if var and not str(env.get(var, "")).strip() and not optional:
+                missing.append(f"{var} is not set")
+        out[name] = "configured" if not missing else "not configured: " + ", ".join(missing)
+    return out
+
+
+def _register() -> None:
+    try:
+        from shared.policy.documents import register_document_kind
+    except ImportError:  # the policy engine is not part of this build; validate_alerting still works
+        return
+    register_document_kind(KIND, alerting_schema, parse_alerting)
+
+
+_register()

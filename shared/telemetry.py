@@ -1,0 +1,347 @@
+"""OpenTelemetry traces, metrics and trace-correlated JSON logs for amlguard.
+
+Importing this module costs only the OpenTelemetry API; the SDK and the Azure Monitor exporter
+are imported inside `setup_telemetry`, which exports to Azure Monitor when
+`APPLICATIONINSIGHTS_CONNECTION_STRING` is set, to the console (stderr) when
+`AMLGUARD_TELEMETRY_CONSOLE=1`, and nowhere otherwise.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+__all__ = [
+    "JsonFormatter",
+    "TelemetryStatus",
+    "TraceContextFilter",
+    "configure_logging",
+    "record_alert_states",
+    "record_findings",
+    "record_notification",
+    "setup_telemetry",
+    "shutdown_telemetry",
+    "span",
+    "use_providers",
+]
+
+INSTRUMENTATION_NAME = "amlguard"
+SERVICE_NAME = "amlguard"
+CONNECTION_STRING_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+CONSOLE_ENV = "AMLGUARD_TELEMETRY_CONSOLE"
+_TRUE = {"1", "true", "yes", "on"}
+
+_log = logging.getLogger(__name__)
+
+
+class _Instruments:
+    """The tracer and metric instruments, bound to one pair of providers."""
+
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        # The API's global getters return proxies that bind once a real provider is set, so the
+        # default state (no setup) is a cheap no-op that starts exporting after setup_telemetry.
+        self.tracer = (tracer_provider.get_tracer(INSTRUMENTATION_NAME) if tracer_provider
+                       else trace.get_tracer(INSTRUMENTATION_NAME))
+        meter = (meter_provider.get_meter(INSTRUMENTATION_NAME) if meter_provider
+                 else metrics.get_meter(INSTRUMENTATION_NAME))
+        self.findings = meter.create_counter(
+            "amlguard.findings", unit="{finding}", description="Policy findings by rule, status and severity")
+        self.alerts = meter.create_gauge(
+            "amlguard.alerts", unit="{alert}", description="Current alerts by state")
+        self.notifications = meter.create_counter(
+            "amlguard.notifications", unit="{notification}",
+            description="Notification attempts by receiver and outcome")
+        self.notification_failures = meter.create_counter(
+            "amlguard.notification.failures", unit="{notification}",
+            description="Failed notification attempts by receiver")
+        self.notification_latency = meter.create_histogram(
+            "amlguard.notification.duration", unit="s",
+            description="Time to deliver one notification attempt to a receiver")
+
+
+_instruments: _Instruments | None = None
+_lock = threading.Lock()
+
+
+def _get() -> _Instruments:
+    global _instruments
+    if _instruments is None:
+        with _lock:
+            if _instruments is None:
+                _instruments = _Instruments()
+    return _instruments
+
+
+def use_providers(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Send spans and metrics to these SDK providers instead of the global ones.
+
+    For tests (an InMemorySpanExporter / InMemoryMetricReader) and for hosts that own their
+    providers. `use_providers()` with no arguments goes back to the global providers.
+    """
+    global _instruments
+    with _lock:
+        _instruments = _Instruments(tracer_provider, meter_provider)
+
+
+@contextmanager
+def span(name: str, **attrs: Any) -> Iterator[Span]:
+    """Run a block inside a span named `name` (e.g. "audit", "event", "sweep", "notify").
+
+    Attributes whose value is None are left out; others are converted to str unless they are
+    bool/int/float. An exception marks the span as an error, is recorded on it and re-raised.
+    """
+    tracer = _get().tracer
+    with tracer.start_as_current_span(name, attributes=_attributes(attrs),
+                                      record_exception=False, set_status_on_exception=False) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            current.record_exception(exc)
+            current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:200]))
+            raise
+
+
+def _attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        out[key if "." in key else f"amlguard.{key}"] = (
+            value if isinstance(value, (bool, int, float, str)) else str(value))
+    return out
+
+
+def record_findings(findings: Iterable[Any]) -> None:
+    """Count findings by rule, status and severity (objects with those attributes, or dicts)."""
+    counter = _get().findings
+    totals: dict[tuple[str, str, str], int] = {}
+    for finding in findings:
+        get = finding.get if isinstance(finding, Mapping) else lambda k, f=finding: getattr(f, k, "")
+        key = (str(get("rule") or ""), str(get("status") or ""), str(get("severity") or ""))
+        totals[key] = totals.get(key, 0) + 1
+    for (rule, status, severity), count in totals.items():
+        counter.add(count, {"rule": rule, "status": status, "severity": severity})
+
+
+def record_alert_states(counts: Mapping[str, int]) -> None:
+    """Record the current number of alerts in each state (pending/firing/resolved/...)."""
+    gauge = _get().alerts
+    for state, count in counts.items():
+        gauge.set(int(count), {"state": str(state)})
+
+
+def record_notification(receiver: str, ok: bool, latency_s: float, *, kind: str | None = None,
+                        retryable: bool | None = None) -> None:
+    """Record one notification attempt: latency histogram, outcome counter, failures counter."""
+    inst = _get()
+    attrs: dict[str, Any] = {"receiver": receiver, "outcome": "success" if ok else "failure"}
+    if kind:
+        attrs["kind"] = kind
+    inst.notification_latency.record(max(0.0, float(latency_s)), attrs)
+    inst.notifications.add(1, attrs)
+    if not ok:
+        failure = {"receiver": receiver, **({"kind": kind} if kind else {})}
+        if retryable is not None:
+            failure["retryable"] = retryable
+        inst.notification_failures.add(1, failure)
+
+
+# --------------------------------------------------------------------------------------- logging
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is emitted.
+_STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "trace_id", "span_id", "taskName"}
+
+
+class TraceContextFilter(logging.Filter):
+    """Adds `trace_id` / `span_id` (hex, or None outside a span) to every record it sees."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        else:
+            record.trace_id = None
+            record.span_id = None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, trace_id, span_id, extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "trace_id"):
+            TraceContextFilter().filter(record)
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "trace_id": getattr(record, "trace_id", None),
+            "span_id": getattr(record, "span_id", None),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out:
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        return _json.dumps(out, default=str, ensure_ascii=False)
+
+
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s] %(message)s"
+
+
+def configure_logging(json: bool = True, level: int | str = "INFO", *,
+                      stream: Any = None) -> logging.Handler:
+    """Install one root handler writing to stderr (or `stream`), JSON lines or text, with trace ids.
+
+    Idempotent: calling again replaces the handler this function installed earlier and leaves
+    handlers installed by others (pytest, Azure Functions' host) alone.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_amlguard", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler._amlguard = True  # type: ignore[attr-defined]
+    handler.addFilter(TraceContextFilter())
+    handler.setFormatter(JsonFormatter() if json else logging.Formatter(_TEXT_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    return handler
+
+
+# ----------------------------------------------------------------------------------------- setup
+
+
+@dataclass(slots=True)
+class TelemetryStatus:
+    """What `setup_telemetry` configured (exporters by name) so callers can log it once."""
+
+    exporters: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """True when any exporter is active."""
+        return bool(self.exporters)
+
+
+_status: TelemetryStatus | None = None
+_providers: list[Any] = []
+
+
+def _setting(settings: Any, env: Mapping[str, str], name: str, env_name: str) -> str | None:
+    if isinstance(settings, Mapping):
+        value = settings.get(name, settings.get(env_name))
+    else:
+        value = getattr(settings, name, None) if settings is not None else None
+    if value is None or value == "":
+        value = env.get(env_name)
+    return None if value is None else str(value)
+
+
+def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = None) -> TelemetryStatus:
+    """Configure global OpenTelemetry providers once; later calls return the first result.
+
+    `settings` may be a mapping or an object with `applicationinsights_connection_string` and
+    `telemetry_console` attributes; unset values fall back to the environment variables
+    APPLICATIONINSIGHTS_CONNECTION_STRING and AMLGUARD_TELEMETRY_CONSOLE.
+    """
+    global _status
+    with _lock:
+        if _status is not None:
+            return _status
+        env = os.environ if env is None else env
+        connection = _setting(settings, env, "applicationinsights_connection_string", CONNECTION_STRING_ENV)
+        console = (_setting(settings, env, "telemetry_console", CONSOLE_ENV) or "").lower() in _TRUE
+        if not connection and not console:
+            _status = TelemetryStatus(reason=f"telemetry not exported: set {CONNECTION_STRING_ENV} "
+                                             f"or {CONSOLE_ENV}=1")
+            return _status
+        _status = _install(connection, console)
+    global _instruments
+    _instruments = None  # re-bind instruments to the new global providers
+    _log.info("telemetry exporting to %s", ", ".join(_status.exporters) or "nothing",
+              extra={"exporters": _status.exporters})
+    return _status
+
+
+def _install(connection: str | None, console: bool) -> TelemetryStatus:
+    # Heavy imports stay here so a cold start that never exports pays nothing for them.
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create({"service.name": SERVICE_NAME, "service.namespace": "amlguard"})
+    tracer_provider = TracerProvider(resource=resource)
+    logger_provider = LoggerProvider(resource=resource)
+    readers: list[MetricReader] = []
+    exporters: list[str] = []
+    if connection:
+        from azure.monitor.opentelemetry.exporter import (
+            AzureMonitorLogExporter,
+            AzureMonitorMetricExporter,
+            AzureMonitorTraceExporter,
+        )
+
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(AzureMonitorTraceExporter(connection_string=connection)))
+        readers.append(PeriodicExportingMetricReader(
+            AzureMonitorMetricExporter(connection_string=connection), export_interval_millis=60_000))
+        logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(AzureMonitorLogExporter(connection_string=connection)))
+        exporters.append("azure_monitor")
+    if console:
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+        # stderr keeps stdout clean for `amlguard audit --format json`
+        tracer_provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+        readers.append(PeriodicExportingMetricReader(
+            ConsoleMetricExporter(out=sys.stderr), export_interval_millis=60_000))
+        exporters.append("console")
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    _providers.extend([tracer_provider, meter_provider])
+    if connection:
+        set_logger_provider(logger_provider)
+        # Python logging -> App Insights `traces`, carrying the active span's ids.
+        handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
+        logging.getLogger().addHandler(handler)
+        _providers.append(logger_provider)
+    return TelemetryStatus(exporters=exporters)
+
+
+def shutdown_telemetry(timeout_s: float = 5.0) -> None:
+    """Flush and shut down what `setup_telemetry` installed (call at process exit)."""
+    deadline = time.monotonic() + timeout_s
+    for provider in _providers:
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            provider.force_flush(int(remaining * 1000))
+            provider.shutdown()
+        except Exception:
+            _log.debug("telemetry provider shutdown failed", exc_info=True)
