@@ -1,0 +1,108 @@
+"""Audit reports: render an AuditReport as table, JSON, SARIF or JUnit, and the CLI exit code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from shared import __version__
+from shared.errors import ConfigError
+from shared.model import SEVERITIES, AuditReport, Finding, severity_rank
+
+from ._common import ACTIONABLE, json_default
+from .junit import render_junit
+from .sarif import render_sarif, sarif_log
+from .table import render_table, use_color
+
+__all__ = [
+    "DEFAULT_FAIL_ON",
+    "FAIL_ON_CHOICES",
+    "FORMATS",
+    "exit_code",
+    "failing_findings",
+    "render",
+    "render_json",
+    "render_junit",
+    "render_sarif",
+    "render_table",
+    "sarif_log",
+    "use_color",
+]
+
+FORMATS: tuple[str, ...] = ("table", "json", "sarif", "junit")
+
+# Critical and high failures break the build by default; medium and below are reported and
+# gate only when asked (`--fail-on medium`). Adopting amlguard on an existing estate should
+# not turn every pipeline red over a missing tag.
+DEFAULT_FAIL_ON = "high"
+_NEVER = ("none", "never", "off")
+FAIL_ON_CHOICES: tuple[str, ...] = (*SEVERITIES, "none")
+
+
+def render_json(report: AuditReport) -> str:
+    """Contract-2 JSON: `AuditReport.to_json()`, keys in contract order, indent 2, newline-terminated."""
+    return json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=json_default) + "\n"
+
+
+def render(
+    report: AuditReport,
+    fmt: str,
+    *,
+    color: bool | None = None,
+    tool_version: str = __version__,
+    show_passed: bool = False,
+    srcroot: str | None = None,
+    include_exempt: bool = True,
+) -> str:
+    """The report in format `fmt` (one of FORMATS), as text ready to print or write (UTF-8).
+
+    - `color` (table): None decides from stdout and NO_COLOR / FORCE_COLOR; pass False when
+      writing to a file.
+    - `show_passed` (table): list passing checks instead of counting them.
+    - `tool_version` (SARIF): the driver version.
+    - `srcroot` (SARIF): absolute source paths under it become %SRCROOT%-relative.
+    - `include_exempt` (SARIF): emit exempt findings as suppressed results (default) or drop them.
+
+    Raises ConfigError for an unknown format (the CLI maps it to exit 2).
+    """
+    name = (fmt or "").strip().lower()
+    if name == "table":
+        return render_table(report, color=color, show_passed=show_passed)
+    if name == "json":
+        return render_json(report)
+    if name == "sarif":
+        return render_sarif(report, tool_version=tool_version, srcroot=srcroot, include_exempt=include_exempt)
+    if name == "junit":
+        return render_junit(report)
+    raise ConfigError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)} (--format)")
+
+
+def _threshold(fail_on: str | None) -> int | None:
+    """Severity rank at or above which a finding fails the run; None for never."""
+    value = (DEFAULT_FAIL_ON if fail_on is None else str(fail_on)).strip().lower()
+    if value in _NEVER:
+        return None
+    if value not in SEVERITIES:
+        raise ConfigError(
+            f"--fail-on {fail_on!r} is not a severity: use one of {', '.join(FAIL_ON_CHOICES)}"
+        )
+    return severity_rank(value)
+
+
+def failing_findings(findings: Iterable[Finding], fail_on: str | None = None) -> list[Finding]:
+    """The `fail` / `error` findings at or above `fail_on` (exempt findings never count)."""
+    threshold = _threshold(fail_on)
+    if threshold is None:
+        return []
+    return [f for f in findings if f.status in ACTIONABLE and severity_rank(f.severity) <= threshold]
+
+
+def exit_code(report: AuditReport, fail_on: str | None = None) -> int:
+    """Exit code of `amlguard audit` (DESIGN.md contract 2).
+
+    0: no `fail` or `error` finding at or above `fail_on`; 1: at least one. `fail_on` is a
+    severity (case-insensitive), `none` (also `never`, `off`) for "always 0", or None for
+    DEFAULT_FAIL_ON (`high`). Diagnostics (unreadable files) do not change it. Raises
+    ConfigError for any other value (exit 2).
+    """
+    return 1 if failing_findings(report.findings, fail_on) else 0

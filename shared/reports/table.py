@@ -1,0 +1,163 @@
+"""The terminal report: findings grouped by resource, remediation for failures, a summary line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from shared.model import AuditReport, Finding, Resource, Status
+
+from ._common import (
+    counts,
+    escape_controls,
+    exemption_text,
+    finding_sort_key,
+    first_line,
+    group_by_resource,
+    location_text,
+    remediation_of,
+    severity_counts,
+    title_of,
+)
+
+__all__ = ["render_table", "use_color"]
+
+# SGR codes; kept to the 8 basic colours so every terminal (and Azure DevOps / GitHub logs,
+# which render ANSI) shows them.
+_RESET = "\x1b[0m"
+_STYLE = {
+    "bold": "1",
+    "dim": "2",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "blue": "34",
+    "magenta": "35",
+    "cyan": "36",
+    "bold_red": "1;31",
+}
+_STATUS_LABEL = {
+    Status.FAIL.value: ("FAIL", "bold_red"),
+    Status.ERROR.value: ("ERROR", "magenta"),
+    Status.EXEMPT.value: ("EXEMPT", "cyan"),
+    Status.NOT_APPLICABLE.value: ("N/A", "dim"),
+    Status.PASS.value: ("PASS", "green"),
+}
+_SEVERITY_STYLE = {"critical": "bold_red", "high": "red", "medium": "yellow", "low": "blue", "info": "dim"}
+_INDENT = "  "
+
+
+def use_color(stream: TextIO | None = None) -> bool:
+    """Whether to colour output written to `stream` (default stdout).
+
+    Same precedence as CPython's own colouring: `NO_COLOR` (non-empty) turns colour off,
+    then `FORCE_COLOR` (non-empty) turns it on, then `TERM=dumb` turns it off, then colour
+    only when the stream is a terminal.
+    """
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    stream = stream if stream is not None else sys.stdout
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or replaced stream
+        return False
+
+
+class _Painter:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, style: str | None) -> str:
+        if not self.enabled or not style or not text:
+            return text
+        return f"\x1b[{_STYLE[style]}m{text}{_RESET}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}"
+
+
+def _resource_header(resource: Resource, paint: _Painter) -> str:
+    kind = resource.kind + (" (kubernetes)" if resource.compute_type == "kubernetes" else "")
+    where = location_text(resource.source, resource.line)
+    if not where:
+        where = f"live: {resource.id}" if resource.id != resource.name else "live"
+    parts = [paint(escape_controls(kind), "bold"), paint(escape_controls(resource.name), "bold")]
+    if resource.workspace:
+        parts.append(f"workspace {escape_controls(resource.workspace)}")
+    return "  ".join(parts) + f"  ({escape_controls(where)})"
+
+
+def _detail_lines(report: AuditReport, finding: Finding) -> list[str]:
+    """Lines under a finding's head line: message, location, remediation or exemption."""
+    lines: list[str] = []
+    message = escape_controls(finding.message or "")
+    lines.extend(message.splitlines() or [])
+    if finding.status == Status.EXEMPT.value and finding.exemption:
+        lines.append("exempt: " + escape_controls(exemption_text(finding.exemption)))
+    where = location_text(finding.source, finding.line)
+    if where and finding.status != Status.NOT_APPLICABLE.value:
+        lines.append(f"at {escape_controls(where)}")
+    if finding.status == Status.FAIL.value:
+        fix = first_line(remediation_of(report, finding))
+        if fix:
+            lines.append(f"fix: {escape_controls(fix)}")
+    return lines
+
+
+def render_table(report: AuditReport, *, color: bool | None = None, show_passed: bool = False) -> str:
+    """Human-readable report: one block per resource, then diagnostics, then the summary.
+
+    `color=None` decides from stdout (see `use_color`); pass `False` when writing to a file.
+    `show_passed=True` lists passing checks too instead of only counting them.
+    """
+    paint = _Painter(use_color() if color is None else color)
+    rule_width = max((len(f.rule) for f in report.findings), default=0)
+    out: list[str] = []
+
+    for resource, findings in group_by_resource(report):
+        out.append(_resource_header(resource, paint))
+        passed = [f for f in findings if f.status == Status.PASS.value]
+        listed = sorted((f for f in findings if f.status != Status.PASS.value or show_passed),
+                        key=finding_sort_key)
+        for finding in listed:
+            label, style = _STATUS_LABEL.get(finding.status, (finding.status.upper(), None))
+            severity = finding.severity.lower()
+            head = (
+                f"{_INDENT}{paint(f'{label:<6}', style)}  "
+                f"{paint(f'{severity:<8}', _SEVERITY_STYLE.get(severity))}  "
+                f"{finding.rule:<{rule_width}}  {escape_controls(title_of(report, finding))}"
+            ).rstrip()
+            out.append(head)
+            pad = _INDENT + " " * (6 + 2 + 8 + 2)
+            out.extend(pad + line for line in _detail_lines(report, finding)
+                       if finding.status != Status.PASS.value)
+        if passed and not show_passed:
+            out.append(f"{_INDENT}{paint(_plural(len(passed), 'passed'), 'green')}")
+        if not findings:
+            out.append(f"{_INDENT}{paint('no rule applies to this kind', 'dim')}")
+        out.append("")
+
+    if report.diagnostics:
+        out.append(paint("Diagnostics (files that could not be read)", "bold"))
+        for diag in report.diagnostics:
+            where = location_text(diag.source, diag.line)
+            out.append(f"{_INDENT}{escape_controls(where)}: {escape_controls(diag.message)}")
+        out.append("")
+
+    c = counts(report)
+    summary = (
+        f"{c['resources']} resources, {c['passed']} passed, {c['failed']} failed, {c['exempt']} exempt, "
+        f"{c['errors']} errors, {c['not_applicable']} not applicable — {c['diagnostics']} diagnostics"
+    )
+    out.append(paint(summary, "bold"))
+    by_severity = severity_counts(report.findings, {Status.FAIL.value})
+    if by_severity:
+        out.append("failed by severity: " + ", ".join(
+            paint(f"{sev} {n}", _SEVERITY_STYLE.get(sev)) for sev, n in by_severity.items()))
+    return "\n".join(out) + "\n"

@@ -1,0 +1,34 @@
+"""The public surface of shared.reports, pinned."""
+
+from __future__ import annotations
+
+import pytest
+
+import shared.reports as reports
+from shared.errors import ConfigError
+from shared.reports import FORMATS, render
+
+from .sample import build_report
+
+
+def test_public_names() -> None:
+    assert sorted(reports.__all__) == sorted([
+        "DEFAULT_FAIL_ON", "FAIL_ON_CHOICES", "FORMATS", "exit_code", "failing_findings", "render",
+        "render_json", "render_junit", "render_sarif", "render_table", "sarif_log", "use_color",
+    ])
+    for name in reports.__all__:
+        assert hasattr(reports, name)
+
+
+def test_formats() -> None:
+    assert FORMATS == ("table", "json", "sarif", "junit")
+
+
+@pytest.mark.parametrize("fmt", ["html", "xml", ""])
+def test_unknown_format_is_a_config_error(fmt: str) -> None:
+    with pytest.raises(ConfigError, match="table, json, sarif, junit"):
+        render(build_report(), fmt)
+
+
+def test_format_name_is_case_insensitive() -> None:
+    assert render(build_report(), "JSON") == render(build_report(), "json")

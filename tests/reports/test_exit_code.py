@@ -1,0 +1,72 @@
+"""Exit code of `amlguard audit` (DESIGN.md contract 2), table-driven."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import ConfigError
+from shared.model import AuditReport, Diagnostic, Finding
+from shared.reports import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, exit_code, failing_findings
+
+from .sample import build_report
+
+
+def report_of(*findings: tuple[str, str]) -> AuditReport:
+    return AuditReport(findings=[Finding(rule=f"R{i}", resource="r", status=status, severity=severity, message="")
+                                 for i, (status, severity) in enumerate(findings)])
+
+
+CASES = [
+    # (findings as (status, severity), fail_on, expected exit)
+    ([], None, 0),
+    ([], "info", 0),
+    ([("pass", "critical")], "info", 0),
+    ([("not_applicable", "critical")], "info", 0),
+    ([("exempt", "critical")], "info", 0),  # an approved exemption never fails the run
+    ([("fail", "high")], None, 1),  # default is high
+    ([("fail", "medium")], None, 0),
+    ([("fail", "critical")], "high", 1),
+    ([("fail", "high")], "high", 1),
+    ([("fail", "medium")], "high", 0),
+    ([("fail", "medium")], "medium", 1),
+    ([("fail", "low")], "medium", 0),
+    ([("fail", "info")], "low", 0),
+    ([("fail", "info")], "info", 1),
+    ([("error", "high")], "high", 1),  # could not evaluate is never a pass
+    ([("error", "low")], "high", 0),
+    ([("fail", "critical")], "none", 0),
+    ([("fail", "critical")], "never", 0),
+    ([("fail", "critical")], "OFF", 0),
+    ([("fail", "HIGH")], "High", 1),  # case-insensitive both ways
+    ([("fail", "weird")], "info", 0),  # unknown severity ranks below info
+    ([("pass", "high"), ("fail", "low"), ("fail", "critical")], "critical", 1),
+]
+
+
+@pytest.mark.parametrize(("findings", "fail_on", "expected"), CASES)
+def test_exit_code(findings: list[tuple[str, str]], fail_on: str | None, expected: int) -> None:
+    assert exit_code(report_of(*findings), fail_on) == expected
+
+
+def test_default_is_high_and_choices() -> None:
+    assert DEFAULT_FAIL_ON == "high"
+    assert FAIL_ON_CHOICES == ("critical", "high", "medium", "low", "info", "none")
+
+
+@pytest.mark.parametrize("bad", ["severe", "", "2"])
+def test_unknown_fail_on_is_a_config_error(bad: str) -> None:
+    with pytest.raises(ConfigError, match="--fail-on"):
+        exit_code(AuditReport(), bad)
+
+
+def test_diagnostics_do_not_change_the_exit_code() -> None:
+    report = AuditReport(diagnostics=[Diagnostic(source="x.yml", line=1, message="unreadable")])
+    assert exit_code(report, "info") == 0
+
+
+def test_sample_report() -> None:
+    report = build_report()
+    assert [exit_code(report, s) for s in ("critical", "high", "medium", "low", "info", "none")] == [1, 1, 1, 1, 1, 0]
+    assert [f.rule for f in failing_findings(report.findings, "critical")] == ["AMLG-PORT-002"]
+    assert sorted(f.rule for f in failing_findings(report.findings, "high")) == [
+        "AMLG-AUTH-001", "AMLG-NET-001", "AMLG-NET-003", "AMLG-PORT-002"]

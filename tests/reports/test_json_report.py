@@ -1,0 +1,57 @@
+"""JSON report: exactly AuditReport.to_json() (DESIGN.md contract 2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from shared.model import AuditReport, Finding
+from shared.reports import render
+
+from .sample import build_report
+
+
+def test_json_is_the_contract_object() -> None:
+    report = build_report()
+    data = json.loads(render(report, "json"))
+    expected = json.loads(json.dumps(report.to_json(), default=str))
+    assert data == expected
+    assert list(data) == ["summary", "resources", "findings", "diagnostics"]
+    assert data["summary"] == {"resources": 5, "passed": 4, "failed": 6, "exempt": 2, "errors": 1}
+
+
+def test_key_order_indent_and_trailing_newline() -> None:
+    text = render(build_report(), "json")
+    assert text.endswith("}\n")
+    assert text.startswith('{\n  "summary": {\n    "resources": 5,')
+    finding = json.loads(text)["findings"][0]
+    assert list(finding)[:7] == ["rule", "resource", "status", "severity", "message", "source", "line"]
+
+
+def test_kubernetes_resource_carries_compute_field() -> None:
+    data = json.loads(render(build_report(), "json"))
+    k8s = next(r for r in data["resources"] if r["name"] == "fraud-k8s")
+    assert k8s["compute"] == "kubernetes"
+    live = next(r for r in data["resources"] if r["name"] == "churn-live")
+    assert live["source"] is None and live["line"] is None
+
+
+def test_yaml_dates_in_exemptions_serialise_as_iso_strings() -> None:
+    data = json.loads(render(build_report(), "json"))
+    exempt = [f for f in data["findings"] if f["status"] == "exempt"]
+    assert {f["exemption"]["expires"] for f in exempt} == {"2026-12-31", "2027-01-15"}
+
+
+def test_unserialisable_values_do_not_crash() -> None:
+    report = AuditReport(findings=[Finding(rule="R", resource="r", status="exempt", severity="low", message="m",
+                                           exemption={"expires": dt.datetime(2027, 1, 1, 12, 0), "tags": {"b", "a"},
+                                                      "other": object()})])
+    data = json.loads(render(report, "json"))
+    assert data["findings"][0]["exemption"]["expires"] == "2027-01-01T12:00:00"
+    assert data["findings"][0]["exemption"]["tags"] == ["a", "b"]
+
+
+def test_unicode_is_kept_readable() -> None:
+    text = render(build_report(), "json")
+    assert "Überweisung ✓ 日本語" in text
+    assert "\\u001b[31m" in text  # a control character stays escaped, as JSON requires
