@@ -9,10 +9,13 @@ import azure.functions as func
 
 import function_app
 
+# The worker indexes once; get_functions() refuses to be called a second time on one app.
+FUNCTIONS = function_app.app.get_functions()
+
 
 def bindings() -> dict[str, dict[str, dict]]:
     out: dict[str, dict[str, dict]] = {}
-    for function in function_app.app.get_functions():
+    for function in FUNCTIONS:
         out[function.get_function_name()] = {b["name"]: b for b in function.get_bindings_dict()["bindings"]}
     return out
 
@@ -39,7 +42,7 @@ def test_only_health_is_anonymous() -> None:
 
 
 def test_health_function_answers_without_io() -> None:
-    health = next(f for f in function_app.app.get_functions() if f.get_function_name() == "health")
+    health = next(f for f in FUNCTIONS if f.get_function_name() == "health")
     response = health.get_user_function()(func.HttpRequest("GET", "/api/health", body=b""))
     assert response.status_code == 200
     assert b'"status": "ok"' in response.get_body()
