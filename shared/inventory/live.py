@@ -1,0 +1,426 @@
+"""Live inventory through azure-ai-ml's MLClient: each workspace, its online and batch endpoints
+and their deployments, many workspaces at once, every failure reported as data.
+
+azure-ai-ml is imported lazily (it costs ~1 s and ~100 MB); nothing here runs at import time.
+Retries, backoff and `Retry-After` are azure-core's RetryPolicy, configured through
+`ClientOptions`; one shared transport keeps connections alive across workspaces.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import ConfigError, SourceError
+from shared.inventory.base import InventoryError, InventoryResult, Scope
+from shared.inventory.config import ClientOptions
+from shared.model import Kind, Resource
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+__all__ = ["ArmClients", "LiveInventory", "describe_failure", "is_not_found"]
+
+log = logging.getLogger(__name__)
+
+ML = "Microsoft.MachineLearningServices"
+
+
+# ---- errors that name the fix -----------------------------------------------------------------
+def is_not_found(exc: BaseException) -> bool:
+    """True for an ARM 404: the resource is gone, which is not an error."""
+    return getattr(exc, "status_code", None) == 404 or type(exc).__name__ == "ResourceNotFoundError"
+
+
+def describe_failure(exc: BaseException, *, action: str, what: str, options: ClientOptions | None = None,
+                     role: str = "Reader") -> tuple[str, bool]:
+    """A message for a failed ARM call that says what happened and what to do, and whether a
+    later retry may help. `action` is e.g. "reading", `what` e.g. "workspace ws-1"."""
+    options = options or ClientOptions()
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+    code = ""
+    error = getattr(exc, "error", None)
+    if error is not None and getattr(error, "code", None):
+        code = f" ({error.code})"
+    name = type(exc).__name__
+    if status == 401:
+        return (f"401 Unauthorized {action} {what}{code}: the credential was rejected; check `az login`, the "
+                "managed identity, or AZURE_TENANT_ID / AZURE_CLIENT_ID", False)
+    if status == 403:
+        return (f"403 Forbidden {action} {what}{code}: grant the amlguard identity {role} on it (or on its "
+                "resource group or subscription)", False)
+    if status == 404:
+        return f"404 Not Found {action} {what}{code}: it no longer exists or the id is wrong", False
+    if status == 429:
+        return (f"429 Too Many Requests {action} {what}: still throttled after {options.retry_total} retries "
+                "that honoured Retry-After; lower AMLGUARD_CONCURRENCY or sweep less often", True)
+    if isinstance(status, int) and status >= 500:
+        return (f"{status} from Azure Resource Manager {action} {what}{code} after {options.retry_total} "
+                "retries: a transient service error; the next sweep retries it", True)
+    if isinstance(status, int):
+        return f"HTTP {status} {action} {what}{code}: {_short(exc)}", False
+    if name == "DecodeError" or isinstance(exc, ValueError):
+        return (f"Azure Resource Manager sent a response that is not valid JSON {action} {what}: "
+                f"{_short(exc)}; usually transient, the next sweep retries it", True)
+    if name in ("ServiceResponseTimeoutError", "ServiceResponseError", "ReadTimeout") or "timed out" in str(exc):
+        return (f"no answer within {options.read_timeout:g}s {action} {what} (after retries): raise "
+                "AMLGUARD_READ_TIMEOUT or check the network path to Azure Resource Manager", True)
+    if name in ("ServiceRequestError", "ServiceRequestTimeoutError", "ConnectionError"):
+        return (f"could not connect to {options.resource_manager} {action} {what}: {_short(exc)}; check "
+                "network, proxy and AMLGUARD_ARM_ENDPOINT", True)
+    if name == "ClientAuthenticationError" or "CredentialUnavailable" in name:
+        return (f"no Azure credential {action} {what}: {_short(exc)}; run `az login`, or set up a managed "
+                "identity / AZURE_CLIENT_ID", False)
+    return f"{name} {action} {what}: {_short(exc)}", False
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---- clients ------------------------------------------------------------------------------------
+class ArmClients:
+    """Builds the SDK clients amlguard uses, all on one keep-alive transport with the same
+    timeouts, retry policy and cloud. `ml_client(sub, rg, ws)` is cached per workspace."""
+
+    def __init__(self, credential: TokenCredential, options: ClientOptions | None = None) -> None:
+        self.credential = credential
+        self.options = options or ClientOptions()
+        self._lock = threading.Lock()
+        self._ml: dict[tuple[str, str | None, str | None], Any] = {}
+        self._transport: Any = None
+
+    @property
+    def transport(self) -> Any:
+        """A shared azure-core RequestsTransport sized for the configured concurrency."""
+        with self._lock:
+            if self._transport is None:
+                import requests
+                from azure.core.pipeline.transport import RequestsTransport
+
+                session = requests.Session()
+                # Each in-flight call holds a connection; without a big enough pool urllib3 drops
+                # and re-handshakes TLS on every call above 10 concurrent ones.
+                adapter = requests.adapters.HTTPAdapter(pool_connections=4,
+                                                        pool_maxsize=max(10, self.options.concurrency * 2))
+                session.mount("https://", adapter)
+                self._transport = RequestsTransport(session=session, session_owner=False,
+                                                    **self.options.transport_kwargs())
+            return self._transport
+
+    def _cloud_kwargs(self) -> dict[str, Any]:
+        options = self.options
+        if options.arm_endpoint:
+            # A custom cloud as MLClient documents for sovereign clouds: its name is derived from
+            # the endpoint so two endpoints never collide in the SDK's process-wide cloud table.
+            arm = options.resource_manager
+            return {"cloud": f"amlguard:{arm}", "cloud_metadata": {
+                "azure_portal": "https://portal.azure.com/", "resource_manager": arm,
+                "active_directory": "https://login.microsoftonline.com/",
+                "aml_resource_id": "https://ml.azure.com/", "storage_endpoint": "core.windows.net",
+                "registry_discovery_endpoint": arm,
+            }}
+        if options.cloud:
+            return {"cloud": options.cloud}
+        return {}
+
+    def sdk_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments every azure-core based client accepts: transport and retry policy."""
+        kwargs: dict[str, Any] = {"transport": self.transport, **self.options.retry_kwargs()}
+        if self.options.polling_interval is not None:
+            kwargs["polling_interval"] = self.options.polling_interval
+        return kwargs
+
+    def ml_client(self, subscription: str, resource_group: str | None = None,
+                  workspace: str | None = None) -> Any:
+        """An MLClient for the workspace (or for the subscription / resource group to list
+        workspaces). Built once per key; construction is cheap (~5 ms) but not free."""
+        key = (subscription.lower(), (resource_group or "").lower() or None, (workspace or "").lower() or None)
+        with self._lock:
+            client = self._ml.get(key)
+        if client is not None:
+            return client
+        from azure.ai.ml import MLClient
+
+        kwargs = {**self.sdk_kwargs(), **self._cloud_kwargs()}
+        with self._lock:  # MLClient records the cloud in os.environ; build one at a time
+            client = self._ml.get(key)
+            if client is None:
+                client = MLClient(self.credential, subscription_id=subscription,
+                                  resource_group_name=resource_group, workspace_name=workspace,
+                                  enable_telemetry=False, show_progress=False, **kwargs)
+                self._ml[key] = client
+        return client
+
+    def arm_kwargs(self) -> dict[str, Any]:
+        """base_url / credential_scopes for azure-mgmt clients (Resource Graph) on this cloud."""
+        arm = self.options.resource_manager
+        return {"base_url": arm, "credential_scopes": [arm.rstrip("/") + "/.default"], **self.sdk_kwargs()}
+
+    def __call__(self, subscription: str, resource_group: str | None = None,
+                 workspace: str | None = None) -> Any:
+        return self.ml_client(subscription, resource_group, workspace)
+
+
+# ---- conversion -----------------------------------------------------------------------------
+def _ids(resource_id: str) -> dict[str, Any]:
+    from shared.inventory.normalize import parse_arm_id
+
+    return dict(parse_arm_id(resource_id))
+
+
+def _finish(resource: Resource, resource_id: str) -> Resource:
+    parts = _ids(resource_id)
+    resource.origin = "live"
+    resource.live = True
+    resource.subscription_id = resource.subscription_id or parts.get("subscription")
+    resource.resource_group = resource.resource_group or parts.get("resource_group")
+    resource.workspace = resource.workspace or parts.get("workspace")
+    if parts.get("endpoint") and resource.kind in (Kind.ONLINE_DEPLOYMENT.value, Kind.BATCH_DEPLOYMENT.value):
+        resource.endpoint_name = resource.endpoint_name or parts.get("endpoint")
+    return resource
+
+
+def entity_to_resource(entity: Any, kind: str) -> Resource | None:
+    """An azure-ai-ml entity read from the service as a normalised live Resource."""
+    from shared.inventory.normalize import WorkspaceContext, resource_from_yaml
+
+    doc = entity._to_dict()  # the CLI v2 YAML shape (snake_case), what `az ml ... show` prints
+    resource_id = str(getattr(entity, "id", None) or doc.get("id") or "")
+    doc.setdefault("id", resource_id)
+    parts = _ids(resource_id)
+    context = WorkspaceContext(parts.get("subscription"), parts.get("resource_group"), parts.get("workspace"))
+    resource = resource_from_yaml(doc, source=None, context=context, origin="live")
+    if resource is None:
+        log.debug("azure-ai-ml returned a %s that is not an Azure ML resource: %s", kind, resource_id)
+        return None
+    return _finish(resource, resource.id or resource_id)
+
+
+def arm_to_resource(obj: dict[str, Any]) -> Resource | None:
+    """ARM JSON (REST or Resource Graph row) as a normalised live Resource."""
+    from shared.inventory.normalize import resource_from_arm
+
+    resource = resource_from_arm(obj, source=None, origin="live")
+    return _finish(resource, resource.id) if resource is not None else None
+
+
+# ---- the inventory --------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Outcome:
+    """What one unit of work produced, plus the work it discovered."""
+
+    resources: list[Resource] = field(default_factory=list)
+    errors: list[InventoryError] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)  # ids found by a list, deleted before their details
+    more: list[Callable[[], _Outcome]] = field(default_factory=list)
+
+
+class LiveInventory:
+    """The Inventory protocol over MLClient: per workspace, the workspace, its online endpoints
+    and deployments, its batch endpoints and deployments; `concurrency` calls in flight at most.
+
+    A workspace that cannot be read becomes an InventoryError naming the fix; the sweep goes on.
+    """
+
+    def __init__(self, credential: TokenCredential | None = None, *, scope: Scope | None = None,
+                 options: ClientOptions | None = None, clients: ArmClients | None = None) -> None:
+        if clients is None:
+            if credential is None:
+                raise ConfigError("LiveInventory needs a credential or an ArmClients")
+            clients = ArmClients(credential, options)
+        self.clients = clients
+        self.options = clients.options
+        self.scope = scope or Scope()
+
+    # -- protocol ---------------------------------------------------------------------------
+    def workspaces(self, scope: Scope | None = None) -> list[str]:
+        """Workspace ARM ids in scope; raises SourceError when a subscription cannot be listed."""
+        ids, errors = self._discover(scope or self.scope)
+        if errors and not ids:
+            raise SourceError(errors[0].message, source="azure-ai-ml", resource=errors[0].resource,
+                              retryable=errors[0].retryable)
+        return ids
+
+    def list(self, scope: Scope | None = None) -> InventoryResult:
+        """Every workspace, endpoint and deployment in scope; unreadable ones in `errors`."""
+        ids, errors = self._discover(scope or self.scope)
+        result = self._run([self._workspace_task(ws_id) for ws_id in ids])
+        result.errors[:0] = errors
+        return result
+
+    def get(self, resource_id: str) -> Resource | None:
+        """The resource as ARM has it now; None when it is gone (404). Other failures raise
+        SourceError with a message naming the fix."""
+        parts = _ids(resource_id)
+        kind = parts.get("kind")
+        sub, rg, ws = parts.get("subscription"), parts.get("resource_group"), parts.get("workspace")
+        if not (sub and rg and ws and kind):
+            raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id",
+                              resource=resource_id)
+        ml = self.clients.ml_client(sub, rg, ws)
+        endpoint, deployment = parts.get("endpoint"), parts.get("deployment")
+        readers: dict[str, Callable[[], Resource | None]] = {
+            Kind.WORKSPACE.value: lambda: self._workspace_resource(ml, rg, ws),
+            Kind.ONLINE_ENDPOINT.value: lambda: entity_to_resource(
+                ml.online_endpoints.get(endpoint), Kind.ONLINE_ENDPOINT.value),
+            Kind.ONLINE_DEPLOYMENT.value: lambda: entity_to_resource(
+                ml.online_deployments.get(deployment, endpoint), Kind.ONLINE_DEPLOYMENT.value),
+            Kind.BATCH_ENDPOINT.value: lambda: entity_to_resource(
+                ml.batch_endpoints.get(endpoint), Kind.BATCH_ENDPOINT.value),
+            Kind.BATCH_DEPLOYMENT.value: lambda: entity_to_resource(
+                ml.batch_deployments.get(deployment, endpoint), Kind.BATCH_DEPLOYMENT.value),
+        }
+        reader = readers.get(str(kind))
+        if reader is None:
+            raise SourceError(f"{resource_id}: amlguard does not audit {kind} resources", resource=resource_id)
+        try:
+            return reader()
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            message, retryable = describe_failure(exc, action="reading", what=resource_id, options=self.options)
+            raise SourceError(message, source="azure-ai-ml", resource=resource_id, retryable=retryable) from exc
+
+    # -- discovery --------------------------------------------------------------------------
+    def _discover(self, scope: Scope) -> tuple[list[str], list[InventoryError]]:
+        if not scope.subscriptions:
+            raise ConfigError("no Azure subscription to audit: pass --subscription or set AZURE_SUBSCRIPTION_ID")
+        if scope.workspace and scope.resource_group:
+            return [_workspace_id(sub, scope.resource_group, scope.workspace) for sub in scope.subscriptions], []
+        ids: list[str] = []
+        errors: list[InventoryError] = []
+        for sub in scope.subscriptions:
+            where = f"/subscriptions/{sub}" + (f"/resourceGroups/{scope.resource_group}" if scope.resource_group
+                                              else "")
+            try:
+                ml = self.clients.ml_client(sub, scope.resource_group)
+                listing = ml.workspaces.list(scope="resource_group" if scope.resource_group else "subscription")
+                for ws in listing:
+                    ws_id = str(getattr(ws, "id", "") or "")
+                    if not ws_id:
+                        continue
+                    if scope.workspace and ws.name.lower() != scope.workspace.lower():
+                        continue
+                    ids.append(ws_id)
+            except Exception as exc:
+                message, retryable = describe_failure(exc, action="listing workspaces in", what=where,
+                                                      options=self.options)
+                errors.append(InventoryError(resource=where, message=message, kind=Kind.WORKSPACE.value,
+                                             retryable=retryable))
+        return ids, errors
+
+    # -- work units -------------------------------------------------------------------------
+    def _run(self, tasks: Iterable[Callable[[], _Outcome]]) -> InventoryResult:
+        """Run tasks and the tasks they discover with at most `concurrency` in flight."""
+        result = InventoryResult()
+        gone: set[str] = set()
+        with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="amlguard-inv") as pool:
+            pending: set[Future[_Outcome]] = {pool.submit(task) for task in tasks}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    result.resources.extend(outcome.resources)
+                    result.errors.extend(outcome.errors)
+                    gone |= {g.lower() for g in outcome.gone}
+                    pending |= {pool.submit(task) for task in outcome.more}
+        if gone:
+            result.resources = [r for r in result.resources if r.id.lower() not in gone]
+        result.resources.sort(key=lambda r: r.id.lower())
+        return result
+
+    def _guard(self, task: Callable[[], _Outcome], *, what: str, resource: str, kind: str,
+               gone: str | None = None) -> Callable[[], _Outcome]:
+        """Turn any exception of `task` into an error outcome about `resource`; a 404 marks
+        `gone` (default `resource`) as deleted between listing and reading."""
+
+        def run() -> _Outcome:
+            try:
+                return task()
+            except Exception as exc:
+                if is_not_found(exc):
+                    return _Outcome(gone={gone or resource})
+                message, retryable = describe_failure(exc, action="reading", what=what, options=self.options)
+                log.warning("%s", message)
+                return _Outcome(errors=[InventoryError(resource=resource, message=message, kind=kind,
+                                                       retryable=retryable)])
+
+        return run
+
+    def _workspace_task(self, ws_id: str) -> Callable[[], _Outcome]:
+        parts = _ids(ws_id)
+        sub, rg, ws = parts["subscription"], parts["resource_group"], parts["workspace"]
+
+        def read() -> _Outcome:
+            ml = self.clients.ml_client(sub, rg, ws)
+            try:
+                workspace = self._workspace_resource(ml, rg, ws)
+            except Exception as exc:
+                # A workspace in the listing that answers 404 is not "gone" but unreadable here.
+                message, retryable = describe_failure(exc, action="reading", what=f"workspace {ws} ({ws_id})",
+                                                      options=self.options)
+                log.warning("%s", message)
+                return _Outcome(errors=[InventoryError(resource=ws_id, message=message,
+                                                       kind=Kind.WORKSPACE.value, retryable=retryable)])
+            outcome = _Outcome(resources=[workspace] if workspace else [])
+            outcome.more = [
+                self._guard(lambda: self._endpoints(ml, ws_id, online=True), what=f"online endpoints of {ws}",
+                            resource=f"{ws_id}/onlineEndpoints", kind=Kind.ONLINE_ENDPOINT.value),
+                self._guard(lambda: self._endpoints(ml, ws_id, online=False), what=f"batch endpoints of {ws}",
+                            resource=f"{ws_id}/batchEndpoints", kind=Kind.BATCH_ENDPOINT.value),
+            ]
+            return outcome
+
+        return read
+
+    def _endpoints(self, ml: Any, ws_id: str, *, online: bool) -> _Outcome:
+        kind = Kind.ONLINE_ENDPOINT.value if online else Kind.BATCH_ENDPOINT.value
+        ops = ml.online_endpoints if online else ml.batch_endpoints
+        outcome = _Outcome()
+        for entity in ops.list():
+            resource = entity_to_resource(entity, kind)
+            if resource is None:
+                continue
+            outcome.resources.append(resource)
+            outcome.more.append(self._guard(
+                self._deployments_task(ml, resource.id, resource.name, online=online),
+                what=f"deployments of endpoint {resource.name} in workspace {ml.workspace_name}",
+                resource=f"{resource.id}/deployments",
+                kind=Kind.ONLINE_DEPLOYMENT.value if online else Kind.BATCH_DEPLOYMENT.value,
+                gone=resource.id))
+        return outcome
+
+    def _deployments_task(self, ml: Any, endpoint_id: str, endpoint: str, *, online: bool) -> Callable[[], _Outcome]:
+        kind = Kind.ONLINE_DEPLOYMENT.value if online else Kind.BATCH_DEPLOYMENT.value
+        ops = ml.online_deployments if online else ml.batch_deployments
+
+        def read() -> _Outcome:
+            # A 404 here means the endpoint was deleted after it was listed: _guard marks it gone.
+            resources = [r for r in (entity_to_resource(d, kind) for d in ops.list(endpoint)) if r is not None]
+            return _Outcome(resources=resources)
+
+        return read
+
+    def _workspace_resource(self, ml: Any, rg: str, ws: str) -> Resource | None:
+        """The workspace as full ARM JSON (private endpoint connections and managed network
+        included), read through MLClient's own pipeline."""
+        operation = getattr(ml.workspaces, "_operation", None)
+        if operation is not None and hasattr(operation, "get"):
+            rest = operation.get(rg, ws)
+            obj = rest.as_dict() if hasattr(rest, "as_dict") else dict(rest)
+            return arm_to_resource(obj)
+        # Older SDKs: the public entity (no private endpoint connections).
+        return entity_to_resource(ml.workspaces.get(ws), Kind.WORKSPACE.value)
+
+
+def _workspace_id(sub: str, rg: str, ws: str) -> str:
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{ML}/workspaces/{ws}"
