@@ -1,0 +1,31 @@
+"""Inventories: where Resources come from (files here; live ARM / Resource Graph beside them).
+
+`load_paths` and `SnapshotInventory` read Azure ML YAML and ARM / `az ml` JSON files;
+`shared.inventory.normalize` is the one place every source is normalised into a `Resource`.
+"""
+
+from shared.inventory.base import Inventory, InventoryError, InventoryResult, Scope
+from shared.inventory.files import SnapshotInventory, load_paths
+from shared.inventory.normalize import (
+    WorkspaceContext,
+    arm_id,
+    normalize_enum,
+    parse_arm_id,
+    resource_from_arm,
+    resource_from_yaml,
+)
+
+__all__ = [
+    "Inventory",
+    "InventoryError",
+    "InventoryResult",
+    "Scope",
+    "SnapshotInventory",
+    "WorkspaceContext",
+    "arm_id",
+    "load_paths",
+    "normalize_enum",
+    "parse_arm_id",
+    "resource_from_arm",
+    "resource_from_yaml",
+]

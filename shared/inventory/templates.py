@@ -1,0 +1,76 @@
+"""Read `{{placeholder}}` templates: swap each token for an opaque string so the YAML parses,
+then put the original text back and record which fields hold a placeholder.
+
+`${{parent.inputs.x}}` (Azure ML pipeline expressions) is valid YAML and not a placeholder.
+Tokens never span lines, so line numbers are unchanged by the swap.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["PLACEHOLDER", "has_placeholder", "restore", "restore_lines", "substitute"]
+
+PLACEHOLDER = re.compile(r"(?<!\$)\{\{[^{}\r\n]*\}\}")
+_MARK = "__amlg_ph_{}__"
+_MARK_RE = re.compile(r"__amlg_ph_(\d+)__")
+
+
+def has_placeholder(text: str) -> bool:
+    """True when `text` holds a `{{...}}` token (not an Azure ML `${{...}}` expression)."""
+    return "{{" in text and PLACEHOLDER.search(text) is not None
+
+
+def substitute(text: str) -> tuple[str, list[str]]:
+    """Replace every placeholder with a plain-scalar marker; returns the text and the tokens."""
+    tokens: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        tokens.append(match.group(0))
+        return _MARK.format(len(tokens) - 1)
+
+    return PLACEHOLDER.sub(swap, text), tokens
+
+
+def _put_back(text: str, tokens: list[str]) -> str:
+    def back(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return tokens[index] if index < len(tokens) else match.group(0)
+
+    return _MARK_RE.sub(back, text)
+
+
+def restore(value: Any, tokens: list[str], templated: set[str], path: str = "", depth: int = 0) -> Any:
+    """Put the original tokens back into `value` (keys and strings) and add to `templated` the
+    dotted path of every string that holds a placeholder. Works with no tokens too (JSON whose
+    placeholders sit inside quoted strings)."""
+    if depth > 200:
+        return value
+    if isinstance(value, str):
+        if tokens and "__amlg_ph_" in value:
+            value = _put_back(value, tokens)
+        if "{{" in value and PLACEHOLDER.search(value):
+            templated.add(path)
+        return value
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str) and tokens and "__amlg_ph_" in key:
+                key = _put_back(key, tokens)
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "{{" in key and PLACEHOLDER.search(key):
+                templated.add(child)
+            out[key] = restore(item, tokens, templated, child, depth + 1)
+        return out
+    if isinstance(value, list):
+        return [restore(item, tokens, templated, f"{path}.{index}" if path else str(index), depth + 1)
+                for index, item in enumerate(value)]
+    return value
+
+
+def restore_lines(lines: dict[str, int], tokens: list[str]) -> dict[str, int]:
+    """The line map with markers in its paths turned back into the original tokens."""
+    if not tokens:
+        return lines
+    return {(_put_back(path, tokens) if "__amlg_ph_" in path else path): line for path, line in lines.items()}
