@@ -1,0 +1,30 @@
+"""Policy language, engine and default pack loader: load, validate, compile, evaluate, exempt.
+
+Public surface: `load_pack` gives a compiled `PolicyPack` whose `evaluate` turns resources into
+findings; `validate_dir` and `run` implement `amlguard policy validate|test`; operators,
+value types and document kinds register themselves (see policies/README.md).
+"""
+
+from shared.policy import testing as _testing  # noqa: F401 - registers kind: PolicyTest
+from shared.policy.cli import run
+from shared.policy.documents import register_document_kind
+from shared.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
+from shared.policy.loader import default_policies_dir, load_pack, parse_param_args, validate_dir
+from shared.policy.operators import register
+from shared.policy.valuetypes import register_value_type
+
+__all__ = [
+    "Exemption",
+    "Override",
+    "Parameter",
+    "PolicyPack",
+    "Rule",
+    "default_policies_dir",
+    "load_pack",
+    "parse_param_args",
+    "register",
+    "register_document_kind",
+    "register_value_type",
+    "run",
+    "validate_dir",
+]

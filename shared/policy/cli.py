@@ -1,0 +1,65 @@
+"""`amlguard policy validate DIR` and `amlguard policy test DIR` (exit 0 ok, 1 test failures, 2 invalid)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from shared.errors import AmlguardError
+from shared.policy.documents import Problem
+from shared.policy.loader import validate_dir
+from shared.policy.testing import format_results, run_policy_tests
+
+__all__ = ["format_problems", "run"]
+
+
+def format_problems(problems: list[Problem]) -> str:
+    """One `file:line: field: message` line per problem."""
+    lines = []
+    for file, line, fieldpath, message in problems:
+        where = f"{file or '<policy>'}:{line or 1}"
+        lines.append(f"{where}: {fieldpath}: {message}" if fieldpath else f"{where}: {message}")
+    return "\n".join(lines)
+
+
+def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Entry point of `amlguard policy ...`; returns the exit code."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = argparse.ArgumentParser(prog="amlguard policy", description="Validate and test amlguard policies.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    validate = sub.add_parser("validate", help="check every policy file under DIR against the schema")
+    validate.add_argument("dir", metavar="DIR", help="policy folder or file (e.g. policies/)")
+    test = sub.add_parser("test", help="run the PolicyTest files under DIR")
+    test.add_argument("dir", metavar="DIR", help="folder holding PolicyTest files (e.g. policies/)")
+    test.add_argument("--policies", metavar="DIR", help="policy pack to test (default: DIR or the nearest parent)")
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing expectations too")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    try:
+        if args.command == "validate":
+            skipped: list[str] = []
+            problems = validate_dir(args.dir, skipped=skipped)
+            for note in skipped:
+                print(f"note: {note}", file=err)
+            if problems:
+                print(format_problems(problems), file=out)
+                print(f"{len(problems)} problem(s); the policy folder is refused as a whole", file=err)
+                return 2
+            print(f"{args.dir}: policy files are valid", file=out)
+            return 0
+        results, problems = run_policy_tests(args.dir, policies=args.policies)
+    except AmlguardError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    if problems:
+        print(format_problems(problems), file=out)
+        return 2
+    if not results:
+        print(f"{args.dir}: no PolicyTest files found", file=err)
+        return 2
+    print(format_results(results, verbose=args.verbose), file=out)
+    return 0 if all(r.ok for r in results) else 1

@@ -1,0 +1,283 @@
+"""Policy documents on disk: the document-kind registry, reading YAML files, schema errors with lines.
+
+Every amlguard policy file is YAML with `apiVersion: amlguard/v1` and a top-level `kind:`. Each
+kind registers itself with `register_document_kind(name, schema_fn, loader)`: shared.policy
+registers `AuditRules` and `PolicyTest`; the monitoring and alerting areas register
+`MonitorRules` and `AlertRouting` from their own modules, which `amlguard policy validate`
+imports lazily. jsonschema checks structure; each error is mapped back to file, line and field
+through the line map of shared/yamlsource.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.errors import PolicyError
+from shared.policy.operators import show
+from shared.yamlsource import LocatedDocument, YamlSourceError, load_documents
+
+__all__ = [
+    "API_VERSION",
+    "DOCUMENT_KINDS",
+    "OPTIONAL_KIND_MODULES",
+    "DocumentKind",
+    "PolicyDocument",
+    "Problem",
+    "document_kind",
+    "read_documents",
+    "register_document_kind",
+    "schema_problems",
+    "validate_documents",
+]
+
+API_VERSION = "amlguard/v1"
+Problem = tuple[str | None, int | None, str, str]  # (file, line, field path, message)
+
+# kinds owned by other areas: imported on demand so that `policy validate` checks them too
+OPTIONAL_KIND_MODULES: dict[str, str] = {
+    "MonitorRules": "shared.monitor.rules",
+    "AlertRouting": "shared.alerts.config",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentKind:
+    """A kind of policy document: its JSON Schema and a loader that checks meaning.
+
+    `loader(document, file)` returns the parsed object and raises PolicyError (with every
+    problem: file, line, field, message) when the document is well-formed but wrong.
+    """
+
+    name: str
+    schema_fn: Callable[[], dict[str, Any]]
+    loader: Callable[[LocatedDocument, str], Any] | None = None
+
+
+DOCUMENT_KINDS: dict[str, DocumentKind] = {}
+
+
+def register_document_kind(name: str, schema_fn: Callable[[], dict[str, Any]],
+                           loader: Callable[[LocatedDocument, str], Any] | None = None) -> None:
+    """Make `kind: <name>` files known to `amlguard policy validate` (last registration wins)."""
+    DOCUMENT_KINDS[name] = DocumentKind(name, schema_fn, loader)
+
+
+def document_kind(name: str) -> DocumentKind | None:
+    """The registered kind `name`, importing its owner module on first use when it is optional."""
+    if name not in DOCUMENT_KINDS and name in OPTIONAL_KIND_MODULES:
+        module = OPTIONAL_KIND_MODULES[name]
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            # only the owner module (or its package) being absent is tolerated; a missing
+            # dependency inside it is a real error
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+    return DOCUMENT_KINDS.get(name)
+
+
+@dataclass(slots=True)
+class PolicyDocument:
+    """One YAML document of a policy file."""
+
+    file: str
+    index: int
+    doc: LocatedDocument
+
+    @property
+    def kind(self) -> str | None:
+        value = self.doc.value
+        kind = value.get("kind") if isinstance(value, dict) else None
+        return kind if isinstance(kind, str) else None
+
+
+def _policy_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = [p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    # hidden folders (.git, .venv) are never policy
+    return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def read_documents(path: str | Path, *, problems: list[Problem]) -> list[PolicyDocument]:
+    """Every amlguard document under `path` (a file or a folder, recursively).
+
+    A document is an amlguard document when it has `apiVersion` or `kind`; anything else (an
+    Azure ML resource used as a test fixture) is skipped. Unreadable YAML and a wrong
+    apiVersion go to `problems`.
+    """
+    root = Path(path)
+    if not root.exists():
+        problems.append((str(root), None, "", "no such file or folder; pass the folder holding the policy "
+                                              "YAML (e.g. policies/)"))
+        return []
+    out: list[PolicyDocument] = []
+    for file in _policy_files(root):
+        name = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+            docs = load_documents(text)
+        except UnicodeDecodeError:
+            problems.append((name, None, "", "not UTF-8 text"))
+            continue
+        except OSError as exc:
+            problems.append((name, None, "", f"cannot read: {exc.strerror or exc}"))
+            continue
+        except YamlSourceError as exc:
+            problems.append((name, exc.line, "", str(exc)))
+            continue
+        for index, doc in enumerate(docs):
+            value = doc.value
+            if not isinstance(value, dict) or ("apiVersion" not in value and "kind" not in value):
+                continue
+            if value.get("apiVersion") != API_VERSION:
+                got = f"got {show(value.get('apiVersion'))}" if "apiVersion" in value else "it is missing"
+                problems.append((name, doc.line_of("apiVersion"), "apiVersion",
+                                 f"expected '{API_VERSION}' ({got})"))
+                continue
+            out.append(PolicyDocument(name, index, doc))
+    return out
+
+
+def _expected_text(schema: dict[str, Any]) -> str | None:
+    hint = schema.get("x-expected")
+    return hint if isinstance(hint, str) else None
+
+
+_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "array": "a list", "object": "a mapping", "null": "null"}
+
+
+def _describe_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "null" if value is None else type(value).__name__
+
+
+def _leaf_error(error: Any) -> Any:
+    """For anyOf/oneOf failures, the most telling error among the alternatives."""
+    from jsonschema.exceptions import best_match
+
+    while error.validator in ("anyOf", "oneOf") and error.context:
+        # skip the `{param: name}` alternative when the value is clearly not a reference
+        relevant = [e for e in error.context if "param" not in (e.schema.get("required") or [])]
+        error = best_match(relevant or error.context)
+    return error
+
+
+def _message(error: Any) -> tuple[str, str]:
+    """(extra path suffix, message naming what was expected) for one jsonschema error."""
+    error = _leaf_error(error)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    hint = _expected_text(schema)
+    validator = error.validator
+    instance = error.instance
+    if validator == "additionalProperties":
+        allowed = list((schema.get("properties") or {}).keys())
+        extras = [k for k in instance if k not in allowed] if isinstance(instance, dict) else []
+        key = str(extras[0]) if extras else ""
+        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+        suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+        expected = hint or ("one of " + ", ".join(allowed))
+        return key, f"unknown field '{key}'{suggestion}; expected {expected}"
+    if validator == "required":
+        missing = str(error.message).split("'")[1] if "'" in str(error.message) else str(error.message)
+        return missing, f"required field '{missing}' is missing" + (f"; {hint}" if hint else "")
+    if validator == "enum":
+        return "", f"expected one of {', '.join(str(v) for v in error.validator_value)} (got {show(instance)})"
+    if validator == "const":
+        return "", f"expected {show(error.validator_value)} (got {show(instance)})"
+    if validator == "type":
+        wanted = error.validator_value
+        names = [wanted] if isinstance(wanted, str) else list(wanted)
+        words = " or ".join(_TYPE_WORDS.get(n, n) for n in names)
+        return "", f"expected {hint or words} (got {_describe_type(instance)} {show(instance)})"
+    if validator == "pattern":
+        return "", f"expected {hint or 'text matching ' + error.validator_value} (got {show(instance)})"
+    if validator == "format":
+        return "", f"expected {hint or 'a valid ' + str(error.validator_value)} (got {show(instance)})"
+    if validator in ("minItems", "minProperties"):
+        return "", f"expected {hint or 'at least ' + str(error.validator_value) + ' entries'}"
+    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength"):
+        return "", f"expected {hint or error.message}"
+    if validator == "uniqueItems":
+        return "", "expected every entry once (the list has duplicates)"
+    return "", (f"expected {hint}" if hint else error.message)
+
+
+def schema_problems(document: PolicyDocument, schema: dict[str, Any]) -> list[Problem]:
+    """Every structural problem of `document` against `schema`, with file, line and field."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    problems: list[Problem] = []
+    seen: set[tuple[int, str, str]] = set()
+    for error in validator.iter_errors(document.doc.value):
+        suffix, message = _message(error)
+        parts = [str(p) for p in _leaf_error(error).absolute_path]
+        if suffix:
+            parts.append(suffix)
+        fieldpath = ".".join(parts)
+        line = document.doc.line_of(fieldpath) if fieldpath else document.doc.line
+        key = (line, fieldpath, message)
+        if key in seen:
+            continue
+        seen.add(key)
+        problems.append((document.file, line, fieldpath, message))
+    return problems
+
+
+def validate_documents(documents: Iterable[PolicyDocument], problems: list[Problem],
+                       skipped: list[str] | None = None) -> list[tuple[PolicyDocument, Any]]:
+    """Schema-check and load each document by its kind; returns (document, loaded) for good ones."""
+    good: list[tuple[PolicyDocument, Any]] = []
+    for document in documents:
+        kind_name = document.kind
+        value = document.doc.value
+        if kind_name is None:
+            got = f" (got {show(value.get('kind'))})" if "kind" in value else ""
+            problems.append((document.file, document.doc.line_of("kind"), "kind",
+                             f"expected the document kind, one of {', '.join(_known_kinds())}{got}"))
+            continue
+        kind = document_kind(kind_name)
+        if kind is None:
+            if kind_name in OPTIONAL_KIND_MODULES:
+                if skipped is not None:
+                    skipped.append(f"{document.file}: kind {kind_name} not checked "
+                                   f"({OPTIONAL_KIND_MODULES[kind_name]} is not installed)")
+                continue
+            close = difflib.get_close_matches(kind_name, _known_kinds(), n=1)
+            suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append((document.file, document.doc.line_of("kind"), "kind",
+                             f"unknown kind '{kind_name}'{suggestion}; expected one of "
+                             f"{', '.join(_known_kinds())}"))
+            continue
+        found = schema_problems(document, kind.schema_fn())
+        if found:
+            problems.extend(found)
+            continue
+        if kind.loader is None:
+            good.append((document, None))
+            continue
+        try:
+            good.append((document, kind.loader(document.doc, document.file)))
+        except PolicyError as exc:
+            problems.extend(exc.problems)
+    return good
+
+
+def _known_kinds() -> list[str]:
+    return sorted(set(DOCUMENT_KINDS) | set(OPTIONAL_KIND_MODULES))

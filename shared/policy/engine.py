@@ -1,0 +1,380 @@
+"""The policy engine: compiled rules, exemptions, parameter overrides, one-pass evaluation.
+
+A `PolicyPack` holds rules compiled into closures (shared/policy/conditions.py). `evaluate`
+groups rules by resource kind and walks the resources once, producing exactly one Finding per
+(rule, resource of a targeted kind): pass, fail, exempt, not_applicable or error. Inventory
+errors become `error` findings, never passes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.inventory.base import InventoryError
+from shared.model import Finding, Resource, Status
+from shared.policy.conditions import CompileContext, Node, compile_condition
+from shared.policy.operators import show
+from shared.policy.valuetypes import Clock
+
+__all__ = ["Exemption", "Override", "Parameter", "PolicyPack", "Rule"]
+
+
+@dataclass(slots=True)
+class Parameter:
+    """A rule parameter: name, type, default, description."""
+
+    name: str
+    type: str
+    default: Any
+    description: str = ""
+
+
+def _glob_any(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    parts = [fnmatch.translate(p) for p in patterns]
+    return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE) if parts else None
+
+
+@dataclass(slots=True)
+class Override:
+    """Parameter values applied when a resource (or its workspace) matches `when`.
+
+    `environment` matches the environment the pack was loaded for; `rules` narrows which rules
+    it touches (ids or globs; default every rule that declares one of the parameters).
+    """
+
+    parameters: dict[str, Any]
+    name: str = ""
+    when: dict[str, Any] | None = None
+    environment: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    source: str | None = None
+    line: int | None = None
+    path: str = ""  # dotted path in its document, for messages
+    owner: str | None = None  # the rule id for an override written inside a rule
+    node: Node | None = None  # compiled `when`
+    _rules_re: re.Pattern[str] | None = None
+
+    def targets(self, rule: Rule) -> bool:
+        if self.owner is not None and self.owner != rule.id:
+            return False
+        if not any(name in rule.parameters for name in self.parameters):
+            return False
+        if not self.rules:
+            return True
+        if self._rules_re is None:
+            self._rules_re = _glob_any(self.rules)
+        return bool(self._rules_re and self._rules_re.match(rule.id))
+
+
+@dataclass(slots=True)
+class Exemption:
+    """A waiver: rules (ids or globs, empty = all) for resources matched by id, name, regex or tag."""
+
+    name: str
+    reason: str
+    approver: str
+    expires: datetime | None
+    expires_text: str
+    rules: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    resource_regex: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+    line: int | None = None
+    _rules_re: re.Pattern[str] | None = None
+    _ids_re: re.Pattern[str] | None = None
+    _names_re: re.Pattern[str] | None = None
+    _regex: re.Pattern[str] | None = None
+    _tags_re: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._rules_re = _glob_any(self.rules)
+        self._ids_re = _glob_any(self.resources)
+        self._names_re = _glob_any(self.names)
+        self._regex = re.compile(self.resource_regex, re.IGNORECASE) if self.resource_regex else None
+        self._tags_re = {k.casefold(): re.compile(fnmatch.translate(str(v)), re.IGNORECASE)
+                         for k, v in self.tags.items()}
+
+    def covers_rule(self, rule_id: str) -> bool:
+        return self._rules_re is None or self._rules_re.match(rule_id) is not None
+
+    def matches(self, resource: Resource) -> bool:
+        """Every selector given must match (id globs, name globs, id regex, tag values)."""
+        if self._ids_re is not None and not self._ids_re.match(resource.id or ""):
+            return False
+        if self._names_re is not None and not self._names_re.match(resource.name or ""):
+            return False
+        if self._regex is not None and not self._regex.search(resource.id or ""):
+            return False
+        if self._tags_re:
+            tags = {str(k).casefold(): str(v) for k, v in resource.tags.items()}
+            for key, pattern in self._tags_re.items():
+                value = tags.get(key)
+                if value is None or not pattern.match(value):
+                    return False
+        return True
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires is not None and now >= self.expires
+
+    def record(self, *, expired: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "reason": self.reason, "approver": self.approver,
+                               "expires": self.expires_text}
+        if expired:
+            out["expired"] = True
+        return out
+
+
+@dataclass(slots=True)
+class _Compiled:
+    """One rule compiled for one parameter set."""
+
+    applies: Node | None
+    require: Node
+    primary_field: str | None
+    fields: tuple[str, ...]
+    pass_message: str
+
+
+@dataclass(slots=True)
+class Rule:
+    """A policy rule as loaded; `compile(params)` gives the closures the engine runs."""
+
+    id: str
+    title: str
+    severity: str
+    kinds: tuple[str, ...]
+    require: dict[str, Any]
+    description: str
+    rationale: str
+    remediation: str
+    applies_when: dict[str, Any] | None = None
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    overrides: list[Override] = field(default_factory=list)
+    effect: str = "audit"
+    for_seconds: float = 0.0
+    remediate: dict[str, Any] | None = None
+    help_uri: str = ""
+    enabled: bool = True
+    source: str | None = None
+    line: int | None = None
+    path: str = ""  # dotted path in its document (rules.3)
+    _variants: dict[Any, _Compiled] = field(default_factory=dict, repr=False)
+
+    def default_parameters(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.parameters.items()}
+
+    def compile(self, params: Mapping[str, Any], clock: Clock,
+                workspace_tags: dict[str, dict[str, str]] | None = None,
+                problems: list[tuple[str, str]] | None = None) -> _Compiled:
+        """Compile applies_when and require for `params`; problems go to `problems` if given."""
+        ctx = CompileContext(params, clock, workspace_tags or {}, "resource")
+        applies = compile_condition(self.applies_when, f"{self.path}.applies_when", ctx) \
+            if self.applies_when is not None else None
+        require = compile_condition(self.require, f"{self.path}.require", ctx)
+        if problems is not None:
+            problems.extend(ctx.problems)
+        require_fields = require.fields()
+        read = tuple(dict.fromkeys((applies.fields() if applies else []) + require_fields))
+        return _Compiled(applies, require, require_fields[0] if require_fields else None, read,
+                         f"compliant: {require.summary()}")
+
+    def metadata(self) -> dict[str, Any]:
+        """What reports, SARIF, alerts and the dashboard show about the rule."""
+        return {
+            "id": self.id, "title": self.title, "severity": self.severity, "kinds": list(self.kinds),
+            "effect": self.effect, "for_seconds": self.for_seconds, "remediate": self.remediate,
+            "description": self.description, "rationale": self.rationale, "remediation": self.remediation,
+            "help_uri": self.help_uri,
+            "parameters": {name: p.default for name, p in self.parameters.items()},
+        }
+
+
+def _kind(resource_kind: Any) -> str:
+    return str(getattr(resource_kind, "value", resource_kind))
+
+
+class PolicyPack:
+    """Loaded, validated rules with their exemptions and overrides, ready to evaluate."""
+
+    def __init__(self, rules: list[Rule], *, exemptions: list[Exemption] | None = None,
+                 overrides: list[Override] | None = None, parameters: Mapping[str, Any] | None = None,
+                 environment: str | None = None, sources: list[str] | None = None) -> None:
+        self.rules: list[Rule] = sorted(rules, key=lambda r: r.id)
+        self.exemptions: list[Exemption] = list(exemptions or [])
+        self.overrides: list[Override] = list(overrides or [])
+        self.parameters: dict[str, Any] = dict(parameters or {})  # --param / settings values
+        self.environment = environment
+        self.sources = list(sources or [])
+        self._clock = Clock()
+        self._lock = threading.Lock()  # compiled closures share the clock: one evaluation at a time
+        self._workspace_tags: dict[str, dict[str, str]] = {}
+        self._by_id = {r.id: r for r in self.rules}
+        self._by_kind: dict[str, list[Rule]] = {}
+        for rule in self.rules:
+            if rule.enabled:
+                for kind in rule.kinds:
+                    self._by_kind.setdefault(kind, []).append(rule)
+        # overrides that can apply at all in this environment, pack-wide first then per rule
+        self._active_overrides: list[Override] = [
+            o for o in self.overrides + [o for r in self.rules for o in r.overrides]
+            if not o.environment or (environment is not None and environment in o.environment)]
+        for override in self._active_overrides:
+            if override.when is not None and override.node is None:
+                ctx = CompileContext({}, self._clock, self._workspace_tags, "scope")
+                override.node = compile_condition(override.when, f"{override.path}.when", ctx)
+        self._rule_overrides: dict[str, list[int]] = {
+            rule.id: [i for i, o in enumerate(self._active_overrides) if o.targets(rule)]
+            for rule in self.rules}
+        self._exemptions_by_rule: dict[str, list[Exemption]] = {
+            rule.id: [e for e in self.exemptions if e.covers_rule(rule.id)] for rule in self.rules}
+
+    # ------------------------------------------------------------------ lookups
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id; KeyError names the known ids when there is none."""
+        try:
+            return self._by_id[rule_id]
+        except KeyError:
+            raise KeyError(f"no rule {rule_id!r}; known: {', '.join(self._by_id)}") from None
+
+    def rules_metadata(self) -> dict[str, dict[str, Any]]:
+        """rule id -> title, description, rationale, remediation, severity, help_uri (for SARIF)."""
+        return {rule.id: rule.metadata() for rule in self.rules}
+
+    def kinds(self) -> set[str]:
+        return set(self._by_kind)
+
+    # ------------------------------------------------------------------ parameters
+    def parameters_for(self, rule: Rule, override_ids: tuple[int, ...] = ()) -> dict[str, Any]:
+        """Defaults, then --param / settings values, then matching overrides (most specific wins)."""
+        params = rule.default_parameters()
+        for key, value in self.parameters.items():
+            rule_id, dot, name = key.rpartition(".")
+            if dot and rule_id != rule.id:
+                continue
+            if name in params:
+                params[name] = value
+        for index in override_ids:
+            for name, value in self._active_overrides[index].parameters.items():
+                if name in params:
+                    params[name] = value
+        return params
+
+    def _variant(self, rule: Rule, override_ids: tuple[int, ...]) -> _Compiled:
+        compiled = rule._variants.get(override_ids)
+        if compiled is None:
+            compiled = rule.compile(self.parameters_for(rule, override_ids), self._clock, self._workspace_tags)
+            rule._variants[override_ids] = compiled
+        return compiled
+
+    def _matching_overrides(self, resource: Resource) -> frozenset[int]:
+        return frozenset(i for i, o in enumerate(self._active_overrides)
+                         if o.node is None or o.node.fn(resource))
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, resources: Iterable[Resource], *, errors: Iterable[InventoryError] = (),
+                 now: datetime | None = None,
+                 workspace_tags: Mapping[str, Mapping[str, str]] | None = None) -> list[Finding]:
+        """One finding per (rule, resource of a kind the rule targets), by resource order then rule id.
+
+        `now` is the clock for exemption expiry and age value types; `workspace_tags` maps a
+        workspace name to its tags for overrides selected by a workspace tag (workspaces among
+        `resources` are used automatically).
+        """
+        with self._lock:
+            return self._evaluate(list(resources), list(errors), now, workspace_tags)
+
+    def _evaluate(self, items: list[Resource], errors: list[InventoryError], now: datetime | None,
+                  workspace_tags: Mapping[str, Mapping[str, str]] | None) -> list[Finding]:
+        self._clock.now = now if now is not None else datetime.now(UTC)
+        if self._clock.now.tzinfo is None:
+            self._clock.now = self._clock.now.replace(tzinfo=UTC)
+        self._workspace_tags.clear()
+        for resource in items:
+            if _kind(resource.kind) == "workspace" and resource.tags:
+                self._workspace_tags[resource.name] = dict(resource.tags)
+        for name, tags in (workspace_tags or {}).items():
+            self._workspace_tags.setdefault(name, dict(tags))
+        findings: list[Finding] = []
+        append = findings.append
+        has_overrides = bool(self._active_overrides)
+        for resource in items:
+            rules = self._by_kind.get(_kind(resource.kind))
+            if not rules:
+                continue
+            matched = self._matching_overrides(resource) if has_overrides else frozenset()
+            for rule in rules:
+                ids = tuple(i for i in self._rule_overrides[rule.id] if i in matched) if matched else ()
+                try:
+                    append(self._evaluate_one(rule, self._variant(rule, ids), resource))
+                except Exception as exc:  # a bug or an odd value must not stop the sweep
+                    append(self._finding(rule, resource, Status.ERROR.value,
+                                         f"rule could not be evaluated: {type(exc).__name__}: {exc}", None))
+        for error in errors:
+            targeted = [r for r in self.rules if r.enabled and (error.kind is None or error.kind in r.kinds)]
+            for rule in targeted:
+                append(Finding(rule=rule.id, resource=error.resource, status=Status.ERROR.value,
+                               severity=rule.severity, message=f"could not be read: {error.message}",
+                               source=None, line=None, title=rule.title, kind=error.kind or "",
+                               resource_name=error.resource.rstrip("/").rsplit("/", 1)[-1],
+                               remediation=rule.remediation, effect=rule.effect))
+        return findings
+
+    def _evaluate_one(self, rule: Rule, compiled: _Compiled, resource: Resource) -> Finding:
+        applies = compiled.applies
+        if applies is not None and not applies.fn(resource):
+            fieldpath, why = applies.explain(resource)
+            # "compute_type is 'kubernetes' (the rule covers: compute_type notEquals 'kubernetes')"
+            said = why.split("; expected", 1)[0]
+            return self._finding(rule, resource, Status.NOT_APPLICABLE.value,
+                                 f"not applicable: {said} (the rule covers: {applies.summary()})",
+                                 fieldpath, compiled)
+        if compiled.require.fn(resource):
+            status, message, fieldpath = Status.PASS.value, compiled.pass_message, compiled.primary_field
+        else:
+            status = Status.FAIL.value
+            fieldpath, message = compiled.require.explain(resource)
+            fieldpath = fieldpath or compiled.primary_field
+        exemption_record = None
+        for exemption in self._exemptions_by_rule.get(rule.id, ()):
+            if not exemption.matches(resource):
+                continue
+            if exemption.expired(self._clock.now):
+                message += f"; exemption '{exemption.name}' expired on {exemption.expires_text}"
+                exemption_record = exemption_record or exemption.record(expired=True)
+                continue
+            outcome = "the rule passes" if status == Status.PASS.value else f"without it: {message}"
+            message = (f"exempt by '{exemption.name}' until {exemption.expires_text} "
+                       f"(approved by {exemption.approver}: {exemption.reason}); {outcome}")
+            status, exemption_record = Status.EXEMPT.value, exemption.record()
+            break
+        finding = self._finding(rule, resource, status, message, fieldpath, compiled)
+        finding.exemption = exemption_record
+        return finding
+
+    def _finding(self, rule: Rule, resource: Resource, status: str, message: str, fieldpath: str | None,
+                 compiled: _Compiled | None) -> Finding:
+        if resource.templated and compiled is not None:
+            message += _placeholder_note(resource, compiled.fields)
+        return Finding(
+            rule=rule.id, resource=resource.id, status=status, severity=rule.severity, message=message,
+            source=resource.source, line=resource.line_of(fieldpath) if fieldpath else resource.line,
+            title=rule.title, kind=_kind(resource.kind), resource_name=resource.name, field=fieldpath,
+            remediation=rule.remediation, effect=rule.effect, workspace=resource.workspace,
+            tags=resource.tags)
+
+
+def _placeholder_note(resource: Resource, fields: tuple[str, ...]) -> str:
+    notes = []
+    for path in sorted(resource.templated):
+        if any(path == f or path.startswith(f + ".") or f.startswith(path + ".") for f in fields):
+            notes.append(f"{path} is a template placeholder ({show(resource.get(path))}) and was evaluated "
+                         f"as written")
+    return ("; " + "; ".join(notes)) if notes else ""

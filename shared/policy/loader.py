@@ -1,0 +1,314 @@
+"""Load a policy folder into a PolicyPack, or refuse it as a whole with every problem listed.
+
+`load_pack(path)` reads every `kind: AuditRules` document under `path` (the bundled pack when
+None), checks structure against the generated JSON Schema and meaning (parameters, operands,
+duplicate ids, exemptions naming unknown rules), compiles every rule, and raises PolicyError
+listing each problem as file:line: field: what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import shared
+from shared.errors import ConfigError, PolicyError
+from shared.policy.conditions import CompileContext, compile_condition
+from shared.policy.documents import (
+    PolicyDocument,
+    Problem,
+    read_documents,
+    register_document_kind,
+    validate_documents,
+)
+from shared.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
+from shared.policy.operators import show
+from shared.policy.schema import kind_schema
+from shared.policy.valuetypes import Clock, parse_duration, parse_when
+from shared.yamlsource import LocatedDocument
+
+__all__ = [
+    "AuditRulesDocument",
+    "coerce_parameter",
+    "default_policies_dir",
+    "load_pack",
+    "parse_audit_rules",
+    "parse_param_args",
+    "validate_dir",
+]
+
+_TYPE_OF = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
+def default_policies_dir() -> Path:
+    """The bundled pack (repo-root `policies/`), or $AMLGUARD_POLICIES when set."""
+    env = os.environ.get("AMLGUARD_POLICIES")
+    if env:
+        return Path(env)
+    return Path(shared.__file__).resolve().parents[1] / "policies"
+
+
+class AuditRulesDocument:
+    """What one AuditRules document holds once checked."""
+
+    def __init__(self, file: str, doc: LocatedDocument) -> None:
+        self.file = file
+        self.doc = doc
+        self.rules: list[Rule] = []
+        self.overrides: list[Override] = []
+        self.exemptions: list[Exemption] = []
+
+
+def _type_matches(type_name: str, value: Any) -> bool:
+    if type_name == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if type_name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    return _TYPE_OF.get(type(value)) == type_name
+
+
+def _infer_type(value: Any) -> str:
+    return _TYPE_OF.get(type(value), "string")
+
+
+def parse_audit_rules(doc: LocatedDocument, file: str) -> AuditRulesDocument:
+    """Check the meaning of one AuditRules document (already schema-valid) and build its objects."""
+    problems: list[Problem] = []
+
+    def problem(path: str, message: str) -> None:
+        problems.append((file, doc.line_of(path), path, message))
+
+    out = AuditRulesDocument(file, doc)
+    value = doc.value
+    clock = Clock()
+    for index, spec in enumerate(value.get("rules") or []):
+        path = f"rules.{index}"
+        parameters: dict[str, Parameter] = {}
+        for name, pspec in (spec.get("parameters") or {}).items():
+            ptype = pspec.get("type") or _infer_type(pspec.get("default"))
+            if not _type_matches(ptype, pspec.get("default")):
+                problem(f"{path}.parameters.{name}.default",
+                        f"expected {ptype} (the parameter's type), got {show(pspec.get('default'))}")
+            parameters[name] = Parameter(name, ptype, pspec.get("default"), str(pspec.get("description", "")))
+        effect = spec.get("effect", "audit")
+        if effect == "remediate" and not spec.get("remediate"):
+            problem(f"{path}.effect", "effect remediate needs a `remediate: {action: ...}` block saying what to do")
+        for_seconds = parse_duration(spec.get("for", 0))
+        if for_seconds is None:
+            problem(f"{path}.for", f"expected a duration such as 0s, 5m or PT5M, got {show(spec.get('for'))}")
+        rule = Rule(
+            id=spec["id"], title=spec["title"], severity=spec["severity"], kinds=tuple(spec["kinds"]),
+            require=spec["require"], description=spec["description"], rationale=spec["rationale"],
+            remediation=spec["remediation"], applies_when=spec.get("applies_when"), parameters=parameters,
+            effect=effect, for_seconds=for_seconds or 0.0, remediate=spec.get("remediate"),
+            help_uri=spec.get("help_uri", ""), enabled=spec.get("enabled", True), source=file,
+            line=doc.line_of(path), path=path)
+        compile_problems: list[tuple[str, str]] = []
+        rule.compile(rule.default_parameters(), clock, {}, compile_problems)
+        for where, message in compile_problems:
+            problem(where, message)
+        for oindex, ospec in enumerate(spec.get("overrides") or []):
+            override = _override(ospec, f"{path}.overrides.{oindex}", file, doc, problem)
+            override.owner = rule.id
+            for name in override.parameters:
+                if name not in parameters:
+                    problem(f"{override.path}.parameters.{name}",
+                            f"rule {rule.id} has no parameter '{name}'; it declares: "
+                            f"{', '.join(parameters) or 'none'}")
+            rule.overrides.append(override)
+        out.rules.append(rule)
+    for oindex, ospec in enumerate(value.get("overrides") or []):
+        out.overrides.append(_override(ospec, f"overrides.{oindex}", file, doc, problem))
+    for eindex, espec in enumerate(value.get("exemptions") or []):
+        path = f"exemptions.{eindex}"
+        if not any(espec.get(k) for k in ("resources", "names", "resource_regex", "tags")):
+            problem(path, "an exemption needs at least one selector: resources (id globs), names, "
+                          "resource_regex or tags")
+        expires = parse_when(espec["expires"])
+        if expires is None:
+            problem(f"{path}.expires", f"expected a date (2026-12-31) or timestamp, got {show(espec['expires'])}")
+        try:
+            exemption = Exemption(
+                name=espec["name"], reason=espec["reason"], approver=espec["approver"], expires=expires,
+                expires_text=str(espec["expires"]), rules=tuple(espec.get("rules") or ()),
+                resources=tuple(espec.get("resources") or ()), names=tuple(espec.get("names") or ()),
+                resource_regex=espec.get("resource_regex"),
+                tags={str(k): str(v) for k, v in (espec.get("tags") or {}).items()},
+                source=file, line=doc.line_of(path))
+        except Exception as exc:  # a bad regex
+            problem(f"{path}.resource_regex", f"invalid regular expression: {exc}")
+            continue
+        out.exemptions.append(exemption)
+    if problems:
+        raise PolicyError(problems)
+    return out
+
+
+def _override(spec: dict[str, Any], path: str, file: str, doc: LocatedDocument, problem: Any) -> Override:
+    environment = spec.get("environment") or ()
+    override = Override(
+        parameters=dict(spec["parameters"]), name=str(spec.get("name", "")), when=spec.get("when"),
+        environment=(environment,) if isinstance(environment, str) else tuple(environment),
+        rules=tuple(spec.get("rules") or ()), source=file, line=doc.line_of(path), path=path)
+    if override.when is not None:
+        ctx = CompileContext({}, Clock(), {}, "scope")
+        compile_condition(override.when, f"{path}.when", ctx)
+        for where, message in ctx.problems:
+            problem(where, message)
+    return override
+
+
+register_document_kind("AuditRules", lambda: kind_schema("AuditRules"), parse_audit_rules)
+
+
+def _assemble(loaded: list[AuditRulesDocument], problems: list[Problem], *,
+              parameters: Mapping[str, Any] | None, environment: str | None,
+              sources: list[str]) -> PolicyPack | None:
+    """Cross-document checks (duplicate ids, unknown rule references), then the pack."""
+    rules: list[Rule] = []
+    overrides: list[Override] = []
+    exemptions: list[Exemption] = []
+    first_seen: dict[str, Rule] = {}
+    for part in loaded:
+        for rule in part.rules:
+            if rule.id in first_seen:
+                other = first_seen[rule.id]
+                problems.append((rule.source, rule.line, f"{rule.path}.id",
+                                 f"duplicate rule id {rule.id}; already defined at {other.source}:{other.line}"))
+                continue
+            first_seen[rule.id] = rule
+            rules.append(rule)
+        overrides.extend(part.overrides)
+        exemptions.extend(part.exemptions)
+    by_id = {r.id: r for r in rules}
+    for part in loaded:
+        for index, exemption in enumerate(part.exemptions):
+            for rindex, rule_id in enumerate(exemption.rules):
+                if not any(ch in rule_id for ch in "*?[") and rule_id not in by_id:
+                    path = f"exemptions.{index}.rules.{rindex}"
+                    problems.append((part.file, part.doc.line_of(path), path,
+                                     f"no rule {rule_id} in the pack; expected one of {', '.join(sorted(by_id))}"))
+        for index, override in enumerate(part.overrides):
+            path = f"overrides.{index}"
+            for rindex, rule_id in enumerate(override.rules):
+                if not any(ch in rule_id for ch in "*?[") and rule_id not in by_id:
+                    problems.append((part.file, part.doc.line_of(f"{path}.rules.{rindex}"), f"{path}.rules.{rindex}",
+                                     f"no rule {rule_id} in the pack"))
+            targeted = [r for r in rules if override.targets(r)]
+            for name in override.parameters:
+                if not any(name in r.parameters for r in targeted):
+                    problems.append((part.file, part.doc.line_of(f"{path}.parameters.{name}"),
+                                     f"{path}.parameters.{name}",
+                                     f"no targeted rule declares parameter '{name}'"))
+    # every override value must suit the parameter's type in every rule it reaches
+    for rule in rules:
+        for override in [o for o in overrides + rule.overrides if o.targets(rule)]:
+            for name, value in override.parameters.items():
+                param = rule.parameters.get(name)
+                if param is not None and not _type_matches(param.type, value):
+                    path = f"{override.path}.parameters.{name}"
+                    problems.append((override.source, override.line, path,
+                                     f"expected {param.type} for {rule.id} parameter '{name}', got {show(value)}"))
+    if problems:
+        return None
+    settings = _check_settings(rules, parameters or {})
+    return PolicyPack(rules, exemptions=exemptions, overrides=overrides, parameters=settings,
+                      environment=environment, sources=sources)
+
+
+def coerce_parameter(param: Parameter, value: Any) -> Any:
+    """A --param / settings value (often text) as the parameter's declared type."""
+    if not isinstance(value, str) or param.type == "string":
+        return value
+    text = value.strip()
+    if param.type == "array" and not text.startswith("["):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return value
+
+
+def _check_settings(rules: list[Rule], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in parameters.items():
+        rule_id, dot, name = key.rpartition(".")
+        targets = [r for r in rules if name in r.parameters and (not dot or r.id == rule_id)]
+        if not targets:
+            known = sorted({f"{r.id}.{p}" for r in rules for p in r.parameters})
+            raise ConfigError(f"--param {key}: no rule declares that parameter; known: {', '.join(known)}")
+        coerced = coerce_parameter(targets[0].parameters[name], value)
+        for rule in targets:
+            if not _type_matches(rule.parameters[name].type, coerced):
+                raise ConfigError(f"--param {key}={value}: expected {rule.parameters[name].type} "
+                                  f"(as {rule.id} declares)")
+        out[key] = coerced
+    return out
+
+
+def parse_param_args(args: list[str] | None) -> dict[str, str]:
+    """`["min_instances=1", "AMLG-SUP-002.allowed_registries=a,b"]` as a mapping."""
+    out: dict[str, str] = {}
+    for arg in args or []:
+        name, eq, value = arg.partition("=")
+        if not eq or not name.strip():
+            raise ConfigError(f"--param {arg!r}: expected NAME=VALUE (or RULE-ID.NAME=VALUE)")
+        out[name.strip()] = value
+    return out
+
+
+def _load(path: Path, problems: list[Problem], *, parameters: Mapping[str, Any] | None,
+          environment: str | None) -> PolicyPack | None:
+    documents = read_documents(path, problems=problems)
+    rule_docs: list[PolicyDocument] = [d for d in documents if d.kind == "AuditRules"]
+    loaded = [obj for _, obj in validate_documents(rule_docs, problems)]
+    if not rule_docs and not problems:
+        problems.append((str(path), None, "", "no `kind: AuditRules` documents found; expected policy YAML "
+                                              "with apiVersion: amlguard/v1 and kind: AuditRules"))
+    if problems:
+        return None
+    return _assemble(loaded, problems, parameters=parameters, environment=environment,
+                     sources=sorted({d.file for d in rule_docs}))
+
+
+def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] | None = None,
+              environment: str | None = None) -> PolicyPack:
+    """Load and compile the policy pack at `path` (None: the bundled pack).
+
+    `parameters` holds --param / settings values (`name` for every rule declaring it, or
+    `RULE-ID.name`); `environment` selects overrides written with `environment:`.
+    Raises PolicyError listing every problem when any file is invalid.
+    """
+    root = Path(path) if path is not None else default_policies_dir()
+    problems: list[Problem] = []
+    pack = _load(root, problems, parameters=parameters, environment=environment)
+    if pack is None:
+        raise PolicyError(sorted(problems, key=_problem_order))
+    return pack
+
+
+def _problem_order(problem: Problem) -> tuple[str, int, str]:
+    return (problem[0] or "", problem[1] or 0, problem[2])
+
+
+def validate_dir(path: str | Path, *, skipped: list[str] | None = None) -> list[Problem]:
+    """Every problem in the policy files under `path` (all registered kinds), sorted by file and line.
+
+    An empty list means valid. Kinds owned by areas that are not installed are listed in
+    `skipped` instead.
+    """
+    root = Path(path)
+    problems: list[Problem] = []
+    documents = read_documents(root, problems=problems)
+    good = validate_documents(documents, problems, skipped)
+    audit = [obj for doc, obj in good if doc.kind == "AuditRules"]
+    # cross-file checks only make sense when every rules file loaded (else ids look unknown)
+    if audit and len(audit) == sum(1 for d in documents if d.kind == "AuditRules"):
+        cross: list[Problem] = []
+        _assemble(audit, cross, parameters=None, environment=None, sources=[])
+        problems.extend(cross)
+    return sorted(problems, key=_problem_order)

@@ -1,0 +1,300 @@
+"""The condition operators, each registered with its JSON-schema fragment and documentation.
+
+Cloud Custodian style (`c7n/registry.py`): `@register("equals", ...)` puts an operator in
+`OPERATORS`; the policy JSON Schema and the operator table in policies/README.md are generated
+from this registry (shared/policy/schema.py), so the docs cannot drift from the code.
+
+An operator's `build(expected, case_sensitive)` runs once, when a rule is compiled, and returns
+a predicate `actual -> bool` that runs per resource. Absent values arrive as None; each
+operator decides what None means (Azure Policy semantics: a missing field is not equal to
+anything, so `notEquals`/`notIn`/`notContains`/`notMatch` hold for it).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["OPERATORS", "Operator", "Predicate", "register", "show"]
+
+Predicate = Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """One condition operator: how to build its predicate, its operand schema, its docs."""
+
+    name: str
+    build: Callable[[Any, bool], Predicate]
+    schema: dict[str, Any]
+    summary: str
+    example: str
+    describe: Callable[[Any], str]
+    # explain(actual, expected) adds a detail to a failure message (e.g. which tags are missing)
+    detail: Callable[[Any, Any], str | None] | None = None
+    # exists reads "is the field written" rather than its value (defaults do not count as set)
+    presence: bool = False
+    numeric: bool = False
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+OPERATORS: dict[str, Operator] = {}
+
+
+def register(name: str, *, schema: dict[str, Any], summary: str, example: str,
+             describe: Callable[[Any], str], detail: Callable[[Any, Any], str | None] | None = None,
+             presence: bool = False, numeric: bool = False) -> Callable[[Callable[[Any, bool], Predicate]],
+                                                                        Callable[[Any, bool], Predicate]]:
+    """Decorator registering `build(expected, case_sensitive) -> predicate` as operator `name`."""
+
+    def decorate(build: Callable[[Any, bool], Predicate]) -> Callable[[Any, bool], Predicate]:
+        if name in OPERATORS:
+            raise ValueError(f"operator {name!r} is registered twice")
+        OPERATORS[name] = Operator(name, build, schema, summary, example, describe, detail, presence, numeric)
+        return build
+
+    return decorate
+
+
+def show(value: Any) -> str:
+    """A value as a policy author would write it: 'text', 3, true, null, ['a', 'b']."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"'{str.__str__(value)}'"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _key(value: Any, case_sensitive: bool) -> Any:
+    """A hashable comparison key: text folded unless case-sensitive, bools apart from 0/1."""
+    if isinstance(value, str):
+        return str.__str__(value) if case_sensitive else value.casefold()
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (list, dict)):
+        return ("json", json.dumps(_fold_deep(value, case_sensitive), sort_keys=True, default=str))
+    return value
+
+
+def _fold_deep(value: Any, case_sensitive: bool) -> Any:
+    if isinstance(value, str):
+        return value if case_sensitive else value.casefold()
+    if isinstance(value, list):
+        return [_fold_deep(v, case_sensitive) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _fold_deep(v, case_sensitive) for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------------------------- equality
+@register("equals", schema={"description": "the value to compare with (text compares case-insensitively)"},
+          summary="The value equals the operand. Text compares case-insensitively (`Disabled` equals "
+                  "`disabled`, as in Azure Policy) unless the condition sets `case_sensitive: true`; "
+                  "`true` does not equal `1`. An absent field equals nothing (use `default:` or `exists`).",
+          example="{field: public_network_access, equals: disabled}",
+          describe=show)
+def _equals(expected: Any, case_sensitive: bool) -> Predicate:
+    if isinstance(expected, str):
+        if case_sensitive:
+            text = str.__str__(expected)
+            return lambda actual: isinstance(actual, str) and str.__str__(actual) == text
+        folded = expected.casefold()
+        return lambda actual: isinstance(actual, str) and actual.casefold() == folded
+    if isinstance(expected, bool):
+        return lambda actual: isinstance(actual, bool) and actual is expected
+    if _is_number(expected):
+        return lambda actual: _is_number(actual) and actual == expected
+    if expected is None:
+        return lambda actual: actual is None
+    want = _key(expected, case_sensitive)
+    return lambda actual: actual is not None and _key(actual, case_sensitive) == want
+
+
+@register("notEquals", schema={"description": "the value the field must not have"},
+          summary="The value does not equal the operand (same comparison as `equals`); "
+                  "an absent field is not equal.",
+          example="{field: auth_mode, notEquals: key}",
+          describe=lambda e: f"not {show(e)}")
+def _not_equals(expected: Any, case_sensitive: bool) -> Predicate:
+    same = _equals(expected, case_sensitive)
+    return lambda actual: not same(actual)
+
+
+@register("in", schema={"type": "array", "description": "the allowed values"},
+          summary="The value is one of the listed values (case-insensitive text).",
+          example="{field: auth_mode, in: [aad_token, aml_token]}",
+          describe=lambda e: f"one of {show(e)}")
+def _in(expected: Any, case_sensitive: bool) -> Predicate:
+    allowed = frozenset(_key(v, case_sensitive) for v in expected or [])
+    return lambda actual: actual is not None and _key(actual, case_sensitive) in allowed
+
+
+@register("notIn", schema={"type": "array", "description": "the forbidden values"},
+          summary="The value is none of the listed values; an absent field is not in the list.",
+          example="{field: managed_network.isolation_mode, notIn: [disabled]}",
+          describe=lambda e: f"none of {show(e)}")
+def _not_in(expected: Any, case_sensitive: bool) -> Predicate:
+    member = _in(expected, case_sensitive)
+    return lambda actual: not member(actual)
+
+
+@register("exists", schema={"type": "boolean", "description": "true: the field must be set; false: unset"},
+          summary="`exists: true` holds when the field is written in the source (or returned by the "
+                  "service) with a non-null value. A value the inventory filled in from the Azure "
+                  "default (listed in Resource.defaulted) does not count as set.",
+          example="{field: request_settings.request_timeout_ms, exists: true}",
+          describe=lambda e: "to be set" if e else "not to be set", presence=True)
+def _exists(expected: Any, case_sensitive: bool) -> Predicate:
+    want = bool(expected)
+    return lambda present: present is want
+
+
+# ---------------------------------------------------------------------------------- patterns
+def _globs(expected: Any) -> list[str]:
+    return [expected] if isinstance(expected, str) else [str(p) for p in expected or []]
+
+
+def _glob_regex(expected: Any, case_sensitive: bool) -> re.Pattern[str]:
+    parts = [fnmatch.translate(p) for p in _globs(expected)] or ["(?!)"]
+    return re.compile("|".join(f"(?:{p})" for p in parts), 0 if case_sensitive else re.IGNORECASE)
+
+
+_GLOB_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+    "description": "a glob (`*`, `?`, `[abc]`) or a list of globs (any may match)",
+}
+
+
+@register("match", schema=_GLOB_SCHEMA,
+          summary="The text matches a glob (`*` any run, `?` one character), case-insensitively; "
+                  "with a list, any of the globs.",
+          example="{field: environment.image, value_type: image_registry, match: ['mcr.microsoft.com', "
+                  "'*.azurecr.io']}",
+          describe=lambda e: f"to match {show(e)}")
+def _match(expected: Any, case_sensitive: bool) -> Predicate:
+    pattern = _glob_regex(expected, case_sensitive)
+    return lambda actual: isinstance(actual, str) and pattern.match(actual) is not None
+
+
+@register("notMatch", schema=_GLOB_SCHEMA,
+          summary="The text matches none of the globs; an absent field does not match.",
+          example="{field: environment.image, notMatch: '*:latest'}",
+          describe=lambda e: f"not to match {show(e)}")
+def _not_match(expected: Any, case_sensitive: bool) -> Predicate:
+    matches = _match(expected, case_sensitive)
+    return lambda actual: not matches(actual)
+
+
+@register("regex", schema={"type": "string", "format": "regex",
+                           "description": "a Python regular expression, searched in the text"},
+          summary="The text contains a match of the regular expression (Python syntax, `re.search`; "
+                  "anchor with `^...$` for a whole-value match). Case-insensitive unless "
+                  "`case_sensitive: true`.",
+          example="{field: scoring_uri, regex: '^https://'}",
+          describe=lambda e: f"to match regex {show(e)}")
+def _regex(expected: Any, case_sensitive: bool) -> Predicate:
+    pattern = re.compile(str(expected), 0 if case_sensitive else re.IGNORECASE)
+    return lambda actual: isinstance(actual, str) and pattern.search(actual) is not None
+
+
+@register("notRegex", schema={"type": "string", "format": "regex",
+                              "description": "a Python regular expression that must not match"},
+          summary="The text does not contain a match of the regular expression.",
+          example="{field: name, notRegex: '(?i)test'}",
+          describe=lambda e: f"not to match regex {show(e)}")
+def _not_regex(expected: Any, case_sensitive: bool) -> Predicate:
+    matches = _regex(expected, case_sensitive)
+    return lambda actual: not matches(actual)
+
+
+# ---------------------------------------------------------------------------------- ordering
+_NUMBER_SCHEMA: dict[str, Any] = {"type": "number", "description": "the bound to compare with"}
+
+
+def _ordered(check: Callable[[Any, Any], bool]) -> Callable[[Any, bool], Predicate]:
+    def build(expected: Any, case_sensitive: bool) -> Predicate:
+        return lambda actual: _is_number(actual) and check(actual, expected)
+
+    return build
+
+
+register("less", schema=_NUMBER_SCHEMA, summary="The number is below the operand.",
+         example="{field: request_settings.request_timeout_ms, less: 90000}",
+         describe=lambda e: f"< {show(e)}", numeric=True)(_ordered(lambda a, e: a < e))
+register("lessOrEquals", schema=_NUMBER_SCHEMA, summary="The number is at most the operand.",
+         example="{field: liveness_probe.timeout, lessOrEquals: 10}",
+         describe=lambda e: f"<= {show(e)}", numeric=True)(_ordered(lambda a, e: a <= e))
+register("greater", schema=_NUMBER_SCHEMA, summary="The number is above the operand.",
+         example="{field: instance_count, greater: 1}",
+         describe=lambda e: f"> {show(e)}", numeric=True)(_ordered(lambda a, e: a > e))
+register("greaterOrEquals", schema=_NUMBER_SCHEMA,
+         summary="The number is at least the operand. Text is not a number: add `value_type: integer` "
+                 "to compare '3' as 3.",
+         example="{field: instance_count, greaterOrEquals: {param: min_instances}}",
+         describe=lambda e: f">= {show(e)}", numeric=True)(_ordered(lambda a, e: a >= e))
+
+
+# ---------------------------------------------------------------------------------- membership
+def _contains_one(actual: Any, item: Any, case_sensitive: bool) -> bool:
+    if isinstance(actual, str):
+        if not isinstance(item, str):
+            return False
+        return item in actual if case_sensitive else item.casefold() in actual.casefold()
+    if isinstance(actual, dict):
+        want = _key(item, case_sensitive)
+        return any(_key(k, case_sensitive) == want for k in actual)
+    if isinstance(actual, (list, tuple, set, frozenset)):
+        want = _key(item, case_sensitive)
+        return any(_key(v, case_sensitive) == want for v in actual)
+    return False
+
+
+def _missing_detail(actual: Any, expected: Any) -> str | None:
+    items = expected if isinstance(expected, list) else [expected]
+    missing = [i for i in items if not _contains_one(actual, i, False)]
+    return f"missing {', '.join(show(m) for m in missing)}" if missing and actual is not None else None
+
+
+def _present_detail(actual: Any, expected: Any) -> str | None:
+    items = expected if isinstance(expected, list) else [expected]
+    found = [i for i in items if _contains_one(actual, i, False)]
+    return f"has {', '.join(show(m) for m in found)}" if found else None
+
+
+@register("contains", schema={"description": "an item (or a list of items, all required) the value must "
+                                             "contain"},
+          summary="A list holds the item, a mapping has the key, or a text holds the substring "
+                  "(case-insensitive). With a list operand every item must be there; the failure "
+                  "message names the missing ones.",
+          example="{field: tags, contains: {param: required_tags}}",
+          describe=lambda e: f"to contain {show(e)}", detail=_missing_detail)
+def _contains(expected: Any, case_sensitive: bool) -> Predicate:
+    items = expected if isinstance(expected, list) else [expected]
+    return lambda actual: actual is not None and all(_contains_one(actual, i, case_sensitive) for i in items)
+
+
+@register("notContains", schema={"description": "an item (or a list of items) the value must not contain"},
+          summary="The value contains none of the items; an absent field contains nothing.",
+          example="{field: environment_variables, notContains: AZUREML_DEBUG}",
+          describe=lambda e: f"not to contain {show(e)}", detail=_present_detail)
+def _not_contains(expected: Any, case_sensitive: bool) -> Predicate:
+    items = expected if isinstance(expected, list) else [expected]
+    return lambda actual: actual is None or not any(_contains_one(actual, i, case_sensitive) for i in items)

@@ -1,0 +1,245 @@
+"""Value types: conversions applied to a field's value before an operator compares it.
+
+Cloud Custodian's `value_type` idea: a condition can say `value_type: integer` (compare '3' as 3),
+`size` (compare a length), `age` (days since a date), `image_registry` (the registry host of a
+container image reference) and so on. Each type registers itself here with a one-line
+description; the JSON Schema enum and the reference in policies/README.md come from this table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+__all__ = ["VALUE_TYPES", "Clock", "ValueType", "parse_duration", "parse_when", "register_value_type"]
+
+
+class Clock:
+    """A mutable holder for "now"; the engine sets it once per evaluation (tests inject it)."""
+
+    __slots__ = ("now",)
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ValueType:
+    """A named conversion: `convert(value, clock)`; returns the value unchanged when it cannot."""
+
+    name: str
+    description: str
+    convert: Callable[[Any, Clock], Any]
+
+
+VALUE_TYPES: dict[str, ValueType] = {}
+
+
+def register_value_type(name: str, description: str) -> Callable[[Callable[[Any, Clock], Any]],
+                                                                  Callable[[Any, Clock], Any]]:
+    """Decorator: register `fn(value, clock) -> converted` under `name`."""
+
+    def decorate(fn: Callable[[Any, Clock], Any]) -> Callable[[Any, Clock], Any]:
+        VALUE_TYPES[name] = ValueType(name, description, fn)
+        return fn
+
+    return decorate
+
+
+_TRUE = {"true", "yes", "on", "1", "enabled", "enable"}
+_FALSE = {"false", "no", "off", "0", "disabled", "disable"}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+@register_value_type("integer", "whole number; '3' and 3.0 compare as 3")
+def _integer(value: Any, clock: Clock) -> Any:
+    if isinstance(value, bool):
+        return value
+    try:
+        return int(float(str(value).strip())) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return value
+
+
+@register_value_type("number", "decimal number; '0.5' compares as 0.5")
+def _number(value: Any, clock: Clock) -> Any:
+    if isinstance(value, bool):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+@register_value_type("boolean", "true/false; the strings 'true', 'True', 'enabled', 'yes' count as true "
+                                "(Azure ML writes data_collector ... enabled as a string)")
+def _boolean(value: Any, clock: Clock) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    text = str(getattr(value, "value", value)).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return value
+
+
+@register_value_type("string", "the value as text")
+def _string(value: Any, clock: Clock) -> Any:
+    return value if value is None else str(getattr(value, "value", value))
+
+
+@register_value_type("normalize", "lower-case snake text: 'AllowOnlyApprovedOutbound' becomes "
+                                  "'allow_only_approved_outbound', 'AADToken' becomes 'aad_token', "
+                                  "' Disabled ' becomes 'disabled'")
+def _normalize(value: Any, clock: Clock) -> Any:
+    if value is None or isinstance(value, (bool, int, float, list, dict)):
+        return value
+    text = str(getattr(value, "value", value)).strip()
+    return _CAMEL.sub("_", text).replace("-", "_").replace(" ", "_").lower()
+
+
+@register_value_type("size", "length of a list, mapping or text (absent counts as 0)")
+def _size(value: Any, clock: Clock) -> Any:
+    if value is None:
+        return 0
+    try:
+        return len(value)
+    except TypeError:
+        return value
+
+
+@register_value_type("keys", "the keys of a mapping as a list (e.g. the names of `tags`)")
+def _keys(value: Any, clock: Clock) -> Any:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, dict) else value
+
+
+def parse_when(value: Any) -> datetime | None:
+    """A date or datetime (ISO-8601 text, date, datetime) as an aware UTC datetime, else None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@register_value_type("age", "days since the date or timestamp (e.g. a createdAt); negative in the future")
+def _age(value: Any, clock: Clock) -> Any:
+    when = parse_when(value)
+    if when is None:
+        return value
+    return (clock.now - when).total_seconds() / 86400.0
+
+
+@register_value_type("expiration", "days until the date or timestamp; negative once it has passed")
+def _expiration(value: Any, clock: Clock) -> Any:
+    when = parse_when(value)
+    if when is None:
+        return value
+    return (when - clock.now).total_seconds() / 86400.0
+
+
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
+_SHORT_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>ms|s|m|h|d)?$", re.IGNORECASE)
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds in `value`: a number (seconds), '30s', '5m', '1h', '250ms', or ISO-8601 'PT10S'."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    match = _SHORT_DURATION.match(text)
+    if match:
+        unit = match.group("u").lower() if match.group("u") else None
+        return float(match.group("n")) * _UNIT[unit]
+    match = _ISO_DURATION.match(text)
+    if match and text.upper() not in ("P", "PT"):
+        parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+        return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
+    return None
+
+
+@register_value_type("duration", "seconds in a duration: 10, '10s', '5m', or ISO-8601 'PT10S' (ARM wire form)")
+def _duration(value: Any, clock: Clock) -> Any:
+    seconds = parse_duration(value)
+    return value if seconds is None else seconds
+
+
+def _split_image(image: str) -> tuple[str, str, str | None]:
+    """(registry, repository, tag-or-digest) of an image reference, with Docker's defaults."""
+    ref = image.strip()
+    digest = None
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    first, _, rest = ref.partition("/")
+    # Docker's rule: the first component is a registry host when it has a dot or a port, or is localhost
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first.lower(), rest
+    else:
+        registry, path = "docker.io", ref
+    tag = None
+    if ":" in path.rsplit("/", 1)[-1]:
+        path, tag = path.rsplit(":", 1)
+    return registry, path, digest or tag
+
+
+@register_value_type("image_registry", "registry host of a container image reference: "
+                                       "'mcr.microsoft.com/azureml/x:1' gives 'mcr.microsoft.com', "
+                                       "'python:3.11' gives 'docker.io'")
+def _image_registry(value: Any, clock: Clock) -> Any:
+    return _split_image(value)[0] if isinstance(value, str) and value.strip() else value
+
+
+@register_value_type("image_tag", "tag (or digest) of a container image reference; 'latest' when none")
+def _image_tag(value: Any, clock: Clock) -> Any:
+    if not isinstance(value, str) or not value.strip():
+        return value
+    return _split_image(value)[2] or "latest"
+
+
+_ARM_ASSET = re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/"
+                        r"microsoft\.machinelearningservices/(workspaces|registries)/[^/]+/", re.IGNORECASE)
+
+
+@register_value_type("asset_reference", "how an asset (model, environment) is given: 'registry' "
+                                        "(azureml://registries/...), 'workspace' (azureml:name:version, "
+                                        "azureml:name@label or an ARM id), 'inline' (a mapping), "
+                                        "'local_path' (any other text)")
+def _asset_reference(value: Any, clock: Clock) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return "inline"
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    lowered = text.lower()
+    if lowered.startswith("azureml://registries/"):
+        return "registry"
+    match = _ARM_ASSET.match(text)
+    if match:
+        return "registry" if match.group(1).lower() == "registries" else "workspace"
+    if lowered.startswith("azureml:"):
+        return "workspace"
+    return "local_path"
