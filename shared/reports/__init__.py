@@ -79,7 +79,9 @@ def render(
 
 def _threshold(fail_on: str | None) -> int | None:
     """Severity rank at or above which a finding fails the run; None for never."""
-    value = (DEFAULT_FAIL_ON if fail_on is None else str(fail_on)).strip().lower()
+    if fail_on is None:
+        return None
+    value = str(fail_on).strip().lower()
     if value in _NEVER:
         return None
     if value not in SEVERITIES:
@@ -89,7 +91,7 @@ def _threshold(fail_on: str | None) -> int | None:
     return severity_rank(value)
 
 
-def failing_findings(findings: Iterable[Finding], fail_on: str | None = None) -> list[Finding]:
+def failing_findings(findings: Iterable[Finding], fail_on: str | None = DEFAULT_FAIL_ON) -> list[Finding]:
     """The `fail` / `error` findings at or above `fail_on` (exempt findings never count)."""
     threshold = _threshold(fail_on)
     if threshold is None:
@@ -97,12 +99,12 @@ def failing_findings(findings: Iterable[Finding], fail_on: str | None = None) ->
     return [f for f in findings if f.status in ACTIONABLE and severity_rank(f.severity) <= threshold]
 
 
-def exit_code(report: AuditReport, fail_on: str | None = None) -> int:
+def exit_code(report: AuditReport, fail_on: str | None = DEFAULT_FAIL_ON) -> int:
     """Exit code of `amlguard audit` (DESIGN.md contract 2).
 
     0: no `fail` or `error` finding at or above `fail_on`; 1: at least one. `fail_on` is a
-    severity (case-insensitive), `none` (also `never`, `off`) for "always 0", or None for
-    DEFAULT_FAIL_ON (`high`). Diagnostics (unreadable files) do not change it. Raises
-    ConfigError for any other value (exit 2).
+    severity (case-insensitive); `none` (also `never`, `off`) or None means "never fail"
+    (always 0). Left out, it is DEFAULT_FAIL_ON (`high`). Diagnostics (unreadable files) do
+    not change the result. Raises ConfigError for any other value (exit 2).
     """
     return 1 if failing_findings(report.findings, fail_on) else 0

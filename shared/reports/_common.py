@@ -88,6 +88,34 @@ def first_line(text: str, limit: int = 200) -> str:
     return ""
 
 
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.!?](?=\s+[A-Z(]|\s*$)")
+_CLAUSE_END = re.compile(r"(?:;|,\s+or\b)(?=\s)")
+_COLON = re.compile(r":(?=\s)")
+
+
+def _outside_code(text: str, pos: int) -> bool:
+    """True when `pos` is not inside a `code span` (an even number of backticks before it)."""
+    return text.count("`", 0, pos) % 2 == 0
+
+
+def short_text(text: str, limit: int = 240) -> str:
+    """A short form of `text` for one terminal line: its first paragraph, cut at the last
+    sentence end, else clause end, else word, that fits in `limit` and is not inside a
+    `code span` (half a command is worse than none)."""
+    line = first_line(text, limit=10**9)
+    if len(line) <= limit:
+        return line
+    for pattern, keep_mark in ((_SENTENCE_END, True), (_CLAUSE_END, False), (_COLON, False)):
+        cuts = [m for m in pattern.finditer(line, 0, limit) if m.end() >= 40 and _outside_code(line, m.start())]
+        if cuts:
+            end = cuts[-1].end() if keep_mark else cuts[-1].start()
+            return line[:end].rstrip() + ("" if keep_mark else " …")
+    words = [m.start() for m in re.finditer(r"\s", line[:limit]) if _outside_code(line, m.start())]
+    if words:
+        return line[: words[-1]].rstrip(" ,;:") + " …"
+    return line[: limit - 1] + "…"
+
+
 def exemption_text(exemption: dict[str, Any] | None) -> str:
     """`reason (approved by X, expires Y)` from an exemption record; empty when there is none."""
     if not exemption:

@@ -170,7 +170,9 @@ def _outcome(case: ET.Element, report: AuditReport, finding: Finding, resource: 
         el = ET.SubElement(case, "skipped", {"message": _safe(f"exempt: {reason}")})
         el.text = _details(report, finding, resource)
     elif status == Status.NOT_APPLICABLE.value:
-        message = f"not applicable: {finding.message}" if finding.message else "not applicable"
+        message = finding.message or "not applicable"
+        if not message.lower().startswith("not applicable"):
+            message = f"not applicable: {message}"
         ET.SubElement(case, "skipped", {"message": _safe(message)})
     elif status != Status.PASS.value:  # an unknown status is not silently a pass
         el = ET.SubElement(case, "error", {"message": _safe(f"unknown status {status!r}"), "type": "error"})

@@ -13,11 +13,11 @@ from ._common import (
     escape_controls,
     exemption_text,
     finding_sort_key,
-    first_line,
     group_by_resource,
     location_text,
     remediation_of,
     severity_counts,
+    short_text,
     title_of,
 )
 
@@ -88,7 +88,7 @@ def _resource_header(resource: Resource, paint: _Painter) -> str:
     if not where:
         where = f"live: {resource.id}" if resource.id != resource.name else "live"
     parts = [paint(escape_controls(kind), "bold"), paint(escape_controls(resource.name), "bold")]
-    if resource.workspace:
+    if resource.workspace and not (resource.kind == "workspace" and resource.workspace == resource.name):
         parts.append(f"workspace {escape_controls(resource.workspace)}")
     return "  ".join(parts) + f"  ({escape_controls(where)})"
 
@@ -104,7 +104,7 @@ def _detail_lines(report: AuditReport, finding: Finding) -> list[str]:
     if where and finding.status != Status.NOT_APPLICABLE.value:
         lines.append(f"at {escape_controls(where)}")
     if finding.status == Status.FAIL.value:
-        fix = first_line(remediation_of(report, finding))
+        fix = short_text(remediation_of(report, finding))
         if fix:
             lines.append(f"fix: {escape_controls(fix)}")
     return lines

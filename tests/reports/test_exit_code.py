@@ -18,13 +18,11 @@ def report_of(*findings: tuple[str, str]) -> AuditReport:
 
 CASES = [
     # (findings as (status, severity), fail_on, expected exit)
-    ([], None, 0),
     ([], "info", 0),
     ([("pass", "critical")], "info", 0),
     ([("not_applicable", "critical")], "info", 0),
     ([("exempt", "critical")], "info", 0),  # an approved exemption never fails the run
-    ([("fail", "high")], None, 1),  # default is high
-    ([("fail", "medium")], None, 0),
+    ([("fail", "critical")], None, 0),  # None: no threshold, never fail
     ([("fail", "critical")], "high", 1),
     ([("fail", "high")], "high", 1),
     ([("fail", "medium")], "high", 0),
@@ -50,6 +48,8 @@ def test_exit_code(findings: list[tuple[str, str]], fail_on: str | None, expecte
 
 def test_default_is_high_and_choices() -> None:
     assert DEFAULT_FAIL_ON == "high"
+    assert exit_code(report_of(("fail", "high"))) == 1
+    assert exit_code(report_of(("fail", "medium"))) == 0
     assert FAIL_ON_CHOICES == ("critical", "high", "medium", "low", "info", "none")
 
 

@@ -152,3 +152,12 @@ def test_a_junit_reader_agrees(tmp_path: Path) -> None:
     (failure,) = results[("AMLG-PORT-002", "churn-live [online_endpoint]")]
     assert isinstance(failure, junitparser.Failure) and failure.type == "critical"
     assert results[("AMLG-NET-004", "ml-prod [workspace]")] == []
+
+
+def test_not_applicable_prefix_is_not_doubled() -> None:
+    res = Resource(kind="online_endpoint", id="e", name="e")
+    report = AuditReport(resources=[res], findings=[
+        Finding(rule="R", resource="e", status="not_applicable", severity="high",
+                message="not applicable: compute_type is 'kubernetes'")])
+    skipped = next(parse(report).iter("skipped"))
+    assert skipped.get("message") == "not applicable: compute_type is 'kubernetes'"

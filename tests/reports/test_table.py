@@ -140,3 +140,40 @@ def test_terminal_escape_in_names_is_neutralised() -> None:
     text = render_table(report, color=False)
     assert "\x1b" not in text and "\x07" not in text
     assert "evil\\x1b]0;pwned\\x07" in text
+
+
+def test_workspace_header_does_not_repeat_its_own_name() -> None:
+    ws = Resource(kind="workspace", id="w", name="mlw-prod", workspace="mlw-prod", source="w.yml", line=1)
+    dep = Resource(kind="online_deployment", id="d", name="blue", workspace="mlw-prod", source="d.yml", line=1)
+    text = render_table(AuditReport(resources=[ws, dep]), color=False)
+    assert "workspace  mlw-prod  (w.yml:1)" in text
+    assert "online_deployment  blue  workspace mlw-prod  (d.yml:1)" in text
+
+
+POLICY_LIKE = (
+    "Set `public_network_access: disabled` in the endpoint YAML and apply it with "
+    "`az ml online-endpoint update -f endpoint.yml`, or run "
+    "`az ml online-endpoint update --name <endpoint> --set public_network_access=disabled`. "
+    "Clients then call the endpoint through the workspace's private endpoint."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("Short fix.", 240, "Short fix."),
+        ("\n\n  First line.\nSecond line.", 240, "First line."),
+        (POLICY_LIKE, 240, POLICY_LIKE.split(" Clients")[0]),  # whole first sentence
+        (POLICY_LIKE, 150, "Set `public_network_access: disabled` in the endpoint YAML and apply it with "
+                           "`az ml online-endpoint update -f endpoint.yml` …"),  # clause, not mid-command
+        ("Create a private endpoint: `az network private-endpoint create --name pe --resource-group rg "
+         "--vnet-name vnet --subnet s`, and link the DNS zones.", 60, "Create a private endpoint …"),
+        ("Use a port, e.g. `port: 5001 and more words here to pass the limit of this case` then more", 40,
+         "Use a port, e.g. …"),  # a word cut steps back out of the code span
+        ("x" * 300, 50, "x" * 49 + "…"),
+    ],
+)
+def test_short_remediation(text: str, limit: int, expected: str) -> None:
+    from shared.reports._common import short_text
+
+    assert short_text(text, limit) == expected
