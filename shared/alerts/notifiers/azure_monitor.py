@@ -17,6 +17,7 @@ from shared.alerts.notifiers.base import (
     BaseNotifier,
     ReceiverError,
     alert_summary,
+    env_var,
     register,
 )
 from shared.alerts.types import AlertStatus, Notification
@@ -59,10 +60,9 @@ class AzureMonitorNotifier(BaseNotifier):
     """Emits alerts as App Insights custom events and metrics for Azure Monitor alert rules."""
 
     settings_schema = {
-        "connection_string_from_env": {
-            "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-            "description": "Environment variable holding the Application Insights connection string "
-                           "(default APPLICATIONINSIGHTS_CONNECTION_STRING)"},
+        "connection_string_from_env": env_var(
+            "Environment variable holding the Application Insights connection string "
+            "(default APPLICATIONINSIGHTS_CONNECTION_STRING)"),
         "event_name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]*$"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
     }

@@ -31,6 +31,7 @@ __all__ = [
     "alert_summary",
     "changed_by_text",
     "common_alert_schema",
+    "env_var",
     "notifier_class",
     "notifier_kinds",
     "portal_url",
@@ -88,6 +89,13 @@ def notifier_kinds() -> dict[str, type[BaseNotifier]]:
 def notifier_class(kind: str) -> type[BaseNotifier]:
     """The class registered for `kind`; KeyError when unknown."""
     return notifier_kinds()[kind]
+
+
+def env_var(description: str) -> dict[str, Any]:
+    """JSON Schema of a setting that names an environment variable / app setting."""
+    return {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": description,
+            "x-expected": "an environment variable name such as TEAMS_WEBHOOK_URL (the value itself "
+                          "belongs in the app setting, not in this file)"}
 
 
 class BaseNotifier:

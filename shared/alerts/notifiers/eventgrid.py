@@ -21,6 +21,7 @@ from shared.alerts.notifiers.base import (
     ReceiverError,
     classify_status,
     common_alert_schema,
+    env_var,
     parse_retry_after,
     register,
     sev,
@@ -61,11 +62,9 @@ class EventGridNotifier(BaseNotifier):
     """Publishes alerts as CloudEvents to an Event Grid custom topic."""
 
     settings_schema = {
-        "endpoint_from_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                              "description": "Environment variable holding the topic endpoint URL"},
-        "key_from_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                         "description": "Environment variable holding a topic access key (local runs); "
-                                        "when unset, DefaultAzureCredential is used"},
+        "endpoint_from_env": env_var("Environment variable holding the topic endpoint URL"),
+        "key_from_env": env_var("Environment variable holding a topic access key (local runs); "
+                                        "when unset, DefaultAzureCredential is used"),
         "source": {"type": "string", "minLength": 1},
         "type_prefix": {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},

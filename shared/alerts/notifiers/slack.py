@@ -12,6 +12,7 @@ from shared.alerts.notifiers.base import (
     DEFAULT_TIMEOUT_S,
     HttpNotifier,
     alert_summary,
+    env_var,
     headline,
     register,
 )
@@ -82,8 +83,7 @@ class SlackNotifier(HttpNotifier):
     """Posts Block Kit messages to a Slack incoming webhook."""
 
     settings_schema = {
-        "url_from_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                         "description": "Environment variable / app setting holding the incoming webhook URL"},
+        "url_from_env": env_var("Environment variable / app setting holding the incoming webhook URL"),
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
     }
     required_settings = ("url_from_env",)

@@ -14,6 +14,7 @@ from shared.alerts.notifiers.base import (
     DEFAULT_TIMEOUT_S,
     HttpNotifier,
     alert_summary,
+    env_var,
     headline,
     register,
 )
@@ -96,8 +97,7 @@ class TeamsNotifier(HttpNotifier):
     """Posts an Adaptive Card to a Teams Workflows webhook (URL from an environment variable)."""
 
     settings_schema = {
-        "url_from_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                         "description": "Environment variable / app setting holding the Workflows webhook URL"},
+        "url_from_env": env_var("Environment variable / app setting holding the Workflows webhook URL"),
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
     }
     required_settings = ("url_from_env",)

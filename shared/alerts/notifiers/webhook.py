@@ -21,6 +21,7 @@ from shared.alerts.notifiers.base import (
     DEFAULT_TIMEOUT_S,
     HttpNotifier,
     common_alert_schema,
+    env_var,
     register,
     status_counts,
 )
@@ -115,16 +116,14 @@ class WebhookNotifier(HttpNotifier):
     """POSTs a signed JSON document to any HTTPS endpoint."""
 
     settings_schema = {
-        "url_from_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                         "description": "Environment variable / app setting holding the receiver URL"},
+        "url_from_env": env_var("Environment variable / app setting holding the receiver URL"),
         "url": {"type": "string", "format": "uri",
                 "description": "Receiver URL written in the file (no credentials in it); "
                                "use url_from_env when the URL carries a token"},
-        "secret_from_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                            "description": "Environment variable holding the HMAC secret "
-                                           "(comma-separated while rotating)"},
+        "secret_from_env": env_var("Environment variable holding the HMAC secret "
+                                           "(comma-separated while rotating)"),
         "headers_from_env": {"type": "object",
-                             "additionalProperties": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                             "additionalProperties": env_var("Environment variable holding the header value"),
                              "description": "Extra request headers, each read from an environment variable"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
     }
