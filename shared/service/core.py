@@ -59,6 +59,7 @@ class Service:
     alerts: Any  # shared.alerts.AlertManager
     clock: Callable[[], datetime] = utcnow
     notifiers: dict[str, Any] = field(default_factory=dict)
+    last_report: AuditReport | None = None  # the last full sweep, for the dashboard
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -142,7 +143,16 @@ class Service:
             for resource in result.resources:
                 self.store.record_audit(resource.id, now)
             self.store.record_run("sweep", now, report.summary())
+        if scope is None:
+            self.last_report = report
         return report
+
+    def latest_report(self) -> AuditReport:
+        """The last full sweep's report; sweeps once when there is none yet."""
+        if self.last_report is None:
+            self.sweep()
+        assert self.last_report is not None
+        return self.last_report
 
     def _resolve_vanished(self, scope: Scope | None, audited: set[str], failed: set[str],
                           now: datetime) -> None:
