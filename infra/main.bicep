@@ -95,7 +95,7 @@ var readRoleIds = [
 
 // Exactly what amlguard remediation writes: disable public network access and set traffic
 // (endpoint PUT/PATCH), update a deployment, and tag batch endpoints and deployments. Reads come
-// from Reader on the same scope; no delete, no listKeys, no wildcard.
+// from Reader on the same scope; no delete, no key or secret actions, no wildcard.
 var remediationActions = [
   'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write'
   'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write'

@@ -67,32 +67,61 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-// Identity-based host storage: the Functions host builds clients from these names with the
-// user-assigned identity; there is no AzureWebJobsStorage connection string at all.
-var hostStorageSettings = {
-  AzureWebJobsStorage__accountName: storage.name
-  AzureWebJobsStorage__credential: 'managedidentity'
-  AzureWebJobsStorage__clientId: identityClientId
-  AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
-  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
-  AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
-}
-
-var telemetrySettings = {
+// Settings the platform needs, as siteConfig.appSettings name/value pairs. Written out (not a
+// loop over an object) because several values are only known at deployment time.
+var platformAppSettings = [
+  // Identity-based host storage: the Functions host builds its clients from these names with
+  // the user-assigned identity; there is no AzureWebJobsStorage connection string at all.
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storage.name
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identityClientId
+  }
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: storage.properties.primaryEndpoints.blob
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: storage.properties.primaryEndpoints.queue
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: storage.properties.primaryEndpoints.table
+  }
   // Workspace-based App Insights with local auth disabled: the connection string only names
-  // the destination; ingestion needs an Entra token from the identity below.
-  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identityClientId}'
-}
-
-var identitySettings = {
+  // the destination; ingestion needs an Entra token for the identity named below.
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: applicationInsights.properties.ConnectionString
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'Authorization=AAD;ClientId=${identityClientId}'
+  }
   // DefaultAzureCredential picks the user-assigned identity from this.
-  AZURE_CLIENT_ID: identityClientId
-}
+  {
+    name: 'AZURE_CLIENT_ID'
+    value: identityClientId
+  }
+]
+
+// amlguard's own settings arrive as an object parameter (known when this module starts).
+var amlguardAppSettings = [for setting in items(amlguardSettings): {
+  name: setting.key
+  value: setting.value
+}]
 
 // Flex Consumption takes runtime and deployment from functionAppConfig, so none of the
 // deprecated settings (FUNCTIONS_WORKER_RUNTIME, WEBSITE_RUN_FROM_PACKAGE, ...) appear here.
-var appSettings = union(hostStorageSettings, telemetrySettings, identitySettings, amlguardSettings)
+var appSettings = concat(platformAppSettings, amlguardAppSettings)
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: appName
@@ -118,10 +147,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       minTlsVersion: '1.2'
       http20Enabled: true
-      appSettings: [for setting in items(appSettings): {
-        name: setting.key
-        value: setting.value
-      }]
+      appSettings: appSettings
     }
     functionAppConfig: {
       deployment: {

@@ -248,28 +248,34 @@ def test_function_app_sets_no_property_flex_consumption_deprecates() -> None:
 
 
 def _app_settings() -> dict[str, Any]:
+    """name -> value of every app setting: the platform pairs plus what main.bicep passes."""
     function = parse("modules/function.bicep")
-    merged = variable(function, "appSettings")["function"]
-    assert merged["type"] == "union"
     settings: dict[str, Any] = {}
-    for name in merged["parameters"].values():
-        if name in function["variables"]:
-            settings.update(variable(function, name))
-    # amlguardSettings is an object parameter: its keys are what main.bicep passes.
+    for pair in variable(function, "platformAppSettings"):
+        assert set(pair) == {"name", "value"}
+        assert pair["name"] not in settings, f"duplicate app setting {pair['name']}"
+        settings[pair["name"]] = pair["value"]
     main_function = body(parse("main.bicep")["modules"]["function"])
-    settings.update(main_function["params"]["amlguardSettings"])
+    for name, value in main_function["params"]["amlguardSettings"].items():
+        assert name not in settings, f"duplicate app setting {name}"
+        settings[name] = value
     return settings
 
 
-def test_site_app_settings_come_from_the_merged_setting_objects() -> None:
-    site = body(parse("modules/function.bicep")["resources"]["functionApp"])
-    app_settings = site["properties"]["siteConfig"]["appSettings"]
-    # `[for setting in items(appSettings): ...]`: one name/value pair per merged key.
-    assert app_settings["loop_type"] == {
+def test_site_app_settings_are_the_platform_pairs_plus_the_amlguard_object() -> None:
+    function = parse("modules/function.bicep")
+    site = body(function["resources"]["functionApp"])
+    assert site["properties"]["siteConfig"]["appSettings"] == "appSettings"
+    merged = variable(function, "appSettings")["function"]
+    assert merged["type"] == "concat"
+    assert list(merged["parameters"].values()) == ["platformAppSettings", "amlguardAppSettings"]
+    # `[for setting in items(amlguardSettings): ...]`: one name/value pair per key.
+    amlguard = variable(function, "amlguardAppSettings")
+    assert amlguard["loop_type"] == {
         "type": "object",
-        "detail": {"item_name": "setting", "object_name": "appSettings"},
+        "detail": {"item_name": "setting", "object_name": "amlguardSettings"},
     }
-    assert app_settings["config"] == {"name": "setting.key", "value": "setting.value"}
+    assert amlguard["config"] == {"name": "setting.key", "value": "setting.value"}
 
 
 def test_app_settings_are_exactly_the_ones_the_app_reads() -> None:
