@@ -33,7 +33,7 @@ from shared.inventory.normalize import (
     looks_like_arm,
     resource_from_arm,
 )
-from shared.inventory.templates import has_placeholder, restore, restore_lines, substitute
+from shared.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
 from shared.model import Diagnostic, Kind, Resource
 from shared.yamlsource import YamlSourceError, load_documents
 
@@ -205,7 +205,7 @@ class _Reader:
             self._read_yaml(file, text, folder)
 
     def _add(self, file: _File, folder: str, obj: dict[str, Any], *, line: int | None,
-             lines: dict[str, int] | None, templated: set[str], origin_yaml: str) -> None:
+             lines: dict[str, int] | None, templated: bool, origin_yaml: str) -> None:
         if looks_like_arm(obj):
             resource = resource_from_arm(obj, source=file.display, lines=lines, line=line)
             cls = None
@@ -214,8 +214,8 @@ class _Reader:
                                        context=self.context(folder, file.root), origin=origin_yaml)
         if resource is None:
             return
-        if templated:
-            resource.templated = templated
+        if templated:  # paths after normalisation, so ARM and YAML name them alike
+            resource.templated = placeholder_paths(resource.fields)
         explicit = isinstance(obj.get("id"), str) and resource.id.lower() == str(obj["id"]).strip().lower()
         self.items.append(_Item(resource, cls, folder, file.root, explicit))
 
@@ -231,11 +231,11 @@ class _Reader:
                 where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
                 self.diagnose(file, exc.line, f"{exc}{where}; fix the YAML syntax there")
             return
+        templated = bool(tokens) or has_placeholder(text)
         for document in documents:
             value, lines = document.value, document.lines
-            templated: set[str] = set()
             if tokens:
-                value = restore(value, tokens, templated)
+                value = restore(value, tokens, set())
                 lines = restore_lines(lines, tokens)
             container, objects = _candidates(value)
             if len(objects) == 1 and objects[0][0] == "":
@@ -245,10 +245,8 @@ class _Reader:
             per_item = _split_lines(lines, container) if objects else {}
             base = f"{container}." if container else ""
             for index, obj in objects:
-                sub_templated = {p[len(base) + len(index) + 1:] for p in templated
-                                 if p.startswith(f"{base}{index}.")}
                 self._add(file, folder, obj, line=lines.get(f"{base}{index}", document.line),
-                          lines=per_item.get(index, {}), templated=sub_templated, origin_yaml="yaml")
+                          lines=per_item.get(index, {}), templated=templated, origin_yaml="yaml")
 
     def _read_json(self, file: _File, text: str, folder: str) -> None:
         try:
@@ -275,11 +273,7 @@ class _Reader:
                 lines = documents[0].lines if documents else None
             except YamlSourceError:
                 lines = None  # valid JSON that PyYAML's 1.1 reader rejects (tabs): first lines only
-        templated_all: set[str] = set()
-        if has_placeholder(text):
-            value = restore(value, [], templated_all)
-            container, objects = _candidates(value)
-            wanted = [(index, obj) for index, obj in objects if _is_resource(obj)]
+        templated = has_placeholder(text)
         base = f"{container}." if container else ""
         per_item = _split_lines(lines, container) if lines is not None and base + "0" in lines else None
         search_from = 0
@@ -290,8 +284,6 @@ class _Reader:
                 obj_lines, line = per_item.get(index, {}), lines.get(f"{base}{index}")
             else:
                 obj_lines, line, search_from = None, *_find_object_line(text, obj, search_from)
-            templated = {p[len(base) + len(index) + 1:] for p in templated_all
-                         if p.startswith(f"{base}{index}.")} if index else templated_all
             self._add(file, folder, obj, line=line, lines=obj_lines, templated=templated, origin_yaml="cli")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["PLACEHOLDER", "has_placeholder", "restore", "restore_lines", "substitute"]
+__all__ = ["PLACEHOLDER", "has_placeholder", "placeholder_paths", "restore", "restore_lines", "substitute"]
 
 PLACEHOLDER = re.compile(r"(?<!\$)\{\{[^{}\r\n]*\}\}")
 _MARK = "__amlg_ph_{}__"
@@ -67,6 +67,26 @@ def restore(value: Any, tokens: list[str], templated: set[str], path: str = "", 
         return [restore(item, tokens, templated, f"{path}.{index}" if path else str(index), depth + 1)
                 for index, item in enumerate(value)]
     return value
+
+
+def placeholder_paths(value: Any, path: str = "", depth: int = 0) -> set[str]:
+    """Dotted paths of the strings (and keys) in `value` that hold a placeholder."""
+    found: set[str] = set()
+    if depth > 200:
+        return found
+    if isinstance(value, str):
+        if "{{" in value and PLACEHOLDER.search(value):
+            found.add(path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "{{" in key and PLACEHOLDER.search(key):
+                found.add(child)
+            found |= placeholder_paths(item, child, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found |= placeholder_paths(item, f"{path}.{index}" if path else str(index), depth + 1)
+    return found
 
 
 def restore_lines(lines: dict[str, int], tokens: list[str]) -> dict[str, int]:

@@ -18,7 +18,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from shared.inventory import load_paths  # noqa: E402
+from shared.inventory import load_paths
 
 ENDPOINT = """$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json
 name: endpoint-{i}

@@ -25,7 +25,7 @@ BEP_ID = f"{WS_ID}/batchEndpoints/bep1"
 BDEP_ID = f"{BEP_ID}/deployments/classifier"
 
 
-class PublicNetworkAccessType(str, enum.Enum):  # the shape of the SDK's REST enums
+class PublicNetworkAccessType(str, enum.Enum):  # noqa: UP042 - the shape of the SDK REST enums
     DISABLED = "Disabled"
 
 
