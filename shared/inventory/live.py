@@ -50,6 +50,9 @@ def describe_failure(exc: BaseException, *, action: str, what: str, options: Cli
     if error is not None and getattr(error, "code", None):
         code = f" ({error.code})"
     name = type(exc).__name__
+    if name == "DecodeError" or isinstance(exc, ValueError):
+        return (f"Azure Resource Manager sent a response that is not valid JSON {action} {what}: "
+                f"{_short(exc)}; usually transient, the next sweep retries it", True)
     if status == 401:
         return (f"401 Unauthorized {action} {what}{code}: the credential was rejected; check `az login`, the "
                 "managed identity, or AZURE_TENANT_ID / AZURE_CLIENT_ID", False)
@@ -66,9 +69,6 @@ def describe_failure(exc: BaseException, *, action: str, what: str, options: Cli
                 "retries: a transient service error; the next sweep retries it", True)
     if isinstance(status, int):
         return f"HTTP {status} {action} {what}{code}: {_short(exc)}", False
-    if name == "DecodeError" or isinstance(exc, ValueError):
-        return (f"Azure Resource Manager sent a response that is not valid JSON {action} {what}: "
-                f"{_short(exc)}; usually transient, the next sweep retries it", True)
     if name in ("ServiceResponseTimeoutError", "ServiceResponseError", "ReadTimeout") or "timed out" in str(exc):
         return (f"no answer within {options.read_timeout:g}s {action} {what} (after retries): raise "
                 "AMLGUARD_READ_TIMEOUT or check the network path to Azure Resource Manager", True)

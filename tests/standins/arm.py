@@ -20,7 +20,7 @@ from typing import Any
 
 from tests.standins.base import Request, Response, StandinServer
 
-__all__ = ["ArmStandin", "Estate", "ML", "arm_id", "seed_estate"]
+__all__ = ["ML", "ArmStandin", "Estate", "arm_id", "seed_estate"]
 
 ML = "Microsoft.MachineLearningServices"
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -382,10 +382,10 @@ class ArmStandin(StandinServer):
             return denied
         incoming = request.json() or {}
         existing = self.estate.get(request.path)
-        if existing is None and m.groupdict().get("dep"):
-            if self.estate.get(request.path.rsplit("/deployments/", 1)[0]) is None:
-                return _not_found(request.path)
-        obj = existing or {"id": self._canonical_id(request.path, m), "name": m.group("dep") or m.group("ep"),
+        if (existing is None and m.groupdict().get("dep")
+                and self.estate.get(request.path.rsplit("/deployments/", 1)[0]) is None):
+            return _not_found(request.path)
+        obj = existing or {"id": request.path, "name": m.group("dep") or m.group("ep"),
                            "type": self._type_of(m), "systemData": _system_data()}
         for key in ("location", "tags", "kind", "identity", "sku"):
             if key in incoming:
@@ -432,10 +432,6 @@ class ArmStandin(StandinServer):
     def _type_of(m: re.Match[str]) -> str:
         kind = m.group("kind").lower()
         return _TYPES[f"{kind}/deployments" if m.groupdict().get("dep") else kind]
-
-    @staticmethod
-    def _canonical_id(path: str, m: re.Match[str]) -> str:
-        return path
 
     # ---- Resource Graph ---------------------------------------------------------------------
     def _rg_headers(self, remaining: int) -> dict[str, str]:
@@ -495,9 +491,20 @@ class ArmStandin(StandinServer):
         rg = re.search(r"resourceGroup\s*=~\s*'([^']*)'", query, re.IGNORECASE)
         if rg and f"/resourcegroups/{rg.group(1).lower()}/" not in rid:
             return False
-        ws = re.search(r"id\s*=~\s*'([^']*)'\s+or\s+id\s+startswith\s+'([^']*)'", query, re.IGNORECASE)
-        if ws and not (rid == ws.group(1).lower() or rid.startswith(ws.group(2).lower())):
-            return False
+        for line in query.splitlines():
+            clause = line.strip()
+            both = re.fullmatch(r"\|\s*where\s+id\s+(=~|endswith)\s+'([^']*)'\s+or\s+id\s+(startswith|contains)"
+                                r"\s+'([^']*)'", clause, re.IGNORECASE)
+            if both:
+                a, b = both.group(2).lower(), both.group(4).lower()
+                first = rid == a if both.group(1) == "=~" else rid.endswith(a)
+                second = rid.startswith(b) if both.group(3).lower() == "startswith" else b in rid
+                if not (first or second):
+                    return False
+                continue
+            one = re.fullmatch(r"\|\s*where\s+id\s*=~\s*'([^']*)'", clause, re.IGNORECASE)
+            if one and rid != one.group(1).lower():
+                return False
         return True
 
 

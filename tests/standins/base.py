@@ -9,6 +9,7 @@ server runs in another process, over HTTP (`POST /_standin/faults`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -76,6 +77,7 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     started: float  # time.monotonic() when the request line arrived
+    ended: float | None = None  # time.monotonic() when the answer was written
     status: int | None = None
     fault: str | None = None  # name of the injected fault that answered, if any
 
@@ -93,8 +95,10 @@ class Fault:
     delay: float = 0.0  # seconds to sleep before answering
     times: int | None = 1
     drop: bool = False  # close the connection without answering
+    after: int = 0  # let this many matching requests through first
     name: str = ""
     hits: int = 0
+    seen: int = 0
 
     def matches(self, method: str, target: str) -> bool:
         if self.method and self.method.upper() != method:
@@ -103,7 +107,7 @@ class Fault:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
-        allowed = {"path", "method", "status", "headers", "body", "delay", "times", "drop", "name"}
+        allowed = {"path", "method", "status", "headers", "body", "delay", "times", "drop", "after", "name"}
         return cls(**{k: v for k, v in data.items() if k in allowed})
 
 
@@ -122,9 +126,9 @@ def ca_bundle() -> tuple[Any, Path]:
             import trustme
 
             _CA = trustme.CA()
-            handle = tempfile.NamedTemporaryFile(prefix="amlguard-standin-ca-", suffix=".pem", delete=False)
-            handle.write(_CA.cert_pem.bytes())
-            handle.close()
+            with tempfile.NamedTemporaryFile(prefix="amlguard-standin-ca-", suffix=".pem",
+                                             delete=False) as handle:
+                handle.write(_CA.cert_pem.bytes())
             _CA_FILE = Path(handle.name)
         assert _CA_FILE is not None
         return _CA, _CA_FILE
@@ -155,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: _TLSServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _dispatch(self) -> None:
@@ -248,6 +252,18 @@ class StandinServer:
         with self._lock:
             return [r for r in self.requests if rx.search(r.path) and (method is None or r.method == method)]
 
+    def max_in_flight(self) -> int:
+        """The most API requests that were being answered at the same moment."""
+        events: list[tuple[float, int]] = []
+        for r in self.api_requests():
+            events.append((r.started, 1))
+            events.append((r.ended if r.ended is not None else r.started, -1))
+        current = peak = 0
+        for _t, delta in sorted(events, key=lambda e: (e[0], e[1])):
+            current += delta
+            peak = max(peak, current)
+        return peak
+
     def api_requests(self) -> list[RecordedRequest]:
         """Every recorded request but the stand-in's own control routes."""
         with self._lock:
@@ -258,6 +274,9 @@ class StandinServer:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, target):
+                    if fault.seen < fault.after:
+                        fault.seen += 1
+                        continue
                     fault.hits += 1
                     if fault.times is not None and fault.hits >= fault.times:
                         self._faults.remove(fault)
@@ -296,10 +315,8 @@ class StandinServer:
                 time.sleep(fault.delay)
             if fault.drop:
                 handler.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     handler.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             if fault.status is not None:
                 self._send(handler, record, Response(fault.status, fault.body, dict(fault.headers)))
@@ -343,6 +360,7 @@ class StandinServer:
                 handler.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             handler.close_connection = True
+        record.ended = time.monotonic()
 
     # ---- control API (for out-of-process use: benchmarks) ----------------------------------
     def _add_control_routes(self) -> None:
