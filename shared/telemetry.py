@@ -262,13 +262,16 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
 
     `settings` may be a mapping or an object with `applicationinsights_connection_string` and
     `telemetry_console` attributes; unset values fall back to the environment variables
-    APPLICATIONINSIGHTS_CONNECTION_STRING and AMLGUARD_TELEMETRY_CONSOLE.
+    APPLICATIONINSIGHTS_CONNECTION_STRING and AMLGUARD_TELEMETRY_CONSOLE, read from `env`, else
+    from `settings.env` (shared.config.Settings), else from os.environ.
     """
     global _status
     with _lock:
         if _status is not None:
             return _status
-        env = os.environ if env is None else env
+        if env is None:  # shared.config.Settings carries the environment it was read from
+            settings_env = getattr(settings, "env", None)
+            env = settings_env if isinstance(settings_env, Mapping) and settings_env else os.environ
         connection = _setting(settings, env, "applicationinsights_connection_string", CONNECTION_STRING_ENV)
         console = (_setting(settings, env, "telemetry_console", CONSOLE_ENV) or "").lower() in _TRUE
         if not connection and not console:
