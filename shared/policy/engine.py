@@ -309,14 +309,21 @@ class PolicyPack:
             rules = self._by_kind.get(_kind(resource.kind))
             if not rules:
                 continue
-            matched = self._matching_overrides(resource) if has_overrides else frozenset()
+            try:
+                matched = self._matching_overrides(resource) if has_overrides else frozenset()
+            except Exception as exc:  # an odd resource must not stop the sweep
+                for rule in rules:
+                    append(self._finding(rule, resource, Status.ERROR.value,
+                                         f"parameter overrides could not be selected: {type(exc).__name__}: {exc}",
+                                         None, None))
+                continue
             for rule in rules:
                 ids = tuple(i for i in self._rule_overrides[rule.id] if i in matched) if matched else ()
                 try:
                     append(self._evaluate_one(rule, self._variant(rule, ids), resource))
                 except Exception as exc:  # a bug or an odd value must not stop the sweep
                     append(self._finding(rule, resource, Status.ERROR.value,
-                                         f"rule could not be evaluated: {type(exc).__name__}: {exc}", None))
+                                         f"rule could not be evaluated: {type(exc).__name__}: {exc}", None, None))
         for error in errors:
             targeted = [r for r in self.rules if r.enabled and (error.kind is None or error.kind in r.kinds)]
             for rule in targeted:

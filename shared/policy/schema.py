@@ -1,7 +1,7 @@
 """The JSON Schema of amlguard policy files and the policy reference, generated from the registries.
 
 `generate_schema()` builds the schema from the operator and value-type registries;
-`python -m shared.policy.schema` writes it to policies/schema/amlguard-policy.schema.json and
+`python -m shared.policy.gen_docs` writes it to policies/schema/amlguard-policy.schema.json and
 refreshes the generated sections of policies/README.md (operators, value types, rule table).
 Tests fail when the committed files differ from what this module generates.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +207,7 @@ def generate_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "amlguard policy file",
-        "description": "Generated from the amlguard operator registry by `python -m shared.policy.schema`; "
+        "description": "Generated from the amlguard operator registry by `python -m shared.policy.gen_docs`; "
                        "do not edit.",
         "type": "object",
         "required": ["apiVersion", "kind"],
@@ -297,11 +296,3 @@ def write_generated(policies: Path) -> list[Path]:
         readme.write_text(render_readme(readme.read_text(encoding="utf-8"), policies), encoding="utf-8")
         written.append(readme)
     return written
-
-
-if __name__ == "__main__":  # python -m shared.policy.schema [POLICIES_DIR]
-    import shared
-
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(shared.__file__).resolve().parents[1] / "policies"
-    for path in write_generated(target):
-        print(f"wrote {path}")
