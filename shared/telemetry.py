@@ -152,7 +152,7 @@ def record_notification(receiver: str, ok: bool, latency_s: float, *, kind: str 
     inst.notification_latency.record(max(0.0, float(latency_s)), attrs)
     inst.notifications.add(1, attrs)
     if not ok:
-        failure = {"receiver": receiver, **({"kind": kind} if kind else {})}
+        failure: dict[str, Any] = {"receiver": receiver, **({"kind": kind} if kind else {})}
         if retryable is not None:
             failure["retryable"] = retryable
         inst.notification_failures.add(1, failure)

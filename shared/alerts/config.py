@@ -39,6 +39,7 @@ __all__ = [
     "load_alerting",
     "parse_alerting",
     "receiver_status",
+    "run",
     "validate_alerting",
 ]
 
@@ -477,3 +478,80 @@ def _register() -> None:
 
 
 _register()
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def _test_notification(receiver: str) -> Any:
+    import uuid
+    from datetime import UTC, datetime
+
+    from shared.alerts.types import Alert, Notification, NotifyReason, fingerprint
+
+    now = datetime.now(UTC)
+    labels = {"rule": "AMLG-TEST-000", "resource": "amlguard://routes/send-test", "severity": "info"}
+    alert = Alert(fingerprint=fingerprint(labels), rule=labels["rule"], resource=labels["resource"],
+                  status="firing", severity="info", since=now, labels=dict(labels),
+                  annotations={"title": "amlguard test notification",
+                               "message": f"Sent by `amlguard routes --send-test {receiver}`.",
+                               "remediation": "Nothing to fix: this checks that the receiver is reachable."})
+    key = f"send-test-{uuid.uuid4().hex[:12]}"
+    return Notification(id=key, receiver=receiver, group_key="{}:{send-test}", group_labels={"rule": alert.rule},
+                        reason=NotifyReason.FIRST.value, status="firing", alerts=[alert], created_at=now,
+                        idempotency_key=key)
+
+
+def run(argv: list[str]) -> int:
+    """`amlguard routes`: show the routing tree and receivers, test labels, or send a test message.
+
+    Exit 0 on success, 1 when a test send failed, 2 when alerting.yaml is invalid.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="amlguard routes", description=(
+        "Show where alerts go (policies/alerting.yaml), which receivers are configured, and test them."))
+    parser.add_argument("--file", help="alerting file (default: $AMLGUARD_ALERTING or policies/alerting.yaml)")
+    parser.add_argument("--test", nargs="+", metavar="LABEL=VALUE",
+                        help="print the receivers an alert with these labels is routed to")
+    parser.add_argument("--send-test", metavar="RECEIVER", help="send one test notification to RECEIVER")
+    args = parser.parse_args(argv)
+    try:
+        config = load_alerting(args.file)
+    except PolicyError as exc:
+        print(exc.render(), file=sys.stderr)
+        return 2
+    if args.test:
+        labels = dict(item.partition("=")[::2] for item in args.test)
+        status = receiver_status(config)
+        for match in config.route(labels):
+            print(f"{match.receiver:<16} group_by={list(match.group_by)} group_wait={match.group_wait_s:g}s "
+                  f"group_interval={match.group_interval_s:g}s repeat_interval={match.repeat_interval_s:g}s "
+                  f"send_resolved={str(match.send_resolved).lower()} ({status.get(match.receiver, 'unknown')})")
+        return 0
+    if args.send_test:
+        if args.send_test not in config.receivers:
+            print(f"unknown receiver '{args.send_test}'; known: {', '.join(config.receivers)}", file=sys.stderr)
+            return 2
+        notifiers = build_notifiers(config)
+        notifier = notifiers.get(args.send_test)
+        if notifier is None:
+            print(f"{args.send_test}: {receiver_status(config)[args.send_test]}", file=sys.stderr)
+            return 1
+        try:
+            notifier.send(_test_notification(args.send_test))
+        except Exception as exc:
+            print(f"{args.send_test}: failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            for built in notifiers.values():
+                getattr(built, "close", lambda: None)()
+        print(f"{args.send_test}: delivered")
+        return 0
+    print(f"# {config.file}")
+    print(config.describe())
+    print("\nreceivers:")
+    for name, state in receiver_status(config).items():
+        print(f"  {name:<16} {config.receivers[name].type:<14} {state}")
+    return 0

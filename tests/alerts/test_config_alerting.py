@@ -221,3 +221,37 @@ def test_send_resolved_comes_from_the_receiver() -> None:
     config = parse_alerting(doc, "x.yaml")
     assert [(m.receiver, m.send_resolved) for m in config.route({"severity": "critical"})] == [("hook", True)]
     assert [(m.receiver, m.send_resolved) for m in config.route({"severity": "low"})] == [("teams", False)]
+
+
+def test_routes_cli_shows_tree_tests_labels_and_sends(capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from shared.alerts.config import run
+    from tests.standins.receivers import ReceiverStandin
+
+    for name in ("TEAMS_WEBHOOK_URL", "SLACK_WEBHOOK_URL", "AMLGUARD_WEBHOOK_URL", "WEBHOOK_HMAC_SECRET",
+                 "AMLGUARD_EVENTGRID_ENDPOINT", "APPLICATIONINSIGHTS_CONNECTION_STRING", "AMLGUARD_ALERTING"):
+        monkeypatch.delenv(name, raising=False)
+    assert run([]) == 0
+    out = capsys.readouterr().out
+    assert 'severity=~"critical|high" -> teams' in out and "not configured: TEAMS_WEBHOOK_URL is not set" in out
+
+    assert run(["--test", "severity=Sev1", "rule=AMLG-NET-001"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["azure-monitor", "eventgrid", "teams", "slack", "webhook"]
+
+    assert run(["--send-test", "teams"]) == 1
+    assert "not configured" in capsys.readouterr().err
+
+    with ReceiverStandin(webhook_secret="cli-secret") as server:
+        monkeypatch.setenv("AMLGUARD_WEBHOOK_URL", server.url + "webhook")
+        monkeypatch.setenv("WEBHOOK_HMAC_SECRET", "cli-secret")
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))  # httpx trusts the stand-in's CA
+        assert run(["--send-test", "webhook"]) == 0
+        (delivery,) = server.received("webhook")
+    assert delivery.status == 200 and delivery.json()["alerts"][0]["data"]["essentials"]["alertRule"] == \
+        "AMLG-TEST-000"
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.replace("receiver: hook", "receiver: nope"))
+    assert run(["--file", str(bad)]) == 2
+    assert f"{bad}:7: route.routes.0.receiver: unknown receiver 'nope'" in capsys.readouterr().err

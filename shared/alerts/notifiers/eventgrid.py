@@ -137,7 +137,7 @@ class EventGridNotifier(BaseNotifier):
                                     "managed identity / key and its EventGrid Data Sender role",
                                     receiver=self.name,
                                     retryable=not isinstance(exc, ClientAuthenticationError)) from exc
-            headers = exc.response.headers if exc.response is not None else {}
+            headers = getattr(exc.response, "headers", None) or {}
             retryable = classify_status(status)
             raise ReceiverError(
                 f"{where}: topic answered HTTP {status} ({(exc.reason or '')[:100]}); "
