@@ -275,8 +275,8 @@ def validate_alerting(doc: Any, file: str | None = None,
         seen.add((path, message))
         problems.append((file, line_of(path), path, message))
     if problems or not isinstance(doc, Mapping):
-        return problems
-    return _meaning_problems(doc, file, line_of)
+        return sorted(problems, key=lambda p: p[1] or 0)
+    return sorted(_meaning_problems(doc, file, line_of), key=lambda p: p[1] or 0)
 
 
 def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: Any) -> list[Problem]:
