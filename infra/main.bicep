@@ -198,10 +198,12 @@ module function 'modules/function.bicep' = {
 }
 
 // Custom role, created only with remediation on; assignable only on the scopes amlguard watches.
+var remediationRoleName = 'amlguard remediation (${environmentName}, ${resourceToken})'
+
 resource remediationRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (enableRemediation) {
   name: remediationRoleGuid
   properties: {
-    roleName: 'amlguard remediation (${environmentName}, ${resourceToken})'
+    roleName: remediationRoleName
     description: 'Lets amlguard update Azure ML online/batch endpoints and deployments (public network access, traffic, tags). No delete, no keys.'
     type: 'CustomRole'
     permissions: [
@@ -248,6 +250,7 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = function.outputs.functionAppName
 output AZURE_FUNCTION_URL string = 'https://${function.outputs.defaultHostName}/api'
 output AMLGUARD_IDENTITY_CLIENT_ID string = identity.outputs.appIdentityClientId
+output AMLGUARD_IDENTITY_PRINCIPAL_ID string = identity.outputs.appIdentityPrincipalId
 output AMLGUARD_STORAGE_ACCOUNT string = storage.outputs.storageAccountName
 output AMLGUARD_DEADLETTER_CONTAINER string = storage.outputs.deadLetterContainerName
 output AMLGUARD_SCOPE_SUBSCRIPTIONS string = scopeSubscriptionList
@@ -258,3 +261,4 @@ output AMLGUARD_SYSTEM_TOPICS array = [for (subId, i) in scopeSubscriptionIds: {
 }]
 output AMLGUARD_EVENT_SUBSCRIPTION_DEPLOYED bool = deployEventSubscription
 output AMLGUARD_REMEDIATION_ENABLED bool = enableRemediation
+output AMLGUARD_REMEDIATION_ROLE_NAME string = enableRemediation ? remediationRoleName : ''
