@@ -126,3 +126,18 @@ def test_from_settings_reads_endpoint_and_key_from_env(topic: ReceiverStandin,
     sender.send(sample_notification())
     (event,) = topic.received("eventgrid")[-1].json()
     assert event["source"] == "/contoso/amlguard"
+
+
+def test_large_groups_are_split_under_the_request_size_limit(topic: ReceiverStandin) -> None:
+    from shared.alerts.notifiers.eventgrid import MAX_BATCH_BYTES
+
+    alerts = [sample_alert(resource=f"{ENDPOINT_ID}-{i}") for i in range(300)]
+    for alert in alerts:
+        alert.annotations["message"] = "x" * 4000
+    before = len(topic.received("eventgrid"))
+    notifier(topic).send(sample_notification(*alerts))
+    deliveries = topic.received("eventgrid")[before:]
+    assert len(deliveries) > 1 and all(d.status == 200 for d in deliveries)
+    assert all(len(d.body) < MAX_BATCH_BYTES + 64 * 1024 for d in deliveries)
+    subjects = [e["subject"] for d in deliveries for e in d.json()]
+    assert subjects == [a.resource for a in alerts]

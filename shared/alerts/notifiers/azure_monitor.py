@@ -8,6 +8,7 @@ Configured when APPLICATIONINSIGHTS_CONNECTION_STRING (or the variable named in
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,6 +83,7 @@ class AzureMonitorNotifier(BaseNotifier):
         self.timeout = timeout
         resource = Resource.create({"service.name": "amlguard"})
         self._exporter = _RecordingExporter(log_exporter)
+        self._send_lock = threading.Lock()  # last_ok is per attempt; the outbox may send concurrently
         # Simple (synchronous) processor: the export happens inside send(), so its outcome is
         # this attempt's outcome and the outbox can retry a failure.
         self._logs = LoggerProvider(resource=resource)
@@ -119,6 +121,10 @@ class AzureMonitorNotifier(BaseNotifier):
         self._logs.shutdown()
 
     def _deliver(self, notification: Notification) -> None:
+        with self._send_lock:
+            self._emit(notification)
+
+    def _emit(self, notification: Notification) -> None:
         from opentelemetry._logs import SeverityNumber
 
         for alert in notification.alerts:

@@ -10,6 +10,7 @@ comes from an environment variable.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,6 +33,23 @@ __all__ = ["EVENT_TYPE_PREFIX", "EventGridNotifier", "cloud_events"]
 
 EVENT_TYPE_PREFIX = "Amlguard.Alert"
 DEFAULT_SOURCE = "/amlguard"
+# Event Grid custom topics take at most 1 MB per publish request; stay well under it.
+MAX_BATCH_BYTES = 768 * 1024
+
+
+def batches(events: list[Any], limit: int = MAX_BATCH_BYTES) -> list[list[Any]]:
+    """Split events into publish requests under `limit` bytes of JSON (at least one event each)."""
+    out: list[list[Any]] = []
+    size = 0
+    for event in events:
+        cost = len(json.dumps(event.data, default=str)) + 512  # data + envelope attributes
+        if out and size + cost <= limit:
+            out[-1].append(event)
+            size += cost
+        else:
+            out.append([event])
+            size = cost
+    return out
 
 
 def cloud_events(notification: Notification, source: str = DEFAULT_SOURCE,
@@ -127,9 +145,12 @@ class EventGridNotifier(BaseNotifier):
             return
         where = f"eventgrid receiver {self.name!r}"
         try:
-            # retry_total=0: one attempt; the delivery loop owns retries and backoff
-            self._client.send(events, retry_total=0, connection_timeout=self.timeout,
-                              read_timeout=self.timeout, **self._client_kwargs)
+            # retry_total=0: one attempt; the delivery loop owns retries and backoff. When a large
+            # group needs several requests and one fails, the resend repeats the earlier ones
+            # with the same event ids, which subscribers can deduplicate.
+            for batch in batches(events):
+                self._client.send(batch, retry_total=0, connection_timeout=self.timeout,
+                                  read_timeout=self.timeout, **self._client_kwargs)
         except HttpResponseError as exc:
             status = exc.status_code
             if status is None:  # e.g. the credential could not get a token
