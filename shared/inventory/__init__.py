@@ -5,7 +5,7 @@
 """
 
 from shared.inventory.base import Inventory, InventoryError, InventoryResult, Scope
-from shared.inventory.files import SnapshotInventory, load_paths
+from shared.inventory.files import SnapshotInventory, load_data, load_paths
 from shared.inventory.normalize import (
     WorkspaceContext,
     arm_id,
@@ -23,6 +23,7 @@ __all__ = [
     "SnapshotInventory",
     "WorkspaceContext",
     "arm_id",
+    "load_data",
     "load_paths",
     "normalize_enum",
     "parse_arm_id",

@@ -8,6 +8,7 @@ without a word. `SnapshotInventory` serves a set of files through the Inventory 
 
 from __future__ import annotations
 
+import builtins
 import codecs
 import json
 import os
@@ -37,7 +38,7 @@ from shared.inventory.templates import has_placeholder, placeholder_paths, resto
 from shared.model import Diagnostic, Kind, Resource
 from shared.yamlsource import YamlSourceError, load_documents
 
-__all__ = ["SnapshotInventory", "load_paths", "read_text"]
+__all__ = ["SnapshotInventory", "load_data", "load_paths", "read_text"]
 
 _EXTENSIONS = (".yml", ".yaml", ".json")
 _SKIP_DIRS = frozenset({".venv", "node_modules", "__pycache__"})
@@ -56,6 +57,32 @@ _AML_HINT = re.compile(
     r"|\"(?:authMode|publicNetworkAccess|egressPublicNetworkAccess|endpointComputeType)\"\s*:",
     re.IGNORECASE | re.MULTILINE,
 )
+
+
+_DEPTH_LIMIT = 1000  # libyaml's composer recurses on the C stack and crashes near 30,000 levels
+_BRACKET = re.compile(r"[\[\]{}]")
+_COMPACT = re.compile(r"^[ \t]*((?:[-?][ \t]+)+)", re.MULTILINE)  # "- - - x": one level per dash
+
+
+def _too_deep(text: str) -> int | None:
+    """Line where nesting passes _DEPTH_LIMIT, or None. Checked before PyYAML sees the text:
+    a deeply nested document (`[[[[...`, `- - - ...`) would crash the process, not raise."""
+    if (text.count("[") + text.count("{") + text.count("- ") + text.count("? ")) <= _DEPTH_LIMIT:
+        return None
+    compact = max((m.group(1).count("-") + m.group(1).count("?") for m in _COMPACT.finditer(text)), default=0)
+    depth = 0
+    for match in _BRACKET.finditer(text):  # quotes ignored: may overestimate, never underestimates
+        if match.group() in "[{":
+            depth += 1
+            if depth + compact > _DEPTH_LIMIT:
+                return _line_of_offset(text, match.start())
+        elif depth:
+            depth -= 1
+    if compact > _DEPTH_LIMIT:
+        found = next(m for m in _COMPACT.finditer(text)
+                     if m.group(1).count("-") + m.group(1).count("?") == compact)
+        return _line_of_offset(text, found.start())
+    return None
 
 
 def _looks_azure_ml(text: str) -> bool:
@@ -143,6 +170,8 @@ class _Reader:
 
     # -- workspace context (Azure ML config.json in the folder or a parent, up to the root)
     def context(self, folder: str, root: str) -> WorkspaceContext | None:
+        if not root:  # text given in memory: no folder to look in
+            return None
         if folder in self._contexts:
             return self._contexts[folder]
         found: WorkspaceContext | None = None
@@ -168,21 +197,22 @@ class _Reader:
     def diagnose(self, file: _File, line: int | None, message: str) -> None:
         self.diagnostics.append(Diagnostic(file.display, line, message))
 
-    def read(self, file: _File) -> None:
+    def read(self, file: _File, data: bytes | None = None) -> None:
         try:
-            self._read(file)
+            self._read(file, data)
         except Exception as exc:  # a bug must not stop the audit of every other file
             self.diagnose(file, None, f"amlguard could not read this file ({type(exc).__name__}: {exc}); "
                                       "please report it with the file attached")
 
-    def _read(self, file: _File) -> None:
-        try:
-            with open(file.path, "rb") as fh:
-                data = fh.read(_MAX_BYTES + 1)
-        except OSError as exc:
-            self.diagnose(file, None, f"cannot read the file: {exc.strerror or exc}; check that it exists and "
-                                      "that amlguard may read it")
-            return
+    def _read(self, file: _File, data: bytes | None) -> None:
+        if data is None:
+            try:
+                with open(file.path, "rb") as fh:
+                    data = fh.read(_MAX_BYTES + 1)
+            except OSError as exc:
+                self.diagnose(file, None, f"cannot read the file: {exc.strerror or exc}; check that it exists "
+                                          "and that amlguard may read it")
+                return
         if len(data) > _MAX_BYTES:
             if _looks_azure_ml(data[:65536].decode("utf-8", "replace")):
                 self.diagnose(file, None, f"file is larger than {_MAX_BYTES // (1024 * 1024)} MB; split it "
@@ -220,6 +250,12 @@ class _Reader:
         self.items.append(_Item(resource, cls, folder, file.root, explicit))
 
     def _read_yaml(self, file: _File, text: str, folder: str) -> None:
+        deep = _too_deep(text)
+        if deep is not None:
+            if _looks_azure_ml(text):
+                self.diagnose(file, deep, f"not valid YAML: nested deeper than {_DEPTH_LIMIT} levels (line "
+                                          f"{deep}); an Azure ML resource needs a handful")
+            return
         tokens: list[str] = []
         parse_text = text
         if "{{" in text:
@@ -278,12 +314,15 @@ class _Reader:
         per_item = _split_lines(lines, container) if lines is not None and base + "0" in lines else None
         search_from = 0
         for index, obj in wanted:
+            obj_lines: dict[str, int] | None
+            line: int | None
             if index == "":
                 obj_lines, line = lines, _line_of_offset(text, len(text) - len(text.lstrip()))
             elif per_item is not None and lines is not None:
                 obj_lines, line = per_item.get(index, {}), lines.get(f"{base}{index}")
             else:
-                obj_lines, line, search_from = None, *_find_object_line(text, obj, search_from)
+                obj_lines = None
+                line, search_from = _find_object_line(text, obj, search_from)
             self._add(file, folder, obj, line=line, lines=obj_lines, templated=templated, origin_yaml="cli")
 
 
@@ -488,6 +527,18 @@ def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = No
     return InventoryResult(resources=resources, diagnostics=reader.diagnostics, errors=[])
 
 
+def load_data(data: bytes | str, *, source: str = "<input>") -> InventoryResult:
+    """Read one YAML / JSON text given in memory (an HTTP upload, stdin) like a file named
+    `source` (its extension picks JSON or YAML; otherwise the first character does)."""
+    reader = _Reader()
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    reader.read(_File(source, source, ""), raw)
+    _resolve(reader.items)
+    resources = [item.resource for item in reader.items]
+    _unique_ids(resources)
+    return InventoryResult(resources=resources, diagnostics=reader.diagnostics, errors=[])
+
+
 def _key(resource_id: str) -> str:
     return resource_id.strip().rstrip("/").lower()
 
@@ -523,7 +574,7 @@ class SnapshotInventory:
         return result if result is not None else self.reload()
 
     @property
-    def resources(self) -> list[Resource]:
+    def resources(self) -> builtins.list[Resource]:
         return list(self._loaded().resources)
 
     def get(self, resource_id: str) -> Resource | None:
@@ -538,7 +589,7 @@ class SnapshotInventory:
         return InventoryResult(resources=[r for r in result.resources if _in_scope(r, scope)],
                                diagnostics=list(result.diagnostics), errors=[])
 
-    def workspaces(self, scope: Scope | None = None) -> list[str]:
+    def workspaces(self, scope: Scope | None = None) -> builtins.list[str]:
         """ARM ids of the workspaces the snapshot's resources belong to (sorted, unique)."""
         out: dict[str, str] = {}
         for res in self._loaded().resources:

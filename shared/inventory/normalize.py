@@ -316,9 +316,9 @@ def classify_document(doc: Any) -> _Class | None:
         return _Class(kind, compute, compute is not None, batch_type, True)
     ident = doc.get("id")
     if isinstance(ident, str):
-        kind = parse_arm_id(ident)["kind"]
-        if kind:
-            return _with_compute(kind, doc, certain=True)
+        id_kind = parse_arm_id(ident)["kind"]
+        if id_kind:
+            return _with_compute(id_kind, doc, certain=True)
     keys = doc.keys()
     if not keys.isdisjoint(_NOT_RESOURCE_KEYS):
         return None
@@ -481,8 +481,8 @@ def apply_defaults(resource: Resource) -> None:
 # --------------------------------------------------------------------------------- ids
 def _local_id(source: str | None, kind: str, name: str, endpoint: str | None) -> str:
     where = source or "<memory>"
-    if kind in (Kind.ONLINE_DEPLOYMENT.value, Kind.BATCH_DEPLOYMENT.value):
-        return f"{where}#{kind}/{endpoint or '?'}/{name}"
+    if endpoint and kind in (Kind.ONLINE_DEPLOYMENT.value, Kind.BATCH_DEPLOYMENT.value):
+        return f"{where}#{kind}/{endpoint}/{name}"
     return f"{where}#{kind}/{name}"
 
 
@@ -492,7 +492,8 @@ def _is_templated(text: str | None) -> bool:
 
 def assign_id(resource: Resource, explicit_id: str | None = None) -> None:
     """Give the resource its id: the ARM id it carries, else one built from its workspace
-    context, else a local id `{source}#{kind}/{name}` (deployments: `{source}#{kind}/{endpoint}/{name}`)."""
+    context, else a local id `{source}#{kind}/{name}` (deployments: `{source}#{kind}/{endpoint}/{name}`;
+    a deployment whose YAML leaves the endpoint to `--endpoint-name` gets `{source}#{kind}/{name}`)."""
     if explicit_id:
         parts = parse_arm_id(explicit_id)
         if parts["kind"] == resource.kind:
