@@ -198,22 +198,17 @@ module function 'modules/function.bicep' = {
 }
 
 // Custom role, created only with remediation on; assignable only on the scopes amlguard watches.
+// Created in the first watched subscription (az role definition create uses the first
+// assignable scope the same way), so it need not include the deployment subscription.
 var remediationRoleName = 'amlguard remediation (${environmentName}, ${resourceToken})'
 
-resource remediationRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (enableRemediation) {
-  name: remediationRoleGuid
-  properties: {
+module remediationRole 'modules/remediation-role.bicep' = if (enableRemediation) {
+  name: 'amlguard-remediation-role'
+  scope: subscription(scopeSubscriptionIds[0])
+  params: {
+    roleGuid: remediationRoleGuid
     roleName: remediationRoleName
-    description: 'Lets amlguard update Azure ML online/batch endpoints and deployments (public network access, traffic, tags). No delete, no keys.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: remediationActions
-        notActions: []
-        dataActions: []
-        notDataActions: []
-      }
-    ]
+    actions: remediationActions
     assignableScopes: remediationScopes
   }
 }

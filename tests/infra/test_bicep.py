@@ -206,9 +206,12 @@ def test_main_is_subscription_scoped_and_creates_the_resource_group() -> None:
     assert main["globals"]["scope"]["value"] == "subscription"
     groups = resources_of_type(main, "Microsoft.Resources/resourceGroups")
     assert list(groups) == ["rg"]
+    outside_group = {"scopes", "remediationRole"}  # per watched subscription / first watched one
     for name, module in main["modules"].items():
-        if name != "scopes":
+        if name not in outside_group:
             assert body(module)["scope"] == "rg", f"module {name} must deploy into the amlguard group"
+    assert body(main["modules"]["scopes"])["scope"]["function"]["type"] == "subscription"
+    assert body(main["modules"]["remediationRole"])["scope"]["function"]["type"] == "subscription"
 
 
 # --- Flex Consumption Function App -----------------------------------------------------------
@@ -461,22 +464,26 @@ def test_no_owner_contributor_or_other_broad_role_anywhere() -> None:
 
 def test_remediation_role_is_custom_conditional_and_exact() -> None:
     main = parse("main.bicep")
-    role_resource = main["resources"]["remediationRole"]
-    assert role_resource["type"] == "Microsoft.Authorization/roleDefinitions"
-    assert condition(role_resource) == "enableRemediation"
-    props = body(role_resource)["properties"]
-    assert props["type"] == "CustomRole"
-    (permission,) = props["permissions"]
-    assert permission["actions"] == "remediationActions"
+    module = main["modules"]["remediationRole"]
+    assert condition(module) == "enableRemediation"
+    params = body(module)["params"]
+    assert params["actions"] == "remediationActions"
+    assert params["assignableScopes"] == "remediationScopes"
     actions = variable(main, "remediationActions")
     assert actions == REMEDIATION_ACTIONS
     assert not any("*" in action for action in actions)
     assert not any(action.endswith(("/delete", "/action")) for action in actions)
-    assert permission["notActions"] == []
-    assert permission["dataActions"] == []
-    assert props["assignableScopes"] == "remediationScopes"
     scopes = variable(main, "remediationScopes")
     assert scopes["loop_type"]["detail"]["array_name"] == "scopeSubscriptionIds"
+
+    role_template = parse("modules/remediation-role.bicep")
+    role = role_template["resources"]["remediationRole"]
+    assert role["type"] == "Microsoft.Authorization/roleDefinitions"
+    props = body(role)["properties"]
+    assert props["type"] == "CustomRole"
+    (permission,) = props["permissions"]
+    assert permission == {"actions": "actions", "notActions": [], "dataActions": [], "notDataActions": []}
+    assert props["assignableScopes"] == "assignableScopes"
 
 
 # --- Event Grid ------------------------------------------------------------------------------
