@@ -41,6 +41,7 @@ INSTRUMENTATION_NAME = "amlguard"
 SERVICE_NAME = "amlguard"
 CONNECTION_STRING_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 CONSOLE_ENV = "AMLGUARD_TELEMETRY_CONSOLE"
+LOGS_ENV = "AMLGUARD_TELEMETRY_LOGS"
 _TRUE = {"1", "true", "yes", "on"}
 
 _log = logging.getLogger(__name__)
@@ -263,7 +264,9 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
     `settings` may be a mapping or an object with `applicationinsights_connection_string` and
     `telemetry_console` attributes; unset values fall back to the environment variables
     APPLICATIONINSIGHTS_CONNECTION_STRING and AMLGUARD_TELEMETRY_CONSOLE, read from `env`, else
-    from `settings.env` (shared.config.Settings), else from os.environ.
+    from `settings.env` (shared.config.Settings), else from os.environ. Python logs are exported
+    too unless AMLGUARD_TELEMETRY_LOGS=0 (default off inside Azure Functions, whose host already
+    sends them to Application Insights).
     """
     global _status
     with _lock:
@@ -278,7 +281,12 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
             _status = TelemetryStatus(reason=f"telemetry not exported: set {CONNECTION_STRING_ENV} "
                                              f"or {CONSOLE_ENV}=1")
             return _status
-        _status = _install(connection, console)
+        logs_setting = _setting(settings, env, "telemetry_logs", LOGS_ENV)
+        # In Azure Functions the host already ships Python logs to App Insights; exporting them
+        # again would duplicate every line, so there logs stay with the host unless asked for.
+        export_logs = (logs_setting.lower() in _TRUE if logs_setting is not None
+                       else not env.get("FUNCTIONS_WORKER_RUNTIME"))
+        _status = _install(connection, console, export_logs)
     global _instruments
     _instruments = None  # re-bind instruments to the new global providers
     _log.info("telemetry exporting to %s", ", ".join(_status.exporters) or "nothing",
@@ -286,7 +294,7 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
     return _status
 
 
-def _install(connection: str | None, console: bool) -> TelemetryStatus:
+def _install(connection: str | None, console: bool, export_logs: bool = True) -> TelemetryStatus:
     # Heavy imports stay here so a cold start that never exports pays nothing for them.
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -313,8 +321,9 @@ def _install(connection: str | None, console: bool) -> TelemetryStatus:
             BatchSpanProcessor(AzureMonitorTraceExporter(connection_string=connection)))
         readers.append(PeriodicExportingMetricReader(
             AzureMonitorMetricExporter(connection_string=connection), export_interval_millis=60_000))
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(AzureMonitorLogExporter(connection_string=connection)))
+        if export_logs:
+            logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(AzureMonitorLogExporter(connection_string=connection)))
         exporters.append("azure_monitor")
     if console:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
@@ -329,7 +338,7 @@ def _install(connection: str | None, console: bool) -> TelemetryStatus:
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     _providers.extend([tracer_provider, meter_provider])
-    if connection:
+    if connection and export_logs:
         set_logger_provider(logger_provider)
         # Python logging -> App Insights `traces`, carrying the active span's ids.
         handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)

@@ -228,3 +228,16 @@ def test_connection_string_exports_to_azure_monitor(tmp_path: Path) -> None:
     metric = next(e for e in envelopes if e["data"]["baseType"] == "MetricData"
                   and e["data"]["baseData"]["metrics"][0]["name"] == "amlguard.findings")
     assert metric["data"]["baseData"]["properties"]["rule"] == "AMLG-NET-001"
+
+
+def test_inside_azure_functions_logs_stay_with_the_host() -> None:
+    result = _run("import logging\n"
+                  "from shared import telemetry as t\n"
+                  "t.setup_telemetry()\n"
+                  "print(any(type(h).__name__ == 'LoggingHandler' for h in logging.getLogger().handlers))",
+                  APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-0000000000cc;"
+                                                        "IngestionEndpoint=https://127.0.0.1:9/",
+                  FUNCTIONS_WORKER_RUNTIME="python", APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
+                  APPLICATIONINSIGHTS_SDKSTATS_DISABLED="true", APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
