@@ -286,7 +286,9 @@ class _Class:
 
 
 def _schema_stem(schema: str) -> str:
-    stem = schema.strip().rsplit("/", 1)[-1].lower()
+    """`https://…/latest/managedOnlineEndpoint.schema.json#x` -> `managedonlineendpoint`."""
+    stem = schema.strip().split("#", 1)[0].split("?", 1)[0].replace("\\", "/").rstrip("/")
+    stem = stem.rsplit("/", 1)[-1].lower()
     for suffix in (".schema.json", ".json"):
         if stem.endswith(suffix):
             return stem[: -len(suffix)]
@@ -656,10 +658,10 @@ class _Arm:
             for key, item in value.items():
                 name = key if opaque or not isinstance(key, str) else camel_to_snake(key)
                 child_raw, child = f"{raw}.{key}", f"{canon}.{name}"
-                self.mark(child, child_raw)
                 low = key.lower() if isinstance(key, str) else ""
-                if low in _SECRET_KEYS:
+                if low in _SECRET_KEYS and not opaque:
                     continue
+                self.mark(child, child_raw)
                 out[name] = self.generic(item, child_raw, child, opaque=low in _OPAQUE and not opaque)
             return out
         if isinstance(value, list):

@@ -354,6 +354,9 @@ def test_context_builds_arm_ids() -> None:
      "online_endpoint", "kubernetes"),
     ({"$schema": "https://azuremlschemas.azureedge.net/latest/workspace.schema.json", "name": "w"}, "workspace", None),
     ({"id": BEP_ID, "name": "bep1"}, "batch_endpoint", None),
+    ({"$schema": "https://azuremlsdk2.blob.core.windows.net/preview/0.0.1/managedOnlineDeployment.schema.json#",
+      "name": "d"}, "online_deployment", "managed"),
+    ({"$schema": "file:///C:\\schemas\\batchEndpoint.schema.json?v=1", "name": "e"}, "batch_endpoint", None),
 ])
 def test_recognised_by_schema_id_or_shape(doc: dict[str, Any], kind: str, compute: str | None) -> None:
     cls = classify_document(doc)
@@ -408,6 +411,16 @@ def test_azure_defaults_are_recorded(doc: dict[str, Any], defaulted: set[str]) -
                 "workspace": {"public_network_access": "enabled", "managed_network.isolation_mode": "disabled"}}
     for path in defaulted:
         assert res.get(path) == expected[res.kind][path]
+
+
+@pytest.mark.parametrize("spelling", ["Disabled", "disabled", "DISABLED", "PublicNetworkAccessType.DISABLED"])
+def test_every_spelling_of_an_enum_compares_equal(spelling: str) -> None:
+    endpoint = resource_from_yaml({"name": "e", "public_network_access": spelling, "auth_mode": "AADToken"},
+                                  source="e.yml", line=1, lines={})
+    arm = resource_from_arm(arm_endpoint(publicNetworkAccess=spelling, authMode="aad_token"))
+    assert endpoint is not None and arm is not None
+    assert endpoint.fields["public_network_access"] == arm.fields["public_network_access"] == "disabled"
+    assert endpoint.fields["auth_mode"] == arm.fields["auth_mode"] == "aad_token"
 
 
 def test_yaml_values_are_normalised() -> None:

@@ -1,0 +1,87 @@
+"""`amlguard inventory PATH...`: show what the file inventory reads, field by field.
+
+For policy authors: the canonical fields a rule can name, their values after normalisation,
+the line each comes from, which values are Azure defaults and which hold placeholders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from shared.inventory.files import load_paths
+from shared.model import Resource
+
+__all__ = ["resource_json", "run"]
+
+
+def resource_json(resource: Resource) -> dict[str, Any]:
+    """Everything the engine sees of one resource, as JSON-ready data."""
+    return {
+        "id": resource.id,
+        "kind": resource.kind,
+        "name": resource.name,
+        "compute_type": resource.compute_type,
+        "workspace": resource.workspace,
+        "subscription_id": resource.subscription_id,
+        "resource_group": resource.resource_group,
+        "endpoint_name": resource.endpoint_name,
+        "origin": resource.origin,
+        "live": resource.live,
+        "source": resource.source,
+        "line": resource.line,
+        "fields": resource.fields,
+        "lines": resource.lines,
+        "defaulted": sorted(resource.defaulted),
+        "templated": sorted(resource.templated),
+    }
+
+
+def _flatten(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        out: list[tuple[str, Any]] = []
+        for key, item in value.items():
+            out.extend(_flatten(item, f"{path}.{key}" if path else str(key)))
+        return out
+    return [(path, value)]
+
+
+def _table(resources: list[Resource], out: TextIO) -> None:
+    for res in resources:
+        compute = f" ({res.compute_type})" if res.compute_type else ""
+        out.write(f"{res.kind}{compute}  {res.name}  {res.id}\n  {res.source}:{res.line}\n")
+        for path, value in _flatten(res.fields):
+            marks = []
+            if path in res.defaulted:
+                marks.append("azure default")
+            if path in res.templated:
+                marks.append("placeholder")
+            note = f"  [{', '.join(marks)}]" if marks else ""
+            where = res.lines.get(path)
+            out.write(f"    {path} = {json.dumps(value, default=str)}"
+                      f"{f'  (line {where})' if where else ''}{note}\n")
+        out.write("\n")
+
+
+def run(argv: list[str]) -> int:
+    """Entry point of `amlguard inventory`; 0 when everything was read, 1 with diagnostics."""
+    parser = argparse.ArgumentParser(prog="amlguard inventory", description=__doc__)
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (YAML, ARM / az ml JSON)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors; keep that code, do not exit here
+        return int(exc.code or 0)
+    result = load_paths(args.paths)
+    if args.format == "json":
+        json.dump({"resources": [resource_json(r) for r in result.resources],
+                   "diagnostics": [d.to_json() for d in result.diagnostics]}, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        _table(result.resources, sys.stdout)
+        for diag in result.diagnostics:
+            sys.stdout.write(f"{diag.source}:{diag.line or 1}: {diag.message}\n")
+        sys.stdout.write(f"{len(result.resources)} resources, {len(result.diagnostics)} unreadable files\n")
+    return 1 if result.diagnostics else 0
