@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from shared.alerts.notifiers.base import (
     BaseNotifier,
@@ -22,6 +20,9 @@ from shared.alerts.notifiers.base import (
     register,
 )
 from shared.alerts.types import AlertStatus, Notification
+
+if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
+    import httpx
 
 __all__ = ["EVENT_NAME", "AzureMonitorNotifier"]
 

@@ -13,15 +13,16 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
-
-import httpx
 
 from shared import telemetry
 from shared.alerts.types import Alert, AlertStatus, Notification
 from shared.errors import NotificationError
 from shared.model import Severity
+
+if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
+    import httpx
 
 __all__ = [
     "BaseNotifier",
@@ -192,7 +193,11 @@ class HttpNotifier(BaseNotifier):
         self.url = url
         self.timeout = timeout
         self._owns_client = http_client is None
-        self._client = http_client or httpx.Client(follow_redirects=False)
+        if http_client is None:
+            import httpx
+
+            http_client = httpx.Client(follow_redirects=False)
+        self._client = http_client
 
     def close(self) -> None:
         """Close the HTTP client when this notifier created it."""
@@ -204,6 +209,8 @@ class HttpNotifier(BaseNotifier):
 
         The URL is never put in an error message: for Teams and Slack it *is* the credential.
         """
+        import httpx
+
         where = f"{self.kind} receiver {self.name!r}"
         try:
             response = self._client.post(self.url, content=body,

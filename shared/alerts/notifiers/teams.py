@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from shared.alerts.notifiers.base import (
     DEFAULT_TIMEOUT_S,
@@ -19,6 +17,9 @@ from shared.alerts.notifiers.base import (
     register,
 )
 from shared.alerts.types import AlertStatus, Notification
+
+if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
+    import httpx
 
 __all__ = ["TeamsNotifier", "adaptive_card"]
 

@@ -13,9 +13,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from shared.alerts.notifiers.base import (
     DEFAULT_TIMEOUT_S,
@@ -26,6 +24,9 @@ from shared.alerts.notifiers.base import (
     status_counts,
 )
 from shared.alerts.types import Notification
+
+if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
+    import httpx
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
