@@ -41,6 +41,7 @@ RESOURCE_ATTRIBUTES = frozenset({"kind", "id", "name", "compute_type", "workspac
 _COUNT_OPERATORS = frozenset({"equals", "notEquals", "in", "notIn", "less", "lessOrEquals", "greater",
                               "greaterOrEquals"})
 _MISSING: Any = object()
+_CLOCK_TYPES = frozenset({"age", "expiration"})  # their words change with the clock: never memoised
 
 
 def is_param_ref(value: Any) -> bool:
@@ -271,10 +272,12 @@ class _Leaf(Node):
     __slots__ = (
         "clock",
         "default",
+        "desc",
         "detail",
         "expected",
         "get",
         "label",
+        "memo",
         "op",
         "param_name",
         "path",
@@ -295,6 +298,8 @@ class _Leaf(Node):
         self.default = default
         self.clock = clock
         self.param_name = param_name
+        self.desc = op.describe(expected)
+        self.memo: dict[Any, tuple[str | None, str]] = {}
         pred = op.build(expected, case_sensitive)
         conv = self.value_conv
         if op.presence:
@@ -329,7 +334,24 @@ class _Leaf(Node):
         return raw, converted, raw is None, from_default
 
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
-        desc = self.op.describe(self.expected)
+        # the words depend only on the value and how it was obtained: memoise per distinct value
+        # (a sweep explains the same "is 'enabled'" thousands of times)
+        raw = self.get(subject)
+        absent = raw is None
+        from_default = bool(self.path) and not absent and _defaulted(subject, self.path)
+        try:
+            key: Any = (type(raw), raw, from_default, negate)
+            cached = self.memo.get(key)
+        except TypeError:  # unhashable (a list or mapping value)
+            key, cached = None, None
+        if cached is None:
+            cached = self._explain(subject, negate)
+            if key is not None and len(self.memo) < 256 and self.vt_name not in _CLOCK_TYPES:
+                self.memo[key] = cached
+        return cached
+
+    def _explain(self, subject: Any, negate: bool) -> tuple[str | None, str]:
+        desc = self.desc
         if negate:
             desc = _negated(desc)
         raw, converted, absent, from_default = self._value(subject)

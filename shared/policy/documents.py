@@ -172,6 +172,8 @@ def _leaf_error(error: Any) -> Any:
     from jsonschema.exceptions import best_match
 
     while error.validator in ("anyOf", "oneOf") and error.context:
+        if isinstance(error.schema, dict) and error.schema.get("x-expected"):
+            break  # the alternatives' own words are less clear than the hint written for them
         # skip the `{param: name}` alternative when the value is clearly not a reference
         relevant = [e for e in error.context if "param" not in (e.schema.get("required") or [])]
         error = best_match(relevant or error.context)
@@ -215,7 +217,7 @@ def _message(error: Any) -> tuple[str, str]:
         return "", f"expected {hint or error.message}"
     if validator == "uniqueItems":
         return "", "expected every entry once (the list has duplicates)"
-    return "", (f"expected {hint}" if hint else error.message)
+    return "", (f"expected {hint} (got {show(instance)})" if hint else error.message)
 
 
 def schema_problems(document: PolicyDocument, schema: dict[str, Any]) -> list[Problem]:

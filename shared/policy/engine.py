@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -141,6 +141,12 @@ class _Compiled:
     primary_field: str | None
     fields: tuple[str, ...]
     pass_message: str
+    applies_fn: Callable[[Resource], bool] | None = None
+    require_fn: Callable[[Resource], bool] = field(default=bool)
+
+    def __post_init__(self) -> None:
+        self.applies_fn = self.applies.fn if self.applies is not None else None
+        self.require_fn = self.require.fn
 
 
 @dataclass(slots=True)
@@ -289,10 +295,46 @@ class PolicyPack:
         `resources` are used automatically).
         """
         with self._lock:
-            return self._evaluate(list(resources), list(errors), now, workspace_tags)
+            items = self._prepare(resources, now, workspace_tags)
+            findings = self._evaluate(items)
+            findings.extend(self._error_findings(errors))
+            return findings
 
-    def _evaluate(self, items: list[Resource], errors: list[InventoryError], now: datetime | None,
-                  workspace_tags: Mapping[str, Mapping[str, str]] | None) -> list[Finding]:
+    def statuses(self, resources: Iterable[Resource], *, errors: Iterable[InventoryError] = (),
+                 now: datetime | None = None,
+                 workspace_tags: Mapping[str, Mapping[str, str]] | None = None) -> list[tuple[str, str, str]]:
+        """(rule id, resource id, status) in `evaluate`'s order, without building messages.
+
+        The same verdicts as `evaluate` (scope, exemptions, expiry, errors) for callers that only
+        gate on them, e.g. "does anything fail at or above high"; several times cheaper.
+        """
+        with self._lock:
+            items = self._prepare(resources, now, workspace_tags)
+            out: list[tuple[str, str, str]] = []
+            append = out.append
+            for resource, rules, matched in self._plan(items):
+                rid = resource.id
+                for rule in rules:
+                    try:
+                        compiled = self._compiled_for(rule, matched)
+                        applies = compiled.applies_fn
+                        if applies is not None and not applies(resource):
+                            append((rule.id, rid, "not_applicable"))
+                            continue
+                        status = "pass" if compiled.require_fn(resource) else "fail"
+                        for exemption in self._exemptions_by_rule[rule.id]:
+                            if exemption.matches(resource) and not exemption.expired(self._clock.now):
+                                status = "exempt"
+                                break
+                        append((rule.id, rid, status))
+                    except Exception:  # same as evaluate: an error, never a pass
+                        append((rule.id, rid, "error"))
+            out.extend((f.rule, f.resource, f.status) for f in self._error_findings(errors))
+            return out
+
+    def _prepare(self, resources: Iterable[Resource], now: datetime | None,
+                 workspace_tags: Mapping[str, Mapping[str, str]] | None) -> list[Resource]:
+        items = list(resources)
         self._clock.now = now if now is not None else datetime.now(UTC)
         if self._clock.now.tzinfo is None:
             self._clock.now = self._clock.now.replace(tzinfo=UTC)
@@ -302,37 +344,87 @@ class PolicyPack:
                 self._workspace_tags[resource.name] = dict(resource.tags)
         for name, tags in (workspace_tags or {}).items():
             self._workspace_tags.setdefault(name, dict(tags))
-        findings: list[Finding] = []
-        append = findings.append
+        return items
+
+    def _plan(self, items: list[Resource]) -> Iterator[tuple[Resource, list[Rule], frozenset[int] | Exception]]:
+        """(resource, its rules, matched override ids or the error selecting them) per audited resource."""
+        by_kind = self._by_kind
         has_overrides = bool(self._active_overrides)
+        empty: frozenset[int] = frozenset()
         for resource in items:
-            rules = self._by_kind.get(_kind(resource.kind))
+            kind = resource.kind if type(resource.kind) is str else _kind(resource.kind)
+            rules = by_kind.get(kind)
             if not rules:
                 continue
+            if not has_overrides:
+                yield resource, rules, empty
+                continue
             try:
-                matched = self._matching_overrides(resource) if has_overrides else frozenset()
+                yield resource, rules, self._matching_overrides(resource)
             except Exception as exc:  # an odd resource must not stop the sweep
+                yield resource, rules, exc
+
+    def _compiled_for(self, rule: Rule, matched: frozenset[int] | Exception) -> _Compiled:
+        if isinstance(matched, Exception):
+            raise matched
+        if matched:
+            return self._variant(rule, tuple(i for i in self._rule_overrides[rule.id] if i in matched))
+        return rule._variants.get(()) or self._variant(rule, ())
+
+    def _evaluate(self, items: list[Resource]) -> list[Finding]:
+        findings: list[Finding] = []
+        append = findings.append
+        exemptions_by_rule = self._exemptions_by_rule
+        for resource, rules, matched in self._plan(items):
+            if isinstance(matched, Exception):
                 for rule in rules:
                     append(self._finding(rule, resource, Status.ERROR.value,
-                                         f"parameter overrides could not be selected: {type(exc).__name__}: {exc}",
-                                         None, None))
+                                         f"parameter overrides could not be selected: "
+                                         f"{type(matched).__name__}: {matched}", None, None))
                 continue
+            # the fast path builds a passing finding with no further lookups; anything else
+            # (failure, scope, exemption, placeholder) takes _evaluate_one
+            kind = resource.kind if type(resource.kind) is str else _kind(resource.kind)
+            rid, source, name, workspace = resource.id, resource.source, resource.name, resource.workspace
+            lines, rline = resource.lines, resource.line
+            tags = resource.fields.get("tags")
+            if not isinstance(tags, dict):
+                tags = {}
+            simple = not resource.templated
             for rule in rules:
-                ids = tuple(i for i in self._rule_overrides[rule.id] if i in matched) if matched else ()
                 try:
-                    append(self._evaluate_one(rule, self._variant(rule, ids), resource))
+                    compiled = rule._variants.get(()) if not matched else None
+                    if compiled is None:
+                        compiled = self._compiled_for(rule, matched)
+                    applies = compiled.applies_fn
+                    if (simple and (applies is None or applies(resource)) and compiled.require_fn(resource)
+                            and not exemptions_by_rule[rule.id]):
+                        fieldpath = compiled.primary_field
+                        line = lines.get(fieldpath) if fieldpath else rline
+                        if line is None:
+                            line = resource.line_of(fieldpath) if fieldpath else rline
+                        # positional: Finding's field order (shared/model.py) is pinned by a test
+                        append(Finding(rule.id, rid, "pass", rule.severity, compiled.pass_message, source, line,
+                                       rule.title, kind, name, fieldpath, rule.remediation, rule.effect, None,
+                                       None, None, workspace, tags))
+                    else:
+                        append(self._evaluate_one(rule, compiled, resource))
                 except Exception as exc:  # a bug or an odd value must not stop the sweep
                     append(self._finding(rule, resource, Status.ERROR.value,
                                          f"rule could not be evaluated: {type(exc).__name__}: {exc}", None, None))
+        return findings
+
+    def _error_findings(self, errors: Iterable[InventoryError]) -> list[Finding]:
+        out = []
         for error in errors:
             targeted = [r for r in self.rules if r.enabled and (error.kind is None or error.kind in r.kinds)]
             for rule in targeted:
-                append(Finding(rule=rule.id, resource=error.resource, status=Status.ERROR.value,
-                               severity=rule.severity, message=f"could not be read: {error.message}",
-                               source=None, line=None, title=rule.title, kind=error.kind or "",
-                               resource_name=error.resource.rstrip("/").rsplit("/", 1)[-1],
-                               remediation=rule.remediation, effect=rule.effect))
-        return findings
+                out.append(Finding(rule=rule.id, resource=error.resource, status=Status.ERROR.value,
+                                   severity=rule.severity, message=f"could not be read: {error.message}",
+                                   source=None, line=None, title=rule.title, kind=error.kind or "",
+                                   resource_name=error.resource.rstrip("/").rsplit("/", 1)[-1],
+                                   remediation=rule.remediation, effect=rule.effect))
+        return out
 
     def _evaluate_one(self, rule: Rule, compiled: _Compiled, resource: Resource) -> Finding:
         applies = compiled.applies
@@ -350,7 +442,7 @@ class PolicyPack:
             fieldpath, message = compiled.require.explain(resource)
             fieldpath = fieldpath or compiled.primary_field
         exemption_record = None
-        for exemption in self._exemptions_by_rule.get(rule.id, ()):
+        for exemption in self._exemptions_by_rule[rule.id]:
             if not exemption.matches(resource):
                 continue
             if exemption.expired(self._clock.now):
@@ -362,20 +454,19 @@ class PolicyPack:
                        f"(approved by {exemption.approver}: {exemption.reason}); {outcome}")
             status, exemption_record = Status.EXEMPT.value, exemption.record()
             break
-        finding = self._finding(rule, resource, status, message, fieldpath, compiled)
-        finding.exemption = exemption_record
-        return finding
+        return self._finding(rule, resource, status, message, fieldpath, compiled, exemption_record)
 
     def _finding(self, rule: Rule, resource: Resource, status: str, message: str, fieldpath: str | None,
-                 compiled: _Compiled | None) -> Finding:
+                 compiled: _Compiled | None, exemption: dict[str, Any] | None = None) -> Finding:
         if resource.templated and compiled is not None:
             message += _placeholder_note(resource, compiled.fields)
-        return Finding(
-            rule=rule.id, resource=resource.id, status=status, severity=rule.severity, message=message,
-            source=resource.source, line=resource.line_of(fieldpath) if fieldpath else resource.line,
-            title=rule.title, kind=_kind(resource.kind), resource_name=resource.name, field=fieldpath,
-            remediation=rule.remediation, effect=rule.effect, workspace=resource.workspace,
-            tags=resource.tags)
+        line = resource.lines.get(fieldpath) if fieldpath else resource.line
+        if line is None:
+            line = resource.line_of(fieldpath) if fieldpath else resource.line
+        tags = resource.fields.get("tags")
+        return Finding(rule.id, resource.id, status, rule.severity, message, resource.source, line, rule.title,
+                       _kind(resource.kind), resource.name, fieldpath, rule.remediation, rule.effect, exemption,
+                       None, None, resource.workspace, tags if isinstance(tags, dict) else {})
 
 
 def _placeholder_note(resource: Resource, fields: tuple[str, ...]) -> str:

@@ -23,6 +23,7 @@ from shared.policy.documents import (
     Problem,
     read_documents,
     register_document_kind,
+    schema_problems,
     validate_documents,
 )
 from shared.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
@@ -78,6 +79,14 @@ def _infer_type(value: Any) -> str:
 def parse_audit_rules(doc: LocatedDocument, file: str) -> AuditRulesDocument:
     """Check the meaning of one AuditRules document (already schema-valid) and build its objects."""
     problems: list[Problem] = []
+    out = _parse_audit_rules(doc, file, problems)
+    if problems:
+        raise PolicyError(problems)
+    return out
+
+
+def _parse_audit_rules(doc: LocatedDocument, file: str, problems: list[Problem]) -> AuditRulesDocument:
+    """Build what a schema-valid document holds, adding every problem of meaning to `problems`."""
 
     def problem(path: str, message: str) -> None:
         problems.append((file, doc.line_of(path), path, message))
@@ -143,8 +152,6 @@ def parse_audit_rules(doc: LocatedDocument, file: str) -> AuditRulesDocument:
             problem(f"{path}.resource_regex", f"invalid regular expression: {exc}")
             continue
         out.exemptions.append(exemption)
-    if problems:
-        raise PolicyError(problems)
     return out
 
 
@@ -304,11 +311,14 @@ def validate_dir(path: str | Path, *, skipped: list[str] | None = None) -> list[
     root = Path(path)
     problems: list[Problem] = []
     documents = read_documents(root, problems=problems)
-    good = validate_documents(documents, problems, skipped)
-    audit = [obj for doc, obj in good if doc.kind == "AuditRules"]
-    # cross-file checks only make sense when every rules file loaded (else ids look unknown)
-    if audit and len(audit) == sum(1 for d in documents if d.kind == "AuditRules"):
+    validate_documents(documents, problems, skipped)
+    # cross-file checks (duplicate ids, exemptions naming unknown rules) over every rules file
+    # whose structure is sound, even when its meaning is not: each problem is reported once
+    audit_docs = [d for d in documents if d.kind == "AuditRules"]
+    schema = kind_schema("AuditRules")
+    if audit_docs and all(not schema_problems(d, schema) for d in audit_docs):
+        partial = [_parse_audit_rules(d.doc, d.file, []) for d in audit_docs]
         cross: list[Problem] = []
-        _assemble(audit, cross, parameters=None, environment=None, sources=[])
+        _assemble(partial, cross, parameters=None, environment=None, sources=[])
         problems.extend(cross)
     return sorted(problems, key=_problem_order)

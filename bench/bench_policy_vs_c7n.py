@@ -1,0 +1,224 @@
+"""Policy evaluation: amlguard's compiled rules against Cloud Custodian's value filters, same process.
+
+10,000 ARM JSON resources (online endpoints and deployments, seeded random settings), the same
+five checks on both sides: public network access, auth mode, deployment egress, an `owner` tag,
+an instance count. Custodian runs `ValueFilter`s on the raw ARM dicts (built from
+`{"type": "value", "key": "properties.publicNetworkAccess", ...}`); amlguard loads and compiles a
+five-rule pack and evaluates the normalised Resources, producing full findings. Both sides check
+each resource only with the filters for its kind. The verdict counts must agree.
+
+Goal (policy issue): amlguard compile + evaluate >= 10x faster than the Custodian filters.
+Usage: python bench/bench_policy_vs_c7n.py [--quick] [--n N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RULES = """\
+apiVersion: amlguard/v1
+kind: AuditRules
+rules:
+  - id: AMLG-NET-001
+    title: endpoint public network access disabled
+    severity: high
+    kinds: [online_endpoint]
+    require: {field: public_network_access, equals: disabled, default: enabled}
+    description: d
+    rationale: r
+    remediation: f
+  - id: AMLG-AUTH-001
+    title: token auth
+    severity: high
+    kinds: [online_endpoint]
+    parameters: {allowed: {default: [aad_token, aml_token]}}
+    require: {field: auth_mode, in: {param: allowed}, default: key}
+    description: d
+    rationale: r
+    remediation: f
+  - id: AMLG-NET-002
+    title: deployment egress disabled
+    severity: high
+    kinds: [online_deployment]
+    require: {field: egress_public_network_access, equals: disabled, default: enabled}
+    description: d
+    rationale: r
+    remediation: f
+  - id: AMLG-TAG-001
+    title: owner tag
+    severity: low
+    kinds: [online_endpoint, online_deployment]
+    require: {tag: owner, exists: true}
+    description: d
+    rationale: r
+    remediation: f
+  - id: AMLG-OPS-001
+    title: instance count
+    severity: medium
+    kinds: [online_deployment]
+    parameters: {min_instances: {default: 3}}
+    require: {field: instance_count, greaterOrEquals: {param: min_instances}}
+    description: d
+    rationale: r
+    remediation: f
+"""
+
+# the same checks as Custodian value filters, by ARM type
+C7N_FILTERS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "endpoint": [
+        ("AMLG-NET-001", {"type": "value", "key": "properties.publicNetworkAccess", "value": "Disabled", "op": "eq"}),
+        ("AMLG-AUTH-001", {"type": "value", "key": "properties.authMode", "value": ["AADToken", "AMLToken"],
+                           "op": "in"}),
+        ("AMLG-TAG-001", {"type": "value", "key": "tags.owner", "value": "present"}),
+    ],
+    "deployment": [
+        ("AMLG-NET-002", {"type": "value", "key": "properties.egressPublicNetworkAccess", "value": "Disabled",
+                          "op": "eq"}),
+        ("AMLG-TAG-001", {"type": "value", "key": "tags.owner", "value": "present"}),
+        ("AMLG-OPS-001", {"type": "value", "key": "sku.capacity", "value": 3, "op": "gte", "value_type": "integer"}),
+    ],
+}
+
+WS = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-ml/providers/" \
+     "Microsoft.MachineLearningServices/workspaces/ws-{w}"
+
+
+def make_resources(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """n ARM objects: ~40% online endpoints, ~60% deployments, settings drawn at random."""
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        ws = WS.format(w=i % 20)
+        tags = {"owner": f"team-{i % 7}"} if rng.random() < 0.7 else {"env": "dev"}
+        if i % 5 < 2:
+            props: dict[str, Any] = {"authMode": rng.choice(["Key", "AMLToken", "AADToken"]),
+                                     "provisioningState": "Succeeded",
+                                     "scoringUri": f"https://ep-{i}.westeurope.inference.ml.azure.com/score"}
+            if rng.random() < 0.8:
+                props["publicNetworkAccess"] = rng.choice(["Enabled", "Disabled"])
+            out.append({"id": f"{ws}/onlineEndpoints/ep-{i}", "name": f"ep-{i}", "location": "westeurope",
+                        "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+                        "tags": tags, "properties": props})
+        else:
+            props = {"endpointComputeType": "Managed", "instanceType": "Standard_DS3_v2",
+                     "provisioningState": "Succeeded", "appInsightsEnabled": rng.random() < 0.5}
+            if rng.random() < 0.8:
+                props["egressPublicNetworkAccess"] = rng.choice(["Enabled", "Disabled"])
+            out.append({"id": f"{ws}/onlineEndpoints/ep-{i - 1}/deployments/blue-{i}", "name": f"blue-{i}",
+                        "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
+                        "location": "westeurope", "tags": tags,
+                        "sku": {"name": "Default", "capacity": rng.choice([1, 2, 3, 5])}, "properties": props})
+    return out
+
+
+def _arm_group(obj: dict[str, Any]) -> str:
+    return "deployment" if obj["type"].lower().endswith("/deployments") else "endpoint"
+
+
+def run_c7n(objects: list[dict[str, Any]]) -> tuple[float, dict[tuple[str, bool], int]]:
+    """Construct the filters and apply them; returns (seconds, verdict counts)."""
+    from c7n.filters.core import ValueFilter
+
+    started = time.perf_counter()
+    filters = {group: [(rule, ValueFilter(dict(data))) for rule, data in specs]
+               for group, specs in C7N_FILTERS.items()}
+    verdicts: list[tuple[str, bool]] = []
+    append = verdicts.append
+    for obj in objects:
+        for rule, value_filter in filters[_arm_group(obj)]:
+            append((rule, bool(value_filter(obj))))
+    elapsed = time.perf_counter() - started
+    return elapsed, _count(verdicts)
+
+
+def run_amlguard(resources: list[Any], pack_dir: Path) -> tuple[float, float, dict[tuple[str, bool], int], int]:
+    """Load + compile the pack, evaluate; returns (load s, evaluate s, verdict counts, findings)."""
+    from shared.policy import load_pack
+
+    started = time.perf_counter()
+    pack = load_pack(pack_dir)
+    loaded = time.perf_counter()
+    findings = pack.evaluate(resources)
+    done = time.perf_counter()
+    counts = _count((f.rule, f.status == "pass") for f in findings)
+    return loaded - started, done - loaded, counts, len(findings)
+
+
+def _count(pairs: Any) -> dict[tuple[str, bool], int]:
+    counts: dict[tuple[str, bool], int] = {}
+    for pair in pairs:
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def best(fn: Callable[[], Any], repeat: int) -> tuple[list[Any], Any]:
+    runs = []
+    for _ in range(repeat):
+        gc.collect()
+        runs.append(fn())
+    return runs, runs[-1]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 resources, one repeat")
+    parser.add_argument("--n", type=int, default=None, help="number of resources (default 10,000)")
+    parser.add_argument("--repeat", type=int, default=None, help="repeats; the median is reported (default 5)")
+    args = parser.parse_args(argv)
+    n = args.n or (1000 if args.quick else 10_000)
+    repeat = args.repeat or (1 if args.quick else 5)
+
+    from shared.inventory import resource_from_arm
+
+    objects = make_resources(n)
+    started = time.perf_counter()
+    resources = [resource_from_arm(obj) for obj in objects]
+    convert = time.perf_counter() - started
+    assert all(r is not None for r in resources)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pack_dir = Path(tmp)
+        (pack_dir / "rules.yaml").write_text(RULES, encoding="utf-8")
+        run_amlguard(resources, pack_dir)  # warm imports (jsonschema, yaml) outside the timing
+        run_c7n(objects[:10])
+        ours_runs, ours = best(lambda: run_amlguard(resources, pack_dir), repeat)
+        theirs_runs, theirs = best(lambda: run_c7n(objects), repeat)
+
+    load_s = statistics.median(r[0] for r in ours_runs)
+    eval_s = statistics.median(r[1] for r in ours_runs)
+    c7n_s = statistics.median(r[0] for r in theirs_runs)
+    checks = sum(theirs[1].values())
+    ours_total = load_s + eval_s
+    print(f"resources: {n} ARM objects ({sum(1 for o in objects if _arm_group(o) == 'endpoint')} endpoints), "
+          f"{checks} checks, median of {repeat}")
+    print(f"{'':36}{'seconds':>10}{'us/check':>10}")
+    print(f"{'amlguard load + compile (5 rules)':36}{load_s:10.4f}")
+    print(f"{'amlguard evaluate (findings)':36}{eval_s:10.4f}{eval_s / checks * 1e6:10.2f}")
+    print(f"{'amlguard compile + evaluate':36}{ours_total:10.4f}{ours_total / checks * 1e6:10.2f}")
+    print(f"{'c7n ValueFilter build + call':36}{c7n_s:10.4f}{c7n_s / checks * 1e6:10.2f}")
+    print(f"(not timed above: ARM -> Resource normalisation {convert:.4f}s)")
+    agree = ours[2] == theirs[1]
+    ratio = c7n_s / ours_total if ours_total else float("inf")
+    print(f"ratio c7n / amlguard (compile + evaluate): {ratio:.1f}x; evaluate only: {c7n_s / eval_s:.1f}x")
+    print(f"verdicts agree: {'yes' if agree else 'NO'}; goal >= 10x: {'met' if ratio >= 10 else 'NOT met'}")
+    if not agree:
+        for key in sorted(set(ours[2]) | set(theirs[1])):
+            print(f"  {key}: amlguard {ours[2].get(key, 0)} c7n {theirs[1].get(key, 0)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

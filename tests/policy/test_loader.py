@@ -1,0 +1,224 @@
+"""Policy validation: every problem named with file, line, field and what was expected."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.errors import PolicyError
+from shared.policy import load_pack, register_document_kind, validate_dir
+from shared.policy.documents import DOCUMENT_KINDS
+from shared.policy.loader import default_policies_dir
+
+HEADER = "apiVersion: amlguard/v1\nkind: AuditRules\nrules:\n"
+GOOD_RULE = """\
+  - id: AMLG-NET-001
+    title: t
+    severity: high
+    kinds: [online_endpoint]
+    require: {field: public_network_access, equals: disabled}
+    description: d
+    rationale: r
+    remediation: fix
+"""
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems_for(tmp_path: Path, body: str, header: str = HEADER) -> list[tuple[Any, ...]]:
+    write(tmp_path, "rules.yaml", header + body)
+    return validate_dir(tmp_path)
+
+
+# rule body (after `rules:`), expected (line, field, message fragment)
+CASES: list[tuple[str, tuple[int, str, str]]] = [
+    (GOOD_RULE.replace("severity: high", "severity: hgh"),
+     (6, "rules.0.severity", "expected one of critical, high, medium, low, info (got 'hgh')")),
+    (GOOD_RULE.replace("AMLG-NET-001", "NET-1"),
+     (4, "rules.0.id", "expected an id AMLG-{NET,AUTH,PORT,OPS,TAG,SUP}-NNN, e.g. AMLG-NET-001 (got 'NET-1')")),
+    (GOOD_RULE.replace("kinds: [online_endpoint]", "kinds: [online_endpoints]"),
+     (7, "rules.0.kinds.0", "expected one of workspace, online_endpoint")),
+    (GOOD_RULE.replace("equals: disabled", "equal: disabled"),
+     (8, "rules.0.require.equal", "unknown field 'equal' (did you mean 'equals'?)")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}",
+                       "{field: public_network_access, greater: many}"),
+     (8, "rules.0.require.greater", "expected a number (got a string 'many')")),
+    (GOOD_RULE.replace("    rationale: r\n", ""),
+     (4, "rules.0.rationale", "required field 'rationale' is missing")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}",
+                       "{field: public_network_access}"),
+     (8, "rules.0.require", "expected exactly one operator")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}",
+                       "{field: public_network_access, equals: disabled, in: [a]}"),
+     (8, "rules.0.require", "expected exactly one operator")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}",
+                       "{allOf: [{field: a, equals: 1}], field: b}"),
+     (8, "rules.0.require", "'allOf' must stand alone in its mapping")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}",
+                       "{field: auth_mode, in: {param: modes}}"),
+     (8, "rules.0.require.in.param", "unknown parameter 'modes'; the rule declares: none declared")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}", "{field: name, regex: '('}"),
+     (8, "rules.0.require.regex", "expected a valid regex")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}",
+                       "{count: {field: rules}, match: 'a*'}"),
+     (8, "rules.0.require.match", "a count compares with one of")),
+    (GOOD_RULE + "    effect: remediate\n",
+     (12, "rules.0.effect", "effect remediate needs a `remediate: {action: ...}` block")),
+    (GOOD_RULE + "    for: soon\n",
+     (12, "rules.0.for", "expected a duration such as 0s, 90s, 5m, 1h or PT5M (got 'soon')")),
+    (GOOD_RULE + "    parameters:\n      n: {type: integer, default: three}\n",
+     (13, "rules.0.parameters.n.default", "expected integer (the parameter's type), got 'three'")),
+    (GOOD_RULE + "    parameters:\n      n: {type: integer, default: 3}\n"
+                 "    overrides:\n      - {when: {tag: env, equals: dev}, parameters: {m: 1}}\n",
+     (15, "rules.0.overrides.0.parameters.m", "rule AMLG-NET-001 has no parameter 'm'; it declares: n")),
+    (GOOD_RULE.replace("{field: public_network_access, equals: disabled}",
+                       "{field: x, value_type: integr, equals: 1}"),
+     (8, "rules.0.require.value_type", "expected one of integer, number, boolean")),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), CASES, ids=[c[1][1] + f"-{i}" for i, c in enumerate(CASES)])
+def test_validation_errors_name_file_line_field_and_expectation(tmp_path: Path, body: str,
+                                                                expected: tuple[int, str, str]) -> None:
+    problems = problems_for(tmp_path, body)
+    line, fieldpath, fragment = expected
+    matching = [p for p in problems if p[2] == fieldpath]
+    assert matching, problems
+    file, got_line, _, message = matching[0]
+    assert file == str(tmp_path / "rules.yaml")
+    assert got_line == line, problems
+    assert fragment in message, message
+
+
+def test_every_problem_is_reported_and_the_pack_refused_as_a_whole(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", HEADER + GOOD_RULE.replace("severity: high", "severity: urgent"))
+    write(tmp_path, "b.yaml", HEADER + GOOD_RULE.replace("AMLG-NET-001", "AMLG-NET-002").replace(
+        "remediation: fix", "remediation: fix\n    colour: red"))
+    write(tmp_path, "c.yaml", HEADER + GOOD_RULE.replace("AMLG-NET-001", "AMLG-NET-003"))  # valid
+    with pytest.raises(PolicyError) as caught:
+        load_pack(tmp_path)
+    problems = caught.value.problems
+    assert [(Path(p[0]).name, p[1], p[2]) for p in problems] == [
+        ("a.yaml", 6, "rules.0.severity"), ("b.yaml", 12, "rules.0.colour")]
+    text = str(caught.value)
+    assert f"{tmp_path / 'a.yaml'}:6: rules.0.severity: expected one of critical" in text
+    assert "unknown field 'colour'" in text
+
+
+def test_cross_file_problems(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", HEADER + GOOD_RULE)
+    write(tmp_path, "b.yaml", HEADER + GOOD_RULE + """\
+exemptions:
+  - name: x
+    rules: [AMLG-NET-009]
+    resources: ["*"]
+    reason: r
+    approver: a
+    expires: 2027-01-01
+  - name: no-selector
+    reason: r
+    approver: a
+    expires: 2027-01-01
+overrides:
+  - when: {tag: env, equals: dev}
+    parameters: {min_instances: 1}
+""")
+    problems = validate_dir(tmp_path)
+    by_field = {(Path(p[0]).name, p[2]): (p[1], p[3]) for p in problems}
+    assert by_field[("b.yaml", "rules.0.id")][1].startswith("duplicate rule id AMLG-NET-001; already defined at")
+    assert by_field[("b.yaml", "exemptions.0.rules.0")] == (14, "no rule AMLG-NET-009 in the pack; expected "
+                                                                "one of AMLG-NET-001")
+    assert by_field[("b.yaml", "exemptions.1")][1].startswith("an exemption needs at least one selector")
+    assert by_field[("b.yaml", "overrides.0.parameters.min_instances")][1] == (
+        "no targeted rule declares parameter 'min_instances'")
+
+
+def test_exemption_requires_expiry_approver_reason(tmp_path: Path) -> None:
+    problems = problems_for(tmp_path, GOOD_RULE + "exemptions:\n  - {name: x, resources: ['*'], expires: soon}\n")
+    messages = {p[2]: p[3] for p in problems}
+    assert messages["exemptions.0.reason"] == "required field 'reason' is missing"
+    assert messages["exemptions.0.approver"] == "required field 'approver' is missing"
+    assert messages["exemptions.0.expires"].startswith("expected a date (2026-12-31) or timestamp")
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    write(tmp_path, "bad.yaml", "apiVersion: amlguard/v1\nkind: AuditRules\nrules: [\n  - id: x\n")
+    ((file, line, fieldpath, message),) = validate_dir(tmp_path)
+    assert Path(file).name == "bad.yaml" and line is not None and message.startswith("not valid YAML")
+
+
+def test_api_version_and_kind_are_checked(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "apiVersion: amlguard/v2\nkind: AuditRules\n")
+    write(tmp_path, "b.yaml", "apiVersion: amlguard/v1\nkind: AuditRule\n")
+    write(tmp_path, "fixture.yaml", "name: my-endpoint\nauth_mode: key\n")  # not a policy: skipped
+    problems = validate_dir(tmp_path)
+    assert [(Path(p[0]).name, p[1], p[2], p[3]) for p in problems] == [
+        ("a.yaml", 1, "apiVersion", "expected 'amlguard/v1' (got 'amlguard/v2')"),
+        ("b.yaml", 2, "kind", "unknown kind 'AuditRule' (did you mean 'AuditRules'?); expected one of "
+                              "AlertRouting, AuditRules, MonitorRules, PolicyTest"),
+    ]
+
+
+def test_missing_folder_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="no such file or folder"):
+        load_pack(tmp_path / "nope")
+    with pytest.raises(PolicyError, match="no `kind: AuditRules` documents found"):
+        load_pack(tmp_path)
+
+
+def test_registered_document_kinds_are_validated(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def loader(doc: Any, file: str) -> Any:
+        seen.append(file)
+        if doc.value.get("window") == "forever":
+            raise PolicyError([(file, doc.line_of("window"), "window", "expected a duration")])
+        return doc.value
+
+    schema = {"type": "object", "required": ["apiVersion", "kind", "window"],
+              "properties": {"apiVersion": {}, "kind": {}, "window": {"type": "string"}},
+              "additionalProperties": False}
+    register_document_kind("TestWidgets", lambda: schema, loader)
+    try:
+        write(tmp_path, "w.yaml", "apiVersion: amlguard/v1\nkind: TestWidgets\nwindow: 5\n---\n"
+                                  "apiVersion: amlguard/v1\nkind: TestWidgets\nwindow: forever\n")
+        problems = validate_dir(tmp_path)
+        assert [(p[1], p[2], p[3]) for p in problems] == [
+            (3, "window", "expected a string (got a number 5)"), (7, "window", "expected a duration")]
+        assert len(seen) == 1  # the loader runs only on schema-valid documents
+    finally:
+        DOCUMENT_KINDS.pop("TestWidgets", None)
+
+
+def test_optional_kind_modules_are_tolerated_when_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.policy import documents
+
+    monkeypatch.setitem(documents.OPTIONAL_KIND_MODULES, "FutureRules", "shared.not_built_yet.rules")
+    write(tmp_path, "f.yaml", "apiVersion: amlguard/v1\nkind: FutureRules\nanything: goes\n")
+    skipped: list[str] = []
+    assert validate_dir(tmp_path, skipped=skipped) == []
+    assert skipped and "shared.not_built_yet.rules is not installed" in skipped[0]
+
+
+def test_default_pack_location_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_policies_dir() == Path(__file__).resolve().parents[2] / "policies"
+    write(tmp_path, "r.yaml", HEADER + GOOD_RULE)
+    monkeypatch.setenv("AMLGUARD_POLICIES", str(tmp_path))
+    assert [r.id for r in load_pack().rules] == ["AMLG-NET-001"]
+
+
+def test_bundled_pack_is_valid_and_has_the_contract_rules() -> None:
+    assert validate_dir(default_policies_dir()) == []
+    ids = {r.id for r in load_pack().rules}
+    assert {"AMLG-NET-001", "AMLG-NET-002", "AMLG-NET-003", "AMLG-NET-004", "AMLG-AUTH-001",
+            "AMLG-PORT-001", "AMLG-PORT-002"} <= ids
+    for rule in load_pack().rules:
+        assert rule.description and rule.rationale and rule.remediation and rule.help_uri.startswith("https://")
+        assert "`" in rule.remediation  # names the exact YAML or CLI change
