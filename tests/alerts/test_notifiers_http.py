@@ -245,3 +245,14 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 def test_portal_url_only_for_arm_ids() -> None:
     assert portal_url(ENDPOINT_ID) == "https://portal.azure.com/#@/resource" + ENDPOINT_ID
     assert portal_url("examples/endpoint.yaml") is None
+
+
+def test_public_names_are_pinned() -> None:
+    import shared.alerts.notifiers as notifiers
+
+    assert set(notifiers.__all__) == {
+        "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "AzureMonitorNotifier", "BaseNotifier", "EventGridNotifier",
+        "HttpNotifier", "NotConfigured", "ReceiverError", "SlackNotifier", "TeamsNotifier", "WebhookNotifier",
+        "common_alert_schema", "notifier_class", "notifier_kinds", "portal_url", "register", "verify_signature"}
+    assert set(notifiers.notifier_kinds()) == {"teams", "slack", "webhook", "eventgrid", "azure_monitor"}
+    assert issubclass(ReceiverError, NotificationError)

@@ -71,7 +71,7 @@ def adaptive_card(notification: Notification) -> dict[str, Any]:
     """The Adaptive Card (1.4) describing a notification: headline, then one block per alert."""
     body: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": headline(notification), "size": "Medium", "weight": "Bolder",
-         "wrap": True, "style": "heading"},
+         "wrap": True},
     ]
     if notification.group_labels:
         body.append({"type": "TextBlock", "isSubtle": True, "wrap": True, "spacing": "None",
