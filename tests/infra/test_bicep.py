@@ -201,6 +201,54 @@ def test_every_module_reference_points_at_a_file() -> None:
             assert target.is_file(), f"{path.name}: module {name} -> {target} does not exist"
 
 
+MODULE_CALLS = [
+    (path, name)
+    for path in BICEP_FILES
+    for name in parse(str(path.relative_to(INFRA))).get("modules", {})
+]
+OUTPUT_REF_RE = re.compile(r"\b([A-Za-z_]\w*)(?:\[\w+\])?\.outputs\.([A-Za-z_]\w*)")
+
+
+def _module_target(path: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    template = parse(str(path.relative_to(INFRA)))
+    module = template["modules"][name]
+    target = path.parent / module["detail"]["path"]
+    return body(module), parse(str(target.relative_to(INFRA)))
+
+
+@pytest.mark.parametrize(("path", "name"), MODULE_CALLS, ids=lambda v: v.name if isinstance(v, Path) else v)
+def test_module_call_matches_the_module_parameters(path: Path, name: str) -> None:
+    # What `bicep build` would reject (unknown or missing parameter), checked without a compiler.
+    call, target = _module_target(path, name)
+    declared = target["parameters"]
+    passed = set(call.get("params", {}))
+    assert passed <= set(declared), f"{path.name}: {name} passes unknown {passed - set(declared)}"
+    required = {p for p, spec in declared.items() if spec.get("default") is None}
+    assert required <= passed, f"{path.name}: {name} misses {required - passed}"
+
+
+@pytest.mark.parametrize(("path", "name"), MODULE_CALLS, ids=lambda v: v.name if isinstance(v, Path) else v)
+def test_module_scope_matches_its_target_scope(path: Path, name: str) -> None:
+    call, target = _module_target(path, name)
+    target_scope = target["globals"].get("scope", {}).get("value", "resourceGroup")
+    scope: Any = call.get("scope")
+    if target_scope == "subscription":
+        assert scope["function"]["type"] == "subscription", f"{name} must be deployed to a subscription"
+    else:
+        assert target_scope == "resourceGroup"
+        assert scope == "rg" or scope["function"]["type"] == "resource_group", f"{name} needs a resource group"
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
+def test_module_output_references_exist(path: Path) -> None:
+    template = parse(str(path.relative_to(INFRA)))
+    modules = template.get("modules", {})
+    for module_name, output in OUTPUT_REF_RE.findall(json.dumps(template)):
+        assert module_name in modules, f"{path.name}: {module_name}.outputs.{output} names no module"
+        _, target = _module_target(path, module_name)
+        assert output in target["outputs"], f"{path.name}: {module_name} has no output {output}"
+
+
 def test_main_is_subscription_scoped_and_creates_the_resource_group() -> None:
     main = parse("main.bicep")
     assert main["globals"]["scope"]["value"] == "subscription"
