@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.alerts.notifiers import (
     IDEMPOTENCY_HEADER,
@@ -256,3 +258,14 @@ def test_public_names_are_pinned() -> None:
         "common_alert_schema", "notifier_class", "notifier_kinds", "portal_url", "register", "verify_signature"}
     assert set(notifiers.notifier_kinds()) == {"teams", "slack", "webhook", "eventgrid", "azure_monitor"}
     assert issubclass(ReceiverError, NotificationError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(min_size=1, max_size=512), secret=st.text(min_size=1, max_size=40),
+       flip=st.integers(min_value=0))
+def test_signature_round_trip_and_any_change_is_detected(body: bytes, secret: str, flip: int) -> None:
+    header = signature_header([secret], body, timestamp=NOW)
+    assert verify_signature(secret, header, body, now=NOW)
+    index = flip % len(body)
+    tampered = body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1:]
+    assert not verify_signature(secret, header, tampered, now=NOW)
