@@ -783,7 +783,7 @@ class _Arm:
         out: dict[str, Any] = {}
         for key, item in value.items():
             low = key.lower() if isinstance(key, str) else ""
-            if low == "outboundrules":
+            if low == "outboundrules" and isinstance(item, (dict, list)):
                 canon = self.put(out, "outbound_rules", [], f"{raw}.{key}", "managed_network.")
                 pairs = item.items() if isinstance(item, dict) else (
                     ((r.get("name"), r) if isinstance(r, dict) else (None, r)) for r in item or [])

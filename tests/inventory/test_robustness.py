@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -60,11 +61,28 @@ def test_reader_never_raises_on_bytes(data: bytes, name: str) -> None:
     load_data(data, source=name)
 
 
+ARM_TYPE = "Microsoft.MachineLearningServices/workspaces"
+
+
 @settings(max_examples=300, deadline=None)
 @given(JSON_VALUES)
 def test_normalisers_never_raise(value: Any) -> None:
     resource_from_arm(value)
-    resource_from_yaml(json.loads(json.dumps(value)) if _jsonable(value) else value, source="x", line=1, lines={})
+    resource_from_yaml(copy.deepcopy(value), source="x", line=1, lines={})
+    # the same arbitrary value where each special-cased field is expected
+    resource_from_arm({"type": ARM_TYPE, "identity": value, "sku": value, "properties": {
+        "managedNetwork": value, "privateEndpointConnections": value, "networkAcls": value}})
+    resource_from_arm({"type": f"{ARM_TYPE}/onlineEndpoints/deployments", "name": value, "id": value, "properties": {
+        "dataCollector": value, "containerResourceRequirements": value, "requestSettings": value,
+        "livenessProbe": value, "codeConfiguration": value, "scaleSettings": value, "model": value}})
+    resource_from_arm({"type": f"{ARM_TYPE}/batchEndpoints/deployments", "properties": {
+        "model": value, "deploymentConfiguration": value, "retrySettings": value, "defaults": value}})
+    resource_from_yaml({"name": "w", "key_vault": "x", "managed_network": copy.deepcopy(value),
+                        "identity": copy.deepcopy(value)}, source="x", line=1, lines={})
+    resource_from_yaml({"name": "d", "endpoint_name": "e", "type": "model", "settings": copy.deepcopy(value),
+                        "data_collector": copy.deepcopy(value)}, source="x", line=1, lines={})
+    resource_from_yaml({"name": value, "endpoint_name": value, "instance_type": "x",
+                        "data_collector": {"collections": copy.deepcopy(value)}}, source="x", line=1, lines={})
     text = json.dumps(value) if _jsonable(value) else "null"
     load_data(text, source="x.json")
 
