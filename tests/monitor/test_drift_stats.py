@@ -209,3 +209,18 @@ def test_parallel_and_serial_give_identical_results() -> None:
     serial = compute_drift(base, cur, workers=1).to_dict()
     parallel = compute_drift(base, cur, workers=2).to_dict()
     assert serial == parallel
+
+
+@pytest.mark.parametrize(("en", "d"), [(20_000, 0.02), (20_000, 0.027), (20_000, 0.04), (20_000, 0.1),
+                                       (60_000, 0.016), (60_000, 0.0155)])
+def test_tiny_asymptotic_p_values_stay_within_tolerance(en: int, d: float) -> None:
+    # p-values that the DKW-Massart bound puts below 1e-12 are reported as 0 without scipy's tail sum
+    from scipy.stats import kstwo
+
+    got = ks_pvalue(d, 2 * en, 2 * en)
+    want = float(kstwo.sf(d, en))
+    assert abs(got - want) <= 1e-12
+    if 2 * math.exp(-2 * en * d * d) < 1e-12:
+        assert got == 0.0 and want < 1e-12
+    else:
+        assert got == want

@@ -69,6 +69,7 @@ def run(argv: list[str]) -> int:
         return int(exc.code) if isinstance(exc.code, int) else 2
     # scipy.stats costs ~0.5 s to import; start it now so it overlaps with file reading.
     threading.Thread(target=_warm, daemon=True).start()
+    _keep_freed_memory()
     try:
         report, notes = _compute(args)
         text = report.to_json() + "\n" if args.format == "json" else format_table(report, notes)
@@ -86,6 +87,23 @@ def run(argv: list[str]) -> int:
     for note in notes if args.format == "json" else []:
         print(f"amlguard drift: {note}", file=sys.stderr)
     return 1 if (args.fail_on_drift and report.drifted) else 0
+
+
+def _keep_freed_memory() -> None:
+    """Let glibc reuse freed large blocks instead of unmapping them.
+
+    Each feature allocates several arrays of (baseline + current) float64 that are freed right
+    after; served by fresh mmaps every time, they cost a page fault per 4 KiB (a quarter of the
+    run time at 500k rows). A short-lived command can afford to keep them mapped.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: allocations below 1 GiB come from the heap
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
 
 
 def _warm() -> None:

@@ -102,7 +102,7 @@ def _read_arrow(p: Path, fmt: str, columns: list[str] | None) -> Any:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(p, columns=columns)
+        return pq.read_table(p, columns=columns, memory_map=True)
     if fmt == "jsonl":
         import pyarrow.json as pjson
 

@@ -32,6 +32,8 @@ __all__ = [
 
 # scipy.stats.ks_2samp(method='auto') is exact up to this many rows in the larger sample.
 _KS_MAX_AUTO_N = 10_000
+# Asymptotic KS p-values provably below this are reported as 0.0 (see ks_pvalue).
+_KS_TINY_P = 1e-12
 # Azure ML's floor on the baseline standard deviation for the normalised Wasserstein distance.
 _STD_FLOOR = 0.001
 
@@ -168,8 +170,13 @@ def ks_pvalue(d: float, n1: int, n2: int, a: np.ndarray | None = None, b: np.nda
         if success:
             return float(np.clip(prob, 0.0, 1.0))
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    en = m * n / (m + n)
-    return float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    en = float(np.round(m * n / (m + n)))
+    # scipy's kstwo.sf sums the exact tail (scipy.special.smirnov), ~0.4 s per call at 250k
+    # effective rows. Where the Dvoretzky-Kiefer-Wolfowitz-Massart bound P(D >= d) <=
+    # 2*exp(-2*en*d^2) already puts the p-value below _KS_TINY_P, 0.0 is within that of it.
+    if 2.0 * math.exp(-2.0 * en * d * d) < _KS_TINY_P:
+        return 0.0
+    return float(np.clip(stats.kstwo.sf(d, en), 0.0, 1.0))
 
 
 def numerical_drift(a: np.ndarray, b: np.ndarray) -> NumericalResult:
