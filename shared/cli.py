@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub)
     sub.add_parser("silence", help="add, list or expire alert silences", add_help=False)
     sub.add_parser("monitor", help="evaluate monitor rules (latency, errors, drift) once", add_help=False)
+    sub.add_parser("routes", help="show where an alert would be routed (policies/alerting.yaml)", add_help=False)
     return parser
 
 
@@ -90,6 +91,7 @@ _DELEGATED = {
     "drift": ("shared.monitor.drift", "run"),
     "silence": ("shared.alerts.cli", "run"),
     "monitor": ("shared.monitor.runner", "run"),
+    "routes": ("shared.alerts.config", "run"),
 }
 
 
