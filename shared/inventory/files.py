@@ -136,6 +136,11 @@ def _candidates(value: Any) -> tuple[str, list[tuple[str, Any]]]:
                 inner = value.get(key)
                 if isinstance(inner, list):
                     return key, [(str(i), item) for i, item in enumerate(inner) if isinstance(item, dict)]
+                if isinstance(inner, dict) and isinstance(inner.get("columns"), list) and isinstance(
+                        inner.get("rows"), list):  # Resource Graph's older "table" result format
+                    names = [c.get("name") if isinstance(c, dict) else c for c in inner["columns"]]
+                    rows = [dict(zip(names, row, strict=False)) for row in inner["rows"] if isinstance(row, list)]
+                    return key, [(str(i), row) for i, row in enumerate(rows)]
         return "", [("", value)]
     return "", []
 
@@ -311,7 +316,8 @@ class _Reader:
                 lines = None  # valid JSON that PyYAML's 1.1 reader rejects (tabs): first lines only
         templated = has_placeholder(text)
         base = f"{container}." if container else ""
-        per_item = _split_lines(lines, container) if lines is not None and base + "0" in lines else None
+        table = isinstance(value, dict) and isinstance(value.get(container), dict)  # rows: no per-field lines
+        per_item = _split_lines(lines, container) if lines is not None and not table else None
         search_from = 0
         for index, obj in wanted:
             obj_lines: dict[str, int] | None

@@ -895,7 +895,9 @@ def resource_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, i
         _arm_properties(conv, fields, props, kind)
     compute_type: str | None = None
     if kind == Kind.ONLINE_ENDPOINT.value:
-        compute_type = "kubernetes" if fields.get("compute") else "managed"
+        # OnlineEndpoint._from_rest_object decides by properties.compute (azure-facts §1.2)
+        k8s = bool(fields.get("compute")) or fields.get("type") == "kubernetes"
+        compute_type = "kubernetes" if k8s else "managed"
     elif kind == Kind.ONLINE_DEPLOYMENT.value:
         compute_type = "kubernetes" if fields.get("type") == "kubernetes" else "managed"
         fields["type"] = compute_type

@@ -279,6 +279,18 @@ def test_resource_graph_and_list_pages(tmp_path: Path, container: str) -> None:
     assert "egressPublicNetworkAccess" in text[resources[1].line_of("egress_public_network_access") - 1]
 
 
+def test_resource_graph_table_format(tmp_path: Path) -> None:
+    columns = [{"name": "id", "type": "string"}, {"name": "type", "type": "string"},
+               {"name": "properties", "type": "object"}]
+    rows = [[ARM_ENDPOINT["id"], ARM_ENDPOINT["type"], ARM_ENDPOINT["properties"]],
+            [ARM_DEPLOYMENT["id"], ARM_DEPLOYMENT["type"], ARM_DEPLOYMENT["properties"]]]
+    write(tmp_path, "table.json", json.dumps({"count": 2, "data": {"columns": columns, "rows": rows}}, indent=1))
+    resources, diagnostics = load(tmp_path)
+    assert diagnostics == [] and [r.kind for r in resources] == ["online_endpoint", "online_deployment"]
+    text = (tmp_path / "table.json").read_text().splitlines()
+    assert "deployments/blue" in text[resources[1].line - 1]
+
+
 def test_az_ml_show_output(tmp_path: Path) -> None:
     shown = {"auth_mode": "aad_token", "id": f"{WS_ID}/onlineEndpoints/ep1", "kind": "Managed", "name": "ep1",
              "provisioning_state": "Succeeded", "public_network_access": "Disabled",

@@ -147,6 +147,11 @@ def test_arm_kubernetes_endpoint_and_defaults() -> None:
     assert res.defaulted == {"auth_mode"}  # no public_network_access on Kubernetes endpoints
 
 
+def test_arm_endpoint_compute_type_kubernetes() -> None:
+    res = resource_from_arm(arm_endpoint(endpointComputeType="Kubernetes"))
+    assert res is not None and res.compute_type == "kubernetes" and "public_network_access" not in res.fields
+
+
 def test_arm_lines_follow_the_renames() -> None:
     lines = {"properties.authMode": 7, "properties.publicNetworkAccess": 8, "properties.traffic.blue": 9,
              "identity.type": 4}
