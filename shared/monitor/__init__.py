@@ -1,0 +1,60 @@
+"""Monitoring: SLO signals from Azure Monitor (metrics and logs), monitor rules, and drift statistics.
+
+Importing this package is cheap (no Azure SDK, no numpy); names load on first use.
+`run_monitors(service)` is what the monitor timer calls; `run(argv)` is `amlguard monitor`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.monitor.azure_monitor import AzureMonitor, LogsAnswer, MetricsAnswer, MonitorClientSettings
+    from shared.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, judge
+    from shared.monitor.example import ExampleSource, load_example
+    from shared.monitor.rules import MonitorRule, load_monitor_rules
+    from shared.monitor.runner import run, run_monitors
+    from shared.monitor.signals import SIGNALS, MetricSeries, Observation, SignalSpec, register_signal
+
+__all__ = [
+    "SIGNALS",
+    "AzureMonitor",
+    "ExampleSource",
+    "LogsAnswer",
+    "MetricSeries",
+    "MetricsAnswer",
+    "MonitorClientSettings",
+    "MonitorResult",
+    "MonitorRule",
+    "MonitorSource",
+    "Observation",
+    "SignalSpec",
+    "evaluate_rules",
+    "judge",
+    "load_example",
+    "load_monitor_rules",
+    "register_signal",
+    "run",
+    "run_monitors",
+]
+
+_LAZY = {
+    "AzureMonitor": "azure_monitor", "LogsAnswer": "azure_monitor", "MetricsAnswer": "azure_monitor",
+    "MonitorClientSettings": "azure_monitor",
+    "MonitorResult": "evaluate", "MonitorSource": "evaluate", "evaluate_rules": "evaluate", "judge": "evaluate",
+    "ExampleSource": "example", "load_example": "example",
+    "MonitorRule": "rules", "load_monitor_rules": "rules",
+    "run": "runner", "run_monitors": "runner",
+    "SIGNALS": "signals", "MetricSeries": "signals", "Observation": "signals", "SignalSpec": "signals",
+    "register_signal": "signals",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,146 @@
+"""Bundled example signals for `amlguard monitor --example DIR`: metrics and logs read from JSON files
+in the documented REST shapes (metrics:getBatch `{"values": [...]}`, a Logs query answer) and
+served through the same evaluation code as Azure Monitor's answers.
+
+DIR holds `example.yaml` (`now`, `snapshot`, `metrics`, `logs`, `rules`; paths relative to DIR).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ConfigError, SourceError
+from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_id
+from shared.monitor.signals import MetricPoint, MetricSeries
+
+__all__ = ["Example", "ExampleSource", "load_example", "parse_metric_values"]
+
+
+def _time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_metric_values(resource_id: str,
+                        metrics: Sequence[Mapping[str, Any]]) -> tuple[list[MetricSeries], str | None]:
+    """Metric objects of the REST answer (`value` of ARM metrics or of one getBatch entry) as series,
+    and the first per-metric error (`errorCode` other than Success)."""
+    out: list[MetricSeries] = []
+    error = None
+    for metric in metrics:
+        name = (metric.get("name") or {}).get("value") or ""
+        code = metric.get("errorCode")
+        if code and str(code).lower() != "success":
+            error = error or f"{name}: {code} {metric.get('errorMessage') or ''}".strip()
+            continue
+        owner = parse_metric_id(metric.get("id")) or resource_id
+        for ts in metric.get("timeseries") or []:
+            dims = {str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value"))
+                    for m in ts.get("metadatavalues") or []}
+            points = [MetricPoint(_time(p.get("timeStamp")), p.get("average"), p.get("minimum"), p.get("maximum"),
+                                  p.get("total"), p.get("count")) for p in ts.get("data") or []]
+            out.append(MetricSeries(owner, str(name), dims, points))
+    return out, error
+
+
+class ExampleSource:
+    """A MonitorSource answering from a metrics:getBatch-shaped file and a Logs-answer-shaped file."""
+
+    def __init__(self, metrics: Mapping[str, Any] | None, logs: Mapping[str, Any] | None) -> None:
+        self.metrics = metrics or {"values": []}
+        self.logs = logs
+        self.calls: dict[str, int] = {"metrics_batch": 0, "logs": 0}
+
+    def query_metrics(self, *, resource_ids: Sequence[str], namespace: str, metric_names: Sequence[str],
+                      aggregations: Sequence[str], start: datetime, end: datetime, granularity: timedelta,
+                      filter: str | None = None,
+                      locations: Mapping[str, str] | None = None) -> MetricsAnswer:
+        self.calls["metrics_batch"] += (len(resource_ids) + 49) // 50
+        wanted = {rid.lower() for rid in resource_ids}
+        names = {n.lower() for n in metric_names}
+        answer = MetricsAnswer()
+        for value in self.metrics.get("values") or []:
+            rid = str(value.get("resourceid") or "")
+            if rid.lower() not in wanted or str(value.get("namespace") or "").lower() != namespace.lower():
+                continue
+            series, error = parse_metric_values(rid, [m for m in value.get("value") or []
+                                                      if str((m.get("name") or {}).get("value", "")).lower() in names])
+            for s in series:
+                s.points = [p for p in s.points if p.timestamp is None or start <= p.timestamp < end]
+            answer.series.extend(series)
+            if error:
+                answer.errors[rid.lower()] = error
+        return answer
+
+    def query_logs(self, query: str, *, start: datetime, end: datetime,
+                   workspace_id: str | None = None) -> LogsAnswer:
+        self.calls["logs"] += 1
+        if self.logs is None or "AmlOnlineEndpointTrafficLog" not in query:
+            return LogsAnswer()
+        tables = self.logs.get("tables") or []
+        answer = LogsAnswer()
+        if tables:
+            columns = [c["name"] for c in tables[0].get("columns") or []]
+            answer.columns = columns
+            answer.rows = [dict(zip(columns, row, strict=False)) for row in tables[0].get("rows") or []]
+        error = self.logs.get("error")
+        if error:
+            answer.partial = True
+            answer.error = f"{error.get('code', 'PartialError')}: {error.get('message', '')}"
+        return answer
+
+
+@dataclass(slots=True)
+class Example:
+    """A bundled example: the clock, the inventory snapshot, the signal source and the rules path."""
+
+    folder: Path
+    now: datetime
+    snapshot: list[Path]
+    rules: list[Path]
+    source: ExampleSource
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc.strerror or exc}", source=str(path)) from exc
+    except ValueError as exc:
+        raise SourceError(f"{path}: not valid JSON ({exc}); expected the metrics:getBatch or Logs query "
+                          "response shape", source=str(path)) from exc
+
+
+def load_example(folder: str | Path) -> Example:
+    """Read DIR/example.yaml and the files it names."""
+    import yaml
+
+    root = Path(folder)
+    manifest = root / "example.yaml"
+    if not manifest.is_file():
+        raise ConfigError(f"{manifest}: not found; --example takes a folder holding example.yaml "
+                          "(e.g. examples/monitoring)")
+    try:
+        spec = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{manifest}: not valid YAML: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{manifest}: expected a mapping with now, snapshot, metrics, logs, rules")
+    now = _time(str(spec.get("now") or "")) if spec.get("now") else datetime.now(UTC)
+    if now is None:
+        raise ConfigError(f"{manifest}: now: expected an ISO 8601 time such as 2026-11-26T11:00:00Z")
+    snapshots = spec.get("snapshot") or []
+    snapshots = [snapshots] if isinstance(snapshots, str) else list(snapshots)
+    metrics = _read_json(root / spec["metrics"]) if spec.get("metrics") else None
+    logs = _read_json(root / spec["logs"]) if spec.get("logs") else None
+    rules = spec.get("rules") or []
+    rules = [rules] if isinstance(rules, str) else list(rules)
+    return Example(folder=root, now=now, snapshot=[(root / s) for s in snapshots], rules=[root / r for r in rules],
+                   source=ExampleSource(metrics, logs))

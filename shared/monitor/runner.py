@@ -1,0 +1,298 @@
+"""Monitor runs: `run_monitors(service)` for the timer function (rules that are due, findings into
+the same alert lifecycle as audit findings) and `amlguard monitor` for a one-off evaluation.
+
+Exit codes of `amlguard monitor`: 0 nothing breached, 1 a rule breached or a signal could not be
+read, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from shared.errors import AmlguardError, ConfigError, PolicyError
+from shared.model import Resource
+from shared.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
+from shared.monitor.rules import MonitorRule, default_rules_path, load_monitor_rules
+from shared.monitor.signals import format_value
+
+__all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
+
+log = logging.getLogger(__name__)
+
+MONITORED_KINDS = ("online_deployment", "online_endpoint")
+_SCHEDULE_META = "monitor-schedule"
+_lock = threading.Lock()
+_last_good: dict[str, list[MonitorRule]] = {}
+_sources: dict[int, Any] = {}
+
+
+def _load_rules(path: Path) -> tuple[list[MonitorRule], str | None]:
+    """The rules at `path`, or the last good ones (and the problem) when the files are invalid."""
+    key = str(path.resolve())
+    try:
+        rules = load_monitor_rules(path)
+    except PolicyError as exc:
+        log.error("monitor rules under %s are invalid; keeping the last good rules:\n%s", path, exc.render())
+        with _lock:
+            return list(_last_good.get(key, [])), exc.render()
+    with _lock:
+        _last_good[key] = rules
+    return rules, None
+
+
+def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: datetime) -> list[MonitorRule]:
+    """Rules whose `every` has elapsed since their last evaluation.
+
+    A timer tick a few seconds early must not skip a run, so a rule is due once 90% of its
+    interval (at most 30 s short of it) has passed.
+    """
+    due = []
+    for rule in rules:
+        text = last_run.get(rule.id)
+        if not text:
+            due.append(rule)
+            continue
+        try:
+            last = datetime.fromisoformat(text)
+        except ValueError:
+            due.append(rule)
+            continue
+        slack = min(30.0, rule.every * 0.1)
+        if (now - last).total_seconds() >= rule.every - slack:
+            due.append(rule)
+    return due
+
+
+def _source_for(service: Any) -> MonitorSource:
+    """The AzureMonitor client of this service, built once from its app settings."""
+    from shared.monitor.azure_monitor import AzureMonitor
+
+    with _lock:
+        source = _sources.get(id(service))
+        if source is None:
+            source = AzureMonitor.from_env(service.settings.env)
+            _sources[id(service)] = source
+        return source  # type: ignore[no-any-return]
+
+
+def _rules_path(settings: Any) -> Path:
+    env = getattr(settings, "env", {}) or {}
+    if (env.get("AMLGUARD_MONITOR_RULES") or "").strip():
+        return default_rules_path(env)
+    return Path(settings.policies_dir)
+
+
+def _audited(result: MonitorResult) -> list[str]:
+    """Resources whose monitor alerts may change: those with a finding, minus any resource for
+    which some rule kept its state (no data, `no_data: keep_state`)."""
+    kept = {e.resource.id for e in result.evaluated if e.finding is None}
+    seen = dict.fromkeys(e.resource.id for e in result.evaluated if e.finding is not None)
+    return [rid for rid in seen if rid not in kept]
+
+
+def run_monitors(service: Any, *, source: MonitorSource | None = None,
+                 rules: Sequence[MonitorRule] | None = None, now: datetime | None = None,
+                 force: bool = False) -> dict[str, Any]:
+    """Evaluate the monitor rules that are due on the service's inventory and feed the alerts.
+
+    `service` is shared.service.Service (inventory, alerts, store, settings, clock). Findings go
+    to `service.alerts.process` with each rule's `for`; resources whose data was missing under
+    `no_data: keep_state` are left out of `audited` so their alerts stay as they are. Returns a
+    summary for the log.
+    """
+    now = now or service.clock()
+    problem: str | None = None
+    if rules is None:
+        rules, problem = _load_rules(_rules_path(service.settings))
+    store = service.store
+    meta = store.get_meta(_SCHEDULE_META)
+    last_run: dict[str, str] = dict(meta.body) if meta is not None else {}
+    due = list(rules) if force else due_rules(rules, last_run, now)
+    summary: dict[str, Any] = {"at": now.isoformat(), "rules": len(rules), "due": [r.id for r in due]}
+    if problem:
+        summary["rules_error"] = problem
+    if not due:
+        return summary
+    listing = service.inventory.list(None)
+    resources = [r for r in listing.resources if r.kind in MONITORED_KINDS]
+    source = source or _source_for(service)
+    result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
+    transitions = service.alerts.process(result.findings, audited=_audited(result), now=now,
+                                         for_seconds={r.id: r.for_seconds for r in due})
+    for rule in due:
+        last_run[rule.id] = now.isoformat()
+    store.put_meta(_SCHEDULE_META, last_run)
+    summary.update(result.summary())
+    summary["transitions"] = len(transitions or [])
+    calls = getattr(source, "calls", None)
+    if calls:
+        summary["calls"] = dict(calls)
+    try:
+        store.record_run("monitor", now, {k: v for k, v in summary.items() if isinstance(v, int)})
+    except Exception:  # the run history is a nicety; the alerts are already updated
+        log.warning("could not record the monitor run", exc_info=True)
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="amlguard monitor",
+        description="Evaluate monitor rules (latency, errors, utilisation, capacity, drift) once against "
+                    "Azure Monitor, or against bundled example data with --example.")
+    p.add_argument("--rules", metavar="FILE|DIR",
+                   help="monitor rules (default: the example's, AMLGUARD_MONITOR_RULES, or policies/)")
+    p.add_argument("--snapshot", action="append", metavar="PATH",
+                   help="files standing in for the live inventory (anything `audit` takes); repeatable")
+    p.add_argument("--example", metavar="DIR", help="read signals from a bundled example (e.g. examples/monitoring)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--state", metavar="DIR", help="feed the alert state under DIR and show the transitions")
+    p.add_argument("--now", metavar="TIME", help="evaluate as of this ISO 8601 time (default: now)")
+    return p
+
+
+def _parse_now(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"--now {text!r}: expected an ISO 8601 time such as 2026-11-26T11:00:00Z") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _inventory(paths: Sequence[Path | str] | None) -> list[Resource]:
+    if paths:
+        from shared.inventory import load_paths
+
+        missing = [str(p) for p in paths if not Path(p).exists()]
+        if missing:
+            raise ConfigError(f"--snapshot: no such file or folder: {', '.join(missing)}")
+        return list(load_paths(list(paths)).resources)
+    from shared.config import Settings
+    from shared.service import build_inventory
+
+    return list(build_inventory(Settings.from_env()).list(None).resources)
+
+
+def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Entry point of `amlguard monitor`; returns the exit code."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    try:
+        return _run(args, out)
+    except PolicyError as exc:
+        print(f"amlguard monitor: the monitor rules are invalid:\n{exc.render()}", file=err)
+        return 2
+    except AmlguardError as exc:
+        print(f"amlguard monitor: {exc}", file=err)
+        return 2
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    now = _parse_now(args.now)
+    source: Any
+    snapshot: Sequence[Path | str] | None = args.snapshot
+    rules_path: list[Path] | None = [Path(args.rules)] if args.rules else None
+    if args.example:
+        from shared.monitor.example import load_example
+
+        example = load_example(args.example)
+        source = example.source
+        now = now or example.now
+        snapshot = snapshot or example.snapshot
+        rules_path = rules_path or example.rules or None
+    else:
+        from shared.monitor.azure_monitor import AzureMonitor
+
+        source = AzureMonitor.from_env()
+    now = now or datetime.now(UTC)
+    rules = load_monitor_rules(rules_path if rules_path is not None else default_rules_path())
+    resources = [r for r in _inventory(snapshot) if r.kind in MONITORED_KINDS]
+    try:
+        result = evaluate_rules(rules, resources, source, now=now)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+    transitions: list[Any] = []
+    if args.state:
+        from shared.alerts import AlertManager, open_store
+
+        store = open_store(args.state)
+        try:
+            manager = AlertManager(store)
+            transitions = list(manager.process(result.findings, audited=_audited(result), now=now,
+                                               for_seconds={r.id: r.for_seconds for r in rules}) or [])
+        finally:
+            store.close()
+    if args.format == "json":
+        payload = {"now": now.isoformat(), "summary": result.summary(),
+                   "signals": [e.to_json() for e in result.evaluated],
+                   "findings": [f.to_json() for f in result.findings],
+                   "transitions": [t.to_json() if hasattr(t, "to_json") else t for t in transitions]}
+        out.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        out.write(render_table(result, now, transitions))
+    summary = result.summary()
+    return 1 if summary["failed"] or summary["errors"] else 0
+
+
+_LABEL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "not_applicable": "N/A"}
+
+
+def _short_name(resource: Resource) -> str:
+    if resource.kind == "online_deployment" and resource.endpoint_name:
+        return f"{resource.endpoint_name}/{resource.name}"
+    return resource.name
+
+
+def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any] = ()) -> str:
+    """The terminal report: one line per (rule, resource), the message under failures and errors."""
+    rows = []
+    order = {"fail": 0, "error": 1, "kept": 2, "pass": 3, "not_applicable": 4}
+    evaluated = sorted(result.evaluated, key=lambda e: (order.get(e.finding.status if e.finding else "kept", 5),
+                                                        e.rule.id, e.resource.id))
+    for e in evaluated:
+        status = e.finding.status if e.finding else "kept"
+        obs = e.observation
+        value = format_value(obs.value, obs.unit or e.rule.signal.unit) if obs.error is None or obs.partial \
+            else "error"
+        limit = "" if obs.threshold is None else format_value(obs.threshold, obs.unit or e.rule.signal.unit)
+        if e.rule.signal.source == "drift" and obs.value is not None:
+            value = f"{obs.value:.0f} drifted"
+            limit = ""
+        rows.append((_LABEL.get(status, "KEPT"), e.rule.id, _short_name(e.resource), e.rule.signal.name,
+                     value + (" *" if obs.partial else ""), limit, format_duration(e.rule.window), e))
+    header = ("STATUS", "RULE", "RESOURCE", "SIGNAL", "VALUE", "THRESHOLD", "WINDOW")
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(7)]
+    lines = [f"amlguard monitor at {now.strftime('%Y-%m-%d %H:%M:%SZ')}", "",
+             "  ".join(h.ljust(widths[i]) for i, h in enumerate(header)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(str(row[i]).ljust(widths[i]) for i in range(7)).rstrip())
+        e = row[7]
+        if e.finding is not None and e.finding.status in ("fail", "error"):
+            lines.append(f"    {e.finding.message}")
+    summary = result.summary()
+    lines += ["", f"{summary['evaluated']} checks on {summary['resources']} resources: {summary['failed']} breached, "
+                  f"{summary['passed']} healthy, {summary['errors']} errors, {summary['not_applicable']} no data "
+                  f"(ignored), {summary['kept']} no data (state kept)"
+              + (f", {summary['partial']} from partial results (*)" if summary["partial"] else "")]
+    if transitions:
+        lines.append("alerts: " + ", ".join(
+            f"{getattr(t, 'rule', '?')} on {str(getattr(t, 'resource', '?')).rsplit('/', 1)[-1]} -> "
+            f"{getattr(t, 'to_status', '?')}" for t in transitions))
+    return "\n".join(lines) + "\n"
+
