@@ -41,7 +41,7 @@ from shared.yamlsource import YamlSourceError, load_documents
 __all__ = ["SnapshotInventory", "load_data", "load_paths", "read_text"]
 
 _EXTENSIONS = (".yml", ".yaml", ".json")
-_SKIP_DIRS = frozenset({".venv", "node_modules", "__pycache__"})
+_SKIP_DIRS = frozenset({".venv", "venv", "node_modules", "__pycache__", "site-packages"})
 _MAX_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
 _JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~2 s of line tracking; above it JSON resources get their first line only
 _MAX_DEPTH = 200
@@ -83,6 +83,21 @@ def _too_deep(text: str) -> int | None:
                      if m.group(1).count("-") + m.group(1).count("?") == compact)
         return _line_of_offset(text, found.start())
     return None
+
+
+# Without one of these, no document in a YAML text can be one of ours (see classify_document):
+# lets a big data file (OpenAPI spec, dataset) be skipped without parsing it.
+_PRESCREEN_BYTES = 256 * 1024
+_MAYBE_OURS = re.compile(
+    r"(?:endpoint|deployment|workspace)\.schema|machinelearningservices"
+    r"|^[ \t-]*[\"']?(?:endpoint_name|auth_mode|traffic|mirror_traffic|public_network_access|compute|defaults"
+    r"|managed_network|storage_account|key_vault|hbi_workspace|container_registry|application_insights"
+    r"|customer_managed_key|image_build_compute|primary_user_assigned_identity|enable_data_isolation"
+    r"|system_datastores_auth_mode|serverless_compute|provision_network_now|feature_store_settings"
+    r"|v1_legacy_mode|allow_public_access_when_behind_vnet|network_acls|discovery_url|mlflow_tracking_uri)"
+    r"[\"']?[ \t]*:",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def _looks_azure_ml(text: str) -> bool:
@@ -255,6 +270,8 @@ class _Reader:
         self.items.append(_Item(resource, cls, folder, file.root, explicit))
 
     def _read_yaml(self, file: _File, text: str, folder: str) -> None:
+        if len(text) > _PRESCREEN_BYTES and _MAYBE_OURS.search(text) is None:
+            return
         deep = _too_deep(text)
         if deep is not None:
             if _looks_azure_ml(text):

@@ -522,3 +522,17 @@ def test_snapshot_inventory(tmp_path: Path) -> None:
     assert len(inventory.list().resources) == 5  # cached
     assert len(inventory.reload().resources) == 6 and inventory.get(
         f"local{os.sep}second.yml#online_endpoint/second") is not None
+
+
+def test_big_yaml_files_are_prescreened(tmp_path: Path) -> None:
+    from shared.inventory.files import _MAYBE_OURS, _PRESCREEN_BYTES
+    from shared.inventory.normalize import _BATCH_ENDPOINT_KEYS, _ONLINE_ENDPOINT_KEYS, _WORKSPACE_KEYS
+
+    # every key that can make a document ours by shape passes the pre-screen (no drift between them)
+    for key in _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode"}:
+        assert _MAYBE_OURS.search(f"x: 1\n  - {key}: v\n"), key
+    filler = "".join(f"item{i}: [{i}, {i + 1}]\n" for i in range(_PRESCREEN_BYTES // 10))
+    write(tmp_path, "data.yml", filler + "broken: [\n")  # big, broken, not ours: never parsed, no word
+    write(tmp_path, "endpoints.yml", filler + "---\n" + MANAGED_ENDPOINT)
+    resources, diagnostics = load(tmp_path)
+    assert diagnostics == [] and [r.source for r in resources] == ["endpoints.yml"]
