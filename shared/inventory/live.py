@@ -94,9 +94,10 @@ class ArmClients:
     def __init__(self, credential: TokenCredential, options: ClientOptions | None = None) -> None:
         self.credential = credential
         self.options = options or ClientOptions()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._ml: dict[tuple[str, str | None, str | None], Any] = {}
         self._transport: Any = None
+        self._arm: Any = None
 
     @property
     def transport(self) -> Any:
@@ -164,6 +165,33 @@ class ArmClients:
         """base_url / credential_scopes for azure-mgmt clients (Resource Graph) on this cloud."""
         arm = self.options.resource_manager
         return {"base_url": arm, "credential_scopes": [arm.rstrip("/") + "/.default"], **self.sdk_kwargs()}
+
+    def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any:
+        """One ARM call (`path` is a resource id plus suffix) through an azure-mgmt-core pipeline
+        with the same transport, retry policy and token scope. Returns the parsed JSON body;
+        raises azure-core's HttpResponseError on failure."""
+        from azure.core.rest import HttpRequest
+
+        with self._lock:
+            if self._arm is None:
+                from azure.core.pipeline import policies
+                from azure.mgmt.core import ARMPipelineClient
+                from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
+
+                arm = self.options.resource_manager
+                self._arm = ARMPipelineClient(base_url=arm, transport=self.transport, policies=[
+                    policies.RequestIdPolicy(), policies.HeadersPolicy(),
+                    policies.UserAgentPolicy(sdk_moniker="amlguard"), policies.ContentDecodePolicy(),
+                    policies.RetryPolicy(**self.options.retry_kwargs()),
+                    ARMChallengeAuthenticationPolicy(self.credential, arm.rstrip("/") + "/.default"),
+                    policies.HttpLoggingPolicy(),
+                ])
+            client = self._arm
+        url = f"{self.options.resource_manager.rstrip('/')}{path}"
+        request = HttpRequest(method, url, params={"api-version": api_version}, json=body)
+        response = client.send_request(request)
+        response.raise_for_status()
+        return response.json() if response.content else None
 
     def __call__(self, subscription: str, resource_group: str | None = None,
                  workspace: str | None = None) -> Any:

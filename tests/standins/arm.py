@@ -286,6 +286,9 @@ class ArmStandin(StandinServer):
         a("GET", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)", self._get)
         a("PUT", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)", self._put)
         a("PATCH", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)", self._patch)
+        tags = r"(?P<rid>/subscriptions/.+)/providers/Microsoft\.Resources/tags/default"
+        a("GET", tags, self._get_tags)
+        a("PATCH", tags, self._patch_tags)
         a("GET", rf"/subscriptions/(?P<sub>[^/]+)/providers/{re.escape(ML)}/locations/(?P<loc>[^/]+)"
                  r"/mfeOperationsStatus/(?P<op>[^/]+)", self._operation_status)
 
@@ -420,6 +423,41 @@ class ArmStandin(StandinServer):
             obj["sku"] = {**obj.get("sku", {}), **incoming["sku"]}
         self.estate.put(obj)
         return self._accepted(request, m, obj)
+
+    def _tags_body(self, obj: dict[str, Any]) -> dict[str, Any]:
+        return {"id": f"{obj['id']}/providers/Microsoft.Resources/tags/default", "name": "default",
+                "type": "Microsoft.Resources/tags", "properties": {"tags": dict(obj.get("tags") or {})}}
+
+    def _get_tags(self, _request: Request, m: re.Match[str]) -> Response:
+        denied = self._forbidden(m.group("rid"))
+        if denied:
+            return denied
+        obj = self.estate.get(m.group("rid"))
+        return Response(200, self._tags_body(obj)) if obj else _not_found(m.group("rid"))
+
+    def _patch_tags(self, request: Request, m: re.Match[str]) -> Response:
+        """The Tags API (Microsoft.Resources/tags/default): Merge, Replace or Delete."""
+        denied = self._forbidden(m.group("rid"))
+        if denied:
+            return denied
+        obj = self.estate.get(m.group("rid"))
+        if obj is None:
+            return _not_found(m.group("rid"))
+        body = request.json() or {}
+        operation = str(body.get("operation") or "").lower()
+        tags = dict((body.get("properties") or {}).get("tags") or {})
+        current = dict(obj.get("tags") or {})
+        if operation == "merge":
+            current.update(tags)
+        elif operation == "replace":
+            current = tags
+        elif operation == "delete":
+            current = {k: v for k, v in current.items() if k not in tags}
+        else:
+            return _error(400, "InvalidTagOperation", f"operation {operation!r} is not Merge, Replace or Delete")
+        obj["tags"] = current
+        self.estate.put(obj)
+        return Response(200, self._tags_body(obj))
 
     def _operation_status(self, _request: Request, m: re.Match[str]) -> Response:
         with self._op_lock:

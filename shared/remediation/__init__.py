@@ -1,0 +1,44 @@
+"""Opt-in remediation: actions a policy rule names (`effect: remediate`), dry run by default,
+with a max-resources brake and a record of who changed what, when, before and after."""
+
+from shared.remediation.actions import (
+    ACTIONS,
+    Action,
+    ApplyResult,
+    options_schema,
+    register,
+    validate_remediate,
+    zero_traffic,
+)
+from shared.remediation.runner import (
+    PlannedAction,
+    RemediationRecord,
+    add_remediation_arguments,
+    annotate,
+    apply,
+    default_actor,
+    parse_max_resources,
+    plan,
+    remediate,
+    remediate_from_args,
+)
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "ApplyResult",
+    "PlannedAction",
+    "RemediationRecord",
+    "add_remediation_arguments",
+    "annotate",
+    "apply",
+    "default_actor",
+    "options_schema",
+    "parse_max_resources",
+    "plan",
+    "register",
+    "remediate",
+    "remediate_from_args",
+    "validate_remediate",
+    "zero_traffic",
+]

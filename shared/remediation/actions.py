@@ -1,0 +1,276 @@
+"""Remediation actions a policy rule can name (`remediate: {action: <name>, ...options}`), kept
+in a name -> class registry like Cloud Custodian's; each action carries the JSON-schema fragment
+of its options, previews its change from the audited state, and applies it against fresh state
+through the SDK's long-running-operation pollers (or the ARM Tags API), so a second run changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from shared.model import Kind, Resource
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "ApplyResult",
+    "DisablePublicNetworkAccess",
+    "SetTrafficZero",
+    "Tag",
+    "options_schema",
+    "register",
+    "validate_remediate",
+    "zero_traffic",
+]
+
+ACTIONS: dict[str, type[Action]] = {}
+
+TAGS_API_VERSION = "2021-04-01"  # Microsoft.Resources/tags
+
+
+def register(name: str) -> Callable[[type[Action]], type[Action]]:
+    """Class decorator: make an action available to policies under `name`."""
+
+    def decorator(cls: type[Action]) -> type[Action]:
+        cls.name = name
+        ACTIONS[name] = cls
+        return cls
+
+    return decorator
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What applying an action found and did: state before and after, or why it refused."""
+
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+    changed: bool = False
+    refused: str | None = None
+
+
+def _lower(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value)).lower()
+
+
+def _parts(resource: Resource) -> tuple[str, str, str]:
+    from shared.inventory.normalize import parse_arm_id
+
+    parts = parse_arm_id(resource.id)
+    sub, rg, ws = parts.get("subscription"), parts.get("resource_group"), parts.get("workspace")
+    if not (sub and rg and ws):
+        raise ValueError(f"{resource.id} is not the ARM id of a live Azure ML resource")
+    return sub, rg, ws
+
+
+class Action:
+    """One remediation. Subclasses set `kinds`, `schema` (JSON-schema properties of their
+    options), `role` (the Azure role the change needs) and implement preview / apply."""
+
+    name: ClassVar[str] = ""
+    kinds: ClassVar[tuple[str, ...]] = ()
+    schema: ClassVar[dict[str, Any]] = {}
+    required: ClassVar[tuple[str, ...]] = ()
+    role: ClassVar[str] = "Contributor"
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = {k: v for k, v in dict(options or {}).items() if k != "action"}
+
+    @classmethod
+    def option_schema(cls) -> dict[str, Any]:
+        """The JSON schema of a `remediate:` block naming this action."""
+        return {"type": "object", "additionalProperties": False, "required": ["action", *cls.required],
+                "properties": {"action": {"const": cls.name}, **cls.schema},
+                "description": cls.description}
+
+    def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
+        """Why this action must not run on `resource` (planning time), or None."""
+        if resource.kind not in self.kinds:
+            return f"{self.name} applies to {', '.join(self.kinds)}, not to a {resource.kind}"
+        return None
+
+    def preview(self, resource: Resource, resources: Mapping[str, Resource]) -> ApplyResult:
+        """The change as the audited state says it would be (dry run)."""
+        raise NotImplementedError
+
+    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+        """Read the resource fresh, change it if it still needs it, return before / after."""
+        raise NotImplementedError
+
+
+@register("disable_public_network_access")
+class DisablePublicNetworkAccess(Action):
+    kinds = (Kind.ONLINE_ENDPOINT.value,)
+    role = "AzureML Data Scientist (or Contributor) on the workspace"
+    description = "Set a managed online endpoint's public_network_access to disabled."
+
+    def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
+        if resource.compute_type == "kubernetes":
+            return "a Kubernetes online endpoint has no public network access setting"
+        return super().refuse(resource, resources)
+
+    def preview(self, resource: Resource, resources: Mapping[str, Resource]) -> ApplyResult:
+        current = _lower(resource.get("public_network_access")) or "enabled"  # Azure's default
+        if current == "disabled":
+            return ApplyResult({"public_network_access": current}, {"public_network_access": current})
+        return ApplyResult({"public_network_access": current}, {"public_network_access": "disabled"}, True)
+
+    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+        sub, rg, ws = _parts(resource)
+        ml = clients(sub, rg, ws)
+        endpoint = ml.online_endpoints.get(resource.name)
+        current = _lower(endpoint.public_network_access) or "enabled"
+        if current == "disabled":
+            return ApplyResult({"public_network_access": current}, {"public_network_access": current})
+        endpoint.public_network_access = "disabled"
+        updated = ml.online_endpoints.begin_create_or_update(endpoint).result()
+        return ApplyResult({"public_network_access": current},
+                           {"public_network_access": _lower(updated.public_network_access) or "disabled"}, True)
+
+
+def zero_traffic(traffic: Mapping[str, int], deployment: str) -> dict[str, int]:
+    """`traffic` with `deployment` at 0 and its share moved to the other serving deployments in
+    proportion (largest remainder), so the total stays what it was (ARM wants 100 or 0)."""
+    taken = int(traffic.get(deployment, 0) or 0)
+    out = {name: int(value or 0) for name, value in traffic.items()}
+    out[deployment] = 0
+    others = {name: value for name, value in out.items() if name != deployment and value > 0}
+    if not taken or not others:
+        return out
+    base = sum(others.values())
+    shares = {name: taken * value / base for name, value in others.items()}
+    floors = {name: int(share) for name, share in shares.items()}
+    left = taken - sum(floors.values())
+    for name in sorted(others, key=lambda n: (-(shares[n] - floors[n]), n))[:left]:
+        floors[name] += 1
+    for name, extra in floors.items():
+        out[name] += extra
+    return out
+
+
+@register("set_traffic_zero")
+class SetTrafficZero(Action):
+    kinds = (Kind.ONLINE_DEPLOYMENT.value,)
+    schema = {"allow_last_serving": {
+        "type": "boolean", "default": False,
+        "description": "also zero the last deployment that serves traffic (the endpoint then serves nothing)"}}
+    role = "AzureML Data Scientist (or Contributor) on the workspace"
+    description = ("Move a non-compliant online deployment's traffic (and mirror traffic) to 0, its share "
+                   "going to the endpoint's other serving deployments.")
+
+    @property
+    def allow_last_serving(self) -> bool:
+        return bool(self.options.get("allow_last_serving", False))
+
+    def _guard(self, traffic: Mapping[str, int], deployment: str) -> str | None:
+        if int(traffic.get(deployment, 0) or 0) <= 0:
+            return None
+        serving = [name for name, value in traffic.items() if name != deployment and int(value or 0) > 0]
+        if not serving and not self.allow_last_serving:
+            return (f"{deployment} is the last deployment serving traffic; zeroing it would take the endpoint "
+                    "down. Set `allow_last_serving: true` in the rule's remediate block to allow it")
+        return None
+
+    def _endpoint_traffic(self, resource: Resource, resources: Mapping[str, Resource]) -> dict[str, int] | None:
+        endpoint_id = resource.id.rsplit("/deployments/", 1)[0].lower()
+        endpoint = resources.get(endpoint_id)
+        traffic = endpoint.get("traffic") if endpoint is not None else None
+        return dict(traffic) if isinstance(traffic, dict) else None
+
+    def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
+        base = super().refuse(resource, resources)
+        if base:
+            return base
+        traffic = self._endpoint_traffic(resource, resources)
+        return self._guard(traffic, resource.name) if traffic is not None else None
+
+    def preview(self, resource: Resource, resources: Mapping[str, Resource]) -> ApplyResult:
+        traffic = self._endpoint_traffic(resource, resources)
+        if traffic is None:  # endpoint not in the report: the live run reads it
+            return ApplyResult({"traffic": None}, {"traffic": {resource.name: 0}}, True)
+        after = zero_traffic(traffic, resource.name)
+        return ApplyResult({"traffic": traffic}, {"traffic": after}, after != traffic)
+
+    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+        sub, rg, ws = _parts(resource)
+        endpoint_name = resource.endpoint_name or resource.id.split("/onlineEndpoints/", 1)[1].split("/")[0]
+        ml = clients(sub, rg, ws)
+        endpoint = ml.online_endpoints.get(endpoint_name)
+        traffic = {k: int(v or 0) for k, v in (endpoint.traffic or {}).items()}
+        mirror = {k: int(v or 0) for k, v in (endpoint.mirror_traffic or {}).items()}
+        before = {"traffic": dict(traffic), "mirror_traffic": dict(mirror)}
+        refusal = self._guard(traffic, resource.name)
+        if refusal:
+            return ApplyResult(before, before, refused=refusal)
+        after_traffic = zero_traffic(traffic, resource.name)
+        after_mirror = {k: v for k, v in mirror.items() if k != resource.name}
+        if after_traffic == traffic and after_mirror == mirror:
+            return ApplyResult(before, before)
+        endpoint.traffic = after_traffic
+        endpoint.mirror_traffic = after_mirror
+        updated = ml.online_endpoints.begin_create_or_update(endpoint).result()
+        new_traffic = {k: int(v or 0) for k, v in (updated.traffic or {}).items()}
+        for name in after_traffic:  # the service omits deployments at 0
+            new_traffic.setdefault(name, 0)
+        return ApplyResult(before, {"traffic": new_traffic,
+                                    "mirror_traffic": dict(updated.mirror_traffic or {})}, True)
+
+
+@register("tag")
+class Tag(Action):
+    kinds = tuple(k.value for k in Kind)
+    schema = {"tags": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
+                       "description": "tags to add, or to set when they hold another value"}}
+    required = ("tags",)
+    role = "Tag Contributor on the resource"
+    description = "Add or fix tags through the ARM Tags API (merge; other tags are kept)."
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in dict(self.options.get("tags") or {}).items()}
+
+    def _diff(self, current: Mapping[str, Any]) -> ApplyResult:
+        wanted = {k: v for k, v in self.tags.items() if current.get(k) != v}
+        before = {"tags": {k: current.get(k) for k in wanted}}
+        return ApplyResult(before, {"tags": wanted}, bool(wanted)) if wanted else ApplyResult(
+            {"tags": {k: current.get(k) for k in self.tags}}, {"tags": dict(self.tags)})
+
+    def preview(self, resource: Resource, resources: Mapping[str, Resource]) -> ApplyResult:
+        return self._diff(resource.tags)
+
+    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+        path = f"{resource.id}/providers/Microsoft.Resources/tags/default"
+        current = clients.arm_request("GET", path, api_version=TAGS_API_VERSION) or {}
+        result = self._diff(dict((current.get("properties") or {}).get("tags") or {}))
+        if not result.changed:
+            return result
+        updated = clients.arm_request("PATCH", path, api_version=TAGS_API_VERSION, body={
+            "operation": "Merge", "properties": {"tags": result.after["tags"]}}) or {}
+        now = dict((updated.get("properties") or {}).get("tags") or {})
+        return ApplyResult(result.before, {"tags": {k: now.get(k) for k in result.after["tags"]}}, True)
+
+
+def options_schema() -> dict[str, Any]:
+    """JSON schema of a rule's `remediate` block, generated from the registry."""
+    return {"oneOf": [cls.option_schema() for _name, cls in sorted(ACTIONS.items())]}
+
+
+def validate_remediate(block: Any) -> list[str]:
+    """Problems with a rule's `remediate` block (empty when valid)."""
+    if not isinstance(block, Mapping):
+        return ["remediate must be a mapping such as {action: disable_public_network_access}"]
+    name = block.get("action")
+    cls = ACTIONS.get(str(name)) if isinstance(name, str) else None
+    if cls is None:
+        return [f"remediate.action {name!r} is not one of {', '.join(sorted(ACTIONS))}"]
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(cls.option_schema())
+    return [f"remediate.{'.'.join(str(p) for p in error.absolute_path) or 'action'}: {error.message}"
+            for error in sorted(validator.iter_errors(dict(block)), key=lambda e: list(e.absolute_path))]
