@@ -1,0 +1,585 @@
+"""AlertManager: turns audit findings into persisted alerts and grouped, deduplicated notifications.
+
+The pure decisions live in `lifecycle` (state machine, send decision); this module does the I/O
+around them: read-modify-write of alerts with ETags, group bookkeeping per receiver, silences and
+inhibition at flush time, the outbox, and the JSON views the HTTP API returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.alerts import lifecycle
+from shared.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rules
+from shared.alerts.lifecycle import NotifyLogEntry, Transition, evaluate, needs_update, state_of
+from shared.alerts.outbox import DeliveryStats, RetryPolicy
+from shared.alerts.outbox import deliver as _deliver
+from shared.alerts.silences import (
+    Silence,
+    add_silence,
+    edit_silence,
+    expire_silence,
+    list_silences,
+    matching_silences,
+)
+from shared.alerts.store import (
+    StateStore,
+    StoredAlert,
+    alert_to_json,
+    retry,
+    to_utc,
+)
+from shared.alerts.types import Alert, Notification, Notifier, NotifyReason, fingerprint
+from shared.model import Finding, Status, severity_rank
+
+__all__ = ["AlertManager", "alert_fingerprint", "alert_labels"]
+
+FAILING = {Status.FAIL.value, Status.ERROR.value}
+PENDING, FIRING, RESOLVED = lifecycle.PENDING, lifecycle.FIRING, lifecycle.RESOLVED
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+EVENT_RETENTION = timedelta(days=2)  # Event Grid retries for up to 24 h
+RESOLVED_RETENTION = timedelta(days=30)  # Azure Monitor keeps alert instances 30 days
+SILENCE_RETENTION = timedelta(days=5)  # Alertmanager's default --data.retention is 120 h
+RECENT_HISTORY = 10
+_ARM_PARTS = {
+    "subscriptions": "subscription", "resourcegroups": "resource_group", "workspaces": "workspace",
+    "onlineendpoints": "endpoint", "batchendpoints": "endpoint", "deployments": "deployment",
+}
+_LABEL_RE = re.compile(r"[^A-Za-z0-9_]")
+_STATUS_ORDER = {FIRING: 0, PENDING: 1, RESOLVED: 2}
+
+Router = Callable[[Alert], Iterable[Any]]
+
+
+def alert_fingerprint(rule: str, resource: str) -> str:
+    """Fingerprint of the alert for (rule, resource); ARM ids compare case-insensitively."""
+    return fingerprint({"rule": rule, "resource": resource.lower()})
+
+
+def _arm_labels(resource_id: str) -> dict[str, str]:
+    parts = [p for p in resource_id.split("/") if p]
+    out: dict[str, str] = {}
+    for key, value in itertools.pairwise(parts):
+        name = _ARM_PARTS.get(key.lower())
+        if name and name not in out:
+            out[name] = value
+    if "workspace" in out:
+        head = resource_id.lower().split("/workspaces/")[0]
+        out["workspace_id"] = f"{head}/workspaces/{out['workspace'].lower()}"
+    return out
+
+
+def alert_labels(finding: Finding) -> dict[str, str]:
+    """Routing labels of a finding's alert: rule, resource, severity, kind, workspace, endpoint,
+    deployment, subscription, resource_group, finding_status and `tag_<name>` per resource tag."""
+    labels = {"rule": finding.rule, "resource": finding.resource, "severity": finding.severity,
+              "finding_status": finding.status}
+    if finding.kind:
+        labels["kind"] = finding.kind
+    labels.update(_arm_labels(finding.resource))
+    if finding.workspace:
+        labels["workspace"] = finding.workspace
+    for key, value in (finding.tags or {}).items():
+        labels[f"tag_{_LABEL_RE.sub('_', str(key))}"] = str(value)
+    return {k: str(v) for k, v in labels.items() if v not in (None, "")}
+
+
+def _annotations(finding: Finding) -> dict[str, str]:
+    out = {"title": finding.title, "message": finding.message, "remediation": finding.remediation,
+           "resource_name": finding.resource_name, "field": finding.field or ""}
+    return {k: v for k, v in out.items() if v}
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value or 0)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class AlertManager:
+    """The alert state core: process findings, advance timers, notify through the outbox.
+
+    `config` is the routing engineer's AlertingConfig (its `route(alert)` gives the receivers,
+    its `inhibit_rules` the inhibition rules); `router` and `inhibit_rules` override it. Without
+    either, alerts are tracked but nothing is routed. `clock` and `random` are injectable for tests.
+    """
+
+    def __init__(self, store: StateStore, *, config: Any | None = None,
+                 clock: Callable[[], datetime] | None = None, router: Router | None = None,
+                 inhibit_rules: Iterable[InhibitRule | Mapping[str, Any]] | None = None,
+                 random: Callable[[], float] | None = None, retry_policy: RetryPolicy | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.router = router or _router_from_config(config)
+        rules = inhibit_rules if inhibit_rules is not None else getattr(config, "inhibit_rules", None)
+        self.inhibit_rules = parse_inhibit_rules(list(rules or []))
+        self.random = random
+        self.retry_policy = retry_policy or RetryPolicy()
+
+    def _now(self, now: datetime | None) -> datetime:
+        return to_utc(now or self.clock())
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def process(self, findings: Iterable[Finding], *, audited: Iterable[str] = (), now: datetime | None = None,
+                changed_by: dict[str, Any] | None = None, for_seconds: Mapping[str, float] | None = None,
+                keep_firing_for: Mapping[str, float] | None = None) -> list[Transition]:
+        """Apply one audit's findings; returns the transitions it caused (idempotent).
+
+        fail/error findings open or keep an alert; pass/not_applicable/exempt resolve it; an open
+        alert of a resource in `audited` whose rule gave no finding resolves too. `for_seconds` and
+        `keep_firing_for` map rule id -> seconds (default 0: fire at once, resolve at once).
+        Notifications due now are enqueued before returning.
+        """
+        now = self._now(now)
+        for_map, keep_map = dict(for_seconds or {}), dict(keep_firing_for or {})
+        observed: dict[str, tuple[Finding, bool]] = {}
+        for finding in findings:
+            fp = alert_fingerprint(finding.rule, finding.resource)
+            failing = finding.status in FAILING
+            if fp in observed and observed[fp][1] and not failing:
+                continue  # a failing finding for the same (rule, resource) wins
+            observed[fp] = (finding, failing)
+        transitions: list[Transition] = []
+        for fp, (finding, failing) in observed.items():
+            step = self._observe(
+                fp, now, failing=failing, finding=finding, changed_by=finding.changed_by or changed_by,
+                reason="failed" if failing else finding.status,
+                for_s=for_map.get(finding.rule), keep_s=keep_map.get(finding.rule))
+            if step:
+                transitions.append(step)
+        audited_ids = {r.lower() for r in audited}
+        if audited_ids:
+            for stored in self.store.list_alerts():
+                alert = stored.alert
+                if (alert.fingerprint in observed or alert.resource.lower() not in audited_ids
+                        or alert.status not in (PENDING, FIRING)):
+                    continue
+                step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
+                                     reason="no finding", for_s=for_map.get(alert.rule),
+                                     keep_s=keep_map.get(alert.rule))
+                if step:
+                    transitions.append(step)
+        self._flush_due(now)
+        return transitions
+
+    def resolve_resource(self, resource_id: str, *, now: datetime | None = None, reason: str = "deleted",
+                         changed_by: dict[str, Any] | None = None) -> list[Transition]:
+        """Resolve every open alert of a resource at once (it was deleted): no hysteresis."""
+        now = self._now(now)
+        transitions = []
+        for stored in self.store.list_alerts():
+            alert = stored.alert
+            if alert.resource.lower() == resource_id.lower() and alert.status in (PENDING, FIRING):
+                step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
+                                     reason=reason, for_s=None, keep_s=0.0)
+                if step:
+                    transitions.append(step)
+        self._flush_due(now)
+        return transitions
+
+    def tick(self, now: datetime | None = None) -> list[Transition]:
+        """Advance timers: pending -> firing after `for`, keep_firing_for expiry, unfinished routing,
+        group flushes (group_wait / group_interval / repeat_interval), and hourly housekeeping."""
+        now = self._now(now)
+        transitions = []
+        for stored in self.store.list_alerts():
+            alert = stored.alert
+            if alert.status in (PENDING, FIRING):
+                step = self._observe(alert.fingerprint, now, failing=None, finding=None, changed_by=None,
+                                     reason="timer", for_s=None, keep_s=None)
+                if step:
+                    transitions.append(step)
+                    continue
+            if stored.needs_routing:
+                self._route(stored, now)
+        self._flush_due(now)
+        self._housekeeping(now)
+        return transitions
+
+    def _observe(self, fp: str, now: datetime, *, failing: bool | None, finding: Finding | None,
+                 changed_by: dict[str, Any] | None, reason: str, for_s: float | None,
+                 keep_s: float | None) -> Transition | None:
+        """Read-modify-write one alert with the lifecycle; retried on ETag conflicts."""
+
+        def attempt() -> tuple[StoredAlert | None, Transition | None]:
+            stored = self.store.get_alert(fp)
+            if stored is None and not failing:
+                return None, None
+            if stored is not None and not failing and stored.alert.status in (RESOLVED, lifecycle.INACTIVE):
+                return stored, None  # still clear: nothing to record
+            if stored is None:
+                assert finding is not None
+                alert = Alert(fingerprint=fp, rule=finding.rule, resource=finding.resource,
+                              status=lifecycle.INACTIVE, severity=finding.severity, since=now)
+                stored = StoredAlert(alert)
+            before = stored.to_json()
+            f_s = stored.for_seconds if for_s is None else float(for_s)
+            k_s = stored.keep_firing_for if keep_s is None else float(keep_s)
+            stored.for_seconds, stored.keep_firing_for = f_s, k_s
+            prev_status = stored.alert.status
+            state, change = evaluate(state_of(stored.alert), failing, now, for_seconds=f_s, keep_firing_for=k_s)
+            alert = stored.alert
+            alert.status, alert.since = state.status, state.since or now
+            alert.active_since, alert.last_evaluated = state.active_since, state.last_evaluated
+            alert.last_failed, alert.resolved_at = state.last_failed, state.resolved_at
+            if finding is not None and failing:
+                alert.severity = finding.severity
+                alert.labels = alert_labels(finding)
+                alert.annotations = _annotations(finding)
+                alert.source, alert.line = finding.source, finding.line
+            transition = None
+            if change is not None:
+                why = reason
+                if change == FIRING and prev_status == PENDING:
+                    why = f"failing for {f_s:g}s"
+                elif change == RESOLVED and failing is None:
+                    why = f"clear for keep_firing_for {k_s:g}s"
+                elif change == RESOLVED and prev_status == PENDING:
+                    why = f"{reason} before firing"
+                if change in (PENDING, FIRING) and prev_status in (lifecycle.INACTIVE, RESOLVED):
+                    alert.acknowledged_by = alert.acknowledged_at = None  # a new episode needs a new ack
+                if changed_by is not None and (failing or change == RESOLVED):
+                    alert.changed_by = changed_by
+                transition = Transition(fp, alert.rule, alert.resource, prev_status, change, now, why,
+                                        changed_by)
+                stored.history.append({"at": now.isoformat(), "event": "transition", "from": prev_status,
+                                       "to": change, "reason": why, "changed_by": changed_by})
+                if change == FIRING or (change == RESOLVED and prev_status == FIRING):
+                    stored.route_seq += 1
+            elif changed_by is not None and failing and alert.changed_by != changed_by:
+                alert.changed_by = changed_by
+            if stored.etag and stored.to_json() == before:
+                return stored, None  # nothing changed: no write (processing twice is a no-op)
+            return self.store.save_alert(stored), transition
+
+        stored, transition = retry(attempt)
+        if stored is not None and stored.needs_routing:
+            self._route(stored, now)
+        return transition
+
+    # -- routing and groups ----------------------------------------------------------------------
+
+    def _route(self, stored: StoredAlert, now: datetime) -> None:
+        """Put a firing/resolved alert into its groups, then mark that routing done."""
+        target_seq = stored.route_seq
+        if self.router is not None:
+            for match in self.router(stored.alert):
+                self._join_group(match, stored.alert, now)
+
+        def mark() -> None:
+            current = self.store.get_alert(stored.alert.fingerprint)
+            if current is None or current.routed_seq >= target_seq:
+                return
+            current.routed_seq = target_seq
+            self.store.save_alert(current)
+
+        retry(mark)
+
+    def _join_group(self, match: Any, alert: Alert, now: datetime) -> None:
+        receiver = str(match.receiver)
+        labels = _labels(alert)
+        group_labels = _group_labels(match, labels)
+        group_key = _group_key(match, labels, group_labels)
+        settings = {"group_wait": _seconds(getattr(match, "group_wait", 30)),
+                    "group_interval": _seconds(getattr(match, "group_interval", 300)),
+                    "repeat_interval": _seconds(getattr(match, "repeat_interval", 4 * 3600)),
+                    "send_resolved": bool(getattr(match, "send_resolved", True))}
+
+        def attempt() -> None:
+            doc = self.store.get_group(receiver, group_key)
+            if doc is None:
+                body = {"receiver": receiver, "group_key": group_key, "group_labels": group_labels,
+                        "settings": settings, "members": [alert.fingerprint], "nflog": None,
+                        "next_flush": (now + timedelta(seconds=settings["group_wait"])).isoformat(),
+                        "created_at": now.isoformat()}
+                self.store.save_group(receiver, group_key, body, etag=None)
+                return
+            body = dict(doc.body)
+            before = dict(body)
+            if alert.fingerprint not in body["members"]:
+                body["members"] = [*body["members"], alert.fingerprint]
+            body["settings"] = settings
+            if not body.get("next_flush"):
+                body["next_flush"] = (now + timedelta(seconds=settings["group_wait"])).isoformat()
+            if body != before:
+                self.store.save_group(receiver, group_key, body, etag=doc.etag)
+
+        retry(attempt)
+
+    def _flush_due(self, now: datetime) -> None:
+        due = [doc for doc in self.store.list_groups()
+               if doc.body.get("next_flush") and to_utc(datetime.fromisoformat(doc.body["next_flush"])) <= now]
+        if not due:
+            return
+        context = _MuteContext(self, now)
+        for doc in due:
+            self._flush(doc.body["receiver"], doc.body["group_key"], now, context)
+
+    def _flush(self, receiver: str, group_key: str, now: datetime, context: _MuteContext) -> None:
+        """One aggregation-group flush: dedup decision, outbox message, log update (atomically)."""
+
+        def attempt() -> None:
+            doc = self.store.get_group(receiver, group_key)
+            if doc is None or not doc.body.get("next_flush"):
+                return
+            body = dict(doc.body)
+            if to_utc(datetime.fromisoformat(body["next_flush"])) > now:
+                return  # another instance flushed it first
+            settings = body["settings"]
+            entry = NotifyLogEntry.from_json(body.get("nflog"))
+            firing: list[Alert] = []
+            resolved: list[Alert] = []
+            done: set[str] = set()
+            for fp in body["members"]:
+                stored = self.store.get_alert(fp)
+                if stored is None:
+                    done.add(fp)
+                    continue
+                alert = context.annotate(stored.alert)
+                muted = bool(alert.silenced_by or alert.inhibited_by)
+                if alert.status == FIRING and not muted:
+                    firing.append(alert)
+                elif alert.status in (RESOLVED, lifecycle.INACTIVE):
+                    done.add(fp)  # Alertmanager drops resolved alerts from the group after a flush
+                    # Alertmanager #226: a silenced alert that resolves still gets its resolved
+                    # notice if receivers heard about it firing.
+                    if not muted or (entry is not None and fp in entry.firing):
+                        resolved.append(alert)
+            firing_fps = {a.fingerprint for a in firing}
+            resolved_fps = {a.fingerprint for a in resolved}
+            reason = needs_update(entry, firing_fps, resolved_fps, now,
+                                  repeat_interval=settings["repeat_interval"],
+                                  send_resolved=settings["send_resolved"])
+            if reason == NotifyReason.REPEAT and firing and all(a.acknowledged_by for a in firing):
+                reason = None  # acknowledged: somebody is on it, stop repeating (resolved still goes out)
+            note: Notification | None = None
+            if reason is not None:
+                body["nflog"] = NotifyLogEntry(frozenset(firing_fps), frozenset(resolved_fps), now).to_json()
+                alerts = firing + (resolved if settings["send_resolved"] else [])
+                if alerts:
+                    note = _notification(receiver, group_key, body["group_labels"], reason, firing, alerts, now,
+                                         self.store)
+            members = [fp for fp in body["members"] if fp not in done]
+            body["members"] = members
+            body["last_flush"] = now.isoformat()
+            body["next_flush"] = (now + timedelta(seconds=settings["group_interval"])).isoformat() \
+                if members else None
+            self.store.save_group(receiver, group_key, body, etag=doc.etag, outbox=note)
+
+        retry(attempt)
+
+    # -- delivery --------------------------------------------------------------------------------
+
+    def deliver(self, notifiers: Mapping[str, Notifier], *, now: datetime | None = None,
+                max_items: int = 500) -> DeliveryStats:
+        """Drain the outbox through `notifiers` (receiver name -> Notifier); see shared.alerts.outbox."""
+        return _deliver(self.store, notifiers, now=self._now(now), rand=self.random, policy=self.retry_policy,
+                        max_items=max_items)
+
+    def outbox(self, receiver: str | None = None) -> list[dict[str, Any]]:
+        """Queued and dead-lettered messages (oldest first per receiver), for operators."""
+        names = [receiver] if receiver else self.store.receivers()
+        out = []
+        for name in names:
+            for doc in self.store.outbox(name):
+                item = dict(doc.body)
+                note = item.pop("notification")
+                item.update(id=note["id"], receiver=name, reason=note["reason"], status=note["status"],
+                            idempotency_key=note["idempotency_key"], attempts=note.get("attempts", 0),
+                            created_at=note["created_at"], alerts=[a["fingerprint"] for a in note["alerts"]])
+                out.append(item)
+        return out
+
+    def notification_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Delivered (and dead-lettered) notifications, newest first, each with its reason."""
+        return self.store.notification_log(limit)
+
+    # -- views -----------------------------------------------------------------------------------
+
+    def list_alerts(self, *, status: str | None = None, include_resolved: bool = True,
+                    now: datetime | None = None) -> list[dict[str, Any]]:
+        """Alerts as JSON-ready dicts (contract 5 keys first), firing first, then by severity."""
+        context = _MuteContext(self, self._now(now))
+        out = []
+        for stored in self.store.list_alerts():
+            alert = stored.alert
+            if alert.status == lifecycle.INACTIVE:
+                continue
+            if (status and alert.status != status) or (not include_resolved and alert.status == RESOLVED):
+                continue
+            out.append(_view(stored, context.annotate(alert)))
+        out.sort(key=lambda a: (_STATUS_ORDER.get(a["status"], 3), severity_rank(a["severity"]),
+                                -_ts(a["since"]), a["fingerprint"]))
+        return out
+
+    def get_alert(self, fp: str, *, now: datetime | None = None) -> dict[str, Any] | None:
+        """One alert as in `list_alerts`, with its full history."""
+        stored = self.store.get_alert(fp)
+        if stored is None:
+            return None
+        view = _view(stored, _MuteContext(self, self._now(now)).annotate(stored.alert))
+        view["history"] = list(stored.history)
+        return view
+
+    def history(self, fp: str) -> list[dict[str, Any]]:
+        """Every recorded transition and acknowledgement of one alert, oldest first."""
+        stored = self.store.get_alert(fp)
+        return [] if stored is None else list(stored.history)
+
+    # -- people: acknowledgement and silences ---------------------------------------------------
+
+    def acknowledge(self, fp: str, by: str, comment: str | None = None, *,
+                    now: datetime | None = None) -> dict[str, Any]:
+        """Record that `by` is handling the alert (Azure's New -> Acknowledged). Cleared by a re-fire."""
+        if not by or not by.strip():
+            raise ValueError("acknowledge needs who acknowledges (by)")
+        now = self._now(now)
+
+        def attempt() -> StoredAlert:
+            stored = self.store.get_alert(fp)
+            if stored is None:
+                raise KeyError(f"no alert with fingerprint {fp!r}; `GET /api/alerts` lists them")
+            stored.alert.acknowledged_by, stored.alert.acknowledged_at = by.strip(), now
+            stored.history.append({"at": now.isoformat(), "event": "acknowledged", "by": by.strip(),
+                                   "comment": comment, "status": stored.alert.status})
+            return self.store.save_alert(stored)
+
+        stored = retry(attempt)
+        return _view(stored, _MuteContext(self, now).annotate(stored.alert))
+
+    def add_silence(self, matchers: Iterable[Any], *, ends_at: datetime, created_by: str, comment: str,
+                    starts_at: datetime | None = None, now: datetime | None = None) -> str:
+        """Create a silence (matchers like `rule="AMLG-NET-001"`); returns its id."""
+        return add_silence(self.store, matchers, ends_at=ends_at, created_by=created_by, comment=comment,
+                           starts_at=starts_at, now=self._now(now)).id
+
+    def edit_silence(self, silence_id: str, *, by: str, matchers: Iterable[Any] | None = None,
+                     ends_at: datetime | None = None, starts_at: datetime | None = None,
+                     comment: str | None = None, now: datetime | None = None) -> str:
+        """Change a silence; a started one is replaced by a new id (returned), history kept."""
+        return edit_silence(self.store, silence_id, now=self._now(now), by=by, matchers=matchers,
+                            ends_at=ends_at, starts_at=starts_at, comment=comment).id
+
+    def expire_silence(self, silence_id: str, *, by: str | None = None,
+                       now: datetime | None = None) -> dict[str, Any]:
+        """End a silence now (idempotent)."""
+        now = self._now(now)
+        return expire_silence(self.store, silence_id, now=now, by=by).to_json(now)
+
+    def list_silences(self, *, include_expired: bool = True, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Silences, newest first, each with its `status` (pending/active/expired)."""
+        now = self._now(now)
+        return [s.to_json(now) for s in list_silences(self.store, now=now, include_expired=include_expired)]
+
+    # -- housekeeping ----------------------------------------------------------------------------
+
+    def _housekeeping(self, now: datetime) -> None:
+        meta = self.store.get_meta("housekeeping")
+        last = meta.body.get("at") if meta else None
+        if last and to_utc(datetime.fromisoformat(last)) + HOUSEKEEPING_EVERY > now:
+            return
+        self.store.put_meta("housekeeping", {"at": now.isoformat()})
+        self.store.prune_events(now - EVENT_RETENTION)
+        for stored in self.store.list_alerts():
+            alert = stored.alert
+            if (alert.status == RESOLVED and not stored.needs_routing and alert.resolved_at is not None
+                    and alert.resolved_at + RESOLVED_RETENTION < now):
+                self.store.delete_alert(alert.fingerprint)
+        for silence in list_silences(self.store, now=now):
+            if silence.ends_at + SILENCE_RETENTION < now:
+                self.store.delete_silence(silence.id)
+
+
+class _MuteContext:
+    """Silences and firing alerts loaded once, to compute silenced_by / inhibited_by at `now`."""
+
+    def __init__(self, manager: AlertManager, now: datetime) -> None:
+        self.now = now
+        self.silences: list[Silence] = list_silences(manager.store, now=now, include_expired=False)
+        self.rules = manager.inhibit_rules
+        self.sources: list[tuple[str, dict[str, str]]] = []
+        if self.rules:
+            self.sources = [(s.alert.fingerprint, s.alert.labels) for s in manager.store.list_alerts()
+                            if s.alert.status == FIRING]
+
+    def annotate(self, alert: Alert) -> Alert:
+        labels = _labels(alert)
+        return replace(alert, silenced_by=matching_silences(self.silences, labels, self.now),
+                       inhibited_by=inhibited_by(alert.fingerprint, labels, self.sources, self.rules))
+
+
+def _router_from_config(config: Any) -> Router | None:
+    """Routing from the AlertingConfig of shared.alerts.config: `config.route(labels) -> [RouteMatch]`."""
+    route = getattr(config, "route", None) if config is not None else None
+    if route is None:
+        return None
+    if hasattr(route, "match") and hasattr(route, "to_match"):  # a bare shared.alerts.routing.Route tree
+        tree = route
+        return lambda alert: [node.to_match() for node in tree.match(_labels(alert))]
+    if callable(route):
+        return lambda alert: list(route(_labels(alert)))
+    return None
+
+
+def _labels(alert: Alert) -> dict[str, str]:
+    return alert.labels or {"rule": alert.rule, "resource": alert.resource, "severity": alert.severity}
+
+
+def _group_labels(match: Any, labels: Mapping[str, str]) -> dict[str, str]:
+    if hasattr(match, "group_labels"):
+        return dict(match.group_labels(labels))
+    group_by = tuple(getattr(match, "group_by", ()) or ())
+    if "..." in group_by:
+        return dict(sorted(labels.items()))
+    return {name: labels[name] for name in group_by if name in labels}
+
+
+def _group_key(match: Any, labels: Mapping[str, str], group_labels: Mapping[str, str]) -> str:
+    if hasattr(match, "group_key"):
+        return str(match.group_key(labels))
+    rendered = ",".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
+    return f"{getattr(match, 'route_key', '{}')}:{{{rendered}}}"
+
+
+def _notification(receiver: str, group_key: str, group_labels: Mapping[str, str], reason: NotifyReason,
+                  firing: list[Alert], alerts: list[Alert], now: datetime, store: StateStore) -> Notification:
+    # The key is fixed when the message is enqueued, so every resend carries the same one.
+    resolved_fps = sorted(a.fingerprint for a in alerts if a.status != FIRING)
+    material = "|".join([receiver, group_key, reason.value, ",".join(sorted(a.fingerprint for a in firing)),
+                         ",".join(resolved_fps), now.isoformat()])
+    key = hashlib.sha256(material.encode()).hexdigest()[:32]
+    return Notification(id=store.outbox_row(now, key), receiver=receiver, group_key=group_key,
+                        group_labels=dict(group_labels), reason=reason.value,
+                        status=FIRING if firing else RESOLVED, alerts=alerts, created_at=now,
+                        idempotency_key=key)
+
+
+def _ts(value: str | None) -> float:
+    return datetime.fromisoformat(value).timestamp() if value else 0.0
+
+
+def _view(stored: StoredAlert, alert: Alert) -> dict[str, Any]:
+    data = alert_to_json(alert)
+    out: dict[str, Any] = {key: data.pop(key) for key in
+                           ("fingerprint", "rule", "resource", "status", "severity", "since")}
+    out.update(data)
+    out["user_state"] = "acknowledged" if alert.acknowledged_by else "new"
+    out["muted"] = bool(alert.silenced_by or alert.inhibited_by)
+    out["for_seconds"] = stored.for_seconds
+    out["keep_firing_for"] = stored.keep_firing_for
+    out["history_count"] = len(stored.history)
+    out["recent_history"] = stored.history[-RECENT_HISTORY:]
+    return out
+

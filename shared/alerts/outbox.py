@@ -1,0 +1,225 @@
+"""Outbox delivery: at-least-once, in order per receiver, with backoff + jitter and a circuit breaker.
+
+A message is leased (ETag write) before it is sent and deleted only after the send returned, so
+a crash between the two resends it once the lease lapses, with the same idempotency key; it is
+never lost. Each receiver's queue is read oldest first and stops at the first message that is
+not due, so a receiver that was down gets everything, in order, when it returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random as _random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.alerts.store import Conflict, Doc, StateStore, notification_from_json, to_utc
+from shared.alerts.types import Notifier
+from shared.errors import NotificationError
+
+__all__ = ["DeliveryStats", "RetryPolicy", "backoff_seconds", "deliver"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Delivery timing. Defaults: 5 s doubling to 10 min, breaker opens after 5 straight failures."""
+
+    base: float = 5.0  # first retry delay, seconds
+    cap: float = 600.0  # longest delay between attempts
+    lease: float = 120.0  # a claimed message is resent after this if its sender vanished
+    max_age: float = 72 * 3600.0  # a message still failing after this is dead-lettered (kept, visible)
+    breaker_threshold: int = 5  # consecutive failures that open a receiver's circuit
+    breaker_cooldown: float = 60.0  # first open period; doubles per re-open
+    breaker_cooldown_cap: float = 900.0
+
+
+@dataclass(slots=True)
+class DeliveryStats:
+    """What one `deliver` pass did."""
+
+    attempted: int = 0
+    delivered: int = 0
+    failed: int = 0  # retryable failures (the message stays queued)
+    dead: int = 0  # refused for good or too old: dead-lettered
+    skipped_receivers: list[str] = field(default_factory=list)  # circuit open
+    unknown_receivers: list[str] = field(default_factory=list)  # queued messages but no notifier
+    queued: int = 0  # messages still waiting after the pass
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempted": self.attempted, "delivered": self.delivered, "failed": self.failed,
+                "dead": self.dead, "skipped_receivers": self.skipped_receivers,
+                "unknown_receivers": self.unknown_receivers, "queued": self.queued}
+
+
+def backoff_seconds(attempts: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
+    """Delay before the next attempt: exponential, capped, with "equal jitter" (half fixed, half random)."""
+    raw = min(policy.cap, policy.base * 2 ** max(attempts - 1, 0))
+    return raw / 2 + rand() * raw / 2
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if not value else to_utc(datetime.fromisoformat(str(value)))
+
+
+def _log_entry(doc: Doc, outcome: str, error: str | None, attempts: int) -> dict[str, Any]:
+    note = doc.body["notification"]
+    return {
+        "id": note["id"], "receiver": note["receiver"], "group_key": note["group_key"],
+        "group_labels": note.get("group_labels", {}), "reason": note["reason"], "status": note["status"],
+        "alerts": [a["fingerprint"] for a in note.get("alerts", ())],
+        "rules": sorted({a["rule"] for a in note.get("alerts", ())}),
+        "idempotency_key": note["idempotency_key"], "created_at": note["created_at"],
+        "attempts": attempts, "outcome": outcome, "error": error,
+    }
+
+
+class _Breaker:
+    """Per-receiver circuit breaker persisted next to the receiver's queue."""
+
+    def __init__(self, store: StateStore, receiver: str, policy: RetryPolicy) -> None:
+        self.store, self.receiver, self.policy = store, receiver, policy
+        doc = store.get_breaker(receiver)
+        self.body: dict[str, Any] = dict(doc.body) if doc else {"failures": 0, "opens": 0, "open_until": None}
+        self.etag = doc.etag if doc else None
+
+    def is_open(self, now: datetime) -> bool:
+        until = _dt(self.body.get("open_until"))
+        return until is not None and now < until
+
+    @property
+    def half_open(self) -> bool:
+        return self.body.get("open_until") is not None
+
+    def _save(self) -> None:
+        with contextlib.suppress(Conflict):  # another instance updated it; its view is as good as ours
+            self.etag = self.store.save_breaker(self.receiver, self.body, self.etag)
+
+    def success(self) -> None:
+        if self.body.get("failures") or self.body.get("open_until"):
+            self.body = {"failures": 0, "opens": 0, "open_until": None}
+            self._save()
+
+    def failure(self, now: datetime, error: str) -> None:
+        failures = int(self.body.get("failures", 0)) + 1
+        self.body.update(failures=failures, last_error=error, last_failure_at=now.isoformat())
+        if failures >= self.policy.breaker_threshold or self.half_open:
+            opens = int(self.body.get("opens", 0))
+            cooldown = min(self.policy.breaker_cooldown_cap, self.policy.breaker_cooldown * 2 ** opens)
+            self.body.update(opens=opens + 1, open_until=(now + timedelta(seconds=cooldown)).isoformat())
+        self._save()
+
+
+def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: datetime,
+            rand: Callable[[], float] | None = None, policy: RetryPolicy | None = None,
+            max_items: int = 500) -> DeliveryStats:
+    """Send what is due in every receiver's outbox through `notifiers` (receiver name -> Notifier).
+
+    At most `max_items` sends per call. A retryable failure (any exception but a
+    `NotificationError(retryable=False)`) schedules a retry and stops that receiver for this
+    pass, which keeps its order; a non-retryable one dead-letters the message and moves on.
+    """
+    now = to_utc(now)
+    policy = policy or RetryPolicy()
+    rand = rand or _random.random
+    stats = DeliveryStats()
+    receivers = sorted(set(store.receivers()) | set(notifiers))
+    for receiver in receivers:
+        queue = store.outbox(receiver)
+        live = [doc for doc in queue if doc.body.get("state") != "dead"]
+        if receiver not in notifiers:
+            if live:
+                stats.unknown_receivers.append(receiver)
+                stats.queued += len(live)
+            continue
+        breaker = _Breaker(store, receiver, policy)
+        if live and breaker.is_open(now):
+            stats.skipped_receivers.append(receiver)
+            stats.queued += len(live)
+            continue
+        sent_here = 0
+        for doc in live:
+            if stats.attempted >= max_items:
+                break
+            if not _due(doc, now):
+                break  # keep order: nothing behind a waiting message goes first
+            outcome = _attempt(store, notifiers[receiver], receiver, doc, now, policy, rand, breaker)
+            if outcome is None:
+                break  # another instance holds it
+            stats.attempted += 1
+            if outcome == "delivered":
+                stats.delivered += 1
+                sent_here += 1
+            elif outcome == "dead":
+                stats.dead += 1
+                sent_here += 1
+            else:
+                stats.failed += 1
+                break
+        stats.queued += len(live) - sent_here
+    return stats
+
+
+def _due(doc: Doc, now: datetime) -> bool:
+    leased = _dt(doc.body.get("leased_until"))
+    if leased is not None and leased > now:
+        return False
+    due = _dt(doc.body.get("next_attempt_at"))
+    return due is None or due <= now
+
+
+def _attempt(store: StateStore, notifier: Notifier, receiver: str, doc: Doc, now: datetime,
+             policy: RetryPolicy, rand: Callable[[], float], breaker: _Breaker) -> str | None:
+    body = doc.body
+    note_json = body["notification"]
+    created = _dt(note_json.get("created_at")) or now
+    attempts = int(note_json.get("attempts", 0))
+    if (now - created).total_seconds() > policy.max_age:
+        _dead(store, receiver, doc, now, f"undelivered after {attempts} attempts over "
+              f"{policy.max_age / 3600:.0f} h; last error: {body.get('last_error')}", attempts)
+        return "dead"
+    # Claim: the lease makes a concurrent deliverer skip this message; a crash lets it lapse.
+    attempts += 1
+    note_json["attempts"] = attempts
+    body["leased_until"] = (now + timedelta(seconds=policy.lease)).isoformat()
+    try:
+        doc.etag = store.update_outbox(receiver, doc)
+    except Conflict:
+        return None
+    notification = notification_from_json(note_json)
+    try:
+        notifier.send(notification)
+    except NotificationError as exc:
+        if not exc.retryable:
+            _dead(store, receiver, doc, now, str(exc), attempts)
+            return "dead"
+        _retry_later(store, receiver, doc, now, policy, rand, attempts, str(exc), breaker)
+        return "failed"
+    except Exception as exc:  # a timeout or any notifier bug must not lose the message
+        _retry_later(store, receiver, doc, now, policy, rand, attempts, f"{type(exc).__name__}: {exc}", breaker)
+        return "failed"
+    store.log_notification(_log_entry(doc, "delivered", None, attempts), now)
+    with contextlib.suppress(Conflict):  # our lease lapsed and another instance resent it (same key)
+        store.remove_outbox(receiver, doc)
+    breaker.success()
+    return "delivered"
+
+
+def _retry_later(store: StateStore, receiver: str, doc: Doc, now: datetime, policy: RetryPolicy,
+                 rand: Callable[[], float], attempts: int, error: str, breaker: _Breaker) -> None:
+    delay = backoff_seconds(attempts, policy, rand)
+    doc.body.update(leased_until=None, last_error=error,
+                    next_attempt_at=(now + timedelta(seconds=delay)).isoformat())
+    with contextlib.suppress(Conflict):  # the lease lapsed meanwhile; its new holder decides the retry
+        doc.etag = store.update_outbox(receiver, doc)
+    breaker.failure(now, error)
+
+
+def _dead(store: StateStore, receiver: str, doc: Doc, now: datetime, error: str, attempts: int) -> None:
+    doc.body.update(state="dead", leased_until=None, last_error=error, dead_at=now.isoformat())
+    try:
+        doc.etag = store.update_outbox(receiver, doc)
+    except Conflict:
+        return
+    store.log_notification(_log_entry(doc, "failed", error, attempts), now)

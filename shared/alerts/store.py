@@ -1,0 +1,486 @@
+"""The alert state store: one interface over SQLite (local default) and Azure Table storage.
+
+A backend only knows documents addressed by (partition, row) with ETags and an atomic batch of
+writes inside one partition (what Table storage offers); `StateStore` builds every record kind
+on that: alerts with their history, silences, notification groups + outbox (one partition per
+receiver, so a group's log update and its outbox message commit together), the notification
+log, Event Grid event ids seen, last audit time per resource and audit runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+from shared.alerts.types import Alert, Notification
+from shared.errors import ConfigError
+
+__all__ = [
+    "Backend",
+    "Conflict",
+    "Doc",
+    "Op",
+    "StateStore",
+    "StoredAlert",
+    "alert_from_json",
+    "alert_to_json",
+    "notification_from_json",
+    "notification_to_json",
+    "open_store",
+    "to_utc",
+]
+
+HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
+T = TypeVar("T")
+
+
+class Conflict(Exception):
+    """An optimistic write lost: the row exists (insert) or its ETag changed (replace/delete)."""
+
+
+@dataclass(slots=True)
+class Doc:
+    """One stored document with the ETag to write it back conditionally."""
+
+    pk: str
+    rk: str
+    body: dict[str, Any]
+    etag: str = ""
+
+
+@dataclass(slots=True)
+class Op:
+    """One write in an atomic batch. `etag` makes replace/delete conditional; insert fails if present."""
+
+    action: Literal["insert", "replace", "upsert", "delete"]
+    pk: str
+    rk: str
+    body: dict[str, Any] | None = None
+    etag: str | None = None
+
+
+class Backend(Protocol):
+    """Document storage with ETags; `write` is atomic and all its ops share one partition."""
+
+    def get(self, pk: str, rk: str) -> Doc | None: ...
+
+    def query(self, pk: str, prefix: str = "", *, limit: int | None = None) -> list[Doc]: ...
+
+    def write(self, ops: Sequence[Op]) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON forms
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware UTC datetime (naive values are taken as UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else to_utc(value).isoformat()
+
+
+def _dt(value: Any) -> datetime | None:
+    return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
+
+
+_ALERT_TIMES = ("since", "active_since", "last_evaluated", "last_failed", "resolved_at", "acknowledged_at")
+
+
+def alert_to_json(alert: Alert) -> dict[str, Any]:
+    """Alert as a JSON-ready dict (ISO times), contract-5 keys first."""
+    out: dict[str, Any] = {}
+    for f in fields(alert):
+        value = getattr(alert, f.name)
+        out[f.name] = _iso(value) if isinstance(value, datetime) else value
+    return out
+
+
+def alert_from_json(data: Mapping[str, Any]) -> Alert:
+    """Inverse of `alert_to_json` (unknown keys ignored)."""
+    known = {f.name for f in fields(Alert)}
+    values = {k: v for k, v in data.items() if k in known}
+    for name in _ALERT_TIMES:
+        if name in values:
+            values[name] = _dt(values[name])
+    values["labels"] = dict(values.get("labels") or {})
+    values["annotations"] = dict(values.get("annotations") or {})
+    values["silenced_by"] = list(values.get("silenced_by") or [])
+    values["inhibited_by"] = list(values.get("inhibited_by") or [])
+    return Alert(**values)
+
+
+def notification_to_json(note: Notification) -> dict[str, Any]:
+    """Notification as a JSON-ready dict (alerts included)."""
+    return {
+        "id": note.id, "receiver": note.receiver, "group_key": note.group_key,
+        "group_labels": dict(note.group_labels), "reason": note.reason, "status": note.status,
+        "alerts": [alert_to_json(a) for a in note.alerts], "created_at": _iso(note.created_at),
+        "idempotency_key": note.idempotency_key, "attempts": note.attempts,
+    }
+
+
+def notification_from_json(data: Mapping[str, Any]) -> Notification:
+    """Inverse of `notification_to_json`."""
+    created = _dt(data["created_at"])
+    assert created is not None
+    return Notification(
+        id=data["id"], receiver=data["receiver"], group_key=data["group_key"],
+        group_labels=dict(data.get("group_labels") or {}), reason=data["reason"], status=data["status"],
+        alerts=[alert_from_json(a) for a in data.get("alerts") or ()], created_at=created,
+        idempotency_key=data["idempotency_key"], attempts=int(data.get("attempts", 0)),
+    )
+
+
+@dataclass(slots=True)
+class StoredAlert:
+    """An alert as persisted: the shared record plus lifecycle settings, history and routing flag."""
+
+    alert: Alert
+    history: list[dict[str, Any]] = field(default_factory=list)
+    for_seconds: float = 0.0
+    keep_firing_for: float = 0.0
+    route_seq: int = 0  # bumped by each firing/resolved transition that groups must hear about
+    routed_seq: int = 0  # the last route_seq whose groups were updated
+    etag: str = ""
+
+    @property
+    def needs_routing(self) -> bool:
+        return self.route_seq != self.routed_seq
+
+    def to_json(self) -> dict[str, Any]:
+        return {"alert": alert_to_json(self.alert), "history": self.history, "for_seconds": self.for_seconds,
+                "keep_firing_for": self.keep_firing_for, "route_seq": self.route_seq,
+                "routed_seq": self.routed_seq}
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> StoredAlert:
+        body = doc.body
+        return cls(alert_from_json(body["alert"]), list(body.get("history") or []),
+                   float(body.get("for_seconds", 0.0)), float(body.get("keep_firing_for", 0.0)),
+                   int(body.get("route_seq", 0)), int(body.get("routed_seq", 0)), doc.etag)
+
+
+def _inverted(at: datetime) -> str:
+    """Row-key prefix that sorts newest first (Table storage only sorts ascending)."""
+    micros = int(to_utc(at).timestamp() * 1_000_000)
+    return f"{10**17 - micros:017d}"
+
+
+def _ordered(at: datetime) -> str:
+    return f"{int(to_utc(at).timestamp() * 1_000_000):017d}"
+
+
+def _hash(text: str, size: int = 32) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def receiver_partition(receiver: str) -> str:
+    """The partition holding one receiver's groups, outbox and circuit breaker."""
+    return f"rcv:{receiver}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+
+class StateStore:
+    """Everything amlguard persists about alerts and audits, over one `Backend`.
+
+    Writes that must not be lost or duplicated are single-document or single-partition ETag
+    writes, so concurrent Function instances (or threads) cannot both win.
+    """
+
+    def __init__(self, backend: Backend, *, description: str = "") -> None:
+        self.backend = backend
+        self.description = description
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+        self.backend.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- Event Grid dedupe and audit bookkeeping --------------------------------------------
+
+    def mark_event_seen(self, event_id: str, at: datetime | None = None) -> bool:
+        """Record an event id; True if it was new (atomic: of two racing callers one gets True)."""
+        at = to_utc(at or datetime.now(UTC))
+        try:
+            self.backend.write([Op("insert", "event", str(event_id), {"at": _iso(at)})])
+        except Conflict:
+            return False
+        return True
+
+    def prune_events(self, older_than: datetime) -> int:
+        """Forget event ids seen before `older_than` (Event Grid retries for at most 24 h)."""
+        cutoff = to_utc(older_than)
+        removed = 0
+        for doc in self.backend.query("event"):
+            seen = _dt(doc.body.get("at"))
+            if seen is not None and seen < cutoff:
+                try:
+                    self.backend.write([Op("delete", doc.pk, doc.rk, etag=doc.etag)])
+                    removed += 1
+                except Conflict:
+                    pass
+        return removed
+
+    @staticmethod
+    def _audit_key(resource_id: str) -> str:
+        return resource_id.lower()  # ARM ids are case-insensitive
+
+    def last_audit(self, resource_id: str) -> datetime | None:
+        """When `resource_id` was last audited, or None."""
+        doc = self.backend.get("audit", self._audit_key(resource_id))
+        return None if doc is None else _dt(doc.body.get("at"))
+
+    def audit_record(self, resource_id: str) -> dict[str, Any] | None:
+        """The last audit record of a resource: `{"resource", "at", "summary"}`."""
+        doc = self.backend.get("audit", self._audit_key(resource_id))
+        return None if doc is None else dict(doc.body)
+
+    def record_audit(self, resource_id: str, at: datetime, summary: dict[str, Any] | None = None) -> None:
+        """Remember the audit time of a resource; an older time never replaces a newer one."""
+        body = {"resource": resource_id, "at": _iso(at), "summary": summary}
+
+        def attempt() -> None:
+            doc = self.backend.get("audit", self._audit_key(resource_id))
+            if doc is None:
+                self.backend.write([Op("insert", "audit", self._audit_key(resource_id), body)])
+                return
+            current = _dt(doc.body.get("at"))
+            if current is not None and current > to_utc(at):
+                return
+            self.backend.write([Op("replace", doc.pk, doc.rk, body, etag=doc.etag)])
+
+        retry(attempt)
+
+    def record_run(self, kind: str, at: datetime, summary: dict[str, Any]) -> None:
+        """Append one audit/sweep run (feeds the compliance-over-time chart)."""
+        rk = f"{_inverted(at)}-{uuid.uuid4().hex[:8]}"
+        self.backend.write([Op("insert", "run", rk, {"kind": kind, "at": _iso(at), "summary": summary})])
+
+    def runs(self, limit: int = 100, *, kind: str | None = None) -> list[dict[str, Any]]:
+        """The most recent runs, newest first: `{"kind", "at", "summary"}`."""
+        out: list[dict[str, Any]] = []
+        for doc in self.backend.query("run", limit=None if kind else limit):
+            if kind is None or doc.body.get("kind") == kind:
+                out.append(dict(doc.body))
+            if len(out) >= limit:
+                break
+        return out
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def get_alert(self, fp: str) -> StoredAlert | None:
+        """One stored alert with its ETag."""
+        doc = self.backend.get("alert", fp)
+        return None if doc is None else StoredAlert.from_doc(doc)
+
+    def list_alerts(self) -> list[StoredAlert]:
+        """Every stored alert (any status)."""
+        return [StoredAlert.from_doc(doc) for doc in self.backend.query("alert")]
+
+    def save_alert(self, stored: StoredAlert) -> StoredAlert:
+        """Insert (no ETag) or conditionally replace (ETag); raises Conflict when another writer won."""
+        stored.history = stored.history[-HISTORY_LIMIT:]
+        action: Literal["insert", "replace"] = "replace" if stored.etag else "insert"
+        (etag,) = self.backend.write([Op(action, "alert", stored.alert.fingerprint, stored.to_json(),
+                                         etag=stored.etag or None)])
+        stored.etag = etag
+        return stored
+
+    def delete_alert(self, fp: str) -> None:
+        """Forget an alert entirely (garbage collection of long-resolved alerts)."""
+        self.backend.write([Op("delete", "alert", fp)])
+
+    # -- silences -----------------------------------------------------------------------------
+
+    def get_silence(self, silence_id: str) -> Doc | None:
+        """The silence document (see shared.alerts.silences.Silence.to_json) with its ETag."""
+        return self.backend.get("silence", silence_id)
+
+    def list_silence_docs(self) -> list[Doc]:
+        """Every stored silence document."""
+        return self.backend.query("silence")
+
+    def put_silence(self, silence_id: str, body: dict[str, Any], *, etag: str | None = None) -> str:
+        """Insert a new silence (no ETag) or replace one conditionally; returns the new ETag."""
+        op = Op("replace", "silence", silence_id, body, etag=etag) if etag else Op("insert", "silence",
+                                                                                  silence_id, body)
+        return self.backend.write([op])[0]
+
+    def delete_silence(self, silence_id: str) -> None:
+        """Remove a silence document (garbage collection after retention)."""
+        self.backend.write([Op("delete", "silence", silence_id)])
+
+    # -- groups, outbox, circuit breakers (one partition per receiver) -----------------------
+
+    def receivers(self) -> list[str]:
+        """Receiver names that have ever had a notification group."""
+        return [str(doc.body["name"]) for doc in self.backend.query("receiver")]
+
+    def _register_receiver(self, receiver: str) -> None:
+        if self.backend.get("receiver", _hash(receiver)) is None:
+            self.backend.write([Op("upsert", "receiver", _hash(receiver), {"name": receiver})])
+
+    @staticmethod
+    def group_row(group_key: str) -> str:
+        return f"g-{_hash(group_key)}"
+
+    def get_group(self, receiver: str, group_key: str) -> Doc | None:
+        """A notification group (members, timers, last notification) with its ETag."""
+        return self.backend.get(receiver_partition(receiver), self.group_row(group_key))
+
+    def list_groups(self, receiver: str | None = None) -> list[Doc]:
+        """Groups of one receiver, or of every receiver."""
+        names = [receiver] if receiver is not None else self.receivers()
+        return [doc for name in names for doc in self.backend.query(receiver_partition(name), "g-")]
+
+    def save_group(self, receiver: str, group_key: str, body: dict[str, Any], *, etag: str | None,
+                   outbox: Notification | None = None, outbox_extra: dict[str, Any] | None = None) -> str:
+        """Write a group (insert when `etag` is None) and, atomically with it, enqueue `outbox`."""
+        if etag is None:
+            self._register_receiver(receiver)
+        pk = receiver_partition(receiver)
+        ops = [Op("replace", pk, self.group_row(group_key), body, etag=etag) if etag
+               else Op("insert", pk, self.group_row(group_key), body)]
+        if outbox is not None:
+            item = {"notification": notification_to_json(outbox), "next_attempt_at": _iso(outbox.created_at),
+                    "leased_until": None, "last_error": None, "state": "queued", **(outbox_extra or {})}
+            ops.append(Op("insert", pk, outbox.id, item))
+        return self.backend.write(ops)[0]
+
+    @staticmethod
+    def outbox_row(created_at: datetime, idempotency_key: str) -> str:
+        """Outbox row keys sort by creation time, so a receiver's queue reads in order."""
+        return f"o-{_ordered(created_at)}-{idempotency_key[:12]}"
+
+    def outbox(self, receiver: str, *, limit: int | None = None) -> list[Doc]:
+        """A receiver's queued (and dead-lettered) messages, oldest first."""
+        return self.backend.query(receiver_partition(receiver), "o-", limit=limit)
+
+    def update_outbox(self, receiver: str, doc: Doc) -> str:
+        """Conditionally rewrite an outbox item (lease, attempt count, backoff)."""
+        return self.backend.write([Op("replace", receiver_partition(receiver), doc.rk, doc.body,
+                                      etag=doc.etag)])[0]
+
+    def remove_outbox(self, receiver: str, doc: Doc) -> None:
+        """Delete a delivered outbox item (conditional: only the lease holder's version)."""
+        self.backend.write([Op("delete", receiver_partition(receiver), doc.rk, etag=doc.etag)])
+
+    def get_breaker(self, receiver: str) -> Doc | None:
+        """The receiver's circuit-breaker document."""
+        return self.backend.get(receiver_partition(receiver), "breaker")
+
+    def save_breaker(self, receiver: str, body: dict[str, Any], etag: str | None) -> str:
+        """Write the breaker (unconditional when `etag` is None)."""
+        op = Op("replace", receiver_partition(receiver), "breaker", body, etag=etag) if etag else \
+            Op("upsert", receiver_partition(receiver), "breaker", body)
+        return self.backend.write([op])[0]
+
+    # -- notification log ---------------------------------------------------------------------
+
+    def log_notification(self, entry: dict[str, Any], at: datetime) -> None:
+        """Record one delivery outcome at `at`; keyed by the notification's creation time and id,
+        so a redelivery after a crash rewrites the same row instead of adding one."""
+        created = _dt(entry.get("created_at")) or at
+        rk = f"{_inverted(created)}-{_hash(str(entry.get('id')), 16)}"
+        self.backend.write([Op("upsert", "nlog", rk, {**entry, "at": _iso(at)})])
+
+    def notification_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The notification log, newest first."""
+        return [dict(doc.body) for doc in self.backend.query("nlog", limit=limit)]
+
+    # -- small metadata -------------------------------------------------------------------------
+
+    def get_meta(self, name: str) -> Doc | None:
+        return self.backend.get("meta", name)
+
+    def put_meta(self, name: str, body: dict[str, Any]) -> None:
+        self.backend.write([Op("upsert", "meta", name, body)])
+
+
+def retry(attempt: Callable[[], T], *, tries: int = 20) -> T:
+    """Run an optimistic read-modify-write until it does not hit a Conflict."""
+    for _ in range(tries - 1):
+        try:
+            return attempt()
+        except Conflict:
+            continue
+    return attempt()
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening a store
+
+
+def _setting(settings: Mapping[str, str] | None, name: str) -> str | None:
+    value = (settings or {}).get(name) if settings is not None else None
+    if value is None:
+        value = os.environ.get(name)
+    return value or None
+
+
+def open_store(state_dir: str | Path | None = None, *, backend: str | None = None,
+               settings: Mapping[str, str] | None = None) -> StateStore:
+    """Open the state store: SQLite file `{state_dir}/amlguard.db` (default `.amlguard/`) or Table storage.
+
+    The backend comes from `backend`, else the setting AMLGUARD_STATE_BACKEND (`sqlite`/`table`),
+    else SQLite. Table storage reads AMLGUARD_STATE_CONNECTION (a connection string, for local
+    development) or AMLGUARD_STATE_TABLE_ENDPOINT (with DefaultAzureCredential, as in Azure),
+    and AMLGUARD_STATE_TABLE_PREFIX (table name, default `amlguard`). Settings are looked up in
+    `settings` first, then in the environment.
+    """
+    kind = (backend or _setting(settings, "AMLGUARD_STATE_BACKEND") or "sqlite").strip().lower()
+    if kind == "sqlite":
+        from shared.alerts.store_sqlite import SqliteBackend
+
+        folder = Path(state_dir) if state_dir is not None else Path(".amlguard")
+        path = folder / "amlguard.db"
+        return StateStore(SqliteBackend(path), description=f"sqlite:{path}")
+    if kind in ("table", "tables", "azure-table"):
+        from shared.alerts.store_table import TableBackend
+
+        prefix = _setting(settings, "AMLGUARD_STATE_TABLE_PREFIX") or "amlguard"
+        connection = _setting(settings, "AMLGUARD_STATE_CONNECTION")
+        endpoint = _setting(settings, "AMLGUARD_STATE_TABLE_ENDPOINT")
+        if connection:
+            table = TableBackend.from_connection_string(connection, prefix)
+        elif endpoint:
+            table = TableBackend.from_endpoint(endpoint, prefix)
+        else:
+            raise ConfigError(
+                "state backend 'table' needs AMLGUARD_STATE_TABLE_ENDPOINT (e.g. "
+                "https://<account>.table.core.windows.net, used with the managed identity) or "
+                "AMLGUARD_STATE_CONNECTION (a storage connection string); set one in the app settings")
+        return StateStore(table, description=f"table:{table.table_name}")
+    raise ConfigError(f"unknown state backend {kind!r} (AMLGUARD_STATE_BACKEND); use 'sqlite' or 'table'")
+
+
+def iter_chunks(text: str, size: int) -> Iterator[str]:
+    """Split `text` into pieces of at most `size` characters (Table string properties are capped)."""
+    for start in range(0, len(text), size):
+        yield text[start:start + size]
+
+
+def dumps(body: Mapping[str, Any]) -> str:
+    """Compact, deterministic JSON for stored documents."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
+

@@ -1,0 +1,164 @@
+"""Azure Table storage backend of the state store (the Function App's own storage account).
+
+One table; a document is an entity whose JSON body is split over string properties `b0..bN`
+(Table caps a string property at 64 KiB). ETags are the service's; conditional writes use
+`match_condition=IfNotModified`, and a multi-write batch is one entity-group transaction (all
+entities in one partition), which Table storage applies atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from shared.alerts.store import Conflict, Doc, Op, dumps, iter_chunks
+from shared.errors import ConfigError
+
+__all__ = ["TableBackend", "decode_key", "encode_key"]
+
+_CHUNK = 30_000  # characters; a UTF-16 string property holds at most 32 Ki characters
+_TABLE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+# Characters Table storage refuses in PartitionKey / RowKey, plus '%' (our escape character).
+_UNSAFE = re.compile(r"[/\\#?%\x00-\x1f\x7f-\x9f]")
+_ESCAPE = re.compile(r"%([0-9A-F]{2})")
+_CONFLICT_STATUS = {404, 409, 412}
+
+
+def encode_key(key: str) -> str:
+    """Escape the characters Table keys forbid (ARM ids are full of '/'); keeps prefixes prefixes."""
+    return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", key)
+
+
+def decode_key(key: str) -> str:
+    """Inverse of `encode_key`."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), key)
+
+
+def _to_entity(pk: str, rk: str, body: dict[str, Any]) -> dict[str, Any]:
+    text = dumps(body)
+    chunks = list(iter_chunks(text, _CHUNK)) or [""]
+    entity: dict[str, Any] = {"PartitionKey": encode_key(pk), "RowKey": encode_key(rk), "n": len(chunks)}
+    for index, chunk in enumerate(chunks):
+        entity[f"b{index}"] = chunk
+    return entity
+
+
+def _from_entity(entity: Any) -> Doc:
+    count = int(entity.get("n", 1))
+    text = "".join(str(entity.get(f"b{i}", "")) for i in range(count))
+    etag = entity.metadata.get("etag", "") if hasattr(entity, "metadata") else ""
+    return Doc(decode_key(entity["PartitionKey"]), decode_key(entity["RowKey"]), json.loads(text or "{}"), etag)
+
+
+class TableBackend:
+    """Documents in one Azure table (created on first use)."""
+
+    def __init__(self, client: TableClient) -> None:
+        self.client = client
+        self.table_name = client.table_name
+        with contextlib.suppress(ResourceExistsError):
+            client.create_table()
+
+    @staticmethod
+    def _check_name(name: str) -> str:
+        if not _TABLE_NAME_RE.match(name):
+            raise ConfigError(
+                f"AMLGUARD_STATE_TABLE_PREFIX {name!r} is not a valid table name: use 3-63 letters "
+                "and digits, starting with a letter")
+        return name
+
+    @classmethod
+    def from_connection_string(cls, connection: str, table: str = "amlguard", **kwargs: Any) -> TableBackend:
+        """From a storage connection string (local development, Azurite)."""
+        service = TableServiceClient.from_connection_string(connection, **kwargs)
+        return cls(service.get_table_client(cls._check_name(table)))
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, table: str = "amlguard", *, credential: Any = None,
+                      **kwargs: Any) -> TableBackend:
+        """From the table endpoint with DefaultAzureCredential (the Function App's managed identity)."""
+        if credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        service = TableServiceClient(endpoint=endpoint, credential=credential, **kwargs)
+        return cls(service.get_table_client(cls._check_name(table)))
+
+    def get(self, pk: str, rk: str) -> Doc | None:
+        try:
+            entity = self.client.get_entity(encode_key(pk), encode_key(rk))
+        except ResourceNotFoundError:
+            return None
+        return _from_entity(entity)
+
+    def query(self, pk: str, prefix: str = "", *, limit: int | None = None) -> list[Doc]:
+        params: dict[str, Any] = {"pk": encode_key(pk)}
+        flt = "PartitionKey eq @pk"
+        if prefix:
+            low = encode_key(prefix)
+            params.update(lo=low, hi=low[:-1] + chr(ord(low[-1]) + 1))
+            flt += " and RowKey ge @lo and RowKey lt @hi"
+        pages = self.client.query_entities(flt, parameters=params, results_per_page=limit)
+        out: list[Doc] = []
+        for entity in pages:
+            out.append(_from_entity(entity))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def write(self, ops: Sequence[Op]) -> list[str]:
+        try:
+            if len(ops) == 1:
+                return [self._single(ops[0])]
+            return self._batch(ops)
+        except (ResourceExistsError, ResourceNotFoundError) as exc:
+            raise Conflict(str(exc)) from exc
+        except HttpResponseError as exc:
+            if exc.status_code in _CONFLICT_STATUS:
+                raise Conflict(str(exc)) from exc
+            raise
+
+    def _single(self, op: Op) -> str:
+        entity = _to_entity(op.pk, op.rk, op.body or {})
+        if op.action == "insert":
+            meta = self.client.create_entity(entity)
+        elif op.action == "upsert":
+            meta = self.client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        elif op.action == "replace":
+            meta = self.client.update_entity(entity, mode=UpdateMode.REPLACE, etag=op.etag or "*",
+                                             match_condition=MatchConditions.IfNotModified)
+        else:
+            if op.etag:
+                self.client.delete_entity(encode_key(op.pk), encode_key(op.rk), etag=op.etag,
+                                          match_condition=MatchConditions.IfNotModified)
+            else:
+                self.client.delete_entity(encode_key(op.pk), encode_key(op.rk))
+            return ""
+        return str(meta.get("etag", ""))
+
+    def _batch(self, ops: Sequence[Op]) -> list[str]:
+        batch: list[Any] = []
+        for op in ops:
+            entity = _to_entity(op.pk, op.rk, op.body or {})
+            if op.action == "insert":
+                batch.append(("create", entity))
+            elif op.action == "upsert":
+                batch.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
+            elif op.action == "replace":
+                batch.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": op.etag or "*",
+                                                  "match_condition": MatchConditions.IfNotModified}))
+            else:
+                extra = {"etag": op.etag, "match_condition": MatchConditions.IfNotModified} if op.etag else {}
+                batch.append(("delete", entity, extra))
+        results = self.client.submit_transaction(batch)
+        return [str((meta or {}).get("etag", "")) for meta in results]
+
+    def close(self) -> None:
+        self.client.close()

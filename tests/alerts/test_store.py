@@ -1,0 +1,177 @@
+"""Contract tests every state-store backend passes (SQLite and Azure Table storage via Azurite)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.alerts.store import Conflict, StateStore, StoredAlert, open_store
+from shared.alerts.types import Alert, Notification
+from shared.errors import ConfigError
+
+from .conftest import T0, StoreFactory
+
+RID = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/w1"
+
+
+def _alert(fp: str = "fp1", status: str = "firing") -> StoredAlert:
+    return StoredAlert(Alert(fingerprint=fp, rule="AMLG-NET-001", resource=RID, status=status, severity="high",
+                             since=T0, labels={"rule": "AMLG-NET-001", "workspace": "w1"},
+                             annotations={"message": "x" * 70_000}))  # larger than one Table property
+
+
+def test_mark_event_seen_is_true_once(store: StateStore) -> None:
+    assert store.mark_event_seen("evt-1", T0) is True
+    assert store.mark_event_seen("evt-1", T0) is False
+    assert store.mark_event_seen("evt/2#?", T0) is True  # characters Table keys refuse
+
+
+def test_mark_event_seen_is_atomic_under_threads(store: StateStore) -> None:
+    results: list[bool] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(store.mark_event_seen("same-event", T0))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, False, False, True]
+
+
+def test_prune_events_forgets_only_old_ids(store: StateStore) -> None:
+    store.mark_event_seen("old", T0)
+    store.mark_event_seen("new", T0 + timedelta(days=3))
+    assert store.prune_events(T0 + timedelta(days=1)) == 1
+    assert store.mark_event_seen("old", T0) is True
+    assert store.mark_event_seen("new", T0) is False
+
+
+def test_last_audit_never_moves_backwards(store: StateStore) -> None:
+    assert store.last_audit(RID) is None
+    store.record_audit(RID, T0 + timedelta(minutes=5), {"failed": 1})
+    store.record_audit(RID.upper(), T0, {"failed": 9})  # older (and ARM ids are case-insensitive)
+    assert store.last_audit(RID) == T0 + timedelta(minutes=5)
+    record = store.audit_record(RID)
+    assert record is not None and record["summary"] == {"failed": 1}
+
+
+def test_runs_are_newest_first_and_filterable(store: StateStore) -> None:
+    for i in range(3):
+        store.record_run("sweep", T0 + timedelta(hours=i), {"failed": i})
+    store.record_run("event", T0 + timedelta(hours=5), {"failed": 7})
+    assert [r["summary"]["failed"] for r in store.runs(10)] == [7, 2, 1, 0]
+    assert [r["summary"]["failed"] for r in store.runs(2, kind="sweep")] == [2, 1]
+    assert store.runs(1)[0]["at"] == (T0 + timedelta(hours=5)).isoformat()
+
+
+def test_alert_insert_get_and_etag_conflicts(store: StateStore) -> None:
+    saved = store.save_alert(_alert())
+    again = store.get_alert("fp1")
+    assert again is not None and again.alert == saved.alert and len(again.alert.annotations["message"]) == 70_000
+    with pytest.raises(Conflict):
+        store.save_alert(_alert())  # insert of an existing fingerprint
+    stale = store.get_alert("fp1")
+    assert stale is not None
+    again.alert.status = "resolved"
+    store.save_alert(again)
+    stale.alert.status = "pending"
+    with pytest.raises(Conflict):
+        store.save_alert(stale)
+    current = store.get_alert("fp1")
+    assert current is not None and current.alert.status == "resolved"
+    assert [s.alert.fingerprint for s in store.list_alerts()] == ["fp1"]
+    store.delete_alert("fp1")
+    assert store.get_alert("fp1") is None
+
+
+def test_history_is_capped(store: StateStore) -> None:
+    stored = _alert()
+    stored.history = [{"at": T0.isoformat(), "event": "transition", "n": i} for i in range(600)]
+    store.save_alert(stored)
+    loaded = store.get_alert("fp1")
+    assert loaded is not None and len(loaded.history) == 500 and loaded.history[-1]["n"] == 599
+
+
+def _note(receiver: str, at: datetime, key: str, store: StateStore) -> Notification:
+    return Notification(id=store.outbox_row(at, key), receiver=receiver, group_key="g", group_labels={},
+                        reason="first", status="firing", alerts=[_alert().alert], created_at=at,
+                        idempotency_key=key)
+
+
+def test_group_write_and_outbox_commit_together(store: StateStore) -> None:
+    store.save_group("team/a", "g", {"receiver": "team/a", "group_key": "g", "members": ["fp1"]}, etag=None)
+    doc = store.get_group("team/a", "g")
+    assert doc is not None
+    note = _note("team/a", T0, "k" * 32, store)
+    store.save_group("team/a", "g", {**doc.body, "members": []}, etag=doc.etag, outbox=note)
+    assert [d.body["notification"]["idempotency_key"] for d in store.outbox("team/a")] == ["k" * 32]
+    # A stale ETag fails the whole batch: neither the group nor a second message is written.
+    second = _note("team/a", T0 + timedelta(seconds=1), "m" * 32, store)
+    with pytest.raises(Conflict):
+        store.save_group("team/a", "g", {**doc.body, "members": ["x"]}, etag=doc.etag, outbox=second)
+    assert len(store.outbox("team/a")) == 1
+    current = store.get_group("team/a", "g")
+    assert current is not None and current.body["members"] == []
+    assert store.receivers() == ["team/a"]
+    assert [g.body["group_key"] for g in store.list_groups()] == ["g"]
+
+
+def test_outbox_reads_in_creation_order(store: StateStore) -> None:
+    store.save_group("r", "g", {"receiver": "r", "group_key": "g"}, etag=None)
+    for i in (3, 1, 2):
+        doc = store.get_group("r", "g")
+        assert doc is not None
+        store.save_group("r", "g", {**doc.body, "n": i}, etag=doc.etag,
+                         outbox=_note("r", T0 + timedelta(seconds=i), f"{i}" * 32, store))
+    assert [d.body["notification"]["idempotency_key"][0] for d in store.outbox("r")] == ["1", "2", "3"]
+
+
+def test_notification_log_newest_first(store: StateStore) -> None:
+    for i in range(3):
+        store.log_notification({"id": f"n{i}", "created_at": (T0 + timedelta(minutes=i)).isoformat()},
+                               T0 + timedelta(minutes=i))
+    store.log_notification({"id": "n0", "created_at": T0.isoformat(), "outcome": "again"}, T0)
+    log = store.notification_log(10)
+    assert [e["id"] for e in log] == ["n2", "n1", "n0"] and log[-1]["outcome"] == "again"
+
+
+def test_reopening_the_store_keeps_everything(store_factory: StoreFactory) -> None:
+    first = store_factory()
+    first.save_alert(_alert())
+    first.mark_event_seen("e1", T0)
+    first.record_audit(RID, T0)
+    first.put_silence("s1", {"id": "s1"})
+    first.close()
+    second = store_factory()
+    loaded = second.get_alert("fp1")
+    assert loaded is not None and loaded.alert.status == "firing"
+    assert second.mark_event_seen("e1", T0) is False
+    assert second.last_audit(RID) == T0
+    assert [d.rk for d in second.list_silence_docs()] == ["s1"]
+
+
+def test_naive_datetimes_are_taken_as_utc(store: StateStore) -> None:
+    store.record_audit(RID, datetime(2026, 3, 1, 12, 0))
+    assert store.last_audit(RID) == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_open_store_defaults_and_errors(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    for name in ("AMLGUARD_STATE_BACKEND", "AMLGUARD_STATE_CONNECTION", "AMLGUARD_STATE_TABLE_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    with open_store() as store:
+        assert (tmp_path / ".amlguard" / "amlguard.db").exists()
+        assert store.description.startswith("sqlite:")
+    with pytest.raises(ConfigError, match="AMLGUARD_STATE_TABLE_ENDPOINT"):
+        open_store(backend="table")
+    with pytest.raises(ConfigError, match="unknown state backend"):
+        open_store(settings={"AMLGUARD_STATE_BACKEND": "redis"})
+    with pytest.raises(ConfigError, match="not a valid table name"):
+        open_store(backend="table", settings={"AMLGUARD_STATE_CONNECTION": "UseDevelopmentStorage=true",
+                                              "AMLGUARD_STATE_TABLE_PREFIX": "bad-name"})

@@ -1,0 +1,81 @@
+"""Pytest plugin: an Azurite Table service for the whole session, started from node_modules.
+
+Use the `azurite_table` fixture (a connection string). Load it with
+`pytest_plugins = ["tests.azurite"]` in a conftest (tests/alerts/conftest.py does). The account
+key below is Azurite's published development key (it opens nothing outside the emulator).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
+AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def connection_string(port: int) -> str:
+    """Azurite's well-known development-account connection string for a Table port."""
+    return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+            f"TableEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"azurite-table exited early with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"azurite-table did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="session")
+def azurite_table() -> Iterator[str]:
+    """Connection string of a fresh Azurite Table service (skipped locally when not installed)."""
+    external = os.environ.get("AMLGUARD_TEST_AZURITE_TABLE")  # reuse one started by scripts/azurite.sh
+    if external:
+        yield external
+        return
+    if not AZURITE_TABLE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AZURITE_TABLE} is missing; CI must run `npm ci` at the repo root first")
+        pytest.skip("Azurite not installed: run `npm ci` at the repo root (needs Node.js >= 18)")
+    port = _free_port()
+    location = tempfile.mkdtemp(prefix="amlguard-azurite-")
+    proc = subprocess.Popen(
+        [str(AZURITE_TABLE), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--location", location,
+         "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_listening(port, proc)
+        yield connection_string(port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        shutil.rmtree(location, ignore_errors=True)
