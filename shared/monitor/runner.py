@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from shared.errors import AmlguardError, ConfigError, PolicyError
-from shared.model import Resource
+from shared.model import Finding, Resource, Status
 from shared.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
-from shared.monitor.rules import MonitorRule, default_rules_path, load_monitor_rules
+from shared.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, default_rules_path, load_monitor_rules
 from shared.monitor.signals import format_value
 
 __all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
@@ -90,12 +91,35 @@ def _rules_path(settings: Any) -> Path:
     return Path(settings.policies_dir)
 
 
-def _audited(result: MonitorResult) -> list[str]:
-    """Resources whose monitor alerts may change: those with a finding, minus any resource for
-    which some rule kept its state (no data, `no_data: keep_state`)."""
-    kept = {e.resource.id for e in result.evaluated if e.finding is None}
-    seen = dict.fromkeys(e.resource.id for e in result.evaluated if e.finding is not None)
-    return [rid for rid in seen if rid not in kept]
+def _stale_alert_findings(alerts: Any, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
+                          result: MonitorResult) -> list[Finding]:
+    """Resolving findings for open monitor alerts that no rule evaluation will touch again: the rule
+    was removed or disabled, or a due rule no longer selects the resource (gone, re-tagged).
+
+    AlertManager.process resolves every open alert of an `audited` resource that got no finding,
+    audit alerts included, so monitor runs pass no `audited` list and resolve their own stale
+    alerts here, rule by rule; `no_data: keep_state` pairs are selected, so they stay untouched.
+    """
+    lister = getattr(alerts, "list_alerts", None)
+    if lister is None:
+        return []
+    known = {r.id for r in rules}
+    due_ids = {r.id for r in due}
+    selected = {(e.rule.id, e.resource.id.lower()) for e in result.evaluated}
+    out = []
+    for alert in lister(include_resolved=False):
+        rule_id, resource = str(alert.get("rule", "")), str(alert.get("resource", ""))
+        if not re.match(MONITOR_RULE_ID_PATTERN, rule_id):
+            continue
+        if rule_id not in known:
+            why = f"monitor rule {rule_id} was removed or disabled"
+        elif rule_id in due_ids and (rule_id, resource.lower()) not in selected:
+            why = f"monitor rule {rule_id} no longer selects this resource"
+        else:
+            continue
+        out.append(Finding(rule=rule_id, resource=resource, status=Status.NOT_APPLICABLE.value,
+                           severity=str(alert.get("severity") or "info"), message=why, effect="alert"))
+    return out
 
 
 def run_monitors(service: Any, *, source: MonitorSource | None = None,
@@ -125,7 +149,10 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     resources = [r for r in listing.resources if r.kind in MONITORED_KINDS]
     source = source or _source_for(service)
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
-    transitions = service.alerts.process(result.findings, audited=_audited(result), now=now,
+    findings = result.findings + _stale_alert_findings(service.alerts, rules, due, result)
+    # no `audited`: that would also resolve the audit alerts of these resources (see above);
+    # a pass / not_applicable finding resolves its own alert, no finding keeps it as it is
+    transitions = service.alerts.process(findings, audited=[], now=now,
                                          for_seconds={r.id: r.for_seconds for r in due})
     for rule in due:
         last_run[rule.id] = now.isoformat()
@@ -234,7 +261,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         store = open_store(args.state)
         try:
             manager = AlertManager(store)
-            transitions = list(manager.process(result.findings, audited=_audited(result), now=now,
+            findings = result.findings + _stale_alert_findings(manager, rules, rules, result)
+            transitions = list(manager.process(findings, audited=[], now=now,
                                                for_seconds={r.id: r.for_seconds for r in rules}) or [])
         finally:
             store.close()
