@@ -12,6 +12,7 @@ Operands may be parameter references: `{param: name}`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "CompileContext",
     "Node",
     "compile_condition",
+    "generate",
     "is_param_ref",
 ]
 
@@ -86,6 +88,14 @@ class Node:
         """Dotted field paths the condition reads (for line numbers and placeholder notes)."""
         return []
 
+    def code(self) -> tuple[str, dict[str, Any]]:
+        """The condition as a Python expression over `r`, with the names it needs.
+
+        Generated leaves inline their comparison; anything else calls its own `fn`.
+        """
+        name = f"_n{next(_UNIQUE)}"
+        return f"{name}(r)", {name: self.fn}
+
     def reads_resource(self) -> bool:
         return bool(self.fields())
 
@@ -97,11 +107,24 @@ class _Const(Node):
         self.value = value
         self.fn = (lambda s: True) if value else (lambda s: False)
 
+    def code(self) -> tuple[str, dict[str, Any]]:
+        return ("True" if self.value else "False"), {}
+
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         return None, "always " + ("true" if self.value else "false")
 
     def summary(self) -> str:
         return "true" if self.value else "false"
+
+
+def _join(children: list[Node], operator: str) -> tuple[str, dict[str, Any]]:
+    names: dict[str, Any] = {}
+    exprs = []
+    for child in children:
+        expr, more = child.code()
+        exprs.append(expr)
+        names.update(more)
+    return "(" + operator.join(exprs) + ")", names
 
 
 def _negated(desc: str) -> str:
@@ -124,6 +147,9 @@ class _AllOf(Node):
             self.fn = lambda s: a(s) and b(s) and c(s)
         else:
             self.fn = lambda s: all(f(s) for f in fns)
+
+    def code(self) -> tuple[str, dict[str, Any]]:
+        return _join(self.children, " and ")
 
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         if not negate:
@@ -155,6 +181,9 @@ class _AnyOf(Node):
         else:
             self.fn = lambda s: any(f(s) for f in fns)
 
+    def code(self) -> tuple[str, dict[str, Any]]:
+        return _join(self.children, " or ")
+
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         if negate:
             for child in self.children:
@@ -184,6 +213,10 @@ class _Not(Node):
         self.child = child
         inner = child.fn
         self.fn = lambda s: not inner(s)
+
+    def code(self) -> tuple[str, dict[str, Any]]:
+        expr, names = self.child.code()
+        return f"(not {expr})", names
 
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         return self.child.explain(subject, not negate)
@@ -275,6 +308,7 @@ class _Leaf(Node):
         "desc",
         "detail",
         "expected",
+        "expr",
         "get",
         "label",
         "memo",
@@ -287,7 +321,8 @@ class _Leaf(Node):
 
     def __init__(self, *, op: Operator, expected: Any, case_sensitive: bool, get: Callable[[Any], Any],
                  label: str, path: str | None, value_type: str | None, default: Any, clock: Clock,
-                 presence_ok: bool, param_name: str | None) -> None:
+                 presence_ok: bool, param_name: str | None, field_parts: tuple[str, ...] | None = None,
+                 tag_name: str | None = None) -> None:
         self.op = op
         self.expected = expected
         self.get = get
@@ -302,7 +337,14 @@ class _Leaf(Node):
         self.memo: dict[Any, tuple[str | None, str]] = {}
         pred = op.build(expected, case_sensitive)
         conv = self.value_conv
-        if op.presence:
+        fused = _fuse(op.name, expected, case_sensitive, field_parts, tag_name, path, default, conv, clock,
+                      pred, presence_ok) if field_parts or tag_name else None
+        self.expr: tuple[str, dict[str, Any]] | None = fused
+        if fused is not None:
+            namespace = generate(f"<amlguard condition {path} {op.name}>",
+                                 f"def fused(r):\n    f = r.fields\n    return {fused[0]}\n", fused[1])
+            self.fn = namespace["fused"]
+        elif op.presence:
             fieldpath = path or ""
             if presence_ok:
                 self.fn = lambda s: pred(get(s) is not None and not _defaulted(s, fieldpath))
@@ -322,6 +364,9 @@ class _Leaf(Node):
                 return pred(value)
 
             self.fn = check
+
+    def code(self) -> tuple[str, dict[str, Any]]:
+        return self.expr if self.expr is not None else Node.code(self)
 
     def _value(self, subject: Any) -> tuple[Any, Any, bool, bool]:
         raw = self.get(subject)
@@ -384,6 +429,105 @@ class _Leaf(Node):
 
     def fields(self) -> list[str]:
         return [self.path] if self.path else []
+
+
+# ---------------------------------------------------------------------------------- fusion
+# A leaf on a resource field or tag compiles to generated code: read the field, apply the default
+# and value type, compare, as ONE Python expression. `fn(r)` runs it for one resource (one call
+# instead of three nested closures); the engine splices the expressions of every rule of a
+# kind into one comprehension and evaluates all of them in a single pass over the resources.
+_NUMERIC = {"less": "<", "lessOrEquals": "<=", "greater": ">", "greaterOrEquals": ">="}
+_UNIQUE = itertools.count()
+
+
+def _fused_test(op: str, expected: Any, case_sensitive: bool) -> str | None:
+    """The comparison as a Python expression over the value expression {V} (the operand is {E})."""
+    number = "isinstance(v := {V}, (int, float)) and not isinstance(v, bool) and "
+    if op in ("equals", "notEquals"):
+        if isinstance(expected, str):
+            test = "isinstance(v := {V}, str) and " + ("str.__str__(v) == {E}" if case_sensitive
+                                                         else "v.casefold() == {E}")
+        elif isinstance(expected, bool):
+            test = "({V}) is {E}"
+        elif isinstance(expected, (int, float)):
+            test = number + "v == {E}"
+        else:
+            return None
+        return test if op == "equals" else f"not ({test})"
+    if op in ("in", "notIn") and isinstance(expected, list) and expected and not case_sensitive \
+            and all(isinstance(e, str) for e in expected):
+        test = "isinstance(v := {V}, str) and v.casefold() in {E}"
+        return test if op == "in" else f"not ({test})"
+    if op in _NUMERIC and isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        return number + f"v {_NUMERIC[op]} {{E}}"
+    return None
+
+
+def _tag_ci(tags: dict[Any, Any], folded: str) -> Any:
+    for key, value in tags.items():  # Azure tag names are case-insensitive
+        if isinstance(key, str) and key.casefold() == folded:
+            return value
+    return None
+
+
+SHARED_NAMES: dict[str, Any] = {"_walk": _walk, "_defaulted": _defaulted, "_tag_ci": _tag_ci}
+
+
+def _fuse(op: str, expected: Any, case_sensitive: bool, parts: tuple[str, ...] | None, tag: str | None,
+          path: str | None, default: Any, conv: Any, clock: Clock, pred: Callable[[Any], bool],
+          presence_ok: bool) -> tuple[str, dict[str, Any]] | None:
+    """The leaf as ONE Python expression over `r` plus the names it uses, or None.
+
+    The expression reads the resource as `r` and its fields mapping as `f`. Names are unique
+    per leaf, so that expressions of many rules can share one generated function (the engine
+    evaluates every rule of a kind in one comprehension); the scratch variables v, t, x are
+    assigned before each use.
+    """
+    prefix = f"_l{next(_UNIQUE)}_"
+    names: dict[str, Any] = {}
+
+    def bind(name: str, value: Any) -> str:
+        names[prefix + name] = value
+        return prefix + name
+
+    if tag is not None:
+        read = (f"((x if (x := t.get({bind('TAG', tag)})) is not None else _tag_ci(t, {bind('TAGF', tag.casefold())})) "
+                f"if type(t := f.get('tags')) is dict and t else None)")
+    elif parts is not None and len(parts) == 1:
+        read = f"f.get({bind('P0', parts[0])})"
+    elif parts is not None and len(parts) == 2:
+        p0, p1 = bind("P0", parts[0]), bind("P1", parts[1])
+        read = f"(v.get({p1}) if type(v := f.get({p0})) is dict else None if v is None else _walk(v, ({p1},)))"
+    elif parts is not None:
+        read = f"_walk(f, {bind('PARTS', parts)})"
+    else:
+        return None
+    if op == "exists":
+        if not isinstance(expected, bool):
+            return None
+        test = (f"(v := {read}) is not None and not (r.defaulted and _defaulted(r, {bind('PATH', path or '')}))"
+                if presence_ok else f"{read} is not None")
+        return (f"({test})" if expected else f"(not ({test}))"), names
+    value = read
+    if default is not _MISSING:
+        value = f"({bind('D', default)} if (v := {value}) is None else v)"
+    if conv is not None:
+        value = f"{bind('CONV', conv)}({value}, {bind('CLOCK', clock)})"
+    template = _fused_test(op, expected, case_sensitive)
+    if template is None:
+        return f"{bind('PRED', pred)}({value})", names
+    operand = (frozenset(e.casefold() for e in expected) if op in ("in", "notIn")
+               else expected.casefold() if isinstance(expected, str) and not case_sensitive
+               else str.__str__(expected) if isinstance(expected, str) else expected)
+    return "(" + template.replace("{V}", value).replace("{E}", bind("E", operand)) + ")", names
+
+
+def generate(source_name: str, body: str, names: dict[str, Any]) -> dict[str, Any]:
+    """Compile generated code with its names; returns the namespace holding its functions."""
+    namespace = dict(SHARED_NAMES)
+    namespace.update(names)
+    exec(compile(body, source_name, "exec"), namespace)
+    return namespace
 
 
 def _bare(value: Any) -> str:
@@ -503,9 +647,14 @@ def _compile_leaf(spec: dict[str, Any], path: str, ctx: CompileContext) -> Node:
         label = f"the number of {items_path} items" + (f" where {where.summary()}" if where else "")
         fpath = items_path if ctx.mode != "item" else None
         presence_ok = False
+    field_parts = tag_name = None
+    if subject == "field" and ctx.mode == "resource" and spec["field"] not in RESOURCE_ATTRIBUTES:
+        field_parts = tuple(spec["field"].split("."))
+    if subject == "tag" and ctx.mode == "resource":
+        tag_name = spec["tag"]
     return _Leaf(op=op, expected=expected, case_sensitive=case_sensitive, get=get, label=label, path=fpath,
                  value_type=value_type, default=default, clock=ctx.clock, presence_ok=presence_ok,
-                 param_name=param_name)
+                 param_name=param_name, field_parts=field_parts, tag_name=tag_name)
 
 
 def _check_operand(op: Operator, expected: Any) -> str | None:

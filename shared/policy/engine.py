@@ -11,14 +11,15 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 from shared.inventory.base import InventoryError
 from shared.model import Finding, Resource, Status
-from shared.policy.conditions import CompileContext, Node, compile_condition
+from shared.policy.conditions import CompileContext, Node, compile_condition, generate
 from shared.policy.operators import show
 from shared.policy.valuetypes import Clock
 
@@ -223,11 +224,14 @@ class PolicyPack:
         self._lock = threading.Lock()  # compiled closures share the clock: one evaluation at a time
         self._workspace_tags: dict[str, dict[str, str]] = {}
         self._by_id = {r.id: r for r in self.rules}
+        self._programs: dict[str, Callable[[list[Resource]], list[tuple[str, ...]]]] = {}
+        self._raised = False
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
             if rule.enabled:
                 for kind in rule.kinds:
                     self._by_kind.setdefault(kind, []).append(rule)
+        self._ids = {kind: [r.id for r in rules] for kind, rules in self._by_kind.items()}
         # overrides that can apply at all in this environment, pack-wide first then per rule
         self._active_overrides: list[Override] = [
             o for o in self.overrides + [o for r in self.rules for o in r.overrides]
@@ -310,25 +314,14 @@ class PolicyPack:
         """
         with self._lock:
             items = self._prepare(resources, now, workspace_tags)
-            out: list[tuple[str, str, str]] = []
-            append = out.append
-            for resource, rules, matched in self._plan(items):
-                rid = resource.id
-                for rule in rules:
-                    try:
-                        compiled = self._compiled_for(rule, matched)
-                        applies = compiled.applies_fn
-                        if applies is not None and not applies(resource):
-                            append((rule.id, rid, "not_applicable"))
-                            continue
-                        status = "pass" if compiled.require_fn(resource) else "fail"
-                        for exemption in self._exemptions_by_rule[rule.id]:
-                            if exemption.matches(resource) and not exemption.expired(self._clock.now):
-                                status = "exempt"
-                                break
-                        append((rule.id, rid, status))
-                    except Exception:  # same as evaluate: an error, never a pass
-                        append((rule.id, rid, "error"))
+            kinds, rows, _matches = self._rows(items)
+            its = {kind: iter(kind_rows) for kind, kind_rows in rows.items()}
+            ids = self._ids
+            # one comprehension over the resources; zip builds the tuples
+            out = [t for resource, kind in zip(items, kinds, strict=True) if kind is not None
+                   for t in zip(ids[kind], repeat(resource.id), next(its[kind]), strict=False)]
+            if self._raised:  # a rule raised on some resource: that verdict is an error
+                out = [(r, i, "error" if isinstance(s, Exception) else s) for r, i, s in out]
             out.extend((f.rule, f.resource, f.status) for f in self._error_findings(errors))
             return out
 
@@ -346,23 +339,92 @@ class PolicyPack:
             self._workspace_tags.setdefault(name, dict(tags))
         return items
 
-    def _plan(self, items: list[Resource]) -> Iterator[tuple[Resource, list[Rule], frozenset[int] | Exception]]:
-        """(resource, its rules, matched override ids or the error selecting them) per audited resource."""
+    def _program(self, kind: str) -> Callable[[list[Resource]], list[tuple[str, ...]]]:
+        """The generated function evaluating every rule of `kind` in ONE pass over its resources.
+
+        Each rule becomes one expression (`'pass' if <require> else 'fail'`, guarded by its
+        applies_when), spliced into a single comprehension that yields one tuple of statuses
+        per resource, in rule-id order. Built once per kind from the rules' default variants.
+        """
+        program = self._programs.get(kind)
+        if program is None:
+            names: dict[str, Any] = {}
+            columns = []
+            for rule in self._by_kind[kind]:
+                compiled = rule._variants.get(()) or self._variant(rule, ())
+                require, more = compiled.require.code()
+                names.update(more)
+                column = f"('pass' if {require} else 'fail')"
+                if compiled.applies is not None:
+                    applies, more = compiled.applies.code()
+                    names.update(more)
+                    column = f"({column} if {applies} else 'not_applicable')"
+                columns.append(column)
+            # `for f in [r.fields]` is compiled to a plain assignment (CPython >= 3.9)
+            body = f"def program(rs):\n    return [({', '.join(columns)},) for r in rs for f in [r.fields]]\n"
+            program = generate(f"<amlguard rules for {kind}>", body, names)["program"]
+            self._programs[kind] = program
+        return program
+
+    def _rows(self, items: list[Resource]) -> tuple[list[str | None], dict[str, list[Any]],
+                                                     dict[str, list[frozenset[int] | Exception]]]:
+        """Statuses of every (rule, resource): one generated pass per kind, then overrides and exemptions.
+
+        Returns the kind of each item (None when no rule targets it), per kind the rows of
+        statuses in rule order (a status name, or the exception a rule raised), and per kind
+        the override ids each resource matched (empty when the pack has no overrides).
+        """
         by_kind = self._by_kind
-        has_overrides = bool(self._active_overrides)
-        empty: frozenset[int] = frozenset()
-        for resource in items:
-            kind = resource.kind if type(resource.kind) is str else _kind(resource.kind)
-            rules = by_kind.get(kind)
-            if not rules:
-                continue
-            if not has_overrides:
-                yield resource, rules, empty
-                continue
+        kinds = [kind if kind in by_kind else None
+                 for kind in [r.kind if type(r.kind) is str else _kind(r.kind) for r in items]]
+        rows: dict[str, list[Any]] = {}
+        matches: dict[str, list[frozenset[int] | Exception]] = {}
+        self._raised = False
+        for kind in dict.fromkeys(k for k in kinds if k is not None):
+            group = [r for r, k in zip(items, kinds, strict=True) if k == kind]
+            rules = by_kind[kind]
             try:
-                yield resource, rules, self._matching_overrides(resource)
-            except Exception as exc:  # an odd resource must not stop the sweep
-                yield resource, rules, exc
+                kind_rows: list[Any] = self._program(kind)(group)
+            except Exception:  # some resource trips a rule: isolate it, the others keep their verdicts
+                kind_rows = [tuple(_one_status(rule._variants[()], r) for rule in rules) for r in group]
+                self._raised = any(isinstance(s, Exception) for row in kind_rows for s in row)
+            if self._active_overrides:
+                matched_list = matches[kind] = [self._safe_overrides(r) for r in group]
+                for pos, matched in enumerate(matched_list):
+                    if matched:  # parameter overrides: this resource's rules with its own values
+                        kind_rows[pos] = row = list(kind_rows[pos])
+                        for index, rule in enumerate(rules):
+                            if isinstance(matched, Exception):
+                                row[index], self._raised = matched, True
+                                continue
+                            ids = tuple(i for i in self._rule_overrides[rule.id] if i in matched)
+                            if ids:
+                                row[index] = _one_status(self._variant(rule, ids), group[pos])
+                                self._raised = self._raised or isinstance(row[index], Exception)
+            if any(self._exemptions_by_rule[rule.id] for rule in rules):
+                kind_rows = [self._exempt(rules, row, r) for row, r in zip(kind_rows, group, strict=True)]
+            rows[kind] = kind_rows
+        return kinds, rows, matches
+
+    def _safe_overrides(self, resource: Resource) -> frozenset[int] | Exception:
+        try:
+            return self._matching_overrides(resource)
+        except Exception as exc:  # an odd resource must not stop the sweep
+            return exc
+
+    def _exempt(self, rules: list[Rule], row: Any, resource: Resource) -> Any:
+        """`row` with 'exempt' where an unexpired exemption covers the rule and the resource."""
+        when = self._clock.now
+        out = None
+        for index, rule in enumerate(rules):
+            exemptions = self._exemptions_by_rule[rule.id]
+            if not exemptions or row[index] not in ("pass", "fail"):
+                continue
+            if any(e.matches(resource) and not e.expired(when) for e in exemptions):
+                if out is None:
+                    out = list(row)
+                out[index] = "exempt"
+        return row if out is None else out
 
     def _compiled_for(self, rule: Rule, matched: frozenset[int] | Exception) -> _Compiled:
         if isinstance(matched, Exception):
@@ -375,43 +437,45 @@ class PolicyPack:
         findings: list[Finding] = []
         append = findings.append
         exemptions_by_rule = self._exemptions_by_rule
-        for resource, rules, matched in self._plan(items):
-            if isinstance(matched, Exception):
-                for rule in rules:
-                    append(self._finding(rule, resource, Status.ERROR.value,
-                                         f"parameter overrides could not be selected: "
-                                         f"{type(matched).__name__}: {matched}", None, None))
+        kinds, rows, matches = self._rows(items)
+        its = {kind: iter(kind_rows) for kind, kind_rows in rows.items()}
+        matched_its = {kind: iter(kind_matches) for kind, kind_matches in matches.items()}
+        empty: frozenset[int] = frozenset()
+        by_kind = self._by_kind
+        for resource, kind in zip(items, kinds, strict=True):
+            if kind is None:
                 continue
-            # the fast path builds a passing finding with no further lookups; anything else
-            # (failure, scope, exemption, placeholder) takes _evaluate_one
-            kind = resource.kind if type(resource.kind) is str else _kind(resource.kind)
+            row = next(its[kind])
+            matched = next(matched_its[kind]) if matched_its else empty
+            # passing findings are built here with no further lookups; anything else (failure,
+            # scope, exemption, placeholder, error) takes the explaining path
             rid, source, name, workspace = resource.id, resource.source, resource.name, resource.workspace
             lines, rline = resource.lines, resource.line
             tags = resource.fields.get("tags")
             if not isinstance(tags, dict):
                 tags = {}
             simple = not resource.templated
-            for rule in rules:
+            for rule, status in zip(by_kind[kind], row, strict=True):
+                if status == "pass" and simple and not exemptions_by_rule[rule.id]:
+                    compiled = rule._variants[()] if not matched else self._compiled_for(rule, matched)
+                    fieldpath = compiled.primary_field
+                    line = lines.get(fieldpath) if fieldpath else rline
+                    if line is None:
+                        line = resource.line_of(fieldpath) if fieldpath else rline
+                    # positional: Finding's field order (shared/model.py) is pinned by a test
+                    append(Finding(rule.id, rid, "pass", rule.severity, compiled.pass_message, source, line,
+                                   rule.title, kind, name, fieldpath, rule.remediation, rule.effect, None,
+                                   None, None, workspace, tags))
+                    continue
                 try:
-                    compiled = rule._variants.get(()) if not matched else None
-                    if compiled is None:
-                        compiled = self._compiled_for(rule, matched)
-                    applies = compiled.applies_fn
-                    if (simple and (applies is None or applies(resource)) and compiled.require_fn(resource)
-                            and not exemptions_by_rule[rule.id]):
-                        fieldpath = compiled.primary_field
-                        line = lines.get(fieldpath) if fieldpath else rline
-                        if line is None:
-                            line = resource.line_of(fieldpath) if fieldpath else rline
-                        # positional: Finding's field order (shared/model.py) is pinned by a test
-                        append(Finding(rule.id, rid, "pass", rule.severity, compiled.pass_message, source, line,
-                                       rule.title, kind, name, fieldpath, rule.remediation, rule.effect, None,
-                                       None, None, workspace, tags))
-                    else:
-                        append(self._evaluate_one(rule, compiled, resource))
+                    if isinstance(status, Exception):
+                        raise status
+                    append(self._evaluate_one(rule, self._compiled_for(rule, matched), resource))
                 except Exception as exc:  # a bug or an odd value must not stop the sweep
+                    what = ("parameter overrides could not be selected" if isinstance(matched, Exception)
+                            else "rule could not be evaluated")
                     append(self._finding(rule, resource, Status.ERROR.value,
-                                         f"rule could not be evaluated: {type(exc).__name__}: {exc}", None, None))
+                                         f"{what}: {type(exc).__name__}: {exc}", None, None))
         return findings
 
     def _error_findings(self, errors: Iterable[InventoryError]) -> list[Finding]:
@@ -467,6 +531,16 @@ class PolicyPack:
         return Finding(rule.id, resource.id, status, rule.severity, message, resource.source, line, rule.title,
                        _kind(resource.kind), resource.name, fieldpath, rule.remediation, rule.effect, exemption,
                        None, None, resource.workspace, tags if isinstance(tags, dict) else {})
+
+
+def _one_status(compiled: _Compiled, resource: Resource) -> Any:
+    """The status of one resource under one compiled rule, or the exception evaluating it raised."""
+    try:
+        if compiled.applies_fn is not None and not compiled.applies_fn(resource):
+            return "not_applicable"
+        return "pass" if compiled.require_fn(resource) else "fail"
+    except Exception as exc:
+        return exc
 
 
 def _placeholder_note(resource: Resource, fields: tuple[str, ...]) -> str:

@@ -112,7 +112,7 @@ def test_default_pack_unit_tests_pass() -> None:
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert call([])[0] == 2
     assert call(["frobnicate"])[0] == 2
-    code, _, err = call(["test", str(tmp_path)])
+    code, _, _err = call(["test", str(tmp_path)])
     assert code == 2  # nothing to test is not a success
     code, out, _ = call(["validate", str(tmp_path / "missing")])
     assert code == 2 and "no such file or folder" in out

@@ -150,7 +150,7 @@ def test_exemption_requires_expiry_approver_reason(tmp_path: Path) -> None:
 
 def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
     write(tmp_path, "bad.yaml", "apiVersion: amlguard/v1\nkind: AuditRules\nrules: [\n  - id: x\n")
-    ((file, line, fieldpath, message),) = validate_dir(tmp_path)
+    ((file, line, _fieldpath, message),) = validate_dir(tmp_path)
     assert Path(file).name == "bad.yaml" and line is not None and message.startswith("not valid YAML")
 
 

@@ -1,0 +1,139 @@
+"""The generated fast paths agree with the plain closures and with evaluate()."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.model import Finding, Resource
+from shared.policy import load_pack
+from shared.policy.conditions import CompileContext, _Leaf, compile_condition
+from shared.policy.engine import PolicyPack, Rule
+from shared.policy.operators import OPERATORS
+from shared.policy.valuetypes import Clock
+
+from .test_engine import RULES, deployment, endpoint
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5000), st.floats(allow_nan=False, width=32),
+                    st.sampled_from(["disabled", "Disabled", "DISABLED", "enabled", "key", "aad_token",
+                                     "AADToken", "aml_token", "", "x-request-id", "5001"]))
+values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.sampled_from(["a", "owner"]), scalars,
+                                                                           max_size=2))
+OPERANDS: list[tuple[str, Any]] = [
+    ("equals", "disabled"), ("equals", True), ("equals", 3), ("equals", 0.5), ("notEquals", "key"),
+    ("notEquals", False), ("in", ["aad_token", "aml_token"]), ("notIn", ["disabled"]), ("in", [1, 2]),
+    ("exists", True), ("exists", False), ("greaterOrEquals", 1024), ("less", 3), ("lessOrEquals", 0.5),
+    ("greater", 0), ("match", "*able*"), ("contains", "owner"), ("regex", "^a"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=values, index=st.integers(0, len(OPERANDS) - 1), depth=st.sampled_from([1, 2, 3]),
+       default=st.sampled_from([None, "enabled", 2]), value_type=st.sampled_from([None, "normalize", "integer"]),
+       defaulted=st.booleans(), case_sensitive=st.booleans())
+def test_generated_leaf_equals_plain_closure(value: Any, index: int, depth: int, default: Any,
+                                             value_type: str | None, defaulted: bool, case_sensitive: bool) -> None:
+    op, operand = OPERANDS[index]
+    path = ".".join(["a", "b", "c"][:depth])
+    spec: dict[str, Any] = {"field": path, op: operand, "case_sensitive": case_sensitive}
+    if default is not None and op != "exists":
+        spec["default"] = default
+    if value_type is not None and op != "exists":
+        spec["value_type"] = value_type
+    fields: dict[str, Any] = {}
+    cursor = fields
+    parts = path.split(".")
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    resource = Resource(kind="online_endpoint", id="x", name="x", fields=fields,
+                        defaulted={path} if defaulted else set())
+    ctx = CompileContext({}, Clock(NOW))
+    fused = compile_condition(spec, "c", ctx)
+    assert isinstance(fused, _Leaf) and fused.expr is not None
+    plain = _Leaf(op=OPERATORS[op], expected=operand, case_sensitive=case_sensitive, get=fused.get,
+                  label=path, path=path, value_type=spec.get("value_type"), default=spec.get("default", _missing()),
+                  clock=ctx.clock, presence_ok=True, param_name=None)
+    assert plain.expr is None
+    assert fused.fn(resource) == plain.fn(resource)
+
+
+def _missing() -> Any:
+    from shared.policy import conditions
+
+    return conditions._MISSING
+
+
+def _pack(tmp_path: Path) -> PolicyPack:
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    return load_pack(tmp_path)
+
+
+def test_statuses_match_evaluate(tmp_path: Path) -> None:
+    pack = _pack(tmp_path)
+    resources = [
+        endpoint("ep", public_network_access="disabled", tags={"owner": "a"}),
+        endpoint("legacy-x"), endpoint("old-y"), endpoint("k8s", compute_type="kubernetes"),
+        endpoint("tagged", tags={"waiver": "sec-1"}),
+        deployment("d1", instance_count=1, tags={"environment": "dev", "owner": "a"}),
+        deployment("d2", instance_count=1, tags={"size": "tiny"}),
+        deployment("d3", instance_count="many", tags={"owner": "b"}),
+        endpoint("t", public_network_access="{{x}}", templated={"public_network_access"}),
+        Resource(kind="workspace", id="ws", name="ws", fields={"tags": {"environment": "test"}}),
+    ]
+    for now in (NOW, datetime(2026, 9, 1, tzinfo=UTC)):
+        findings = pack.evaluate(resources, now=now)
+        assert pack.statuses(resources, now=now) == [(f.rule, f.resource, f.status) for f in findings]
+
+
+def test_one_resource_that_trips_a_rule_does_not_spoil_the_batch() -> None:
+    class Boom(str):
+        def casefold(self) -> str:
+            raise RuntimeError("boom")
+
+    rule = Rule(id="AMLG-NET-001", title="t", severity="high", kinds=("online_endpoint",),
+                require={"field": "public_network_access", "equals": "disabled"}, description="d",
+                rationale="r", remediation="f")
+    pack = PolicyPack([rule])
+    resources = [endpoint(f"e{i}", public_network_access="disabled") for i in range(5)]
+    resources[2].fields["public_network_access"] = Boom("enabled")
+    assert [s for _, _, s in pack.statuses(resources)] == ["pass", "pass", "error", "pass", "pass"]
+    assert [f.status for f in pack.evaluate(resources)] == ["pass", "pass", "error", "pass", "pass"]
+
+
+def test_large_mixed_sweep_keeps_resource_order() -> None:
+    rule_a = Rule(id="AMLG-NET-001", title="t", severity="high", kinds=("online_endpoint",),
+                  require={"field": "public_network_access", "equals": "disabled"}, description="d",
+                  rationale="r", remediation="f")
+    rule_b = Rule(id="AMLG-OPS-001", title="t", severity="low", kinds=("online_deployment",),
+                  require={"field": "instance_count", "greaterOrEquals": 3}, description="d", rationale="r",
+                  remediation="f")
+    pack = PolicyPack([rule_b, rule_a])
+    resources = []
+    for i in range(300):
+        if i % 3:
+            resources.append(deployment(f"d{i}", instance_count=i % 5))
+        else:
+            resources.append(endpoint(f"e{i}", public_network_access="disabled" if i % 2 else "enabled"))
+    findings = pack.evaluate(resources)
+    assert [f.resource_name for f in findings] == [r.name for r in resources]
+    for f, r in zip(findings, resources, strict=True):
+        if r.kind == "online_deployment":
+            assert f.status == ("pass" if r.fields["instance_count"] >= 3 else "fail")
+        else:
+            assert f.status == ("pass" if r.fields["public_network_access"] == "disabled" else "fail")
+
+
+def test_finding_field_order_the_fast_path_relies_on() -> None:
+    # engine.py builds passing findings positionally; a reordered Finding would scramble them
+    assert [f.name for f in dataclasses.fields(Finding)][:18] == [
+        "rule", "resource", "status", "severity", "message", "source", "line", "title", "kind",
+        "resource_name", "field", "remediation", "effect", "exemption", "changed_by", "remediation_action",
+        "workspace", "tags"]
