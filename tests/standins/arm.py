@@ -55,11 +55,14 @@ class Estate:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.objects: dict[str, dict[str, Any]] = {}
+        self._children: dict[str, dict[str, None]] = {}  # "parent/segment" -> child keys, in order
         self.forbidden: set[str] = set()  # lower-cased workspace ids that answer 403
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
+        key = obj["id"].lower()
         with self._lock:
-            self.objects[obj["id"].lower()] = obj
+            self.objects[key] = obj
+            self._children.setdefault(key.rsplit("/", 1)[0], {})[key] = None
         return obj
 
     def get(self, resource_id: str) -> dict[str, Any] | None:
@@ -72,17 +75,18 @@ class Estate:
         with self._lock:
             for key in [k for k in self.objects if k == prefix or k.startswith(prefix + "/")]:
                 del self.objects[key]
+                self._children.get(key.rsplit("/", 1)[0], {}).pop(key, None)
 
     def children(self, parent_id: str, segment: str) -> list[dict[str, Any]]:
         """Direct children of `parent_id` under `segment` (e.g. onlineEndpoints)."""
-        prefix = f"{parent_id.lower()}/{segment.lower()}/"
         with self._lock:
-            return [copy.deepcopy(v) for k, v in self.objects.items()
-                    if k.startswith(prefix) and "/" not in k[len(prefix):]]
+            keys = list(self._children.get(f"{parent_id.lower()}/{segment.lower()}", {}))
+            return [copy.deepcopy(self.objects[k]) for k in keys]
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self, *, copy_objects: bool = True) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(v) for v in self.objects.values()]
+            values = list(self.objects.values())
+        return [copy.deepcopy(v) for v in values] if copy_objects else values
 
     # ---- builders ---------------------------------------------------------------------------
     def add_workspace(self, sub: str, rg: str, name: str, *, public_network_access: str = "Disabled",
@@ -324,7 +328,7 @@ class ArmStandin(StandinServer):
     def _list_workspaces(self, request: Request, m: re.Match[str]) -> Response:
         sub = m.group("sub").lower()
         rg = (m.groupdict().get("rg") or "").lower()
-        items = [o for o in self.estate.all()
+        items = [copy.deepcopy(o) for o in self.estate.all(copy_objects=False)
                  if o["type"].lower() == _TYPES["workspaces"].lower()
                  and o["id"].lower().startswith(f"/subscriptions/{sub}/")
                  and (not rg or f"/resourcegroups/{rg}/" in o["id"].lower())]
@@ -493,14 +497,14 @@ class ArmStandin(StandinServer):
         query = str(body.get("query") or "")
         subs = {s.lower() for s in body.get("subscriptions") or []}
         options = body.get("options") or {}
-        rows = [self._rg_row(o) for o in self.estate.all() if self._rg_match(o, query, subs)]
-        rows.sort(key=lambda r: r["id"].lower())
+        matched = [o for o in self.estate.all(copy_objects=False) if self._rg_match(o, query, subs)]
+        matched.sort(key=lambda o: o["id"].lower())
         top = min(int(options.get("$top") or self.rg_page_size), self.rg_page_size)
         start = int(options.get("$skipToken") or 0) + int(options.get("$skip") or 0)
-        page = rows[start:start + top]
-        out: dict[str, Any] = {"totalRecords": len(rows), "count": len(page), "resultTruncated": "false",
+        page = [self._rg_row(o) for o in matched[start:start + top]]
+        out: dict[str, Any] = {"totalRecords": len(matched), "count": len(page), "resultTruncated": "false",
                                "data": page, "facets": []}
-        if start + top < len(rows):
+        if start + top < len(matched):
             out["$skipToken"] = str(start + top)
         return Response(200, out, headers)
 
