@@ -341,6 +341,7 @@ class AlertManager:
             entry = NotifyLogEntry.from_json(body.get("nflog"))
             firing: list[Alert] = []
             resolved: list[Alert] = []
+            still_known: set[str] = set()  # muted now, but receivers were told it fires
             done: set[str] = set()
             for fp in body["members"]:
                 stored = self.store.get_alert(fp)
@@ -349,21 +350,27 @@ class AlertManager:
                     continue
                 alert = context.annotate(stored.alert)
                 muted = bool(alert.silenced_by or alert.inhibited_by)
-                if alert.status == FIRING and not muted:
-                    firing.append(alert)
+                known = entry is not None and fp in entry.firing
+                if alert.status == FIRING:
+                    if not muted:
+                        firing.append(alert)
+                    elif known:
+                        still_known.add(fp)
                 elif alert.status in (RESOLVED, lifecycle.INACTIVE):
                     done.add(fp)  # Alertmanager drops resolved alerts from the group after a flush
                     # Alertmanager #226: a silenced alert that resolves still gets its resolved
                     # notice if receivers heard about it firing.
-                    if not muted or (entry is not None and fp in entry.firing):
+                    if not muted or known:
                         resolved.append(alert)
-            firing_fps = {a.fingerprint for a in firing}
+            # Muting an alert is not resolving it: receivers that heard it fire keep counting it
+            # as firing (so no false "all resolved"), but it is left out of what is sent.
+            firing_fps = {a.fingerprint for a in firing} | still_known
             resolved_fps = {a.fingerprint for a in resolved}
             reason = needs_update(entry, firing_fps, resolved_fps, now,
                                   repeat_interval=settings["repeat_interval"],
                                   send_resolved=settings["send_resolved"])
-            if reason == NotifyReason.REPEAT and firing and all(a.acknowledged_by for a in firing):
-                reason = None  # acknowledged: somebody is on it, stop repeating (resolved still goes out)
+            if reason == NotifyReason.REPEAT and (not firing or all(a.acknowledged_by for a in firing)):
+                reason = None  # all muted, or acknowledged (somebody is on it): no repeat
             note: Notification | None = None
             if reason is not None:
                 body["nflog"] = NotifyLogEntry(frozenset(firing_fps), frozenset(resolved_fps), now).to_json()
