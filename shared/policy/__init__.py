@@ -6,7 +6,7 @@ value types and document kinds register themselves (see policies/README.md).
 """
 
 from shared.policy import testing as _testing  # noqa: F401 - registers kind: PolicyTest
-from shared.policy.cli import run
+from shared.policy.cli import add_policy_arguments, pack_from_args, run
 from shared.policy.documents import register_document_kind
 from shared.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
 from shared.policy.loader import default_policies_dir, load_pack, parse_param_args, validate_dir
@@ -19,8 +19,10 @@ __all__ = [
     "Parameter",
     "PolicyPack",
     "Rule",
+    "add_policy_arguments",
     "default_policies_dir",
     "load_pack",
+    "pack_from_args",
     "parse_param_args",
     "register",
     "register_document_kind",

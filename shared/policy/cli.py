@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import TextIO
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
 
 from shared.errors import AmlguardError
 from shared.policy.documents import Problem
-from shared.policy.loader import validate_dir
+from shared.policy.engine import PolicyPack
+from shared.policy.loader import load_pack, parse_param_args, validate_dir
 from shared.policy.testing import format_results, run_policy_tests
 
-__all__ = ["format_problems", "run"]
+__all__ = ["add_policy_arguments", "format_problems", "pack_from_args", "run"]
 
 
 def format_problems(problems: list[Problem]) -> str:
@@ -21,6 +25,25 @@ def format_problems(problems: list[Problem]) -> str:
         where = f"{file or '<policy>'}:{line or 1}"
         lines.append(f"{where}: {fieldpath}: {message}" if fieldpath else f"{where}: {message}")
     return "\n".join(lines)
+
+
+def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--param NAME=VALUE` (repeatable) and `--environment NAME` to an audit-like command."""
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE", default=[],
+                        help="set a rule parameter for this run (NAME for every rule declaring it, or "
+                             "RULE-ID.NAME); lists as a,b or [a, b]; repeatable")
+    parser.add_argument("--environment", metavar="NAME",
+                        help="select the policy overrides written for this environment "
+                             "(default: $AMLGUARD_ENVIRONMENT)")
+
+
+def pack_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> PolicyPack:
+    """load_pack with --policies, --param and --environment (ConfigError / PolicyError on bad input)."""
+    env = os.environ if env is None else env
+    policies: Any = getattr(args, "policies", None)
+    environment = getattr(args, "environment", None) or env.get("AMLGUARD_ENVIRONMENT") or None
+    return load_pack(Path(policies) if policies else None, parameters=parse_param_args(getattr(args, "param", None)),
+                     environment=environment)
 
 
 def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

@@ -383,7 +383,7 @@ class _Leaf(Node):
         # (a sweep explains the same "is 'enabled'" thousands of times)
         raw = self.get(subject)
         absent = raw is None
-        from_default = bool(self.path) and not absent and _defaulted(subject, self.path)
+        from_default = self.path is not None and not absent and _defaulted(subject, self.path)
         try:
             key: Any = (type(raw), raw, from_default, negate)
             cached = self.memo.get(key)
@@ -587,8 +587,8 @@ def _compile_leaf(spec: dict[str, Any], path: str, ctx: CompileContext) -> Node:
     expected, expected_param = _resolve(spec[op.name], f"{path}.{op.name}", ctx)
     problem = _check_operand(op, expected)
     if problem:
-        where = f" (parameter {expected_param})" if expected_param else ""
-        return ctx.error(f"{path}.{op.name}", problem + where)
+        via = f" (parameter {expected_param})" if expected_param else ""
+        return ctx.error(f"{path}.{op.name}", problem + via)
     value_type = spec.get("value_type")
     if value_type is not None and value_type not in VALUE_TYPES:
         return ctx.error(f"{path}.value_type", f"unknown value_type '{value_type}'; expected one of "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +275,8 @@ _SECTION = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z]+) -->\n)(.*?)(<!--
 
 def render_readme(text: str, policies: Path) -> str:
     """`text` with its generated sections (`operators`, `rules`) replaced by fresh content."""
-    generators = {"operators": generate_reference, "rules": lambda: _rule_table(policies)}
+    generators: dict[str, Callable[[], str]] = {"operators": generate_reference,
+                                                "rules": lambda: _rule_table(policies)}
 
     def fill(match: re.Match[str]) -> str:
         generator = generators.get(match.group("name"))

@@ -102,7 +102,7 @@ def _inline_resource(spec: dict[str, Any], index: int, test: PolicyTestDocument)
 
 def _file_resources(path: Path) -> tuple[list[Resource], list[InventoryError]]:
     try:
-        from shared.inventory import load_paths  # type: ignore[attr-defined]
+        from shared.inventory import load_paths
     except ImportError as exc:
         raise ConfigError(f"{path}: file fixtures need shared.inventory.load_paths, which is not "
                           f"available ({exc})") from exc
@@ -120,7 +120,7 @@ def _has_rules(path: Path) -> bool:
 
 def _pack_dir(test: PolicyTestDocument, default: Path | None) -> Path:
     if test.value.get("policies"):
-        return (Path(test.file).parent / test.value["policies"]).resolve()
+        return (Path(test.file).parent / str(test.value["policies"])).resolve()
     if default is not None and _has_rules(default):
         return default
     for parent in Path(test.file).resolve().parents:

@@ -120,3 +120,20 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 
 def test_help_exits_0() -> None:
     assert call(["--help"])[0] == 0
+
+
+def test_audit_arguments_select_parameters_and_environment(tmp_path: Path) -> None:
+    import argparse
+
+    from shared.policy import add_policy_arguments, pack_from_args
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--policies")
+    add_policy_arguments(parser)
+    args = parser.parse_args(["--policies", str(default_policies_dir()), "--param", "min_instances=2",
+                              "--param", "AMLG-SUP-002.allowed_registries=mcr.microsoft.com,myacr.azurecr.io"])
+    pack = pack_from_args(args, env={"AMLGUARD_ENVIRONMENT": "prod"})
+    assert pack.environment == "prod"
+    assert pack.parameters == {"min_instances": 2,
+                               "AMLG-SUP-002.allowed_registries": ["mcr.microsoft.com", "myacr.azurecr.io"]}
+    assert pack.parameters_for(pack.rule("AMLG-OPS-001"))["min_instances"] == 2
