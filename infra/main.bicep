@@ -56,6 +56,18 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Storage redundancy of the amlguard account (state, queues, dead-letters, package).')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param storageSkuName string = 'Standard_GRS'
+
+@description('Zone-redundant Flex Consumption plan (only in regions that offer it; pair with Standard_ZRS or Standard_GZRS).')
+param zoneRedundant bool = false
+
 @description('Event Grid delivery attempts before an event is dead-lettered.')
 @minValue(1)
 @maxValue(30)
@@ -149,6 +161,7 @@ module storage 'modules/storage.bicep' = {
     queueName: queueName
     stateTableName: stateTablePrefix
     logAnalyticsId: monitoring.outputs.logAnalyticsId
+    skuName: storageSkuName
   }
 }
 
@@ -183,6 +196,7 @@ module function 'modules/function.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    zoneRedundant: zoneRedundant
     amlguardSettings: {
       AMLGUARD_SCOPE_SUBSCRIPTIONS: scopeSubscriptionList
       AMLGUARD_SCOPE_RESOURCE_GROUP: scopeResourceGroup

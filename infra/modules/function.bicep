@@ -41,6 +41,9 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Spread the plan across availability zones (needs a region with Flex Consumption zone redundancy; use ZRS/GZRS storage with it).')
+param zoneRedundant bool = false
+
 @description('amlguard settings (AMLGUARD_*), names and values only, never secrets.')
 param amlguardSettings object
 
@@ -64,6 +67,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   properties: {
     // Flex Consumption is Linux only.
     reserved: true
+    // checkov:skip=CKV_AZURE_225:Zone redundancy is opt-in through the zoneRedundant parameter because only some Flex Consumption regions offer it; a default of true would fail azd up elsewhere
+    zoneRedundant: zoneRedundant
   }
 }
 
@@ -140,10 +145,15 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // checkov:skip=CKV_AZURE_222:Event Grid delivers to the on_resource_event function over its public endpoint (it cannot reach a private endpoint) and the HTTP API is called from outside; every route but /api/health needs a key
+    publicNetworkAccess: 'Enabled'
     // No App Service Authentication (EasyAuth): Flex Consumption does not support it. Routes need a
     // function key (Entra ID in front is possible), the Event Grid trigger the eventgrid_extension key.
     // checkov:skip=CKV_AZURE_17:Client certificates are not used; callers authenticate with a function key or Entra ID, and Event Grid cannot present one
     clientCertEnabled: false
+    // checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP/FTPS deployment endpoint and lists siteConfig.ftpsState as a deprecated property; packages are deployed to the blob container below
+    // checkov:skip=CKV_AZURE_212:Flex Consumption has no worker count (siteConfig.numberOfWorkers); the platform scales each function from zero up to maximumInstanceCount
+    // checkov:skip=CKV_AZURE_213:App Service health check drains instances of a fixed-size plan; Flex Consumption manages its instances itself and does not document support. /api/health serves external probes
     siteConfig: {
       minTlsVersion: '1.2'
       http20Enabled: true

@@ -136,10 +136,29 @@ EXPECTED_APP_SETTINGS = {
 GUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
+_ACCESSORS = {"property_accessor": ".", "nested_resource_accessor": "::"}
+
+
+def _normalise(node: Any) -> Any:
+    """Fold pycep >= 0.5's accessor operators back into the dotted strings 0.4 produces
+    (`a.b.c`, `a::b::c`), so the assertions hold with either parser version."""
+    if isinstance(node, list):
+        return [_normalise(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    folded = {key: _normalise(value) for key, value in node.items()}
+    operator = folded.get("operator")
+    if len(folded) == 1 and isinstance(operator, dict) and operator.get("type") in _ACCESSORS:
+        left, right = operator["operands"]["operand_1"], operator["operands"]["operand_2"]
+        if isinstance(left, str) and isinstance(right, str):
+            return f"{left}{_ACCESSORS[operator['type']]}{right}"
+    return folded
+
+
 @cache
 def parse(relative: str) -> dict[str, Any]:
     """The pycep JSON of one Bicep file under infra/."""
-    parsed: dict[str, Any] = dict(BicepParser().parse(file_path=INFRA / relative))
+    parsed: dict[str, Any] = _normalise(dict(BicepParser().parse(file_path=INFRA / relative)))
     return parsed
 
 
@@ -414,6 +433,20 @@ def test_storage_account_is_hardened() -> None:
     assert props["allowBlobPublicAccess"] is False
     assert props["allowSharedKeyAccess"] is False
     assert props["defaultToOAuthAuthentication"] is True
+
+
+def test_storage_account_name_is_valid_and_geo_redundant_by_default() -> None:
+    main = parse("main.bicep")
+    name = body(main["modules"]["storage"])["params"]["storageAccountName"]
+    assert name == "stamlg${resourceToken}"
+    token = variable(main, "resourceToken")["function"]
+    assert token["type"] == "to_lower"  # uniqueString() gives 13 characters: 6 + 13 <= 24
+    (argument,) = token["parameters"].values()
+    assert argument["function"]["type"] == "unique_string"
+    assert param_default(main, "storageSkuName") == "Standard_GRS"
+    assert body(main["modules"]["storage"])["params"]["skuName"] == "storageSkuName"
+    assert body(main["modules"]["function"])["params"]["zoneRedundant"] == "zoneRedundant"
+    assert param_default(main, "zoneRedundant") is False
 
 
 def test_storage_holds_queue_poison_queue_table_and_containers() -> None:
