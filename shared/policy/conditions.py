@@ -585,6 +585,8 @@ def _compile_leaf(spec: dict[str, Any], path: str, ctx: CompileContext) -> Node:
     op = OPERATORS[ops[0]]
     subject = subjects[0]
     expected, expected_param = _resolve(spec[op.name], f"{path}.{op.name}", ctx)
+    if expected_param is not None and expected_param not in ctx.params:
+        return _Const(True)  # the unknown parameter is reported; its value cannot be checked
     problem = _check_operand(op, expected)
     if problem:
         via = f" (parameter {expected_param})" if expected_param else ""

@@ -56,15 +56,24 @@ class DocumentKind:
     name: str
     schema_fn: Callable[[], dict[str, Any]]
     loader: Callable[[LocatedDocument, str], Any] | None = None
+    # the loader copes with schema-invalid documents, so its checks of meaning run (and are
+    # reported) even when the structure is wrong
+    tolerant: bool = False
 
 
 DOCUMENT_KINDS: dict[str, DocumentKind] = {}
 
 
 def register_document_kind(name: str, schema_fn: Callable[[], dict[str, Any]],
-                           loader: Callable[[LocatedDocument, str], Any] | None = None) -> None:
-    """Make `kind: <name>` files known to `amlguard policy validate` (last registration wins)."""
-    DOCUMENT_KINDS[name] = DocumentKind(name, schema_fn, loader)
+                           loader: Callable[[LocatedDocument, str], Any] | None = None, *,
+                           tolerant: bool = False) -> None:
+    """Make `kind: <name>` files known to `amlguard policy validate` (last registration wins).
+
+    `schema_fn()` gives the JSON Schema of one document; `loader(document, file)` checks its
+    meaning and raises PolicyError listing every problem. With `tolerant`, the loader also runs
+    on documents the schema rejected (it must skip what it cannot read).
+    """
+    DOCUMENT_KINDS[name] = DocumentKind(name, schema_fn, loader, tolerant)
 
 
 def document_kind(name: str) -> DocumentKind | None:
@@ -270,6 +279,12 @@ def validate_documents(documents: Iterable[PolicyDocument], problems: list[Probl
         found = schema_problems(document, kind.schema_fn())
         if found:
             problems.extend(found)
+            if kind.tolerant and kind.loader is not None:
+                try:
+                    kind.loader(document.doc, document.file)
+                except PolicyError as exc:
+                    reported = {(p[0], p[2]) for p in found}
+                    problems.extend(p for p in exc.problems if (p[0], p[2]) not in reported)
             continue
         if kind.loader is None:
             good.append((document, None))

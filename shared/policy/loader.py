@@ -9,6 +9,7 @@ listing each problem as file:line: field: what was expected.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -92,67 +93,93 @@ def _parse_audit_rules(doc: LocatedDocument, file: str, problems: list[Problem])
         problems.append((file, doc.line_of(path), path, message))
 
     out = AuditRulesDocument(file, doc)
-    value = doc.value
+    value = doc.value if isinstance(doc.value, dict) else {}
     clock = Clock()
-    for index, spec in enumerate(value.get("rules") or []):
-        path = f"rules.{index}"
-        parameters: dict[str, Parameter] = {}
-        for name, pspec in (spec.get("parameters") or {}).items():
-            ptype = pspec.get("type") or _infer_type(pspec.get("default"))
-            if not _type_matches(ptype, pspec.get("default")):
-                problem(f"{path}.parameters.{name}.default",
-                        f"expected {ptype} (the parameter's type), got {show(pspec.get('default'))}")
-            parameters[name] = Parameter(name, ptype, pspec.get("default"), str(pspec.get("description", "")))
-        effect = spec.get("effect", "audit")
-        if effect == "remediate" and not spec.get("remediate"):
-            problem(f"{path}.effect", "effect remediate needs a `remediate: {action: ...}` block saying what to do")
-        for_seconds = parse_duration(spec.get("for", 0))
-        if for_seconds is None:
-            problem(f"{path}.for", f"expected a duration such as 0s, 5m or PT5M, got {show(spec.get('for'))}")
-        rule = Rule(
-            id=spec["id"], title=spec["title"], severity=spec["severity"], kinds=tuple(spec["kinds"]),
-            require=spec["require"], description=spec["description"], rationale=spec["rationale"],
-            remediation=spec["remediation"], applies_when=spec.get("applies_when"), parameters=parameters,
-            effect=effect, for_seconds=for_seconds or 0.0, remediate=spec.get("remediate"),
-            help_uri=spec.get("help_uri", ""), enabled=spec.get("enabled", True), source=file,
-            line=doc.line_of(path), path=path)
-        compile_problems: list[tuple[str, str]] = []
-        rule.compile(rule.default_parameters(), clock, {}, compile_problems)
-        for where, message in compile_problems:
-            problem(where, message)
-        for oindex, ospec in enumerate(spec.get("overrides") or []):
-            override = _override(ospec, f"{path}.overrides.{oindex}", file, doc, problem)
-            override.owner = rule.id
-            for name in override.parameters:
-                if name not in parameters:
-                    problem(f"{override.path}.parameters.{name}",
-                            f"rule {rule.id} has no parameter '{name}'; it declares: "
-                            f"{', '.join(parameters) or 'none'}")
-            rule.overrides.append(override)
-        out.rules.append(rule)
-    for oindex, ospec in enumerate(value.get("overrides") or []):
-        out.overrides.append(_override(ospec, f"overrides.{oindex}", file, doc, problem))
-    for eindex, espec in enumerate(value.get("exemptions") or []):
-        path = f"exemptions.{eindex}"
-        if not any(espec.get(k) for k in ("resources", "names", "resource_regex", "tags")):
-            problem(path, "an exemption needs at least one selector: resources (id globs), names, "
-                          "resource_regex or tags")
-        expires = parse_when(espec["expires"])
-        if expires is None:
-            problem(f"{path}.expires", f"expected a date (2026-12-31) or timestamp, got {show(espec['expires'])}")
+    # each entry is checked on its own: a structurally broken one (already reported by the
+    # schema) is skipped, so the problems of meaning in the others are still reported
+    for index, spec in enumerate(_entries(value, "rules")):
         try:
-            exemption = Exemption(
-                name=espec["name"], reason=espec["reason"], approver=espec["approver"], expires=expires,
-                expires_text=str(espec["expires"]), rules=tuple(espec.get("rules") or ()),
-                resources=tuple(espec.get("resources") or ()), names=tuple(espec.get("names") or ()),
-                resource_regex=espec.get("resource_regex"),
-                tags={str(k): str(v) for k, v in (espec.get("tags") or {}).items()},
-                source=file, line=doc.line_of(path))
-        except Exception as exc:  # a bad regex
-            problem(f"{path}.resource_regex", f"invalid regular expression: {exc}")
+            rule = _parse_rule(spec, f"rules.{index}", file, doc, clock, problem)
+        except (KeyError, TypeError, AttributeError, ValueError):
             continue
-        out.exemptions.append(exemption)
+        out.rules.append(rule)
+    for oindex, ospec in enumerate(_entries(value, "overrides")):
+        try:
+            out.overrides.append(_override(ospec, f"overrides.{oindex}", file, doc, problem))
+        except (KeyError, TypeError, AttributeError, ValueError):
+            continue
+    for eindex, espec in enumerate(_entries(value, "exemptions")):
+        try:
+            exemption = _parse_exemption(espec, f"exemptions.{eindex}", file, doc, problem)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            continue
+        if exemption is not None:
+            out.exemptions.append(exemption)
     return out
+
+
+def _entries(value: dict[str, Any], key: str) -> list[Any]:
+    entries = value.get(key)
+    return entries if isinstance(entries, list) else []
+
+
+def _parse_rule(spec: dict[str, Any], path: str, file: str, doc: LocatedDocument, clock: Clock,
+                problem: Any) -> Rule:
+    parameters: dict[str, Parameter] = {}
+    for name, pspec in (spec.get("parameters") or {}).items():
+        ptype = pspec.get("type") or _infer_type(pspec.get("default"))
+        if not _type_matches(ptype, pspec.get("default")):
+            problem(f"{path}.parameters.{name}.default",
+                    f"expected {ptype} (the parameter's type), got {show(pspec.get('default'))}")
+        parameters[name] = Parameter(name, ptype, pspec.get("default"), str(pspec.get("description", "")))
+    effect = spec.get("effect", "audit")
+    if effect == "remediate" and not spec.get("remediate"):
+        problem(f"{path}.effect", "effect remediate needs a `remediate: {action: ...}` block saying what to do")
+    for_seconds = parse_duration(spec.get("for", 0))
+    if for_seconds is None:
+        problem(f"{path}.for", f"expected a duration such as 0s, 5m or PT5M, got {show(spec.get('for'))}")
+    rule = Rule(
+        id=spec["id"], title=spec["title"], severity=spec["severity"], kinds=tuple(spec["kinds"]),
+        require=spec["require"], description=spec["description"], rationale=spec["rationale"],
+        remediation=spec["remediation"], applies_when=spec.get("applies_when"), parameters=parameters,
+        effect=effect, for_seconds=for_seconds or 0.0, remediate=spec.get("remediate"),
+        help_uri=spec.get("help_uri", ""), enabled=spec.get("enabled", True), source=file,
+        line=doc.line_of(path), path=path)
+    compile_problems: list[tuple[str, str]] = []
+    rule.compile(rule.default_parameters(), clock, {}, compile_problems)
+    for where, message in compile_problems:
+        problem(where, message)
+    for oindex, ospec in enumerate(spec.get("overrides") or []):
+        override = _override(ospec, f"{path}.overrides.{oindex}", file, doc, problem)
+        override.owner = rule.id
+        for name in override.parameters:
+            if name not in parameters:
+                problem(f"{override.path}.parameters.{name}",
+                        f"rule {rule.id} has no parameter '{name}'; it declares: "
+                        f"{', '.join(parameters) or 'none'}")
+        rule.overrides.append(override)
+    return rule
+
+
+def _parse_exemption(espec: dict[str, Any], path: str, file: str, doc: LocatedDocument,
+                     problem: Any) -> Exemption | None:
+    if not any(espec.get(k) for k in ("resources", "names", "resource_regex", "tags")):
+        problem(path, "an exemption needs at least one selector: resources (id globs), names, "
+                      "resource_regex or tags")
+    expires = parse_when(espec["expires"])
+    if expires is None:
+        problem(f"{path}.expires", f"expected a date (2026-12-31) or timestamp, got {show(espec['expires'])}")
+    try:
+        return Exemption(
+            name=espec["name"], reason=espec["reason"], approver=espec["approver"], expires=expires,
+            expires_text=str(espec["expires"]), rules=tuple(espec.get("rules") or ()),
+            resources=tuple(espec.get("resources") or ()), names=tuple(espec.get("names") or ()),
+            resource_regex=espec.get("resource_regex"),
+            tags={str(k): str(v) for k, v in (espec.get("tags") or {}).items()},
+            source=file, line=doc.line_of(path))
+    except re.error as exc:
+        problem(f"{path}.resource_regex", f"invalid regular expression: {exc}")
+        return None
 
 
 def _override(spec: dict[str, Any], path: str, file: str, doc: LocatedDocument, problem: Any) -> Override:
@@ -169,7 +196,7 @@ def _override(spec: dict[str, Any], path: str, file: str, doc: LocatedDocument, 
     return override
 
 
-register_document_kind("AuditRules", lambda: kind_schema("AuditRules"), parse_audit_rules)
+register_document_kind("AuditRules", lambda: kind_schema("AuditRules"), parse_audit_rules, tolerant=True)
 
 
 def _assemble(loaded: list[AuditRulesDocument], problems: list[Problem], *,

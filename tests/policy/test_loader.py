@@ -222,3 +222,14 @@ def test_bundled_pack_is_valid_and_has_the_contract_rules() -> None:
     for rule in load_pack().rules:
         assert rule.description and rule.rationale and rule.remediation and rule.help_uri.startswith("https://")
         assert "`" in rule.remediation  # names the exact YAML or CLI change
+
+
+def test_structure_and_meaning_problems_are_reported_together(tmp_path: Path) -> None:
+    body = GOOD_RULE.replace("severity: high", "severity: hgh").replace(
+        "{field: public_network_access, equals: disabled}", "{field: auth_mode, in: {param: modes}}")
+    body += "    for: soon\n" + GOOD_RULE.replace("AMLG-NET-001", "AMLG-NET-002").replace(
+        "equals: disabled", "greater: {param: n}")
+    problems = problems_for(tmp_path, body)
+    assert [(p[1], p[2]) for p in problems] == [
+        (6, "rules.0.severity"), (8, "rules.0.require.in.param"), (12, "rules.0.for"),
+        (17, "rules.1.require.greater.param")]
