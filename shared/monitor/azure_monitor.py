@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigError, SourceError
@@ -35,6 +35,8 @@ __all__ = [
     "MetricsAnswer",
     "MonitorClientSettings",
     "parse_metric_id",
+    "parse_metric_values",
+    "parse_time",
 ]
 
 log = logging.getLogger(__name__)
@@ -158,6 +160,36 @@ def parse_metric_id(metric_id: str | None) -> str | None:
         return None
     index = metric_id.lower().find(_METRICS_MARKER)
     return metric_id[:index] if index > 0 else None
+
+
+def parse_time(text: Any) -> datetime | None:
+    """An ISO 8601 time of the REST answers as an aware datetime (naive means UTC); None when empty."""
+    if not isinstance(text, str) or not text:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def parse_metric_values(resource_id: str,
+                        metrics: Sequence[Mapping[str, Any]]) -> tuple[list[MetricSeries], str | None]:
+    """Metric objects of the REST answer (`value` of ARM metrics or of one getBatch entry) as series,
+    and the first per-metric error (`errorCode` other than Success)."""
+    out: list[MetricSeries] = []
+    error = None
+    for metric in metrics:
+        name = (metric.get("name") or {}).get("value") or ""
+        code = metric.get("errorCode")
+        if code and str(code).lower() != "success":
+            error = error or f"{name}: {code} {metric.get('errorMessage') or ''}".strip()
+            continue
+        owner = parse_metric_id(metric.get("id")) or resource_id
+        for ts in metric.get("timeseries") or []:
+            dims = {str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value"))
+                    for m in ts.get("metadatavalues") or []}
+            points = [MetricPoint(parse_time(p.get("timeStamp")), p.get("average"), p.get("minimum"), p.get("maximum"),
+                                  p.get("total"), p.get("count")) for p in ts.get("data") or []]
+            out.append(MetricSeries(owner, str(name), dims, points))
+    return out, error
 
 
 def _subscription(resource_id: str) -> str:
@@ -322,26 +354,45 @@ class AzureMonitor:
     def _batch(self, endpoint: str, ids: list[str], names: list[str], *, namespace: str,
                aggregations: list[str], start: datetime, end: datetime, granularity: timedelta,
                filter: str | None) -> MetricsAnswer:
+        """One metrics:getBatch call, sent through MetricsClient's pipeline (credential, retry policy)
+        with `send_request` and read straight from the JSON: the SDK's model layer costs ~0.2 ms per
+        data point, which for 1,000 deployments is seconds of CPU per run (bench/bench_monitor.py)."""
+        import isodate
+        from azure.core.exceptions import HttpResponseError
+        from azure.core.rest import HttpRequest
+
         client = self._metrics_client(endpoint)
         with self._lock:
             self.calls["metrics_batch"] += 1
-        results = client.query_resources(
-            resource_ids=ids, metric_namespace=namespace, metric_names=names, timespan=(start, end),
-            granularity=granularity, aggregations=[a.capitalize() for a in aggregations], filter=filter)
+        params = {"api-version": "2024-02-01", "starttime": _iso(start), "endtime": _iso(end),
+                  "interval": isodate.duration_isoformat(granularity), "metricnamespace": namespace,
+                  "metricnames": ",".join(n.replace(",", "%2") for n in names),
+                  "aggregation": ",".join(a.capitalize() for a in aggregations)}
+        if filter:
+            params["filter"] = filter
+        request = HttpRequest("POST", f"/subscriptions/{_subscription(ids[0])}/metrics:getBatch", params=params,
+                              json={"resourceids": ids})
+        response = client.send_request(request)
+        if response.status_code != 200:
+            raise HttpResponseError(response=response)
+        body = response.json()
+        if not isinstance(body, dict) or not isinstance(body.get("values"), list):
+            raise ValueError("metrics:getBatch answered without a `values` list")
         answer = MetricsAnswer()
         by_lower = {rid.lower(): rid for rid in ids}
-        for result in results:
-            for metric in result.metrics:
-                owner = parse_metric_id(metric.id)
-                rid = by_lower.get(owner.lower()) if owner else None
-                if rid is None:
-                    continue
-                for ts in metric.timeseries or []:
-                    answer.series.append(MetricSeries(
-                        resource_id=rid, metric=metric.name,
-                        dimensions={str(k).lower(): str(v) for k, v in (ts.metadata_values or {}).items()},
-                        points=[MetricPoint(p.timestamp, p.average, p.minimum, p.maximum, p.total, p.count)
-                                for p in ts.data or []]))
+        for value in body["values"]:
+            rid = by_lower.get(str(value.get("resourceid") or "").lower())
+            if rid is None:  # correlate through the metric ids, as the SDK must
+                owners = [parse_metric_id(m.get("id")) for m in value.get("value") or []]
+                rid = next((by_lower[o.lower()] for o in owners if o and o.lower() in by_lower), None)
+            if rid is None:
+                continue
+            series, error = parse_metric_values(rid, value.get("value") or [])
+            for s in series:
+                s.resource_id = rid
+            answer.series.extend(series)
+            if error:
+                answer.errors[rid.lower()] = error
         return answer
 
     def _arm(self, rid: str, names: list[str], *, namespace: str, aggregations: list[str], start: datetime,

@@ -15,39 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import ConfigError, SourceError
-from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_id
-from shared.monitor.signals import MetricPoint, MetricSeries
+from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_values, parse_time
 
-__all__ = ["Example", "ExampleSource", "load_example", "parse_metric_values"]
-
-
-def _time(text: Any) -> datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def parse_metric_values(resource_id: str,
-                        metrics: Sequence[Mapping[str, Any]]) -> tuple[list[MetricSeries], str | None]:
-    """Metric objects of the REST answer (`value` of ARM metrics or of one getBatch entry) as series,
-    and the first per-metric error (`errorCode` other than Success)."""
-    out: list[MetricSeries] = []
-    error = None
-    for metric in metrics:
-        name = (metric.get("name") or {}).get("value") or ""
-        code = metric.get("errorCode")
-        if code and str(code).lower() != "success":
-            error = error or f"{name}: {code} {metric.get('errorMessage') or ''}".strip()
-            continue
-        owner = parse_metric_id(metric.get("id")) or resource_id
-        for ts in metric.get("timeseries") or []:
-            dims = {str((m.get("name") or {}).get("value", "")).lower(): str(m.get("value"))
-                    for m in ts.get("metadatavalues") or []}
-            points = [MetricPoint(_time(p.get("timeStamp")), p.get("average"), p.get("minimum"), p.get("maximum"),
-                                  p.get("total"), p.get("count")) for p in ts.get("data") or []]
-            out.append(MetricSeries(owner, str(name), dims, points))
-    return out, error
+__all__ = ["Example", "ExampleSource", "load_example"]
 
 
 class ExampleSource:
@@ -133,7 +103,7 @@ def load_example(folder: str | Path) -> Example:
         raise ConfigError(f"{manifest}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise ConfigError(f"{manifest}: expected a mapping with now, snapshot, metrics, logs, rules")
-    now = _time(str(spec.get("now") or "")) if spec.get("now") else datetime.now(UTC)
+    now = parse_time(str(spec.get("now") or "")) if spec.get("now") else datetime.now(UTC)
     if now is None:
         raise ConfigError(f"{manifest}: now: expected an ISO 8601 time such as 2026-11-26T11:00:00Z")
     snapshots = spec.get("snapshot") or []
