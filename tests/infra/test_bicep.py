@@ -664,8 +664,16 @@ def test_main_outputs_what_a_user_needs() -> None:
 def test_parameters_file_matches_main_bicep() -> None:
     parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
     declared = parse("main.bicep")["parameters"]
-    assert set(parameters) <= set(declared)
-    assert {"environmentName", "location"} <= set(parameters)
+    # Every parameter is reachable through an azd env variable, with the Bicep default as fallback.
+    assert set(parameters) == set(declared)
+    env_ref = re.compile(r"^\$\{([A-Z][A-Z0-9_]*)(?:=(.*))?\}$")
+    for name, entry in parameters.items():
+        match = env_ref.match(entry["value"])
+        assert match, f"{name}: {entry['value']!r} is not an azd ${{VAR=default}} reference"
+        default = declared[name].get("default")
+        if match.group(2) is not None and default is not None and not isinstance(default, dict):
+            expected = str(default).lower() if isinstance(default, bool) else str(default)
+            assert match.group(2) == expected, f"{name}: env default {match.group(2)!r} != Bicep {expected!r}"
     assert parameters["deployEventSubscription"]["value"] == "${AMLGUARD_DEPLOY_EVENT_SUBSCRIPTION=false}"
     assert parameters["enableRemediation"]["value"] == "${AMLGUARD_ENABLE_REMEDIATION=false}"
 
