@@ -470,6 +470,17 @@ class PolicyPack:
                 try:
                     if isinstance(status, Exception):
                         raise status
+                    if status == "fail" and simple and not exemptions_by_rule[rule.id]:
+                        compiled = rule._variants[()] if not matched else self._compiled_for(rule, matched)
+                        fieldpath, message = compiled.require.explain(resource)
+                        fieldpath = fieldpath or compiled.primary_field
+                        line = lines.get(fieldpath) if fieldpath else rline
+                        if line is None:
+                            line = resource.line_of(fieldpath) if fieldpath else rline
+                        append(Finding(rule.id, rid, "fail", rule.severity, message, source, line, rule.title,
+                                       kind, name, fieldpath, rule.remediation, rule.effect, None, None, None,
+                                       workspace, tags))
+                        continue
                     append(self._evaluate_one(rule, self._compiled_for(rule, matched), resource))
                 except Exception as exc:  # a bug or an odd value must not stop the sweep
                     what = ("parameter overrides could not be selected" if isinstance(matched, Exception)
