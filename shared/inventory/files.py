@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.inventory.base import InventoryResult, Scope
+from shared.inventory.fastyaml import load_documents
 from shared.inventory.normalize import (
     WorkspaceContext,
     _Class,
@@ -36,7 +37,7 @@ from shared.inventory.normalize import (
 )
 from shared.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
 from shared.model import Diagnostic, Kind, Resource
-from shared.yamlsource import YamlSourceError, load_documents
+from shared.yamlsource import YamlSourceError
 
 __all__ = ["SnapshotInventory", "load_data", "load_paths", "read_text"]
 
@@ -187,6 +188,7 @@ class _Reader:
         self.items: list[_Item] = []
         self.diagnostics: list[Diagnostic] = []
         self._contexts: dict[str, WorkspaceContext | None] = {}
+        self.config_dirs: dict[str, bool] = {}  # walked folders: whether config.json may be there
 
     # -- workspace context (Azure ML config.json in the folder or a parent, up to the root)
     def context(self, folder: str, root: str) -> WorkspaceContext | None:
@@ -195,7 +197,8 @@ class _Reader:
         if folder in self._contexts:
             return self._contexts[folder]
         found: WorkspaceContext | None = None
-        for name in _CONFIG_NAMES:
+        names = _CONFIG_NAMES if self.config_dirs.get(folder, True) else ()
+        for name in names:
             candidate = os.path.join(folder, name)
             if os.path.isfile(candidate):
                 try:
@@ -369,44 +372,81 @@ def _display(absolute: str, given: str, cwd: str) -> str:
     return os.path.normpath(given)
 
 
-def _walk(top: str, display: str) -> Iterator[tuple[str, str]]:
-    """Files under `top` with a YAML / JSON extension, sorted, skipping hidden folders,
-    virtualenvs, node_modules and __pycache__; directory symlink loops are visited once."""
-    visited: set[tuple[int, int]] = set()
+class _Walker:
+    """Lists YAML / JSON files under folders, sorted, skipping hidden folders, virtualenvs,
+    node_modules and __pycache__. A folder (or file) reached twice — two arguments, a
+    directory symlink, a symlink loop — is listed once. Records which folders hold an Azure
+    ML config.json, so finding a file's workspace costs no extra system calls."""
 
-    def inner(folder: str, shown: str, depth: int) -> Iterator[tuple[str, str]]:
+    def __init__(self) -> None:
+        self.visited: set[tuple[int, int]] = set()
+        self.seen_files: set[tuple[int, int]] = set()
+        self.config_dirs: dict[str, bool] = {}  # folder -> holds config.json or .azureml/
+
+    def add_file(self, path: str) -> bool:
+        """False when this file (by device and inode) was listed already."""
         try:
-            info = os.stat(folder)
+            info = os.stat(path)
+        except OSError:
+            return True  # unreadable: let the reader report it
+        key = (info.st_dev, info.st_ino)
+        if key in self.seen_files:
+            return False
+        self.seen_files.add(key)
+        return True
+
+    def walk(self, top: str, display: str) -> Iterator[tuple[str, str]]:
+        try:
+            info = os.stat(top)
         except OSError:
             return
-        key = (info.st_dev, info.st_ino)
-        if key in visited or depth > _MAX_DEPTH:
+        yield from self._inner(top, display, info.st_dev, info.st_ino, 0)
+
+    def _inner(self, folder: str, shown: str, device: int, inode: int, depth: int) -> Iterator[tuple[str, str]]:
+        key = (device, inode)
+        if key in self.visited or depth > _MAX_DEPTH:
             return
-        visited.add(key)
+        self.visited.add(key)
         try:
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
         except OSError:
             return
+        self.config_dirs[folder] = any(e.name in ("config.json", ".azureml") for e in entries)
         for entry in entries:
-            shown_child = entry.name if shown == "." else os.path.join(shown, entry.name)
+            name = entry.name
             try:
                 is_dir = entry.is_dir()
+                if is_dir:
+                    if name.startswith(".") or name in _SKIP_DIRS:
+                        continue
+                    # a plain subfolder shares its parent's device; d_ino needs no system call
+                    if entry.is_symlink():
+                        target = os.stat(entry.path)
+                        child_device, child_inode = target.st_dev, target.st_ino
+                    else:
+                        child_device, child_inode = device, entry.inode()
+                elif not name.lower().endswith(_EXTENSIONS):
+                    continue
+                elif entry.is_symlink():
+                    if not self.add_file(entry.path):
+                        continue
+                elif (device, entry.inode()) in self.seen_files:
+                    continue
+                else:
+                    self.seen_files.add((device, entry.inode()))
             except OSError:
                 continue
+            shown_child = name if shown == "." else os.path.join(shown, name)
             if is_dir:
-                if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
-                    continue
-                yield from inner(entry.path, shown_child, depth + 1)
-            elif entry.name.lower().endswith(_EXTENSIONS):
+                yield from self._inner(entry.path, shown_child, child_device, child_inode, depth + 1)
+            else:
                 yield entry.path, shown_child
-
-    yield from inner(top, display, 0)
 
 
 def _collect(paths: Iterable[str | os.PathLike[str]], cwd: str, reader: _Reader) -> list[_File]:
     files: list[_File] = []
-    seen: set[str] = set()
+    walker = _Walker()
     for given_path in paths:
         given = os.fspath(given_path)
         absolute = os.path.normpath(os.path.join(cwd, os.path.expanduser(given)))
@@ -418,16 +458,10 @@ def _collect(paths: Iterable[str | os.PathLike[str]], cwd: str, reader: _Reader)
                                                  f"{exc.strerror or exc}; check the path"))
             continue
         if stat.S_ISDIR(info.st_mode):
-            for path, shown in _walk(absolute, display):
-                real = os.path.realpath(path)
-                if real not in seen:
-                    seen.add(real)
-                    files.append(_File(path, shown, absolute))
-        else:
-            real = os.path.realpath(absolute)
-            if real not in seen:
-                seen.add(real)
-                files.append(_File(absolute, display, os.path.dirname(absolute)))
+            files.extend(_File(path, shown, absolute) for path, shown in walker.walk(absolute, display))
+        elif walker.add_file(absolute):
+            files.append(_File(absolute, display, os.path.dirname(absolute)))
+    reader.config_dirs.update(walker.config_dirs)
     return files
 
 

@@ -107,18 +107,20 @@ def generate(folder: Path, count: int) -> list[Path]:
     return sorted(files)
 
 
-def plain_yaml(files: list[Path]) -> float:
-    started = time.perf_counter()
+def plain_yaml(files: list[Path]) -> tuple[float, float]:
+    """(wall, CPU) seconds of the baseline: read each file, yaml.load it with CSafeLoader."""
+    wall, cpu = time.perf_counter(), time.process_time()
     for path in files:
         with open(path, encoding="utf-8") as fh:
             yaml.load(fh.read(), Loader=yaml.CSafeLoader)
-    return time.perf_counter() - started
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def inventory(folder: Path, expected: int) -> float:
-    started = time.perf_counter()
+def inventory(folder: Path, expected: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of load_paths on the folder (walk, read, parse, normalise, ids)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = load_paths([folder])
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - wall, time.process_time() - cpu
     assert len(result.resources) == expected and not result.diagnostics, (len(result.resources),
                                                                           result.diagnostics[:3])
     return elapsed
@@ -133,13 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         files = generate(folder, args.files)
         plain_yaml(files)  # warm the page cache for both contenders
-        plain = min(plain_yaml(files) for _ in range(args.repeat))
-        ours = min(inventory(folder, len(files)) for _ in range(args.repeat))
-    ratio = ours / plain
-    print(f"files                          {len(files):>8}")
-    print(f"yaml.load(CSafeLoader) loop    {plain:>8.3f} s  ({plain / len(files) * 1e6:.0f} us/file)")
-    print(f"load_paths (walk+parse+normal) {ours:>8.3f} s  ({ours / len(files) * 1e6:.0f} us/file)")
-    print(f"ratio                          {ratio:>8.2f}x  (target <= 2.00x)  pid={os.getpid()}")
+        plains, ours = [], []
+        for _ in range(args.repeat):  # interleaved, so a noisy neighbour hits both alike
+            plains.append(plain_yaml(files))
+            ours.append(inventory(folder, len(files)))
+    n = len(files)
+    print(f"files                                  {n:>8}")
+    for label, index in (("wall", 0), ("CPU", 1)):
+        plain = min(p[index] for p in plains)
+        mine = min(o[index] for o in ours)
+        print(f"{label:>4}  yaml.load(CSafeLoader) loop     {plain:>8.3f} s  ({plain / n * 1e6:.0f} us/file)")
+        print(f"{label:>4}  load_paths (walk+parse+normal)  {mine:>8.3f} s  ({mine / n * 1e6:.0f} us/file)")
+        print(f"{label:>4}  ratio                           {mine / plain:>8.2f}x  (target <= 2.00x)")
+    ratio = min(o[1] for o in ours) / min(p[1] for p in plains)
+    print(f"pid={os.getpid()} repeat={args.repeat} (best of each)")
     return 0 if ratio <= 2.0 else 1
 
 
