@@ -224,3 +224,20 @@ def test_tiny_asymptotic_p_values_stay_within_tolerance(en: int, d: float) -> No
         assert got == 0.0 and want < 1e-12
     else:
         assert got == want
+
+
+@pytest.mark.parametrize(("n1", "n2", "d"), [
+    (20_000, 20_000, 0.0105), (20_000, 20_000, 0.02), (40_000, 40_000, 0.0061), (40_000, 40_000, 0.0078),
+    (120_000, 120_000, 0.0062), (120_000, 120_000, 0.003), (20_000, 10, 0.3), (12_000, 300, 0.09),
+])
+def test_asymptotic_p_value_is_kstwo_sf(n1: int, n2: int, d: float) -> None:
+    # the smirnov band is called directly (GIL-free); every value must still be kstwo.sf's
+    from scipy.stats import kstwo
+
+    en = round(n1 * n2 / (n1 + n2))
+    want = float(kstwo.sf(d, en))
+    got = ks_pvalue(d, n1, n2)
+    if want < 1e-12:
+        assert abs(got - want) <= 1e-12
+    else:
+        assert got == want
