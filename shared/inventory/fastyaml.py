@@ -26,7 +26,7 @@ _CACHEABLE_LENGTH = 64
 _tags: dict[str, str] = {}
 
 
-class _FastBuilder(_Builder):  # type: ignore[misc]
+class _FastBuilder(_Builder):
     """yamlsource's loader with a cached implicit resolver (SafeLoader has no path resolvers)."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
@@ -37,7 +37,7 @@ class _FastBuilder(_Builder):  # type: ignore[misc]
                 if len(value) <= _CACHEABLE_LENGTH and len(_tags) < _CACHE_LIMIT:
                     _tags[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 def _plain_tag(value: str) -> str:
