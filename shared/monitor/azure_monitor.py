@@ -324,16 +324,17 @@ class AzureMonitor:
         names = list(dict.fromkeys(metric_names))
         name_chunks = [names[i:i + MAX_METRICS_PER_CALL] for i in range(0, len(names), MAX_METRICS_PER_CALL)]
         work = [(kind, where, ids, chunk) for kind, where, ids in tasks for chunk in name_chunks]
-        common = {"namespace": namespace, "aggregations": list(aggregations), "start": start, "end": end,
-                  "granularity": granularity, "filter": filter}
+        aggs = list(aggregations)
 
         def run(item: tuple[str, str | None, list[str], list[str]]) -> MetricsAnswer:
             kind, where, ids, chunk = item
             try:
                 if kind == "batch":
                     assert where is not None
-                    return self._batch(where, ids, chunk, **common)
-                return self._arm(ids[0], chunk, **common)
+                    return self._batch(where, ids, chunk, namespace=namespace, aggregations=aggs, start=start,
+                                       end=end, granularity=granularity, filter=filter)
+                return self._arm(ids[0], chunk, namespace=namespace, aggregations=aggs, start=start, end=end,
+                                 granularity=granularity, filter=filter)
             except Exception as exc:  # a failed call is data for its resources
                 text = _error_text(exc)
                 log.warning("metrics query for %d resource(s) failed: %s", len(ids), text)

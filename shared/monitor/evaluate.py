@@ -10,7 +10,7 @@ the resources it covered; a partial Log Analytics answer is used and flagged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -162,8 +162,8 @@ def judge(rule: MonitorRule, resource: Resource, obs: Observation) -> Finding | 
                                 f"{detail}{partial}")
 
 
-def _judge_drift(rule: MonitorRule, obs: Observation, finding: Any, window: str, threshold: float,
-                 partial: str) -> Finding:
+def _judge_drift(rule: MonitorRule, obs: Observation, finding: Callable[[Status, str], Finding], window: str,
+                 threshold: float, partial: str) -> Finding:
     assert obs.value is not None
     count = int(obs.value)
     if rule.breached(obs.value, threshold):
@@ -330,17 +330,18 @@ def _logs(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource, 
             for rule, resource in items:
                 observations[(rule.id, resource.id)] = Observation(None, unit=rule.signal.unit, error=str(exc))
             continue
-        rows: dict[str, Mapping[str, Any]] = {}
+        rows: dict[str, dict[str, Any]] = {}
         for row in answer.rows:
             rid = row.get("ResourceId") or row.get("_ResourceId")
             name = row.get("DeploymentName")
             if rid and name:
                 rows[deployment_id(str(rid), str(name)).lower()] = row
         for rule, resource in items:
-            row = rows.get(resource.id.lower())
+            found = rows.get(resource.id.lower())
             value: float | None = None
             samples = 0
-            if row is not None:
+            if found is not None:
+                row = found
                 requests = float(row.get("requests") or 0)
                 samples = int(requests)
                 column = rule.signal.log_column

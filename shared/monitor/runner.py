@@ -81,7 +81,7 @@ def _source_for(service: Any) -> MonitorSource:
         if source is None:
             source = AzureMonitor.from_env(service.settings.env)
             _sources[id(service)] = source
-        return source  # type: ignore[no-any-return]
+        return source
 
 
 def _rules_path(settings: Any) -> Path:
@@ -289,7 +289,8 @@ def _short_name(resource: Resource) -> str:
 
 def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any] = ()) -> str:
     """The terminal report: one line per (rule, resource), the message under failures and errors."""
-    rows = []
+    rows: list[tuple[str, str, str, str, str, str, str]] = []
+    items: list[Any] = []
     order = {"fail": 0, "error": 1, "kept": 2, "pass": 3, "not_applicable": 4}
     evaluated = sorted(result.evaluated, key=lambda e: (order.get(e.finding.status if e.finding else "kept", 5),
                                                         e.rule.id, e.resource.id))
@@ -303,14 +304,14 @@ def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any
             value = f"{obs.value:.0f} drifted"
             limit = ""
         rows.append((_LABEL.get(status, "KEPT"), e.rule.id, _short_name(e.resource), e.rule.signal.name,
-                     value + (" *" if obs.partial else ""), limit, format_duration(e.rule.window), e))
+                     value + (" *" if obs.partial else ""), limit, format_duration(e.rule.window)))
+        items.append(e)
     header = ("STATUS", "RULE", "RESOURCE", "SIGNAL", "VALUE", "THRESHOLD", "WINDOW")
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(7)]
     lines = [f"amlguard monitor at {now.strftime('%Y-%m-%d %H:%M:%SZ')}", "",
              "  ".join(h.ljust(widths[i]) for i, h in enumerate(header)).rstrip()]
-    for row in rows:
+    for row, e in zip(rows, items, strict=True):
         lines.append("  ".join(str(row[i]).ljust(widths[i]) for i in range(7)).rstrip())
-        e = row[7]
         if e.finding is not None and e.finding.status in ("fail", "error"):
             lines.append(f"    {e.finding.message}")
     summary = result.summary()

@@ -115,7 +115,6 @@ class SignalSpec:
     combine: str = "value"  # value | error_rate
     log_column: str | None = None
     kinds: tuple[str, ...] = ("online_deployment",)
-    also_logs: str | None = None  # the log signal giving the same measure from traffic logs
 
 
 SIGNALS: dict[str, SignalSpec] = {}
@@ -131,15 +130,14 @@ _BOTH = ("online_deployment", "online_endpoint")
 for _p in (50, 90, 95, 99):
     register_signal(SignalSpec(
         f"latency_p{_p}", "metrics", f"RequestLatency_P{_p}: {_p}th percentile request latency (ms) of the "
-        "endpoint, split by deployment", unit="ms", metric=f"RequestLatency_P{_p}", kinds=_BOTH,
-        also_logs=f"p{_p}_ms"))
+        "endpoint, split by deployment", unit="ms", metric=f"RequestLatency_P{_p}", kinds=_BOTH))
 register_signal(SignalSpec(
     "requests_per_minute", "metrics", "RequestsPerMinute: requests served per minute", unit="req/min",
-    metric="RequestsPerMinute", kinds=_BOTH, also_logs="requests_per_minute"))
+    metric="RequestsPerMinute", kinds=_BOTH))
 register_signal(SignalSpec(
     "error_rate_5xx", "metrics", "share of requests answered with a 5xx status (RequestsPerMinute split by "
     "statusCodeClass), 0..1", unit="ratio", metric="RequestsPerMinute", aggregation="total",
-    split_by=("statusCodeClass",), combine="error_rate", kinds=_BOTH, also_logs="error_rate_5xx"))
+    split_by=("statusCodeClass",), combine="error_rate", kinds=_BOTH))
 register_signal(SignalSpec(
     "data_collection_errors", "metrics", "DataCollectionErrorsPerMinute: model data collector errors",
     unit="errors", metric="DataCollectionErrorsPerMinute", aggregation="total", kinds=_BOTH))

@@ -126,13 +126,13 @@ def _merged_cdf_stats(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """
     n1, n2 = a.size, b.size
     n = n1 + n2
-    pos_b = np.searchsorted(a, b, side="right")
-    pos_b += np.arange(n2)
-    is_b = np.zeros(n, dtype=bool)
-    is_b[pos_b] = True
-    merged = np.empty(n, dtype=np.float64)
-    merged[pos_b] = b
-    merged[~is_b] = a
+    both = np.concatenate([a, b])
+    # A stable argsort of two sorted runs is a single linear merge (timsort), and it says
+    # which side each merged value came from.
+    order = np.argsort(both, kind="stable")
+    merged = both[order]
+    is_b = order >= n1
+    del both, order
     cum_b = np.cumsum(is_b, dtype=np.int64)
     cum_a = np.arange(1, n + 1, dtype=np.int64)
     cum_a -= cum_b
