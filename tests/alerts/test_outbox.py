@@ -1,0 +1,213 @@
+"""Outbox delivery: retries with backoff, circuit breaking, crash safety, order, concurrency."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+import pytest
+
+from shared.alerts import AlertManager
+from shared.alerts.outbox import RetryPolicy, backoff_seconds
+from shared.alerts.store import StateStore
+from shared.alerts.types import Notification
+from shared.errors import NotificationError
+
+from .conftest import FakeClock, StoreFactory
+from .fakes import Recorder, down_until, ep_id, finding, router
+
+
+class Crash(BaseException):
+    """Stands for the process dying (not an Exception: nothing may catch it)."""
+
+
+def manager(store: StateStore, clock: FakeClock, **kwargs: object) -> AlertManager:
+    kwargs.setdefault("router", router("team", group_by=("resource",), wait=0, interval=60))
+    return AlertManager(store, clock=clock, random=lambda: 0.5, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("attempts", "rand", "expected"), [
+    (1, 0.0, 2.5), (1, 1.0, 5.0), (2, 0.5, 7.5), (3, 0.0, 10.0), (8, 1.0, 600.0), (30, 0.0, 300.0),
+])
+def test_backoff_is_exponential_capped_with_equal_jitter(attempts: int, rand: float, expected: float) -> None:
+    assert backoff_seconds(attempts, RetryPolicy(base=5, cap=600), lambda: rand) == expected
+
+
+def test_errors_and_timeouts_are_retried_with_backoff(store: StateStore, clock: FakeClock) -> None:
+    failures = [NotificationError("502 Bad Gateway"), TimeoutError("read timed out")]
+    rec = Recorder(fail=lambda _n: failures.pop(0) if failures else None)
+    mgr = manager(store, clock)
+    mgr.process([finding()])
+    stats = mgr.deliver({"team": rec})
+    assert (stats.attempted, stats.failed, stats.queued) == (1, 1, 1)
+    [item] = mgr.outbox()
+    assert item["last_error"] == "502 Bad Gateway" and item["attempts"] == 1
+    clock.advance(3.74)  # first retry after 5 s * (0.5 + 0.5 * 0.5) = 3.75 s
+    assert mgr.deliver({"team": rec}).attempted == 0
+    clock.advance(0.01)
+    assert mgr.deliver({"team": rec}).failed == 1
+    assert mgr.outbox()[0]["last_error"] == "TimeoutError: read timed out"
+    clock.advance(7.5)
+    assert mgr.deliver({"team": rec}).delivered == 1
+    assert [n.attempts for n in rec.sent] == [3] and mgr.outbox() == []
+    [log] = mgr.notification_log()
+    assert (log["outcome"], log["attempts"], log["reason"]) == ("delivered", 3, "first")
+
+
+def test_receiver_down_for_an_hour_gets_everything_in_order(store: StateStore, clock: FakeClock) -> None:
+    start = clock.now
+    rec = Recorder(fail=down_until(start + timedelta(hours=1), clock))
+    mgr = manager(store, clock)
+    expected: dict[str, list[str]] = defaultdict(list)
+    # Over the hour, three endpoints flap fail -> pass -> fail ...; every change is a notification.
+    for minute in range(0, 60, 4):
+        for index, ep in enumerate(("e1", "e2", "e3")):
+            failing = (minute // 4 + index) % 2 == 0
+            mgr.process([finding(resource=ep_id(ep), status="fail" if failing else "pass")])
+        for _ in range(2):
+            clock.advance(120)
+            mgr.tick()
+            mgr.deliver({"team": rec})
+    assert rec.sent == [] and rec.calls > 0
+    queued = mgr.outbox()
+    for item in queued:
+        expected[item["alerts"][0]].append(item["status"])
+    assert sum(len(v) for v in expected.values()) == len(queued) > 30
+    # Back after an hour: within the retry cap (10 min) everything arrives, oldest first.
+    for _ in range(8):
+        clock.advance(120)
+        mgr.deliver({"team": rec})
+    assert mgr.outbox() == []
+    got: dict[str, list[str]] = defaultdict(list)
+    for note in rec.sent:
+        got[note.alerts[0].fingerprint].append(note.status)
+    assert got == expected
+    created = [n.created_at for n in rec.sent]
+    assert created == sorted(created)
+    assert len({n.idempotency_key for n in rec.sent}) == len(rec.sent)
+
+
+def test_circuit_breaker_opens_and_half_opens(store: StateStore, clock: FakeClock) -> None:
+    policy = RetryPolicy(base=1, cap=1, breaker_threshold=3, breaker_cooldown=60)
+    rec = Recorder(fail=lambda _n: NotificationError("503"))
+    mgr = manager(store, clock, retry_policy=policy)
+    mgr.process([finding()])
+    for _ in range(3):
+        assert mgr.deliver({"team": rec}).failed == 1
+        clock.advance(1)
+    assert rec.calls == 3
+    stats = mgr.deliver({"team": rec})
+    assert stats.skipped_receivers == ["team"] and rec.calls == 3  # open: the receiver is left alone
+    clock.advance(59)  # opened at t=2 for 60 s
+    mgr.deliver({"team": rec})
+    assert rec.calls == 4  # half-open trial failed: open again, for twice as long
+    clock.advance(119)
+    assert mgr.deliver({"team": rec}).skipped_receivers == ["team"]
+    rec.fail = None
+    clock.advance(1)
+    assert mgr.deliver({"team": rec}).delivered == 1
+    breaker = store.get_breaker("team")
+    assert breaker is not None and breaker.body["open_until"] is None
+
+
+def test_permanent_refusal_is_dead_lettered_and_the_queue_moves_on(store: StateStore, clock: FakeClock) -> None:
+    refuse_first = [True]
+
+    def fail(_n: Notification) -> BaseException | None:
+        if refuse_first.pop(0) if refuse_first else False:
+            return NotificationError("400 payload rejected", retryable=False)
+        return None
+
+    rec = Recorder(fail=fail)
+    mgr = manager(store, clock)
+    mgr.process([finding(resource=ep_id("e1")), finding(resource=ep_id("e2"))])
+    stats = mgr.deliver({"team": rec})
+    assert (stats.dead, stats.delivered, stats.queued) == (1, 1, 0)
+    [dead] = mgr.outbox()
+    assert dead["state"] == "dead" and dead["last_error"] == "400 payload rejected"
+    outcomes = sorted(e["outcome"] for e in mgr.notification_log())
+    assert outcomes == ["delivered", "failed"]
+    assert mgr.deliver({"team": rec}).attempted == 0  # dead letters are not retried
+
+
+def test_messages_older_than_max_age_are_dead_lettered(store: StateStore, clock: FakeClock) -> None:
+    mgr = manager(store, clock, retry_policy=RetryPolicy(max_age=3600, cap=60))
+    rec = Recorder(fail=lambda _n: NotificationError("503"))
+    mgr.process([finding()])
+    for _ in range(70):
+        clock.advance(60)
+        mgr.deliver({"team": rec})
+    [item] = mgr.outbox()
+    assert item["state"] == "dead" and "undelivered after" in item["last_error"]
+
+
+def test_unknown_receiver_keeps_its_messages(store: StateStore, clock: FakeClock) -> None:
+    mgr = manager(store, clock, router=router("pager"))
+    mgr.process([finding()])
+    stats = mgr.deliver({"team": Recorder()})
+    assert stats.unknown_receivers == ["pager"] and stats.queued == 1
+    assert mgr.deliver({"pager": Recorder("pager")}).delivered == 1
+
+
+def test_crash_between_send_and_record_repeats_at_most_once(store_factory: StoreFactory,
+                                                            clock: FakeClock) -> None:
+    received: list[Notification] = []
+
+    def crash_after_send(note: Notification) -> BaseException | None:
+        received.append(note)
+        return Crash()
+
+    first = store_factory()
+    mgr = manager(first, clock)
+    mgr.process([finding()])
+    with pytest.raises(Crash):
+        mgr.deliver({"team": Recorder(fail=crash_after_send)})
+    first.close()
+
+    rec = Recorder()
+    again = manager(store_factory(), clock)  # the restarted process
+    assert again.deliver({"team": rec}).attempted == 0  # the dead sender's lease still holds
+    clock.advance(RetryPolicy().lease)
+    assert again.deliver({"team": rec}).delivered == 1
+    assert again.deliver({"team": rec}).attempted == 0
+    clock.advance(600)  # group flushes go on; nothing new to say before repeat_interval
+    again.tick()
+    assert again.deliver({"team": rec}).attempted == 0
+    assert len(received) == 1 and len(rec.sent) == 1
+    assert rec.sent[0].idempotency_key == received[0].idempotency_key  # receivers can drop the repeat
+    assert rec.sent[0].attempts == 2
+
+
+def test_concurrent_deliverers_send_each_message_once(store_factory: StoreFactory, clock: FakeClock) -> None:
+    setup = manager(store_factory(), clock)
+    setup.process([finding(resource=ep_id(f"e{i}")) for i in range(6)])
+    assert len(setup.outbox()) == 6
+    lock = threading.Lock()
+    sent: list[str] = []
+
+    class Slow:
+        name = "team"
+
+        def send(self, note: Notification) -> None:
+            time.sleep(0.02)  # widen the window in which the two instances overlap
+            with lock:
+                sent.append(note.idempotency_key)
+
+    stores = [store_factory(), store_factory()]
+    barrier = threading.Barrier(2)
+
+    def run(store: StateStore) -> None:
+        mgr = manager(store, clock)
+        barrier.wait()
+        for _ in range(4):
+            mgr.deliver({"team": Slow()})
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(sent) == 6 and len(set(sent)) == 6
+    assert setup.outbox() == []
