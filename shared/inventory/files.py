@@ -420,7 +420,8 @@ class _Walker:
                 if is_dir:
                     if name.startswith(".") or name in _SKIP_DIRS:
                         continue
-                    # a plain subfolder shares its parent's device; d_ino needs no system call
+                    # a plain subfolder shares its parent's device (a mount point inside the tree
+                    # could alias an inode; accepted); d_ino needs no system call
                     if entry.is_symlink():
                         target = os.stat(entry.path)
                         child_device, child_inode = target.st_dev, target.st_ino
