@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _PROVIDER = "microsoft.machinelearningservices"
+_KIND_VALUES = frozenset(k.value for k in Kind)
 
 # ------------------------------------------------------------------------------------ enums
 _CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
@@ -536,20 +537,26 @@ def _source_stem(source: str | None) -> str:
 def resource_from_yaml(doc: Any, *, source: str | None = None, line: int | None = None,
                        lines: dict[str, int] | None = None,
                        context: WorkspaceContext | Mapping[str, Any] | None = None,
-                       origin: str = "yaml") -> Resource | None:
+                       origin: str = "yaml", kind: str | None = None) -> Resource | None:
     """A Resource from a YAML-shaped document (CLI v2 YAML, `az ml ... show` JSON, or
     azure-ai-ml `_to_dict()` output), or None when the document is not an Azure ML workspace,
     endpoint or deployment. `doc` is taken over (normalised in place); `lines` maps the
     document's dotted paths to lines; `context` supplies subscription / resource group /
-    workspace for ids when the document has no `id`.
+    workspace for ids when the document has no `id`. `kind`, when the caller knows it (an
+    entity read from `ml_client.batch_endpoints`), overrides recognition: a batch endpoint's
+    `_to_dict()` has nothing that tells it from an online endpoint with `aad_token`.
     """
-    return _from_yaml(doc, source=source, line=line, lines=lines, context=context, origin=origin)[0]
+    return _from_yaml(doc, source=source, line=line, lines=lines, context=context, origin=origin,
+                      kind=kind)[0]
 
 
 def _from_yaml(doc: Any, *, source: str | None, line: int | None, lines: dict[str, int] | None,
                context: WorkspaceContext | Mapping[str, Any] | None,
-               origin: str) -> tuple[Resource | None, _Class | None]:
-    cls = classify_document(doc)
+               origin: str, kind: str | None = None) -> tuple[Resource | None, _Class | None]:
+    if kind is not None and kind in _KIND_VALUES and isinstance(doc, dict):
+        cls: _Class | None = _with_compute(kind, doc, certain=True)
+    else:
+        cls = classify_document(doc)
     if cls is None:
         return None, None
     lines = lines if lines is not None else {}

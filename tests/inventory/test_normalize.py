@@ -451,3 +451,13 @@ def test_workspace_yaml_outbound_rules() -> None:
     assert res.get("managed_network.isolation_mode") == "allow_only_approved_outbound"
     assert res.get("managed_network.outbound_rules.0") == {"name": "pypi", "type": "fqdn", "destination": "pypi.org",
                                                            "category": "user_defined"}
+
+
+def test_kind_hint_for_sdk_entities() -> None:
+    # BatchEndpoint._to_dict(): nothing in it says "batch"
+    dumped = {"name": "bep", "description": "x", "tags": {}, "properties": {}, "auth_mode": "aad_token"}
+    guessed = resource_from_yaml(dict(dumped), source=None)
+    assert guessed is not None and guessed.kind == "online_endpoint"
+    told = resource_from_yaml(dict(dumped), source=None, kind="batch_endpoint")
+    assert told is not None and told.kind == "batch_endpoint" and told.defaulted == set()
+    assert resource_from_yaml(dict(dumped), source=None, kind="nonsense") is not None
