@@ -37,6 +37,7 @@ __all__ = [
     "parse_metric_id",
     "parse_metric_values",
     "parse_time",
+    "partial_error_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -453,9 +454,21 @@ class AzureMonitor:
                               source="log-analytics", resource=workspace, retryable=True) from exc
         if isinstance(result, LogsQueryPartialResult):
             error = result.partial_error
-            text = f"{getattr(error, 'code', '') or 'PartialError'}: {getattr(error, 'message', '') or error}"
+            text = partial_error_text(getattr(error, "code", None), getattr(error, "message", None),
+                                      getattr(error, "details", None))
             return _rows(result.partial_data, partial=True, error=text)
         return _rows(result.tables)
+
+
+def partial_error_text(code: Any, message: Any, details: Any = None) -> str:
+    """`Code: message: first detail` of a Log Analytics partial error (the detail usually says what
+    was cut: a row limit, a shard, a timeout)."""
+    text = f"{code or 'PartialError'}: {str(message or 'partial result').rstrip('.')}"
+    first = details[0] if isinstance(details, list) and details else None
+    detail = first.get("message") if isinstance(first, dict) else getattr(first, "message", None)
+    if detail and str(detail) not in text:
+        text += f": {detail}"
+    return text
 
 
 def _rows(tables: Sequence[Any] | None, *, partial: bool = False, error: str | None = None) -> LogsAnswer:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import ConfigError, SourceError
-from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_values, parse_time
+from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_values, parse_time, partial_error_text
 
 __all__ = ["Example", "ExampleSource", "load_example"]
 
@@ -63,7 +63,7 @@ class ExampleSource:
         error = self.logs.get("error")
         if error:
             answer.partial = True
-            answer.error = f"{error.get('code', 'PartialError')}: {error.get('message', '')}"
+            answer.error = partial_error_text(error.get("code"), error.get("message"), error.get("details"))
         return answer
 
 

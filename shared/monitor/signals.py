@@ -150,9 +150,9 @@ for _name, _metric, _what in (
     register_signal(SignalSpec(_name, "metrics", f"{_metric}: {_what}", unit="%", metric=_metric,
                                namespace="deployment"))
 register_signal(SignalSpec(
-    "deployment_capacity", "metrics", "DeploymentCapacity: instances the deployment runs (per-minute total "
-    "over instances, lowest minute of the window)", unit="instances", metric="DeploymentCapacity",
-    namespace="deployment", aggregation="minimum"))
+    "deployment_capacity", "metrics", "DeploymentCapacity: the deployment's instance capacity as Azure Monitor "
+    "reports it; rules compare its lowest value in the window with instance_count", unit="instances",
+    metric="DeploymentCapacity", namespace="deployment", aggregation="minimum"))
 # Traffic-log signals (AmlOnlineEndpointTrafficLog through Log Analytics): client-observed time.
 for _p in (50, 90, 95, 99):
     register_signal(SignalSpec(
