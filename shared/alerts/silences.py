@@ -116,10 +116,10 @@ def _validate(matchers: Sequence[Matcher], starts_at: datetime, ends_at: datetim
     if all(m.matches({}) for m in matchers):
         # Alertmanager refuses this too: such a silence would mute every alert.
         raise SilenceError("at least one matcher must not match an empty label (it would silence everything)")
-    if ends_at <= starts_at:
-        raise SilenceError(f"ends_at {ends_at.isoformat()} must be after starts_at {starts_at.isoformat()}")
     if ends_at <= now:
         raise SilenceError(f"ends_at {ends_at.isoformat()} is in the past; give a future expiry")
+    if ends_at <= starts_at:
+        raise SilenceError(f"ends_at {ends_at.isoformat()} must be after starts_at {starts_at.isoformat()}")
     if not created_by.strip():
         raise SilenceError("a silence needs its creator (created_by / --by)")
     if not comment.strip():
