@@ -353,3 +353,47 @@ def test_cli_state_feeds_the_alert_lifecycle(tmp_path: Path) -> None:
     # 11:00, so the metric latency rule has no data, which it ignores (resolved)
     assert "AMLG-MON-LAT-101 on blue -> firing" in out.getvalue()
     assert "AMLG-MON-LAT-001 on blue -> resolved" in out.getvalue()
+
+
+def test_drift_rule_reads_a_log_analytics_table_through_the_stand_in(
+        tmp_path: Path, standin: MonitorStandin, monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+
+    drift = REPO / "examples" / "drift"
+    with (drift / "current.csv").open(encoding="utf-8") as fh:
+        rows = [{"DeploymentName": "blue", "age": int(r["age"]), "region": r["region"]} for r in csv.DictReader(fh)]
+    standin.world.tables["CreditInputs_CL"] = rows + [{"DeploymentName": "green", "age": 30, "region": "north"}]
+    standin.world.partial_error = {"code": "PartialError", "message": "row limit reached"}
+    rules = tmp_path / "drift.yaml"
+    rules.write_text(textwrap.dedent(f"""\
+        apiVersion: amlguard/v1
+        kind: MonitorRules
+        rules:
+          - id: AMLG-MON-DRIFT-001
+            title: drift
+            severity: medium
+            signal: data_drift
+            window: 24h
+            select: {{field: endpoint_name, equals: fraud-scoring}}
+            drift:
+              baseline: {drift}/baseline.csv
+              current: {{log_analytics: {{table: CreditInputs_CL, deployment_column: DeploymentName,
+                                          columns: [age, region]}}}}
+              features: [age, region]
+            description: d
+            rationale: r
+            remediation: x
+        """), encoding="utf-8")
+    monkeypatch.setenv("AMLGUARD_MONITOR_WORKSPACE_ID", "ws-guid")
+    monkeypatch.setenv("AMLGUARD_MONITOR_LOGS_ENDPOINT", standin.url.rstrip("/"))
+    monkeypatch.setenv("AMLGUARD_CA_BUNDLE", str(standin.ca_file))
+    monkeypatch.setattr("shared.inventory.config.credential_from_env", lambda env=None: FakeCredential())
+    out = io.StringIO()
+    code = run(["--snapshot", str(WORKSPACE), "--rules", str(rules), "--format", "json",
+                "--now", "2026-11-26T11:00:00Z"], stdout=out)
+    assert code == 1
+    signals = {s["resource"].rsplit("/", 1)[-1]: s for s in json.loads(out.getvalue())["signals"]}
+    assert signals["blue"]["status"] == "fail" and signals["blue"]["drifted_features"] == ["age", "region"]
+    assert signals["blue"]["partial"] is True and signals["green"]["samples"] == 1
+    (query,) = [q for q in standin.queries if "DeploymentName == 'blue'" in q]
+    assert query.startswith("CreditInputs_CL\n| where TimeGenerated >= datetime(2026-11-25T11:00:00Z)")
