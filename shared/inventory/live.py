@@ -9,6 +9,7 @@ Retries, backoff and `Retry-After` are azure-core's RetryPolicy, configured thro
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,7 +24,7 @@ from shared.model import Kind, Resource
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-__all__ = ["ArmClients", "LiveInventory", "describe_failure", "is_not_found"]
+__all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "describe_failure", "is_not_found"]
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,15 @@ class ArmClients:
                 adapter = requests.adapters.HTTPAdapter(pool_connections=4,
                                                         pool_maxsize=max(10, self.options.concurrency * 2))
                 session.mount("https://", adapter)
-                self._transport = RequestsTransport(session=session, session_owner=False,
-                                                    **self.options.transport_kwargs())
+                # requests re-reads proxy variables and ~/.netrc on every call when trust_env is
+                # on (~1 ms of CPU each); all calls go to one host, so resolve them once here.
+                kwargs = self.options.transport_kwargs()
+                session.trust_env = False
+                session.proxies.update(requests.utils.get_environ_proxies(self.options.resource_manager))
+                if kwargs["connection_verify"] is True:
+                    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+                    kwargs["connection_verify"] = bundle or True
+                self._transport = RequestsTransport(session=session, session_owner=False, **kwargs)
             return self._transport
 
     def _cloud_kwargs(self) -> dict[str, Any]:
@@ -244,9 +252,13 @@ def arm_to_resource(obj: dict[str, Any]) -> Resource | None:
 # MLClient's operation groups keep the generated REST operations they call; listing through
 # them returns the ARM JSON itself. That keeps private endpoint connections and system data,
 # gives the same Resource as Resource Graph, and skips the entity round trip, whose marshmallow
-# `_to_dict()` costs ~5 ms of CPU per object (half the sweep's CPU at 10,000 resources). The
-# public entity API is the fallback when an SDK version lays its operations out differently.
+# `_to_dict()` costs ~5 ms of CPU per object (half the sweep's CPU at 10,000 resources). The REST
+# operations take resource group and workspace per call, so one MLClient per subscription serves
+# every workspace (building ~20 service clients per workspace cost seconds at 200 workspaces).
+# The public entity API of a per-workspace MLClient is the fallback when an SDK version lays its
+# operations out differently.
 _REST_OPS: dict[str, tuple[str, str]] = {
+    Kind.WORKSPACE.value: ("workspaces", "_operation"),
     Kind.ONLINE_ENDPOINT.value: ("online_endpoints", "_online_operation"),
     Kind.ONLINE_DEPLOYMENT.value: ("online_deployments", "_online_deployment"),
     Kind.BATCH_ENDPOINT.value: ("batch_endpoints", "_batch_operation"),
@@ -263,33 +275,53 @@ def _wire(obj: Any) -> dict[str, Any]:
     return dict(obj)
 
 
-def _rest_ops(ml: Any, kind: str) -> tuple[Any, Any]:
-    public, private = _REST_OPS[kind]
-    ops = getattr(ml, public)
-    rest = getattr(ops, private, None)
-    return ops, rest if rest is not None and hasattr(rest, "list") and hasattr(rest, "get") else None
+@dataclass(frozen=True, slots=True)
+class WorkspaceReader:
+    """Reads one workspace's resources through the subscription's MLClient."""
 
+    clients: ArmClients
+    subscription: str
+    resource_group: str
+    workspace: str
 
-def list_resources(ml: Any, kind: str, endpoint: str | None = None) -> list[Resource]:
-    """Every endpoint (or every deployment of `endpoint`) of kind `kind` in `ml`'s workspace,
-    following ARM paging (`nextLink`) through the SDK pager."""
-    ops, rest = _rest_ops(ml, kind)
-    args = [a for a in (ml.resource_group_name, ml.workspace_name, endpoint) if a]
-    if rest is not None:
-        found = (arm_to_resource(_wire(item)) for item in rest.list(*args))
-    else:
-        found = (entity_to_resource(e, kind) for e in (ops.list(endpoint) if endpoint else ops.list()))
-    return [r for r in found if r is not None]
+    def _rest(self, kind: str) -> Any:
+        public, private = _REST_OPS[kind]
+        rest = getattr(getattr(self.clients.ml_client(self.subscription), public), private, None)
+        return rest if rest is not None and hasattr(rest, "get") else None
 
+    def _entity_ops(self, kind: str) -> Any:
+        ml = self.clients.ml_client(self.subscription, self.resource_group, self.workspace)
+        return getattr(ml, _REST_OPS[kind][0])
 
-def get_resource(ml: Any, kind: str, endpoint: str, deployment: str | None = None) -> Resource | None:
-    """One endpoint or deployment; raises the SDK's error (ResourceNotFoundError when gone)."""
-    ops, rest = _rest_ops(ml, kind)
-    if rest is not None:
-        args = [a for a in (ml.resource_group_name, ml.workspace_name, endpoint, deployment) if a]
-        return arm_to_resource(_wire(rest.get(*args)))
-    entity = ops.get(deployment, endpoint) if deployment else ops.get(endpoint)
-    return entity_to_resource(entity, kind)
+    def workspace_resource(self) -> Resource | None:
+        """The workspace as full ARM JSON (managed network, private endpoint connections)."""
+        rest = self._rest(Kind.WORKSPACE.value)
+        if rest is not None:
+            return arm_to_resource(_wire(rest.get(self.resource_group, self.workspace)))
+        return entity_to_resource(self._entity_ops(Kind.WORKSPACE.value).get(self.workspace), Kind.WORKSPACE.value)
+
+    def list(self, kind: str, endpoint: str | None = None) -> list[Resource]:
+        """Every endpoint (or every deployment of `endpoint`) of `kind`, following ARM paging
+        (`nextLink`) through the SDK pager."""
+        rest = self._rest(kind)
+        if rest is not None and hasattr(rest, "list"):
+            args = [a for a in (self.resource_group, self.workspace, endpoint) if a]
+            found = (arm_to_resource(_wire(item)) for item in rest.list(*args))
+        else:
+            ops = self._entity_ops(kind)
+            found = (entity_to_resource(e, kind) for e in (ops.list(endpoint) if endpoint else ops.list()))
+        return [r for r in found if r is not None]
+
+    def get(self, kind: str, endpoint: str | None = None, deployment: str | None = None) -> Resource | None:
+        """One resource; raises the SDK's error (ResourceNotFoundError when it is gone)."""
+        if kind == Kind.WORKSPACE.value:
+            return self.workspace_resource()
+        rest = self._rest(kind)
+        if rest is not None:
+            args = [a for a in (self.resource_group, self.workspace, endpoint, deployment) if a]
+            return arm_to_resource(_wire(rest.get(*args)))
+        ops = self._entity_ops(kind)
+        return entity_to_resource(ops.get(deployment, endpoint) if deployment else ops.get(endpoint), kind)
 
 
 # ---- the inventory --------------------------------------------------------------------------
@@ -345,14 +377,11 @@ class LiveInventory:
         if not (sub and rg and ws and kind):
             raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id",
                               resource=resource_id)
-        ml = self.clients.ml_client(sub, rg, ws)
         endpoint, deployment = parts.get("endpoint"), parts.get("deployment")
-        if kind != Kind.WORKSPACE.value and not (kind in _REST_OPS and endpoint):
+        if kind not in _REST_OPS or (kind != Kind.WORKSPACE.value and not endpoint):
             raise SourceError(f"{resource_id}: amlguard does not audit {kind} resources", resource=resource_id)
         try:
-            if kind == Kind.WORKSPACE.value:
-                return self._workspace_resource(ml, rg, ws)
-            return get_resource(ml, str(kind), str(endpoint), deployment)
+            return WorkspaceReader(self.clients, sub, rg, ws).get(str(kind), endpoint, deployment)
         except Exception as exc:
             if is_not_found(exc):
                 return None
@@ -427,12 +456,12 @@ class LiveInventory:
 
     def _workspace_task(self, ws_id: str) -> Callable[[], _Outcome]:
         parts = _ids(ws_id)
-        sub, rg, ws = parts["subscription"], parts["resource_group"], parts["workspace"]
+        reader = WorkspaceReader(self.clients, parts["subscription"], parts["resource_group"], parts["workspace"])
+        ws = reader.workspace
 
         def read() -> _Outcome:
-            ml = self.clients.ml_client(sub, rg, ws)
             try:
-                workspace = self._workspace_resource(ml, rg, ws)
+                workspace = reader.workspace_resource()
             except Exception as exc:
                 # A workspace in the listing that answers 404 is not "gone" but unreadable here.
                 message, retryable = describe_failure(exc, action="reading", what=f"workspace {ws} ({ws_id})",
@@ -442,41 +471,30 @@ class LiveInventory:
                                                        kind=Kind.WORKSPACE.value, retryable=retryable)])
             outcome = _Outcome(resources=[workspace] if workspace else [])
             outcome.more = [
-                self._guard(lambda: self._endpoints(ml, ws_id, online=True), what=f"online endpoints of {ws}",
+                self._guard(lambda: self._endpoints(reader, online=True), what=f"online endpoints of {ws}",
                             resource=f"{ws_id}/onlineEndpoints", kind=Kind.ONLINE_ENDPOINT.value),
-                self._guard(lambda: self._endpoints(ml, ws_id, online=False), what=f"batch endpoints of {ws}",
+                self._guard(lambda: self._endpoints(reader, online=False), what=f"batch endpoints of {ws}",
                             resource=f"{ws_id}/batchEndpoints", kind=Kind.BATCH_ENDPOINT.value),
             ]
             return outcome
 
         return read
 
-    def _endpoints(self, ml: Any, ws_id: str, *, online: bool) -> _Outcome:
+    def _endpoints(self, reader: WorkspaceReader, *, online: bool) -> _Outcome:
         kind = Kind.ONLINE_ENDPOINT.value if online else Kind.BATCH_ENDPOINT.value
         deployments = Kind.ONLINE_DEPLOYMENT.value if online else Kind.BATCH_DEPLOYMENT.value
-        outcome = _Outcome(resources=list_resources(ml, kind))
+        outcome = _Outcome(resources=reader.list(kind))
         for resource in outcome.resources:
             outcome.more.append(self._guard(
-                self._deployments_task(ml, deployments, resource.name),
-                what=f"deployments of endpoint {resource.name} in workspace {ml.workspace_name}",
+                self._deployments_task(reader, deployments, resource.name),
+                what=f"deployments of endpoint {resource.name} in workspace {reader.workspace}",
                 resource=f"{resource.id}/deployments", kind=deployments, gone=resource.id))
         return outcome
 
     @staticmethod
-    def _deployments_task(ml: Any, kind: str, endpoint: str) -> Callable[[], _Outcome]:
+    def _deployments_task(reader: WorkspaceReader, kind: str, endpoint: str) -> Callable[[], _Outcome]:
         # A 404 here means the endpoint was deleted after it was listed: _guard marks it gone.
-        return lambda: _Outcome(resources=list_resources(ml, kind, endpoint))
-
-    def _workspace_resource(self, ml: Any, rg: str, ws: str) -> Resource | None:
-        """The workspace as full ARM JSON (private endpoint connections and managed network
-        included), read through MLClient's own pipeline."""
-        operation = getattr(ml.workspaces, "_operation", None)
-        if operation is not None and hasattr(operation, "get"):
-            rest = operation.get(rg, ws)
-            obj = rest.as_dict() if hasattr(rest, "as_dict") else dict(rest)
-            return arm_to_resource(obj)
-        # Older SDKs: the public entity (no private endpoint connections).
-        return entity_to_resource(ml.workspaces.get(ws), Kind.WORKSPACE.value)
+        return lambda: _Outcome(resources=reader.list(kind, endpoint))
 
 
 def _workspace_id(sub: str, rg: str, ws: str) -> str:
