@@ -71,8 +71,8 @@ def make_data(rows: int) -> tuple[Path, Path]:
     return base_path, cur_path
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one whole child process."""
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + sys) and peak RSS (MiB) of one whole child process."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
@@ -82,7 +82,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}):\n{err}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
 def verify(report_path: Path, base_path: Path, cur_path: Path) -> tuple[int, float]:
@@ -130,6 +130,7 @@ def main(argv: list[str]) -> int:
     rows = 100_000 if quick else 500_000
     runs = 1 if quick else 3
     evidently_python = ensure_bench_venv()
+    load = os.getloadavg()
     base_path, cur_path = make_data(rows)
     report_path = DATA / f"amlguard_drift_{rows}.json"
     ours_cmd = [sys.executable, "-m", "shared.monitor.drift.cli", "--baseline", str(base_path),
@@ -143,20 +144,25 @@ def main(argv: list[str]) -> int:
     for _ in range(runs):
         ours.append(timed(ours_cmd))
         theirs.append(timed(theirs_cmd, env))
-    ours_wall = statistics.median(w for w, _ in ours)
-    theirs_wall = statistics.median(w for w, _ in theirs)
-    ours_rss = max(r for _, r in ours)
-    theirs_rss = max(r for _, r in theirs)
+    ours_wall = statistics.median(w for w, _, _ in ours)
+    theirs_wall = statistics.median(w for w, _, _ in theirs)
+    ours_cpu = statistics.median(c for _, c, _ in ours)
+    theirs_cpu = statistics.median(c for _, c, _ in theirs)
+    ours_rss = max(r for _, _, r in ours)
+    theirs_rss = max(r for _, _, r in theirs)
     checked, worst = verify(report_path, base_path, cur_path)
     one, two = threads_effect(base_path, cur_path)
     ratio = theirs_wall / ours_wall
     print(f"drift: {rows:,} vs {rows:,} rows x {FEATURES} numerical features (Parquet), whole process, "
           f"median of {runs} run(s), {os.cpu_count()} CPU(s)")
-    print(f"{'tool':44} {'wall s':>8} {'peak RSS MiB':>13}")
-    print(f"{'amlguard drift (JS, PSI, norm. W1, KS p)':44} {ours_wall:8.2f} {ours_rss:13.0f}")
-    print(f"{'evidently 0.7.23 DataDriftPreset':44} {theirs_wall:8.2f} {theirs_rss:13.0f}")
-    print(f"speed-up: {ratio:.1f}x (goal >= {GOAL:.0f}x: {'met' if ratio >= GOAL else 'NOT met'}); "
-          f"memory: {theirs_rss / ours_rss:.1f}x less")
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (other processes share the CPUs)")
+    print(f"{'tool':44} {'wall s':>8} {'CPU s':>7} {'peak RSS MiB':>13}")
+    print(f"{'amlguard drift (JS, PSI, norm. W1, KS p)':44} {ours_wall:8.2f} {ours_cpu:7.2f} {ours_rss:13.0f}")
+    print(f"{'evidently 0.7.23 DataDriftPreset':44} {theirs_wall:8.2f} {theirs_cpu:7.2f} {theirs_rss:13.0f}")
+    print(f"speed-up (wall): {ratio:.1f}x (goal >= {GOAL:.0f}x: {'met' if ratio >= GOAL else 'NOT met'}); "
+          f"CPU time: {theirs_cpu / ours_cpu:.1f}x less; memory: {theirs_rss / ours_rss:.1f}x less")
+    print("runs (wall s): amlguard " + ", ".join(f"{w:.2f}" for w, _, _ in ours)
+          + "; evidently " + ", ".join(f"{w:.2f}" for w, _, _ in theirs))
     print(f"values checked against the scipy reference: {checked}, worst abs difference {worst:.1e} "
           f"(tolerance {TOL:g})")
     print(f"compute only, in process: 1 worker {one:.2f}s, 2 workers {two:.2f}s ({one / two:.2f}x)")
