@@ -362,7 +362,7 @@ def test_drift_rule_reads_a_log_analytics_table_through_the_stand_in(
     drift = REPO / "examples" / "drift"
     with (drift / "current.csv").open(encoding="utf-8") as fh:
         rows = [{"DeploymentName": "blue", "age": int(r["age"]), "region": r["region"]} for r in csv.DictReader(fh)]
-    standin.world.tables["CreditInputs_CL"] = rows + [{"DeploymentName": "green", "age": 30, "region": "north"}]
+    standin.world.tables["CreditInputs_CL"] = [*rows, {"DeploymentName": "green", "age": 30, "region": "north"}]
     standin.world.partial_error = {"code": "PartialError", "message": "row limit reached"}
     rules = tmp_path / "drift.yaml"
     rules.write_text(textwrap.dedent(f"""\
