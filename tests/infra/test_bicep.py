@@ -13,17 +13,8 @@ import pytest
 import yaml
 from pycep import BicepParser
 
+from ._repo import INFRA, REPO
 
-def _repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for folder in here.parents:
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    raise RuntimeError(f"no pyproject.toml above {here}")
-
-
-REPO = _repo_root()
-INFRA = REPO / "infra"
 MODULES = INFRA / "modules"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 

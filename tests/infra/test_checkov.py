@@ -14,17 +14,8 @@ from typing import Any
 
 import pytest
 
+from ._repo import INFRA, REPO
 
-def _repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for folder in here.parents:
-        if (folder / "pyproject.toml").is_file():
-            return folder
-    raise RuntimeError(f"no pyproject.toml above {here}")
-
-
-REPO = _repo_root()
-INFRA = REPO / "infra"
 CHECKOV = Path(sys.executable).parent / "checkov"
 SKIP_RE = re.compile(r"checkov:skip=([A-Za-z_\d]+)(?::([^\n]*))?")
 
