@@ -306,8 +306,8 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
         with lock:
             try:
                 service_obj.alerts.expire_silence(silence_id)
-            except KeyError as exc:
-                raise HTTPException(404, f"no silence {silence_id}") from exc
+            except (KeyError, ValueError) as exc:  # SilenceError is a ValueError naming the fix
+                raise HTTPException(404, str(exc)) from exc
         return {"id": silence_id, "expired": True}
 
     @app.get("/api/dashboard", tags=["dashboard"], response_class=HTMLResponse)

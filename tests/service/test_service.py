@@ -1,0 +1,134 @@
+"""The service end to end: snapshot inventory, the default policy pack, alert state on SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.events import parse_event_dict
+from tests.service.conftest import BLUE, GREEN, WS, Clock, make_service
+
+
+def write_event(event_id: str, resource: str, when: str = "2026-11-26T09:00:00Z", *,
+                delete: bool = False, upn: str = "ana@contoso.com") -> dict:
+    kind = "onlineEndpoints/deployments" if "/deployments/" in resource else "onlineEndpoints"
+    op = "delete" if delete else "write"
+    return {
+        "id": event_id, "subject": resource, "topic": "/subscriptions/x/resourceGroups/rg-ml-prod",
+        "eventType": f"Microsoft.Resources.Resource{'Delete' if delete else 'Write'}Success",
+        "eventTime": when, "dataVersion": "2",
+        "data": {"operationName": f"Microsoft.MachineLearningServices/workspaces/{kind}/{op}",
+                 "resourceUri": resource,
+                 "claims": {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": upn}},
+    }
+
+
+def open_alerts(service) -> dict[tuple[str, str], dict]:
+    return {(a["rule"], a["resource"]): a for a in service.alerts.list_alerts(include_resolved=False)}
+
+
+def test_sweep_raises_one_alert_per_failing_rule_and_resource(service) -> None:
+    report = service.sweep()
+    failing = {(f.rule, f.resource) for f in report.findings if f.status in ("fail", "error")}
+    assert ("AMLG-NET-002", GREEN) in failing
+    alerts = open_alerts(service)
+    assert set(alerts) == failing
+    assert alerts[("AMLG-NET-002", GREEN)]["status"] == "firing"  # no `for`: fires at once
+    # a second sweep changes nothing
+    service.sweep()
+    assert set(open_alerts(service)) == failing
+    assert len(service.alerts.list_alerts()) == len(failing)
+
+
+def test_event_audits_exactly_the_resource_and_records_who(service) -> None:
+    outcome = service.handle_event(parse_event_dict(write_event("e1", GREEN)))
+    assert outcome.outcome == "audited"
+    assert outcome.resource == GREEN
+    alerts = open_alerts(service)
+    assert alerts and all(resource == GREEN for _, resource in alerts)
+    alert = alerts[("AMLG-NET-002", GREEN)]
+    assert alert["changed_by"]["upn"] == "ana@contoso.com"
+
+
+def test_duplicate_and_stale_events_change_nothing(service, clock: Clock) -> None:
+    first = service.handle_event(parse_event_dict(write_event("e1", GREEN)))
+    assert first.outcome == "audited"
+    assert service.handle_event(parse_event_dict(write_event("e1", GREEN))).outcome == "duplicate"
+    clock.advance(60)
+    service.handle_event(parse_event_dict(write_event("e2", GREEN, "2026-11-26T09:00:30Z")))
+    stale = service.handle_event(parse_event_dict(write_event("e3", GREEN, "2026-11-26T08:59:00Z")))
+    assert stale.outcome == "stale"
+
+
+def test_delete_resolves_the_resource_alerts(service, clock: Clock) -> None:
+    service.handle_event(parse_event_dict(write_event("e1", GREEN)))
+    assert open_alerts(service)
+    clock.advance(120)
+    outcome = service.handle_event(parse_event_dict(write_event("e2", GREEN, "2026-11-26T09:01:30Z", delete=True)))
+    assert outcome.outcome == "resolved"
+    assert open_alerts(service) == {}
+    statuses = {a["status"] for a in service.alerts.list_alerts()}
+    assert statuses == {"resolved"}
+
+
+def test_resource_the_inventory_cannot_find_is_an_error_not_a_pass(service) -> None:
+    missing = f"{WS}/onlineEndpoints/ghost"
+    outcome = service.handle_event(parse_event_dict(write_event("e1", missing)))
+    assert outcome.outcome == "audited"
+    assert outcome.failed >= 1
+    alerts = open_alerts(service)
+    assert alerts and all(resource == missing for _, resource in alerts)
+    report, _ = service.audit(missing)
+    assert {f.status for f in report.findings} == {"error"}
+
+
+def test_becoming_compliant_resolves(service, workspace: Path, clock: Clock) -> None:
+    service.sweep()
+    assert ("AMLG-NET-002", GREEN) in open_alerts(service)
+    green = workspace / "fraud-scoring" / "green.yml"
+    green.write_text(green.read_text() + "egress_public_network_access: disabled\n")
+    service.inventory.reload()
+    clock.advance(60)
+    service.handle_event(parse_event_dict(write_event("e9", GREEN, "2026-11-26T09:00:30Z")))
+    assert ("AMLG-NET-002", GREEN) not in open_alerts(service)
+
+
+def test_deleted_file_resolves_on_the_next_sweep(service, workspace: Path, clock: Clock) -> None:
+    service.sweep()
+    assert any(resource == GREEN for _, resource in open_alerts(service))
+    (workspace / "fraud-scoring" / "green.yml").unlink()
+    service.inventory.reload()
+    clock.advance(60)
+    service.sweep()
+    remaining = {resource for _, resource in open_alerts(service)}
+    assert GREEN not in remaining
+    assert BLUE in remaining  # the rest of the workspace keeps its alerts (only `latest` image and tags)
+
+
+def test_state_survives_a_restart(workspace: Path, tmp_path: Path, clock: Clock) -> None:
+    state = tmp_path / "state"
+    first = make_service(workspace, state, clock)
+    first.handle_event(parse_event_dict(write_event("e1", GREEN)))
+    before = first.alerts.list_alerts()
+    first.close()
+    second = make_service(workspace, state, clock)
+    try:
+        assert second.alerts.list_alerts() == before
+        assert second.handle_event(parse_event_dict(write_event("e1", GREEN))).outcome == "duplicate"
+    finally:
+        second.close()
+
+
+def test_invalid_policy_edit_keeps_the_last_good_pack(service, tmp_path: Path, repo_root: Path) -> None:
+    import shutil
+
+    policies = tmp_path / "policies"
+    shutil.copytree(repo_root / "policies", policies)
+    from shared.service import PackHolder
+
+    holder = PackHolder(policies, check_every=0)
+    good = holder.current()
+    broken = next(p for p in sorted(policies.glob("*.yaml")) if "AuditRules" in p.read_text())
+    broken.write_text(broken.read_text() + "\n  - id: AMLG-BAD\n    severity: catastrophic\n")
+    assert holder.current() is good
+    assert holder.last_error is not None
+    assert "severity" in holder.last_error.render()
