@@ -483,6 +483,8 @@ def _fuse(op: str, expected: Any, case_sensitive: bool, parts: tuple[str, ...] |
     evaluates every rule of a kind in one comprehension); the scratch variables v, t, x are
     assigned before each use.
     """
+    # nothing from a policy file is ever pasted into the source: field names, tag names and
+    # operands are bound as names (`bind`), so a hostile policy cannot inject code
     prefix = f"_l{next(_UNIQUE)}_"
     names: dict[str, Any] = {}
 

@@ -137,3 +137,14 @@ def test_finding_field_order_the_fast_path_relies_on() -> None:
         "rule", "resource", "status", "severity", "message", "source", "line", "title", "kind",
         "resource_name", "field", "remediation", "effect", "exemption", "changed_by", "remediation_action",
         "workspace", "tags"]
+
+
+def test_policy_text_is_never_pasted_into_generated_code() -> None:
+    hostile = "x') or __import__('os') or exit(3) or ('"  # no dots: a dot would split the path
+    rule = Rule(id="AMLG-OPS-999", title="t", severity="low", kinds=("online_endpoint",),
+                require={"allOf": [{"field": hostile, "equals": hostile}, {"tag": hostile, "in": [hostile]}]},
+                description="d", rationale="r", remediation="f")
+    pack = PolicyPack([rule])
+    resource = Resource(kind="online_endpoint", id="e", name="e", fields={hostile: hostile, "tags": {hostile: hostile}})
+    assert pack.statuses([resource]) == [("AMLG-OPS-999", "e", "pass")]
+    assert pack.evaluate([Resource(kind="online_endpoint", id="f", name="f", fields={})])[0].status == "fail"
