@@ -267,6 +267,7 @@ class ArmStandin(StandinServer):
         self._rg_window_start = time.monotonic()
         self._rg_used = 0
         self._ops: dict[str, str] = {}  # async operation id -> resource id
+        self._rg_cache: dict[Any, list[dict[str, Any]]] = {}  # the last query's rows, for its pages
         self._op_ids = itertools.count(1)
         self._op_lock = threading.Lock()
         self._routes_for_arm()
@@ -497,8 +498,14 @@ class ArmStandin(StandinServer):
         query = str(body.get("query") or "")
         subs = {s.lower() for s in body.get("subscriptions") or []}
         options = body.get("options") or {}
-        matched = [o for o in self.estate.all(copy_objects=False) if self._rg_match(o, query, subs)]
-        matched.sort(key=lambda o: o["id"].lower())
+        key = (query, tuple(sorted(subs)), len(self.estate.objects))
+        with self._op_lock:
+            matched = self._rg_cache.get(key)
+        if matched is None or options.get("$skipToken") is None:  # a new query reads fresh state
+            matched = [o for o in self.estate.all(copy_objects=False) if self._rg_match(o, query, subs)]
+            matched.sort(key=lambda o: o["id"].lower())
+            with self._op_lock:
+                self._rg_cache = {key: matched}
         top = min(int(options.get("$top") or self.rg_page_size), self.rg_page_size)
         start = int(options.get("$skipToken") or 0) + int(options.get("$skip") or 0)
         page = [self._rg_row(o) for o in matched[start:start + top]]
