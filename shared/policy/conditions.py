@@ -445,8 +445,9 @@ def _fused_test(op: str, expected: Any, case_sensitive: bool) -> str | None:
     number = "isinstance(v := {V}, (int, float)) and not isinstance(v, bool) and "
     if op in ("equals", "notEquals"):
         if isinstance(expected, str):
-            test = "isinstance(v := {V}, str) and " + ("str.__str__(v) == {E}" if case_sensitive
-                                                         else "v.casefold() == {E}")
+            # normalised sources already give the canonical text: try the plain comparison first
+            test = ("isinstance(v := {V}, str) and str.__str__(v) == {E}" if case_sensitive
+                    else "(v := {V}) == {E} or isinstance(v, str) and v.casefold() == {E}")
         elif isinstance(expected, bool):
             test = "({V}) is {E}"
         elif isinstance(expected, (int, float)):
@@ -456,7 +457,7 @@ def _fused_test(op: str, expected: Any, case_sensitive: bool) -> str | None:
         return test if op == "equals" else f"not ({test})"
     if op in ("in", "notIn") and isinstance(expected, list) and expected and not case_sensitive \
             and all(isinstance(e, str) for e in expected):
-        test = "isinstance(v := {V}, str) and v.casefold() in {E}"
+        test = "isinstance(v := {V}, str) and (v in {E} or v.casefold() in {E})"
         return test if op == "in" else f"not ({test})"
     if op in _NUMERIC and isinstance(expected, (int, float)) and not isinstance(expected, bool):
         return number + f"v {_NUMERIC[op]} {{E}}"

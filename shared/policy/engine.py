@@ -332,6 +332,8 @@ class PolicyPack:
         if self._clock.now.tzinfo is None:
             self._clock.now = self._clock.now.replace(tzinfo=UTC)
         self._workspace_tags.clear()
+        if not self._active_overrides:
+            return items  # only override conditions read workspace tags
         for resource in items:
             if _kind(resource.kind) == "workspace" and resource.tags:
                 self._workspace_tags[resource.name] = dict(resource.tags)
