@@ -111,6 +111,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _alerting_config() -> Any:
+    """The alerting config (for inhibition in listings); without a valid one, listings skip inhibition."""
+    try:
+        from shared.alerts.config import load_alerting
+
+        return load_alerting()
+    except Exception:  # a broken alerting.yaml is reported by `amlguard routes`, not here
+        return None
+
+
 def run(argv: list[str]) -> int:
     """Entry point for `amlguard silence ...` and `amlguard alerts ...` (argv starts with the group).
 
@@ -125,7 +135,7 @@ def run(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return _dispatch(args, AlertManager(store), now)
+        return _dispatch(args, AlertManager(store, config=_alerting_config()), now)
     except (SilenceError, KeyError, ValueError, argparse.ArgumentTypeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
