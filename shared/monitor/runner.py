@@ -91,8 +91,28 @@ def _rules_path(settings: Any) -> Path:
     return Path(settings.policies_dir)
 
 
-def _stale_alert_findings(alerts: Any, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
-                          result: MonitorResult) -> list[Finding]:
+def _open_alerts(alerts: Any) -> list[dict[str, Any]] | None:
+    lister = getattr(alerts, "list_alerts", None)
+    return None if lister is None else list(lister(include_resolved=False))
+
+
+def _for_alerts(alerts: Any, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
+                result: MonitorResult) -> list[Finding]:
+    """The findings to hand to the alert manager: every failing one, the clear ones that can resolve
+    an open alert (a clear finding without an alert changes nothing, and costs a state read each),
+    and resolving findings for stale monitor alerts."""
+    open_alerts = _open_alerts(alerts)
+    findings = result.findings
+    if open_alerts is None:
+        return findings
+    opened = {(str(a.get("rule")), str(a.get("resource")).lower()) for a in open_alerts}
+    kept = [f for f in findings if f.status in (Status.FAIL.value, Status.ERROR.value)
+            or (f.rule, f.resource.lower()) in opened]
+    return kept + _stale_alert_findings(open_alerts, rules, due, result)
+
+
+def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Sequence[MonitorRule],
+                          due: Sequence[MonitorRule], result: MonitorResult) -> list[Finding]:
     """Resolving findings for open monitor alerts that no rule evaluation will touch again: the rule
     was removed or disabled, or a due rule no longer selects the resource (gone, re-tagged).
 
@@ -100,14 +120,11 @@ def _stale_alert_findings(alerts: Any, rules: Sequence[MonitorRule], due: Sequen
     audit alerts included, so monitor runs pass no `audited` list and resolve their own stale
     alerts here, rule by rule; `no_data: keep_state` pairs are selected, so they stay untouched.
     """
-    lister = getattr(alerts, "list_alerts", None)
-    if lister is None:
-        return []
     known = {r.id for r in rules}
     due_ids = {r.id for r in due}
     selected = {(e.rule.id, e.resource.id.lower()) for e in result.evaluated}
     out = []
-    for alert in lister(include_resolved=False):
+    for alert in open_alerts:
         rule_id, resource = str(alert.get("rule", "")), str(alert.get("resource", ""))
         if not re.match(MONITOR_RULE_ID_PATTERN, rule_id):
             continue
@@ -149,7 +166,7 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     resources = [r for r in listing.resources if r.kind in MONITORED_KINDS]
     source = source or _source_for(service)
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
-    findings = result.findings + _stale_alert_findings(service.alerts, rules, due, result)
+    findings = _for_alerts(service.alerts, rules, due, result)
     # no `audited`: that would also resolve the audit alerts of these resources (see above);
     # a pass / not_applicable finding resolves its own alert, no finding keeps it as it is
     transitions = service.alerts.process(findings, audited=[], now=now,
@@ -261,7 +278,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         store = open_store(args.state)
         try:
             manager = AlertManager(store)
-            findings = result.findings + _stale_alert_findings(manager, rules, rules, result)
+            findings = _for_alerts(manager, rules, rules, result)
             transitions = list(manager.process(findings, audited=[], now=now,
                                                for_seconds={r.id: r.for_seconds for r in rules}) or [])
         finally:

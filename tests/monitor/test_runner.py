@@ -163,7 +163,9 @@ def test_keep_state_gives_no_finding(tmp_path: Path, standin: MonitorStandin) ->
     service.close()
     (call,) = alerts.calls
     assert call["audited"] == []  # an audited resource would have its audit alerts resolved too
-    assert [f.resource for f in call["findings"]] == [f"{EP}/deployments/green"]
+    # blue kept its state (no finding); green is healthy with no open alert, so its pass finding
+    # would change nothing and is not sent
+    assert call["findings"] == []
     assert (summary["kept"], summary["passed"], summary["calls"]) == (1, 1, {"metrics_arm": 1})
 
 
