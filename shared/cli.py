@@ -40,6 +40,9 @@ def _audit_parser(sub: Any) -> None:
                         "(critical|high|medium|low|info|none; default: high)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
+    from shared.policy import add_policy_arguments
+
+    add_policy_arguments(p)
     try:
         from shared.inventory.config import add_live_arguments
     except ImportError:
@@ -129,10 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     from shared.model import AuditReport
-    from shared.policy import load_pack
+    from shared.policy import pack_from_args
     from shared.reports import exit_code, render
 
-    pack = load_pack(Path(args.policies) if args.policies else None)
+    pack = pack_from_args(args)
     if args.paths:
         from shared.inventory import load_paths
 
