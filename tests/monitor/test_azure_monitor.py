@@ -52,8 +52,10 @@ def endpoints(pairs: list[tuple[str, str]]) -> list[str]:
 
 def test_batch_calls_carry_at_most_50_resources(standin: MonitorStandin) -> None:
     ids = endpoints(seed_world(standin.world, 240, per_endpoint=2))  # 120 endpoints
-    with AzureMonitor(FakeCredential(), settings(standin)) as monitor:
+    credential = FakeCredential()
+    with AzureMonitor(credential, settings(standin)) as monitor:
         answer = latency(monitor, ids)
+    assert set(credential.scopes) == {("https://metrics.monitor.azure.com/.default",)}  # the public audience
     calls = standin.requests_to(r"metrics:getBatch", "POST")
     assert len(calls) == 3  # 50 + 50 + 20
     assert monitor.calls["metrics_batch"] == 3 and monitor.calls["metrics_arm"] == 0
@@ -69,9 +71,11 @@ def test_batch_calls_carry_at_most_50_resources(standin: MonitorStandin) -> None
 def test_single_resource_and_unconfigured_batch_use_arm(standin: MonitorStandin) -> None:
     pairs = seed_world(standin.world, 4, per_endpoint=1)
     deployments = [f"{e}/deployments/{d}" for e, d in pairs]
-    with AzureMonitor(FakeCredential(), settings(standin)) as monitor:
+    credential = FakeCredential()
+    with AzureMonitor(credential, settings(standin, arm_audience="https://management.usgovcloudapi.net")) as monitor:
         one = latency(monitor, endpoints(pairs)[:1])
     assert monitor.calls == {"metrics_arm": 1}
+    assert credential.scopes == [("https://management.usgovcloudapi.net/.default",)]
     assert [s.points[-1].average for s in one.series] == [1500.0]
     with AzureMonitor(FakeCredential(), settings(standin, metrics_endpoint=None)) as monitor:
         answer = monitor.query_metrics(
