@@ -140,7 +140,14 @@ def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
                               f"deployment {args.deployment or 'any'}, "
                               f"window {args.start or '-'}..{args.end or '-'}); "
                               "check the folder and filters")
-        names = features or [c for c in table_columns(baseline_path) if c in current]
+        if features is None:
+            base_cols = table_columns(baseline_path)
+            names = [c for c in base_cols if c in current]
+            extra = [c for c in base_cols if c not in current] + [c for c in current if c not in base_cols]
+            if extra:
+                notes.append(f"columns not on both sides, not compared: {', '.join(extra)}")
+        else:
+            names = features
         baseline = read_table(baseline_path, names)
     else:
         if features is None:
