@@ -212,3 +212,12 @@ def test_failure_messages_name_the_fix(status: int, expected: str, retryable: bo
 
     message, is_retryable = describe_failure(Failure("x"), action="reading", what="workspace w")
     assert message.startswith(expected) and is_retryable is retryable
+
+
+def test_dropped_connection_is_retried(arm_standin: ArmStandin) -> None:
+    arm_standin.inject(path=r"/workspaces/ws-000/batchEndpoints\?", method="GET", drop=True)
+    result = inventory(arm_standin).list(SCOPE)
+
+    assert result.errors == []
+    assert kinds(result.resources)["batch_endpoint"] == 2
+    assert len(arm_standin.requests_to(r"/workspaces/ws-000/batchEndpoints$")) == 2

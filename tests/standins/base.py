@@ -193,7 +193,9 @@ class StandinServer:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self._server = _TLSServer(("127.0.0.1", port), _Handler, context, self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="standin", daemon=True)
+        # A short poll interval keeps stop() (and so each test's teardown) quick.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="standin", daemon=True)
         self._thread.start()
         return self
 
