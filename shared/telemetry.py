@@ -286,7 +286,8 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
         # again would duplicate every line, so there logs stay with the host unless asked for.
         export_logs = (logs_setting.lower() in _TRUE if logs_setting is not None
                        else not env.get("FUNCTIONS_WORKER_RUNTIME"))
-        _status = _install(connection, console, export_logs)
+        _status = _install(connection, console, export_logs,
+                           azure_monitor_credential(env) if connection else None)
     global _instruments
     _instruments = None  # re-bind instruments to the new global providers
     _log.info("telemetry exporting to %s", ", ".join(_status.exporters) or "nothing",
@@ -294,7 +295,26 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
     return _status
 
 
-def _install(connection: str | None, console: bool, export_logs: bool = True) -> TelemetryStatus:
+def azure_monitor_credential(env: Mapping[str, str] | None = None) -> Any:
+    """The Entra credential for Application Insights ingestion, or None for key-based ingestion.
+
+    The deployment disables local (key) auth on Application Insights and sets
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD;ClientId=<uami>; the Functions host
+    reads that setting itself, but the Python exporters need the credential handed to them.
+    """
+    env = os.environ if env is None else env
+    auth = env.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING") or ""
+    parts = dict(part.split("=", 1) for part in auth.split(";") if "=" in part)
+    if parts.get("Authorization", "").lower() != "aad":
+        return None
+    from azure.identity import ManagedIdentityCredential
+
+    client_id = parts.get("ClientId") or env.get("AZURE_CLIENT_ID")
+    return ManagedIdentityCredential(client_id=client_id) if client_id else ManagedIdentityCredential()
+
+
+def _install(connection: str | None, console: bool, export_logs: bool = True,
+             credential: Any = None) -> TelemetryStatus:
     # Heavy imports stay here so a cold start that never exports pays nothing for them.
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -317,13 +337,14 @@ def _install(connection: str | None, console: bool, export_logs: bool = True) ->
             AzureMonitorTraceExporter,
         )
 
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(AzureMonitorTraceExporter(connection_string=connection)))
+        options: dict[str, Any] = {"connection_string": connection}
+        if credential is not None:
+            options["credential"] = credential
+        tracer_provider.add_span_processor(BatchSpanProcessor(AzureMonitorTraceExporter(**options)))
         readers.append(PeriodicExportingMetricReader(
-            AzureMonitorMetricExporter(connection_string=connection), export_interval_millis=60_000))
+            AzureMonitorMetricExporter(**options), export_interval_millis=60_000))
         if export_logs:
-            logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(AzureMonitorLogExporter(connection_string=connection)))
+            logger_provider.add_log_record_processor(BatchLogRecordProcessor(AzureMonitorLogExporter(**options)))
         exporters.append("azure_monitor")
     if console:
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter

@@ -109,8 +109,13 @@ class AzureMonitorNotifier(BaseNotifier):
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         # Offline storage off and retry_total=0: one attempt per send, the outbox retries.
-        options = {"connection_string": connection, "disable_offline_storage": True,
-                   "timeout": timeout, "retry_total": 0}
+        from shared.telemetry import azure_monitor_credential
+
+        options: dict[str, Any] = {"connection_string": connection, "disable_offline_storage": True,
+                                   "timeout": timeout, "retry_total": 0}
+        credential = azure_monitor_credential(env)
+        if credential is not None:  # Application Insights with local auth disabled (Entra ingestion)
+            options["credential"] = credential
         reader = PeriodicExportingMetricReader(AzureMonitorMetricExporter(**options),
                                                export_interval_millis=60_000)
         return cls(name, log_exporter=AzureMonitorLogExporter(**options), metric_reader=reader,
