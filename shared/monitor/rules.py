@@ -113,6 +113,8 @@ def _rule_schema() -> dict[str, Any]:
             "direction": {"enum": list(DIRECTIONS), "description": "breach when the value is above (default) "
                                                                    "or below the threshold"},
             "for": {**_DURATION, "description": "how long a breach must last before its alert fires"},
+            "keep_firing_for": {**_DURATION, "description": "how long a firing alert stays firing after the "
+                                                            "breach clears (hysteresis against flapping)"},
             "no_data": {"enum": list(NO_DATA_MODES),
                         "description": "alert: treat as a breach; ignore: not_applicable (resolves); "
                                        "keep_state: leave the alert as it is (default)"},
@@ -183,6 +185,7 @@ class MonitorRule:
     threshold_factor: float = 1.0
     direction: str = "above"
     for_seconds: float = 0.0
+    keep_firing_for: float = 0.0
     no_data: str = "keep_state"
     select_node: Node | None = None
     drift: DriftSpec | None = None
@@ -252,6 +255,7 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
         every = _duration(spec, "every", 300.0, path, problem)
         granularity = _duration(spec, "granularity", 60.0, path, problem)
         for_seconds = _duration(spec, "for", 0.0, path, problem)
+        keep_firing_for = _duration(spec, "keep_firing_for", 0.0, path, problem)
         if window <= 0:
             problem(f"{path}.window", "the window must be longer than 0s")
         if signal.source == "metrics" and granularity > window:
@@ -280,7 +284,7 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
             description=spec["description"], rationale=spec["rationale"], remediation=spec["remediation"],
             window=window, every=every, granularity=granularity,
             aggregation=spec.get("aggregation") or signal.aggregation,
-            direction=spec.get("direction", "above"), for_seconds=for_seconds,
+            direction=spec.get("direction", "above"), for_seconds=for_seconds, keep_firing_for=keep_firing_for,
             no_data=spec.get("no_data", "keep_state"), select_node=select_node,
             help_uri=spec.get("help_uri", ""), enabled=spec.get("enabled", True), source=file,
             line=doc.line_of(path))

@@ -91,6 +91,14 @@ def _rules_path(settings: Any) -> Path:
     return Path(settings.policies_dir)
 
 
+def _timers(rules: Sequence[MonitorRule]) -> dict[str, dict[str, float]]:
+    """`for_seconds` (and `keep_firing_for` when a rule sets it) for AlertManager.process."""
+    timers = {"for_seconds": {r.id: r.for_seconds for r in rules}}
+    if any(r.keep_firing_for for r in rules):
+        timers["keep_firing_for"] = {r.id: r.keep_firing_for for r in rules}
+    return timers
+
+
 def _open_alerts(alerts: Any) -> list[dict[str, Any]] | None:
     lister = getattr(alerts, "list_alerts", None)
     return None if lister is None else list(lister(include_resolved=False))
@@ -169,8 +177,7 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     findings = _for_alerts(service.alerts, rules, due, result)
     # no `audited`: that would also resolve the audit alerts of these resources (see above);
     # a pass / not_applicable finding resolves its own alert, no finding keeps it as it is
-    transitions = service.alerts.process(findings, audited=[], now=now,
-                                         for_seconds={r.id: r.for_seconds for r in due})
+    transitions = service.alerts.process(findings, audited=[], now=now, **_timers(due))
     for rule in due:
         last_run[rule.id] = now.isoformat()
     store.put_meta(_SCHEDULE_META, last_run)
@@ -279,8 +286,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         try:
             manager = AlertManager(store)
             findings = _for_alerts(manager, rules, rules, result)
-            transitions = list(manager.process(findings, audited=[], now=now,
-                                               for_seconds={r.id: r.for_seconds for r in rules}) or [])
+            transitions = list(manager.process(findings, audited=[], now=now, **_timers(rules)) or [])
         finally:
             store.close()
     if args.format == "json":

@@ -81,7 +81,8 @@ def monitor_for(server: MonitorStandin) -> AzureMonitor:
         workspace_id="ws-guid", connection_verify=str(server.ca_file), retry_total=1, retry_backoff_factor=0.01))
 
 
-def rules_file(tmp_path: Path, no_data: str = "keep_state", for_: str = "10m", every: str = "5m") -> Path:
+def rules_file(tmp_path: Path, no_data: str = "keep_state", for_: str = "10m", every: str = "5m",
+               keep_firing_for: str = "0s") -> Path:
     path = tmp_path / "rules" / "monitors.yaml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(textwrap.dedent(f"""\
@@ -96,6 +97,7 @@ def rules_file(tmp_path: Path, no_data: str = "keep_state", for_: str = "10m", e
             every: {every}
             threshold: 1000
             for: {for_}
+            keep_firing_for: {keep_firing_for}
             no_data: {no_data}
             select: {{field: endpoint_name, equals: fraud-scoring}}
             description: d
@@ -281,14 +283,14 @@ def test_alerts_of_removed_rules_and_unselected_resources_resolve(tmp_path: Path
                         BLUE: "monitor rule AMLG-MON-ERR-009 was removed or disabled"}
 
 
-def _real_service(tmp_path: Path, clock: list[datetime]) -> tuple[Any, Service]:
+def _real_service(tmp_path: Path, clock: list[datetime], **rules: str) -> tuple[Any, Service]:
     alerts_module = pytest.importorskip("shared.alerts")
     if not hasattr(alerts_module, "AlertManager"):
         pytest.skip("shared.alerts.AlertManager is not built yet")
     store = open_store(tmp_path / "state")
     manager = alerts_module.AlertManager(store, clock=lambda: clock[0])
     settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state",
-                        env={"AMLGUARD_MONITOR_RULES": str(rules_file(tmp_path))})
+                        env={"AMLGUARD_MONITOR_RULES": str(rules_file(tmp_path, **rules))})
     service = Service(settings=settings, inventory=SnapshotInventory([str(WORKSPACE)]),
                       packs=PackHolder(REPO / "policies"), store=store, alerts=manager, clock=lambda: clock[0])
     return manager, service
@@ -319,6 +321,20 @@ def test_sustained_breach_fires_after_for_in_the_real_alert_manager(tmp_path: Pa
     service.close()
     assert statuses == ["pending", "pending", "firing", "firing", "resolved"]
     assert audit_alert == "firing"
+
+
+def test_keep_firing_for_holds_a_flapping_alert(tmp_path: Path, standin: MonitorStandin) -> None:
+    clock = [T0]
+    manager, service = _real_service(tmp_path, clock, for_="0s", keep_firing_for="10m")
+    statuses = []
+    with monitor_for(standin) as source:
+        for tick, value in enumerate([1500, 200, 1500, 200, 200, 200]):
+            clock[0] = T0 + timedelta(minutes=5 * tick)
+            standin.world.set_metric(EP, "RequestLatency_P95", value, {"deployment": "blue"})
+            run_monitors(service, source=source)
+            statuses.append(_status(manager, "AMLG-MON-LAT-001", BLUE))
+    service.close()
+    assert statuses == ["firing", "firing", "firing", "firing", "resolved", "resolved"]
 
 
 @pytest.mark.xfail(strict=False, reason="cross-area: Service.sweep passes every resource as `audited` and "
