@@ -191,3 +191,19 @@ def test_golden_metrics_equal_independent_reference() -> None:
             want = reference_categorical(b, c)
         for metric, value in want.items():
             assert feature["metrics"][metric] == pytest.approx(value, rel=1e-9, abs=1e-9), (feature["name"], metric)
+
+
+def test_import_is_cheap_and_pandas_is_never_loaded() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import shared.monitor.drift as d\n"
+        "assert not {'numpy', 'pyarrow', 'scipy'} & set(sys.modules), sorted(sys.modules)\n"
+        "rc = d.run(['--baseline', sys.argv[1], '--current', sys.argv[2], '--format', 'json'])\n"
+        "assert rc == 0 and 'pandas' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "baseline.csv"), str(EXAMPLES / "current.csv")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
