@@ -8,6 +8,7 @@ Retries, backoff and `Retry-After` are azure-core's RetryPolicy, configured thro
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import threading
@@ -353,7 +354,7 @@ class LiveInventory:
         self.scope = scope or Scope()
 
     # -- protocol ---------------------------------------------------------------------------
-    def workspaces(self, scope: Scope | None = None) -> list[str]:
+    def workspaces(self, scope: Scope | None = None) -> builtins.list[str]:
         """Workspace ARM ids in scope; raises SourceError when a subscription cannot be listed."""
         ids, errors = self._discover(scope or self.scope)
         if errors and not ids:
@@ -389,7 +390,7 @@ class LiveInventory:
             raise SourceError(message, source="azure-ai-ml", resource=resource_id, retryable=retryable) from exc
 
     # -- discovery --------------------------------------------------------------------------
-    def _discover(self, scope: Scope) -> tuple[list[str], list[InventoryError]]:
+    def _discover(self, scope: Scope) -> tuple[builtins.list[str], builtins.list[InventoryError]]:
         if not scope.subscriptions:
             raise ConfigError("no Azure subscription to audit: pass --subscription or set AZURE_SUBSCRIPTION_ID")
         if scope.workspace and scope.resource_group:

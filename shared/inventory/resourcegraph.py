@@ -11,6 +11,7 @@ the identity may read, so single-resource reads after an event go to ARM (`fallb
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import threading
@@ -180,7 +181,7 @@ class ResourceGraphInventory:
                     break
 
     def _query(self, scope: Scope, kinds: tuple[str, ...], convert: Callable[[dict[str, Any]], Any],
-               ) -> tuple[list[Any], list[InventoryError]]:
+               ) -> tuple[builtins.list[Any], builtins.list[InventoryError]]:
         if not scope.subscriptions:
             raise ConfigError("no Azure subscription to audit: pass --subscription or set AZURE_SUBSCRIPTION_ID")
         out: list[Any] = []
@@ -207,7 +208,7 @@ class ResourceGraphInventory:
         resources.sort(key=lambda r: r.id.lower())
         return InventoryResult(resources=resources, errors=errors)
 
-    def workspaces(self, scope: Scope | None = None) -> list[str]:
+    def workspaces(self, scope: Scope | None = None) -> builtins.list[str]:
         ids, errors = self._query(scope or self.scope, (Kind.WORKSPACE.value,),
                                   lambda row: str(row.get("id") or "") or None)
         if errors and not ids:

@@ -251,13 +251,13 @@ def annotate(findings: Iterable[Finding], records: Iterable[RemediationRecord]) 
         for rule in record.rules or [record.rule]:
             by_key[(rule, record.resource.lower())] = record
     for finding in findings:
-        record = by_key.get((finding.rule, finding.resource.lower()))
-        if record is None:
+        match = by_key.get((finding.rule, finding.resource.lower()))
+        if match is None:
             continue
-        finding.remediation_action = record.to_json()
-        if record.status == "failed":
+        finding.remediation_action = match.to_json()
+        if match.status == "failed":
             finding.status = Status.ERROR.value
-            finding.message = f"{finding.message}; remediation {record.action} failed: {record.message}"
+            finding.message = f"{finding.message}; remediation {match.action} failed: {match.message}"
 
 
 def remediate(report: AuditReport, pack_rules: Any, *, client_factory: Any = None, dry_run: bool = True,
