@@ -278,8 +278,10 @@ def _metrics(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSourc
                 metric_names=sorted(group["metrics"]), aggregations=sorted(group["aggregations"]),
                 start=now - timedelta(seconds=window), end=now, granularity=timedelta(seconds=grain),
                 filter=filter_text, locations=group["locations"])
-        except AmlguardError as exc:
-            answer = MetricsAnswer(errors={k: str(exc) for k in group["ids"]})
+        except Exception as exc:  # a failed query is data for the resources it covered
+            if not isinstance(exc, AmlguardError):
+                log.exception("metrics query for %s failed", namespace)
+            answer = MetricsAnswer(errors={k: _text(exc) for k in group["ids"]})
         index: dict[tuple[str, str], list[MetricSeries]] = {}
         for series in answer.series:
             index.setdefault((series.resource_id.lower(), series.metric.lower()), []).append(series)
@@ -326,9 +328,11 @@ def _logs(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource, 
         start = now - timedelta(seconds=window)
         try:
             answer = source.query_logs(traffic_query(start, now), start=start, end=now)
-        except AmlguardError as exc:
+        except Exception as exc:  # a failed query is data for the resources it covered
+            if not isinstance(exc, AmlguardError):
+                log.exception("traffic log query failed")
             for rule, resource in items:
-                observations[(rule.id, resource.id)] = Observation(None, unit=rule.signal.unit, error=str(exc))
+                observations[(rule.id, resource.id)] = Observation(None, unit=rule.signal.unit, error=_text(exc))
             continue
         rows: dict[str, dict[str, Any]] = {}
         for row in answer.rows:
@@ -364,11 +368,10 @@ def _drift(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource,
             continue
         try:
             observations[(rule.id, resource.id)] = _drift_one(rule, resource, source, now, env, baselines)
-        except AmlguardError as exc:
-            observations[(rule.id, resource.id)] = Observation(None, unit="features", error=str(exc))
-        except (OSError, ValueError) as exc:
-            observations[(rule.id, resource.id)] = Observation(None, unit="features",
-                                                               error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # one unreadable baseline must not stop the other rules
+            if not isinstance(exc, AmlguardError | OSError | ValueError):
+                log.exception("drift rule %s on %s failed", rule.id, resource.id)
+            observations[(rule.id, resource.id)] = Observation(None, unit="features", error=_text(exc))
 
 
 def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, str] | None) -> str:
@@ -447,6 +450,13 @@ def _inputs_query(spec: Mapping[str, Any], resource: Resource, start: datetime, 
         lines.append("| project " + ", ".join(spec["columns"]))
     lines.append(f"| take {int(spec.get('max_rows') or 100000)}")
     return "\n".join(lines)
+
+
+def _text(exc: BaseException) -> str:
+    """An exception as finding text: our own errors already say what to fix; others get their type."""
+    if isinstance(exc, AmlguardError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _kql_string(text: str) -> str:

@@ -360,3 +360,25 @@ def test_drift_from_log_analytics_and_missing_inputs(tmp_path: Path) -> None:
     missing = got["AMLG-MON-DRIFT-002"]
     assert missing.finding is not None and missing.finding.status == "error"
     assert "{tag:baseline}" in missing.finding.message
+
+
+def test_a_source_that_crashes_gives_error_findings_not_an_exception(tmp_path: Path) -> None:
+    class Broken(FakeSource):
+        def query_metrics(self, **kwargs: Any) -> MetricsAnswer:
+            raise RuntimeError("connection pool exploded")
+
+        def query_logs(self, query: str, *, start: datetime, end: datetime,
+                       workspace_id: str | None = None) -> LogsAnswer:
+            raise KeyError("tables")
+
+    rules = rules_from(tmp_path, """\
+      - {id: AMLG-MON-LAT-001, title: t, severity: high, signal: latency_p95, threshold: 500, description: d,
+         rationale: r, remediation: x}
+      - {id: AMLG-MON-LAT-101, title: t, severity: high, signal: log_latency_p95, threshold: 500, description: d,
+         rationale: r, remediation: x}
+    """)
+    result = evaluate_rules(rules, [deployment("a", "blue")], Broken(), now=NOW)
+    assert [(f.rule, f.status) for f in result.findings] == [("AMLG-MON-LAT-001", "error"),
+                                                             ("AMLG-MON-LAT-101", "error")]
+    assert "RuntimeError: connection pool exploded" in result.findings[0].message
+    assert "KeyError" in result.findings[1].message
