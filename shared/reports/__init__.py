@@ -1,4 +1,4 @@
-"""Audit reports: render an AuditReport as table, JSON, SARIF or JUnit, and the CLI exit code."""
+"""Audit reports: render an AuditReport as table, JSON, SARIF, JUnit or HTML, and the CLI exit code."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from shared.errors import ConfigError
 from shared.model import SEVERITIES, AuditReport, Finding, severity_rank
 
 from ._common import ACTIONABLE, json_default
+from .html import render_html
 from .junit import render_junit
 from .sarif import render_sarif, sarif_log
 from .table import render_table, use_color
@@ -21,6 +22,7 @@ __all__ = [
     "exit_code",
     "failing_findings",
     "render",
+    "render_html",
     "render_json",
     "render_junit",
     "render_sarif",
@@ -29,7 +31,7 @@ __all__ = [
     "use_color",
 ]
 
-FORMATS: tuple[str, ...] = ("table", "json", "sarif", "junit")
+FORMATS: tuple[str, ...] = ("table", "json", "sarif", "junit", "html")
 
 # Critical and high failures break the build by default; medium and below are reported and
 # gate only when asked (`--fail-on medium`). Adopting amlguard on an existing estate should
@@ -59,7 +61,7 @@ def render(
     - `color` (table): None decides from stdout and NO_COLOR / FORCE_COLOR; pass False when
       writing to a file.
     - `show_passed` (table): list passing checks instead of counting them.
-    - `tool_version` (SARIF): the driver version.
+    - `tool_version` (SARIF, HTML): the tool version.
     - `srcroot` (SARIF): absolute source paths under it become %SRCROOT%-relative.
     - `include_exempt` (SARIF): emit exempt findings as suppressed results (default) or drop them.
 
@@ -74,6 +76,8 @@ def render(
         return render_sarif(report, tool_version=tool_version, srcroot=srcroot, include_exempt=include_exempt)
     if name == "junit":
         return render_junit(report)
+    if name == "html":
+        return render_html(report, tool_version=tool_version)
     raise ConfigError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)} (--format)")
 
 

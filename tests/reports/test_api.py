@@ -14,19 +14,19 @@ from .sample import build_report
 def test_public_names() -> None:
     assert sorted(reports.__all__) == sorted([
         "DEFAULT_FAIL_ON", "FAIL_ON_CHOICES", "FORMATS", "exit_code", "failing_findings", "render",
-        "render_json", "render_junit", "render_sarif", "render_table", "sarif_log", "use_color",
+        "render_html", "render_json", "render_junit", "render_sarif", "render_table", "sarif_log", "use_color",
     ])
     for name in reports.__all__:
         assert hasattr(reports, name)
 
 
 def test_formats() -> None:
-    assert FORMATS == ("table", "json", "sarif", "junit")
+    assert FORMATS == ("table", "json", "sarif", "junit", "html")
 
 
-@pytest.mark.parametrize("fmt", ["html", "xml", ""])
+@pytest.mark.parametrize("fmt", ["htm", "xml", ""])
 def test_unknown_format_is_a_config_error(fmt: str) -> None:
-    with pytest.raises(ConfigError, match="table, json, sarif, junit"):
+    with pytest.raises(ConfigError, match="table, json, sarif, junit, html"):
         render(build_report(), fmt)
 
 

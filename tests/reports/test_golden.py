@@ -20,7 +20,9 @@ FILES = {"table": "report.table.txt", "json": "report.json", "sarif": "report.sa
 
 
 def test_every_format_has_a_golden_file() -> None:
-    assert set(FILES) == set(FORMATS)
+    # HTML carries its generation time and ~30 KB of inline CSS/JS: tests/reports/test_html.py checks
+    # it structurally (strict HTML5 parse, numbers, escaping) instead of byte for byte.
+    assert set(FILES) == set(FORMATS) - {"html"}
 
 
 @pytest.mark.parametrize("fmt", sorted(FILES))

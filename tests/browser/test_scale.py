@@ -1,0 +1,114 @@
+"""A 5,000-resource report in headless Chromium: how long it takes to load and to filter.
+
+The numbers are written to test-artifacts/html-scale.json and printed; the assertions use generous
+bounds (shared CI machines are slow and noisy), the targets are < 2 s load and < 300 ms per filter.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.model import AuditReport, Resource
+from shared.policy import load_pack
+from shared.reports import render_html
+
+from .conftest import console_errors, open_page, shown_count, visible_rows
+
+pytestmark = pytest.mark.browser
+
+N = 5000
+PAGE = 500
+SUB = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-{g}/providers/Microsoft.MachineLearningServices"
+
+
+def large_report(n: int = N) -> AuditReport:
+    """`n` endpoints and deployments over 20 workspaces, evaluated by the default policy pack."""
+    resources = []
+    for i in range(n):
+        ws = f"mlw-{i % 20:02d}"
+        base = f"{SUB.format(g=i % 5)}/workspaces/{ws}/onlineEndpoints/ep-{i // 2:05d}"
+        tags = {"owner": f"team-{i % 7}"} | ({"cost_center": str(i)} if i % 3 else {})
+        if i % 2 == 0:
+            fields: dict[str, Any] = {"auth_mode": ("key", "aad_token", "aml_token")[i % 3],
+                                      "public_network_access": "enabled" if i % 4 == 0 else "disabled", "tags": tags}
+            resources.append(Resource(kind="online_endpoint", id=base, name=f"ep-{i // 2:05d}", fields=fields,
+                                      workspace=ws, compute_type="managed", source=f"eps/ep-{i // 2:05d}/endpoint.yml",
+                                      line=1))
+        else:
+            fields = {"egress_public_network_access": "enabled" if i % 5 == 0 else "disabled",
+                      "instance_count": 1 + i % 4, "app_insights_enabled": i % 6 != 1, "tags": tags,
+                      "model": f"azureml:model-{i % 9}:{i % 4 + 1}"}
+            resources.append(Resource(kind="online_deployment", id=f"{base}/deployments/blue", name="blue",
+                                      fields=fields, workspace=ws, endpoint_name=f"ep-{i // 2:05d}",
+                                      compute_type="managed", source=f"eps/ep-{i // 2:05d}/blue.yml", line=1))
+    pack = load_pack(None)
+    return AuditReport(resources=resources, findings=pack.evaluate(resources), rules=pack.rules_metadata())
+
+
+def _filter_ms(driver: Any, script: str) -> float:
+    """Milliseconds from changing a filter until the next frame is painted (filtering, style, layout)."""
+    return float(driver.execute_async_script(
+        "const done = arguments[arguments.length - 1]; const t0 = performance.now();" + script +
+        "requestAnimationFrame(() => requestAnimationFrame(() => done(performance.now() - t0)));"))
+
+
+def test_5000_resources_load_and_filter_quickly(browser: Any, tmp_path: Path, artifacts: Path) -> None:
+    report = large_report()
+    started = time.perf_counter()
+    text = render_html(report)
+    render_s = time.perf_counter() - started
+    page = tmp_path / "large.html"
+    page.write_text(text, encoding="utf-8")
+    statuses: dict[str, set[str]] = {}
+    for f in report.findings:
+        statuses.setdefault(f.resource, set()).add(f.status)
+
+    wall_s = open_page(browser, page.as_uri())
+    timing = browser.execute_script(
+        "const n = performance.getEntriesByType('navigation')[0];"
+        "return {dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd};")
+    assert console_errors(browser) == []
+    assert shown_count(browser) == N
+    assert visible_rows(browser) == PAGE  # the first page; filters search all rows
+
+    expected_fail = sum(1 for r in report.resources if "error" not in statuses.get(r.id, set())
+                        and "fail" in statuses.get(r.id, set()))
+    status_ms = _filter_ms(browser, "const s = document.getElementById('f-status'); s.value = 'fail';"
+                                    "s.dispatchEvent(new Event('change'));")
+    assert shown_count(browser) == expected_fail
+    assert visible_rows(browser) == min(expected_fail, PAGE)
+    more_ms = _filter_ms(browser, "document.getElementById('f-more').click();")
+    assert visible_rows(browser) == min(expected_fail, 2 * PAGE)
+    search_ms = _filter_ms(browser, "const q = document.getElementById('f-search'); q.value = 'mlw-07 ep-01';"
+                                    "q.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}));")
+    expected_search = sum(1 for r in report.resources
+                          if "fail" in statuses.get(r.id, set()) and "error" not in statuses.get(r.id, set())
+                          and "mlw-07" in r.id and "ep-01" in r.id)
+    assert shown_count(browser) == expected_search == visible_rows(browser)
+    chip_ms = _filter_ms(browser, "document.querySelector('button.chip[data-sev=\"high\"]').click();")
+    reset_ms = _filter_ms(browser, "document.getElementById('f-reset').click();")
+    assert visible_rows(browser) == PAGE and shown_count(browser) == N
+    sort_ms = _filter_ms(browser, "document.querySelectorAll('#resource-table th button.sort')[5].click();")
+    counts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#resource-table tbody tr')).filter(r => !r.hidden)"
+        ".map(r => +r.cells[5].dataset.v)")
+    assert len(counts) == PAGE and counts == sorted(counts)  # the first page of the sorted order
+    browser.save_screenshot(str(artifacts / "report-5000.png"))
+
+    numbers = {"resources": N, "findings": len(report.findings), "html_bytes": len(text.encode()),
+               "render_s": round(render_s, 3), "load_wall_s": round(wall_s, 3),
+               "dom_content_loaded_ms": round(timing["dcl"]), "load_event_ms": round(timing["load"]),
+               "filter_status_ms": round(status_ms, 1), "filter_search_ms": round(search_ms, 1),
+               "filter_severity_ms": round(chip_ms, 1), "reset_ms": round(reset_ms, 1), "show_more_ms": round(more_ms, 1),
+               "sort_ms": round(sort_ms, 1)}
+    (artifacts / "html-scale.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    print("\n5,000-resource report in headless Chromium:", json.dumps(numbers))
+    # Generous bounds: the targets are < 2 s and < 300 ms on a developer machine.
+    assert timing["load"] < 10_000
+    for value in (status_ms, search_ms, chip_ms, reset_ms, more_ms):
+        assert value < 3_000

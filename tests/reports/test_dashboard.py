@@ -1,0 +1,197 @@
+"""The live dashboard: built from a real Service (snapshot inventory, SQLite state) and served by the HTTP app."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.config import Settings
+from shared.model import AuditReport
+from shared.reports.dashboard import (
+    MONITOR_META,
+    DashboardData,
+    alert_state,
+    collect,
+    render_dashboard,
+    render_dashboard_data,
+)
+from shared.service import Service
+
+from .sample import build_report, repo_root
+from .test_html import by_attr, parse_strict, rows, scripts
+
+START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+BOB = {"upn": "bob@contoso.com", "object_id": "0000-1111"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[Service, Clock]]:
+    clock = Clock()
+    root = repo_root()
+    settings = dataclasses.replace(Settings.from_env({}), snapshot=(str(root / "examples" / "workspace"),),
+                                   state_dir=tmp_path / "state", policies_dir=root / "policies")
+    svc = Service.from_settings(settings, clock=clock)
+    try:
+        yield svc, clock
+    finally:
+        svc.close()
+
+
+def _monitor_signals() -> dict[str, Any]:
+    """Signals as `run_monitors` evaluates them on the bundled example (metrics, logs and drift)."""
+    from shared.inventory import load_paths
+    from shared.monitor.evaluate import evaluate_rules
+    from shared.monitor.example import load_example
+    from shared.monitor.rules import load_monitor_rules
+
+    example = load_example(repo_root() / "examples" / "monitoring")
+    snapshot = example.snapshot if isinstance(example.snapshot, (list, tuple)) else [example.snapshot]
+    resources = [r for r in load_paths(list(snapshot)).resources if r.kind in ("online_deployment", "online_endpoint")]
+    result = evaluate_rules(load_monitor_rules(example.rules), resources, example.source, now=example.now)
+    return {"at": example.now.isoformat(), "signals": [ev.to_json() for ev in result.evaluated]}
+
+
+def test_dashboard_of_a_live_service(service: tuple[Service, Clock]) -> None:
+    svc, clock = service
+    for _ in range(3):
+        svc.sweep()
+        clock.now += timedelta(hours=6)
+    recommender = next(r for r in svc.latest_report().resources if r.name == "recommender")
+    svc.audit(recommender.id, changed_by=BOB)  # an event attributed to bob
+    first = svc.alerts.list_alerts()[0]
+    svc.alerts.acknowledge(first["fingerprint"], "alice@contoso.com", "on it", now=clock.now)
+
+    text = render_dashboard(svc)
+    doc = parse_strict(text)
+    counts = by_attr(doc, "data-count")
+    summary = svc.latest_report().summary()
+    for key in ("resources", "passed", "failed", "exempt", "errors"):
+        assert int(counts[key]) == summary[key], key
+    assert len(rows(doc)) == summary["resources"]
+
+    alerts = svc.alerts.list_alerts()
+    alert_rows = [el for el in doc.iter() if el.get("data-fingerprint")]
+    assert {el.get("data-fingerprint") for el in alert_rows} == {a["fingerprint"] for a in alerts}
+    assert int(counts["firing"]) == sum(1 for a in alerts if alert_state(a) == "firing")
+    acked = next(el for el in alert_rows if el.get("data-fingerprint") == first["fingerprint"])
+    assert acked.get("data-state") == "acknowledged"
+    assert "alice@contoso.com" in "".join(acked.itertext())
+    bob_rows = [el for el in alert_rows if "bob@contoso.com" in "".join(el.itertext())]
+    assert bob_rows, "who changed the recommender endpoint is shown on its alerts"
+    assert all("recommender" in "".join(el.itertext()) for el in bob_rows)
+
+    trend = next(el for el in doc.iter() if el.get("id") == "trend-chart")
+    assert trend.get("data-runs") == "3"
+    assert "No monitoring data yet" in text
+
+
+def test_monitor_signals_from_the_store(service: tuple[Service, Clock]) -> None:
+    svc, _ = service
+    svc.sweep()
+    data = _monitor_signals()
+    svc.store.put_meta(MONITOR_META, data)
+    text = render_dashboard(svc)
+    doc = parse_strict(text)
+    assert "No monitoring data yet" not in text
+    latency = next(el for el in doc.iter() if el.get("id") == "latency")
+    latency_rows = [el for el in latency.iter() if el.tag.endswith("tr") and el.get("data-status")]
+    assert len(latency_rows) == sum(1 for s in data["signals"] if s["unit"] == "ms")
+    breached = [el for el in latency_rows if el.get("data-status") == "fail"]
+    assert breached and all("fraud-scoring/blue" in "".join(el.itertext()) for el in breached)
+    features = {el.get("data-feature"): el.get("data-drifted") for el in doc.iter() if el.get("data-feature")}
+    drift = next(s for s in data["signals"] if s["signal"] == "data_drift")
+    assert features == {f["name"]: str(f["drifted"]).lower() for f in drift["features"]}
+
+
+def test_a_failing_source_is_named_not_fatal(service: tuple[Service, Clock]) -> None:
+    svc, _ = service
+    svc.sweep()
+
+    class Broken:
+        def list_alerts(self, **_: Any) -> list[dict[str, Any]]:
+            raise RuntimeError("table storage unreachable")
+
+    svc.alerts = Broken()
+    data = collect(svc)
+    assert data.problems == ["alerts could not be read: table storage unreachable"]
+    text = render_dashboard_data(data)
+    parse_strict(text)
+    assert "table storage unreachable" in text
+
+
+def test_empty_state_renders() -> None:
+    text = render_dashboard_data(DashboardData(report=AuditReport(), generated_at=START))
+    doc = parse_strict(text)
+    assert by_attr(doc, "data-count")["resources"] == "0"
+    assert "No audit history yet" in text and "No alerts" in text and "No monitoring data yet" in text
+
+
+@pytest.mark.parametrize(("alert", "expected"), [
+    ({"status": "firing"}, "firing"),
+    ({"status": "pending"}, "pending"),
+    ({"status": "firing", "acknowledged_by": "alice"}, "acknowledged"),
+    ({"status": "firing", "silenced_by": ["s1"], "acknowledged_by": "alice"}, "silenced"),
+    ({"status": "resolved", "silenced_by": ["s1"]}, "resolved"),
+])
+def test_alert_state(alert: dict[str, Any], expected: str) -> None:
+    assert alert_state(alert) == expected
+
+
+def test_hostile_alert_and_signal_text_is_escaped() -> None:
+    evil = "<script>alert(1)</script>"
+    alert = {"fingerprint": "f1", "rule": evil, "resource": f"/x/{evil}", "status": "firing", "severity": "high",
+             "since": START.isoformat(), "changed_by": {"upn": evil}, "annotations": {"title": evil},
+             "history": [{"at": START.isoformat(), "event": "transition", "from": "inactive", "to": "firing",
+                          "reason": evil, "changed_by": {"upn": evil}},
+                         {"at": START.isoformat(), "event": "acknowledged", "by": evil, "comment": evil}]}
+    signals = [{"rule": "M", "resource": f"/d/{evil}", "signal": evil, "unit": "ms", "value": 5, "threshold": 1,
+                "status": "fail"},
+               {"rule": "D", "resource": f"/d/{evil}", "signal": "data_drift", "unit": "features", "value": 1,
+                "status": "fail", "features": [{"name": evil, "type": "categorical", "drifted": True,
+                                                "metrics": {evil: 1.0}, "thresholds": {}, "breaches": [evil],
+                                                "histogram": {"categories": [evil], "baseline": [1], "current": [2]},
+                                                "note": evil}]}]
+    data = DashboardData(report=build_report(), alerts=[alert], monitor={"at": None, "signals": signals},
+                         runs=[{"kind": "sweep", "at": START.isoformat(), "summary": {"passed": 1, "failed": 1}}],
+                         generated_at=START + timedelta(hours=1))
+    text = render_dashboard_data(data)
+    doc = parse_strict(text)
+    assert "<script>alert" not in text
+    assert len(scripts(doc)) == 1
+
+
+def test_get_api_dashboard(service: tuple[Service, Clock]) -> None:
+    import asyncio
+
+    import httpx
+
+    from shared.api.app import create_app
+
+    svc, _ = service
+    settings = dataclasses.replace(svc.settings, api_token="s3cret-token")
+    app = create_app(settings, service=svc)
+
+    async def get(headers: dict[str, str]) -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://amlguard") as client:
+            return await client.get("/api/dashboard", headers=headers)
+
+    assert asyncio.run(get({})).status_code == 401
+    response = asyncio.run(get({"Authorization": "Bearer s3cret-token"}))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    doc = parse_strict(response.text)
+    assert int(by_attr(doc, "data-count")["resources"]) == svc.latest_report().summary()["resources"]
+
