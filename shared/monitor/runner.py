@@ -153,9 +153,11 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     """Evaluate the monitor rules that are due on the service's inventory and feed the alerts.
 
     `service` is shared.service.Service (inventory, alerts, store, settings, clock). Findings go
-    to `service.alerts.process` with each rule's `for`; resources whose data was missing under
-    `no_data: keep_state` are left out of `audited` so their alerts stay as they are. Returns a
-    summary for the log.
+    to `service.alerts.process` with each rule's `for` and `keep_firing_for`: the same lifecycle
+    and notification routes as audit findings. A (rule, resource) without data under
+    `no_data: keep_state` gets no finding, so its alert stays as it is. Rules run on their own
+    `every` (last runs are kept in the state store); `force` runs them all. Invalid rule files
+    keep the last good rules (`rules_error` in the summary). Returns a summary for the log.
     """
     now = now or service.clock()
     problem: str | None = None
@@ -173,6 +175,7 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     listing = service.inventory.list(None)
     resources = [r for r in listing.resources if r.kind in MONITORED_KINDS]
     source = source or _source_for(service)
+    calls_before = dict(getattr(source, "calls", None) or {})
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
     findings = _for_alerts(service.alerts, rules, due, result)
     # no `audited`: that would also resolve the audit alerts of these resources (see above);
@@ -183,9 +186,11 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     store.put_meta(_SCHEDULE_META, last_run)
     summary.update(result.summary())
     summary["transitions"] = len(transitions or [])
-    calls = getattr(source, "calls", None)
-    if calls:
-        summary["calls"] = dict(calls)
+    if listing.errors:
+        summary["inventory_errors"] = len(listing.errors)  # the sweep reports them as audit errors
+    calls = {k: v - calls_before.get(k, 0) for k, v in (getattr(source, "calls", None) or {}).items()}
+    if any(calls.values()):
+        summary["calls"] = {k: v for k, v in calls.items() if v}
     try:
         store.record_run("monitor", now, {k: v for k, v in summary.items() if isinstance(v, int)})
     except Exception:  # the run history is a nicety; the alerts are already updated
