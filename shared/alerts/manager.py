@@ -47,6 +47,7 @@ EVENT_RETENTION = timedelta(days=2)  # Event Grid retries for up to 24 h
 RESOLVED_RETENTION = timedelta(days=30)  # Azure Monitor keeps alert instances 30 days
 SILENCE_RETENTION = timedelta(days=5)  # Alertmanager's default --data.retention is 120 h
 RECENT_HISTORY = 10
+BULK_THRESHOLD = 50  # findings or audited resources above which process() scans alerts once
 _ARM_PARTS = {
     "subscriptions": "subscription", "resourcegroups": "resource_group", "workspaces": "workspace",
     "onlineendpoints": "endpoint", "batchendpoints": "endpoint", "deployments": "deployment",
@@ -151,26 +152,34 @@ class AlertManager:
             if fp in observed and observed[fp][1] and not failing:
                 continue  # a failing finding for the same (rule, resource) wins
             observed[fp] = (finding, failing)
+        audited_ids = {r.lower(): r for r in audited}
+        # A sweep touches many alerts: one scan beats thousands of point reads (Table storage).
+        bulk = len(observed) > BULK_THRESHOLD or len(audited_ids) > BULK_THRESHOLD
+        known = {s.alert.fingerprint: s for s in self.store.list_alerts()} if bulk else None
         transitions: list[Transition] = []
         for fp, (finding, failing) in observed.items():
+            if known is not None and fp not in known and not failing:
+                continue  # compliant and never alerted: nothing to read or write
             step = self._observe(
                 fp, now, failing=failing, finding=finding, changed_by=finding.changed_by or changed_by,
                 reason="failed" if failing else finding.status,
-                for_s=for_map.get(finding.rule), keep_s=keep_map.get(finding.rule))
+                for_s=for_map.get(finding.rule), keep_s=keep_map.get(finding.rule),
+                cached=known.get(fp) if known is not None else None)
             if step:
                 transitions.append(step)
-        audited_ids = {r.lower() for r in audited}
-        if audited_ids:
-            for stored in self.store.list_alerts():
-                alert = stored.alert
-                if (alert.fingerprint in observed or alert.resource.lower() not in audited_ids
-                        or alert.status not in (PENDING, FIRING)):
-                    continue
-                step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
-                                     reason="no finding", for_s=for_map.get(alert.rule),
-                                     keep_s=keep_map.get(alert.rule))
-                if step:
-                    transitions.append(step)
+        if known is not None:
+            candidates = [s for s in known.values() if s.alert.resource.lower() in audited_ids]
+        else:
+            candidates = [s for r in audited_ids.values() for s in self.store.alerts_for_resource(r)]
+        for stored in candidates:
+            alert = stored.alert
+            if alert.fingerprint in observed or alert.status not in (PENDING, FIRING):
+                continue
+            step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
+                                 reason="no finding", for_s=for_map.get(alert.rule),
+                                 keep_s=keep_map.get(alert.rule), cached=stored)
+            if step:
+                transitions.append(step)
         self._flush_due(now)
         return transitions
 
@@ -179,11 +188,11 @@ class AlertManager:
         """Resolve every open alert of a resource at once (it was deleted): no hysteresis."""
         now = self._now(now)
         transitions = []
-        for stored in self.store.list_alerts():
+        for stored in self.store.alerts_for_resource(resource_id):
             alert = stored.alert
-            if alert.resource.lower() == resource_id.lower() and alert.status in (PENDING, FIRING):
+            if alert.status in (PENDING, FIRING):
                 step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
-                                     reason=reason, for_s=None, keep_s=0.0)
+                                     reason=reason, for_s=None, keep_s=0.0, cached=stored)
                 if step:
                     transitions.append(step)
         self._flush_due(now)
@@ -198,7 +207,7 @@ class AlertManager:
             alert = stored.alert
             if alert.status in (PENDING, FIRING):
                 step = self._observe(alert.fingerprint, now, failing=None, finding=None, changed_by=None,
-                                     reason="timer", for_s=None, keep_s=None)
+                                     reason="timer", for_s=None, keep_s=None, cached=stored)
                 if step:
                     transitions.append(step)
                     continue
@@ -210,11 +219,16 @@ class AlertManager:
 
     def _observe(self, fp: str, now: datetime, *, failing: bool | None, finding: Finding | None,
                  changed_by: dict[str, Any] | None, reason: str, for_s: float | None,
-                 keep_s: float | None) -> Transition | None:
-        """Read-modify-write one alert with the lifecycle; retried on ETag conflicts."""
+                 keep_s: float | None, cached: StoredAlert | None = None) -> Transition | None:
+        """Read-modify-write one alert with the lifecycle; retried on ETag conflicts.
+
+        `cached` (from a scan just made) saves the first read; a stale copy only costs a retry.
+        """
+        first = [cached]
 
         def attempt() -> tuple[StoredAlert | None, Transition | None]:
-            stored = self.store.get_alert(fp)
+            stored = first.pop() if first and first[0] is not None else self.store.get_alert(fp)
+            first.clear()
             if stored is None and not failing:
                 return None, None
             if stored is not None and not failing and stored.alert.status in (RESOLVED, lifecycle.INACTIVE):
@@ -292,7 +306,7 @@ class AlertManager:
         labels = _labels(alert)
         group_labels = _group_labels(match, labels)
         group_key = _group_key(match, labels, group_labels)
-        settings = {"group_wait": _seconds(getattr(match, "group_wait", 30)),
+        settings: dict[str, Any] = {"group_wait": _seconds(getattr(match, "group_wait", 30)),
                     "group_interval": _seconds(getattr(match, "group_interval", 300)),
                     "repeat_interval": _seconds(getattr(match, "repeat_interval", 4 * 3600)),
                     "send_resolved": bool(getattr(match, "send_resolved", True))}
@@ -300,7 +314,7 @@ class AlertManager:
         def attempt() -> None:
             doc = self.store.get_group(receiver, group_key)
             if doc is None:
-                body = {"receiver": receiver, "group_key": group_key, "group_labels": group_labels,
+                body: dict[str, Any] = {"receiver": receiver, "group_key": group_key, "group_labels": group_labels,
                         "settings": settings, "members": [alert.fingerprint], "nflog": None,
                         "next_flush": (now + timedelta(seconds=settings["group_wait"])).isoformat(),
                         "created_at": now.isoformat()}

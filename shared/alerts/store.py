@@ -297,10 +297,28 @@ class StateStore:
         """Every stored alert (any status)."""
         return [StoredAlert.from_doc(doc) for doc in self.backend.query("alert")]
 
+    @staticmethod
+    def _resource_partition(resource_id: str) -> str:
+        return f"byres:{_hash(resource_id.lower())}"
+
+    def alerts_for_resource(self, resource_id: str) -> list[StoredAlert]:
+        """Every stored alert of one resource (ARM ids compare case-insensitively), via an index."""
+        out = []
+        for doc in self.backend.query(self._resource_partition(resource_id)):
+            stored = self.get_alert(doc.rk)
+            if stored is not None and stored.alert.resource.lower() == resource_id.lower():
+                out.append(stored)
+        return out
+
     def save_alert(self, stored: StoredAlert) -> StoredAlert:
         """Insert (no ETag) or conditionally replace (ETag); raises Conflict when another writer won."""
         stored.history = stored.history[-HISTORY_LIMIT:]
         action: Literal["insert", "replace"] = "replace" if stored.etag else "insert"
+        if action == "insert":
+            # The per-resource index is written first: an index row without its alert is harmless
+            # (readers skip it); an alert missing from the index would be invisible to its resource.
+            self.backend.write([Op("upsert", self._resource_partition(stored.alert.resource),
+                                   stored.alert.fingerprint, {"resource": stored.alert.resource})])
         (etag,) = self.backend.write([Op(action, "alert", stored.alert.fingerprint, stored.to_json(),
                                          etag=stored.etag or None)])
         stored.etag = etag
@@ -308,7 +326,10 @@ class StateStore:
 
     def delete_alert(self, fp: str) -> None:
         """Forget an alert entirely (garbage collection of long-resolved alerts)."""
+        stored = self.get_alert(fp)
         self.backend.write([Op("delete", "alert", fp)])
+        if stored is not None:
+            self.backend.write([Op("delete", self._resource_partition(stored.alert.resource), fp)])
 
     # -- silences -----------------------------------------------------------------------------
 

@@ -310,3 +310,18 @@ def test_concurrent_managers_do_not_duplicate(store_factory: StoreFactory, clock
     rec = Recorder()
     mgr.deliver({"team": rec})
     assert [n.reason for n in rec.sent] == ["first"] and len(rec.sent[0].alerts) == 5
+
+
+def test_a_large_sweep_scans_once_and_behaves_the_same(store: StateStore, clock: FakeClock) -> None:
+    mgr = manager(store, clock)
+    resources = [ep_id(f"e{i}") for i in range(60)]
+    failing = [finding(resource=r) for r in resources[:10]]
+    passing = [finding(resource=r, status="pass") for r in resources[10:]]
+    assert len(mgr.process(failing + passing, audited=resources)) == 10
+    assert mgr.process(failing + passing, audited=resources) == []
+    clock.advance(60)
+    # e0 passes now, e1 gives no finding, the rest keep failing
+    steps = mgr.process([finding(resource=resources[0], status="pass"), *failing[2:], *passing],
+                        audited=resources)
+    assert sorted((t.resource.rsplit("/", 1)[-1], t.reason) for t in steps) == [("e0", "pass"), ("e1", "no finding")]
+    assert len(mgr.list_alerts(status="firing")) == 8

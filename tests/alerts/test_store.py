@@ -175,3 +175,13 @@ def test_open_store_defaults_and_errors(tmp_path, monkeypatch) -> None:  # type:
     with pytest.raises(ConfigError, match="not a valid table name"):
         open_store(backend="table", settings={"AMLGUARD_STATE_CONNECTION": "UseDevelopmentStorage=true",
                                               "AMLGUARD_STATE_TABLE_PREFIX": "bad-name"})
+
+
+def test_alerts_for_resource_uses_the_index(store: StateStore) -> None:
+    store.save_alert(_alert("fp1"))
+    other = _alert("fp2")
+    other.alert.resource = RID + "/onlineEndpoints/e1"
+    store.save_alert(other)
+    assert [s.alert.fingerprint for s in store.alerts_for_resource(RID.upper())] == ["fp1"]
+    store.delete_alert("fp1")
+    assert store.alerts_for_resource(RID) == []
