@@ -9,17 +9,19 @@ azure-ai-ml treats them as strings too).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 try:  # the C parser is several times faster; fall back quietly where libyaml is missing
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["LocatedDocument", "YamlSourceError", "load_documents", "parse_scalar"]
+__all__ = ["DEPTH_LIMIT", "LocatedDocument", "YamlSourceError", "load_documents", "parse_scalar", "too_deep"]
 
 
 class YamlSourceError(ValueError):
@@ -50,12 +52,74 @@ class LocatedDocument:
         return self.line
 
 
-class _Builder(_Loader):  # type: ignore[misc,valid-type]
-    """Loader whose constructor we bypass; only its C parser/composer is used."""
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_QUOTED = frozenset(("'", '"', "|", ">"))
+_MAX_DEPTH = 200
+_CACHE_LIMIT = 50_000
+_CACHEABLE_LENGTH = 64
+_tags: dict[str, str] = {}
+
+# libyaml's composer recurses on the C stack and crashes the process (not an exception) near
+# 30,000 levels; text nested deeper than this is refused before PyYAML sees it.
+DEPTH_LIMIT = 1000
+_BRACKET = re.compile(r"[\[\]{}]")
+_COMPACT = re.compile(r"^[ \t]*((?:[-?][ \t]+)+)", re.MULTILINE)  # "- - - x": one level per dash
+
+
+class _Builder(_Loader):  # type: ignore[misc]
+    """Loader whose constructor we bypass; only its C parser/composer is used.
+
+    PyYAML's resolver runs a list of regexes in Python for every plain scalar, keys included;
+    plain-scalar tags are cached because keys such as `name` or `port` repeat across files.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0]:
+            tag = _tags.get(value)
+            if tag is None:
+                tag = _plain_tag(value)
+                if len(value) <= _CACHEABLE_LENGTH and len(_tags) < _CACHE_LIMIT:
+                    _tags[value] = tag
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+def _plain_tag(value: str) -> str:
+    """The tag PyYAML's Resolver gives a plain scalar (the same regexes, in the same order)."""
+    table = _Builder.yaml_implicit_resolvers
+    resolvers = table.get(value[0] if value else "", []) + table.get(None, [])
+    for tag, regexp in resolvers:
+        if regexp.match(value):
+            return str(tag)
+    return _STR
+
+
+def _line_of_offset(text: str, offset: int) -> int:
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
+def too_deep(text: str) -> int | None:
+    """Line where nesting passes DEPTH_LIMIT, or None (cheap when the text is shallow)."""
+    if (text.count("[") + text.count("{") + text.count("- ") + text.count("? ")) <= DEPTH_LIMIT:
+        return None
+    compact = max((m.group(1).count("-") + m.group(1).count("?") for m in _COMPACT.finditer(text)), default=0)
+    depth = 0
+    for match in _BRACKET.finditer(text):  # quotes ignored: may overestimate, never underestimates
+        if match.group() in "[{":
+            depth += 1
+            if depth + compact > DEPTH_LIMIT:
+                return _line_of_offset(text, match.start())
+        elif depth:
+            depth -= 1
+    if compact > DEPTH_LIMIT:
+        found = next(m for m in _COMPACT.finditer(text)
+                     if m.group(1).count("-") + m.group(1).count("?") == compact)
+        return _line_of_offset(text, found.start())
+    return None
 
 
 _BOOL = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
-_RESOLVER = yaml.resolver.Resolver()
 
 
 def parse_scalar(node: yaml.ScalarNode) -> Any:
@@ -100,22 +164,19 @@ def parse_scalar(node: yaml.ScalarNode) -> Any:
     return value  # timestamps, custom tags, anything else: keep the text
 
 
-def _build(node: yaml.Node, path: str, lines: dict[str, int], depth: int = 0) -> Any:
-    if depth > 200:
-        raise YamlSourceError("YAML nesting deeper than 200 levels", node.start_mark.line + 1)
-    if isinstance(node, yaml.ScalarNode):
+def _build(node: Any, path: str, lines: dict[str, int], depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise YamlSourceError(f"YAML nesting deeper than {_MAX_DEPTH} levels", node.start_mark.line + 1)
+    kind = node.__class__
+    if kind is ScalarNode:
+        if node.tag == _STR or node.style in _QUOTED:
+            return node.value
         return parse_scalar(node)
-    if isinstance(node, yaml.SequenceNode):
-        out_list = []
-        for index, item in enumerate(node.value):
-            child = f"{path}.{index}" if path else str(index)
-            lines[child] = item.start_mark.line + 1
-            out_list.append(_build(item, child, lines, depth + 1))
-        return out_list
-    if isinstance(node, yaml.MappingNode):
+    if kind is MappingNode:
         out: dict[Any, Any] = {}
+        prefix = f"{path}." if path else ""
         for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`
+            if key_node.tag == _MERGE:  # `<<: *anchor`
                 merged = _build(value_node, path, lines, depth + 1)
                 for item in merged if isinstance(merged, list) else [merged]:
                     if isinstance(item, dict):
@@ -125,20 +186,32 @@ def _build(node: yaml.Node, path: str, lines: dict[str, int], depth: int = 0) ->
             key = _build(key_node, path, lines, depth + 1)
             if isinstance(key, (list, dict)):
                 key = str(key)
-            child = f"{path}.{key}" if path else str(key)
+            child = f"{prefix}{key}"
             lines[child] = key_node.start_mark.line + 1
             out[key] = _build(value_node, child, lines, depth + 1)
         return out
+    if kind is SequenceNode:
+        items = []
+        prefix = f"{path}." if path else ""
+        for index, item in enumerate(node.value):
+            child = f"{prefix}{index}"
+            lines[child] = item.start_mark.line + 1
+            items.append(_build(item, child, lines, depth + 1))
+        return items
     return None  # pragma: no cover - PyYAML has only the three node kinds
 
 
 def load_documents(text: str) -> list[LocatedDocument]:
     """Parse every document in `text`; raises YamlSourceError with the line of the problem.
 
-    A leading BOM and CRLF line ends are accepted. Empty documents are skipped.
+    A leading BOM and CRLF line ends are accepted. Empty documents are skipped. Text nested
+    deeper than DEPTH_LIMIT is refused before parsing (libyaml would crash the process).
     """
     if text.startswith("\ufeff"):
         text = text[1:]
+    deep = too_deep(text)
+    if deep is not None:
+        raise YamlSourceError(f"not valid YAML: nested deeper than {DEPTH_LIMIT} levels", deep)
     loader = _Builder(text)
     documents: list[LocatedDocument] = []
     try:
@@ -147,8 +220,9 @@ def load_documents(text: str) -> list[LocatedDocument]:
             if node is None:
                 continue
             lines: dict[str, int] = {}
-            value = _build(node, "", lines)
-            documents.append(LocatedDocument(value, node.start_mark.line + 1, lines))
+            value = _build(node, "", lines, 0)
+            if value is not None:  # an empty document (or a bare `~`) holds nothing to read
+                documents.append(LocatedDocument(value, node.start_mark.line + 1, lines))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from shared.inventory.base import InventoryResult, Scope
-from shared.inventory.fastyaml import load_documents
 from shared.inventory.normalize import (
     WorkspaceContext,
     _Class,
@@ -37,7 +36,7 @@ from shared.inventory.normalize import (
 )
 from shared.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
 from shared.model import Diagnostic, Kind, Resource
-from shared.yamlsource import YamlSourceError
+from shared.yamlsource import YamlSourceError, load_documents
 
 __all__ = ["SnapshotInventory", "load_data", "load_paths", "read_text"]
 
@@ -58,32 +57,6 @@ _AML_HINT = re.compile(
     r"|\"(?:authMode|publicNetworkAccess|egressPublicNetworkAccess|endpointComputeType)\"\s*:",
     re.IGNORECASE | re.MULTILINE,
 )
-
-
-_DEPTH_LIMIT = 1000  # libyaml's composer recurses on the C stack and crashes near 30,000 levels
-_BRACKET = re.compile(r"[\[\]{}]")
-_COMPACT = re.compile(r"^[ \t]*((?:[-?][ \t]+)+)", re.MULTILINE)  # "- - - x": one level per dash
-
-
-def _too_deep(text: str) -> int | None:
-    """Line where nesting passes _DEPTH_LIMIT, or None. Checked before PyYAML sees the text:
-    a deeply nested document (`[[[[...`, `- - - ...`) would crash the process, not raise."""
-    if (text.count("[") + text.count("{") + text.count("- ") + text.count("? ")) <= _DEPTH_LIMIT:
-        return None
-    compact = max((m.group(1).count("-") + m.group(1).count("?") for m in _COMPACT.finditer(text)), default=0)
-    depth = 0
-    for match in _BRACKET.finditer(text):  # quotes ignored: may overestimate, never underestimates
-        if match.group() in "[{":
-            depth += 1
-            if depth + compact > _DEPTH_LIMIT:
-                return _line_of_offset(text, match.start())
-        elif depth:
-            depth -= 1
-    if compact > _DEPTH_LIMIT:
-        found = next(m for m in _COMPACT.finditer(text)
-                     if m.group(1).count("-") + m.group(1).count("?") == compact)
-        return _line_of_offset(text, found.start())
-    return None
 
 
 # Without one of these, no document in a YAML text can be one of ours (see classify_document):
@@ -274,12 +247,6 @@ class _Reader:
 
     def _read_yaml(self, file: _File, text: str, folder: str) -> None:
         if len(text) > _PRESCREEN_BYTES and _MAYBE_OURS.search(text) is None:
-            return
-        deep = _too_deep(text)
-        if deep is not None:
-            if _looks_azure_ml(text):
-                self.diagnose(file, deep, f"not valid YAML: nested deeper than {_DEPTH_LIMIT} levels (line "
-                                          f"{deep}); an Azure ML resource needs a handful")
             return
         tokens: list[str] = []
         parse_text = text

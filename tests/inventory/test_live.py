@@ -10,7 +10,7 @@ from shared.errors import SourceError
 from shared.inventory.base import Scope
 from shared.inventory.live import LiveInventory, describe_failure
 from tests.standins.arm import SUB, ArmStandin, arm_id
-from tests.standins.fixtures import FakeCredential, fast_options
+from tests.standins.helpers import FakeCredential, fast_options
 
 pytest_plugins = ["tests.standins.fixtures"]
 

@@ -26,7 +26,7 @@ from shared.inventory.config import (
 )
 from shared.inventory.live import LiveInventory
 from shared.inventory.resourcegraph import ResourceGraphInventory
-from tests.standins.fixtures import FakeCredential
+from tests.standins.helpers import FakeCredential
 
 S1, S2 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
 

@@ -10,7 +10,7 @@ from shared.inventory.base import Scope
 from shared.inventory.live import LiveInventory
 from shared.inventory.resourcegraph import ResourceGraphInventory, build_query, parse_resets_after
 from tests.standins.arm import SUB, ArmStandin, arm_id
-from tests.standins.fixtures import FakeCredential, fast_options
+from tests.standins.helpers import FakeCredential, fast_options
 
 pytest_plugins = ["tests.standins.fixtures"]
 

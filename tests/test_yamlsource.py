@@ -1,0 +1,99 @@
+"""shared.yamlsource gives PyYAML's values (timestamps kept as text), the right lines, and only
+YamlSourceError on bad input — never a crash, even on hostile nesting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared import yamlsource
+
+
+class Reference(yaml.CSafeLoader):  # type: ignore[misc]
+    """PyYAML's own safe loader, with timestamps kept as text as yamlsource does."""
+
+
+Reference.add_constructor("tag:yaml.org,2002:timestamp", yaml.constructor.SafeConstructor.construct_yaml_str)
+
+
+def ours(text: str) -> Any:
+    try:
+        return [d.value for d in yamlsource.load_documents(text)]
+    except yamlsource.YamlSourceError as exc:
+        return ("error", exc.line)
+
+
+def reference(text: str) -> Any:
+    try:
+        return [d for d in yaml.load_all(text.removeprefix("\ufeff"), Loader=Reference) if d is not None]
+    except (yaml.YAMLError, TypeError, ValueError):  # PyYAML refuses unhashable keys; we stringify them
+        return None
+
+
+SAMPLES = [
+    "a: 1\nb: [1, 2.5, true, null, ~, 0x1f, 017, 1:30, .inf, -.inf, 2024-01-01]\n",
+    "x: &a {k: v}\ny:\n  <<: *a\n  z: 'q'\n",
+    "- a\n- {b: c}\n---\n- d\n",
+    "yes: no\non: off\n'1': \"2\"\n",
+    "\ufeffname: ep\r\nauth_mode: key\r\n",
+    "x: |\n  block\n  text\n",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_values_match_pyyaml(text: str) -> None:
+    assert repr(ours(text)) == repr(reference(text))
+
+
+def test_lines_point_at_keys() -> None:
+    [doc] = yamlsource.load_documents("name: ep\nenv:\n  image: x\n  ports:\n    - 80\n    - 443\n")
+    assert doc.lines == {"name": 1, "env": 2, "env.image": 3, "env.ports": 4, "env.ports.0": 5, "env.ports.1": 6}
+    assert doc.line_of("env.missing") == 2
+    assert doc.line_of("other") == 1
+
+
+@pytest.mark.parametrize(("text", "line"), [("a: [\n", 2), ("a: b: c\n", 1), ("k: v\n\tx: 1\n", 2)])
+def test_syntax_errors_carry_the_line(text: str, line: int) -> None:
+    with pytest.raises(yamlsource.YamlSourceError) as info:
+        yamlsource.load_documents(text)
+    assert info.value.line == line
+
+
+@pytest.mark.parametrize("text", ["[" * 40_000 + "]" * 40_000, "- " * 40_000 + "x\n", "{a: " * 40_000 + "1" + "}" * 40_000],
+                         ids=["flow-sequences", "block-sequences", "flow-mappings"])
+def test_hostile_nesting_is_refused_without_crashing(text: str) -> None:
+    # libyaml would crash the interpreter here; run in a subprocess so a regression cannot take pytest down
+    code = ("import sys; from shared import yamlsource\n"
+            "try:\n yamlsource.load_documents(sys.stdin.read())\nexcept yamlsource.YamlSourceError as e:\n print(e)")
+    result = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "nested deeper than" in result.stdout
+
+
+def test_same_as_pyyaml_on_the_corpus(corpus_dir: Path) -> None:
+    for path in sorted(corpus_dir.rglob("*.y*ml")):
+        text = path.read_text(encoding="utf-8")
+        expected = reference(text)
+        if expected is not None:
+            assert repr(ours(text)) == repr(expected), path
+
+
+TOKENS = st.sampled_from(["a", "b", ": ", "- ", "\n", "  ", "[", "]", "{", "}", ",", "'", '"', "1", "0x1", "1.5",
+                          "true", "~", "null", "&x ", "*x", "<<: ", "? ", "#", "!!str ", "2024-01-01", "-", "."])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(TOKENS, max_size=30).map("".join))
+def test_never_raises_anything_but_yamlsourceerror(text: str) -> None:
+    result = ours(text)  # raises anything but YamlSourceError -> the test fails
+    expected = reference(text)
+    if expected is not None and not isinstance(result, tuple):
+        assert repr(result) == repr(expected)
