@@ -17,15 +17,18 @@ from typing import Any
 from shared.errors import ConfigError, SourceError
 from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_values, parse_time, partial_error_text
 
-__all__ = ["Example", "ExampleSource", "load_example"]
+__all__ = ["Example", "ExampleSource", "load_example", "replay_source"]
 
 
 class ExampleSource:
     """A MonitorSource answering from a metrics:getBatch-shaped file and a Logs-answer-shaped file."""
 
-    def __init__(self, metrics: Mapping[str, Any] | None, logs: Mapping[str, Any] | None) -> None:
+    def __init__(self, metrics: Mapping[str, Any] | None, logs: Mapping[str, Any] | None, *,
+                 anchor: datetime | None = None) -> None:
         self.metrics = metrics or {"values": []}
         self.logs = logs
+        # with an anchor, every window is moved to end at it: the recording replays at any clock
+        self.anchor = anchor
         self.calls: dict[str, int] = {"metrics_batch": 0, "logs": 0}
 
     def query_metrics(self, *, resource_ids: Sequence[str], namespace: str, metric_names: Sequence[str],
@@ -33,6 +36,8 @@ class ExampleSource:
                       filter: str | None = None,
                       locations: Mapping[str, str] | None = None) -> MetricsAnswer:
         self.calls["metrics_batch"] += (len(resource_ids) + 49) // 50
+        if self.anchor is not None:
+            start, end = start + (self.anchor - end), self.anchor
         wanted = {rid.lower() for rid in resource_ids}
         names = {n.lower() for n in metric_names}
         answer = MetricsAnswer()
@@ -114,3 +119,10 @@ def load_example(folder: str | Path) -> Example:
     rules = [rules] if isinstance(rules, str) else list(rules)
     return Example(folder=root, now=now, snapshot=[(root / s) for s in snapshots], rules=[root / r for r in rules],
                    source=ExampleSource(metrics, logs))
+
+
+def replay_source(folder: str | Path) -> ExampleSource:
+    """The example's signals replayed at any clock (AMLGUARD_MONITOR_EXAMPLE: local `serve` demos
+    and tests of the monitor timer without Azure)."""
+    example = load_example(folder)
+    return ExampleSource(example.source.metrics, example.source.logs, anchor=example.now)

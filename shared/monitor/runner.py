@@ -73,13 +73,21 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
 
 
 def _source_for(service: Any) -> MonitorSource:
-    """The AzureMonitor client of this service, built once from its app settings."""
-    from shared.monitor.azure_monitor import AzureMonitor
-
+    """The signal source of this service, built once from its app settings: Azure Monitor, or the
+    recorded example named by AMLGUARD_MONITOR_EXAMPLE replayed at the service's clock."""
+    env = getattr(service.settings, "env", {}) or {}
     with _lock:
         source = _sources.get(id(service))
         if source is None:
-            source = AzureMonitor.from_env(service.settings.env)
+            example = (env.get("AMLGUARD_MONITOR_EXAMPLE") or "").strip()
+            if example:
+                from shared.monitor.example import replay_source
+
+                source = replay_source(example)
+            else:
+                from shared.monitor.azure_monitor import AzureMonitor
+
+                source = AzureMonitor.from_env(env)
             _sources[id(service)] = source
         return source
 

@@ -415,3 +415,19 @@ def test_drift_rule_reads_a_log_analytics_table_through_the_stand_in(
     assert signals["blue"]["partial"] is True and signals["green"]["samples"] == 1
     (query,) = [q for q in standin.queries if "DeploymentName == 'blue'" in q]
     assert query.startswith("CreditInputs_CL\n| where TimeGenerated >= datetime(2026-11-25T11:00:00Z)")
+
+
+def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None:
+    """AMLGUARD_MONITOR_EXAMPLE: the monitor timer without Azure (local serve, function tests)."""
+    alerts = LifecycleAlerts()
+    clock = [datetime(2027, 3, 1, 8, 0, tzinfo=UTC)]
+    settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state",
+                        env={"AMLGUARD_MONITOR_EXAMPLE": str(REPO / "examples" / "monitoring")})
+    service = Service(settings=settings, inventory=SnapshotInventory([str(WORKSPACE)]),
+                      packs=PackHolder(REPO / "policies"), store=open_store(tmp_path / "state"), alerts=alerts,
+                      clock=lambda: clock[0])
+    summary = run_monitors(service)
+    service.close()
+    assert alerts.status("AMLG-MON-LAT-001", BLUE) == "pending"
+    assert alerts.status("AMLG-MON-RES-001", BLUE) == "pending"
+    assert summary["failed"] == 4 and summary["errors"] == 0  # LAT-001, LAT-002, RES-001 blue; ERR-001 green
