@@ -401,13 +401,8 @@ class LiveInventory:
             where = f"/subscriptions/{sub}" + (f"/resourceGroups/{scope.resource_group}" if scope.resource_group
                                               else "")
             try:
-                ml = self.clients.ml_client(sub, scope.resource_group)
-                listing = ml.workspaces.list(scope="resource_group" if scope.resource_group else "subscription")
-                for ws in listing:
-                    ws_id = str(getattr(ws, "id", "") or "")
-                    if not ws_id:
-                        continue
-                    if scope.workspace and ws.name.lower() != scope.workspace.lower():
+                for ws_id in _list_workspace_ids(self.clients, sub, scope.resource_group):
+                    if scope.workspace and ws_id.rsplit("/", 1)[-1].lower() != scope.workspace.lower():
                         continue
                     ids.append(ws_id)
             except Exception as exc:
@@ -496,6 +491,17 @@ class LiveInventory:
     def _deployments_task(reader: WorkspaceReader, kind: str, endpoint: str) -> Callable[[], _Outcome]:
         # A 404 here means the endpoint was deleted after it was listed: _guard marks it gone.
         return lambda: _Outcome(resources=reader.list(kind, endpoint))
+
+
+def _list_workspace_ids(clients: ArmClients, sub: str, resource_group: str | None) -> list[str]:
+    """ARM ids of the workspaces in a subscription or resource group (REST listing, as above)."""
+    ml = clients.ml_client(sub, resource_group)
+    rest = getattr(ml.workspaces, "_operation", None)
+    if rest is not None and hasattr(rest, "list_by_subscription"):
+        items = rest.list_by_resource_group(resource_group) if resource_group else rest.list_by_subscription()
+        return [str(_wire(item).get("id") or "") for item in items if _wire(item).get("id")]
+    listing = ml.workspaces.list(scope="resource_group" if resource_group else "subscription")
+    return [str(ws.id) for ws in listing if getattr(ws, "id", None)]
 
 
 def _workspace_id(sub: str, rg: str, ws: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.standins.arm import SUB, ArmStandin, arm_id
-from tests.standins.fixtures import FakeCredential
+from tests.standins.helpers import FakeCredential
 
 pytest_plugins = ["tests.standins.fixtures"]
 

@@ -14,7 +14,7 @@ from shared.inventory.live import LiveInventory
 from shared.model import AuditReport, Finding, Resource
 from shared.remediation import annotate, apply, parse_max_resources, plan, remediate, remediate_from_args
 from tests.standins.arm import SUB, ArmStandin, arm_id
-from tests.standins.fixtures import FakeCredential, fast_options
+from tests.standins.helpers import FakeCredential, fast_options
 
 pytest_plugins = ["tests.standins.fixtures"]
 

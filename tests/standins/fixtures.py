@@ -7,34 +7,16 @@ the end of the session: a request for endpoint keys or tokens fails the run.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 
-from tests.standins.arm import SUB, ArmStandin, Estate, seed_estate
+from tests.standins.arm import ArmStandin, Estate, seed_estate
 from tests.standins.base import StandinServer
+from tests.standins.helpers import FakeCredential, fast_options
 
 __all__ = ["FakeCredential", "arm_options", "arm_standin", "fast_options", "standin_registry"]
-
-
-class FakeCredential:
-    """A TokenCredential with a static token; records the scopes it was asked for."""
-
-    def __init__(self) -> None:
-        self.scopes: list[tuple[str, ...]] = []
-
-    def get_token(self, *scopes: str, **_kwargs: Any) -> AccessToken:
-        self.scopes.append(scopes)
-        return AccessToken("standin-token", int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, **_kwargs: Any) -> Any:
-        from azure.core.credentials import AccessTokenInfo
-
-        self.scopes.append(scopes)
-        return AccessTokenInfo("standin-token", int(time.time()) + 3600)
 
 
 def _assert_no_secret_requests(servers: list[StandinServer]) -> None:
@@ -74,22 +56,7 @@ def arm_standin(standin_registry: list[StandinServer], _restore_cloud_env: None)
     _assert_no_secret_requests([server])
 
 
-def fast_options(server: StandinServer, **overrides: Any) -> Any:
-    """ClientOptions pointing at `server` with small retry backoff (constructor settings)."""
-    from shared.inventory.config import ClientOptions
-
-    values: dict[str, Any] = {
-        "arm_endpoint": server.url, "connection_verify": str(server.ca_file), "retry_total": 3,
-        "retry_backoff_factor": 0.01, "retry_backoff_max": 0.05, "connection_timeout": 2.0,
-        "read_timeout": 2.0, "polling_interval": 0.01, "concurrency": 4,
-    }
-    values.update(overrides)
-    return ClientOptions(**values)
-
-
 @pytest.fixture
 def arm_options(arm_standin: ArmStandin) -> Any:
     return fast_options(arm_standin)
 
-
-SUBSCRIPTION = SUB
