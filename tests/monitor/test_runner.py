@@ -431,3 +431,22 @@ def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None
     assert alerts.status("AMLG-MON-LAT-001", BLUE) == "pending"
     assert alerts.status("AMLG-MON-RES-001", BLUE) == "pending"
     assert summary["failed"] == 4 and summary["errors"] == 0  # LAT-001, LAT-002, RES-001 blue; ERR-001 green
+
+
+def test_the_monitor_timer_function_runs_the_monitors(tmp_path: Path) -> None:
+    """functions/monitor.py's handler, in a fresh process as the worker runs it, on the replayed example."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import functions.monitor as m; m.monitor_timer._function._func(None); "
+            "from functions.runtime import service; import json; "
+            "print(json.dumps(sorted((a['rule'], a['resource'].rsplit('/', 1)[-1], a['status']) "
+            "for a in service().alerts.list_alerts())))")
+    env = {**os.environ, "AMLGUARD_SNAPSHOT": str(WORKSPACE), "AMLGUARD_STATE_DIR": str(tmp_path),
+           "AMLGUARD_MONITOR_EXAMPLE": str(REPO / "examples" / "monitoring")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        ["AMLG-MON-ERR-001", "green", "pending"], ["AMLG-MON-LAT-001", "blue", "pending"],
+        ["AMLG-MON-LAT-002", "blue", "pending"], ["AMLG-MON-RES-001", "blue", "pending"]]
