@@ -91,7 +91,8 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 # ---- clients ------------------------------------------------------------------------------------
 class ArmClients:
     """Builds the SDK clients amlguard uses, all on one keep-alive transport with the same
-    timeouts, retry policy and cloud. `ml_client(sub, rg, ws)` is cached per workspace."""
+    timeouts, retry policy and cloud. `ml_client(sub, rg, ws)` is cached per key (the sweep uses
+    one per subscription); calling the object is the `client_factory` remediation takes."""
 
     def __init__(self, credential: TokenCredential, options: ClientOptions | None = None) -> None:
         self.credential = credential
@@ -131,6 +132,8 @@ class ArmClients:
         if options.arm_endpoint:
             # A custom cloud as MLClient documents for sovereign clouds: its name is derived from
             # the endpoint so two endpoints never collide in the SDK's process-wide cloud table.
+            # Only resource_manager is used by the calls amlguard makes; the credential brings
+            # its own authority (AZURE_AUTHORITY_HOST).
             arm = options.resource_manager
             return {"cloud": f"amlguard:{arm}", "cloud_metadata": {
                 "azure_portal": "https://portal.azure.com/", "resource_manager": arm,
@@ -151,8 +154,9 @@ class ArmClients:
 
     def ml_client(self, subscription: str, resource_group: str | None = None,
                   workspace: str | None = None) -> Any:
-        """An MLClient for the workspace (or for the subscription / resource group to list
-        workspaces). Built once per key; construction is cheap (~5 ms) but not free."""
+        """An MLClient for the workspace, or for the subscription / resource group (whose REST
+        operations take the workspace per call). Built once per key: each builds ~20 service
+        clients (5-50 ms)."""
         key = (subscription.lower(), (resource_group or "").lower() or None, (workspace or "").lower() or None)
         with self._lock:
             client = self._ml.get(key)
