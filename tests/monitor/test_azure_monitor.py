@@ -215,3 +215,15 @@ def test_settings_from_env_and_https_only() -> None:
 ])
 def test_parse_metric_id(metric_id: str | None, expected: str | None) -> None:
     assert parse_metric_id(metric_id) == expected
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["getBatch", "arm"])
+def test_a_metric_error_code_is_an_error_for_that_resource(standin: MonitorStandin, batch: bool) -> None:
+    ids = endpoints(seed_world(standin.world, 2, per_endpoint=1))
+    standin.world.metric_errors[(ids[0].lower(), "requestlatency_p95")] = ("InvalidDimension", "no such dimension")
+    cfg = settings(standin) if batch else settings(standin, metrics_endpoint=None)
+    with AzureMonitor(FakeCredential(), cfg) as monitor:
+        answer = latency(monitor, ids)
+    assert answer.errors == {ids[0].lower(): "RequestLatency_P95: InvalidDimension no such dimension"}
+    assert [s.resource_id for s in answer.series] == [ids[1]]
+

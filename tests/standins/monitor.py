@@ -45,6 +45,7 @@ class MonitorWorld:
     traffic: list[dict[str, Any]] = field(default_factory=list)
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     partial_error: dict[str, Any] | None = None
+    metric_errors: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # -> (code, message)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def set_metric(self, resource_id: str, metric: str, value: float | None,
@@ -130,6 +131,12 @@ class MonitorStandin(StandinServer):
                     # the series lacks a dimension that was split: Azure answers per known value only
                     key = tuple(_find_dim(s.dims, d) for d in split)
                 groups.setdefault(key, []).append(s)
+            failed = self.world.metric_errors.get((rid.lower(), name.lower()))
+            if failed is not None:
+                out.append({"id": f"{rid}/providers/Microsoft.Insights/metrics/{name}",
+                            "type": "Microsoft.Insights/metrics", "name": {"value": name, "localizedValue": name},
+                            "unit": "Count", "errorCode": failed[0], "errorMessage": failed[1], "timeseries": []})
+                continue
             timeseries = []
             for key, members in groups.items():
                 values = [m.value for m in members if m.value is not None]
