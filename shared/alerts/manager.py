@@ -370,7 +370,10 @@ class AlertManager:
                         firing.append(alert)
                     elif known:
                         still_known.add(fp)
-                elif alert.status in (RESOLVED, lifecycle.INACTIVE):
+                else:
+                    # resolved, or pending again after resolving (receivers saw it resolve)
+                    if alert.status == PENDING:
+                        alert = replace(alert, status=RESOLVED)
                     done.add(fp)  # Alertmanager drops resolved alerts from the group after a flush
                     # Alertmanager #226: a silenced alert that resolves still gets its resolved
                     # notice if receivers heard about it firing.
@@ -443,6 +446,20 @@ class AlertManager:
             out.append(_view(stored, context.annotate(alert)))
         out.sort(key=lambda a: (_STATUS_ORDER.get(a["status"], 3), severity_rank(a["severity"]),
                                 -_ts(a["since"]), a["fingerprint"]))
+        return out
+
+    def summary(self, *, now: datetime | None = None) -> dict[str, int]:
+        """Counts for dashboards and health: alerts by status and user state, outbox backlog."""
+        alerts = self.list_alerts(now=now)
+        out = {"firing": 0, "pending": 0, "resolved": 0, "acknowledged": 0, "muted": 0,
+               "outbox_queued": 0, "outbox_dead": 0}
+        for alert in alerts:
+            out[alert["status"]] = out.get(alert["status"], 0) + 1
+            if alert["status"] != RESOLVED:
+                out["acknowledged"] += alert["user_state"] == "acknowledged"
+                out["muted"] += alert["muted"]
+        for item in self.outbox():
+            out["outbox_dead" if item.get("state") == "dead" else "outbox_queued"] += 1
         return out
 
     def get_alert(self, fp: str, *, now: datetime | None = None) -> dict[str, Any] | None:

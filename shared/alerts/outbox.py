@@ -55,7 +55,7 @@ class DeliveryStats:
 
 def backoff_seconds(attempts: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
     """Delay before the next attempt: exponential, capped, with "equal jitter" (half fixed, half random)."""
-    raw = min(policy.cap, policy.base * 2 ** max(attempts - 1, 0))
+    raw = min(policy.cap, policy.base * 2.0 ** max(attempts - 1, 0))
     return raw / 2 + rand() * raw / 2
 
 
@@ -129,9 +129,21 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
         queue = store.outbox(receiver)
         live = [doc for doc in queue if doc.body.get("state") != "dead"]
         if receiver not in notifiers:
-            if live:
+            # A receiver removed from the config: keep its messages until they age out, then
+            # dead-letter them (visible, not silently dropped).
+            waiting = 0
+            for doc in live:
+                created = _dt(doc.body["notification"].get("created_at")) or now
+                if (now - created).total_seconds() > policy.max_age:
+                    _dead(store, receiver, doc, now, f"no notifier named {receiver!r} for "
+                          f"{policy.max_age / 3600:.0f} h; add it to alerting.yaml or drop the route",
+                          int(doc.body["notification"].get("attempts", 0)))
+                    stats.dead += 1
+                else:
+                    waiting += 1
+            if waiting:
                 stats.unknown_receivers.append(receiver)
-                stats.queued += len(live)
+                stats.queued += waiting
             continue
         breaker = _Breaker(store, receiver, policy)
         if live and breaker.is_open(now):

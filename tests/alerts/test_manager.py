@@ -325,3 +325,22 @@ def test_a_large_sweep_scans_once_and_behaves_the_same(store: StateStore, clock:
                         audited=resources)
     assert sorted((t.resource.rsplit("/", 1)[-1], t.reason) for t in steps) == [("e0", "pass"), ("e1", "no finding")]
     assert len(mgr.list_alerts(status="firing")) == 8
+
+
+def test_refailing_with_for_before_the_flush_still_sends_the_resolved_notice(store: StateStore,
+                                                                            clock: FakeClock) -> None:
+    mgr = manager(store, clock, router=router("team", interval=300))
+    rec = Recorder()
+    mgr.process([finding()])
+    mgr.deliver({"team": rec})
+    clock.advance(60)
+    mgr.process([finding(status="pass")])
+    clock.advance(60)
+    mgr.process([finding()], for_seconds={"AMLG-NET-001": 3600})  # pending again, before the group's tick
+    clock.advance(180)
+    mgr.tick()
+    mgr.deliver({"team": rec})
+    assert [(n.reason, n.status, [a.status for a in n.alerts]) for n in rec.sent] == [
+        ("first", "firing", ["firing"]), ("all_resolved", "resolved", ["resolved"])]
+    summary = mgr.summary()
+    assert (summary["pending"], summary["firing"], summary["outbox_queued"]) == (1, 0, 0)

@@ -151,6 +151,17 @@ def test_unknown_receiver_keeps_its_messages(store: StateStore, clock: FakeClock
     assert mgr.deliver({"pager": Recorder("pager")}).delivered == 1
 
 
+def test_messages_for_a_removed_receiver_age_out_visibly(store: StateStore, clock: FakeClock) -> None:
+    mgr = manager(store, clock, router=router("pager"), retry_policy=RetryPolicy(max_age=3600))
+    mgr.process([finding()])
+    clock.advance(3601)
+    stats = mgr.deliver({"team": Recorder()})
+    assert (stats.dead, stats.queued, stats.unknown_receivers) == (1, 0, [])
+    [item] = mgr.outbox()
+    assert item["state"] == "dead" and "no notifier named 'pager'" in item["last_error"]
+    assert mgr.summary()["outbox_dead"] == 1
+
+
 def test_crash_between_send_and_record_repeats_at_most_once(store_factory: StoreFactory,
                                                             clock: FakeClock) -> None:
     received: list[Notification] = []
