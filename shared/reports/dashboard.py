@@ -36,7 +36,15 @@ from .html import (
     who_text,
 )
 
-__all__ = ["MONITOR_META", "DashboardData", "collect", "render_dashboard", "render_dashboard_data"]
+__all__ = [
+    "MONITOR_META",
+    "DashboardData",
+    "alert_state",
+    "collect",
+    "record_monitor_signals",
+    "render_dashboard",
+    "render_dashboard_data",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +95,30 @@ def _monitor_from(service: Any) -> dict[str, Any] | None:
     if doc is not None and isinstance(doc.body, Mapping) and doc.body.get("signals") is not None:
         return dict(doc.body)
     return None
+
+
+def record_monitor_signals(store: Any, result: Any, at: datetime) -> dict[str, Any]:
+    """Keep the latest monitor signals where the dashboard reads them (the monitor run calls this).
+
+    `result` is a shared.monitor MonitorResult (or a list of its `Evaluated.to_json()` dicts). Only the
+    rules that were due are in one run, so signals merge by (rule, resource): a rule evaluated every hour
+    stays on the page between its runs. Returns the stored document.
+    """
+    evaluated = getattr(result, "evaluated", None)
+    fresh = [ev.to_json() for ev in evaluated] if evaluated is not None else [dict(s) for s in result]
+    stamp = at.isoformat()
+    for signal in fresh:
+        signal.setdefault("at", stamp)
+    doc = store.get_meta(MONITOR_META)
+    previous = list(doc.body.get("signals") or []) if doc is not None and isinstance(doc.body, Mapping) else []
+    replaced = {(str(s.get("rule")), str(s.get("resource")).lower()) for s in fresh}
+    rules_now = {str(s.get("rule")) for s in fresh}
+    kept = [s for s in previous if isinstance(s, Mapping)
+            and (str(s.get("rule")), str(s.get("resource")).lower()) not in replaced
+            and str(s.get("rule")) not in rules_now]  # a due rule's old resources are gone or deselected
+    body = {"at": stamp, "signals": [*kept, *fresh]}
+    store.put_meta(MONITOR_META, body)
+    return body
 
 
 def collect(service: Any) -> DashboardData:

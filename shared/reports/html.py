@@ -256,8 +256,9 @@ def compliance(report: AuditReport) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ sections
 def _card(label: str, value: object, *, css: str = "", sub: str = "", testid: str = "") -> str:
     tid = f' data-count="{e(testid)}"' if testid else ""
+    shown = f"{value:,}" if isinstance(value, int) else value
     return (f'<div class="card {e(css)}"><div class="label">{e(label)}</div>'
-            f'<div class="value"{tid}>{e(value)}</div>' + (f'<div class="sub">{sub}</div>' if sub else "")
+            f'<div class="value"{tid}>{e(shown)}</div>' + (f'<div class="sub">{sub}</div>' if sub else "")
             + "</div>")
 
 
@@ -329,7 +330,7 @@ def compliance_sections(report: AuditReport, numbers: Mapping[str, Any]) -> Sect
     ws_table = ('<table><caption class="visually-hidden">Compliance by workspace (resources)</caption><thead><tr>'
                 '<th scope="col">Workspace</th><th scope="col" class="num">Resources</th>'
                 '<th scope="col" class="num">Non-compliant</th><th scope="col" class="num">Compliant</th>'
-                f'<th scope="col">Resources</th></tr></thead><tbody>{"".join(ws_rows)}</tbody></table>')
+                f'<th scope="col">Share</th></tr></thead><tbody>{"".join(ws_rows)}</tbody></table>')
     rule_rows = []
     for rid, row in numbers["by_rule"].items():
         meta = rule_meta(report, rid)
@@ -349,7 +350,8 @@ def compliance_sections(report: AuditReport, numbers: Mapping[str, Any]) -> Sect
                   f'<th scope="col">Checks</th></tr></thead><tbody>{"".join(rule_rows)}</tbody></table>')
     body = (f'<div class="grid cols-2"><div class="panel" id="by-severity"><h3>By severity (checks)</h3>'
             f"{sev_table}</div>"
-            f'<div class="panel" id="by-workspace"><h3>By workspace (resources)</h3>{ws_table}</div></div>'
+            f'<div class="panel" id="by-workspace"><h3>By workspace (resources)</h3>'
+            f'<div class="table-wrap short scroll">{ws_table}</div></div></div>'
             f'<div class="panel" id="by-rule"><h3>By rule</h3>{_LEGEND}<div class="table-wrap short">{rule_table}'
             "</div></div>")
     return Section("compliance", "Compliance", body,
@@ -460,7 +462,7 @@ def resources_section(report: AuditReport, numbers: Mapping[str, Any],
             details = f'<span class="muted">all {passed} checks pass</span>'
         else:
             details = '<span class="muted">no rule applies</span>'
-        kind = resource.kind + (" (kubernetes)" if resource.compute_type == "kubernetes" else "")
+        kind = resource.kind.replace("_", " ") + (" (kubernetes)" if resource.compute_type == "kubernetes" else "")
         hidden = " hidden" if len(rows) >= _PAGE else ""
         rows.append(
             f'<tr{hidden} data-status="{e(status)}" data-kind="{e(resource.kind)}" '
@@ -491,7 +493,8 @@ def resources_section(report: AuditReport, numbers: Mapping[str, Any],
         f'<fieldset class="chips"><legend>Failing severity</legend>{chips}</fieldset>'
         '<label for="f-status">Status<select id="f-status"><option value="">All</option>'
         f"{status_options}</select></label>"
-        f'<label for="f-kind">Kind<select id="f-kind"><option value="">All</option>{options(kinds)}</select></label>'
+        f'<label for="f-kind">Kind<select id="f-kind"><option value="">All</option>'
+        f'{options(kinds, {k: k.replace("_", " ") for k in kinds})}</select></label>'
         f'<label for="f-ws">Workspace<select id="f-ws"><option value="">All</option>{options(workspaces)}'
         "</select></label>"
         f'<label for="f-rule">Failing rule<select id="f-rule"><option value="">Any</option>'

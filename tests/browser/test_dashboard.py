@@ -40,7 +40,7 @@ def _seed_monitor_signals(state: Path) -> None:
     from shared.monitor.evaluate import evaluate_rules
     from shared.monitor.example import load_example
     from shared.monitor.rules import load_monitor_rules
-    from shared.reports.dashboard import MONITOR_META
+    from shared.reports.dashboard import record_monitor_signals
 
     example = load_example(REPO_ROOT / "examples" / "monitoring")
     snapshot = example.snapshot if isinstance(example.snapshot, (list, tuple)) else [example.snapshot]
@@ -48,7 +48,7 @@ def _seed_monitor_signals(state: Path) -> None:
     result = evaluate_rules(load_monitor_rules(example.rules), resources, example.source, now=example.now)
     store = open_store(state)
     try:
-        store.put_meta(MONITOR_META, {"at": example.now.isoformat(), "signals": [e.to_json() for e in result.evaluated]})
+        record_monitor_signals(store, result, example.now)
     finally:
         store.close()
 

@@ -17,6 +17,7 @@ from shared.reports.dashboard import (
     DashboardData,
     alert_state,
     collect,
+    record_monitor_signals,
     render_dashboard,
     render_dashboard_data,
 )
@@ -50,7 +51,7 @@ def service(tmp_path: Path) -> Iterator[tuple[Service, Clock]]:
         svc.close()
 
 
-def _monitor_signals() -> dict[str, Any]:
+def _monitor_signals() -> tuple[Any, datetime]:
     """Signals as `run_monitors` evaluates them on the bundled example (metrics, logs and drift)."""
     from shared.inventory import load_paths
     from shared.monitor.evaluate import evaluate_rules
@@ -60,8 +61,7 @@ def _monitor_signals() -> dict[str, Any]:
     example = load_example(repo_root() / "examples" / "monitoring")
     snapshot = example.snapshot if isinstance(example.snapshot, (list, tuple)) else [example.snapshot]
     resources = [r for r in load_paths(list(snapshot)).resources if r.kind in ("online_deployment", "online_endpoint")]
-    result = evaluate_rules(load_monitor_rules(example.rules), resources, example.source, now=example.now)
-    return {"at": example.now.isoformat(), "signals": [ev.to_json() for ev in result.evaluated]}
+    return evaluate_rules(load_monitor_rules(example.rules), resources, example.source, now=example.now), example.now
 
 
 def test_dashboard_of_a_live_service(service: tuple[Service, Clock]) -> None:
@@ -101,8 +101,8 @@ def test_dashboard_of_a_live_service(service: tuple[Service, Clock]) -> None:
 def test_monitor_signals_from_the_store(service: tuple[Service, Clock]) -> None:
     svc, _ = service
     svc.sweep()
-    data = _monitor_signals()
-    svc.store.put_meta(MONITOR_META, data)
+    result, at = _monitor_signals()
+    data = record_monitor_signals(svc.store, result, at)  # as the monitor run stores them
     text = render_dashboard(svc)
     doc = parse_strict(text)
     assert "No monitoring data yet" not in text
@@ -195,3 +195,24 @@ def test_get_api_dashboard(service: tuple[Service, Clock]) -> None:
     doc = parse_strict(response.text)
     assert int(by_attr(doc, "data-count")["resources"]) == svc.latest_report().summary()["resources"]
 
+
+
+def test_record_monitor_signals_merges_runs_by_rule(service: tuple[Service, Clock]) -> None:
+    svc, clock = service
+    latency = {"rule": "LAT", "resource": "/d/a", "signal": "latency_p95", "unit": "ms", "value": 10, "status": "pass"}
+    drift = {"rule": "DRIFT", "resource": "/d/a", "signal": "data_drift", "unit": "features", "value": 0,
+             "status": "pass", "features": []}
+    record_monitor_signals(svc.store, [latency, drift], clock.now)
+    clock.now += timedelta(minutes=5)  # only the latency rule is due now, and /d/b is new
+    body = record_monitor_signals(svc.store, [{**latency, "value": 20}, {**latency, "resource": "/d/b"}], clock.now)
+    stored = svc.store.get_meta(MONITOR_META).body
+    assert stored == body
+    by_key = {(s["rule"], s["resource"]): s for s in stored["signals"]}
+    assert set(by_key) == {("DRIFT", "/d/a"), ("LAT", "/d/a"), ("LAT", "/d/b")}
+    assert by_key[("LAT", "/d/a")]["value"] == 20
+    assert by_key[("DRIFT", "/d/a")]["at"] == START.isoformat()  # kept from the earlier run
+    assert stored["at"] == clock.now.isoformat()
+    clock.now += timedelta(minutes=5)  # /d/a is no longer selected by the latency rule
+    record_monitor_signals(svc.store, [{**latency, "resource": "/d/b"}], clock.now)
+    keys = {(s["rule"], s["resource"]) for s in svc.store.get_meta(MONITOR_META).body["signals"]}
+    assert keys == {("DRIFT", "/d/a"), ("LAT", "/d/b")}

@@ -239,3 +239,42 @@ def test_example_workspace_through_the_cli(tmp_path: Path) -> None:
         assert int(counts[key]) == summary[key], key
     assert len(rows(doc)) == summary["resources"]
     assert re.search(r"<title>[^<]+</title>", out.read_text(encoding="utf-8"))
+
+
+def _theme(css: str, selector: str) -> dict[str, str]:
+    start = css.index("{", css.index(selector))
+    return dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", css[start:css.index("}", start)]))
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+TEXT_COLOURS = ("text", "muted", "accent", "ok", "bad", "warn", "err", "exempt", "na", "crit", "high", "med", "low",
+                "info")
+
+
+@pytest.mark.parametrize("selector", [":root {", ':root[data-theme="dark"]'], ids=["light", "dark"])
+def test_theme_colours_meet_wcag_aa(selector: str) -> None:
+    from shared.reports.html import _asset
+
+    theme = _theme(_asset("report.css"), selector)
+    for colour in TEXT_COLOURS:  # every colour text or a badge is drawn in, on every background
+        for background in ("bg", "panel", "panel-2"):
+            ratio = _contrast(theme[colour], theme[background])
+            assert ratio >= 4.5, f"--{colour} on --{background}: {ratio:.2f} < 4.5"
+    assert _contrast(theme["accent-text"], theme["accent"]) >= 4.5  # pressed filter chips, skip link
+
+
+def test_dark_scheme_and_dark_toggle_agree() -> None:
+    from shared.reports.html import _asset
+
+    css = _asset("report.css")
+    assert _theme(css, ':root:not([data-theme="light"])') == _theme(css, ':root[data-theme="dark"]')
