@@ -12,6 +12,7 @@ whole estate (a full sequential run would take many minutes); the report says so
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -103,27 +104,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _control(url, ca, "DELETE", "/_standin/requests")
         inventory = LiveInventory(_Credential(), options=options)
         with _PeakRss() as rss:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = inventory.list(scope)
-            sweep_s = time.perf_counter() - started
+            sweep_s, sweep_cpu = time.perf_counter() - started, time.process_time() - cpu
         calls = _control(url, ca, "GET", "/_standin/requests")["count"]
         out["amlguard_concurrent"] = {
             "seconds": round(sweep_s, 2), "resources": len(result.resources), "errors": len(result.errors),
-            "arm_calls": calls, "concurrency": args.concurrency,
+            "arm_calls": calls, "concurrency": args.concurrency, "client_cpu_seconds": round(sweep_cpu, 2),
             "peak_rss_mb": round(rss.peak / 2**20, 1), "rss_growth_mb": round((rss.peak - rss.start) / 2**20, 1),
         }
         print(json.dumps({"amlguard_concurrent": out["amlguard_concurrent"]}), file=sys.stderr)
 
         # 2. the same estate through Resource Graph
         _control(url, ca, "DELETE", "/_standin/requests")
+        del result
+        gc.collect()  # the first sweep's garbage is not the second one's cost
         graph = ResourceGraphInventory(clients=ArmClients(_Credential(), options))
         with _PeakRss() as rss:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             fast = graph.list(scope)
-            graph_s = time.perf_counter() - started
+            graph_s, graph_cpu = time.perf_counter() - started, time.process_time() - cpu
         out["resource_graph"] = {
             "seconds": round(graph_s, 2), "resources": len(fast.resources), "errors": len(fast.errors),
-            "calls": graph.stats.calls, "peak_rss_mb": round(rss.peak / 2**20, 1),
+            "calls": graph.stats.calls, "client_cpu_seconds": round(graph_cpu, 2),
+            "peak_rss_mb": round(rss.peak / 2**20, 1),
         }
         print(json.dumps({"resource_graph": out["resource_graph"]}), file=sys.stderr)
 
@@ -157,6 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         out["speedup_concurrent_vs_sequential"] = round(base_s * scale / sweep_s, 1)
         out["speedup_resource_graph_vs_concurrent"] = round(sweep_s / graph_s, 1)
+        out["load_average_1m"] = round(os.getloadavg()[0], 1)
         out["process_max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     finally:
         proc.terminate()
