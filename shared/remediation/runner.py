@@ -202,7 +202,8 @@ def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: 
             after=dict(item.preview.after), options=dict(item.action.options), rules=list(item.rules))
         if item.refusal:
             record.message = item.refusal
-        elif brake and item.changes:
+        elif brake:  # a tripped brake stops everything, even actions the audit saw as no-ops
+            record.status = "refused" if item.changes else "unchanged"
             record.message = brake
         elif dry_run:
             record.status = "would_change" if item.changes else "unchanged"
@@ -217,7 +218,7 @@ def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: 
 def _apply_one(item: PlannedAction, record: RemediationRecord, clients: Any) -> None:
     from shared.inventory.live import describe_failure
 
-    if not item.resource.live and item.resource.origin not in ("live", "arm"):
+    if item.resource.origin != "live":
         record.message = ("read from a file, not from Azure: remediation acts on live resources; audit with "
                           "--subscription to remediate")
         return

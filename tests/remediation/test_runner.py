@@ -194,8 +194,9 @@ def test_failure_becomes_an_error_finding_naming_the_fix(arm_standin: ArmStandin
     assert fixed.to_json()["remediation_action"]["actor"] == "ops"
 
 
-def test_file_resources_are_not_changed(arm_standin: ArmStandin) -> None:
-    from_file = Resource(kind="online_endpoint", id=EP_PUBLIC[0], name="ep-000-01", origin="yaml",
+@pytest.mark.parametrize("origin", ["yaml", "arm", "cli"])
+def test_file_resources_are_not_changed(arm_standin: ArmStandin, origin: str) -> None:
+    from_file = Resource(kind="online_endpoint", id=EP_PUBLIC[0], name="ep-000-01", origin=origin, live=True,
                          fields={"public_network_access": "enabled"})
     records = apply(plan([fail("AMLG-NET-001", EP_PUBLIC[0])], [from_file], RULES),
                     client_factory=live(arm_standin).clients, dry_run=False)
