@@ -53,10 +53,18 @@ _METRICS_MARKER = "/providers/microsoft.insights/metrics"
 
 @dataclass(slots=True)
 class MetricsAnswer:
-    """Series returned for one metrics query, and per-resource errors (lower-cased ARM id -> text)."""
+    """Series returned for one metrics query; errors of whole resources (lower-cased ARM id -> text:
+    the call failed) and of single metrics ((lower-cased id, lower-cased metric) -> text: the
+    metric's errorCode was not Success)."""
 
     series: list[MetricSeries] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    metric_errors: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def error_for(self, resource_id: str, metric: str) -> str | None:
+        """Why `metric` of `resource_id` has no data, when the service said so."""
+        key = resource_id.lower()
+        return self.metric_errors.get((key, metric.lower())) or self.errors.get(key)
 
 
 @dataclass(slots=True)
@@ -172,16 +180,16 @@ def parse_time(text: Any) -> datetime | None:
 
 
 def parse_metric_values(resource_id: str,
-                        metrics: Sequence[Mapping[str, Any]]) -> tuple[list[MetricSeries], str | None]:
+                        metrics: Sequence[Mapping[str, Any]]) -> tuple[list[MetricSeries], dict[str, str]]:
     """Metric objects of the REST answer (`value` of ARM metrics or of one getBatch entry) as series,
-    and the first per-metric error (`errorCode` other than Success)."""
+    and the metrics whose `errorCode` is not Success (metric name -> text)."""
     out: list[MetricSeries] = []
-    error = None
+    errors: dict[str, str] = {}
     for metric in metrics:
         name = (metric.get("name") or {}).get("value") or ""
         code = metric.get("errorCode")
         if code and str(code).lower() != "success":
-            error = error or f"{name}: {code} {metric.get('errorMessage') or ''}".strip()
+            errors[str(name)] = f"{name}: {code} {metric.get('errorMessage') or ''}".strip()
             continue
         owner = parse_metric_id(metric.get("id")) or resource_id
         for ts in metric.get("timeseries") or []:
@@ -190,7 +198,7 @@ def parse_metric_values(resource_id: str,
             points = [MetricPoint(parse_time(p.get("timeStamp")), p.get("average"), p.get("minimum"), p.get("maximum"),
                                   p.get("total"), p.get("count")) for p in ts.get("data") or []]
             out.append(MetricSeries(owner, str(name), dims, points))
-    return out, error
+    return out, errors
 
 
 def _subscription(resource_id: str) -> str:
@@ -351,6 +359,7 @@ class AzureMonitor:
             answer.series.extend(result.series)
             for rid, text in result.errors.items():
                 answer.errors.setdefault(rid, text)
+            answer.metric_errors.update(result.metric_errors)
         return answer
 
     def _batch(self, endpoint: str, ids: list[str], names: list[str], *, namespace: str,
@@ -389,12 +398,12 @@ class AzureMonitor:
                 rid = next((by_lower[o.lower()] for o in owners if o and o.lower() in by_lower), None)
             if rid is None:
                 continue
-            series, error = parse_metric_values(rid, value.get("value") or [])
-            for s in series:
-                s.resource_id = rid
+            series, errors = parse_metric_values(rid, value.get("value") or [])
+            for one in series:
+                one.resource_id = rid
             answer.series.extend(series)
-            if error:
-                answer.errors[rid.lower()] = error
+            for metric, text in errors.items():
+                answer.metric_errors[(rid.lower(), metric.lower())] = text
         return answer
 
     def _arm(self, rid: str, names: list[str], *, namespace: str, aggregations: list[str], start: datetime,
@@ -413,8 +422,8 @@ class AzureMonitor:
             name = metric.name.value if metric.name is not None else None
             code = getattr(metric, "error_code", None)
             if code and str(code).lower() != "success":
-                answer.errors.setdefault(rid.lower(), f"{name}: {code} {getattr(metric, 'error_message', '') or ''}"
-                                         .strip())
+                text = f"{name}: {code} {getattr(metric, 'error_message', '') or ''}".strip()
+                answer.metric_errors[(rid.lower(), str(name).lower())] = text
                 continue
             for ts in metric.timeseries or []:
                 dims = {str(m.name.value).lower(): str(m.value) for m in ts.metadatavalues or [] if m.name}

@@ -292,7 +292,7 @@ def _metrics(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSourc
             if target.deployment is not None:
                 wanted = target.deployment.lower()
                 found = [s for s in found if s.dimensions.get("deployment", "").lower() == wanted]
-            error = answer.errors.get(key)
+            error = answer.error_for(key, str(rule.signal.metric))
             if error is not None and not found:
                 obs = Observation(None, unit=rule.signal.unit, error=error)
             else:

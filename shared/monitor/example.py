@@ -45,13 +45,13 @@ class ExampleSource:
             rid = str(value.get("resourceid") or "")
             if rid.lower() not in wanted or str(value.get("namespace") or "").lower() != namespace.lower():
                 continue
-            series, error = parse_metric_values(rid, [m for m in value.get("value") or []
-                                                      if str((m.get("name") or {}).get("value", "")).lower() in names])
-            for s in series:
-                s.points = [p for p in s.points if p.timestamp is None or start <= p.timestamp < end]
+            series, errors = parse_metric_values(rid, [m for m in value.get("value") or []
+                                                       if str((m.get("name") or {}).get("value", "")).lower() in names])
+            for one in series:
+                one.points = [p for p in one.points if p.timestamp is None or start <= p.timestamp < end]
             answer.series.extend(series)
-            if error:
-                answer.errors[rid.lower()] = error
+            for metric, text in errors.items():
+                answer.metric_errors[(rid.lower(), metric.lower())] = text
         return answer
 
     def query_logs(self, query: str, *, start: datetime, end: datetime,

@@ -224,6 +224,10 @@ def test_a_metric_error_code_is_an_error_for_that_resource(standin: MonitorStand
     cfg = settings(standin) if batch else settings(standin, metrics_endpoint=None)
     with AzureMonitor(FakeCredential(), cfg) as monitor:
         answer = latency(monitor, ids)
-    assert answer.errors == {ids[0].lower(): "RequestLatency_P95: InvalidDimension no such dimension"}
+    assert answer.errors == {}
+    assert answer.metric_errors == {(ids[0].lower(), "requestlatency_p95"):
+                                    "RequestLatency_P95: InvalidDimension no such dimension"}
+    assert answer.error_for(ids[0], "RequestLatency_P95") == "RequestLatency_P95: InvalidDimension no such dimension"
+    assert answer.error_for(ids[0], "RequestLatency_P99") is None
     assert [s.resource_id for s in answer.series] == [ids[1]]
 
