@@ -313,15 +313,14 @@ def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any) -> 
     if "collection" in current and "mdc" not in current:
         problem(f"{path}.current.collection", "collection applies to an mdc folder only")
     thresholds = {str(k): dict(v) for k, v in (spec.get("thresholds") or {}).items()}
-    try:
-        from shared.monitor.drift.thresholds import canonical_metric
+    from shared.monitor.drift.thresholds import canonical_metric
 
-        for feature, metrics in thresholds.items():
-            for metric in metrics:
+    for feature, metrics in thresholds.items():
+        for metric in metrics:
+            try:
                 canonical_metric(metric)
-            del feature
-    except ConfigError as exc:
-        problem(f"{path}.thresholds", str(exc))
+            except ConfigError as exc:
+                problem(f"{path}.thresholds.{feature}.{metric}", str(exc))
     features = tuple(spec["features"]) if spec.get("features") else None
     return DriftSpec(baseline=spec["baseline"], current=current, base_dir=base_dir, features=features,
                      categorical=tuple(spec.get("categorical") or ()), thresholds=thresholds)

@@ -77,7 +77,7 @@ RULE = """\
     ("data_drift", "    drift: {baseline: b.csv, current: {file: c.csv, mdc: m}}\n", "rules.0.drift.current",
      "exactly one of mdc, file or log_analytics"),
     ("data_drift", "    drift: {baseline: b.csv, current: {file: c.csv}, thresholds: {age: {wobble: 1}}}\n",
-     "rules.0.drift.thresholds", "unknown drift metric"),
+     "rules.0.drift.thresholds.age.wobble", "unknown drift metric"),
     ("latency_p95", "    threshold: 1\n    select: {field: name, matches: x}\n", "rules.0.select.matches",
      "unknown field 'matches'"),
     ("latency_p95", "    threshold: {fields: instance_count}\n", "rules.0.threshold", "{field:"),
