@@ -113,14 +113,20 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: i
                      'text-anchor="middle">no data</text></svg>')
         return "".join(parts)
     t0 = points[0][0].timestamp()
-    t1 = max(points[-1][0].timestamp(), t0 + 1)
+    t1 = points[-1][0].timestamp()
     if second:
         t0 = min(t0, second[0][0].timestamp())
         t1 = max(t1, second[-1][0].timestamp())
+    # Runs seconds apart (a burst of on-demand audits) would pile up on one spot: below a minute of
+    # history, space the points evenly in time order instead.
+    stamps = {t: i for i, t in enumerate(sorted({at.timestamp() for at, _ in (*points, *(second or ()))}))}
+    even = t1 - t0 < 60
 
     def x_of(at: datetime) -> float:
-        if len(points) == 1 and not second:
+        if len(stamps) == 1:
             return left + plot_w / 2
+        if even:
+            return left + plot_w * stamps[at.timestamp()] / (len(stamps) - 1)
         return left + plot_w * (at.timestamp() - t0) / (t1 - t0)
 
     def draw(series: Sequence[tuple[datetime, float]], top_value: float, css: str, suffix: str) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _seed_monitor_signals(state: Path) -> None:
-    """Store the bundled example's monitor signals where the dashboard reads them, as a monitor run would."""
+HISTORY = 14  # daily sweeps recorded before the server starts
+
+
+def _seed_state(state: Path) -> None:
+    """What an estate's state folder holds after two weeks: daily sweep runs (compliance creeping up as
+    teams fix things) and the latest monitor signals (the bundled example, stored as a monitor run does)."""
     from shared.alerts import open_store
     from shared.inventory import load_paths
     from shared.monitor.evaluate import evaluate_rules
@@ -48,6 +53,11 @@ def _seed_monitor_signals(state: Path) -> None:
     result = evaluate_rules(load_monitor_rules(example.rules), resources, example.source, now=example.now)
     store = open_store(state)
     try:
+        start = datetime.now(UTC) - timedelta(days=HISTORY)
+        for day in range(HISTORY):
+            failed = 40 - day
+            store.record_run("sweep", start + timedelta(days=day),
+                             {"resources": 10, "passed": 51 - failed, "failed": failed, "exempt": 0, "errors": 0})
         record_monitor_signals(store, result, example.now)
     finally:
         store.close()
@@ -57,7 +67,7 @@ def _seed_monitor_signals(state: Path) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """`amlguard serve --snapshot examples/workspace --state <tmp>` on a free loopback port."""
     state = tmp_path_factory.mktemp("state")
-    _seed_monitor_signals(state)
+    _seed_state(state)
     token = secrets.token_urlsafe(24)
     port = _free_port()
     log = (state / "serve.log").open("w")
@@ -132,7 +142,7 @@ def test_dashboard_served_live(browser: Any, server: tuple[str, str], tmp_path: 
     assert len(acked) == 1 and "erin@contoso.com" in acked[0].text
     dana = [r for r in rows if "dana@contoso.com" in r.text]
     assert dana and all("recommender" in r.text for r in dana)
-    assert browser.find_element("id", "trend-chart").get_attribute("data-runs") == "4"
+    assert browser.find_element("id", "trend-chart").get_attribute("data-runs") == str(HISTORY + 4)
     assert browser.find_elements("css selector", "#latency tbody tr[data-status='fail']")
     assert browser.find_elements("css selector", ".feature[data-drifted='true']")
     browser.save_screenshot(str(artifacts / "dashboard-top.png"))

@@ -7,6 +7,7 @@ bounds (shared CI machines are slow and noisy), the targets are < 2 s load and <
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -100,15 +101,31 @@ def test_5000_resources_load_and_filter_quickly(browser: Any, tmp_path: Path, ar
     assert len(counts) == PAGE and counts == sorted(counts)  # the first page of the sorted order
     browser.save_screenshot(str(artifacts / "report-5000.png"))
 
+    # Warm timings: each filter three times from the reset state (the first run above also styled rows
+    # for the first time); the median is what a user feels once the page is open.
+    warm: dict[str, float] = {}
+    for name, script in (
+        ("status", "const s = document.getElementById('f-status'); s.value = 'fail'; s.dispatchEvent(new Event('change'));"),
+        ("search", "const q = document.getElementById('f-search'); q.value = 'mlw-07 ep-01';"
+                   "q.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}));"),
+        ("severity", "document.querySelector('button.chip[data-sev=\"high\"]').click();"),
+    ):
+        runs = []
+        for _ in range(3):
+            runs.append(_filter_ms(browser, script))
+            _filter_ms(browser, "document.getElementById('f-reset').click();")
+        warm[name] = statistics.median(runs)
+
     numbers = {"resources": N, "findings": len(report.findings), "html_bytes": len(text.encode()),
                "render_s": round(render_s, 3), "load_wall_s": round(wall_s, 3),
                "dom_content_loaded_ms": round(timing["dcl"]), "load_event_ms": round(timing["load"]),
-               "filter_status_ms": round(status_ms, 1), "filter_search_ms": round(search_ms, 1),
-               "filter_severity_ms": round(chip_ms, 1), "reset_ms": round(reset_ms, 1), "show_more_ms": round(more_ms, 1),
-               "sort_ms": round(sort_ms, 1)}
+               "first_filter_ms": {"status": round(status_ms, 1), "search": round(search_ms, 1),
+                                   "severity": round(chip_ms, 1), "reset": round(reset_ms, 1),
+                                   "show_more": round(more_ms, 1), "sort": round(sort_ms, 1)},
+               "warm_filter_median_ms": {k: round(v, 1) for k, v in warm.items()}}
     (artifacts / "html-scale.json").write_text(json.dumps(numbers, indent=2) + "\n")
     print("\n5,000-resource report in headless Chromium:", json.dumps(numbers))
     # Generous bounds: the targets are < 2 s and < 300 ms on a developer machine.
     assert timing["load"] < 10_000
-    for value in (status_ms, search_ms, chip_ms, reset_ms, more_ms):
+    for value in (status_ms, search_ms, chip_ms, reset_ms, more_ms, *warm.values()):
         assert value < 3_000
