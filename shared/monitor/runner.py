@@ -32,7 +32,7 @@ MONITORED_KINDS = ("online_deployment", "online_endpoint")
 _SCHEDULE_META = "monitor-schedule"
 _lock = threading.Lock()
 _last_good: dict[str, list[MonitorRule]] = {}
-_sources: dict[int, Any] = {}
+_sources: dict[int, tuple[Any, Any]] = {}
 
 
 def _load_rules(path: Path) -> tuple[list[MonitorRule], str | None]:
@@ -77,7 +77,9 @@ def _source_for(service: Any) -> MonitorSource:
     recorded example named by AMLGUARD_MONITOR_EXAMPLE replayed at the service's clock."""
     env = getattr(service.settings, "env", {}) or {}
     with _lock:
-        source = _sources.get(id(service))
+        held = _sources.get(id(service))
+        # the entry holds the service itself, so its id cannot be reused by another one
+        source = held[1] if held is not None and held[0] is service else None
         if source is None:
             example = (env.get("AMLGUARD_MONITOR_EXAMPLE") or "").strip()
             if example:
@@ -88,7 +90,7 @@ def _source_for(service: Any) -> MonitorSource:
                 from shared.monitor.azure_monitor import AzureMonitor
 
                 source = AzureMonitor.from_env(env)
-            _sources[id(service)] = source
+            _sources[id(service)] = (service, source)
         return source
 
 
