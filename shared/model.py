@@ -157,6 +157,10 @@ class Resource:
         return out
 
 
+# plain strings: reading an Enum member's .value costs a descriptor call per finding
+_NEEDS_FIX = frozenset((Status.FAIL.value, Status.ERROR.value))
+
+
 @dataclass(slots=True)
 class Finding:
     """The outcome of one rule on one resource, with everything needed to act on it."""
@@ -196,7 +200,7 @@ class Finding:
             out["title"] = self.title
         if self.field:
             out["field"] = self.field
-        if self.remediation and self.status in (Status.FAIL.value, Status.ERROR.value):
+        if self.remediation and self.status in _NEEDS_FIX:
             out["remediation"] = self.remediation
         if self.exemption:
             out["exemption"] = self.exemption

@@ -42,8 +42,23 @@ FAIL_ON_CHOICES: tuple[str, ...] = (*SEVERITIES, "none")
 
 
 def render_json(report: AuditReport) -> str:
-    """Contract-2 JSON: `AuditReport.to_json()`, keys in contract order, indent 2, newline-terminated."""
-    return json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=json_default) + "\n"
+    """Contract-2 JSON: `AuditReport.to_json()` in contract key order, one resource / finding /
+    diagnostic per line, newline-terminated.
+
+    `indent=` would switch json to its pure-Python encoder (about 5x slower on 50,000 findings);
+    encoding each record with the C encoder and laying the lists out by hand keeps the output
+    readable and diffable at the speed of compact JSON.
+    """
+    encode = json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(", ", ": ")).encode
+    document = report.to_json()
+    parts = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            items = ",\n    ".join(encode(item) for item in value)
+            parts.append(f'  "{key}": [\n    {items}\n  ]')
+        else:
+            parts.append(f'  "{key}": {encode(value)}')
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def render(

@@ -20,10 +20,13 @@ def test_json_is_the_contract_object() -> None:
     assert data["summary"] == {"resources": 5, "passed": 4, "failed": 6, "exempt": 2, "errors": 1}
 
 
-def test_key_order_indent_and_trailing_newline() -> None:
+def test_key_order_one_record_per_line_and_trailing_newline() -> None:
     text = render(build_report(), "json")
     assert text.endswith("}\n")
-    assert text.startswith('{\n  "summary": {\n    "resources": 5,')
+    assert text.startswith('{\n  "summary": {"resources": 5,')
+    data = json.loads(text)
+    lines = text.splitlines()
+    assert len(lines) == 2 + 1 + sum(len(v) + 2 if isinstance(v, list) and v else 1 for k, v in data.items() if k != "summary")
     finding = json.loads(text)["findings"][0]
     assert list(finding)[:7] == ["rule", "resource", "status", "severity", "message", "source", "line"]
 

@@ -1,0 +1,139 @@
+"""`amlguard audit` over 5,000 generated endpoint and deployment files, whole process, against
+the floor of merely parsing the same files with PyYAML's C loader in one process.
+
+Goal (foundation issue): at most 2.0x the floor. Both sides run as fresh processes, interleaved,
+median of N runs; the audit writes its JSON report to a file (rendering included).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / ".data" / "audit-5000"
+
+FLOOR = """
+import sys, os, yaml
+loader = yaml.CSafeLoader
+count = 0
+for folder, _, files in os.walk(sys.argv[1]):
+    for name in files:
+        with open(os.path.join(folder, name), encoding="utf-8") as handle:
+            for doc in yaml.load_all(handle.read(), Loader=loader):
+                count += 1
+print(count)
+"""
+
+ENDPOINT = """$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json
+name: {name}
+description: Generated endpoint {i}
+auth_mode: {auth}
+public_network_access: {pna}
+identity:
+  type: system_assigned
+tags:
+  owner: team-{team}
+  cost_center: "{cc}"
+"""
+
+DEPLOYMENT = """$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
+name: blue
+endpoint_name: {name}
+model: azureml:model-{i}:3
+code_configuration:
+  code: ./src
+  scoring_script: score.py
+environment:
+  image: {image}
+  inference_config:
+    liveness_route: {{port: {port}, path: /health}}
+    readiness_route: {{port: {port}, path: /ready}}
+    scoring_route: {{port: {port}, path: /score}}
+instance_type: Standard_DS3_v2
+instance_count: {count}
+egress_public_network_access: {egress}
+app_insights_enabled: {ai}
+request_settings:
+  request_timeout_ms: 5000
+  max_concurrent_requests_per_instance: 2
+liveness_probe: {{initial_delay: 10, period: 10, timeout: 2, failure_threshold: 30}}
+readiness_probe: {{initial_delay: 10, period: 10, timeout: 2, failure_threshold: 30}}
+data_collector:
+  collections:
+    model_inputs: {{enabled: 'true'}}
+    model_outputs: {{enabled: '{dc}'}}
+tags:
+  owner: team-{team}
+"""
+
+
+def generate(files: int) -> Path:
+    target = DATA / str(files)
+    if target.is_dir() and sum(1 for _ in target.rglob("*.yml")) == files:
+        return target
+    rng = random.Random(5)
+    for i in range(files // 2):
+        folder = target / f"ep-{i:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"ep-{i:05d}"
+        (folder / "endpoint.yml").write_text(ENDPOINT.format(
+            name=name, i=i, auth=rng.choice(["key", "aad_token", "aml_token"]),
+            pna=rng.choice(["enabled", "disabled"]), team=i % 17, cc=1000 + i % 13))
+        (folder / "blue.yml").write_text(DEPLOYMENT.format(
+            name=name, i=i, image=rng.choice(["mcr.microsoft.com/azureml/minimal-py312-inference:20240919",
+                                               "docker.io/acme/scorer:latest"]),
+            port=rng.choice([80, 5001, 8080]), count=rng.choice([1, 3]), egress=rng.choice(["enabled", "disabled"]),
+            ai=rng.choice(["true", "false"]), dc=rng.choice(["true", "false"]), team=i % 17))
+    return target
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one child process."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    files = 1000 if quick else 5000
+    runs = 3 if quick else 5
+    folder = generate(files)
+    out = DATA / "report.json"
+    floor_cmd = [sys.executable, "-c", FLOOR, str(folder)]
+    audit_cmd = [str(ROOT / ".venv" / "bin" / "amlguard"), "audit", str(folder), "--format", "json", "--output",
+                 str(out), "--fail-on", "none"]
+    timed(floor_cmd)  # warm the page cache for both
+    timed(audit_cmd)
+    floor, audit = [], []
+    for _ in range(runs):
+        floor.append(timed(floor_cmd))
+        audit.append(timed(audit_cmd))
+    import json
+
+    summary = json.loads(out.read_text())["summary"]
+    print(f"{files} files, {runs} runs each (interleaved), report summary: {summary}")
+    print(f"{'what':46} {'wall median':>11} {'wall min':>8} {'CPU median':>10}")
+    rows = (("floor: PyYAML CSafeLoader parse, one process", floor),
+            ("amlguard audit --format json (whole process)", audit))
+    for name, values in rows:
+        print(f"{name:46} {statistics.median(w for w, _ in values):11.3f} {min(w for w, _ in values):8.3f} "
+              f"{statistics.median(c for _, c in values):10.3f}")
+    wall = statistics.median(w for w, _ in audit) / statistics.median(w for w, _ in floor)
+    cpu = statistics.median(c for _, c in audit) / statistics.median(c for _, c in floor)
+    print(f"ratio audit / floor: wall {wall:.2f}x, CPU {cpu:.2f}x (goal <= 2.0x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
