@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 __all__ = [
     "SECRET_PATH_SEGMENTS",
+    "STARTED",
     "Fault",
     "RecordedRequest",
     "Request",
@@ -113,6 +114,9 @@ class Fault:
 
 Handler = Callable[[Request, "re.Match[str]"], Response]
 
+# Every stand-in started in this process, so a session-level check can see them all.
+STARTED: list[StandinServer] = []
+
 _CA_LOCK = threading.Lock()
 _CA: Any = None
 _CA_FILE: Path | None = None
@@ -197,6 +201,7 @@ class StandinServer:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="standin", daemon=True)
         self._thread.start()
+        STARTED.append(self)
         return self
 
     def stop(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.standins.arm import ArmStandin, Estate, seed_estate
-from tests.standins.base import StandinServer
+from tests.standins.base import STARTED, StandinServer
 from tests.standins.helpers import FakeCredential, fast_options
 
 __all__ = ["FakeCredential", "arm_options", "arm_standin", "fast_options", "standin_registry"]
@@ -24,12 +24,12 @@ def _assert_no_secret_requests(servers: list[StandinServer]) -> None:
     assert not violations, "amlguard asked a stand-in for a secret: " + "; ".join(violations)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def standin_registry() -> Iterator[list[StandinServer]]:
-    """Every stand-in of the session; asserts at teardown that none was asked for a secret."""
-    servers: list[StandinServer] = []
-    yield servers
-    _assert_no_secret_requests(servers)
+    """Every stand-in started in the session (whoever started it); asserts at the end of the
+    session that none was asked for a secret."""
+    yield STARTED
+    _assert_no_secret_requests(STARTED)
 
 
 @pytest.fixture(autouse=False)
@@ -49,7 +49,6 @@ def arm_standin(standin_registry: list[StandinServer], _restore_cloud_env: None)
     endpoints x 1 deployment + 1 batch endpoint with 1 deployment each), pages of 2."""
     server = ArmStandin(seed_estate(Estate(), workspaces=2, online_endpoints=2), page_size=2,
                         rg_page_size=4, rg_quota=1000)
-    standin_registry.append(server)
     server.start()
     yield server
     server.stop()
