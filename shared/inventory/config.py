@@ -63,7 +63,7 @@ class ClientOptions:
     retry_backoff_factor: float = 0.8  # AMLGUARD_RETRY_BACKOFF (azure-core default)
     retry_backoff_max: float = 60.0
     polling_interval: float | None = None  # LRO poll interval when the service sends no Retry-After
-    concurrency: int = 16  # AMLGUARD_CONCURRENCY: workspaces read at once
+    concurrency: int = 16  # AMLGUARD_CONCURRENCY: ARM calls in flight in the per-workspace sweep
     mode: str = "auto"  # AMLGUARD_INVENTORY: auto | resource-graph | workspace
 
     def __post_init__(self) -> None:
@@ -235,7 +235,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                        help="how to read the estate: auto (Resource Graph sweep, MLClient reads), "
                             "resource-graph, or workspace (MLClient per workspace); default auto")
     group.add_argument("--concurrency", type=int, metavar="N",
-                       help="workspaces read at once with --inventory workspace (default 16)")
+                       help="ARM calls in flight with --inventory workspace (default 16, AMLGUARD_CONCURRENCY)")
     group.add_argument("--arm-endpoint", metavar="URL",
                        help="Resource Manager URL for sovereign clouds (default AMLGUARD_ARM_ENDPOINT or public)")
 
