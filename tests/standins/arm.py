@@ -281,8 +281,6 @@ class ArmStandin(StandinServer):
         a("GET", rf"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/{re.escape(ML)}/workspaces",
           self._list_workspaces)
         a("GET", _WS, self._get_workspace)
-        a("GET", _WS + r"/outboundRules", self._list_outbound_rules)
-        a("GET", _WS + r"/privateEndpointConnections", self._list_pecs)
         a("GET", _WS + "/" + _EP_KIND, self._list_children)
         a("GET", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)", self._get)
         a("PUT", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)", self._put)
@@ -341,21 +339,6 @@ class ArmStandin(StandinServer):
             return denied
         obj = self.estate.get(request.path)
         return Response(200, obj) if obj else _not_found(request.path)
-
-    def _list_outbound_rules(self, request: Request, _m: re.Match[str]) -> Response:
-        ws = self.estate.get(request.path.rsplit("/", 1)[0])
-        if ws is None:
-            return _not_found(request.path)
-        rules = ws["properties"].get("managedNetwork", {}).get("outboundRules", {})
-        return self._page(request, [{"id": f"{ws['id']}/outboundRules/{k}", "name": k,
-                                     "type": f"{ML}/workspaces/outboundRules", "properties": v}
-                                    for k, v in rules.items()])
-
-    def _list_pecs(self, request: Request, _m: re.Match[str]) -> Response:
-        ws = self.estate.get(request.path.rsplit("/", 1)[0])
-        if ws is None:
-            return _not_found(request.path)
-        return Response(200, {"value": ws["properties"].get("privateEndpointConnections", [])})
 
     def _list_children(self, request: Request, _m: re.Match[str]) -> Response:
         denied = self._forbidden(request.path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -16,7 +15,7 @@ from tests.standins.arm import ArmStandin, Estate, seed_estate
 from tests.standins.base import STARTED, StandinServer
 from tests.standins.helpers import FakeCredential, fast_options
 
-__all__ = ["FakeCredential", "arm_options", "arm_standin", "fast_options", "standin_registry"]
+__all__ = ["FakeCredential", "arm_standin", "fast_options", "standin_registry"]
 
 
 def _assert_no_secret_requests(servers: list[StandinServer]) -> None:
@@ -32,7 +31,7 @@ def standin_registry() -> Iterator[list[StandinServer]]:
     _assert_no_secret_requests(STARTED)
 
 
-@pytest.fixture(autouse=False)
+@pytest.fixture
 def _restore_cloud_env() -> Iterator[None]:
     # MLClient records the cloud it was built for in os.environ (AZUREML_CURRENT_CLOUD).
     before = os.environ.get("AZUREML_CURRENT_CLOUD")
@@ -53,9 +52,4 @@ def arm_standin(standin_registry: list[StandinServer], _restore_cloud_env: None)
     yield server
     server.stop()
     _assert_no_secret_requests([server])
-
-
-@pytest.fixture
-def arm_options(arm_standin: ArmStandin) -> Any:
-    return fast_options(arm_standin)
 
