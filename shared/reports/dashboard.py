@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 # Where the latest monitor signals are kept in the state store: `{"at": ISO time, "signals":
 # [Evaluated.to_json(), ...]}` (see shared.monitor.evaluate). Written by the monitor run.
 MONITOR_META = "monitor-latest"
-_MAX_ALERTS = 500  # alerts listed; the list is sorted firing first, then by severity
+_MAX_ALERTS = 500  # alert rows drawn (most urgent first); counts and finding notes use every alert
 _FULL_HISTORY = 200  # alerts whose whole history is read; the rest use the recent history in the list
 _MAX_RUNS = 500  # sweep runs plotted
 _STATE_ORDER = {"firing": 0, "pending": 1, "acknowledged": 2, "silenced": 3, "resolved": 4}
@@ -128,7 +128,7 @@ def collect(service: Any) -> DashboardData:
     report = latest() if callable(latest) else service.sweep(record=False)
     alerts: list[dict[str, Any]] = []
     try:
-        alerts = list(service.alerts.list_alerts(include_resolved=True))[:_MAX_ALERTS]
+        alerts = list(service.alerts.list_alerts(include_resolved=True))
         history = getattr(service.alerts, "history", None)
         for index, alert in enumerate(alerts):
             if history is not None and index < _FULL_HISTORY:
@@ -321,7 +321,7 @@ def _alerts_section(data: DashboardData) -> Section:
     rules = data.report.rules
     order = sorted(range(len(alerts)), key=lambda i: (_STATE_ORDER.get(states[i], 5),
                                                       severity_rank(str(alerts[i].get("severity") or "")), i))
-    for i in order:
+    for i in order[:_MAX_ALERTS]:
         alert, state = alerts[i], states[i]
         strip, history = _alert_timeline(alert, data.generated_at)
         rule = str(alert.get("rule") or "")
@@ -351,6 +351,9 @@ def _alerts_section(data: DashboardData) -> Section:
              '</caption><thead><tr><th scope="col">State</th><th scope="col">Severity</th><th scope="col">Rule</th>'
              '<th scope="col">Resource</th><th scope="col">Since</th><th scope="col">Changed by</th>'
              f'<th scope="col">Timeline</th></tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+    if len(alerts) > _MAX_ALERTS:
+        summary += (f" · showing the {_MAX_ALERTS} most urgent of {len(alerts)}; <code>GET /api/alerts</code> "
+                    "lists them all")
     return Section("alerts", "Alerts", f'<p class="count">{summary}</p>{legend}{table}',
                    lead="Alert state from the store: pending until a rule's <code>for</code> has passed, firing, "
                         "acknowledged or silenced by a person, resolved when the resource passes or is deleted. "

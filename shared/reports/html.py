@@ -70,7 +70,7 @@ _ACTIONABLE = frozenset({Status.FAIL.value, Status.ERROR.value})
 # Fixed column widths: the browser lays out 5,000 rows without measuring every cell.
 _COLUMNS = ('<colgroup><col class="c-res"><col class="c-kind"><col class="c-ws"><col class="c-status">'
             '<col class="c-sev"><col class="c-fail"><col class="c-find"></colgroup>')
-_PAGE = 500  # resource rows displayed at first (and per "show more"); filters always search all rows
+_PAGE = 200  # resource rows displayed at first (and per "show more"); filters always search all rows
 _MAX_LISTED = 50  # failing resources listed under a rule card; the table filter shows all
 _CODE = re.compile(r"`([^`\n]+)`")
 _LOGO = ('<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path fill="currentColor" '

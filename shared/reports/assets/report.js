@@ -43,7 +43,7 @@
   var more = document.getElementById("f-more");
   // Only the first `page` matching rows are displayed (more on request): the browser then lays out a few
   // hundred rows, not thousands, whatever the estate's size.
-  var page = +(table.getAttribute("data-page") || 500);
+  var page = +(table.getAttribute("data-page") || 200);
   var limit = page;
 
   function apply(keepLimit) {
