@@ -503,7 +503,7 @@ def _list_workspace_ids(clients: ArmClients, sub: str, resource_group: str | Non
     rest = getattr(ml.workspaces, "_operation", None)
     if rest is not None and hasattr(rest, "list_by_subscription"):
         items = rest.list_by_resource_group(resource_group) if resource_group else rest.list_by_subscription()
-        return [str(_wire(item).get("id") or "") for item in items if _wire(item).get("id")]
+        return [str(ws_id) for ws_id in (_wire(item).get("id") for item in items) if ws_id]
     listing = ml.workspaces.list(scope="resource_group" if resource_group else "subscription")
     return [str(ws.id) for ws in listing if getattr(ws, "id", None)]
 
