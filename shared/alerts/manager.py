@@ -29,6 +29,7 @@ from shared.alerts.silences import (
     matching_silences,
 )
 from shared.alerts.store import (
+    Conflict,
     StateStore,
     StoredAlert,
     alert_to_json,
@@ -157,6 +158,7 @@ class AlertManager:
         bulk = len(observed) > BULK_THRESHOLD or len(audited_ids) > BULK_THRESHOLD
         known = {s.alert.fingerprint: s for s in self.store.list_alerts()} if bulk else None
         transitions: list[Transition] = []
+        defer: list[StoredAlert] = []
         for fp, (finding, failing) in observed.items():
             if known is not None and fp not in known and not failing:
                 continue  # compliant and never alerted: nothing to read or write
@@ -164,7 +166,7 @@ class AlertManager:
                 fp, now, failing=failing, finding=finding, changed_by=finding.changed_by or changed_by,
                 reason="failed" if failing else finding.status,
                 for_s=for_map.get(finding.rule), keep_s=keep_map.get(finding.rule),
-                cached=known.get(fp) if known is not None else None)
+                cached=known.get(fp) if known is not None else None, defer=defer)
             if step:
                 transitions.append(step)
         if known is not None:
@@ -177,9 +179,10 @@ class AlertManager:
                 continue
             step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
                                  reason="no finding", for_s=for_map.get(alert.rule),
-                                 keep_s=keep_map.get(alert.rule), cached=stored)
+                                 keep_s=keep_map.get(alert.rule), cached=stored, defer=defer)
             if step:
                 transitions.append(step)
+        self._route_many(defer, now)
         self._flush_due(now)
         return transitions
 
@@ -188,13 +191,15 @@ class AlertManager:
         """Resolve every open alert of a resource at once (it was deleted): no hysteresis."""
         now = self._now(now)
         transitions = []
+        defer: list[StoredAlert] = []
         for stored in self.store.alerts_for_resource(resource_id):
             alert = stored.alert
             if alert.status in (PENDING, FIRING):
                 step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
-                                     reason=reason, for_s=None, keep_s=0.0, cached=stored)
+                                     reason=reason, for_s=None, keep_s=0.0, cached=stored, defer=defer)
                 if step:
                     transitions.append(step)
+        self._route_many(defer, now)
         self._flush_due(now)
         return transitions
 
@@ -203,26 +208,30 @@ class AlertManager:
         group flushes (group_wait / group_interval / repeat_interval), and hourly housekeeping."""
         now = self._now(now)
         transitions = []
+        defer: list[StoredAlert] = []
         for stored in self.store.list_alerts():
             alert = stored.alert
             if alert.status in (PENDING, FIRING):
                 step = self._observe(alert.fingerprint, now, failing=None, finding=None, changed_by=None,
-                                     reason="timer", for_s=None, keep_s=None, cached=stored)
+                                     reason="timer", for_s=None, keep_s=None, cached=stored, defer=defer)
                 if step:
                     transitions.append(step)
                     continue
             if stored.needs_routing:
-                self._route(stored, now)
+                defer.append(stored)
+        self._route_many(defer, now)
         self._flush_due(now)
         self._housekeeping(now)
         return transitions
 
     def _observe(self, fp: str, now: datetime, *, failing: bool | None, finding: Finding | None,
                  changed_by: dict[str, Any] | None, reason: str, for_s: float | None,
-                 keep_s: float | None, cached: StoredAlert | None = None) -> Transition | None:
+                 keep_s: float | None, cached: StoredAlert | None = None,
+                 defer: list[StoredAlert] | None = None) -> Transition | None:
         """Read-modify-write one alert with the lifecycle; retried on ETag conflicts.
 
         `cached` (from a scan just made) saves the first read; a stale copy only costs a retry.
+        Alerts that need routing are appended to `defer` (routed in one batch) or routed now.
         """
         first = [cached]
 
@@ -274,23 +283,50 @@ class AlertManager:
                     stored.route_seq += 1
             elif changed_by is not None and failing and alert.changed_by != changed_by:
                 alert.changed_by = changed_by
-            if stored.etag and stored.to_json() == before:
+            after = stored.to_json()
+            if stored.etag and after == before:
                 return stored, None  # nothing changed: no write (processing twice is a no-op)
+            if stored.etag and change is None and k_s <= 0 and _untimed(after) == _untimed(before):
+                # Same condition, only the observation times moved: skip the write (a sweep would
+                # otherwise rewrite every failing alert). Without keep_firing_for nothing reads them.
+                return stored, None
             return self.store.save_alert(stored), transition
 
         stored, transition = retry(attempt)
         if stored is not None and stored.needs_routing:
-            self._route(stored, now)
+            if defer is not None:
+                defer.append(stored)
+            else:
+                self._route_many([stored], now)
         return transition
 
     # -- routing and groups ----------------------------------------------------------------------
 
-    def _route(self, stored: StoredAlert, now: datetime) -> None:
-        """Put a firing/resolved alert into its groups, then mark that routing done."""
-        target_seq = stored.route_seq
+    def _route_many(self, batch: list[StoredAlert], now: datetime) -> None:
+        """Put firing/resolved alerts into their groups (one write per group), then mark them routed."""
+        if not batch:
+            return
         if self.router is not None:
-            for match in self.router(stored.alert):
-                self._join_group(match, stored.alert, now)
+            groups: dict[tuple[str, str], tuple[Any, list[Alert]]] = {}
+            for stored in batch:
+                for match in self.router(stored.alert):
+                    labels = _labels(stored.alert)
+                    key = (str(match.receiver), _group_key(match, labels, _group_labels(match, labels)))
+                    groups.setdefault(key, (match, []))[1].append(stored.alert)
+            for match, alerts in groups.values():
+                self._join_group(match, alerts, now)
+        for stored in batch:
+            self._mark_routed(stored)
+
+    def _mark_routed(self, stored: StoredAlert) -> None:
+        target_seq = stored.route_seq
+        if stored.etag and stored.routed_seq < target_seq:
+            stored.routed_seq = target_seq
+            try:
+                self.store.save_alert(stored)  # usually our own write's ETag: one request
+                return
+            except Conflict:
+                pass
 
         def mark() -> None:
             current = self.store.get_alert(stored.alert.fingerprint)
@@ -301,11 +337,12 @@ class AlertManager:
 
         retry(mark)
 
-    def _join_group(self, match: Any, alert: Alert, now: datetime) -> None:
+    def _join_group(self, match: Any, alerts: list[Alert], now: datetime) -> None:
         receiver = str(match.receiver)
-        labels = _labels(alert)
+        labels = _labels(alerts[0])
         group_labels = _group_labels(match, labels)
         group_key = _group_key(match, labels, group_labels)
+        fps = [a.fingerprint for a in alerts]
         settings: dict[str, Any] = {"group_wait": _seconds(getattr(match, "group_wait", 30)),
                     "group_interval": _seconds(getattr(match, "group_interval", 300)),
                     "repeat_interval": _seconds(getattr(match, "repeat_interval", 4 * 3600)),
@@ -315,15 +352,16 @@ class AlertManager:
             doc = self.store.get_group(receiver, group_key)
             if doc is None:
                 body: dict[str, Any] = {"receiver": receiver, "group_key": group_key, "group_labels": group_labels,
-                        "settings": settings, "members": [alert.fingerprint], "nflog": None,
+                        "settings": settings, "members": fps, "nflog": None,
                         "next_flush": (now + timedelta(seconds=settings["group_wait"])).isoformat(),
                         "created_at": now.isoformat()}
                 self.store.save_group(receiver, group_key, body, etag=None)
                 return
             body = dict(doc.body)
             before = dict(body)
-            if alert.fingerprint not in body["members"]:
-                body["members"] = [*body["members"], alert.fingerprint]
+            new = [fp for fp in fps if fp not in body["members"]]
+            if new:
+                body["members"] = [*body["members"], *new]
             body["settings"] = settings
             if not body.get("next_flush"):
                 body["next_flush"] = (now + timedelta(seconds=settings["group_wait"])).isoformat()
@@ -337,7 +375,8 @@ class AlertManager:
                if doc.body.get("next_flush") and to_utc(datetime.fromisoformat(doc.body["next_flush"])) <= now]
         if not due:
             return
-        context = _MuteContext(self, now)
+        members = sum(len(doc.body.get("members") or ()) for doc in due)
+        context = _MuteContext(self, now, snapshot=members > BULK_THRESHOLD)
         for doc in due:
             self._flush(doc.body["receiver"], doc.body["group_key"], now, context)
 
@@ -358,7 +397,7 @@ class AlertManager:
             still_known: set[str] = set()  # muted now, but receivers were told it fires
             done: set[str] = set()
             for fp in body["members"]:
-                stored = self.store.get_alert(fp)
+                stored = context.get(fp)
                 if stored is None:
                     done.add(fp)
                     continue
@@ -543,14 +582,26 @@ class AlertManager:
 class _MuteContext:
     """Silences and firing alerts loaded once, to compute silenced_by / inhibited_by at `now`."""
 
-    def __init__(self, manager: AlertManager, now: datetime) -> None:
+    def __init__(self, manager: AlertManager, now: datetime, *, snapshot: bool = False) -> None:
         self.now = now
+        self.store = manager.store
         self.silences: list[Silence] = list_silences(manager.store, now=now, include_expired=False)
         self.rules = manager.inhibit_rules
         self.sources: list[tuple[str, dict[str, str]]] = []
-        if self.rules:
-            self.sources = [(s.alert.fingerprint, s.alert.labels) for s in manager.store.list_alerts()
-                            if s.alert.status == FIRING]
+        # One scan instead of a read per group member when many are due (Table storage latency);
+        # a copy a moment old is fine: the next flush sees later changes.
+        self.alerts: dict[str, StoredAlert] | None = None
+        if snapshot or self.rules:
+            scanned = manager.store.list_alerts()
+            self.sources = [(s.alert.fingerprint, s.alert.labels) for s in scanned if s.alert.status == FIRING]
+            if snapshot:
+                self.alerts = {s.alert.fingerprint: s for s in scanned}
+
+    def get(self, fp: str) -> StoredAlert | None:
+        """An alert from the snapshot, else from the store."""
+        if self.alerts is not None and fp in self.alerts:
+            return self.alerts[fp]
+        return self.store.get_alert(fp)
 
     def annotate(self, alert: Alert) -> Alert:
         labels = _labels(alert)
@@ -569,6 +620,11 @@ def _router_from_config(config: Any) -> Router | None:
     if callable(route):
         return lambda alert: list(route(_labels(alert)))
     return None
+
+
+def _untimed(doc: dict[str, Any]) -> dict[str, Any]:
+    alert = {k: v for k, v in doc["alert"].items() if k not in ("last_evaluated", "last_failed")}
+    return {**doc, "alert": alert}
 
 
 def _labels(alert: Alert) -> dict[str, str]:

@@ -314,17 +314,23 @@ def test_concurrent_managers_do_not_duplicate(store_factory: StoreFactory, clock
 
 def test_a_large_sweep_scans_once_and_behaves_the_same(store: StateStore, clock: FakeClock) -> None:
     mgr = manager(store, clock)
-    resources = [ep_id(f"e{i}") for i in range(60)]
-    failing = [finding(resource=r) for r in resources[:10]]
-    passing = [finding(resource=r, status="pass") for r in resources[10:]]
-    assert len(mgr.process(failing + passing, audited=resources)) == 10
+    rec = Recorder()
+    resources = [ep_id(f"e{i}") for i in range(70)]
+    failing = [finding(resource=r) for r in resources[:55]]  # one group of 55: flushed from a snapshot
+    passing = [finding(resource=r, status="pass") for r in resources[55:]]
+    assert len(mgr.process(failing + passing, audited=resources)) == 55
     assert mgr.process(failing + passing, audited=resources) == []
     clock.advance(60)
     # e0 passes now, e1 gives no finding, the rest keep failing
     steps = mgr.process([finding(resource=resources[0], status="pass"), *failing[2:], *passing],
                         audited=resources)
     assert sorted((t.resource.rsplit("/", 1)[-1], t.reason) for t in steps) == [("e0", "pass"), ("e1", "no finding")]
-    assert len(mgr.list_alerts(status="firing")) == 8
+    assert len(mgr.list_alerts(status="firing")) == 53
+    clock.advance(240)
+    mgr.tick()
+    mgr.deliver({"team": rec})
+    assert [(n.reason, len(n.alerts)) for n in rec.sent] == [("first", 55), ("resolved", 55)]
+    assert sorted(a.status for a in rec.sent[1].alerts)[-2:] == ["resolved", "resolved"]
 
 
 def test_refailing_with_for_before_the_flush_still_sends_the_resolved_notice(store: StateStore,
