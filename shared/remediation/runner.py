@@ -50,10 +50,11 @@ class PlannedAction:
     preview: ApplyResult
     refusal: str | None = None  # set when it must not run (guard, wrong kind, unknown action)
     rules: list[str] = field(default_factory=list)  # every rule that asked for it
+    requested: str = ""  # the action name the rule wrote (kept when it is not a known one)
 
     @property
     def name(self) -> str:
-        return self.action.name or "unknown"
+        return self.action.name or self.requested or "unknown"
 
     @property
     def changes(self) -> bool:
@@ -131,7 +132,7 @@ def plan(findings: Iterable[Finding], resources: Iterable[Resource], pack_rules:
         else:
             refusal = action.refuse(resource, by_id)
             preview = action.preview(resource, by_id) if refusal is None else ApplyResult()
-        planned[key] = PlannedAction(action, finding.rule, resource, preview, refusal, [finding.rule])
+        planned[key] = PlannedAction(action, finding.rule, resource, preview, refusal, [finding.rule], name)
     return list(planned.values())
 
 

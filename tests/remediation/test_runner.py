@@ -226,3 +226,11 @@ def test_annotate_matches_every_rule_that_asked() -> None:
     assert len(planned) == 1 and planned[0].rules == ["A", "B"]
     annotate(findings, apply(planned, actor="x"))
     assert all(f.remediation_action and f.remediation_action["status"] == "would_change" for f in findings)
+
+
+def test_unknown_action_is_refused_by_name() -> None:
+    resource = Resource(kind="online_endpoint", id="/e", name="e")
+    rules = {"A": {"effect": "remediate", "remediate": {"action": "delete_endpoint"}}}
+    records = apply(plan([Finding("A", "/e", "fail", "high", "a", effect="remediate")], [resource], rules))
+    assert (records[0].action, records[0].status) == ("delete_endpoint", "refused")
+    assert "is not one of disable_public_network_access, set_traffic_zero, tag" in records[0].message
