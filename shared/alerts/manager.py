@@ -47,6 +47,8 @@ HOUSEKEEPING_EVERY = timedelta(hours=1)
 EVENT_RETENTION = timedelta(days=2)  # Event Grid retries for up to 24 h
 RESOLVED_RETENTION = timedelta(days=30)  # Azure Monitor keeps alert instances 30 days
 SILENCE_RETENTION = timedelta(days=5)  # Alertmanager's default --data.retention is 120 h
+LOG_RETENTION = timedelta(days=30)  # notification log and dead letters
+RUN_RETENTION = timedelta(days=90)  # audit runs behind the compliance-over-time chart
 RECENT_HISTORY = 10
 BULK_THRESHOLD = 50  # findings or audited resources above which process() scans alerts once
 _ARM_PARTS = {
@@ -577,6 +579,12 @@ class AlertManager:
         for silence in list_silences(self.store, now=now):
             if silence.ends_at + SILENCE_RETENTION < now:
                 self.store.delete_silence(silence.id)
+        self.store.prune_history(log_before=now - LOG_RETENTION, runs_before=now - RUN_RETENTION)
+        for receiver in self.store.receivers():
+            for doc in self.store.outbox(receiver):
+                dead_at = doc.body.get("dead_at")
+                if dead_at and to_utc(datetime.fromisoformat(dead_at)) + LOG_RETENTION < now:
+                    self.store.remove_outbox(receiver, doc)
 
 
 class _MuteContext:

@@ -71,7 +71,10 @@ class Backend(Protocol):
 
     def get(self, pk: str, rk: str) -> Doc | None: ...
 
-    def query(self, pk: str, prefix: str = "", *, limit: int | None = None) -> list[Doc]: ...
+    def query(self, pk: str, prefix: str = "", *, limit: int | None = None,
+              start: str | None = None) -> list[Doc]:
+        """Documents of one partition in row-key order: those starting with `prefix`, from `start` on."""
+        ...
 
     def write(self, ops: Sequence[Op]) -> list[str]: ...
 
@@ -424,6 +427,16 @@ class StateStore:
         created = _dt(entry.get("created_at")) or at
         rk = f"{_inverted(created)}-{_hash(str(entry.get('id')), 16)}"
         self.backend.write([Op("upsert", "nlog", rk, {**entry, "at": _iso(at)})])
+
+    def prune_history(self, *, log_before: datetime, runs_before: datetime) -> int:
+        """Delete notification-log entries and audit runs older than the cutoffs (newest-first keys
+        make the old ones one range, so this never scans what it keeps)."""
+        removed = 0
+        for pk, cutoff in (("nlog", log_before), ("run", runs_before)):
+            for doc in self.backend.query(pk, start=_inverted(cutoff)):
+                self.backend.write([Op("delete", pk, doc.rk)])
+                removed += 1
+        return removed
 
     def notification_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The notification log, newest first."""

@@ -48,9 +48,9 @@ class SqliteBackend:
             row = self._conn.execute("SELECT etag, body FROM docs WHERE pk = ? AND rk = ?", (pk, rk)).fetchone()
         return None if row is None else Doc(pk, rk, json.loads(row[1]), row[0])
 
-    def query(self, pk: str, prefix: str = "", *, limit: int | None = None) -> list[Doc]:
+    def query(self, pk: str, prefix: str = "", *, limit: int | None = None, start: str | None = None) -> list[Doc]:
         sql = "SELECT rk, etag, body FROM docs WHERE pk = ? AND rk >= ?"
-        args: list[object] = [pk, prefix]
+        args: list[object] = [pk, max(prefix, start or "")]
         if prefix:
             sql += " AND rk < ?"
             args.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))

@@ -98,13 +98,16 @@ class TableBackend:
             return None
         return _from_entity(entity)
 
-    def query(self, pk: str, prefix: str = "", *, limit: int | None = None) -> list[Doc]:
+    def query(self, pk: str, prefix: str = "", *, limit: int | None = None, start: str | None = None) -> list[Doc]:
         params: dict[str, Any] = {"pk": encode_key(pk)}
         flt = "PartitionKey eq @pk"
         if prefix:
             low = encode_key(prefix)
-            params.update(lo=low, hi=low[:-1] + chr(ord(low[-1]) + 1))
-            flt += " and RowKey ge @lo and RowKey lt @hi"
+            params.update(hi=low[:-1] + chr(ord(low[-1]) + 1))
+            flt += " and RowKey lt @hi"
+        if prefix or start:
+            params["lo"] = max(encode_key(prefix), encode_key(start or ""))
+            flt += " and RowKey ge @lo"
         pages = self.client.query_entities(flt, parameters=params, results_per_page=limit)
         out: list[Doc] = []
         for entity in pages:

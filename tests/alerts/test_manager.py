@@ -350,3 +350,20 @@ def test_refailing_with_for_before_the_flush_still_sends_the_resolved_notice(sto
         ("first", "firing", ["firing"]), ("all_resolved", "resolved", ["resolved"])]
     summary = mgr.summary()
     assert (summary["pending"], summary["firing"], summary["outbox_queued"]) == (1, 0, 0)
+
+
+def test_housekeeping_forgets_old_state_hourly(store: StateStore, clock: FakeClock) -> None:
+    mgr = manager(store, clock)
+    store.mark_event_seen("evt", clock.now)
+    mgr.process([finding()])
+    mgr.deliver({"team": Recorder()})
+    sid = mgr.add_silence(['rule="X"'], ends_at=clock.now + timedelta(hours=1), created_by="a", comment="c")
+    clock.advance(1)
+    mgr.process([finding(status="pass")])
+    mgr.tick()
+    assert store.mark_event_seen("evt") is False
+    clock.advance(31 * 86400)
+    mgr.tick()
+    assert mgr.list_alerts() == [] and mgr.list_silences() == [] and mgr.notification_log() == []
+    assert store.mark_event_seen("evt") is True
+    assert sid not in {s["id"] for s in mgr.list_silences()}

@@ -185,3 +185,13 @@ def test_alerts_for_resource_uses_the_index(store: StateStore) -> None:
     assert [s.alert.fingerprint for s in store.alerts_for_resource(RID.upper())] == ["fp1"]
     store.delete_alert("fp1")
     assert store.alerts_for_resource(RID) == []
+
+
+def test_prune_history_drops_only_old_log_entries_and_runs(store: StateStore) -> None:
+    for days in (0, 10, 40):
+        at = T0 - timedelta(days=days)
+        store.log_notification({"id": f"n{days}", "created_at": at.isoformat()}, at)
+        store.record_run("sweep", at, {"days": days})
+    assert store.prune_history(log_before=T0 - timedelta(days=30), runs_before=T0 - timedelta(days=5)) == 3
+    assert [e["id"] for e in store.notification_log()] == ["n0", "n10"]
+    assert [r["summary"]["days"] for r in store.runs()] == [0]
