@@ -122,10 +122,14 @@ def _alerting_config() -> Any:
 
 
 def run(argv: list[str]) -> int:
-    """Entry point for `amlguard silence ...` and `amlguard alerts ...` (argv starts with the group).
+    """`amlguard silence ...`: argv is what follows `silence` (`add ...`, `list`, `expire ID`, `edit ID`).
 
+    Also accepts argv starting with `silence` or `alerts` (`alerts list|show|ack|log ...`).
     Exit 0 on success; 2 on a usage, validation or configuration error (the message says what to fix).
     """
+    argv = list(argv)
+    if not argv or argv[0] not in ("silence", "alerts"):
+        argv = ["silence", *argv]
     parser = _parser()
     args = parser.parse_args(argv)
     now = datetime.now(UTC)
@@ -188,7 +192,7 @@ def _dispatch(args: argparse.Namespace, mgr: AlertManager, now: datetime) -> int
 
 
 def run_silence(argv: list[str]) -> int:
-    """`amlguard silence add|list|expire|edit ...` (argv after `silence`)."""
+    """`amlguard silence add|list|expire|edit ...` (argv after `silence`); same as `run`."""
     return run(["silence", *argv])
 
 
