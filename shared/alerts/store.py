@@ -479,8 +479,9 @@ def open_store(state_dir: str | Path | None = None, *, backend: str | None = Non
     The backend comes from `backend`, else the setting AMLGUARD_STATE_BACKEND (`sqlite`/`table`),
     else SQLite. Table storage reads AMLGUARD_STATE_CONNECTION (a connection string, for local
     development) or AMLGUARD_STATE_TABLE_ENDPOINT (with DefaultAzureCredential, as in Azure),
-    and AMLGUARD_STATE_TABLE_PREFIX (table name, default `amlguard`). Settings are looked up in
-    `settings` first, then in the environment.
+    and AMLGUARD_STATE_TABLE_PREFIX (table name, default `amlguard`); with neither, the Function
+    App's own account from AzureWebJobsStorage__tableServiceUri / __accountName. Settings are looked
+    up in `settings` first, then in the environment.
     """
     kind = (backend or _setting(settings, "AMLGUARD_STATE_BACKEND") or "sqlite").strip().lower()
     if kind == "sqlite":
@@ -495,6 +496,12 @@ def open_store(state_dir: str | Path | None = None, *, backend: str | None = Non
         prefix = _setting(settings, "AMLGUARD_STATE_TABLE_PREFIX") or "amlguard"
         connection = _setting(settings, "AMLGUARD_STATE_CONNECTION")
         endpoint = _setting(settings, "AMLGUARD_STATE_TABLE_ENDPOINT")
+        if not connection and not endpoint:
+            # Fall back to the Function App's own storage account (identity-based AzureWebJobsStorage).
+            endpoint = _setting(settings, "AzureWebJobsStorage__tableServiceUri")
+            account = _setting(settings, "AzureWebJobsStorage__accountName")
+            if not endpoint and account:
+                endpoint = f"https://{account}.table.core.windows.net"
         if connection:
             table = TableBackend.from_connection_string(connection, prefix)
         elif endpoint:

@@ -8,14 +8,19 @@ entities in one partition), which Table storage applies atomically.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.alerts.store import Conflict, Doc, Op, dumps, iter_chunks
@@ -63,8 +68,25 @@ class TableBackend:
     def __init__(self, client: TableClient) -> None:
         self.client = client
         self.table_name = client.table_name
-        with contextlib.suppress(ResourceExistsError):
+        where = f"table {client.table_name!r} at {client.url}"
+        try:
             client.create_table()
+        except ResourceExistsError:
+            pass
+        except ClientAuthenticationError as exc:
+            raise ConfigError(
+                f"cannot sign in to {where}: {exc.message}. In Azure, give the Function App's managed "
+                "identity the 'Storage Table Data Contributor' role on the storage account; locally, set "
+                "AMLGUARD_STATE_CONNECTION to a connection string") from exc
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                raise ConfigError(
+                    f"access denied to {where}: grant 'Storage Table Data Contributor' on the storage "
+                    "account to the identity amlguard runs as") from exc
+            raise
+        except ServiceRequestError as exc:
+            raise ConfigError(f"cannot reach {where}: {exc}; check AMLGUARD_STATE_TABLE_ENDPOINT / "
+                              "AMLGUARD_STATE_CONNECTION and the network path") from exc
 
     @staticmethod
     def _check_name(name: str) -> str:

@@ -195,3 +195,31 @@ def test_prune_history_drops_only_old_log_entries_and_runs(store: StateStore) ->
     assert store.prune_history(log_before=T0 - timedelta(days=30), runs_before=T0 - timedelta(days=5)) == 3
     assert [e["id"] for e in store.notification_log()] == ["n0", "n10"]
     assert [r["summary"]["days"] for r in store.runs()] == [0]
+
+
+def test_table_falls_back_to_the_function_apps_storage_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.alerts import store_table
+
+    seen: list[tuple[str, str]] = []
+
+    def fake(endpoint: str, table: str) -> object:
+        seen.append((endpoint, table))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(store_table.TableBackend, "from_endpoint", staticmethod(fake))
+    for name in ("AMLGUARD_STATE_CONNECTION", "AMLGUARD_STATE_TABLE_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="stop here"):
+        open_store(backend="table", settings={"AzureWebJobsStorage__accountName": "stfuncapp"})
+    assert seen == [("https://stfuncapp.table.core.windows.net", "amlguard")]
+
+
+def test_table_access_problems_are_config_errors_naming_the_fix(azurite_table: str) -> None:
+    from shared.alerts.store_table import TableBackend
+
+    wrong_key = azurite_table.replace("AccountKey=Eby8", "AccountKey=AAAA")
+    with pytest.raises(ConfigError, match="Storage Table Data Contributor"):
+        TableBackend.from_connection_string(wrong_key, "amlguard", retry_total=0)
+    closed = azurite_table.rsplit(":", 1)[0].rsplit("127.0.0.1", 1)[0] + "127.0.0.1:9/devstoreaccount1;"
+    with pytest.raises(ConfigError, match="cannot reach"):
+        TableBackend.from_connection_string(closed, "amlguard", retry_total=0)
