@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.alerts.lifecycle import NotifyLogEntry, State, evaluate, needs_update, state_of
 from shared.alerts.types import Alert, NotifyReason
@@ -123,3 +125,27 @@ def test_notify_log_entry_round_trips() -> None:
     original = entry({"b", "a"}, {"c"}, 5)
     assert NotifyLogEntry.from_json(original.to_json()) == original
     assert NotifyLogEntry.from_json(None) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(min_value=0, max_value=900), st.sampled_from([True, False, None])),
+                      min_size=1, max_size=30),
+       for_s=st.sampled_from([0, 60, 300]), keep_s=st.sampled_from([0, 120, 600]))
+def test_lifecycle_invariants(steps: list[tuple[int, bool | None]], for_s: int, keep_s: int) -> None:
+    """Whatever the sequence: no firing before `for` has held, a firing alert resolves only once
+    keep_firing_for has passed since it last failed, and a firing alert past that is never left
+    firing; re-evaluating the same observation at the same time changes nothing."""
+    state: State | None = None
+    t = 0
+    for gap, observation in steps:
+        t += gap
+        prev = state
+        state, change = evaluate(state, observation, at(t), for_seconds=for_s, keep_firing_for=keep_s)
+        again, repeat = evaluate(state, observation, at(t), for_seconds=for_s, keep_firing_for=keep_s)
+        assert (again, repeat) == (state, None)
+        if change == "firing":
+            assert state.active_since is not None and at(t) - state.active_since >= timedelta(seconds=for_s)
+        if change == "resolved" and prev is not None and prev.status == "firing":
+            assert state.last_failed is not None and at(t) - state.last_failed >= timedelta(seconds=keep_s)
+        if state.status == "firing" and not state.failing:
+            assert state.last_failed is not None and at(t) - state.last_failed < timedelta(seconds=keep_s)
