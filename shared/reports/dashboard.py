@@ -343,6 +343,10 @@ def _alerts_section(data: DashboardData) -> Section:
             + (f'<div class="small muted">ack: {e(acked)}</div>' if acked else "") + "</td>"
             f"<td>{strip}{history_html}</td></tr>")
     summary = " · ".join(f'<span data-alerts="{k}">{v}</span> {k}' for k, v in counts.items())
+    chips = "".join(f'<button type="button" class="chip" data-alert-state="{k}" aria-pressed="false">{k}</button>'
+                    for k, v in counts.items() if v)
+    toggles = (f'<fieldset class="chips alert-filter"><legend>Show only</legend>{chips}</fieldset>' if chips else "")
+
     legend = ('<div class="legend"><span><span class="key warn"></span>pending</span>'
               '<span><span class="key bad"></span>firing</span><span><span class="key accent"></span>'
               'acknowledged</span><span><span class="key exempt"></span>silenced</span>'
@@ -354,7 +358,7 @@ def _alerts_section(data: DashboardData) -> Section:
     if len(alerts) > _MAX_ALERTS:
         summary += (f" · showing the {_MAX_ALERTS} most urgent of {len(alerts)}; <code>GET /api/alerts</code> "
                     "lists them all")
-    return Section("alerts", "Alerts", f'<p class="count">{summary}</p>{legend}{table}',
+    return Section("alerts", "Alerts", f'<p class="count">{summary}</p>{toggles}{legend}{table}',
                    lead="Alert state from the store: pending until a rule's <code>for</code> has passed, firing, "
                         "acknowledged or silenced by a person, resolved when the resource passes or is deleted. "
                         "<em>Changed by</em> is who made the change that the event reported.")

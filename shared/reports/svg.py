@@ -147,11 +147,13 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: i
             parts.append(f'<text class="axis" x="{width - right + 6}" y="{_n(y)}" '
                          f'dominant-baseline="central">{_n(top2 * (1 - i / 4))}</text>')
         draw(second, top2, second_css, f" {second_label}")
-    first = datetime.fromtimestamp(t0, tz=points[0][0].tzinfo)
-    last = datetime.fromtimestamp(t1, tz=points[-1][0].tzinfo)
-    parts.append(f'<text class="axis" x="{left}" y="{height - 8}">{_e(_time_label(first))}</text>')
-    parts.append(f'<text class="axis" x="{width - right}" y="{height - 8}" text-anchor="end">'
-                 f"{_e(_time_label(last))}</text>")
+    ticks = 5 if not even and len(stamps) > 2 else 2  # time labels along the x axis, ends included
+    for i in range(ticks):
+        at = datetime.fromtimestamp(t0 + (t1 - t0) * i / (ticks - 1), tz=points[0][0].tzinfo)
+        x = left + plot_w * i / (ticks - 1)
+        anchor = "start" if i == 0 else "end" if i == ticks - 1 else "middle"
+        parts.append(f'<text class="axis" x="{_n(x)}" y="{height - 8}" text-anchor="{anchor}">'
+                     f"{_e(_time_label(at))}</text>")
     parts.append("</svg>")
     return "".join(parts)
 

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.browser
 WS = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml-prod/providers/"
       "Microsoft.MachineLearningServices/workspaces/mlw-prod")
 RECOMMENDER = f"{WS}/onlineEndpoints/recommender"
+BLUE = f"{WS}/onlineEndpoints/fraud-scoring/deployments/blue"
 UPN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"
 
 
@@ -98,15 +99,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         log.close()
 
 
-def _event(event_id: str, upn: str) -> dict[str, Any]:
+def _event(event_id: str, upn: str, subject: str = RECOMMENDER, *, delete: bool = False) -> dict[str, Any]:
+    kind = "onlineEndpoints/deployments" if "/deployments/" in subject else "onlineEndpoints"
     return {"id": event_id, "topic": f"/subscriptions/{WS.split('/')[2]}/resourceGroups/rg-ml-prod",
-            "subject": RECOMMENDER, "eventType": "Microsoft.Resources.ResourceWriteSuccess",
+            "subject": subject,
+            "eventType": f"Microsoft.Resources.Resource{'Delete' if delete else 'Write'}Success",
             "eventTime": "2099-01-01T00:00:00Z", "dataVersion": "2", "metadataVersion": "1",
-            "data": {"operationName": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
-                     "resourceUri": RECOMMENDER, "status": "Succeeded", "claims": {UPN: upn}}}
+            "data": {"operationName": f"Microsoft.MachineLearningServices/workspaces/{kind}/"
+                                      f"{'delete' if delete else 'write'}",
+                     "resourceUri": subject, "status": "Succeeded", "claims": {UPN: upn}}}
 
 
 def test_dashboard_served_live(browser: Any, server: tuple[str, str], tmp_path: Path, artifacts: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
     base, token = server
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base, headers=auth, timeout=60) as client:
@@ -117,10 +123,13 @@ def test_dashboard_served_live(browser: Any, server: tuple[str, str], tmp_path: 
         assert delivered.status_code == 200, delivered.text
         assert delivered.json()["events"][0]["outcome"] == "audited"
         alerts = client.get("/api/alerts").json()["alerts"]
-        firing = [a for a in alerts if a["status"] == "firing"]
+        firing = [a for a in alerts if a["status"] == "firing" and a["resource"] != BLUE]
         assert client.post(f"/api/alerts/{firing[-1]['fingerprint']}/ack",
                            json={"by": "erin@contoso.com", "comment": "rolling out the fix"}).status_code == 200
         summary = client.get("/api/audit").json()["summary"]  # a fourth sweep: the dashboard shows it
+        deleted = client.post("/api/events", json=[_event("evt-2", "frank@contoso.com", BLUE, delete=True)],
+                              headers={"aeg-event-type": "Notification"})
+        assert deleted.json()["events"][0]["outcome"] == "resolved"
         alerts = client.get("/api/alerts").json()["alerts"]
         assert httpx.get(f"{base}/api/dashboard", timeout=30).status_code == 401  # no token, no page
         page = client.get("/api/dashboard")
@@ -140,8 +149,17 @@ def test_dashboard_served_live(browser: Any, server: tuple[str, str], tmp_path: 
         1 for a in alerts if a["status"] == "firing" and not a.get("acknowledged_by") and not a.get("silenced_by"))
     acked = browser.find_elements("css selector", '#alert-table tr[data-state="acknowledged"]')
     assert len(acked) == 1 and "erin@contoso.com" in acked[0].text
+    resolved = browser.find_elements("css selector", '#alert-table tr[data-state="resolved"]')
+    assert resolved and all("fraud-scoring/blue" in r.text and "frank@contoso.com" in r.text for r in resolved)
+    assert len(resolved) == sum(1 for a in alerts if a["status"] == "resolved")
     dana = [r for r in rows if "dana@contoso.com" in r.text]
     assert dana and all("recommender" in r.text for r in dana)
+    chip = browser.find_element("css selector", 'button[data-alert-state="acknowledged"]')
+    chip.send_keys(Keys.SPACE)  # keyboard: show only acknowledged alerts
+    shown = [r for r in rows if r.is_displayed()]
+    assert len(shown) == 1 and "erin@contoso.com" in shown[0].text
+    chip.send_keys(Keys.ENTER)
+    assert all(r.is_displayed() for r in rows)
     assert browser.find_element("id", "trend-chart").get_attribute("data-runs") == str(HISTORY + 4)
     assert browser.find_elements("css selector", "#latency tbody tr[data-status='fail']")
     assert browser.find_elements("css selector", ".feature[data-drifted='true']")

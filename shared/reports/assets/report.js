@@ -20,6 +20,20 @@
     });
   }
 
+  // Alert state toggles: show only the pressed states (all when none is pressed).
+  var alertChips = Array.prototype.slice.call(document.querySelectorAll("button.chip[data-alert-state]"));
+  var alertRows = Array.prototype.slice.call(document.querySelectorAll("#alert-table tbody tr"));
+  alertChips.forEach(function (chip) {
+    chip.addEventListener("click", function () {
+      chip.setAttribute("aria-pressed", chip.getAttribute("aria-pressed") === "true" ? "false" : "true");
+      var wanted = alertChips.filter(function (c) { return c.getAttribute("aria-pressed") === "true"; })
+        .map(function (c) { return c.getAttribute("data-alert-state"); });
+      alertRows.forEach(function (row) {
+        row.hidden = wanted.length > 0 && wanted.indexOf(row.getAttribute("data-state")) < 0;
+      });
+    });
+  });
+
   var table = document.getElementById("resource-table");
   if (!table) { return; }
   var tbody = table.tBodies[0];
