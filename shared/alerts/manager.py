@@ -37,6 +37,7 @@ from shared.alerts.store import (
     to_utc,
 )
 from shared.alerts.types import Alert, Notification, Notifier, NotifyReason, fingerprint
+from shared.errors import ConfigError
 from shared.model import Finding, Status, severity_rank
 
 __all__ = ["AlertManager", "alert_fingerprint", "alert_labels"]
@@ -127,7 +128,11 @@ class AlertManager:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.router = router or _router_from_config(config)
         rules = inhibit_rules if inhibit_rules is not None else getattr(config, "inhibit_rules", None)
-        self.inhibit_rules = parse_inhibit_rules(list(rules or []))
+        try:
+            self.inhibit_rules = parse_inhibit_rules(list(rules or []))
+        except ValueError as exc:
+            where = getattr(config, "file", None) or "policies/alerting.yaml"
+            raise ConfigError(f"{where}: {exc}; fix that inhibit rule and reload") from exc
         self.random = random
         self.retry_policy = retry_policy or RetryPolicy()
 

@@ -71,3 +71,15 @@ def test_parse_from_loaded_config() -> None:
     assert len(rules) == 1 and rules[0].equal == ("workspace",)
     assert parse_inhibit_rules(None) == [] and parse_inhibit_rules({"route": {}}) == []
     assert parse_inhibit_rules(rules) == rules
+
+
+def test_bad_inhibit_rule_in_config_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from shared.alerts import AlertManager, open_store
+    from shared.errors import ConfigError
+
+    config = SimpleNamespace(file="policies/alerting.yaml", route=None,
+                             inhibit_rules=[{"source_matchers": ['rule="A"']}])
+    with open_store(tmp_path) as store, pytest.raises(ConfigError, match=r"alerting.yaml: inhibit_rules\[0\]"):
+        AlertManager(store, config=config)
