@@ -157,6 +157,18 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
     return out
 
 
+def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
+    """Keep the latest signals where the dashboard reads them (shared.reports.dashboard)."""
+    try:
+        from shared.reports.dashboard import record_monitor_signals
+    except ImportError:  # no dashboard in this build
+        return
+    try:
+        record_monitor_signals(store, result, now)
+    except Exception:  # the page is a view; the alerts are already updated
+        log.warning("could not record the monitor signals for the dashboard", exc_info=True)
+
+
 def run_monitors(service: Any, *, source: MonitorSource | None = None,
                  rules: Sequence[MonitorRule] | None = None, now: datetime | None = None,
                  force: bool = False) -> dict[str, Any]:
@@ -194,6 +206,7 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     for rule in due:
         last_run[rule.id] = now.isoformat()
     store.put_meta(_SCHEDULE_META, last_run)
+    _record_signals(store, result, now)
     summary.update(result.summary())
     summary["transitions"] = len(transitions or [])
     if listing.errors:
@@ -302,6 +315,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             manager = AlertManager(store)
             findings = _for_alerts(manager, rules, rules, result)
             transitions = list(manager.process(findings, audited=[], now=now, **_timers(rules)) or [])
+            _record_signals(store, result, now)  # `amlguard serve --state DIR` shows them
         finally:
             store.close()
     if args.format == "json":

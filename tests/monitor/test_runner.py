@@ -365,6 +365,10 @@ def test_cli_state_feeds_the_alert_lifecycle(tmp_path: Path) -> None:
     by = {(t["rule"], t["resource"].rsplit("/", 1)[-1]): t["to"] for t in transitions}
     assert by[("AMLG-MON-LAT-001", "blue")] == "pending"  # for: 10m
     assert by[("AMLG-MON-DRIFT-101", "blue")] == "firing"  # no `for`
+    store = open_store(tmp_path)
+    latest = store.get_meta("monitor-latest")
+    store.close()
+    assert latest is not None and any(s.get("drifted_features") for s in latest.body["signals"])
     out = io.StringIO()
     run(["--example", example, "--state", str(tmp_path), "--now", "2026-11-26T11:10:00Z"], stdout=out)
     # ten minutes on: the traffic-log breach held for its `for` and fires; the example's metrics end at
@@ -427,7 +431,11 @@ def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None
                       packs=PackHolder(REPO / "policies"), store=open_store(tmp_path / "state"), alerts=alerts,
                       clock=lambda: clock[0])
     summary = run_monitors(service)
+    latest = service.store.get_meta("monitor-latest")  # what the dashboard shows
     service.close()
+    assert latest is not None and latest.body["at"] == clock[0].isoformat()
+    shown = {(s["rule"], s["resource"]): s for s in latest.body["signals"]}
+    assert shown[("AMLG-MON-LAT-001", BLUE)]["status"] == "fail" and len(shown) == summary["evaluated"]
     assert alerts.status("AMLG-MON-LAT-001", BLUE) == "pending"
     assert alerts.status("AMLG-MON-RES-001", BLUE) == "pending"
     assert summary["failed"] == 4 and summary["errors"] == 0  # LAT-001, LAT-002, RES-001 blue; ERR-001 green
