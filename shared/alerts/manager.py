@@ -143,18 +143,24 @@ class AlertManager:
 
     def process(self, findings: Iterable[Finding], *, audited: Iterable[str] = (), now: datetime | None = None,
                 changed_by: dict[str, Any] | None = None, for_seconds: Mapping[str, float] | None = None,
-                keep_firing_for: Mapping[str, float] | None = None) -> list[Transition]:
+                keep_firing_for: Mapping[str, float] | None = None,
+                rules: Iterable[str] | None = None) -> list[Transition]:
         """Apply one audit's findings; returns the transitions it caused (idempotent).
 
         fail/error findings open or keep an alert; pass/not_applicable/exempt resolve it; an open
-        alert of a resource in `audited` whose rule gave no finding resolves too. `for_seconds` and
-        `keep_firing_for` map rule id -> seconds (default 0: fire at once, resolve at once).
-        Notifications due now are enqueued before returning.
+        alert of a resource in `audited` whose rule was evaluated (`rules`; by default the rules
+        that produced any finding in this call) but gave that resource no finding resolves too.
+        Alerts of other rules (monitor rules during a policy sweep) are left alone.
+        `for_seconds` and `keep_firing_for` map rule id -> seconds (default 0: fire at once,
+        resolve at once). Notifications due now are enqueued before returning.
         """
         now = self._now(now)
         for_map, keep_map = dict(for_seconds or {}), dict(keep_firing_for or {})
         observed: dict[str, tuple[Finding, bool]] = {}
+        evaluated = set(rules) if rules is not None else set()
         for finding in findings:
+            if rules is None:
+                evaluated.add(finding.rule)
             fp = alert_fingerprint(finding.rule, finding.resource)
             failing = finding.status in FAILING
             if fp in observed and observed[fp][1] and not failing:
@@ -182,7 +188,8 @@ class AlertManager:
             candidates = [s for r in audited_ids.values() for s in self.store.alerts_for_resource(r)]
         for stored in candidates:
             alert = stored.alert
-            if alert.fingerprint in observed or alert.status not in (PENDING, FIRING):
+            if (alert.fingerprint in observed or alert.status not in (PENDING, FIRING)
+                    or alert.rule not in evaluated):
                 continue
             step = self._observe(alert.fingerprint, now, failing=False, finding=None, changed_by=changed_by,
                                  reason="no finding", for_s=for_map.get(alert.rule),

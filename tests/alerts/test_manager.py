@@ -63,8 +63,9 @@ def test_compliant_or_missing_findings_resolve_only_audited_resources(store: Sta
     mgr.process([finding(resource=ep_id("e1")), finding(resource=ep_id("e2")), finding("AMLG-AUTH-001")],
                 audited=[ep_id("e1"), ep_id("e2")])
     clock.advance(60)
-    # e1 passes NET-001; AUTH-001 on e1 gives no finding this time; e2 was not audited.
-    steps = mgr.process([finding(resource=ep_id("e1"), status="pass")], audited=[ep_id("e1")])
+    # e1 passes NET-001; AUTH-001 (evaluated) gives e1 no finding this time; e2 was not audited.
+    steps = mgr.process([finding(resource=ep_id("e1"), status="pass")], audited=[ep_id("e1")],
+                        rules=["AMLG-NET-001", "AMLG-AUTH-001"])
     assert sorted((t.rule, t.to_status, t.reason) for t in steps) == [
         ("AMLG-AUTH-001", "resolved", "no finding"), ("AMLG-NET-001", "resolved", "pass")]
     status = {(a["rule"], a["resource"]): a["status"] for a in mgr.list_alerts()}
@@ -367,3 +368,16 @@ def test_housekeeping_forgets_old_state_hourly(store: StateStore, clock: FakeClo
     assert mgr.list_alerts() == [] and mgr.list_silences() == [] and mgr.notification_log() == []
     assert store.mark_event_seen("evt") is True
     assert sid not in {s["id"] for s in mgr.list_silences()}
+
+
+def test_rules_not_evaluated_keep_their_alerts(store: StateStore, clock: FakeClock) -> None:
+    """A policy sweep must not resolve monitor alerts (latency, drift) of the resources it audits."""
+    mgr = manager(store, clock)
+    mgr.process([finding("AMLG-MON-LAT-001"), finding("AMLG-NET-001")])
+    clock.advance(60)
+    steps = mgr.process([finding("AMLG-NET-001", status="pass"), finding("AMLG-AUTH-001", status="pass")],
+                        audited=[ep_id()])  # evaluated rules default to those with findings
+    assert [(t.rule, t.to_status) for t in steps] == [("AMLG-NET-001", "resolved")]
+    assert mgr.process([], audited=[ep_id()]) == []  # nothing evaluated: nothing resolves by absence
+    [step] = mgr.process([], audited=[ep_id()], rules=["AMLG-MON-LAT-001"])
+    assert (step.rule, step.reason) == ("AMLG-MON-LAT-001", "no finding")
