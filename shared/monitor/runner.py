@@ -134,9 +134,9 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
     """Resolving findings for open monitor alerts that no rule evaluation will touch again: the rule
     was removed or disabled, or a due rule no longer selects the resource (gone, re-tagged).
 
-    AlertManager.process resolves every open alert of an `audited` resource that got no finding,
-    audit alerts included, so monitor runs pass no `audited` list and resolve their own stale
-    alerts here, rule by rule; `no_data: keep_state` pairs are selected, so they stay untouched.
+    Monitor runs pass AlertManager.process no `audited` list (only failing findings and those for
+    open alerts, so healthy pairs cost no state reads) and resolve their own stale alerts here,
+    rule by rule; `no_data: keep_state` pairs are selected, so they stay untouched.
     """
     known = {r.id for r in rules}
     due_ids = {r.id for r in due}
@@ -200,8 +200,8 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     calls_before = dict(getattr(source, "calls", None) or {})
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
     findings = _for_alerts(service.alerts, rules, due, result)
-    # no `audited`: that would also resolve the audit alerts of these resources (see above);
-    # a pass / not_applicable finding resolves its own alert, no finding keeps it as it is
+    # no `audited` (see _stale_alert_findings): a pass / not_applicable finding resolves its own
+    # alert, and no finding keeps it as it is
     transitions = service.alerts.process(findings, audited=[], now=now, **_timers(due))
     for rule in due:
         last_run[rule.id] = now.isoformat()

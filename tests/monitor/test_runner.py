@@ -337,8 +337,6 @@ def test_keep_firing_for_holds_a_flapping_alert(tmp_path: Path, standin: Monitor
     assert statuses == ["firing", "firing", "firing", "firing", "resolved", "resolved"]
 
 
-@pytest.mark.xfail(strict=False, reason="cross-area: Service.sweep passes every resource as `audited` and "
-                   "AlertManager.process resolves all their alerts without a finding, monitor alerts included")
 def test_an_audit_sweep_leaves_monitor_alerts_alone(tmp_path: Path, standin: MonitorStandin) -> None:
     clock = [T0]
     manager, service = _real_service(tmp_path, clock)
