@@ -32,7 +32,6 @@ from ._common import (
     ordered_rule_ids,
     remediation_of,
     rule_meta,
-    short_text,
     title_of,
 )
 
@@ -403,9 +402,10 @@ def _finding_entry(report: AuditReport, finding: Finding, note: AlertNote | None
     why = fix = -1
     if status in _ACTIONABLE:
         rationale = str(rule_meta(report, finding.rule).get("rationale") or "")
-        why = texts(short_text(rationale, 220)) if rationale else -1
+        # In full: each distinct text is stored once in the data block, however many findings share it.
+        why = texts(rationale.strip()) if rationale else -1
         remedy = remediation_of(report, finding)
-        fix = texts(short_text(remedy, 320)) if remedy else -1
+        fix = texts(remedy.strip()) if remedy else -1
     exempt = exemption_text(finding.exemption) if status == Status.EXEMPT.value and finding.exemption else ""
     history = []
     if note is not None:
