@@ -205,6 +205,9 @@ class MonitorRule:
         if self.threshold_field is None:
             return self.threshold
         raw = resource.get(self.threshold_field)
+        if raw is None and self.threshold_field.startswith("tags."):  # Azure tag names ignore case
+            wanted = self.threshold_field[5:].casefold()
+            raw = next((v for k, v in resource.tags.items() if k.casefold() == wanted), None)
         if isinstance(raw, bool) or not isinstance(raw, int | float | str):
             raw = None
         try:

@@ -137,8 +137,9 @@ def test_selectors_reuse_policy_conditions(tmp_path: Path, select: str | None, r
     ("{field: instance_count, default: 1}", deployment(), 1.0),
     ("{field: tags.slo-p95-ms, default: 1000}", deployment(tags={"slo-p95-ms": "400"}), 400.0),
     ("{field: tags.slo-p95-ms, default: 1000}", deployment(tags={"slo-p95-ms": "fast"}), 1000.0),
+    ("{field: tags.slo-p95-ms, default: 1000}", deployment(tags={"SLO-P95-MS": "700"}), 700.0),
     ("{field: instance_count, factor: 0.5}", deployment(instance_count=4), 2.0),
-], ids=["number", "field", "field-missing", "field-default", "tag", "tag-not-a-number", "factor"])
+], ids=["number", "field", "field-missing", "field-default", "tag", "tag-not-a-number", "tag-case", "factor"])
 def test_threshold_from_resource(tmp_path: Path, threshold: str, resource: Resource, expected: float | None) -> None:
     extra = f"    threshold: {threshold}\n"
     (rule,) = load_monitor_rules(write(tmp_path, RULE.format(signal="latency_p95", extra=extra)))
