@@ -6,7 +6,7 @@ p-value); every value is then checked against the plain scipy reference
 (tests/monitor/drift_reference.py) on the same data, within 1e-9. Goal: >= 20x faster.
 
 Evidently 0.7.23 needs pandas < 3, so it runs in a separate venv, .bench-venv, created here if
-missing. `--quick` uses 100,000 rows and one run each.
+missing. `--quick` uses 100,000 rows and one run each; `--runs N` sets the number of timed runs.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     rows = 100_000 if quick else 500_000
     runs = 1 if quick else 3
+    if "--runs" in argv:
+        runs = int(argv[argv.index("--runs") + 1])
     evidently_python = ensure_bench_venv()
     load = os.getloadavg()
     base_path, cur_path = make_data(rows)
