@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub)
     sub.add_parser("silence", help="add, list or expire alert silences", add_help=False)
     sub.add_parser("monitor", help="evaluate monitor rules (latency, errors, drift) once", add_help=False)
+    sub.add_parser("inventory", help="show how amlguard reads files: kinds, ids, fields and their lines",
+                   add_help=False)
     sub.add_parser("routes", help="show where an alert would be routed (policies/alerting.yaml)", add_help=False)
     return parser
 
@@ -95,6 +97,7 @@ _DELEGATED = {
     "silence": ("shared.alerts.cli", "run"),
     "monitor": ("shared.monitor.runner", "run"),
     "routes": ("shared.alerts.config", "run"),
+    "inventory": ("shared.inventory.cli", "run"),
 }
 
 
@@ -228,13 +231,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
-    """The Function App's timers, in-process: sweep every interval, deliver alerts every few seconds."""
+    """The Function App's timers, in-process: sweep every interval, evaluate monitor rules (each rule
+    keeps its own `every`), and deliver alerts every few seconds."""
     import time
+
+    from shared.monitor.runner import run_monitors
 
     service = app.state.get_service()
     lock = app.state.lock
     interval = settings.sweep_interval_seconds
     next_sweep = time.monotonic() if interval > 0 else float("inf")
+    next_monitor = time.monotonic()
     while not stop.wait(2.0):
         try:
             with lock:
@@ -242,9 +249,13 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
                     report = service.sweep()
                     log.info("sweep: %s", report.summary())
                     next_sweep = time.monotonic() + interval
+                if time.monotonic() >= next_monitor:
+                    summary = run_monitors(service)
+                    log.info("monitor run: %s", summary)
+                    next_monitor = time.monotonic() + 30.0
                 service.tick()
-        except Exception:  # the timer must survive a bad sweep; the next one retries
-            log.exception("background sweep failed")
+        except Exception:  # the timer must survive a bad run; the next one retries
+            log.exception("background timer run failed")
 
 
 def _configure_logging(level: str) -> None:
