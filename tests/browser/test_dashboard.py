@@ -163,6 +163,7 @@ def test_dashboard_served_live(browser: Any, server: tuple[str, str], tmp_path: 
     assert browser.find_element("id", "trend-chart").get_attribute("data-runs") == str(HISTORY + 4)
     assert browser.find_elements("css selector", "#latency tbody tr[data-status='fail']")
     assert browser.find_elements("css selector", ".feature[data-drifted='true']")
+    browser.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
     browser.save_screenshot(str(artifacts / "dashboard-top.png"))
     for section in ("alerts", "health"):
         browser.execute_script("document.getElementById(arguments[0]).scrollIntoView()", section)
