@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -42,6 +43,8 @@ from shared.model import Finding, Status, severity_rank
 
 __all__ = ["AlertManager", "alert_fingerprint", "alert_labels"]
 
+log = logging.getLogger(__name__)
+
 FAILING = {Status.FAIL.value, Status.ERROR.value}
 PENDING, FIRING, RESOLVED = lifecycle.PENDING, lifecycle.FIRING, lifecycle.RESOLVED
 HOUSEKEEPING_EVERY = timedelta(hours=1)
@@ -52,6 +55,10 @@ LOG_RETENTION = timedelta(days=30)  # notification log and dead letters
 RUN_RETENTION = timedelta(days=90)  # audit runs behind the compliance-over-time chart
 RECENT_HISTORY = 10
 BULK_THRESHOLD = 50  # findings or audited resources above which process() scans alerts once
+MAX_ALERTS_PER_MESSAGE = 50  # a bigger group flush is sent as several messages, in order
+# One Table batch carries the group write and every part: at most 100 writes and 4 MiB, so at
+# most 30 parts of 50 alerts (~2 KB each) per flush.
+MAX_PARTS = 30
 _ARM_PARTS = {
     "subscriptions": "subscription", "resourcegroups": "resource_group", "workspaces": "workspace",
     "onlineendpoints": "endpoint", "batchendpoints": "endpoint", "deployments": "deployment",
@@ -441,19 +448,19 @@ class AlertManager:
                                   send_resolved=settings["send_resolved"])
             if reason == NotifyReason.REPEAT and (not firing or all(a.acknowledged_by for a in firing)):
                 reason = None  # all muted, or acknowledged (somebody is on it): no repeat
-            note: Notification | None = None
+            notes: list[Notification] = []
             if reason is not None:
                 body["nflog"] = NotifyLogEntry(frozenset(firing_fps), frozenset(resolved_fps), now).to_json()
                 alerts = firing + (resolved if settings["send_resolved"] else [])
                 if alerts:
-                    note = _notification(receiver, group_key, body["group_labels"], reason, firing, alerts, now,
-                                         self.store)
+                    notes = _notifications(receiver, group_key, body["group_labels"], reason, firing, alerts,
+                                           now, self.store)
             members = [fp for fp in body["members"] if fp not in done]
             body["members"] = members
             body["last_flush"] = now.isoformat()
             body["next_flush"] = (now + timedelta(seconds=settings["group_interval"])).isoformat() \
                 if members else None
-            self.store.save_group(receiver, group_key, body, etag=doc.etag, outbox=note)
+            self.store.save_group(receiver, group_key, body, etag=doc.etag, outbox=notes)
 
         retry(attempt)
 
@@ -667,17 +674,29 @@ def _group_key(match: Any, labels: Mapping[str, str], group_labels: Mapping[str,
     return f"{getattr(match, 'route_key', '{}')}:{{{rendered}}}"
 
 
-def _notification(receiver: str, group_key: str, group_labels: Mapping[str, str], reason: NotifyReason,
-                  firing: list[Alert], alerts: list[Alert], now: datetime, store: StateStore) -> Notification:
+def _notifications(receiver: str, group_key: str, group_labels: Mapping[str, str], reason: NotifyReason,
+                   firing: list[Alert], alerts: list[Alert], now: datetime, store: StateStore) -> list[Notification]:
+    """The message(s) for one flush; a group too large for one stored message is split in parts
+    (Table entities hold 1 MB; receivers such as Azure Monitor cap payloads at 256 KB)."""
     # The key is fixed when the message is enqueued, so every resend carries the same one.
     resolved_fps = sorted(a.fingerprint for a in alerts if a.status != FIRING)
     material = "|".join([receiver, group_key, reason.value, ",".join(sorted(a.fingerprint for a in firing)),
                          ",".join(resolved_fps), now.isoformat()])
     key = hashlib.sha256(material.encode()).hexdigest()[:32]
-    return Notification(id=store.outbox_row(now, key), receiver=receiver, group_key=group_key,
-                        group_labels=dict(group_labels), reason=reason.value,
-                        status=FIRING if firing else RESOLVED, alerts=alerts, created_at=now,
-                        idempotency_key=key)
+    parts = [alerts[i:i + MAX_ALERTS_PER_MESSAGE] for i in range(0, len(alerts), MAX_ALERTS_PER_MESSAGE)]
+    if len(parts) > MAX_PARTS:
+        log.warning("group %s for receiver %s has %d alerts in one flush; only the first %d are sent. "
+                    "Group by finer labels (e.g. workspace, rule) in alerting.yaml", group_key, receiver,
+                    len(alerts), MAX_PARTS * MAX_ALERTS_PER_MESSAGE)
+        parts = parts[:MAX_PARTS]
+    out = []
+    for index, part in enumerate(parts):
+        part_key = key if len(parts) == 1 else f"{key}-{index + 1:02d}"
+        out.append(Notification(id=store.outbox_row(now, part_key), receiver=receiver, group_key=group_key,
+                                group_labels=dict(group_labels), reason=reason.value,
+                                status=FIRING if any(a.status == FIRING for a in part) else RESOLVED,
+                                alerts=part, created_at=now, idempotency_key=part_key))
+    return out
 
 
 def _ts(value: str | None) -> float:

@@ -378,23 +378,25 @@ class StateStore:
         return [doc for name in names for doc in self.backend.query(receiver_partition(name), "g-")]
 
     def save_group(self, receiver: str, group_key: str, body: dict[str, Any], *, etag: str | None,
-                   outbox: Notification | None = None, outbox_extra: dict[str, Any] | None = None) -> str:
-        """Write a group (insert when `etag` is None) and, atomically with it, enqueue `outbox`."""
+                   outbox: Notification | Sequence[Notification] | None = None) -> str:
+        """Write a group (insert when `etag` is None) and, atomically with it, enqueue `outbox`
+        (one message or the parts of a split one; at most 99, a Table batch holds 100 writes)."""
         if etag is None:
             self._register_receiver(receiver)
         pk = receiver_partition(receiver)
         ops = [Op("replace", pk, self.group_row(group_key), body, etag=etag) if etag
                else Op("insert", pk, self.group_row(group_key), body)]
-        if outbox is not None:
-            item = {"notification": notification_to_json(outbox), "next_attempt_at": _iso(outbox.created_at),
-                    "leased_until": None, "last_error": None, "state": "queued", **(outbox_extra or {})}
-            ops.append(Op("insert", pk, outbox.id, item))
+        notes = [outbox] if isinstance(outbox, Notification) else list(outbox or ())
+        for note in notes:
+            item = {"notification": notification_to_json(note), "next_attempt_at": _iso(note.created_at),
+                    "leased_until": None, "last_error": None, "state": "queued"}
+            ops.append(Op("insert", pk, note.id, item))
         return self.backend.write(ops)[0]
 
     @staticmethod
     def outbox_row(created_at: datetime, idempotency_key: str) -> str:
         """Outbox row keys sort by creation time, so a receiver's queue reads in order."""
-        return f"o-{_ordered(created_at)}-{idempotency_key[:12]}"
+        return f"o-{_ordered(created_at)}-{idempotency_key}"
 
     def outbox(self, receiver: str, *, limit: int | None = None) -> list[Doc]:
         """A receiver's queued (and dead-lettered) messages, oldest first."""

@@ -381,3 +381,14 @@ def test_rules_not_evaluated_keep_their_alerts(store: StateStore, clock: FakeClo
     assert mgr.process([], audited=[ep_id()]) == []  # nothing evaluated: nothing resolves by absence
     [step] = mgr.process([], audited=[ep_id()], rules=["AMLG-MON-LAT-001"])
     assert (step.rule, step.reason) == ("AMLG-MON-LAT-001", "no finding")
+
+
+def test_a_huge_group_is_sent_in_ordered_parts(store: StateStore, clock: FakeClock) -> None:
+    mgr = manager(store, clock)
+    rec = Recorder()
+    mgr.process([finding(resource=ep_id(f"e{i:03d}")) for i in range(120)])
+    assert mgr.deliver({"team": rec}).delivered == 3
+    assert [len(n.alerts) for n in rec.sent] == [50, 50, 20]
+    keys = [n.idempotency_key for n in rec.sent]
+    assert keys == sorted(keys) and len({k[:32] for k in keys}) == 1  # one flush, parts in order
+    assert {n.reason for n in rec.sent} == {"first"}
