@@ -4,7 +4,7 @@ Each numerical column is sorted once; the histogram, the Kolmogorov-Smirnov stat
 Wasserstein distance all come from the two sorted arrays and their merge, so the cost per
 feature is two sorts plus a few linear passes. Values equal a plain scipy implementation of
 the same definitions (scipy.spatial.distance.jensenshannon, scipy.stats.wasserstein_distance,
-ks_2samp, chisquare) to ~1e-15; tests/monitor/test_drift_stats.py holds that reference.
+ks_2samp, chisquare) to ~1e-15; tests/monitor/drift_reference.py is that reference.
 """
 
 from __future__ import annotations
@@ -159,15 +159,15 @@ def ks_pvalue(d: float, n1: int, n2: int, a: np.ndarray | None = None, b: np.nda
     asymptotic kstwo distribution when the exact computation fails or the samples are larger;
     this follows the same selection and calls the same scipy functions.
     """
-    from scipy import stats
-
     if max(n1, n2) <= _KS_MAX_AUTO_N:
         try:
             from scipy.stats._stats_py import _attempt_exact_2kssamp
         except ImportError:  # private helper moved: let the public function decide
             if a is None or b is None:
                 raise
-            return float(stats.ks_2samp(a, b).pvalue)
+            from scipy.stats import ks_2samp
+
+            return float(ks_2samp(a, b).pvalue)
         success, d, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
         if success:
             return float(np.clip(prob, 0.0, 1.0))
@@ -191,7 +191,9 @@ def ks_pvalue(d: float, n1: int, n2: int, a: np.ndarray | None = None, b: np.nda
         x_arr = np.full(_GIL_FREE_LOOP, 2.0)
         n_arr[0], x_arr[0] = en, d
         return float(np.clip(2.0 * special.smirnov(n_arr, x_arr)[0], 0.0, 1.0))
-    return float(np.clip(stats.kstwo.sf(d, en), 0.0, 1.0))
+    from scipy.stats import kstwo
+
+    return float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
 
 
 def numerical_drift(a: np.ndarray, b: np.ndarray) -> NumericalResult:
