@@ -35,12 +35,16 @@ browser:
 
 demo: setup
 	@echo "== amlguard audit examples/workspace"
-	-@$(BIN)/amlguard audit examples/workspace --color always
+	@$(BIN)/amlguard audit examples/workspace --color always \
+		|| echo "(exit $$?: findings at or above --fail-on high; this is what fails a CI job)"
 	@echo
 	@echo "== amlguard drift (bundled example data)"
-	-@$(BIN)/amlguard drift --baseline examples/drift/baseline.csv --current examples/drift/current.csv
-	@if [ -d examples/monitoring ]; then echo; echo "== amlguard monitor (bundled example metrics)"; \
-		$(BIN)/amlguard monitor --example examples/monitoring || true; fi
+	@$(BIN)/amlguard drift --baseline examples/drift/baseline.csv --current examples/drift/current.csv \
+		|| echo "(exit $$?)"
+	@echo
+	@echo "== amlguard monitor (bundled example metrics: latency, errors, drift)"
+	@$(BIN)/amlguard monitor --example examples/monitoring \
+		|| echo "(exit $$?: monitor rules breached)"
 
 test: setup npm browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
