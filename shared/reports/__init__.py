@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from shared import __version__
 from shared.errors import ConfigError
 from shared.model import SEVERITIES, AuditReport, Finding, severity_rank
 
 from ._common import ACTIONABLE, json_default
-from .html import render_html
 from .junit import render_junit
 from .sarif import render_sarif, sarif_log
 from .table import render_table, use_color
@@ -92,8 +92,20 @@ def render(
     if name == "junit":
         return render_junit(report)
     if name == "html":
+        from .html import render_html
+
         return render_html(report, tool_version=tool_version)
     raise ConfigError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)} (--format)")
+
+
+def __getattr__(name: str) -> Any:
+    # The HTML report loads on first use: `amlguard audit` in table/JSON/SARIF form and the Function
+    # App's cold start do not pay for it.
+    if name == "render_html":
+        from .html import render_html
+
+        return render_html
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _threshold(fail_on: str | None) -> int | None:
