@@ -235,6 +235,7 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
     keeps its own `every`), and deliver alerts every few seconds."""
     import time
 
+    from shared import telemetry
     from shared.monitor.runner import run_monitors
 
     service = app.state.get_service()
@@ -250,7 +251,8 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
                     log.info("sweep: %s", report.summary())
                     next_sweep = time.monotonic() + interval
                 if time.monotonic() >= next_monitor:
-                    summary = run_monitors(service)
+                    with telemetry.span("monitor"):
+                        summary = run_monitors(service)
                     log.info("monitor run: %s", summary)
                     next_monitor = time.monotonic() + 30.0
                 service.tick()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import telemetry
 from shared.config import Settings
 from shared.events import ParsedEvent
 from shared.inventory.base import Inventory, InventoryError, InventoryResult, Scope
@@ -68,6 +69,7 @@ class Service:
         """Wire the service from settings: snapshot or live inventory, state store, alerting."""
         from shared.alerts import AlertManager, open_store
 
+        telemetry.setup_telemetry(settings)
         if inventory is None:
             inventory = build_inventory(settings)
         store = open_store(settings.state_dir, backend=settings.state_backend, settings=settings.env)
@@ -91,6 +93,7 @@ class Service:
     def _evaluate(self, resources: list[Resource], errors: Iterable[InventoryError] = ()) -> AuditReport:
         pack = self.packs.current()
         findings = pack.evaluate(resources, errors=list(errors), now=self.clock())
+        telemetry.record_findings(findings)
         return AuditReport(resources=resources, findings=findings, rules=pack.rules_metadata())
 
     def _alert_update(self, report: AuditReport, audited: Iterable[str], *,
@@ -108,6 +111,13 @@ class Service:
     def audit(self, resource_id: str, *, changed_by: dict[str, Any] | None = None) -> tuple[AuditReport, int]:
         """Audit exactly one resource and update its alerts. A resource the inventory cannot
         find is an `error` finding (never a pass)."""
+        with telemetry.span("audit", resource=resource_id) as current:
+            report, transitions = self._audit(resource_id, changed_by=changed_by)
+            summary = report.summary()
+            current.set_attribute("amlguard.failed", summary["failed"] + summary["errors"])
+            return report, transitions
+
+    def _audit(self, resource_id: str, *, changed_by: dict[str, Any] | None) -> tuple[AuditReport, int]:
         now = self.clock()
         error: InventoryError | None = None
         resource: Resource | None = None
@@ -132,6 +142,14 @@ class Service:
 
     def sweep(self, scope: Scope | None = None, *, record: bool = True) -> AuditReport:
         """Audit everything in scope, update alerts, resolve alerts of resources that are gone."""
+        with telemetry.span("sweep", subscriptions=",".join(scope.subscriptions) if scope else None,
+                            resource_group=scope.resource_group if scope else None,
+                            workspace=scope.workspace if scope else None) as current:
+            report = self._sweep(scope, record=record)
+            current.set_attribute("amlguard.resources", len(report.resources))
+            return report
+
+    def _sweep(self, scope: Scope | None, *, record: bool) -> AuditReport:
         now = self.clock()
         result: InventoryResult = self.inventory.list(scope)
         report = self._evaluate(result.resources, result.errors)
@@ -180,6 +198,13 @@ class Service:
     # -- events ---------------------------------------------------------------------------
     def handle_event(self, event: ParsedEvent) -> EventOutcome:
         """At-least-once, unordered delivery: dedupe on id, drop stale, delete resolves."""
+        with telemetry.span("event", event_id=event.id, event_type=event.event_type,
+                            resource=event.resource_id, action=event.action) as current:
+            outcome = self._handle_event(event)
+            current.set_attribute("amlguard.outcome", outcome.outcome)
+            return outcome
+
+    def _handle_event(self, event: ParsedEvent) -> EventOutcome:
         if event.action == "ignore":
             log.info("ignoring event %s: %s", event.id, event.reason)
             return EventOutcome(event.id, "ignored", event.resource_id, event.reason)
