@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import REPO_ROOT, console_errors, open_page, shown_count, visible_rows
+from .helpers import REPO_ROOT, console_errors, open_page, shown_count, visible_rows
 
 pytestmark = pytest.mark.browser
 

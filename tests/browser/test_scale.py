@@ -16,7 +16,7 @@ import pytest
 
 from shared.reports import render_html
 
-from .conftest import console_errors, open_page, shown_count, visible_rows
+from .helpers import console_errors, open_page, shown_count, visible_rows
 from .large import large_alerts, large_report
 
 pytestmark = pytest.mark.browser
