@@ -154,3 +154,14 @@ def test_mdc_folder_errors(tmp_path: Path) -> None:
         read_mdc_jsonl(tmp_path / "missing")
     with pytest.raises(ConfigError, match="not an ISO 8601 time"):
         read_mdc_jsonl(tmp_path, start="yesterday")
+
+
+def test_gzipped_csv_and_tsv(tmp_path: Path) -> None:
+    import gzip
+
+    with gzip.open(tmp_path / "d.csv.gz", "wt", encoding="utf-8") as fh:
+        fh.write("a,b\n1,x\n2,y\n")
+    (tmp_path / "d.tsv").write_text("a\tb\n1\tx\n", encoding="utf-8")
+    assert table_columns(tmp_path / "d.csv.gz") == ["a", "b"]
+    assert read_table(tmp_path / "d.csv.gz", ["b"])["b"].tolist() == ["x", "y"]
+    assert read_table(tmp_path / "d.tsv")["b"].tolist() == ["x"]
