@@ -196,6 +196,15 @@ def test_get_api_dashboard(service: tuple[Service, Clock]) -> None:
     doc = parse_strict(response.text)
     assert int(by_attr(doc, "data-count")["resources"]) == svc.latest_report().summary()["resources"]
 
+    async def audit_html() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://amlguard") as client:
+            return await client.get("/api/audit", params={"format": "html"},
+                                    headers={"Authorization": "Bearer s3cret-token"})
+
+    report = asyncio.run(audit_html())  # the static report on demand, as `--format html` writes it
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert int(by_attr(parse_strict(report.text), "data-count")["failed"]) == svc.latest_report().summary()["failed"]
+
 
 
 def test_record_monitor_signals_merges_runs_by_rule(service: tuple[Service, Clock]) -> None:
