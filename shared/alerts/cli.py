@@ -86,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     ack.add_argument("fingerprint")
     ack.add_argument("--by", default=_user())
     ack.add_argument("--comment")
+    close = aops.add_parser("close", parents=[common],
+                            help="close an alert (Azure's Closed: stops repeats; a re-fire reopens it)")
+    close.add_argument("fingerprint")
+    close.add_argument("--by", default=_user())
+    close.add_argument("--comment")
     log = aops.add_parser("log", parents=[common], help="the notification log, newest first")
     log.add_argument("--limit", type=int, default=50)
     return parser
@@ -124,7 +129,7 @@ def _alerting_config() -> Any:
 def run(argv: list[str]) -> int:
     """`amlguard silence ...`: argv is what follows `silence` (`add ...`, `list`, `expire ID`, `edit ID`).
 
-    Also accepts argv starting with `silence` or `alerts` (`alerts list|show|ack|log ...`).
+    Also accepts argv starting with `silence` or `alerts` (`alerts list|show|ack|close|log ...`).
     Exit 0 on success; 2 on a usage, validation or configuration error (the message says what to fix).
     """
     argv = list(argv)
@@ -186,6 +191,10 @@ def _dispatch(args: argparse.Namespace, mgr: AlertManager, now: datetime) -> int
         _print(mgr.acknowledge(args.fingerprint, args.by, args.comment, now=now), args.format,
                ("fingerprint", "status", "acknowledged_by", "acknowledged_at"))
         return 0
+    if args.op == "close":
+        _print(mgr.close(args.fingerprint, args.by, args.comment, now=now), args.format,
+               ("fingerprint", "status", "user_state", "closed_by", "closed_at"))
+        return 0
     _print(mgr.notification_log(args.limit), args.format,
            ("at", "receiver", "reason", "status", "outcome", "attempts", "rules"))
     return 0
@@ -197,5 +206,5 @@ def run_silence(argv: list[str]) -> int:
 
 
 def run_alerts(argv: list[str]) -> int:
-    """`amlguard alerts list|show|ack|log ...` (argv after `alerts`)."""
+    """`amlguard alerts list|show|ack|close|log ...` (argv after `alerts`)."""
     return run(["alerts", *argv])

@@ -294,6 +294,7 @@ class AlertManager:
                     why = f"{reason} before firing"
                 if change in (PENDING, FIRING) and prev_status in (lifecycle.INACTIVE, RESOLVED):
                     alert.acknowledged_by = alert.acknowledged_at = None  # a new episode needs a new ack
+                    stored.closed_by, stored.closed_at = None, None
                 if changed_by is not None and (failing or change == RESOLVED):
                     alert.changed_by = changed_by
                 transition = Transition(fp, alert.rule, alert.resource, prev_status, change, now, why,
@@ -415,6 +416,7 @@ class AlertManager:
             entry = NotifyLogEntry.from_json(body.get("nflog"))
             firing: list[Alert] = []
             resolved: list[Alert] = []
+            handled: set[str] = set()  # acknowledged or closed by a person
             still_known: set[str] = set()  # muted now, but receivers were told it fires
             done: set[str] = set()
             for fp in body["members"]:
@@ -423,6 +425,8 @@ class AlertManager:
                     done.add(fp)
                     continue
                 alert = context.annotate(stored.alert)
+                if stored.user_state != "new":
+                    handled.add(fp)
                 muted = bool(alert.silenced_by or alert.inhibited_by)
                 known = entry is not None and fp in entry.firing
                 if alert.status == FIRING:
@@ -446,8 +450,8 @@ class AlertManager:
             reason = needs_update(entry, firing_fps, resolved_fps, now,
                                   repeat_interval=settings["repeat_interval"],
                                   send_resolved=settings["send_resolved"])
-            if reason == NotifyReason.REPEAT and (not firing or all(a.acknowledged_by for a in firing)):
-                reason = None  # all muted, or acknowledged (somebody is on it): no repeat
+            if reason == NotifyReason.REPEAT and all(a.fingerprint in handled for a in firing):
+                reason = None  # all muted, acknowledged or closed (somebody is on it): no repeat
             notes: list[Notification] = []
             if reason is not None:
                 body["nflog"] = NotifyLogEntry(frozenset(firing_fps), frozenset(resolved_fps), now).to_json()
@@ -511,12 +515,13 @@ class AlertManager:
     def summary(self, *, now: datetime | None = None) -> dict[str, int]:
         """Counts for dashboards and health: alerts by status and user state, outbox backlog."""
         alerts = self.list_alerts(now=now)
-        out = {"firing": 0, "pending": 0, "resolved": 0, "acknowledged": 0, "muted": 0,
+        out = {"firing": 0, "pending": 0, "resolved": 0, "acknowledged": 0, "closed": 0, "muted": 0,
                "outbox_queued": 0, "outbox_dead": 0}
         for alert in alerts:
             out[alert["status"]] = out.get(alert["status"], 0) + 1
             if alert["status"] != RESOLVED:
                 out["acknowledged"] += alert["user_state"] == "acknowledged"
+                out["closed"] += alert["user_state"] == "closed"
                 out["muted"] += alert["muted"]
         for item in self.outbox():
             out["outbox_dead" if item.get("state") == "dead" else "outbox_queued"] += 1
@@ -551,6 +556,26 @@ class AlertManager:
                 raise KeyError(f"no alert with fingerprint {fp!r}; `GET /api/alerts` lists them")
             stored.alert.acknowledged_by, stored.alert.acknowledged_at = by.strip(), now
             stored.history.append({"at": now.isoformat(), "event": "acknowledged", "by": by.strip(),
+                                   "comment": comment, "status": stored.alert.status})
+            return self.store.save_alert(stored)
+
+        stored = retry(attempt)
+        return _view(stored, _MuteContext(self, now).annotate(stored.alert))
+
+    def close(self, fp: str, by: str, comment: str | None = None, *,
+              now: datetime | None = None) -> dict[str, Any]:
+        """Azure's user state Closed: a person says it is dealt with (e.g. an accepted risk). Repeats
+        stop; the monitor condition is untouched (resolved notices still go out); a re-fire reopens."""
+        if not by or not by.strip():
+            raise ValueError("close needs who closes it (by)")
+        now = self._now(now)
+
+        def attempt() -> StoredAlert:
+            stored = self.store.get_alert(fp)
+            if stored is None:
+                raise KeyError(f"no alert with fingerprint {fp!r}; `GET /api/alerts` lists them")
+            stored.closed_by, stored.closed_at = by.strip(), now
+            stored.history.append({"at": now.isoformat(), "event": "closed", "by": by.strip(),
                                    "comment": comment, "status": stored.alert.status})
             return self.store.save_alert(stored)
 
@@ -708,7 +733,9 @@ def _view(stored: StoredAlert, alert: Alert) -> dict[str, Any]:
     out: dict[str, Any] = {key: data.pop(key) for key in
                            ("fingerprint", "rule", "resource", "status", "severity", "since")}
     out.update(data)
-    out["user_state"] = "acknowledged" if alert.acknowledged_by else "new"
+    out["user_state"] = stored.user_state
+    out["closed_by"] = stored.closed_by
+    out["closed_at"] = _iso(stored.closed_at)
     out["muted"] = bool(alert.silenced_by or alert.inhibited_by)
     out["for_seconds"] = stored.for_seconds
     out["keep_firing_for"] = stored.keep_firing_for

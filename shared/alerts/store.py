@@ -156,7 +156,16 @@ class StoredAlert:
     keep_firing_for: float = 0.0
     route_seq: int = 0  # bumped by each firing/resolved transition that groups must hear about
     routed_seq: int = 0  # the last route_seq whose groups were updated
+    closed_by: str | None = None  # Azure's user state "Closed" (acknowledgement lives on Alert)
+    closed_at: datetime | None = None
     etag: str = ""
+
+    @property
+    def user_state(self) -> str:
+        """Azure Monitor's user response: new, acknowledged or closed."""
+        if self.closed_by:
+            return "closed"
+        return "acknowledged" if self.alert.acknowledged_by else "new"
 
     @property
     def needs_routing(self) -> bool:
@@ -165,14 +174,15 @@ class StoredAlert:
     def to_json(self) -> dict[str, Any]:
         return {"alert": alert_to_json(self.alert), "history": self.history, "for_seconds": self.for_seconds,
                 "keep_firing_for": self.keep_firing_for, "route_seq": self.route_seq,
-                "routed_seq": self.routed_seq}
+                "routed_seq": self.routed_seq, "closed_by": self.closed_by, "closed_at": _iso(self.closed_at)}
 
     @classmethod
     def from_doc(cls, doc: Doc) -> StoredAlert:
         body = doc.body
         return cls(alert_from_json(body["alert"]), list(body.get("history") or []),
                    float(body.get("for_seconds", 0.0)), float(body.get("keep_firing_for", 0.0)),
-                   int(body.get("route_seq", 0)), int(body.get("routed_seq", 0)), doc.etag)
+                   int(body.get("route_seq", 0)), int(body.get("routed_seq", 0)), body.get("closed_by"),
+                   _dt(body.get("closed_at")), doc.etag)
 
 
 def _inverted(at: datetime) -> str:

@@ -69,5 +69,7 @@ def test_alerts_list_ack_show_log(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert run_alerts(["list", "--state", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("FINGERPRINT") and "firing" in out and "acknowledged" in out
+    assert run_alerts(["close", alert["fingerprint"], "--by", "lead", "--state", str(tmp_path)]) == 0
+    assert "closed" in capsys.readouterr().out
     assert run_alerts(["log", "--state", str(tmp_path), "--format", "json"]) == 0
     assert _json(capsys) == []

@@ -394,3 +394,28 @@ def test_a_huge_group_is_sent_in_ordered_parts(store: StateStore, clock: FakeClo
     keys = [n.idempotency_key for n in rec.sent]
     assert keys == sorted(keys) and len({k[:32] for k in keys}) == 1  # one flush, parts in order
     assert {n.reason for n in rec.sent} == {"first"}
+
+
+def test_close_stops_repeats_keeps_resolved_notice_and_reopens_on_refire(store: StateStore,
+                                                                         clock: FakeClock) -> None:
+    mgr = manager(store, clock, router=router("team", repeat=600, interval=300))
+    rec = Recorder()
+    mgr.process([finding()])
+    fp = alert_fingerprint("AMLG-NET-001", ep_id())
+    view = mgr.close(fp, "lead@contoso.com", "accepted risk until the VNet migration")
+    assert (view["user_state"], view["closed_by"], view["closed_at"]) == ("closed", "lead@contoso.com",
+                                                                         T0.isoformat())
+    for _ in range(4):
+        clock.advance(300)
+        mgr.tick()
+    assert mgr.summary()["closed"] == 1
+    mgr.process([finding(status="pass")])
+    clock.advance(300)
+    mgr.tick()
+    mgr.deliver({"team": rec})
+    assert [n.reason for n in rec.sent] == ["first", "all_resolved"]
+    clock.advance(10)
+    mgr.process([finding()])
+    alert = mgr.get_alert(fp)
+    assert alert is not None and (alert["user_state"], alert["closed_by"]) == ("new", None)
+    assert [h.get("event") for h in alert["history"]] == ["transition", "closed", "transition", "transition"]
