@@ -175,7 +175,8 @@ def page(title: str, sections: Sequence[Section], *, subtitle: str = "", footer:
         '<a class="skip" href="#main">Skip to content</a>'
         '<header class="top"><div class="top-row">'
         f'<div class="brand">{_LOGO}<span>amlguard</span></div><h1>{e(title)}</h1>'
-        '<button type="button" id="theme-toggle" aria-label="Switch colour theme">Theme: auto</button></div>'
+        '<button type="button" id="theme-toggle" title="Switch the colour theme: auto, light, dark">'
+        "Theme: auto</button></div>"
         f'<p class="meta">{subtitle}</p>'
         f'<nav class="sections" aria-label="Sections">{nav}</nav></header>'
         f'<main id="main" tabindex="-1">{body}</main>'
