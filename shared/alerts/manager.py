@@ -365,18 +365,22 @@ class AlertManager:
         group_labels = _group_labels(match, labels)
         group_key = _group_key(match, labels, group_labels)
         fps = [a.fingerprint for a in alerts]
-        settings: dict[str, Any] = {"group_wait": _seconds(getattr(match, "group_wait", 30)),
-                    "group_interval": _seconds(getattr(match, "group_interval", 300)),
-                    "repeat_interval": _seconds(getattr(match, "repeat_interval", 4 * 3600)),
-                    "send_resolved": bool(getattr(match, "send_resolved", True))}
+        settings: dict[str, Any] = {
+            "group_wait": _seconds(getattr(match, "group_wait", 30)),
+            "group_interval": _seconds(getattr(match, "group_interval", 300)),
+            "repeat_interval": _seconds(getattr(match, "repeat_interval", 4 * 3600)),
+            "send_resolved": bool(getattr(match, "send_resolved", True)),
+        }
 
         def attempt() -> None:
             doc = self.store.get_group(receiver, group_key)
             if doc is None:
-                body: dict[str, Any] = {"receiver": receiver, "group_key": group_key, "group_labels": group_labels,
-                        "settings": settings, "members": fps, "nflog": None,
-                        "next_flush": (now + timedelta(seconds=settings["group_wait"])).isoformat(),
-                        "created_at": now.isoformat()}
+                body: dict[str, Any] = {
+                    "receiver": receiver, "group_key": group_key, "group_labels": group_labels,
+                    "settings": settings, "members": fps, "nflog": None,
+                    "next_flush": (now + timedelta(seconds=settings["group_wait"])).isoformat(),
+                    "created_at": now.isoformat(),
+                }
                 self.store.save_group(receiver, group_key, body, etag=None)
                 return
             body = dict(doc.body)
