@@ -485,7 +485,8 @@ def _drift_panel(signal: Mapping[str, Any]) -> str:
             f'<span class="small muted">{e(feature.get("type") or "")} · {int(feature.get("baseline_count") or 0)} '
             f'baseline / {int(feature.get("current_count") or 0)} current</span></h4>{chart}'
             '<table class="metrics"><thead><tr><th scope="col">Metric</th><th scope="col" class="num">Value</th>'
-            f'<th scope="col" class="num">Threshold</th><th scope="col"></th></tr></thead><tbody>{"".join(rows)}'
+            f'<th scope="col" class="num">Threshold</th><th scope="col"><span class="visually-hidden">Breached</span>'
+            f'</th></tr></thead><tbody>{"".join(rows)}'
             f"</tbody></table>{note}</div>")
     body = "".join(cards) or f'<p class="empty">{md(str(signal.get("error") or "no features compared"))}</p>'
     return (f'<div class="panel drift" data-resource="{e(signal.get("resource"))}"><h3>Drift: {e(name)} '
