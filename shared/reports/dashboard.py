@@ -299,8 +299,6 @@ def _alert_timeline(alert: Mapping[str, Any], now: datetime) -> tuple[str, str]:
     segments = []
     for i, (at, state, tip) in enumerate(events):
         stop = events[i + 1][0].timestamp() if i + 1 < len(events) else end
-        if state == "acknowledged" and i > 0:
-            state = "acknowledged"
         if i + 1 == len(events) and alert_state(alert) == "silenced":
             state = "silenced"
         segments.append(((at.timestamp() - start) / span, (stop - start) / span, state,
@@ -501,11 +499,13 @@ def render_dashboard_data(data: DashboardData) -> str:
     """The dashboard page from already-collected data."""
     report = data.report
     numbers = compliance(report)
-    firing = sum(1 for a in data.alerts if alert_state(a) == "firing")
-    pending = sum(1 for a in data.alerts if alert_state(a) == "pending")
+    states = [alert_state(a) for a in data.alerts]
+    firing, pending = states.count("firing"), states.count("pending")
+    handled = states.count("acknowledged") + states.count("silenced")
+    # Firing and nobody on it yet: acknowledged and silenced alerts are counted apart.
     extra = (f'<div class="card {"bad" if firing else "ok"}"><div class="label">Alerts firing</div>'
-             f'<div class="value" data-count="firing">{firing}</div><div class="sub">{pending} pending · '
-             f'<a href="#alerts">see alerts</a></div></div>')
+             f'<div class="value" data-count="firing">{firing:,}</div><div class="sub">{pending:,} pending · '
+             f'{handled:,} acknowledged or silenced · <a href="#alerts">see alerts</a></div></div>')
     sections = [overview_section(report, numbers, extra_cards=extra), _trend_section(data),
                 compliance_sections(report, numbers), _alerts_section(data), _health_section(data),
                 resources_section(report, numbers, _notes(data.alerts)), rules_section(report, numbers)]
