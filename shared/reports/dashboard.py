@@ -174,6 +174,22 @@ def _parse(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _num(value: Any) -> float | None:
+    """A finite float, or None for anything else (stored documents are data, not trusted types)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _int(value: Any) -> int:
+    number = _num(value)
+    return int(number) if number is not None else 0
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
@@ -232,16 +248,16 @@ def _trend_section(data: DashboardData) -> Section:
         summary = run.get("summary") or {}
         if at is None or not isinstance(summary, Mapping):
             continue
-        ok = int(summary.get("passed", 0)) + int(summary.get("exempt", 0))
-        bad = int(summary.get("failed", 0)) + int(summary.get("errors", 0))
+        ok = _int(summary.get("passed")) + _int(summary.get("exempt"))
+        bad = _int(summary.get("failed")) + _int(summary.get("errors"))
         if ok + bad:
             points.append((at, 100.0 * ok / (ok + bad)))
         failing.append((at, float(bad)))
-        rows.append(f"<tr><td>{e(_time(at))}</td><td class=\"num\">{int(summary.get('resources', 0))}</td>"
-                    f"<td class=\"num\">{int(summary.get('passed', 0))}</td>"
-                    f"<td class=\"num\">{int(summary.get('failed', 0))}</td>"
-                    f"<td class=\"num\">{int(summary.get('exempt', 0))}</td>"
-                    f"<td class=\"num\">{int(summary.get('errors', 0))}</td>"
+        rows.append(f"<tr><td>{e(_time(at))}</td><td class=\"num\">{_int(summary.get('resources'))}</td>"
+                    f"<td class=\"num\">{_int(summary.get('passed'))}</td>"
+                    f"<td class=\"num\">{_int(summary.get('failed'))}</td>"
+                    f"<td class=\"num\">{_int(summary.get('exempt'))}</td>"
+                    f"<td class=\"num\">{_int(summary.get('errors'))}</td>"
                     f"<td class=\"num\">{_pct(ok / (ok + bad) if ok + bad else None)}</td></tr>")
     if not rows:
         body = ('<div class="panel"><p class="empty">No audit history yet: every full sweep (the timer, '
@@ -363,12 +379,9 @@ def _alerts_section(data: DashboardData) -> Section:
 
 
 def _fmt(value: Any, unit: str) -> str:
-    if value is None:
-        return "\u2013"
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
+    number = _num(value)
+    if number is None:
+        return _DASH if value is None else str(value)
     if unit == "ratio":
         return f"{number * 100:.2f}%"
     if unit == "ms":
@@ -395,11 +408,11 @@ def _health_section(data: DashboardData) -> Section:
     if latency:
         rows = []
         for s in sorted(latency, key=lambda s: (_short_id(str(s.get("resource"))), str(s.get("signal")))):
-            value, limit = s.get("value"), s.get("threshold")
+            value, limit = _num(s.get("value")), _num(s.get("threshold"))
             status = str(s.get("status") or "")
             breached = status == "fail"
-            scale = max(float(value or 0), float(limit or 0)) * 1.25 or 1.0
-            bar = svg.threshold_bar(None if value is None else float(value), None if limit is None else float(limit),
+            scale = max(value or 0.0, limit or 0.0) * 1.25 or 1.0
+            bar = svg.threshold_bar(value, limit,
                                     scale_max=scale, breached=breached,
                                     label=f"{s.get('signal')} {_fmt(value, 'ms')} against SLO {_fmt(limit, 'ms')}")
             flag = ' <span class="small muted">(partial)</span>' if s.get("partial") else ""
@@ -451,12 +464,12 @@ def _drift_panel(signal: Mapping[str, Any]) -> str:
     for feature in sorted(features, key=lambda f: (not f.get("drifted"), str(f.get("name")))):
         hist = feature.get("histogram") or {}
         if hist.get("edges"):
-            edges = [float(x) for x in hist["edges"]]
+            edges = [_num(x) or 0.0 for x in hist["edges"]]
             labels = [f"{_compact(edges[i])}\u2013{_compact(edges[i + 1])}" for i in range(len(edges) - 1)]
         else:
             labels = [str(c) for c in hist.get("categories") or []]
-        base = [float(x) for x in hist.get("baseline") or []]
-        cur = [float(x) for x in hist.get("current") or []]
+        base = [max(_num(x) or 0.0, 0.0) for x in hist.get("baseline") or []]
+        cur = [max(_num(x) or 0.0, 0.0) for x in hist.get("current") or []]
         size = min(len(labels), len(base), len(cur))
         chart = (svg.histogram(labels[:size], base[:size], cur[:size],
                                label=f"{feature.get('name')}: baseline and current distribution")
@@ -464,10 +477,10 @@ def _drift_panel(signal: Mapping[str, Any]) -> str:
         thresholds = feature.get("thresholds") or {}
         breaches = set(feature.get("breaches") or [])
         rows = []
-        for metric, value in (feature.get("metrics") or {}).items():
-            limit = thresholds.get(metric)
-            missing = value is None or (isinstance(value, float) and math.isnan(value))
-            shown = _DASH if missing else f"{float(value):.4g}"
+        for metric, raw in (feature.get("metrics") or {}).items():
+            limit = _num(thresholds.get(metric))
+            value = _num(raw)
+            shown = _DASH if value is None else f"{value:.4g}"
             sign = "" if limit is None else ("≥ " if metric in _P_VALUE_METRICS else "≤ ")
             css = ' class="breach"' if metric in breaches else ""
             rows.append(f'<tr{css}><td title="{e(metric)}">{e(_METRIC_NAMES.get(metric, metric))}</td>'
@@ -480,8 +493,8 @@ def _drift_panel(signal: Mapping[str, Any]) -> str:
             f'<div class="feature" data-feature="{e(feature.get("name"))}" '
             f'data-drifted="{str(bool(feature.get("drifted"))).lower()}">'
             f'<h4>{e(feature.get("name"))} {_badge("s-fail" if feature.get("drifted") else "s-pass", status)}'
-            f'<span class="small muted">{e(feature.get("type") or "")} · {int(feature.get("baseline_count") or 0)} '
-            f'baseline / {int(feature.get("current_count") or 0)} current</span></h4>{chart}'
+            f'<span class="small muted">{e(feature.get("type") or "")} · {_int(feature.get("baseline_count"))} '
+            f'baseline / {_int(feature.get("current_count"))} current</span></h4>{chart}'
             '<table class="metrics"><thead><tr><th scope="col">Metric</th><th scope="col" class="num">Value</th>'
             f'<th scope="col" class="num">Threshold</th><th scope="col"><span class="visually-hidden">Breached</span>'
             f'</th></tr></thead><tbody>{"".join(rows)}'
@@ -489,7 +502,7 @@ def _drift_panel(signal: Mapping[str, Any]) -> str:
     body = "".join(cards) or f'<p class="empty">{md(str(signal.get("error") or "no features compared"))}</p>'
     return (f'<div class="panel drift" data-resource="{e(signal.get("resource"))}"><h3>Drift: {e(name)} '
             f'<span class="small muted">{len(drifted)} of {len(features)} features drifted over '
-            f'{e(signal.get("window") or "")} ({int(signal.get("samples") or 0)} current rows)</span></h3>'
+            f'{e(signal.get("window") or "")} ({_int(signal.get("samples"))} current rows)</span></h3>'
             '<div class="legend"><span><span class="key base"></span>baseline</span><span><span class="key cur">'
             f'</span>current</span></div><div class="grid cols-3">{body}</div></div>')
 

@@ -276,3 +276,31 @@ def test_collect_sweeps_without_recording_when_the_service_has_no_latest_report(
     assert calls == [False]
     assert data.report.summary() == build_report().summary()
     assert data.problems == []
+
+
+def test_malformed_stored_documents_do_not_break_the_page() -> None:
+    """Run summaries, alerts and signals are stored documents: wrong types degrade to blanks, never a 500."""
+    signals = [
+        {"rule": "L", "resource": "/d/x", "signal": "latency_p95", "unit": "ms", "value": "slow", "threshold": None,
+         "status": "fail"},
+        {"rule": "L", "resource": None, "signal": "latency_p99", "unit": "ms", "value": float("nan"),
+         "threshold": "1s", "status": None},
+        {"rule": "U", "resource": "/d/x", "signal": "cpu", "unit": "%", "value": True, "threshold": [1]},
+        {"rule": "D", "resource": "/d/x", "signal": "data_drift", "unit": "features", "samples": "many",
+         "features": [{"name": None, "drifted": "yes", "metrics": {"psi": "high", "js": None},
+                       "thresholds": {"psi": "0.2"}, "histogram": {"edges": [0, None, "x"], "baseline": ["1", None],
+                                                                   "current": [-3, "y"]},
+                       "baseline_count": "lots"},
+                      "not a feature"]},
+        "not a signal",
+    ]
+    runs = [{"kind": "sweep", "at": "yesterday", "summary": {"passed": 1}},
+            {"kind": "sweep", "at": START.isoformat(), "summary": {"passed": "3", "failed": None, "errors": "x"}},
+            {"kind": "sweep", "at": (START + timedelta(hours=1)).isoformat(), "summary": "broken"}]
+    alerts = [{"fingerprint": "f", "rule": None, "resource": None, "status": "firing", "severity": None,
+               "since": "not a time", "history": [{"at": None}, {"at": "garbage"}, {"at": START.isoformat()}],
+               "changed_by": {"weird": ["list"]}}]
+    text = render_dashboard_data(DashboardData(report=build_report(), alerts=alerts, runs=runs, generated_at=START,
+                                               monitor={"at": "later", "signals": signals}))
+    parse_strict(text)
+    assert 'id="latency"' in text and 'data-feature=""' in text and 'id="trend-chart" data-runs="1"' in text
