@@ -132,6 +132,7 @@ class AlertManager:
                  random: Callable[[], float] | None = None, retry_policy: RetryPolicy | None = None) -> None:
         self.store = store
         self.config = config
+        self._scanned = False  # the first tick scans every alert (see tick)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.router = router or _router_from_config(config)
         rules = inhibit_rules if inhibit_rules is not None else getattr(config, "inhibit_rules", None)
@@ -226,11 +227,27 @@ class AlertManager:
 
     def tick(self, now: datetime | None = None) -> list[Transition]:
         """Advance timers: pending -> firing after `for`, keep_firing_for expiry, unfinished routing,
-        group flushes (group_wait / group_interval / repeat_interval), and hourly housekeeping."""
+        group flushes (group_wait / group_interval / repeat_interval), and hourly housekeeping.
+
+        Only alerts in the store's timer index are read, so a tick costs what is due, not what is
+        stored; the first tick of a manager and hourly housekeeping scan everything, which also
+        repairs a timer row lost to a crash between the alert write and the index write.
+        """
         now = self._now(now)
+        if not self._scanned or self._housekeeping_due(now):
+            candidates = self.store.list_alerts()
+            self._scanned = True
+        else:
+            candidates = []
+            for fp in self.store.due_alerts(now):
+                stored = self.store.get_alert(fp)
+                if stored is None:
+                    self.store.clear_due(fp)
+                else:
+                    candidates.append(stored)
         transitions = []
         defer: list[StoredAlert] = []
-        for stored in self.store.list_alerts():
+        for stored in candidates:
             alert = stored.alert
             if alert.status in (PENDING, FIRING):
                 step = self._observe(alert.fingerprint, now, failing=None, finding=None, changed_by=None,
@@ -244,6 +261,11 @@ class AlertManager:
         self._flush_due(now)
         self._housekeeping(now)
         return transitions
+
+    def _housekeeping_due(self, now: datetime) -> bool:
+        meta = self.store.get_meta("housekeeping")
+        last = meta.body.get("at") if meta else None
+        return not last or to_utc(datetime.fromisoformat(last)) + HOUSEKEEPING_EVERY <= now
 
     def _observe(self, fp: str, now: datetime, *, failing: bool | None, finding: Finding | None,
                  changed_by: dict[str, Any] | None, reason: str, for_s: float | None,

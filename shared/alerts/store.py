@@ -15,7 +15,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -159,6 +159,24 @@ class StoredAlert:
     closed_by: str | None = None  # Azure's user state "Closed" (acknowledgement lives on Alert)
     closed_at: datetime | None = None
     etag: str = ""
+    saved_due: datetime | None = None  # the timer row as last written (see StateStore.due_alerts)
+
+    @property
+    def due(self) -> datetime | None:
+        """When a timer tick may change this alert, or None when only a new evaluation can.
+
+        Pending alerts fire `for` after they became active; firing alerts with keep_firing_for
+        resolve that long after they last failed; an alert whose groups were not told yet (a crash
+        between writes) is due at once.
+        """
+        alert = self.alert
+        if self.needs_routing:
+            return alert.since
+        if alert.status == "pending" and alert.active_since is not None:
+            return alert.active_since + timedelta(seconds=self.for_seconds)
+        if alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None:
+            return alert.last_failed + timedelta(seconds=self.keep_firing_for)
+        return None
 
     @property
     def user_state(self) -> str:
@@ -179,10 +197,12 @@ class StoredAlert:
     @classmethod
     def from_doc(cls, doc: Doc) -> StoredAlert:
         body = doc.body
-        return cls(alert_from_json(body["alert"]), list(body.get("history") or []),
-                   float(body.get("for_seconds", 0.0)), float(body.get("keep_firing_for", 0.0)),
-                   int(body.get("route_seq", 0)), int(body.get("routed_seq", 0)), body.get("closed_by"),
-                   _dt(body.get("closed_at")), doc.etag)
+        stored = cls(alert_from_json(body["alert"]), list(body.get("history") or []),
+                     float(body.get("for_seconds", 0.0)), float(body.get("keep_firing_for", 0.0)),
+                     int(body.get("route_seq", 0)), int(body.get("routed_seq", 0)), body.get("closed_by"),
+                     _dt(body.get("closed_at")), doc.etag)
+        stored.saved_due = stored.due
+        return stored
 
 
 def _inverted(at: datetime) -> str:
@@ -335,12 +355,35 @@ class StateStore:
         (etag,) = self.backend.write([Op(action, "alert", stored.alert.fingerprint, stored.to_json(),
                                          etag=stored.etag or None)])
         stored.etag = etag
+        due = stored.due
+        if due != stored.saved_due or action == "insert":
+            # Written after the alert (another partition, so not atomic): a stale or missing row only
+            # delays a timer until the next full scan (AlertManager's first tick and housekeeping).
+            fp = stored.alert.fingerprint
+            self.backend.write([Op("upsert", "due", fp, {"at": _iso(due)}) if due is not None
+                                else Op("delete", "due", fp)])
+            stored.saved_due = due
         return stored
+
+    def due_alerts(self, now: datetime) -> list[str]:
+        """Fingerprints of alerts a timer tick must look at now (a small index, not every alert)."""
+        cutoff = to_utc(now)
+        out = []
+        for doc in self.backend.query("due"):
+            at = _dt(doc.body.get("at"))
+            if at is None or at <= cutoff:
+                out.append(doc.rk)
+        return out
+
+    def clear_due(self, fp: str) -> None:
+        """Drop the timer row of an alert that no longer exists."""
+        self.backend.write([Op("delete", "due", fp)])
 
     def delete_alert(self, fp: str) -> None:
         """Forget an alert entirely (garbage collection of long-resolved alerts)."""
         stored = self.get_alert(fp)
         self.backend.write([Op("delete", "alert", fp)])
+        self.backend.write([Op("delete", "due", fp)])
         if stored is not None:
             self.backend.write([Op("delete", self._resource_partition(stored.alert.resource), fp)])
 
