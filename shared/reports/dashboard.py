@@ -125,7 +125,12 @@ def collect(service: Any) -> DashboardData:
     """Read the dashboard's data from a shared.service.Service; a source that fails is named, not fatal."""
     problems: list[str] = []
     latest = getattr(service, "latest_report", None)
-    report = latest() if callable(latest) else service.sweep(record=False)
+    try:
+        report = latest() if callable(latest) else service.sweep(record=False)
+    except Exception as exc:  # the alert state and history are still worth showing
+        log.warning("dashboard: no audit report", exc_info=True)
+        report = AuditReport()
+        problems.append(f"the audit could not run: {exc}")
     alerts: list[dict[str, Any]] = []
     try:
         alerts = list(service.alerts.list_alerts(include_resolved=True))

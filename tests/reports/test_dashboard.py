@@ -304,3 +304,20 @@ def test_malformed_stored_documents_do_not_break_the_page() -> None:
                                                monitor={"at": "later", "signals": signals}))
     parse_strict(text)
     assert 'id="latency"' in text and 'data-feature=""' in text and 'id="trend-chart" data-runs="1"' in text
+
+
+def test_a_failing_sweep_still_shows_the_alert_state(service: tuple[Service, Clock]) -> None:
+    svc, _ = service
+    svc.sweep()
+    svc.last_report = None
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("Resource Graph throttled")
+
+    svc.inventory.list = broken  # type: ignore[method-assign]
+    data = collect(svc)
+    assert data.problems == ["the audit could not run: Resource Graph throttled"]
+    assert data.alerts and data.runs
+    text = render_dashboard_data(data)
+    parse_strict(text)
+    assert "Resource Graph throttled" in text
