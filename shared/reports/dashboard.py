@@ -531,8 +531,8 @@ def render_dashboard_data(data: DashboardData) -> str:
     if diag is not None:
         sections.append(diag)
     problems = "".join(f"<li>{e(p)}</li>" for p in data.problems)
+    notice = f"<b>Part of this page could not be read:</b><ul>{problems}</ul>" if problems else ""
     subtitle = (f"Live dashboard · {e(_time(data.generated_at))} · last sweep: {report.summary()['resources']} "
                 "resources")
-    footer = (f"amlguard {e(__version__)} · data from the state store and the last sweep; reload to refresh."
-              + (f'<ul class="small">{problems}</ul>' if problems else ""))
-    return page("amlguard compliance dashboard", sections, subtitle=subtitle, footer=footer)
+    footer = f"amlguard {e(__version__)} · data from the state store and the last sweep; reload to refresh."
+    return page("amlguard compliance dashboard", sections, subtitle=subtitle, footer=footer, notice=notice)

@@ -152,10 +152,12 @@ class Section:
     lead: str = ""
 
 
-def page(title: str, sections: Sequence[Section], *, subtitle: str = "", footer: str = "") -> str:
+def page(title: str, sections: Sequence[Section], *, subtitle: str = "", footer: str = "",
+         notice: str = "") -> str:
     """A complete HTML document: inline CSS and script allowed by hash only, nothing else loads.
 
     The policy also stops any injected `<script>` from running even if escaping were ever missed.
+    `notice` (markup) is shown above the first section, for what could not be read.
     """
     css, js = _asset("report.css"), _asset("report.js")
     csp = (f"default-src 'none'; style-src 'sha256-{_sha256(css)}'; script-src 'sha256-{_sha256(js)}'; "
@@ -179,7 +181,9 @@ def page(title: str, sections: Sequence[Section], *, subtitle: str = "", footer:
         "Theme: auto</button></div>"
         f'<p class="meta">{subtitle}</p>'
         f'<nav class="sections" aria-label="Sections">{nav}</nav></header>'
-        f'<main id="main" tabindex="-1">{body}</main>'
+        f'<main id="main" tabindex="-1">'
+        + (f'<div class="notice" role="status">{notice}</div>' if notice else "")
+        + f"{body}</main>"
         f'<footer>{footer}</footer>'
         f"<script>{js}</script></body></html>\n"
     )
