@@ -23,7 +23,6 @@ def on_resource_event(event: func.EventGridEvent) -> None:
     except EventParseError as exc:  # retrying a malformed event can never succeed
         log.error("dropping malformed event %s: %s", getattr(event, "id", "?"), exc)
         return
-    outcome = service().handle_event(parsed)
+    outcome = service().handle_event(parsed)  # alert state is updated before this returns
     log.info("event %s: %s %s", parsed.id, outcome.outcome, outcome.reason,
              extra={"event_id": parsed.id, "outcome": outcome.outcome, "resource": outcome.resource})
-    service().tick()

@@ -23,3 +23,11 @@ def monitor_timer(timer: func.TimerRequest) -> None:
         summary = run_monitors(service())
     log.info("monitor run: %s", summary)
     service().tick()
+
+
+@bp.function_name("alerts_timer")
+@bp.timer_trigger(arg_name="timer", schedule="%AMLGUARD_ALERTS_SCHEDULE%", run_on_startup=False)
+def alerts_timer(timer: func.TimerRequest) -> None:
+    """Advance alert timers (`for`, group_wait, repeat) and deliver the outbox with its retries."""
+    stats = service().tick()
+    log.info("alert tick: %s", stats)

@@ -39,6 +39,9 @@ param sweepSchedule string = '0 */15 * * * *'
 @description('NCRONTAB schedule of the SLO / drift monitor (monitor_timer).')
 param monitorSchedule string = '0 */5 * * * *'
 
+@description('NCRONTAB schedule of alert timers and notification delivery (alerts_timer).')
+param alertsSchedule string = '*/30 * * * * *'
+
 @description('Prefix of the Azure Table names amlguard keeps state in (letters and digits, starts with a letter).')
 @minLength(3)
 @maxLength(40)
@@ -206,6 +209,7 @@ module function 'modules/function.bicep' = {
       AMLGUARD_QUEUE_NAME: queueName
       AMLGUARD_SWEEP_SCHEDULE: sweepSchedule
       AMLGUARD_MONITOR_SCHEDULE: monitorSchedule
+      AMLGUARD_ALERTS_SCHEDULE: alertsSchedule
       AMLGUARD_REMEDIATION_ENABLED: enableRemediation ? 'true' : 'false'
     }
   }

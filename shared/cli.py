@@ -239,23 +239,23 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
     from shared.monitor.runner import run_monitors
 
     service = app.state.get_service()
-    lock = app.state.lock
     interval = settings.sweep_interval_seconds
     next_sweep = time.monotonic() if interval > 0 else float("inf")
     next_monitor = time.monotonic()
     while not stop.wait(2.0):
+        # No lock around these: the state store and the service are safe to share between threads,
+        # and a long sweep must not hold up event deliveries.
         try:
-            with lock:
-                if time.monotonic() >= next_sweep:
-                    report = service.sweep()
-                    log.info("sweep: %s", report.summary())
-                    next_sweep = time.monotonic() + interval
-                if time.monotonic() >= next_monitor:
-                    with telemetry.span("monitor"):
-                        summary = run_monitors(service)
-                    log.info("monitor run: %s", summary)
-                    next_monitor = time.monotonic() + 30.0
-                service.tick()
+            if time.monotonic() >= next_sweep:
+                report = service.sweep()
+                log.info("sweep: %s", report.summary())
+                next_sweep = time.monotonic() + interval
+            if time.monotonic() >= next_monitor:
+                with telemetry.span("monitor"):
+                    summary = run_monitors(service)
+                log.info("monitor run: %s", summary)
+                next_monitor = time.monotonic() + 30.0
+            service.tick()
         except Exception:  # the timer must survive a bad run; the next one retries
             log.exception("background timer run failed")
 

@@ -46,6 +46,7 @@ class Settings:
     queue_name: str = "amlguard-sweep"  # AMLGUARD_QUEUE_NAME
     sweep_schedule: str = "0 */15 * * * *"  # AMLGUARD_SWEEP_SCHEDULE (NCRONTAB)
     monitor_schedule: str = "0 */5 * * * *"  # AMLGUARD_MONITOR_SCHEDULE (NCRONTAB)
+    alerts_schedule: str = "*/30 * * * * *"  # AMLGUARD_ALERTS_SCHEDULE (NCRONTAB)
     sweep_interval_seconds: float = 900.0  # AMLGUARD_SWEEP_INTERVAL (amlguard serve's timer)
     remediation_enabled: bool = False  # AMLGUARD_REMEDIATION_ENABLED
     api_token: str | None = None  # AMLGUARD_API_TOKEN (never logged)
@@ -69,6 +70,7 @@ class Settings:
             queue_name=env.get("AMLGUARD_QUEUE_NAME") or "amlguard-sweep",
             sweep_schedule=env.get("AMLGUARD_SWEEP_SCHEDULE") or "0 */15 * * * *",
             monitor_schedule=env.get("AMLGUARD_MONITOR_SCHEDULE") or "0 */5 * * * *",
+            alerts_schedule=env.get("AMLGUARD_ALERTS_SCHEDULE") or "*/30 * * * * *",
             sweep_interval_seconds=float(interval) if interval else 900.0,
             remediation_enabled=_flag(env.get("AMLGUARD_REMEDIATION_ENABLED")),
             api_token=env.get("AMLGUARD_API_TOKEN") or None,

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import __version__
@@ -205,12 +206,10 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
         service_obj = get_service()
         outcomes = []
         for event in delivery.events:
-            outcome = await _run_blocking(lock, service_obj.handle_event, event)
+            outcome = await run_in_threadpool(service_obj.handle_event, event)
             log.info("event %s %s: %s %s", event.id, event.event_type, outcome.outcome, outcome.reason,
                      extra={"event_id": event.id, "outcome": outcome.outcome, "resource": outcome.resource})
             outcomes.append(outcome.to_json())
-        if outcomes:
-            await _run_blocking(lock, service_obj.tick)
         response: dict[str, Any] = {"events": outcomes}
         if delivery.validation_code is not None:
             response["validationResponse"] = delivery.validation_code
@@ -223,16 +222,15 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
         from shared.reports import render
 
         service_obj = get_service()
-        with lock:
-            if req.resource:
-                report, _ = service_obj.audit(req.resource)
-            else:
-                scope = None
-                if req.subscription or req.resource_group or req.workspace:
-                    scope = Scope(subscriptions=(req.subscription,) if req.subscription else (),
-                                  resource_group=req.resource_group, workspace=req.workspace)
-                report = service_obj.sweep(scope)
-            service_obj.tick()
+        if req.resource:
+            report, _ = service_obj.audit(req.resource)
+        else:
+            scope = None
+            if req.subscription or req.resource_group or req.workspace:
+                scope = Scope(subscriptions=(req.subscription,) if req.subscription else (),
+                              resource_group=req.resource_group, workspace=req.workspace)
+            report = service_obj.sweep(scope)
+        service_obj.tick()
         return Response(render(report, fmt, color=False), media_type=_FORMAT_MEDIA[fmt])
 
     @app.get("/api/audit", tags=["audit"])
@@ -254,33 +252,29 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
                include_resolved: bool = True) -> dict[str, Any]:
         """Current alert states (contract 5 shape), with silences, inhibition and acks."""
         service_obj = get_service()
-        with lock:
-            items = service_obj.alerts.list_alerts(status=status, include_resolved=include_resolved)
+        items = service_obj.alerts.list_alerts(status=status, include_resolved=include_resolved)
         return {"alerts": items}
 
     @app.get("/api/alerts/{fingerprint}", tags=["alerts"])
     def alert_detail(fingerprint: str) -> dict[str, Any]:
         service_obj = get_service()
-        with lock:
-            alert = service_obj.alerts.get_alert(fingerprint)
-            if alert is None:
-                raise HTTPException(404, f"no alert with fingerprint {fingerprint}")
-            return {"alert": alert, "history": service_obj.alerts.history(fingerprint)}
+        alert = service_obj.alerts.get_alert(fingerprint)
+        if alert is None:
+            raise HTTPException(404, f"no alert with fingerprint {fingerprint}")
+        return {"alert": alert, "history": service_obj.alerts.history(fingerprint)}
 
     @app.post("/api/alerts/{fingerprint}/ack", tags=["alerts"])
     def acknowledge(fingerprint: str, req: AckRequest) -> dict[str, Any]:
         service_obj = get_service()
-        with lock:
-            if service_obj.alerts.get_alert(fingerprint) is None:
-                raise HTTPException(404, f"no alert with fingerprint {fingerprint}")
-            service_obj.alerts.acknowledge(fingerprint, req.by, req.comment)
-            return {"alert": service_obj.alerts.get_alert(fingerprint)}
+        if service_obj.alerts.get_alert(fingerprint) is None:
+            raise HTTPException(404, f"no alert with fingerprint {fingerprint}")
+        service_obj.alerts.acknowledge(fingerprint, req.by, req.comment)
+        return {"alert": service_obj.alerts.get_alert(fingerprint)}
 
     @app.get("/api/silences", tags=["alerts"])
     def silences() -> dict[str, Any]:
         service_obj = get_service()
-        with lock:
-            return {"silences": service_obj.alerts.list_silences()}
+        return {"silences": service_obj.alerts.list_silences()}
 
     @app.post("/api/silences", tags=["alerts"], status_code=201)
     def add_silence(req: SilenceRequest) -> dict[str, Any]:
@@ -291,23 +285,21 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
         if ends_at is None or (req.starts_at and starts_at is None):
             raise HTTPException(400, "ends_at / starts_at must be ISO-8601 times, e.g. 2026-12-01T00:00:00Z")
         service_obj = get_service()
-        with lock:
-            try:
-                silence_id = service_obj.alerts.add_silence(req.matchers, ends_at=ends_at,
-                                                            created_by=req.created_by, comment=req.comment,
-                                                            starts_at=starts_at)
-            except ValueError as exc:
-                raise HTTPException(400, str(exc)) from exc
+        try:
+            silence_id = service_obj.alerts.add_silence(req.matchers, ends_at=ends_at,
+                                                        created_by=req.created_by, comment=req.comment,
+                                                        starts_at=starts_at)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
         return {"id": silence_id}
 
     @app.delete("/api/silences/{silence_id}", tags=["alerts"])
     def expire_silence(silence_id: str) -> dict[str, Any]:
         service_obj = get_service()
-        with lock:
-            try:
-                service_obj.alerts.expire_silence(silence_id)
-            except (KeyError, ValueError) as exc:  # SilenceError is a ValueError naming the fix
-                raise HTTPException(404, str(exc)) from exc
+        try:
+            service_obj.alerts.expire_silence(silence_id)
+        except (KeyError, ValueError) as exc:  # SilenceError is a ValueError naming the fix
+            raise HTTPException(404, str(exc)) from exc
         return {"id": silence_id, "expired": True}
 
     @app.get("/api/dashboard", tags=["dashboard"], response_class=HTMLResponse)
@@ -319,24 +311,13 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
             return HTMLResponse("<!doctype html><title>amlguard</title><h1>amlguard</h1>"
                                 "<p>The dashboard is not built yet; see /api/alerts and /api/audit.</p>")
         service_obj = get_service()
-        with lock:
-            return HTMLResponse(render_dashboard(service_obj))
+        return HTMLResponse(render_dashboard(service_obj))
 
     @app.get("/", include_in_schema=False)
     def root() -> PlainTextResponse:
         return PlainTextResponse("amlguard: see /api/health, /api/audit, /api/alerts, /api/dashboard\n")
 
     return app
-
-
-async def _run_blocking(lock: threading.RLock, fn: Callable[..., Any], *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    def call() -> Any:
-        with lock:
-            return fn(*args)
-
-    return await run_in_threadpool(call)
 
 
 def with_body_limit(app: FastAPI, limit: int) -> ASGIApp:

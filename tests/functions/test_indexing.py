@@ -22,13 +22,14 @@ def bindings() -> dict[str, dict[str, dict]]:
 
 def test_every_trigger_is_registered_under_the_names_infra_uses() -> None:
     assert set(bindings()) == {"http_app_func", "on_resource_event", "sweep_timer", "audit_workspace",
-                               "monitor_timer", "health"}
+                               "monitor_timer", "alerts_timer", "health"}
 
 
 def test_schedules_and_queues_come_from_app_settings() -> None:
     b = bindings()
     assert b["sweep_timer"]["timer"]["schedule"] == "%AMLGUARD_SWEEP_SCHEDULE%"
     assert b["monitor_timer"]["timer"]["schedule"] == "%AMLGUARD_MONITOR_SCHEDULE%"
+    assert b["alerts_timer"]["timer"]["schedule"] == "%AMLGUARD_ALERTS_SCHEDULE%"
     assert b["sweep_timer"]["out"]["queueName"] == "%AMLGUARD_QUEUE_NAME%"
     assert b["audit_workspace"]["msg"]["type"] == "queueTrigger"
     assert b["audit_workspace"]["msg"]["queueName"] == "%AMLGUARD_QUEUE_NAME%"

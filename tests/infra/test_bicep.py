@@ -121,6 +121,7 @@ EXPECTED_APP_SETTINGS = {
     "AMLGUARD_QUEUE_NAME",
     "AMLGUARD_SWEEP_SCHEDULE",
     "AMLGUARD_MONITOR_SCHEDULE",
+    "AMLGUARD_ALERTS_SCHEDULE",
     "AMLGUARD_REMEDIATION_ENABLED",
 }
 
@@ -372,6 +373,7 @@ def test_amlguard_settings_values() -> None:
     assert settings["AMLGUARD_STATE_TABLE_ENDPOINT"].startswith("https://${storage.outputs.storageAccountName}.table.")
     assert settings["AMLGUARD_SWEEP_SCHEDULE"] == "sweepSchedule"
     assert settings["AMLGUARD_MONITOR_SCHEDULE"] == "monitorSchedule"
+    assert settings["AMLGUARD_ALERTS_SCHEDULE"] == "alertsSchedule"
     remediation = settings["AMLGUARD_REMEDIATION_ENABLED"]["operator"]
     assert remediation["type"] == "conditional"
     assert remediation["operands"] == {
