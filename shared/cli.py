@@ -67,6 +67,8 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--policies", metavar="DIR")
     p.add_argument("--sweep-interval", type=float, metavar="SECONDS",
                    help="seconds between background sweeps (default: AMLGUARD_SWEEP_INTERVAL or 900; 0 = off)")
+    p.add_argument("--monitor-example", metavar="DIR",
+                   help="replay recorded Azure Monitor data from DIR (e.g. examples/monitoring) for monitor rules")
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="serve without a bearer token (only allowed on a loopback address)")
     p.add_argument("--log-level", default="info")
@@ -204,6 +206,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         changes["policies_dir"] = Path(args.policies)
     if args.sweep_interval is not None:
         changes["sweep_interval_seconds"] = args.sweep_interval
+    if args.monitor_example:
+        changes["env"] = {**settings.env, "AMLGUARD_MONITOR_EXAMPLE": args.monitor_example}
     settings = dataclasses.replace(settings, **changes)
     if args.insecure_no_auth:
         if not _is_loopback(args.host):
@@ -241,7 +245,10 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
     service = app.state.get_service()
     interval = settings.sweep_interval_seconds
     next_sweep = time.monotonic() if interval > 0 else float("inf")
-    next_monitor = time.monotonic()
+    # A snapshot stands in for Azure, so there is no Azure Monitor to ask unless recorded data is
+    # replayed; querying anyway would turn every monitor rule into an `error` alert.
+    monitoring = not settings.snapshot or bool(settings.env.get("AMLGUARD_MONITOR_EXAMPLE"))
+    next_monitor = time.monotonic() if monitoring else float("inf")
     while not stop.wait(2.0):
         # No lock around these: the state store and the service are safe to share between threads,
         # and a long sweep must not hold up event deliveries.
