@@ -40,7 +40,8 @@ HISTORY = 14  # daily sweeps recorded before the server starts
 
 def _seed_state(state: Path) -> None:
     """What an estate's state folder holds after two weeks: daily sweep runs (compliance creeping up as
-    teams fix things) and the latest monitor signals (the bundled example, stored as a monitor run does)."""
+    teams fix things) and the example's drift signals as the hourly drift run stored them. Latency and the
+    other metrics come from the server's own monitor timer (AMLGUARD_MONITOR_EXAMPLE)."""
     from shared.alerts import open_store
     from shared.inventory import load_paths
     from shared.monitor.evaluate import evaluate_rules
@@ -51,7 +52,8 @@ def _seed_state(state: Path) -> None:
     example = load_example(REPO_ROOT / "examples" / "monitoring")
     snapshot = example.snapshot if isinstance(example.snapshot, (list, tuple)) else [example.snapshot]
     resources = [r for r in load_paths(list(snapshot)).resources if r.kind in ("online_deployment", "online_endpoint")]
-    result = evaluate_rules(load_monitor_rules(example.rules), resources, example.source, now=example.now)
+    drift_rules = [r for r in load_monitor_rules(example.rules) if r.signal.source == "drift"]
+    result = evaluate_rules(drift_rules, resources, example.source, now=example.now)
     store = open_store(state)
     try:
         start = datetime.now(UTC) - timedelta(days=HISTORY)
@@ -72,7 +74,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     token = secrets.token_urlsafe(24)
     port = _free_port()
     log = (state / "serve.log").open("w")
-    env = {**os.environ, "AMLGUARD_API_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "AMLGUARD_API_TOKEN": token, "PYTHONUNBUFFERED": "1",
+           # the monitor timer replays the recorded example metrics instead of querying Azure Monitor
+           "AMLGUARD_MONITOR_EXAMPLE": str(REPO_ROOT / "examples" / "monitoring"),
+           "AMLGUARD_MONITOR_RULES": str(REPO_ROOT / "policies" / "monitors.yaml")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "shared.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--snapshot", "examples/workspace", "--state", str(state), "--sweep-interval", "0"],
@@ -130,9 +135,17 @@ def test_dashboard_served_live(browser: Any, server: tuple[str, str], tmp_path: 
         deleted = client.post("/api/events", json=[_event("evt-2", "frank@contoso.com", BLUE, delete=True)],
                               headers={"aeg-event-type": "Notification"})
         assert deleted.json()["events"][0]["outcome"] == "resolved"
-        alerts = client.get("/api/alerts").json()["alerts"]
         assert httpx.get(f"{base}/api/dashboard", timeout=30).status_code == 401  # no token, no page
-        page = client.get("/api/dashboard")
+        deadline = time.monotonic() + 60
+        while 'id="latency"' not in client.get("/api/dashboard").text:  # the first monitor run has stored
+            assert time.monotonic() < deadline, "the monitor timer stored no signals within 60 s"
+            time.sleep(1)
+        for _ in range(5):  # the timer keeps running: take a page whose alerts match the API's either side
+            before = client.get("/api/alerts").json()["alerts"]
+            page = client.get("/api/dashboard")
+            alerts = client.get("/api/alerts").json()["alerts"]
+            if [(a["fingerprint"], a["status"]) for a in before] == [(a["fingerprint"], a["status"]) for a in alerts]:
+                break
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     saved = tmp_path / "dashboard.html"
     saved.write_text(page.text, encoding="utf-8")
