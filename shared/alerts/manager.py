@@ -204,8 +204,7 @@ class AlertManager:
                                  keep_s=keep_map.get(alert.rule), cached=stored, defer=defer)
             if step:
                 transitions.append(step)
-        self._route_many(defer, now)
-        self._flush_due(now)
+        self._flush_groups(self._route_many(defer, now), now)
         return transitions
 
     def resolve_resource(self, resource_id: str, *, now: datetime | None = None, reason: str = "deleted",
@@ -221,8 +220,7 @@ class AlertManager:
                                      reason=reason, for_s=None, keep_s=0.0, cached=stored, defer=defer)
                 if step:
                     transitions.append(step)
-        self._route_many(defer, now)
-        self._flush_due(now)
+        self._flush_groups(self._route_many(defer, now), now)
         return transitions
 
     def tick(self, now: datetime | None = None) -> list[Transition]:
@@ -341,15 +339,17 @@ class AlertManager:
             if defer is not None:
                 defer.append(stored)
             else:
-                self._route_many([stored], now)
+                self._flush_groups(self._route_many([stored], now), now)
         return transition
 
     # -- routing and groups ----------------------------------------------------------------------
 
-    def _route_many(self, batch: list[StoredAlert], now: datetime) -> None:
-        """Put firing/resolved alerts into their groups (one write per group), then mark them routed."""
+    def _route_many(self, batch: list[StoredAlert], now: datetime) -> list[tuple[str, str]]:
+        """Put firing/resolved alerts into their groups (one write per group), then mark them routed.
+        Returns the (receiver, group key) of groups that are due to flush now (group_wait 0)."""
+        due: list[tuple[str, str]] = []
         if not batch:
-            return
+            return due
         if self.router is not None:
             groups: dict[tuple[str, str], tuple[Any, list[Alert]]] = {}
             for stored in batch:
@@ -358,9 +358,13 @@ class AlertManager:
                     key = (str(match.receiver), _group_key(match, labels, _group_labels(match, labels)))
                     groups.setdefault(key, (match, []))[1].append(stored.alert)
             for match, alerts in groups.values():
-                self._join_group(match, alerts, now)
+                flush_at = self._join_group(match, alerts, now)
+                if flush_at is not None and flush_at <= now:
+                    due.append((str(match.receiver), _group_key(match, _labels(alerts[0]),
+                                                                _group_labels(match, _labels(alerts[0])))))
         for stored in batch:
             self._mark_routed(stored)
+        return due
 
     def _mark_routed(self, stored: StoredAlert) -> None:
         target_seq = stored.route_seq
@@ -381,7 +385,8 @@ class AlertManager:
 
         retry(mark)
 
-    def _join_group(self, match: Any, alerts: list[Alert], now: datetime) -> None:
+    def _join_group(self, match: Any, alerts: list[Alert], now: datetime) -> datetime | None:
+        """Add alerts to their group; returns when the group flushes next."""
         receiver = str(match.receiver)
         labels = _labels(alerts[0])
         group_labels = _group_labels(match, labels)
@@ -394,7 +399,7 @@ class AlertManager:
             "send_resolved": bool(getattr(match, "send_resolved", True)),
         }
 
-        def attempt() -> None:
+        def attempt() -> datetime | None:
             doc = self.store.get_group(receiver, group_key)
             if doc is None:
                 body: dict[str, Any] = {
@@ -404,7 +409,7 @@ class AlertManager:
                     "created_at": now.isoformat(),
                 }
                 self.store.save_group(receiver, group_key, body, etag=None)
-                return
+                return now + timedelta(seconds=settings["group_wait"])
             body = dict(doc.body)
             before = dict(body)
             new = [fp for fp in fps if fp not in body["members"]]
@@ -415,8 +420,16 @@ class AlertManager:
                 body["next_flush"] = (now + timedelta(seconds=settings["group_wait"])).isoformat()
             if body != before:
                 self.store.save_group(receiver, group_key, body, etag=doc.etag)
+            return to_utc(datetime.fromisoformat(body["next_flush"]))
 
-        retry(attempt)
+        return retry(attempt)
+
+    def _flush_groups(self, groups: list[tuple[str, str]], now: datetime) -> None:
+        """Flush the groups an update just made due; the timer (tick) flushes the rest."""
+        if groups:
+            context = _MuteContext(self, now)
+            for receiver, group_key in dict.fromkeys(groups):
+                self._flush(receiver, group_key, now, context)
 
     def _flush_due(self, now: datetime) -> None:
         due = [doc for doc in self.store.list_groups()
