@@ -140,8 +140,10 @@ def _merged_cdf_stats(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     cdiff -= cum_b / n2
     deltas = np.diff(merged)
     # Wasserstein: sum |F_a - F_b| * width; inside a tie run the width is 0, so every term
-    # equals scipy's term for term.
-    wasserstein = float(np.abs(cdiff[:-1]) @ deltas)
+    # equals scipy's term for term. (Not `@`: BLAS ddot spins up its own threads on top of ours.)
+    terms = np.abs(cdiff[:-1])
+    terms *= deltas
+    wasserstein = float(terms.sum())
     run_end = np.empty(n, dtype=bool)
     np.not_equal(deltas, 0.0, out=run_end[:-1])
     run_end[-1] = True
