@@ -8,7 +8,7 @@ import azure.functions as func
 
 from functions.runtime import service
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships no annotations here
 log = logging.getLogger("amlguard.functions.events")
 
 

@@ -8,7 +8,7 @@ import azure.functions as func
 
 from shared import __version__
 
-bp = func.Blueprint()
+bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships no annotations here
 
 
 @bp.function_name("health")

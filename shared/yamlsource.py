@@ -67,7 +67,7 @@ _BRACKET = re.compile(r"[\[\]{}]")
 _COMPACT = re.compile(r"^[ \t]*((?:[-?][ \t]+)+)", re.MULTILINE)  # "- - - x": one level per dash
 
 
-class _Builder(_Loader):  # type: ignore[misc]
+class _Builder(_Loader):
     """Loader whose constructor we bypass; only its C parser/composer is used.
 
     PyYAML's resolver runs a list of regexes in Python for every plain scalar, keys included;
@@ -82,7 +82,7 @@ class _Builder(_Loader):  # type: ignore[misc]
                 if len(value) <= _CACHEABLE_LENGTH and len(_tags) < _CACHE_LIMIT:
                     _tags[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 def _plain_tag(value: str) -> str:
