@@ -18,7 +18,7 @@ from itertools import repeat
 from typing import Any
 
 from shared.inventory.base import InventoryError
-from shared.model import Finding, Resource, Status
+from shared.model import Finding, Kind, Resource, Status
 from shared.policy.conditions import CompileContext, Node, compile_condition, generate
 from shared.policy.operators import show
 from shared.policy.valuetypes import Clock
@@ -204,6 +204,11 @@ class Rule:
         }
 
 
+def _no_triples(resource: Resource) -> tuple[()]:
+    """Verdicts of a resource no rule targets: none."""
+    return ()
+
+
 def _kind(resource_kind: Any) -> str:
     return str(getattr(resource_kind, "value", resource_kind))
 
@@ -225,6 +230,7 @@ class PolicyPack:
         self._workspace_tags: dict[str, dict[str, str]] = {}
         self._by_id = {r.id: r for r in self.rules}
         self._programs: dict[str, Callable[[list[Resource]], list[tuple[str, ...]]]] = {}
+        self._triples_cache: dict[str, Callable[[Resource], tuple[tuple[str, str, str], ...]]] | None = None
         self._raised = False
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
@@ -314,6 +320,15 @@ class PolicyPack:
         """
         with self._lock:
             items = self._prepare(resources, now, workspace_tags)
+            if not self._active_overrides and not any(self._exemptions_by_rule.values()):
+                try:  # nothing per resource to adjust: one generated pass straight to the triples
+                    triples = self._triples
+                    out = [t for r in items for t in triples.get(r.kind, _no_triples)(r)]
+                except Exception:  # a rule raised on some resource: the path below isolates it
+                    pass
+                else:
+                    out.extend((f.rule, f.resource, f.status) for f in self._error_findings(errors))
+                    return out
             kinds, rows, _matches = self._rows(items)
             its = {kind: iter(kind_rows) for kind, kind_rows in rows.items()}
             ids = self._ids
@@ -340,6 +355,39 @@ class PolicyPack:
         for name, tags in (workspace_tags or {}).items():
             self._workspace_tags.setdefault(name, dict(tags))
         return items
+
+    @property
+    def _triples(self) -> dict[str, Callable[[Resource], tuple[tuple[str, str, str], ...]]]:
+        """Per kind, a generated function giving one resource's (rule, resource id, status) triples.
+
+        Built once per pack from the same rule expressions as `_program`, for `statuses` when no
+        override or exemption can change a verdict afterwards.
+        """
+        if self._triples_cache is None:
+            functions: dict[str, Callable[[Resource], tuple[tuple[str, str, str], ...]]] = {}
+            for kind, rules in self._by_kind.items():
+                names: dict[str, Any] = {}
+                items = []
+                for index, rule in enumerate(rules):
+                    compiled = rule._variants.get(()) or self._variant(rule, ())
+                    require, more = compiled.require.code()
+                    names.update(more)
+                    column = f"('pass' if {require} else 'fail')"
+                    if compiled.applies is not None:
+                        applies, more = compiled.applies.code()
+                        names.update(more)
+                        column = f"({column} if {applies} else 'not_applicable')"
+                    names[f"_rule{index}"] = rule.id
+                    items.append(f"(_rule{index}, i, {column})")
+                body = (f"def triples(r):\n    f = r.fields\n    i = r.id\n"
+                        f"    return ({', '.join(items)},)\n")
+                function = generate(f"<amlguard verdicts for {kind}>", body, names)["triples"]
+                functions[kind] = function
+                for member in Kind:  # Resource.kind may be the enum member; it hashes like its value
+                    if member.value == kind:
+                        functions[member] = function
+            self._triples_cache = functions
+        return self._triples_cache
 
     def _program(self, kind: str) -> Callable[[list[Resource]], list[tuple[str, ...]]]:
         """The generated function evaluating every rule of `kind` in ONE pass over its resources.
