@@ -163,7 +163,7 @@ class _Reader:
         self._contexts: dict[str, WorkspaceContext | None] = {}
         self.config_dirs: dict[str, bool] = {}  # walked folders: whether config.json may be there
 
-    # -- workspace context (Azure ML config.json in the folder or a parent, up to the root)
+    # -- workspace context (Azure ML config.json in the folder or a parent, up to a repository's top)
     def context(self, folder: str, root: str) -> WorkspaceContext | None:
         if not root:  # text given in memory: no folder to look in
             return None
@@ -183,9 +183,12 @@ class _Reader:
                 if ctx and (ctx.subscription_id or ctx.workspace):
                     found = ctx
                     break
-        if found is None and folder != root and _under(folder, root):
+        if found is None:
             parent = os.path.dirname(folder)
-            if parent != folder:
+            # Within the walked tree, always climb; above it, climb like the Azure ML SDK's
+            # config.json search (from the folder upward) but stop at a repository's top.
+            inside = folder != root and _under(folder, root)
+            if parent != folder and (inside or not os.path.isdir(os.path.join(folder, ".git"))):
                 found = self.context(parent, root)
         self._contexts[folder] = found
         return found

@@ -356,10 +356,20 @@ def test_dot_azureml_config_json(tmp_path: Path) -> None:
     assert res.id == f"{WS_ID}/onlineEndpoints/my-endpoint"
 
 
-def test_config_json_above_the_walked_root_is_not_used(tmp_path: Path) -> None:
+def test_config_json_above_the_walked_root_is_found_like_the_sdk_does(tmp_path: Path) -> None:
+    # MLClient.from_config searches from the folder upward; so does the audit of a subfolder
     write(tmp_path, "config.json", json.dumps({"subscription_id": SUB, "resource_group": "rg", "workspace_name": "w"}))
     write(tmp_path, "sub/endpoint.yml", MANAGED_ENDPOINT)
     resources, _ = load(tmp_path, "sub")
+    assert resources[0].workspace == "w"
+    assert resources[0].id.endswith("/workspaces/w/onlineEndpoints/my-endpoint")
+
+
+def test_config_json_search_stops_at_the_repository_top(tmp_path: Path) -> None:
+    write(tmp_path, "config.json", json.dumps({"subscription_id": SUB, "resource_group": "rg", "workspace_name": "w"}))
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    write(tmp_path, "repo/sub/endpoint.yml", MANAGED_ENDPOINT)
+    resources, _ = load(tmp_path / "repo", "sub")
     assert resources[0].id == f"sub{os.sep}endpoint.yml#online_endpoint/my-endpoint"
 
 
