@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +165,11 @@ def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
                 notes.append(f"columns not on both sides, not compared: {', '.join(extra)}")
         else:
             names = features
-        baseline = read_table(baseline_path, names)
-        current = read_table(current_path, names)
+        # Both files at once: pyarrow decodes without the GIL.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = pool.submit(read_table, current_path, names)
+            baseline = read_table(baseline_path, names)
+            current = pending.result()
     report = compute_drift(baseline, current, features=names, thresholds=overrides, categorical=categorical)
     if not report.features:
         raise ConfigError(f"{baseline_path} and {current_path} share no columns; pass files with the same "
