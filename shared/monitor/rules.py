@@ -94,7 +94,7 @@ def _rule_schema() -> dict[str, Any]:
                    "x-expected": "an id AMLG-MON-<AREA>-NNN, e.g. AMLG-MON-LAT-001"},
             "title": {"type": "string", "minLength": 1},
             "severity": {"enum": list(SEVERITIES)},
-            "signal": {"enum": sorted(SIGNALS), "description": "what to watch (see docs/readme/monitoring.md)"},
+            "signal": {"enum": sorted(SIGNALS), "description": "what to watch (see docs/monitoring.md)"},
             "kinds": {"type": "array", "minItems": 1, "uniqueItems": True,
                       "items": {"enum": ["online_deployment", "online_endpoint"]}},
             "select": {"$ref": "#/$defs/condition",

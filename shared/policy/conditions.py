@@ -4,7 +4,7 @@ A condition is compiled once per parameter set into a tree of nodes whose `fn(re
 closure: no dict is interpreted per resource. `explain(resource)` runs only for failures and
 says what is wrong in words (`public_network_access is 'enabled'; expected 'disabled'`).
 
-Condition grammar (documented in docs/readme/policy.md):
+Condition grammar (documented in docs/policy.md):
   {allOf: [cond, ...]} | {anyOf: [cond, ...]} | {not: cond}
   {field|tag|value|count: ..., <operator>: operand, value_type?, default?, case_sensitive?}
 Operands may be parameter references: `{param: name}`.

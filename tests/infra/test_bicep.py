@@ -648,7 +648,7 @@ def test_main_outputs_what_a_user_needs() -> None:
         "AMLGUARD_IDENTITY_CLIENT_ID",
         "AMLGUARD_IDENTITY_PRINCIPAL_ID",
         "AMLGUARD_DEADLETTER_CONTAINER",
-        "AMLGUARD_REMEDIATION_ROLE_NAME",  # the rollback in docs/readme/deployment.md needs it
+        "AMLGUARD_REMEDIATION_ROLE_NAME",  # the rollback in docs/deployment.md needs it
     ):
         assert name in outputs, name
     assert outputs["AZURE_FUNCTION_URL"]["value"] == "https://${function.outputs.defaultHostName}/api"
