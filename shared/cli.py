@@ -147,7 +147,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         missing = [p for p in args.paths if not Path(p).exists()]
         if missing:
             raise ConfigError(f"no such file or folder: {', '.join(missing)}")
-        result = load_paths(args.paths)
+        result = load_paths(args.paths, workers=min(os.cpu_count() or 1, 8))
     else:
         try:
             from shared.inventory.config import inventory_from_args
