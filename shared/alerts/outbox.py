@@ -117,8 +117,9 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
     """Send what is due in every receiver's outbox through `notifiers` (receiver name -> Notifier).
 
     At most `max_items` sends per call. A retryable failure (any exception but a
-    `NotificationError(retryable=False)`) schedules a retry and stops that receiver for this
-    pass, which keeps its order; a non-retryable one dead-letters the message and moves on.
+    `NotificationError(retryable=False)`) schedules a retry and holds back the later messages
+    about the same alerts (order per alert); a non-retryable one dead-letters the message and
+    moves on. An open circuit stops the receiver for the pass.
     """
     now = to_utc(now)
     policy = policy or RetryPolicy()
@@ -151,14 +152,25 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
             stats.queued += len(live)
             continue
         sent_here = 0
+        # Order is kept per alert (and per group), not per receiver: a message that waits or fails
+        # holds back the later messages about the same alerts, while messages about other alerts go
+        # on. A strict per-receiver queue would let one flaky send stall every alert behind it.
+        held_groups: set[str] = set()
+        held_alerts: set[str] = set()
         for doc in live:
             if stats.attempted >= max_items:
                 break
-            if not _due(doc, now):
-                break  # keep order: nothing behind a waiting message goes first
-            outcome = _attempt(store, notifiers[receiver], receiver, doc, now, policy, rand, breaker)
-            if outcome is None:
-                break  # another instance holds it
+            note = doc.body["notification"]
+            group = str(note.get("group_key", ""))
+            alerts = {str(a.get("fingerprint")) for a in note.get("alerts") or ()}
+            if group in held_groups or not held_alerts.isdisjoint(alerts):
+                continue
+            outcome = _attempt(store, notifiers[receiver], receiver, doc, now, policy, rand, breaker) \
+                if _due(doc, now) else None
+            if outcome is None:  # not due yet, or another instance holds it
+                held_groups.add(group)
+                held_alerts |= alerts
+                continue
             stats.attempted += 1
             if outcome == "delivered":
                 stats.delivered += 1
@@ -168,7 +180,10 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
                 sent_here += 1
             else:
                 stats.failed += 1
-                break
+                held_groups.add(group)
+                held_alerts |= alerts
+                if breaker.is_open(now):
+                    break
         stats.queued += len(live) - sent_here
     return stats
 

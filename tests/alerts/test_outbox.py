@@ -222,3 +222,24 @@ def test_concurrent_deliverers_send_each_message_once(store_factory: StoreFactor
         t.join()
     assert len(sent) == 6 and len(set(sent)) == 6
     assert setup.outbox() == []
+
+
+def test_a_failing_send_holds_back_only_its_own_alerts(store: StateStore, clock: FakeClock) -> None:
+    """Order is per alert: e1's failed notice waits and so does e1's resolve behind it, while the
+    notices about e2 and e3 (queued after e1's) go out in the same pass."""
+    rec = Recorder(fail=lambda n: NotificationError("503") if n.alerts[0].resource == ep_id("e1") else None)
+    mgr = manager(store, clock)
+    mgr.process([finding(resource=ep_id("e1"))])
+    mgr.process([finding(resource=ep_id("e2")), finding(resource=ep_id("e3"))])
+    stats = mgr.deliver({"team": rec})
+    assert (stats.attempted, stats.delivered, stats.failed) == (3, 2, 1)
+    assert sorted(n.alerts[0].resource.rsplit("/", 1)[-1] for n in rec.sent) == ["e2", "e3"]
+    clock.advance(61)
+    mgr.process([finding(resource=ep_id("e1"), status="pass")])  # e1 resolves while its firing notice waits
+    mgr.tick()
+    rec.fail = None
+    for _ in range(3):
+        clock.advance(10)
+        mgr.deliver({"team": rec})
+    e1 = [n.status for n in rec.sent if n.alerts[0].resource == ep_id("e1")]
+    assert e1 == ["firing", "resolved"]  # still in order for that alert
