@@ -24,13 +24,16 @@ __all__ = ["DeliveryStats", "RetryPolicy", "backoff_seconds", "deliver"]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Delivery timing. Defaults: 5 s doubling to 10 min, breaker opens after 5 straight failures."""
+    """Delivery timing. Defaults: 5 s doubling to 10 min; the breaker opens when at least half of a
+    receiver's last 20 attempts (and at least 10) failed."""
 
     base: float = 5.0  # first retry delay, seconds
     cap: float = 600.0  # longest delay between attempts
     lease: float = 120.0  # a claimed message is resent after this if its sender vanished
     max_age: float = 72 * 3600.0  # a message still failing after this is dead-lettered (kept, visible)
-    breaker_threshold: int = 5  # consecutive failures that open a receiver's circuit
+    breaker_window: int = 20  # the receiver's most recent attempts the failure rate is taken over
+    breaker_min_calls: int = 10  # no verdict on fewer attempts than this
+    breaker_failure_rate: float = 0.5  # open at this share of failures in the window
     breaker_cooldown: float = 60.0  # first open period; doubles per re-open
     breaker_cooldown_cap: float = 900.0
 
@@ -76,13 +79,20 @@ def _log_entry(doc: Doc, outcome: str, error: str | None, attempts: int) -> dict
 
 
 class _Breaker:
-    """Per-receiver circuit breaker persisted next to the receiver's queue."""
+    """Per-receiver circuit breaker persisted next to the receiver's queue.
+
+    Opens on a failure rate over the last attempts, not on a run of failures: a receiver that
+    refuses one request in five is up and must keep receiving, while one that fails most requests
+    is given a rest. After the cooldown one trial goes out (half-open): success closes it, failure
+    opens it again for twice as long. Written once per delivery pass, not per attempt.
+    """
 
     def __init__(self, store: StateStore, receiver: str, policy: RetryPolicy) -> None:
         self.store, self.receiver, self.policy = store, receiver, policy
         doc = store.get_breaker(receiver)
-        self.body: dict[str, Any] = dict(doc.body) if doc else {"failures": 0, "opens": 0, "open_until": None}
+        self.body: dict[str, Any] = dict(doc.body) if doc else {"recent": "", "opens": 0, "open_until": None}
         self.etag = doc.etag if doc else None
+        self.dirty = False
 
     def is_open(self, now: datetime) -> bool:
         until = _dt(self.body.get("open_until"))
@@ -92,23 +102,30 @@ class _Breaker:
     def half_open(self) -> bool:
         return self.body.get("open_until") is not None
 
-    def _save(self) -> None:
+    def save(self) -> None:
+        if not self.dirty:
+            return
         with contextlib.suppress(Conflict):  # another instance updated it; its view is as good as ours
             self.etag = self.store.save_breaker(self.receiver, self.body, self.etag)
+        self.dirty = False
 
     def success(self) -> None:
-        if self.body.get("failures") or self.body.get("open_until"):
-            self.body = {"failures": 0, "opens": 0, "open_until": None}
-            self._save()
+        if self.half_open:
+            self.body.update(recent="", opens=0, open_until=None)
+        else:
+            self.body["recent"] = (str(self.body.get("recent", "")) + "0")[-self.policy.breaker_window:]
+        self.dirty = True
 
     def failure(self, now: datetime, error: str) -> None:
-        failures = int(self.body.get("failures", 0)) + 1
-        self.body.update(failures=failures, last_error=error, last_failure_at=now.isoformat())
-        if failures >= self.policy.breaker_threshold or self.half_open:
+        recent = (str(self.body.get("recent", "")) + "1")[-self.policy.breaker_window:]
+        self.body.update(recent=recent, last_error=error, last_failure_at=now.isoformat())
+        tripped = (len(recent) >= self.policy.breaker_min_calls
+                   and recent.count("1") >= self.policy.breaker_failure_rate * len(recent))
+        if tripped or self.half_open:
             opens = int(self.body.get("opens", 0))
             cooldown = min(self.policy.breaker_cooldown_cap, self.policy.breaker_cooldown * 2 ** opens)
-            self.body.update(opens=opens + 1, open_until=(now + timedelta(seconds=cooldown)).isoformat())
-        self._save()
+            self.body.update(opens=opens + 1, recent="", open_until=(now + timedelta(seconds=cooldown)).isoformat())
+        self.dirty = True
 
 
 def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: datetime,
@@ -184,6 +201,7 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
                 held_alerts |= alerts
                 if breaker.is_open(now):
                     break
+        breaker.save()
         stats.queued += len(live) - sent_here
     return stats
 

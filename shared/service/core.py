@@ -212,7 +212,10 @@ class Service:
             return EventOutcome(event.id, "duplicate", event.resource_id, "event id already processed")
         assert event.resource_id is not None
         last = self.store.last_audit(event.resource_id)
-        if last is not None and event.time is not None and event.time < last:
+        if last is not None and event.time is not None and event.time < last and not (
+                event.action == "delete" and self._gone(event.resource_id)):
+            # What the event changed was already read by a later audit. A late delete of a resource
+            # that is really gone still resolves: the audit in between could only report an error.
             return EventOutcome(event.id, "stale", event.resource_id,
                                 f"event time {event.time.isoformat()} is older than the last audit "
                                 f"{last.isoformat()}")
@@ -226,6 +229,12 @@ class Service:
         summary = report.summary()
         return EventOutcome(event.id, "audited", event.resource_id, findings=len(report.findings),
                             failed=summary["failed"] + summary["errors"], transitions=transitions)
+
+    def _gone(self, resource_id: str) -> bool:
+        try:
+            return self.inventory.get(resource_id) is None
+        except Exception:  # cannot tell: keep the stale verdict, the next sweep settles it
+            return False
 
     # -- timers ---------------------------------------------------------------------------
     def tick(self) -> Any:

@@ -90,7 +90,7 @@ def test_receiver_down_for_an_hour_gets_everything_in_order(store: StateStore, c
 
 
 def test_circuit_breaker_opens_and_half_opens(store: StateStore, clock: FakeClock) -> None:
-    policy = RetryPolicy(base=1, cap=1, breaker_threshold=3, breaker_cooldown=60)
+    policy = RetryPolicy(base=1, cap=1, breaker_window=4, breaker_min_calls=3, breaker_cooldown=60)
     rec = Recorder(fail=lambda _n: NotificationError("503"))
     mgr = manager(store, clock, retry_policy=policy)
     mgr.process([finding()])
@@ -110,6 +110,24 @@ def test_circuit_breaker_opens_and_half_opens(store: StateStore, clock: FakeCloc
     assert mgr.deliver({"team": rec}).delivered == 1
     breaker = store.get_breaker("team")
     assert breaker is not None and breaker.body["open_until"] is None
+
+
+def test_a_receiver_failing_one_request_in_five_is_not_cut_off(store: StateStore, clock: FakeClock) -> None:
+    calls = [0]
+
+    def every_fifth(_n: Notification) -> BaseException | None:
+        calls[0] += 1
+        return NotificationError("500") if calls[0] % 5 == 0 else None
+
+    rec = Recorder(fail=every_fifth)
+    mgr = manager(store, clock)
+    mgr.process([finding(resource=ep_id(f"e{i}")) for i in range(60)])
+    for _ in range(12):
+        mgr.deliver({"team": rec})
+        clock.advance(10)
+    assert len({n.alerts[0].resource for n in rec.sent}) == 60  # all delivered, none waited on a breaker
+    breaker = store.get_breaker("team")
+    assert breaker is not None and breaker.body["open_until"] is None and breaker.body["opens"] == 0
 
 
 def test_permanent_refusal_is_dead_lettered_and_the_queue_moves_on(store: StateStore, clock: FakeClock) -> None:

@@ -132,3 +132,23 @@ def test_invalid_policy_edit_keeps_the_last_good_pack(service, tmp_path: Path, r
     assert holder.current() is good
     assert holder.last_error is not None
     assert "severity" in holder.last_error.render()
+
+
+def test_a_late_delete_of_a_resource_that_is_gone_still_resolves(service, workspace: Path, clock: Clock) -> None:
+    service.handle_event(parse_event_dict(write_event("e1", GREEN)))
+    (workspace / "fraud-scoring" / "green.yml").unlink()
+    service.inventory.reload()
+    clock.advance(30)
+    audit = service.handle_event(parse_event_dict(write_event("e2", GREEN, "2026-11-26T09:00:20Z")))
+    assert audit.outcome == "audited"  # the resource is gone: the audit can only say `error`
+    late = service.handle_event(parse_event_dict(write_event("e3", GREEN, "2026-11-26T09:00:10Z", delete=True)))
+    assert late.outcome == "resolved"
+    assert open_alerts(service) == {}
+
+
+def test_a_late_delete_of_a_resource_that_exists_again_is_stale(service, clock: Clock) -> None:
+    service.handle_event(parse_event_dict(write_event("e1", GREEN)))
+    clock.advance(30)
+    late = service.handle_event(parse_event_dict(write_event("e2", GREEN, "2026-11-26T08:59:00Z", delete=True)))
+    assert late.outcome == "stale"
+    assert open_alerts(service)
