@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -36,13 +37,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def event(event_id: str, resource: str, minute: int) -> list[dict]:
+# Events happened in index order, 20 ms apart, starting now (deliveries are shuffled).
+T0 = datetime.now(UTC)
+
+
+def event(event_id: str, resource: str, index: int) -> list[dict]:
     kind = "onlineEndpoints/deployments" if "/deployments/" in resource else (
         "onlineEndpoints" if "/onlineEndpoints/" in resource else "")
     op = f"Microsoft.MachineLearningServices/workspaces/{kind + '/' if kind else ''}write"
     return [{"id": event_id, "subject": resource, "topic": "/subscriptions/x/resourceGroups/rg-bench",
              "eventType": "Microsoft.Resources.ResourceWriteSuccess",
-             "eventTime": f"2026-11-26T{9 + minute // 60:02d}:{minute % 60:02d}:00Z", "dataVersion": "2",
+             "eventTime": (T0 + timedelta(milliseconds=20 * index)).isoformat(), "dataVersion": "2",
              "data": {"operationName": op, "resourceUri": resource,
                       "claims": {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "bench@contoso.com"}}}]
 
@@ -80,9 +85,9 @@ def main() -> int:
                     time.sleep(0.1)
                 client.get("/api/audit", params={"resource": ids[0]})  # warm: policy pack, inventory, store
                 latencies, outcomes = [], Counter()
-                for minute, (event_id, resource) in enumerate(deliveries):
+                for event_id, resource in deliveries:
                     started = time.perf_counter()
-                    response = client.post("/api/events", json=event(event_id, resource, minute % 600))
+                    response = client.post("/api/events", json=event(event_id, resource, int(event_id.split("-")[1])))
                     latencies.append((time.perf_counter() - started) * 1000)
                     response.raise_for_status()
                     outcomes[response.json()["events"][0]["outcome"]] += 1

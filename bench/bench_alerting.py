@@ -1,0 +1,223 @@
+"""10,000 ARM events through `amlguard serve` with a webhook receiver that fails 20% of requests.
+
+1,000 resources; 30% of the deliveries are duplicates; all shuffled; one in ten events is a
+delete (which resolves that resource's alerts). The webhook route groups by every label, so each
+alert state change (firing, resolved) is its own notification. The receiver answers 500 to a
+seeded 20% of requests and records the rest with their Idempotency-Key.
+
+Checks (alerting issue): exactly one notification per alert state change after retries (unique
+idempotency keys == firing + resolved transitions in the alerts' histories), zero lost.
+Reports throughput and the p99 from a state change to its successful delivery.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from estate import estate, write_snapshot
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-token"
+SECRET = "bench-hmac-secret"
+
+ALERTING = """\
+apiVersion: amlguard/v1
+kind: AlertRouting
+route:
+  receiver: webhook
+  group_by: ['...']        # one notification per alert: each state change is countable
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1000h
+receivers:
+  - name: webhook
+    type: webhook
+    url_from_env: BENCH_WEBHOOK_URL
+    secret_from_env: BENCH_WEBHOOK_SECRET
+    send_resolved: true
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Receiver:
+    """A webhook receiver on loopback that fails a seeded share of requests."""
+
+    def __init__(self, fail_share: float) -> None:
+        self.rng = random.Random(3)
+        self.fail_share = fail_share
+        self.lock = threading.Lock()
+        self.accepted: list[tuple[float, str, dict]] = []
+        self.failed = 0
+        self.bad_signature = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                from shared.alerts.notifiers.webhook import verify_signature
+
+                with receiver.lock:
+                    fail = receiver.rng.random() < receiver.fail_share
+                    if not verify_signature(SECRET, self.headers.get("X-Amlguard-Signature"), body):
+                        receiver.bad_signature += 1
+                    if fail:
+                        receiver.failed += 1
+                    else:
+                        receiver.accepted.append((time.time(), self.headers.get("Idempotency-Key", ""),
+                                                  json.loads(body)))
+                self.send_response(500 if fail else 200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+# Events happened in index order, 20 ms apart, starting now (deliveries are shuffled).
+T0 = datetime.now(UTC)
+
+
+def arm_event(event_id: str, resource: str, index: int, delete: bool) -> list[dict]:
+    kind = "onlineEndpoints/deployments" if "/deployments/" in resource else (
+        "onlineEndpoints" if "/onlineEndpoints/" in resource else "")
+    op = f"Microsoft.MachineLearningServices/workspaces/{kind + '/' if kind else ''}{'delete' if delete else 'write'}"
+    return [{"id": event_id, "subject": resource, "topic": "/subscriptions/x/resourceGroups/rg-bench",
+             "eventType": f"Microsoft.Resources.Resource{'Delete' if delete else 'Write'}Success",
+             "eventTime": (T0 + timedelta(milliseconds=20 * index)).isoformat(),
+             "dataVersion": "2", "data": {"operationName": op, "resourceUri": resource}}]
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    total = 2000 if quick else 10_000
+    rng = random.Random(17)
+    rows = estate(workspaces=10, endpoints_per_workspace=50)  # 10 workspaces, 500 endpoints, 500 deployments
+    ids = [r["id"] for r in rows if "/onlineEndpoints/" in r["id"]]
+    unique = int(total * 0.7)
+    deliveries = []
+    for i in range(unique):
+        delete = rng.random() < 0.1
+        deliveries.append((f"evt-{i}", rng.choice(ids), i, delete))
+    deliveries += [rng.choice(deliveries) for _ in range(total - unique)]
+    rng.shuffle(deliveries)
+
+    receiver = Receiver(0.2)
+    receiver.thread.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshot = write_snapshot(Path(tmp) / "estate.json", rows)
+        (Path(tmp) / "alerting.yaml").write_text(ALERTING)
+        state = Path(tmp) / "state"
+        port = free_port()
+        env = {**os.environ, "AMLGUARD_API_TOKEN": TOKEN, "AMLGUARD_ALERTING": str(Path(tmp) / "alerting.yaml"),
+               "BENCH_WEBHOOK_URL": receiver.url, "BENCH_WEBHOOK_SECRET": SECRET}
+        proc = subprocess.Popen([str(ROOT / ".venv/bin/amlguard"), "serve", "--port", str(port), "--snapshot",
+                                 str(snapshot), "--state", str(state), "--sweep-interval", "0",
+                                 "--log-level", "warning"], env=env, cwd=tmp,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                              headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        if client.get("/api/health").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SystemExit("amlguard serve did not start: " + (proc.stderr.read().decode()
+                                                                               if proc.stderr else ""))
+                    time.sleep(0.1)
+                outcomes: Counter[str] = Counter()
+                started = time.perf_counter()
+                for event_id, resource, second, delete in deliveries:
+                    response = client.post("/api/events", json=arm_event(event_id, resource, second, delete))
+                    response.raise_for_status()
+                    outcomes[response.json()["events"][0]["outcome"]] += 1
+                ingest_s = time.perf_counter() - started
+                alerts = client.get("/api/alerts").json()["alerts"]
+                changes = []  # (fingerprint, status, at) of every firing / resolved transition
+                for alert in alerts:
+                    for step in client.get(f"/api/alerts/{alert['fingerprint']}").json()["history"]:
+                        if step.get("event") == "transition" and step.get("to") in ("firing", "resolved"):
+                            changes.append((alert["fingerprint"], step["to"], step["at"]))
+                # wait until every change has reached the receiver (retries, backoff, breaker)
+                expected = {(fp, status) for fp, status, _ in changes}
+                wait_deadline = time.monotonic() + 600
+                while time.monotonic() < wait_deadline:
+                    with receiver.lock:
+                        got = {(a["data"]["essentials"]["originAlertId"], n["status"]) for _, _, n in receiver.accepted
+                               for a in n["alerts"]}
+                    if expected <= got:
+                        break
+                    time.sleep(1)
+                drained_s = time.perf_counter() - started
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            receiver.server.shutdown()
+
+    with receiver.lock:
+        accepted = list(receiver.accepted)
+    first_seen: dict[tuple[str, str], float] = {}
+    keys_per_change: dict[tuple[str, str], set[str]] = {}
+    for at, key, note in accepted:
+        for alert in note["alerts"]:
+            change = (alert["data"]["essentials"]["originAlertId"], note["status"])
+            keys_per_change.setdefault(change, set()).add(key)
+            first_seen[change] = min(first_seen.get(change, at), at)
+    counts = Counter(status for _, status, _ in changes)
+    lost = [c for c in expected if c not in keys_per_change]
+    duplicated = [c for c, keys in keys_per_change.items() if len(keys) > 1]
+    unexpected = [c for c in keys_per_change if c not in expected]
+    latencies = sorted(first_seen[(fp, st)] - datetime.fromisoformat(at).timestamp()
+                       for fp, st, at in changes if (fp, st) in first_seen)
+    p50 = statistics.median(latencies) if latencies else float("nan")
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan")
+    repeats = len(accepted) - len({key for _, key, _ in accepted})
+    print(f"events: {total} delivered ({total - unique} duplicates, ~10% deletes), outcomes {dict(outcomes)}")
+    print(f"ingest: {ingest_s:.1f} s = {total / ingest_s:.0f} events/s (one client, sequential)")
+    print(f"alert state changes: {len(changes)} ({counts['firing']} firing, {counts['resolved']} resolved)")
+    print(f"receiver: {len(accepted)} accepted, {receiver.failed} refused (20% injected), "
+          f"{repeats} resends carrying an already-accepted idempotency key, {receiver.bad_signature} bad signatures")
+    print(f"exactly one notification per change: lost {len(lost)}, duplicated (distinct keys) {len(duplicated)}, "
+          f"unexpected {len(unexpected)}")
+    print(f"state change -> delivered: p50 {p50:.2f} s, p99 {p99:.2f} s, max {latencies[-1] if latencies else 0:.2f} s;"
+          f" everything delivered {drained_s:.1f} s after the first event")
+    ok = not lost and not duplicated and not unexpected
+    print(json.dumps({"events": total, "changes": len(changes), "lost": len(lost), "duplicated": len(duplicated),
+                      "p50_s": round(p50, 3), "p99_s": round(p99, 3), "ingest_events_per_s": round(total / ingest_s),
+                      "ok": ok}))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
