@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,10 +25,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from estate import estate, write_snapshot
+from estate import estate, running_serve, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
@@ -56,11 +51,6 @@ receivers:
     send_resolved: true
 """
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Receiver:
@@ -137,28 +127,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         snapshot = write_snapshot(Path(tmp) / "estate.json", rows)
         (Path(tmp) / "alerting.yaml").write_text(ALERTING)
-        state = Path(tmp) / "state"
-        port = free_port()
-        env = {**os.environ, "AMLGUARD_API_TOKEN": TOKEN, "AMLGUARD_ALERTING": str(Path(tmp) / "alerting.yaml"),
-               "BENCH_WEBHOOK_URL": receiver.url, "BENCH_WEBHOOK_SECRET": SECRET}
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/amlguard"), "serve", "--port", str(port), "--snapshot",
-                                 str(snapshot), "--state", str(state), "--sweep-interval", "0",
-                                 "--log-level", "warning"], env=env, cwd=tmp,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        env = {"AMLGUARD_ALERTING": str(Path(tmp) / "alerting.yaml"), "BENCH_WEBHOOK_URL": receiver.url,
+               "BENCH_WEBHOOK_SECRET": SECRET}
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
-                              headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        if client.get("/api/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        raise SystemExit("amlguard serve did not start: " + (proc.stderr.read().decode()
-                                                                               if proc.stderr else ""))
-                    time.sleep(0.1)
+            with running_serve(snapshot, Path(tmp), token=TOKEN, env=env) as client:
                 outcomes: Counter[str] = Counter()
                 started = time.perf_counter()
                 for event_id, resource, second, delete in deliveries:
@@ -188,8 +160,6 @@ def main() -> int:
                     time.sleep(1)
                 drained_s = time.perf_counter() - started
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
             receiver.server.shutdown()
 
     with receiver.lock:

@@ -10,11 +10,8 @@ Goal (service issue): p99 under 50 ms, zero duplicate alerts.
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,19 +19,12 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from estate import estate, write_snapshot
+from estate import estate, running_serve, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # Events happened in index order, 20 ms apart, starting now (deliveries are shuffled).
@@ -63,38 +53,16 @@ def main() -> int:
     rng.shuffle(deliveries)
     with tempfile.TemporaryDirectory() as tmp:
         snapshot = write_snapshot(Path(tmp) / "estate.json", rows)
-        port = free_port()
-        env = {**os.environ, "AMLGUARD_API_TOKEN": TOKEN}
-        proc = subprocess.Popen([str(ROOT / ".venv/bin/amlguard"), "serve", "--port", str(port), "--snapshot",
-                                 str(snapshot), "--state", str(Path(tmp) / "state"), "--sweep-interval", "0",
-                                 "--log-level", "warning"], env=env, cwd=tmp, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        if client.get("/api/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        print(proc.stderr.read().decode() if proc.stderr else "", file=sys.stderr)
-                        raise SystemExit("amlguard serve did not start")
-                    time.sleep(0.1)
-                client.get("/api/audit", params={"resource": ids[0]})  # warm: policy pack, inventory, store
-                latencies, outcomes = [], Counter()
-                for event_id, resource in deliveries:
-                    started = time.perf_counter()
-                    response = client.post("/api/events", json=event(event_id, resource, int(event_id.split("-")[1])))
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    response.raise_for_status()
-                    outcomes[response.json()["events"][0]["outcome"]] += 1
-                alerts = client.get("/api/alerts").json()["alerts"]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        with running_serve(snapshot, Path(tmp), token=TOKEN) as client:
+            client.get("/api/audit", params={"resource": ids[0]})  # warm: policy pack, inventory, store
+            latencies, outcomes = [], Counter()
+            for event_id, resource in deliveries:
+                started = time.perf_counter()
+                response = client.post("/api/events", json=event(event_id, resource, int(event_id.split("-")[1])))
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+                outcomes[response.json()["events"][0]["outcome"]] += 1
+            alerts = client.get("/api/alerts").json()["alerts"]
     pairs = Counter((a["rule"], a["resource"]) for a in alerts)
     duplicates = sum(n - 1 for n in pairs.values() if n > 1)
     fingerprints = Counter(a["fingerprint"] for a in alerts)

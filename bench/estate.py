@@ -1,11 +1,22 @@
-"""Generated Azure ML estates in ARM JSON (Resource Graph result shape) for benchmarks."""
+"""Generated Azure ML estates in ARM JSON (Resource Graph result shape) and an `amlguard serve`
+launcher, shared by the benchmarks."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SUB = "00000000-0000-0000-0000-0000000000b1"
 
@@ -56,3 +67,35 @@ def write_snapshot(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"data": rows}))
     return path
+
+
+@contextlib.contextmanager
+def running_serve(snapshot: Path, workdir: Path, *, token: str, env: dict[str, str] | None = None,
+                  timeout: float = 60) -> Iterator[httpx.Client]:
+    """`amlguard serve` on a free loopback port over `snapshot`, state under `workdir`; yields an
+    authenticated client once /api/health answers, and stops the server afterwards."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "amlguard"), "serve", "--port", str(port), "--snapshot",
+                             str(snapshot), "--state", str(workdir / "state"), "--sweep-interval", "0",
+                             "--log-level", "warning"], env={**os.environ, "AMLGUARD_API_TOKEN": token, **(env or {})},
+                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=timeout,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/api/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    stderr = proc.stderr.read().decode() if proc.stderr and proc.poll() is not None else ""
+                    raise SystemExit(f"amlguard serve did not start: {stderr}")
+                time.sleep(0.1)
+            yield client
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

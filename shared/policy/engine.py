@@ -366,17 +366,9 @@ class PolicyPack:
         if self._triples_cache is None:
             functions: dict[str, Callable[[Resource], tuple[tuple[str, str, str], ...]]] = {}
             for kind, rules in self._by_kind.items():
-                names: dict[str, Any] = {}
+                columns, names = self._columns(kind)
                 items = []
-                for index, rule in enumerate(rules):
-                    compiled = rule._variants.get(()) or self._variant(rule, ())
-                    require, more = compiled.require.code()
-                    names.update(more)
-                    column = f"('pass' if {require} else 'fail')"
-                    if compiled.applies is not None:
-                        applies, more = compiled.applies.code()
-                        names.update(more)
-                        column = f"({column} if {applies} else 'not_applicable')"
+                for index, (rule, column) in enumerate(zip(rules, columns, strict=True)):
                     names[f"_rule{index}"] = rule.id
                     items.append(f"(_rule{index}, i, {column})")
                 body = (f"def triples(r):\n    f = r.fields\n    i = r.id\n"
@@ -398,23 +390,29 @@ class PolicyPack:
         """
         program = self._programs.get(kind)
         if program is None:
-            names: dict[str, Any] = {}
-            columns = []
-            for rule in self._by_kind[kind]:
-                compiled = rule._variants.get(()) or self._variant(rule, ())
-                require, more = compiled.require.code()
-                names.update(more)
-                column = f"('pass' if {require} else 'fail')"
-                if compiled.applies is not None:
-                    applies, more = compiled.applies.code()
-                    names.update(more)
-                    column = f"({column} if {applies} else 'not_applicable')"
-                columns.append(column)
+            columns, names = self._columns(kind)
             # `for f in [r.fields]` is compiled to a plain assignment (CPython >= 3.9)
             body = f"def program(rs):\n    return [({', '.join(columns)},) for r in rs for f in [r.fields]]\n"
             program = generate(f"<amlguard rules for {kind}>", body, names)["program"]
             self._programs[kind] = program
         return program
+
+    def _columns(self, kind: str) -> tuple[list[str], dict[str, Any]]:
+        """One status expression per rule of `kind` (reading `r` and `f = r.fields`), and the names
+        they use: `'pass' if <require> else 'fail'`, guarded by the rule's applies_when."""
+        names: dict[str, Any] = {}
+        columns = []
+        for rule in self._by_kind[kind]:
+            compiled = rule._variants.get(()) or self._variant(rule, ())
+            require, more = compiled.require.code()
+            names.update(more)
+            column = f"('pass' if {require} else 'fail')"
+            if compiled.applies is not None:
+                applies, more = compiled.applies.code()
+                names.update(more)
+                column = f"({column} if {applies} else 'not_applicable')"
+            columns.append(column)
+        return columns, names
 
     def _rows(self, items: list[Resource]) -> tuple[list[str | None], dict[str, list[Any]],
                                                      dict[str, list[frozenset[int] | Exception]]]:

@@ -153,9 +153,6 @@ def _expiration(value: Any, clock: Clock) -> Any:
     return (when - clock.now).total_seconds() / 86400.0
 
 
-_ISO_DURATION = re.compile(
-    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?"
-    r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$", re.IGNORECASE)
 _SHORT_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>ms|s|m|h|d)?$", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -173,11 +170,11 @@ def parse_duration(value: Any) -> float | None:
     if match:
         unit = match.group("u").lower() if match.group("u") else None
         return float(match.group("n")) * _UNIT[unit]
-    match = _ISO_DURATION.match(text)
-    if match and text.upper() not in ("P", "PT"):
-        parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
-        return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
-    return None
+    if not text.upper().startswith("P"):
+        return None  # '00:00:05' is a time of day to a policy author, not a duration
+    from shared.inventory.normalize import parse_duration as parse_wire_duration
+
+    return parse_wire_duration(text)  # ISO-8601, the ARM wire form
 
 
 @register_value_type("duration", "seconds in a duration: 10, '10s', '5m', or ISO-8601 'PT10S' (ARM wire form)")

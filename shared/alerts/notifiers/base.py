@@ -204,6 +204,14 @@ class HttpNotifier(BaseNotifier):
         if self._owns_client:
             self._client.close()
 
+    @classmethod
+    def from_settings(cls, name: str, settings: Mapping[str, Any], env: Mapping[str, str], *,
+                      http_client: httpx.Client | None = None) -> Any:
+        """Build a receiver whose only secret is its URL (`url_from_env`); NotConfigured when unset."""
+        url = cls._env(settings, "url_from_env", env)
+        assert url is not None
+        return cls(name, url, timeout=float(settings.get("timeout", DEFAULT_TIMEOUT_S)), http_client=http_client)
+
     def post(self, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
         """POST once with a timeout; raise a classified ReceiverError on any failure.
 

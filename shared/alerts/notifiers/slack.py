@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.alerts.notifiers.base import (
-    DEFAULT_TIMEOUT_S,
     HttpNotifier,
     alert_summary,
     env_var,
@@ -15,9 +13,6 @@ from shared.alerts.notifiers.base import (
     register,
 )
 from shared.alerts.types import AlertStatus, Notification
-
-if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
-    import httpx
 
 __all__ = ["SlackNotifier", "slack_blocks"]
 
@@ -89,15 +84,6 @@ class SlackNotifier(HttpNotifier):
     }
     required_settings = ("url_from_env",)
     env_settings = ("url_from_env",)
-
-    @classmethod
-    def from_settings(cls, name: str, settings: Mapping[str, Any], env: Mapping[str, str], *,
-                      http_client: httpx.Client | None = None) -> SlackNotifier:
-        """Build from alerting.yaml settings; NotConfigured when the URL variable is unset."""
-        url = cls._env(settings, "url_from_env", env)
-        assert url is not None
-        return cls(name, url, timeout=float(settings.get("timeout", DEFAULT_TIMEOUT_S)),
-                   http_client=http_client)
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         """`text` is the notification fallback (shown in push notifications); `blocks` the body."""

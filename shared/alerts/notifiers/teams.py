@@ -5,11 +5,9 @@ MessageCard), wrapped in a `message` activity with one attachment."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.alerts.notifiers.base import (
-    DEFAULT_TIMEOUT_S,
     HttpNotifier,
     alert_summary,
     env_var,
@@ -17,9 +15,6 @@ from shared.alerts.notifiers.base import (
     register,
 )
 from shared.alerts.types import AlertStatus, Notification
-
-if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
-    import httpx
 
 __all__ = ["TeamsNotifier", "adaptive_card"]
 
@@ -103,15 +98,6 @@ class TeamsNotifier(HttpNotifier):
     }
     required_settings = ("url_from_env",)
     env_settings = ("url_from_env",)
-
-    @classmethod
-    def from_settings(cls, name: str, settings: Mapping[str, Any], env: Mapping[str, str], *,
-                      http_client: httpx.Client | None = None) -> TeamsNotifier:
-        """Build from alerting.yaml settings; NotConfigured when the URL variable is unset."""
-        url = cls._env(settings, "url_from_env", env)
-        assert url is not None
-        return cls(name, url, timeout=float(settings.get("timeout", DEFAULT_TIMEOUT_S)),
-                   http_client=http_client)
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         """The Workflows webhook body: a message activity with one Adaptive Card attachment."""
