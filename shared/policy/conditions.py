@@ -525,11 +525,24 @@ def _fuse(op: str, expected: Any, case_sensitive: bool, parts: tuple[str, ...] |
     return "(" + template.replace("{V}", value).replace("{E}", bind("E", operand)) + ")", names
 
 
+_CODE_CACHE: dict[tuple[str, str], Any] = {}
+
+
 def generate(source_name: str, body: str, names: dict[str, Any]) -> dict[str, Any]:
-    """Compile generated code with its names; returns the namespace holding its functions."""
+    """Compile generated code with its names; returns the namespace holding its functions.
+
+    The code object is cached by its text (values are bound as names, never written into the
+    text), so reloading an unchanged pack, or another pack with the same rules, compiles nothing.
+    """
+    key = (source_name, body)
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        code = compile(body, source_name, "exec")
+        if len(_CODE_CACHE) < 4096:
+            _CODE_CACHE[key] = code
     namespace = dict(SHARED_NAMES)
     namespace.update(names)
-    exec(compile(body, source_name, "exec"), namespace)
+    exec(code, namespace)
     return namespace
 
 

@@ -18,7 +18,7 @@ from itertools import repeat
 from typing import Any
 
 from shared.inventory.base import InventoryError
-from shared.model import Finding, Kind, Resource, Status
+from shared.model import Finding, Resource, Status
 from shared.policy.conditions import CompileContext, Node, compile_condition, generate
 from shared.policy.operators import show
 from shared.policy.valuetypes import Clock
@@ -204,11 +204,6 @@ class Rule:
         }
 
 
-def _no_triples(resource: Resource) -> tuple[()]:
-    """Verdicts of a resource no rule targets: none."""
-    return ()
-
-
 def _kind(resource_kind: Any) -> str:
     return str(getattr(resource_kind, "value", resource_kind))
 
@@ -230,7 +225,7 @@ class PolicyPack:
         self._workspace_tags: dict[str, dict[str, str]] = {}
         self._by_id = {r.id: r for r in self.rules}
         self._programs: dict[str, Callable[[list[Resource]], list[tuple[str, ...]]]] = {}
-        self._triples_cache: dict[str, Callable[[Resource], tuple[tuple[str, str, str], ...]]] | None = None
+        self._verdicts_fn: Callable[[list[Resource]], list[tuple[str, str, str]]] | None = None
         self._raised = False
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
@@ -322,8 +317,7 @@ class PolicyPack:
             items = self._prepare(resources, now, workspace_tags)
             if not self._active_overrides and not any(self._exemptions_by_rule.values()):
                 try:  # nothing per resource to adjust: one generated pass straight to the triples
-                    triples = self._triples
-                    out = [t for r in items for t in triples.get(r.kind, _no_triples)(r)]
+                    out = self._verdicts(items)
                 except Exception:  # a rule raised on some resource: the path below isolates it
                     pass
                 else:
@@ -357,29 +351,33 @@ class PolicyPack:
         return items
 
     @property
-    def _triples(self) -> dict[str, Callable[[Resource], tuple[tuple[str, str, str], ...]]]:
-        """Per kind, a generated function giving one resource's (rule, resource id, status) triples.
+    def _verdicts(self) -> Callable[[list[Resource]], list[tuple[str, str, str]]]:
+        """One generated function giving (rule, resource id, status) for every resource in order.
 
         Built once per pack from the same rule expressions as `_program`, for `statuses` when no
-        override or exemption can change a verdict afterwards.
+        override or exemption can change a verdict afterwards. Each kind's triples are one inline
+        tuple chosen by the resource's kind, so a resource costs no function call.
         """
-        if self._triples_cache is None:
-            functions: dict[str, Callable[[Resource], tuple[tuple[str, str, str], ...]]] = {}
-            for kind, rules in self._by_kind.items():
-                columns, names = self._columns(kind)
+        if self._verdicts_fn is None:
+            names: dict[str, Any] = {}
+            branches = []
+            for kind_index, (kind, rules) in enumerate(self._by_kind.items()):
+                columns, more = self._columns(kind)
+                names.update(more)
+                names[f"_kind{kind_index}"] = kind
                 items = []
                 for index, (rule, column) in enumerate(zip(rules, columns, strict=True)):
-                    names[f"_rule{index}"] = rule.id
-                    items.append(f"(_rule{index}, i, {column})")
-                body = (f"def triples(r):\n    f = r.fields\n    i = r.id\n"
-                        f"    return ({', '.join(items)},)\n")
-                function = generate(f"<amlguard verdicts for {kind}>", body, names)["triples"]
-                functions[kind] = function
-                for member in Kind:  # Resource.kind may be the enum member; it hashes like its value
-                    if member.value == kind:
-                        functions[member] = function
-            self._triples_cache = functions
-        return self._triples_cache
+                    names[f"_rule{kind_index}_{index}"] = rule.id
+                    items.append(f"(_rule{kind_index}_{index}, i, {column})")
+                branches.append(f"({', '.join(items)},) if k == _kind{kind_index}")
+            choice = " else ".join([*branches, "()"])
+            # a loop, not a comprehension: the rule expressions use `:=`, which a comprehension's
+            # iterable may not contain
+            body = ("def verdicts(rs):\n    out = []\n    extend = out.extend\n    for r in rs:\n"
+                    "        f = r.fields\n        i = r.id\n        k = r.kind\n"
+                    f"        extend({choice})\n    return out\n")
+            self._verdicts_fn = generate("<amlguard verdicts>", body, names)["verdicts"]
+        return self._verdicts_fn
 
     def _program(self, kind: str) -> Callable[[list[Resource]], list[tuple[str, ...]]]:
         """The generated function evaluating every rule of `kind` in ONE pass over its resources.

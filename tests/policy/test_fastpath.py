@@ -148,3 +148,23 @@ def test_policy_text_is_never_pasted_into_generated_code() -> None:
     resource = Resource(kind="online_endpoint", id="e", name="e", fields={hostile: hostile, "tags": {hostile: hostile}})
     assert pack.statuses([resource]) == [("AMLG-OPS-999", "e", "pass")]
     assert pack.evaluate([Resource(kind="online_endpoint", id="f", name="f", fields={})])[0].status == "fail"
+
+
+def test_statuses_takes_the_single_generated_pass_when_nothing_adjusts_verdicts() -> None:
+    rules = [Rule(id="AMLG-NET-001", title="t", severity="high", kinds=("online_endpoint",),
+                  applies_when={"field": "compute_type", "notEquals": "kubernetes"},
+                  require={"field": "public_network_access", "equals": "disabled"}, description="d",
+                  rationale="r", remediation="f"),
+             Rule(id="AMLG-OPS-001", title="t", severity="medium", kinds=("online_deployment",),
+                  require={"field": "instance_count", "greaterOrEquals": 3}, description="d",
+                  rationale="r", remediation="f"),
+             Rule(id="AMLG-TAG-001", title="t", severity="low", kinds=("online_endpoint", "online_deployment"),
+                  require={"tag": "owner", "exists": True}, description="d", rationale="r", remediation="f")]
+    pack = PolicyPack(rules)
+    resources = [endpoint("a", public_network_access="disabled", tags={"Owner": "x"}),
+                 deployment("d", instance_count=1), endpoint("k", compute_type="kubernetes"),
+                 Resource(kind="workspace", id="ws", name="ws")]
+    expected = [(f.rule, f.resource, f.status) for f in pack.evaluate(resources)]
+    assert pack.statuses(resources) == expected
+    assert pack._verdicts_fn is not None  # the generated pass ran (no silent fallback)
+    assert pack._verdicts(resources) == expected
