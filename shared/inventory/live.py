@@ -12,7 +12,7 @@ import builtins
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -271,6 +271,44 @@ _REST_OPS: dict[str, tuple[str, str]] = {
 }
 
 
+def _raw_get(rest: Any, url: str, *, api_version: str | None) -> dict[str, Any]:
+    """GET through a generated REST operation's own pipeline (MLClient's transport, retry policy
+    and credential) and return the ARM JSON as is: deserialising into the SDK's models and back
+    with `as_dict()` cost more CPU than the rest of the sweep."""
+    from azure.core.rest import HttpRequest
+
+    if url.startswith("/"):
+        url = rest._config.base_url.rstrip("/") + url
+    request = HttpRequest("GET", url, params={"api-version": api_version} if api_version else None)
+    response = rest._client.send_request(request)
+    response.raise_for_status()
+    body = response.json() if response.content else {}
+    if not isinstance(body, dict):
+        raise ValueError(f"ARM answered GET {url} with {type(body).__name__}, expected a JSON object")
+    return body
+
+
+def _raw_pages(rest: Any, path: str) -> Iterator[dict[str, Any]]:
+    """The items of an ARM list at `path`, following `nextLink` (which carries its own query)."""
+    page = _raw_get(rest, path, api_version=rest._config.api_version)
+    while True:
+        for item in page.get("value") or []:
+            if isinstance(item, dict):
+                yield item
+        next_link = page.get("nextLink")
+        if not next_link:
+            return
+        page = _raw_get(rest, str(next_link), api_version=None)
+
+
+_SEGMENTS = {
+    Kind.ONLINE_ENDPOINT.value: "onlineEndpoints",
+    Kind.ONLINE_DEPLOYMENT.value: "onlineEndpoints/{endpoint}/deployments",
+    Kind.BATCH_ENDPOINT.value: "batchEndpoints",
+    Kind.BATCH_DEPLOYMENT.value: "batchEndpoints/{endpoint}/deployments",
+}
+
+
 def _wire(obj: Any) -> dict[str, Any]:
     """A generated REST model as its ARM JSON."""
     if hasattr(obj, "as_dict"):
@@ -298,11 +336,16 @@ class WorkspaceReader:
         ml = self.clients.ml_client(self.subscription, self.resource_group, self.workspace)
         return getattr(ml, _REST_OPS[kind][0])
 
+    @property
+    def _path(self) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+                f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+
     def workspace_resource(self) -> Resource | None:
         """The workspace as full ARM JSON (managed network, private endpoint connections)."""
         rest = self._rest(Kind.WORKSPACE.value)
         if rest is not None:
-            return arm_to_resource(_wire(rest.get(self.resource_group, self.workspace)))
+            return arm_to_resource(_raw_get(rest, self._path, api_version=rest._config.api_version))
         return entity_to_resource(self._entity_ops(Kind.WORKSPACE.value).get(self.workspace), Kind.WORKSPACE.value)
 
     def list(self, kind: str, endpoint: str | None = None) -> list[Resource]:
@@ -310,8 +353,8 @@ class WorkspaceReader:
         (`nextLink`) through the SDK pager."""
         rest = self._rest(kind)
         if rest is not None and hasattr(rest, "list"):
-            args = [a for a in (self.resource_group, self.workspace, endpoint) if a]
-            found = (arm_to_resource(_wire(item)) for item in rest.list(*args))
+            segment = _SEGMENTS[kind].format(endpoint=endpoint)
+            found = (arm_to_resource(item) for item in _raw_pages(rest, f"{self._path}/{segment}"))
         else:
             ops = self._entity_ops(kind)
             found = (entity_to_resource(e, kind) for e in (ops.list(endpoint) if endpoint else ops.list()))
@@ -323,8 +366,10 @@ class WorkspaceReader:
             return self.workspace_resource()
         rest = self._rest(kind)
         if rest is not None:
-            args = [a for a in (self.resource_group, self.workspace, endpoint, deployment) if a]
-            return arm_to_resource(_wire(rest.get(*args)))
+            # onlineEndpoints/{endpoint} or onlineEndpoints/{endpoint}/deployments/{deployment}
+            leaf = deployment if deployment else endpoint
+            path = f"{self._path}/{_SEGMENTS[kind].format(endpoint=endpoint)}/{leaf}"
+            return arm_to_resource(_raw_get(rest, path, api_version=rest._config.api_version))
         ops = self._entity_ops(kind)
         return entity_to_resource(ops.get(deployment, endpoint) if deployment else ops.get(endpoint), kind)
 
