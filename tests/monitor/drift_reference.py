@@ -30,10 +30,7 @@ def reference_numerical(baseline: Any, current: Any) -> dict[str, float | None]:
     n_bins = math.ceil(math.log2(min(a.size, b.size)) + 1)
     lo = min(a.min(), b.min())
     hi = max(a.max(), b.max())
-    if lo == hi:
-        edges = np.array([lo, lo + (abs(lo) * 0.01 if lo != 0 else 0.01)])
-    else:
-        edges = np.linspace(lo, hi, n_bins + 1)
+    edges = np.array([lo, lo + (abs(lo) * 0.01 if lo != 0 else 0.01)]) if lo == hi else np.linspace(lo, hi, n_bins + 1)
     h1, _ = np.histogram(a, bins=edges)
     h2, _ = np.histogram(b, bins=edges)
     std = np.std(a, ddof=1) if a.size > 1 else 0.0
