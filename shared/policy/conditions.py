@@ -508,8 +508,12 @@ def _fuse(op: str, expected: Any, case_sensitive: bool, parts: tuple[str, ...] |
     if op == "exists":
         if not isinstance(expected, bool):
             return None
-        test = (f"(v := {read}) is not None and not (r.defaulted and _defaulted(r, {bind('PATH', path or '')}))"
-                if presence_ok else f"{read} is not None")
+        # `_defaulted` asks "is the path, or a parent of it, among the defaulted paths": the same
+        # as "do the defaulted paths meet the path's prefixes", which a set answers in C
+        pieces = (path or "").split(".")
+        prefixes = frozenset(".".join(pieces[:n]) for n in range(1, len(pieces) + 1))
+        test = (f"(v := {read}) is not None and not (r.defaulted and not r.defaulted.isdisjoint("
+                f"{bind('PREFIXES', prefixes)}))" if presence_ok else f"{read} is not None")
         return (f"({test})" if expected else f"(not ({test}))"), names
     value = read
     if default is not _MISSING:
