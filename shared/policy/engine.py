@@ -328,12 +328,11 @@ class PolicyPack:
         The same verdicts as `evaluate` (scope, exemptions, expiry, errors) for callers that only
         gate on them, e.g. "does anything fail at or above high"; several times cheaper.
         """
-        with self._lock:
+        with self._lock, _gc_paused():
             items = self._prepare(resources, now, workspace_tags)
             if not self._active_overrides and not any(self._exemptions_by_rule.values()):
                 try:  # nothing per resource to adjust: one generated pass straight to the triples
-                    with _gc_paused():
-                        out = self._verdicts(items)
+                    out = self._verdicts(items)
                 except Exception:  # a rule raised on some resource: the path below isolates it
                     pass
                 else:
