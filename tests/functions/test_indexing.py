@@ -9,8 +9,16 @@ import azure.functions as func
 
 import function_app
 
-# The worker indexes once; get_functions() refuses to be called a second time on one app.
-FUNCTIONS = function_app.app.get_functions()
+
+def indexed() -> list:
+    """The registered functions. The worker indexes once and get_functions() refuses a second call on
+    one app, so the list is kept on the module every test shares (function_app, imported once)."""
+    if not hasattr(function_app, "_indexed_for_tests"):
+        function_app._indexed_for_tests = function_app.app.get_functions()  # type: ignore[attr-defined]
+    return function_app._indexed_for_tests  # type: ignore[attr-defined,no-any-return]
+
+
+FUNCTIONS = indexed()
 
 
 def bindings() -> dict[str, dict[str, dict]]:
