@@ -138,7 +138,6 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
         description="Policy-as-code governance and SLO / drift monitoring for Azure ML endpoints.",
     )
     app.state.get_service = get_service
-    app.state.lock = lock
 
     def authorized(request: Request, *, allow_code: bool = False) -> bool:
         if not require_auth:
