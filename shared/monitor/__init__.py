@@ -6,8 +6,9 @@ Importing this package is cheap (no Azure SDK, no numpy); names load on first us
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shared.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from shared.monitor.azure_monitor import AzureMonitor, LogsAnswer, MetricsAnswer, MonitorClientSettings
@@ -51,10 +52,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

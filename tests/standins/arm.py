@@ -556,12 +556,7 @@ def main(argv: list[str] | None = None) -> int:
                          deployments=args.deployments, batch_endpoints=args.batch_endpoints)
     server = ArmStandin(estate, page_size=args.page_size, rg_quota=args.rg_quota, latency=args.latency)
     server.start(args.port)
-    print(server.url, server.ca_file, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    server.serve_until_interrupted()
     return 0
 
 

@@ -204,6 +204,15 @@ class StandinServer:
         STARTED.append(self)
         return self
 
+    def serve_until_interrupted(self) -> None:
+        """Run as a separate process (benchmarks): print `url ca_file`, serve until Ctrl-C."""
+        print(self.url, self.ca_file, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.stop()
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()

@@ -1,4 +1,4 @@
-"""pytest fixtures for the HTTPS stand-ins; load with `pytest_plugins = ["tests.standins.fixtures"]`.
+"""pytest fixtures for the HTTPS stand-ins (registered for every test by tests/conftest.py).
 
 Every stand-in started through `standin_registry` is checked at the end of its test and again at
 the end of the session: a request for endpoint keys or tokens fails the run.

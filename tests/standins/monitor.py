@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import re
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -266,12 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     server = MonitorStandin(latency=args.latency)
     seed_world(server.world, args.deployments)
     server.start()
-    print(server.url, server.ca_file, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    server.serve_until_interrupted()
     return 0
 
 

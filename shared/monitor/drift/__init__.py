@@ -5,8 +5,9 @@ Importing this package is cheap: numpy, pyarrow and scipy load on first use of a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shared.lazy import lazy_getattr
 from shared.monitor.drift.thresholds import (
     BREACH_BELOW,
     CATEGORICAL_METRICS,
@@ -52,12 +53,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
