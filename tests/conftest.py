@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# Registered once here: pytest_plugins in a test module makes the plugin's import order depend on
+# which tests are collected first (and pytest refuses to rewrite its asserts then).
+pytest_plugins = ["tests.standins.fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "azureml-examples"
 SARIF_SCHEMA = REPO_ROOT.parent / "shared" / "reference" / "schemas" / "sarif-schema-2.1.0.json"

@@ -12,8 +12,6 @@ from shared.inventory.live import LiveInventory, describe_failure
 from tests.standins.arm import SUB, ArmStandin, arm_id
 from tests.standins.helpers import FakeCredential, fast_options
 
-pytest_plugins = ["tests.standins.fixtures"]
-
 SCOPE = Scope(subscriptions=(SUB,))
 WS0 = arm_id(SUB, "rg-ml", "ws-000")
 WS1 = arm_id(SUB, "rg-ml", "ws-001")

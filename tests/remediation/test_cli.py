@@ -10,8 +10,6 @@ import pytest
 from tests.standins.arm import SUB, ArmStandin, arm_id
 from tests.standins.helpers import FakeCredential
 
-pytest_plugins = ["tests.standins.fixtures"]
-
 PACK = """\
 apiVersion: amlguard/v1
 kind: AuditRules

@@ -16,8 +16,6 @@ from shared.remediation import annotate, apply, parse_max_resources, plan, remed
 from tests.standins.arm import SUB, ArmStandin, arm_id
 from tests.standins.helpers import FakeCredential, fast_options
 
-pytest_plugins = ["tests.standins.fixtures"]
-
 WS0 = arm_id(SUB, "rg-ml", "ws-000")
 WS1 = arm_id(SUB, "rg-ml", "ws-001")
 EP_PUBLIC = [f"{WS0}/onlineEndpoints/ep-000-01", f"{WS1}/onlineEndpoints/ep-001-01"]
