@@ -13,6 +13,7 @@ Operands may be parameter references: `{param: name}`.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -532,12 +533,36 @@ def _fuse(op: str, expected: Any, case_sensitive: bool, parts: tuple[str, ...] |
 _CODE_CACHE: dict[tuple[str, str], Any] = {}
 
 
+# the per-leaf and per-node names (`_l12_E`, `_n7`) come from a process-wide counter
+_NUMBERED_NAME = re.compile(r"\b_(?:l\d+_|n\d+\b)")
+
+
+def _renumbered(body: str, names: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`body` and `names` with the counter-numbered names renumbered in order of appearance.
+
+    The counter keeps names unique, but it makes every compile of the same rules produce a new
+    text; renumbered, an unchanged pack gives the same text and hits the code cache.
+    """
+    mapping: dict[str, str] = {}
+
+    def rename(match: re.Match[str]) -> str:
+        token = match.group(0)
+        new = mapping.get(token)
+        if new is None:
+            new = mapping[token] = f"_g{len(mapping)}" + ("_" if token.endswith("_") else "")
+        return new
+
+    body = _NUMBERED_NAME.sub(rename, body)
+    return body, {_NUMBERED_NAME.sub(rename, name, count=1): value for name, value in names.items()}
+
+
 def generate(source_name: str, body: str, names: dict[str, Any]) -> dict[str, Any]:
     """Compile generated code with its names; returns the namespace holding its functions.
 
     The code object is cached by its text (values are bound as names, never written into the
     text), so reloading an unchanged pack, or another pack with the same rules, compiles nothing.
     """
+    body, names = _renumbered(body, names)
     key = (source_name, body)
     code = _CODE_CACHE.get(key)
     if code is None:

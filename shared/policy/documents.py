@@ -74,6 +74,7 @@ def register_document_kind(name: str, schema_fn: Callable[[], dict[str, Any]],
     on documents the schema rejected (it must skip what it cannot read).
     """
     DOCUMENT_KINDS[name] = DocumentKind(name, schema_fn, loader, tolerant)
+    _VALID_DOCUMENTS.clear()  # the kind's schema may have changed
 
 
 def document_kind(name: str) -> DocumentKind | None:
@@ -251,6 +252,25 @@ def schema_problems(document: PolicyDocument, schema: dict[str, Any]) -> list[Pr
     return problems
 
 
+# documents (by kind and the repr of their value) that passed the schema: the service reloads
+# a pack when any file changes, and `policy test` loads it once per parameter set, so the same
+# unchanged documents come back; repr tells 'x' from a date and keeps key order, so an entry is
+# only ever reused for an identical value
+_VALID_DOCUMENTS: set[tuple[str, str]] = set()
+_VALID_DOCUMENTS_MAX = 512
+
+
+def _schema_problems_unless_known_valid(document: PolicyDocument, kind_name: str,
+                                        schema_fn: Callable[[], dict[str, Any]]) -> list[Problem]:
+    key = (kind_name, repr(document.doc.value))
+    if key in _VALID_DOCUMENTS:
+        return []
+    found = schema_problems(document, schema_fn())
+    if not found and len(_VALID_DOCUMENTS) < _VALID_DOCUMENTS_MAX:
+        _VALID_DOCUMENTS.add(key)
+    return found
+
+
 def validate_documents(documents: Iterable[PolicyDocument], problems: list[Problem],
                        skipped: list[str] | None = None) -> list[tuple[PolicyDocument, Any]]:
     """Schema-check and load each document by its kind; returns (document, loaded) for good ones."""
@@ -276,7 +296,7 @@ def validate_documents(documents: Iterable[PolicyDocument], problems: list[Probl
                              f"unknown kind '{kind_name}'{suggestion}; expected one of "
                              f"{', '.join(_known_kinds())}"))
             continue
-        found = schema_problems(document, kind.schema_fn())
+        found = _schema_problems_unless_known_valid(document, kind_name, kind.schema_fn)
         if found:
             problems.extend(found)
             if kind.tolerant and kind.loader is not None:

@@ -233,3 +233,26 @@ def test_structure_and_meaning_problems_are_reported_together(tmp_path: Path) ->
     assert [(p[1], p[2]) for p in problems] == [
         (6, "rules.0.severity"), (8, "rules.0.require.in.param"), (12, "rules.0.for"),
         (17, "rules.1.require.greater.param")]
+
+
+def test_reloading_an_unchanged_pack_reuses_validation_and_code(tmp_path: Path, monkeypatch: Any) -> None:
+    import shared.policy.conditions as conditions
+    import shared.policy.documents as documents
+
+    write(tmp_path, "rules.yaml", HEADER + GOOD_RULE)
+    load_pack(tmp_path)
+    checked: list[str] = []
+    compiled: list[str] = []
+    real_schema_problems, real_compile = documents.schema_problems, compile
+    monkeypatch.setattr(documents, "schema_problems",
+                        lambda document, schema: checked.append(document.file) or real_schema_problems(document, schema))
+    monkeypatch.setattr(conditions, "compile", lambda body, name, mode: compiled.append(name) or real_compile(body, name, mode),
+                        raising=False)
+    load_pack(tmp_path)
+    assert checked == [] and compiled == []  # same documents, same generated text: nothing redone
+
+    # a changed document is checked again, and a broken one is still refused
+    write(tmp_path, "rules.yaml", HEADER + GOOD_RULE.replace("severity: high", "severity: urgent"))
+    with pytest.raises(PolicyError, match="severity: expected one of critical"):
+        load_pack(tmp_path)
+    assert checked == [str(tmp_path / "rules.yaml")]
