@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "KINDS",
+    "NO_PATHS",
     "SEVERITIES",
     "AuditReport",
     "Diagnostic",
@@ -79,6 +81,9 @@ def severity_rank(severity: str) -> int:
 _MISSING = object()
 
 
+NO_PATHS: frozenset[str] = frozenset()  # the shared empty `defaulted` / `templated`
+
+
 @dataclass(slots=True)
 class Resource:
     """One Azure ML workspace, endpoint or deployment, normalised.
@@ -108,8 +113,10 @@ class Resource:
     resource_group: str | None = None
     endpoint_name: str | None = None  # for deployments
     origin: str = "yaml"  # yaml | arm | cli | live
-    defaulted: set[str] = field(default_factory=set)
-    templated: set[str] = field(default_factory=set)
+    # most resources have neither: they share one empty frozenset, not an empty set each (216
+    # bytes apiece, and another object for every check of a defaulted path to touch)
+    defaulted: AbstractSet[str] = NO_PATHS
+    templated: AbstractSet[str] = NO_PATHS
     live: bool = False  # True when read from the service (scoring URIs, private endpoints known)
 
     @property

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from shared.model import Kind, Resource
+from shared.model import NO_PATHS, Kind, Resource
 
 __all__ = [
     "WorkspaceContext",
@@ -464,7 +464,7 @@ def apply_defaults(resource: Resource) -> None:
                 owner = chain[depth - 1]
                 if isinstance(owner, dict):
                     owner.pop(parts[depth - 1], None)
-    resource.defaulted = set()
+    defaulted: set[str] = set()
     for path, value in _DEFAULTS.get((resource.kind, resource.compute_type), ()):
         parts = path.split(".")
         parent = resource.fields
@@ -478,7 +478,8 @@ def apply_defaults(resource: Resource) -> None:
             parent = child
         if parent is not None and parent.get(parts[-1]) is None:
             parent[parts[-1]] = value
-            resource.defaulted.add(path)
+            defaulted.add(path)
+    resource.defaulted = frozenset(defaulted) if defaulted else NO_PATHS
 
 
 # --------------------------------------------------------------------------------- ids

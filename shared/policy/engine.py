@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Any
 
 from shared.inventory.base import InventoryError
@@ -219,6 +219,10 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# the (rule, status) constants of verdict_table: the generated columns give these plain strings
+_STATUSES = tuple(status.value for status in Status)
+
+
 def _kind(resource_kind: Any) -> str:
     return str(getattr(resource_kind, "value", resource_kind))
 
@@ -241,6 +245,7 @@ class PolicyPack:
         self._by_id = {r.id: r for r in self.rules}
         self._programs: dict[str, Callable[[list[Resource]], list[tuple[str, ...]]]] = {}
         self._verdicts_fn: Callable[[list[Resource]], list[tuple[str, str, str]]] | None = None
+        self._table_fn: Callable[[list[Resource]], list[tuple[tuple[str, str], ...]]] | None = None
         self._raised = False
         self._by_kind: dict[str, list[Rule]] = {}
         for rule in self.rules:
@@ -349,6 +354,31 @@ class PolicyPack:
             out.extend((f.rule, f.resource, f.status) for f in self._error_findings(errors))
             return out
 
+    def verdict_table(self, resources: Iterable[Resource], *, now: datetime | None = None,
+                      workspace_tags: Mapping[str, Mapping[str, str]] | None = None
+                      ) -> list[tuple[tuple[str, str], ...]]:
+        """Per resource, in input order, its (rule id, status) pairs in rule-id order.
+
+        The verdicts of `statuses` laid out as a compliance matrix: row i belongs to resource
+        i (a resource no rule targets gets an empty row), and the resource id is not repeated
+        in every verdict. Inventory errors are not resources: gate on them separately.
+        """
+        items = list(resources)
+        with self._lock, _gc_paused():
+            self._prepare(items, now, workspace_tags)
+            if not self._active_overrides and not any(self._exemptions_by_rule.values()):
+                try:
+                    return self._table(items)
+                except Exception:  # a rule raised on some resource: statuses isolates it
+                    pass
+        triples = iter(self.statuses(items, now=now, workspace_tags=workspace_tags))
+        ids = self._ids
+        rows: list[tuple[tuple[str, str], ...]] = []
+        for resource in items:
+            kind = resource.kind if type(resource.kind) is str else _kind(resource.kind)
+            rows.append(tuple((rule, status) for rule, _, status in islice(triples, len(ids.get(kind, ())))))
+        return rows
+
     def _prepare(self, resources: Iterable[Resource], now: datetime | None,
                  workspace_tags: Mapping[str, Mapping[str, str]] | None) -> list[Resource]:
         items = list(resources)
@@ -367,32 +397,53 @@ class PolicyPack:
 
     @property
     def _verdicts(self) -> Callable[[list[Resource]], list[tuple[str, str, str]]]:
-        """One generated function giving (rule, resource id, status) for every resource in order.
-
-        Built once per pack from the same rule expressions as `_program`, for `statuses` when no
-        override or exemption can change a verdict afterwards. Each kind's triples are one inline
-        tuple chosen by the resource's kind, so a resource costs no function call.
-        """
+        """One generated function giving (rule, resource id, status) for every resource in order."""
         if self._verdicts_fn is None:
-            names: dict[str, Any] = {}
-            branches = []
-            for kind_index, (kind, rules) in enumerate(self._by_kind.items()):
-                columns, more = self._columns(kind)
-                names.update(more)
-                names[f"_kind{kind_index}"] = kind
-                items = []
-                for index, (rule, column) in enumerate(zip(rules, columns, strict=True)):
-                    names[f"_rule{kind_index}_{index}"] = rule.id
-                    items.append(f"(_rule{kind_index}_{index}, i, {column})")
-                branches.append(f"({', '.join(items)},) if k == _kind{kind_index}")
-            choice = " else ".join([*branches, "()"])
-            # a loop, not a comprehension: the rule expressions use `:=`, which a comprehension's
-            # iterable may not contain
-            body = ("def verdicts(rs):\n    out = []\n    extend = out.extend\n    for r in rs:\n"
-                    "        f = r.fields\n        i = r.id\n        k = r.kind\n"
-                    f"        extend({choice})\n    return out\n")
-            self._verdicts_fn = generate("<amlguard verdicts>", body, names)["verdicts"]
+            self._verdicts_fn = self._generated_pass("triples")
         return self._verdicts_fn
+
+    @property
+    def _table(self) -> Callable[[list[Resource]], list[tuple[tuple[str, str], ...]]]:
+        """One generated function giving each resource's tuple of (rule, status) pairs."""
+        if self._table_fn is None:
+            self._table_fn = self._generated_pass("pairs")
+        return self._table_fn
+
+    def _generated_pass(self, shape: str) -> Callable[[list[Resource]], list[Any]]:
+        """The single generated pass behind `statuses` (shape `triples`) and `verdict_table` (`pairs`).
+
+        Built once per pack from the same rule expressions as `_program`, for when no override
+        or exemption can change a verdict afterwards. Each kind's verdicts are one inline tuple
+        chosen by the resource's kind, so a resource costs no function call. A pair is one of
+        the rule's few (rule, status) constants, picked by a dict lookup on the status: a table
+        allocates one tuple per resource, not one per verdict.
+        """
+        names: dict[str, Any] = {}
+        branches = []
+        for kind_index, (kind, rules) in enumerate(self._by_kind.items()):
+            columns, more = self._columns(kind)
+            names.update(more)
+            names[f"_kind{kind_index}"] = kind
+            items = []
+            for index, (rule, column) in enumerate(zip(rules, columns, strict=True)):
+                name = f"_rule{kind_index}_{index}"
+                if shape == "pairs":
+                    names[name] = {status: (rule.id, status) for status in _STATUSES}
+                    items.append(f"{name}[{column}]")
+                else:
+                    names[name] = rule.id
+                    items.append(f"({name}, i, {column})")
+            branches.append(f"({', '.join(items)},) if k == _kind{kind_index}")
+        choice = " else ".join([*branches, "()"])
+        # a loop, not a comprehension: the rule expressions use `:=`, which a comprehension's
+        # iterable may not contain
+        add, read_id = ("append", "") if shape == "pairs" else ("extend", "        i = r.id\n")
+        body = (f"def generated(rs):\n    out = []\n    add = out.{add}\n    for r in rs:\n"
+                f"        f = r.fields\n{read_id}        k = r.kind\n"
+                f"        add({choice})\n    return out\n")
+        function: Callable[[list[Resource]], list[Any]] = generate(
+            f"<amlguard verdicts as {shape}>", body, names)["generated"]
+        return function
 
     def _program(self, kind: str) -> Callable[[list[Resource]], list[tuple[str, ...]]]:
         """The generated function evaluating every rule of `kind` in ONE pass over its resources.

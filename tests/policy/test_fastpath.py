@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,45 @@ def test_statuses_takes_the_single_generated_pass_when_nothing_adjusts_verdicts(
     assert pack.statuses(resources) == expected
     assert pack._verdicts_fn is not None  # the generated pass ran (no silent fallback)
     assert pack._verdicts(resources) == expected
+
+
+def _table_from_statuses(pack: PolicyPack, resources: list[Resource], **kwargs: Any) -> list[list[tuple[str, str]]]:
+    rows: dict[str, list[tuple[str, str]]] = {r.id: [] for r in resources}
+    for rule, resource_id, status in pack.statuses(resources, **kwargs):
+        rows[resource_id].append((rule, status))
+    return [rows[r.id] for r in resources]
+
+
+def test_verdict_table_is_statuses_row_by_resource(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(textwrap.dedent(RULES), encoding="utf-8")
+    resources = [endpoint("a", public_network_access="disabled", tags={"owner": "x"}),
+                 deployment("d", instance_count=1, tags={"environment": "dev"}),
+                 Resource(kind="workspace", id="ws", name="ws"),
+                 endpoint("legacy-1"), endpoint("k", compute_type="kubernetes"),
+                 endpoint("w", tags={"waiver": "sec-1"}), deployment("e", instance_count="three")]
+    with_adjustments = load_pack(tmp_path)  # overrides and exemptions: the general path
+    plain = PolicyPack([dataclasses.replace(r, overrides=[]) for r in with_adjustments.rules])  # generated pass
+    for pack in (with_adjustments, plain):
+        table = pack.verdict_table(resources, now=NOW)
+        assert [list(row) for row in table] == _table_from_statuses(pack, resources, now=NOW)
+        assert table[2] == ()  # no rule targets a workspace: an empty row keeps positions aligned
+    assert plain._table_fn is not None
+    exempt = with_adjustments.verdict_table(resources, now=NOW)[3]
+    assert ("AMLG-NET-001", "exempt") in exempt
+    # the generated table shares its (rule, status) pairs instead of allocating one per verdict
+    again = plain.verdict_table(resources, now=NOW)
+    assert again[0][0] is plain.verdict_table(resources, now=NOW)[0][0]
+
+
+def test_verdict_table_isolates_a_rule_that_raises() -> None:
+    class Boom(dict[str, Any]):
+        def get(self, *args: Any) -> Any:
+            raise RuntimeError("unreadable")
+
+    rule = Rule(id="AMLG-NET-001", title="t", severity="high", kinds=("online_endpoint",),
+                require={"field": "public_network_access", "equals": "disabled"}, description="d",
+                rationale="r", remediation="f")
+    pack = PolicyPack([rule])
+    resources = [endpoint("ok", public_network_access="disabled"),
+                 Resource(kind="online_endpoint", id="bad", name="bad", fields=Boom())]
+    assert pack.verdict_table(resources) == [(("AMLG-NET-001", "pass"),), (("AMLG-NET-001", "error"),)]

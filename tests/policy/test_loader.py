@@ -243,11 +243,18 @@ def test_reloading_an_unchanged_pack_reuses_validation_and_code(tmp_path: Path, 
     load_pack(tmp_path)
     checked: list[str] = []
     compiled: list[str] = []
-    real_schema_problems, real_compile = documents.schema_problems, compile
-    monkeypatch.setattr(documents, "schema_problems",
-                        lambda document, schema: checked.append(document.file) or real_schema_problems(document, schema))
-    monkeypatch.setattr(conditions, "compile", lambda body, name, mode: compiled.append(name) or real_compile(body, name, mode),
-                        raising=False)
+    real_schema_problems = documents.schema_problems
+
+    def counting_schema_problems(document: Any, schema: Any) -> Any:
+        checked.append(document.file)
+        return real_schema_problems(document, schema)
+
+    def counting_compile(body: str, name: str, mode: str) -> Any:
+        compiled.append(name)
+        return compile(body, name, mode)
+
+    monkeypatch.setattr(documents, "schema_problems", counting_schema_problems)
+    monkeypatch.setattr(conditions, "compile", counting_compile, raising=False)  # shadows the builtin there
     load_pack(tmp_path)
     assert checked == [] and compiled == []  # same documents, same generated text: nothing redone
 
