@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from shared import __version__
@@ -41,6 +41,30 @@ _NEVER = ("none", "never", "off")
 FAIL_ON_CHOICES: tuple[str, ...] = (*SEVERITIES, "none")
 
 
+def _record_encoder() -> Callable[[Any], str]:
+    """`JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode`, built once.
+
+    `JSONEncoder.encode` builds a new C encoder on every call, which is most of its cost for a
+    small record; the json module's own C encoder, made once, gives the same text at about half
+    the cost over 50,000 records. Falls back to `encode` where the C accelerator is missing.
+    """
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has the accelerator
+        return json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(", ", ": ")).encode
+    # (markers, default, encode string, indent, key separator, item separator, sort keys,
+    # skip keys, allow NaN): the arguments JSONEncoder.iterencode passes for these settings
+    c_encode = make(None, json_default, encoder.encode_basestring, None, ": ", ", ", False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):
+            return str(encoder.encode_basestring(value))
+        return "".join(c_encode(value, 0))
+
+    return encode
+
+
 def render_json(report: AuditReport) -> str:
     """Contract-2 JSON: `AuditReport.to_json()` in contract key order, one resource / finding /
     diagnostic per line, newline-terminated.
@@ -49,7 +73,7 @@ def render_json(report: AuditReport) -> str:
     encoding each record with the C encoder and laying the lists out by hand keeps the output
     readable and diffable at the speed of compact JSON.
     """
-    encode = json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(", ", ": ")).encode
+    encode = _record_encoder()
     document = report.to_json()
     parts = []
     for key, value in document.items():
