@@ -9,6 +9,7 @@ log, Event Grid event ids seen, last audit time per resource and audit runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -205,6 +206,10 @@ class StoredAlert:
         return stored
 
 
+def _run_partition(kind: str) -> str:
+    return f"run.{kind}"
+
+
 def _inverted(at: datetime) -> str:
     """Row-key prefix that sorts newest first (Table storage only sorts ascending)."""
     micros = int(to_utc(at).timestamp() * 1_000_000)
@@ -305,19 +310,21 @@ class StateStore:
         retry(attempt)
 
     def record_run(self, kind: str, at: datetime, summary: dict[str, Any]) -> None:
-        """Append one audit/sweep run (feeds the compliance-over-time chart)."""
+        """Append one audit/sweep run (feeds the compliance-over-time chart).
+
+        Written twice under one row key: to `run` (every kind, newest first) and to the kind's own
+        partition, so that the sweep chart reads its last runs without paging through the
+        monitor runs of the same days.
+        """
         rk = f"{_inverted(at)}-{uuid.uuid4().hex[:8]}"
-        self.backend.write([Op("insert", "run", rk, {"kind": kind, "at": _iso(at), "summary": summary})])
+        body = {"kind": kind, "at": _iso(at), "summary": summary}
+        self.backend.write([Op("insert", _run_partition(kind), rk, body)])
+        self.backend.write([Op("insert", "run", rk, body)])
 
     def runs(self, limit: int = 100, *, kind: str | None = None) -> list[dict[str, Any]]:
         """The most recent runs, newest first: `{"kind", "at", "summary"}`."""
-        out: list[dict[str, Any]] = []
-        for doc in self.backend.query("run", limit=None if kind else limit):
-            if kind is None or doc.body.get("kind") == kind:
-                out.append(dict(doc.body))
-            if len(out) >= limit:
-                break
-        return out
+        docs = self.backend.query("run" if kind is None else _run_partition(kind), limit=limit)
+        return [dict(doc.body) for doc in docs[:limit]]
 
     # -- alerts -------------------------------------------------------------------------------
 
@@ -489,6 +496,9 @@ class StateStore:
         removed = 0
         for pk, cutoff in (("nlog", log_before), ("run", runs_before)):
             for doc in self.backend.query(pk, start=_inverted(cutoff)):
+                if pk == "run":  # its copy in the kind's partition first: never a copy without an original
+                    with contextlib.suppress(Conflict):  # already gone
+                        self.backend.write([Op("delete", _run_partition(str(doc.body.get("kind"))), doc.rk)])
                 self.backend.write([Op("delete", pk, doc.rk)])
                 removed += 1
         return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -68,6 +69,23 @@ def test_runs_are_newest_first_and_filterable(store: StateStore) -> None:
     assert [r["summary"]["failed"] for r in store.runs(10)] == [7, 2, 1, 0]
     assert [r["summary"]["failed"] for r in store.runs(2, kind="sweep")] == [2, 1]
     assert store.runs(1)[0]["at"] == (T0 + timedelta(hours=5)).isoformat()
+
+
+def test_runs_of_one_kind_do_not_page_through_the_others(store: StateStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.record_run("sweep", T0, {"failed": 1})
+    for minute in range(1, 61):  # an hour of five-minute monitor runs after the sweep
+        store.record_run("monitor", T0 + timedelta(minutes=minute), {"failed": 0})
+    read: list[str] = []
+    query = store.backend.query
+
+    def counting_query(pk: str, *args: Any, **kwargs: Any) -> Any:
+        docs = query(pk, *args, **kwargs)
+        read.extend(doc.rk for doc in docs)
+        return docs
+
+    monkeypatch.setattr(store.backend, "query", counting_query)
+    assert [r["summary"] for r in store.runs(5, kind="sweep")] == [{"failed": 1}]
+    assert len(read) == 1
 
 
 def test_alert_insert_get_and_etag_conflicts(store: StateStore) -> None:
@@ -195,6 +213,7 @@ def test_prune_history_drops_only_old_log_entries_and_runs(store: StateStore) ->
     assert store.prune_history(log_before=T0 - timedelta(days=30), runs_before=T0 - timedelta(days=5)) == 3
     assert [e["id"] for e in store.notification_log()] == ["n0", "n10"]
     assert [r["summary"]["days"] for r in store.runs()] == [0]
+    assert [r["summary"]["days"] for r in store.runs(kind="sweep")] == [0]  # the kind's copy went too
 
 
 def test_table_falls_back_to_the_function_apps_storage_account(monkeypatch: pytest.MonkeyPatch) -> None:
