@@ -493,11 +493,25 @@ class AlertManager:
                 reason = None  # all muted, acknowledged or closed (somebody is on it): no repeat
             notes: list[Notification] = []
             if reason is not None:
-                body["nflog"] = NotifyLogEntry(frozenset(firing_fps), frozenset(resolved_fps), now).to_json()
                 alerts = firing + (resolved if settings["send_resolved"] else [])
+                alerts, held = _news_first_up_to_cap(alerts, entry)
+                told_firing, told_resolved = firing_fps, resolved_fps
+                if held:
+                    # the log says what receivers were told: a held-back alert keeps the state they
+                    # last heard, so the next flush sees it as news and sends it
+                    held_fps = {a.fingerprint for a in held}
+                    heard = entry.firing if entry is not None else frozenset()
+                    told_firing = (firing_fps - held_fps) | (heard & held_fps)
+                    told_resolved = resolved_fps - held_fps
+                    done -= held_fps  # resolved but not yet told: stays in the group
+                    log.warning("group %s for receiver %s has %d alerts to send in one flush; %d are sent now "
+                                "and the other %d at the next flushes. Group by finer labels (e.g. workspace, "
+                                "rule) in alerting.yaml", group_key, receiver, len(alerts) + len(held),
+                                len(alerts), len(held))
+                body["nflog"] = NotifyLogEntry(frozenset(told_firing), frozenset(told_resolved), now).to_json()
                 if alerts:
                     notes = _notifications(receiver, group_key, body["group_labels"], reason, firing, alerts,
-                                           now, self.store)
+                                           now, self.store, truncated=len(held))
             members = [fp for fp in body["members"] if fp not in done]
             body["members"] = members
             body["last_flush"] = now.isoformat()
@@ -738,28 +752,45 @@ def _group_key(match: Any, labels: Mapping[str, str], group_labels: Mapping[str,
     return f"{getattr(match, 'route_key', '{}')}:{{{rendered}}}"
 
 
+def _news_first_up_to_cap(alerts: list[Alert], entry: NotifyLogEntry | None) -> tuple[list[Alert], list[Alert]]:
+    """(alerts to send in this flush, alerts held back for the next): at most MAX_PARTS messages.
+
+    When a group has more, alerts whose state receivers have not heard yet go first, in group
+    order, so that every change reaches them over the next flushes (nothing is dropped).
+    """
+    cap = MAX_PARTS * MAX_ALERTS_PER_MESSAGE
+    if len(alerts) <= cap:
+        return alerts, []
+    heard_firing = entry.firing if entry is not None else frozenset()
+    heard_resolved = entry.resolved if entry is not None else frozenset()
+
+    def heard(alert: Alert) -> bool:
+        return alert.fingerprint in (heard_firing if alert.status == FIRING else heard_resolved)
+
+    ordered = sorted(alerts, key=heard)  # stable: news first, each part in group order
+    return ordered[:cap], ordered[cap:]
+
+
 def _notifications(receiver: str, group_key: str, group_labels: Mapping[str, str], reason: NotifyReason,
-                   firing: list[Alert], alerts: list[Alert], now: datetime, store: StateStore) -> list[Notification]:
+                   firing: list[Alert], alerts: list[Alert], now: datetime, store: StateStore, *,
+                   truncated: int = 0) -> list[Notification]:
     """The message(s) for one flush; a group too large for one stored message is split in parts
-    (Table entities hold 1 MB; receivers such as Azure Monitor cap payloads at 256 KB)."""
+    (Table entities hold 1 MB; receivers such as Azure Monitor cap payloads at 256 KB).
+    `truncated` counts the group's alerts held back for a later flush (Alertmanager's
+    `truncatedAlerts`)."""
     # The key is fixed when the message is enqueued, so every resend carries the same one.
     resolved_fps = sorted(a.fingerprint for a in alerts if a.status != FIRING)
     material = "|".join([receiver, group_key, reason.value, ",".join(sorted(a.fingerprint for a in firing)),
                          ",".join(resolved_fps), now.isoformat()])
     key = hashlib.sha256(material.encode()).hexdigest()[:32]
     parts = [alerts[i:i + MAX_ALERTS_PER_MESSAGE] for i in range(0, len(alerts), MAX_ALERTS_PER_MESSAGE)]
-    if len(parts) > MAX_PARTS:
-        log.warning("group %s for receiver %s has %d alerts in one flush; only the first %d are sent. "
-                    "Group by finer labels (e.g. workspace, rule) in alerting.yaml", group_key, receiver,
-                    len(alerts), MAX_PARTS * MAX_ALERTS_PER_MESSAGE)
-        parts = parts[:MAX_PARTS]
     out = []
     for index, part in enumerate(parts):
         part_key = key if len(parts) == 1 else f"{key}-{index + 1:02d}"
         out.append(Notification(id=store.outbox_row(now, part_key), receiver=receiver, group_key=group_key,
                                 group_labels=dict(group_labels), reason=reason.value,
                                 status=FIRING if any(a.status == FIRING for a in part) else RESOLVED,
-                                alerts=part, created_at=now, idempotency_key=part_key))
+                                alerts=part, created_at=now, idempotency_key=part_key, truncated=truncated))
     return out
 
 

@@ -132,6 +132,7 @@ def notification_to_json(note: Notification) -> dict[str, Any]:
         "group_labels": dict(note.group_labels), "reason": note.reason, "status": note.status,
         "alerts": [alert_to_json(a) for a in note.alerts], "created_at": _iso(note.created_at),
         "idempotency_key": note.idempotency_key, "attempts": note.attempts,
+        **({"truncated": note.truncated} if note.truncated else {}),
     }
 
 
@@ -144,6 +145,7 @@ def notification_from_json(data: Mapping[str, Any]) -> Notification:
         group_labels=dict(data.get("group_labels") or {}), reason=data["reason"], status=data["status"],
         alerts=[alert_from_json(a) for a in data.get("alerts") or ()], created_at=created,
         idempotency_key=data["idempotency_key"], attempts=int(data.get("attempts", 0)),
+        truncated=int(data.get("truncated", 0)),
     )
 
 

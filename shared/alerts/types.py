@@ -100,6 +100,7 @@ class Notification:
     created_at: datetime
     idempotency_key: str
     attempts: int = 0
+    truncated: int = 0  # alerts of the group held back for a later flush (the group was too large)
 
 
 class Notifier(Protocol):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
+
 from shared.alerts import AlertManager, alert_fingerprint
 from shared.alerts.store import StateStore
 
@@ -419,3 +421,36 @@ def test_close_stops_repeats_keeps_resolved_notice_and_reopens_on_refire(store: 
     alert = mgr.get_alert(fp)
     assert alert is not None and (alert["user_state"], alert["closed_by"]) == ("new", None)
     assert [h.get("event") for h in alert["history"]] == ["transition", "closed", "transition", "transition"]
+
+
+def test_a_group_over_the_flush_cap_sends_the_rest_at_the_next_flushes(store: StateStore, clock: FakeClock,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.alerts import manager as manager_module
+
+    monkeypatch.setattr(manager_module, "MAX_PARTS", 2)  # a flush carries at most 2 x 50 alerts
+    mgr = manager(store, clock, router=router("team", interval=300))
+    rec = Recorder()
+    resources = [ep_id(f"e{i:03d}") for i in range(130)]
+    mgr.process([finding(resource=r) for r in resources], audited=resources)
+    mgr.deliver({"team": rec})
+    first = [a.resource for n in rec.sent for a in n.alerts]
+    assert len(first) == 100 and {n.truncated for n in rec.sent} == {30}
+    clock.advance(300)
+    mgr.tick()
+    mgr.deliver({"team": rec})
+    second = rec.sent[2:]
+    # the 30 receivers have not heard of go first; the message carries the whole group again
+    assert [n.reason for n in second] == ["new_in_group", "new_in_group"] and {n.truncated for n in second} == {30}
+    sent_now = [a.resource for n in second for a in n.alerts]
+    assert set(sent_now[:30]) == set(resources) - set(first)
+    assert set(first) | set(sent_now) == set(resources)  # every alert reached the receiver
+    # all resolve at once: 130 resolved notices over two flushes, none dropped
+    clock.advance(60)
+    mgr.process([finding(resource=r, status="pass") for r in resources], audited=resources)
+    for _ in range(3):
+        clock.advance(300)
+        mgr.tick()
+    mgr.deliver({"team": rec})
+    resolved = [a.resource for n in rec.sent[4:] for a in n.alerts if a.status == "resolved"]
+    assert sorted(resolved) == sorted(resources) and len(resolved) == 130
+    assert mgr.tick() == [] and store.list_groups()[0].body["members"] == []

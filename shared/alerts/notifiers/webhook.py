@@ -101,6 +101,8 @@ def webhook_body(notification: Notification) -> dict[str, Any]:
         "commonLabels": common,
         "createdAt": notification.created_at.isoformat(),
         "counts": {"firing": firing, "resolved": resolved},
+        # Alertmanager's name: alerts of the group not in this message (they follow at the next flush)
+        "truncatedAlerts": notification.truncated,
         "alerts": [common_alert_schema(alert, notification) for alert in notification.alerts],
     }
 
