@@ -74,12 +74,11 @@ def render_json(report: AuditReport) -> str:
     readable and diffable at the speed of compact JSON.
     """
     encode = _record_encoder()
-    document = report.to_json()
     parts = []
-    for key, value in document.items():
-        if isinstance(value, list) and value:
-            items = ",\n    ".join(encode(item) for item in value)
-            parts.append(f'  "{key}": [\n    {items}\n  ]')
+    for key, value, is_list in report.json_sections():
+        if is_list:
+            items = ",\n    ".join([encode(item) for item in value])  # one record's dict alive at a time
+            parts.append(f'  "{key}": [\n    {items}\n  ]' if items else f'  "{key}": []')
         else:
             parts.append(f'  "{key}": {encode(value)}')
     return "{\n" + ",\n".join(parts) + "\n}\n"
