@@ -210,7 +210,12 @@ class _Reader:
         if data is None:
             try:
                 with open(file.path, "rb") as fh:
-                    data = fh.read(_MAX_BYTES + 1)
+                    # read(n) allocates n bytes up front (an mmap, mremap and munmap per file when n
+                    # is the size limit): ask for what the file holds, plus one byte to see growth
+                    size = os.fstat(fh.fileno()).st_size
+                    data = fh.read(size + 1 if 0 < size <= _MAX_BYTES else _MAX_BYTES + 1)
+                    if len(data) == size + 1:  # it grew while we read: the rest, up to the limit
+                        data += fh.read(_MAX_BYTES + 1 - len(data))
             except OSError as exc:
                 self.diagnose(file, None, f"cannot read the file: {exc.strerror or exc}; check that it exists "
                                           "and that amlguard may read it")
@@ -559,15 +564,26 @@ def _read_files(files: list[_File], reader: _Reader, workers: int) -> None:
     import multiprocessing
 
     if workers > 1 and len(files) >= _PARALLEL_MIN_FILES and "fork" in multiprocessing.get_all_start_methods():
-        runs = workers * 4  # more runs than workers evens out slow files
-        size = -(-len(files) // runs)
-        jobs = [(files[i:i + size], reader.config_dirs) for i in range(0, len(files), size)]
+        # this process reads the last share itself instead of waiting: one process fewer to fork,
+        # and that share's Resources are never pickled across
+        own = len(files) // workers
+        forked = files[:len(files) - own]
+        runs = (workers - 1) * 4  # more runs than workers evens out slow files
+        size = -(-len(forked) // runs)
+        jobs = [(forked[i:i + size], reader.config_dirs) for i in range(0, len(forked), size)]
         had_items, had_diagnostics = len(reader.items), len(reader.diagnostics)
         try:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for items, diagnostics in pool.imap(_read_chunk, jobs):
+            with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
+                results = pool.imap(_read_chunk, jobs)  # queued at once: the workers start now
+                for file in files[len(files) - own:]:
+                    reader.read(file)
+                own_items, own_diagnostics = reader.items[had_items:], reader.diagnostics[had_diagnostics:]
+                del reader.items[had_items:], reader.diagnostics[had_diagnostics:]
+                for items, diagnostics in results:
                     reader.items.extend(items)
                     reader.diagnostics.extend(diagnostics)
+                reader.items.extend(own_items)
+                reader.diagnostics.extend(own_diagnostics)
             return
         except (OSError, multiprocessing.ProcessError) as exc:  # no processes to be had: read here
             log.debug("parallel read unavailable (%s); reading in this process", exc)

@@ -548,16 +548,17 @@ def test_big_yaml_files_are_prescreened(tmp_path: Path) -> None:
     assert diagnostics == [] and [r.source for r in resources] == ["endpoints.yml"]
 
 
-def test_parallel_read_gives_exactly_the_sequential_result(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_read_gives_exactly_the_sequential_result(tmp_path: Path, workers: int) -> None:
     # enough files to take the forked path; a broken file and a Kubernetes pair that needs the
-    # cross-file pass land in different worker runs
+    # cross-file pass land in different worker runs, and in this process's own share
     for i in range(450):
         write(tmp_path, f"ep{i:03d}/endpoint.yml", MANAGED_ENDPOINT.replace("my-endpoint", f"ep-{i}"))
     write(tmp_path, "zz-broken/endpoint.yml", f"$schema: {SCHEMA.format('managedOnlineEndpoint')}\nname: [oops\n")
     write(tmp_path, "aa-k8s/endpoint.yml", f"$schema: {SCHEMA.format('kubernetesOnlineEndpoint')}\nname: k\ncompute: c\n")
     write(tmp_path, "zz-k8s/deployment.yml", "name: d\nendpoint_name: k\nmodel: azureml:m:1\ninstance_type: x\n")
     sequential = load_paths(["."], cwd=tmp_path)
-    parallel = load_paths(["."], cwd=tmp_path, workers=2)
+    parallel = load_paths(["."], cwd=tmp_path, workers=workers)
     assert [r.summary() for r in parallel.resources] == [r.summary() for r in sequential.resources]
     assert [(r.fields, r.lines) for r in parallel.resources] == [(r.fields, r.lines) for r in sequential.resources]
     assert parallel.diagnostics == sequential.diagnostics and len(parallel.diagnostics) == 1
