@@ -295,9 +295,17 @@ class StateStore:
         doc = self.backend.get("audit", self._audit_key(resource_id))
         return None if doc is None else dict(doc.body)
 
-    def record_audit(self, resource_id: str, at: datetime, summary: dict[str, Any] | None = None) -> None:
-        """Remember the audit time of a resource; an older time never replaces a newer one."""
-        body = {"resource": resource_id, "at": _iso(at), "summary": summary}
+    def audit_records(self, prefix: str = "") -> list[dict[str, Any]]:
+        """Every audit record whose (lower-cased) resource id starts with `prefix`, by id."""
+        return [dict(doc.body) for doc in self.backend.query("audit", prefix.lower())]
+
+    def record_audit(self, resource_id: str, at: datetime, summary: dict[str, Any] | None = None, *,
+                     state: dict[str, Any] | None = None) -> None:
+        """Remember the audit time of a resource (and, in `state`, what the audit found: the
+        resource's summary and its findings); an older time never replaces a newer one."""
+        body: dict[str, Any] = {"resource": resource_id, "at": _iso(at), "summary": summary}
+        if state is not None:
+            body["state"] = state
 
         def attempt() -> None:
             doc = self.backend.get("audit", self._audit_key(resource_id))

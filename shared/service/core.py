@@ -7,6 +7,7 @@ call only this module.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -137,7 +138,8 @@ class Service:
         report = self._evaluate([resource] if resource else [], [error] if error else [])
         transitions = self._alert_update(report, [resource.id if resource else resource_id],
                                          changed_by=changed_by)
-        self.store.record_audit(resource.id if resource else resource_id, now, report.summary())
+        self.store.record_audit(resource.id if resource else resource_id, now, report.summary(),
+                                state=_audit_state(resource, report.findings) if resource else None)
         return report, transitions
 
     def sweep(self, scope: Scope | None = None, *, record: bool = True) -> AuditReport:
@@ -158,19 +160,64 @@ class Service:
         self._alert_update(report, audited)
         self._resolve_vanished(scope, audited, {e.resource for e in result.errors}, now)
         if record:
+            by_resource: dict[str, list[Finding]] = {}
+            for finding in report.findings:
+                by_resource.setdefault(finding.resource, []).append(finding)
             for resource in result.resources:
-                self.store.record_audit(resource.id, now)
+                state = _audit_state(resource, by_resource.get(resource.id, []))
+                self.store.record_audit(resource.id, now, state=state)
+            self._forget_vanished(scope, audited, {e.resource for e in result.errors}, now)
             self.store.record_run("sweep", now, report.summary())
         if scope is None:
             self.last_report = report
         return report
 
     def latest_report(self) -> AuditReport:
-        """The last full sweep's report; sweeps once when there is none yet."""
-        if self.last_report is None:
-            self.sweep()
+        """What the dashboard shows: this process's last full sweep; else the last audit of every
+        resource in the state store (written by every instance's sweeps and events); a full sweep
+        only when the store holds none. A Function App instance that did not run the sweep itself
+        (the timer fans out per workspace) answers from the store instead of sweeping the estate."""
+        if self.last_report is not None:
+            return self.last_report
+        stored = self.report_from_store()
+        if stored is not None:
+            return stored
+        self.sweep()
         assert self.last_report is not None
         return self.last_report
+
+    def report_from_store(self) -> AuditReport | None:
+        """The last recorded audit of every resource still known, or None when there is none.
+
+        Read errors of whole workspaces and unreadable files are not kept per resource: they
+        show after this process's next sweep.
+        """
+        resources: list[Resource] = []
+        findings: list[Finding] = []
+        for record in self.store.audit_records():
+            state = record.get("state")
+            if not isinstance(state, dict):  # deleted, gone, or audited before states were kept
+                continue
+            if isinstance(state.get("resource"), dict):
+                resources.append(_resource_from_summary(state["resource"]))
+            findings.extend(_finding_from_record(item) for item in state.get("findings") or ()
+                            if isinstance(item, dict))
+        if not resources and not findings:
+            return None
+        return AuditReport(resources=resources, findings=findings, rules=self.packs.current().rules_metadata())
+
+    def _forget_vanished(self, scope: Scope | None, audited: set[str], failed: set[str], now: datetime) -> None:
+        """Audit records of resources a sweep of their scope no longer finds are marked gone, so
+        the stored report stops listing them. Never when their workspace could not be read."""
+        audited_lower = {a.lower() for a in audited}
+        failed_prefixes = tuple(f.lower() for f in failed)
+        for record in self.store.audit_records(_scope_prefix(scope)):
+            resource = str(record.get("resource") or "")
+            low = resource.lower()
+            if not record.get("state") or low in audited_lower or (failed_prefixes and low.startswith(failed_prefixes)):
+                continue
+            if _in_scope(resource, scope):
+                self.store.record_audit(resource, now, {"gone": True, "reason": "not found in sweep"})
 
     def _resolve_vanished(self, scope: Scope | None, audited: set[str], failed: set[str],
                           now: datetime) -> None:
@@ -260,6 +307,38 @@ def scope_for_workspace(workspace_id: str) -> Scope:
     sub = parts.get("subscription")
     return Scope(subscriptions=(sub,) if sub else (), resource_group=parts.get("resource_group"),
                  workspace=parts.get("workspace"))
+
+
+_FINDING_FIELDS = frozenset(f.name for f in dataclasses.fields(Finding))
+
+
+def _audit_state(resource: Resource, findings: list[Finding]) -> dict[str, Any]:
+    """What the state store keeps of one resource's audit, for `report_from_store`."""
+    return {"resource": resource.summary(),
+            "findings": [{name: getattr(f, name) for name in _FINDING_FIELDS} for f in findings]}
+
+
+def _finding_from_record(item: dict[str, Any]) -> Finding:
+    return Finding(**{k: v for k, v in item.items() if k in _FINDING_FIELDS})  # newer fields: ignored
+
+
+def _resource_from_summary(summary: dict[str, Any]) -> Resource:
+    return Resource(kind=str(summary.get("kind") or ""), id=str(summary.get("id") or ""),
+                    name=str(summary.get("name") or ""), source=summary.get("source"), line=summary.get("line"),
+                    compute_type=summary.get("compute"), workspace=summary.get("workspace"))
+
+
+def _scope_prefix(scope: Scope | None) -> str:
+    """The lower-cased id prefix every resource of `scope` shares ('' when it is wider than one
+    subscription); `_in_scope` still decides, the prefix only narrows the read."""
+    if scope is None or len(scope.subscriptions) != 1:
+        return ""
+    prefix = f"/subscriptions/{scope.subscriptions[0]}"
+    if scope.resource_group:
+        prefix += f"/resourcegroups/{scope.resource_group}"
+        if scope.workspace:
+            prefix += f"/providers/microsoft.machinelearningservices/workspaces/{scope.workspace}"
+    return prefix.lower()
 
 
 def _in_scope(resource_id: str, scope: Scope | None) -> bool:

@@ -242,3 +242,16 @@ def test_table_access_problems_are_config_errors_naming_the_fix(azurite_table: s
     closed = azurite_table.rsplit(":", 1)[0].rsplit("127.0.0.1", 1)[0] + "127.0.0.1:9/devstoreaccount1;"
     with pytest.raises(ConfigError, match="cannot reach"):
         TableBackend.from_connection_string(closed, "amlguard", retry_total=0)
+
+
+def test_audit_records_keep_state_and_list_by_id_prefix(store: StateStore) -> None:
+    ws = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/"
+    state = {"resource": {"id": f"{ws}w1/onlineEndpoints/e", "kind": "online_endpoint"},
+             "findings": [{"rule": "AMLG-NET-001", "message": "x" * 70_000}]}  # past one Table property
+    store.record_audit(f"{ws}w1/onlineEndpoints/e", T0, state=state)
+    store.record_audit(f"{ws}w1", T0, {"failed": 0})
+    store.record_audit(f"{ws}w2/onlineEndpoints/e", T0, state=state)
+    inside = store.audit_records(f"{ws}W1".lower())
+    assert [r["resource"] for r in inside] == [f"{ws}w1", f"{ws}w1/onlineEndpoints/e"]
+    assert inside[1]["state"] == state and "state" not in inside[0]
+    assert len(store.audit_records()) == 3

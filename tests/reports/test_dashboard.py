@@ -306,15 +306,33 @@ def test_malformed_stored_documents_do_not_break_the_page() -> None:
     assert 'id="latency"' in text and 'data-feature=""' in text and 'id="trend-chart" data-runs="1"' in text
 
 
-def test_a_failing_sweep_still_shows_the_alert_state(service: tuple[Service, Clock]) -> None:
+def _broken(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("Resource Graph throttled")
+
+
+def test_an_instance_that_did_not_sweep_answers_from_the_store(service: tuple[Service, Clock]) -> None:
     svc, _ = service
+    swept = svc.sweep()
+    svc.last_report = None  # another Function App instance: the sweep ran elsewhere
+    svc.inventory.list = _broken  # type: ignore[method-assign]  # it must not sweep again
+    data = collect(svc)
+    assert data.problems == []
+
+    def verdicts(report: Any) -> list[tuple[str, str, str, str, int | None]]:
+        return sorted((f.rule, f.resource, f.status, f.message, f.line) for f in report.findings)
+
+    assert verdicts(data.report) == verdicts(swept) and data.report.findings
+    assert sorted(r.summary()["id"] for r in data.report.resources) == sorted(r.id for r in swept.resources)
+    parse_strict(render_dashboard_data(data))
+
+
+def test_a_failing_sweep_still_shows_the_alert_state(service: tuple[Service, Clock]) -> None:
+    svc, clock = service
     svc.sweep()
     svc.last_report = None
-
-    def broken(*_: Any, **__: Any) -> Any:
-        raise RuntimeError("Resource Graph throttled")
-
-    svc.inventory.list = broken  # type: ignore[method-assign]
+    for record in svc.store.audit_records():  # nothing stored to answer from: the dashboard sweeps
+        svc.store.record_audit(record["resource"], clock() + timedelta(seconds=1), {"gone": True})
+    svc.inventory.list = _broken  # type: ignore[method-assign]
     data = collect(svc)
     assert data.problems == ["the audit could not run: Resource Graph throttled"]
     assert data.alerts and data.runs

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 from shared.events import parse_event_dict
+from shared.service.core import _audit_state
 from tests.service.conftest import BLUE, GREEN, WS, Clock, make_service
 
 
@@ -152,3 +155,57 @@ def test_a_late_delete_of_a_resource_that_exists_again_is_stale(service, clock: 
     late = service.handle_event(parse_event_dict(write_event("e2", GREEN, "2026-11-26T08:59:00Z", delete=True)))
     assert late.outcome == "stale"
     assert open_alerts(service)
+
+
+def _stored(service) -> dict[tuple[str, str], str]:
+    report = service.report_from_store()
+    return {} if report is None else {(f.rule, f.resource): f.status for f in report.findings}
+
+
+def test_the_store_keeps_each_resources_last_audit_for_other_instances(service, workspace: Path,
+                                                                       clock: Clock) -> None:
+    assert service.report_from_store() is None  # nothing audited yet: the dashboard would sweep
+    swept = service.sweep()
+    assert _stored(service) == {(f.rule, f.resource): f.status for f in swept.findings}
+    # an event on one resource updates its part of the stored report only
+    green = workspace / "fraud-scoring" / "green.yml"
+    green.write_text(green.read_text() + "egress_public_network_access: disabled\n")
+    service.inventory.reload()
+    clock.advance(60)
+    service.handle_event(parse_event_dict(write_event("e1", GREEN, "2026-11-26T09:00:30Z")))
+    assert _stored(service)[("AMLG-NET-002", GREEN)] == "pass"
+    assert service.last_report is swept  # this instance's own sweep still answers first
+    # a deleted resource leaves the stored report
+    clock.advance(60)
+    service.handle_event(parse_event_dict(write_event("e2", BLUE, "2026-11-26T09:01:30Z", delete=True)))
+    assert all(resource != BLUE for _, resource in _stored(service))
+    assert {r.id for r in service.report_from_store().resources} == {r.id for r in swept.resources} - {BLUE}
+
+
+def test_a_sweep_of_a_workspace_forgets_what_it_no_longer_finds(service, workspace: Path, clock: Clock) -> None:
+    from shared.service.core import scope_for_workspace
+
+    service.sweep()
+    (workspace / "fraud-scoring" / "green.yml").unlink()
+    service.inventory.reload()
+    clock.advance(60)
+    service.sweep(scope_for_workspace(WS))  # the queue worker's per-workspace sweep
+    assert all(resource != GREEN for _, resource in _stored(service))
+    assert any(resource == BLUE for _, resource in _stored(service))
+    record = service.store.audit_record(GREEN)
+    assert record["summary"] == {"gone": True, "reason": "not found in sweep"} and "state" not in record
+
+
+def test_stored_findings_round_trip_every_field(service, clock: Clock) -> None:
+    service.handle_event(parse_event_dict(write_event("e1", GREEN)))
+    stored = {f.rule: f for f in service.report_from_store().findings}
+    who = stored["AMLG-NET-002"].changed_by
+    assert who is not None and who["upn"] == "ana@contoso.com"
+    audited, _ = service.audit(GREEN, changed_by=who)  # the same audit again, this time in memory
+    assert stored == {f.rule: f for f in audited.findings}
+    # an exemption (with its expiry) is kept as the finding had it
+    exempt = dataclasses.replace(audited.findings[0], status="exempt",
+                                 exemption={"name": "legacy", "reason": "r", "approver": "a", "expires": "2027-01-31"})
+    service.store.record_audit(GREEN, clock() + timedelta(seconds=1),
+                               state=_audit_state(service.inventory.get(GREEN), [exempt]))
+    assert exempt in service.report_from_store().findings
