@@ -1,7 +1,7 @@
-"""Pytest plugin: an Azurite Table service for the whole session, started from node_modules.
+"""Pytest plugin: Azurite Table and Blob services for the whole session, started from node_modules.
 
-Use the `azurite_table` fixture (a connection string). Load it with
-`pytest_plugins = ["tests.azurite"]` in a conftest (tests/alerts/conftest.py does). The account
+Use the `azurite_table` fixture (a connection string) or `azurite_blob` (an account URL). Load it with
+`pytest_plugins` (tests/conftest.py does). The account
 key below is Azurite's published development key (it opens nothing outside the emulator).
 """
 
@@ -13,13 +13,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
-AZURITE_TABLE = ROOT / "node_modules" / ".bin" / "azurite-table"
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
@@ -36,39 +35,39 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], service: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"azurite-table exited early with code {proc.returncode}")
+            raise RuntimeError(f"azurite-{service} exited early with code {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"azurite-table did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+    raise RuntimeError(f"azurite-{service} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
-@pytest.fixture(scope="session")
-def azurite_table() -> Iterator[str]:
-    """Connection string of a fresh Azurite Table service (skipped locally when not installed)."""
-    external = os.environ.get("AMLGUARD_TEST_AZURITE_TABLE")  # reuse one started by scripts/azurite.sh
+def _serve(service: str, env_name: str, make_url: Callable[[int], str]) -> Iterator[str]:
+    """Start `azurite-<service>` on a free loopback port for the session; yields what `make_url` gives."""
+    external = os.environ.get(env_name)  # reuse one started by hand
     if external:
         yield external
         return
-    if not AZURITE_TABLE.exists():
+    binary = ROOT / "node_modules" / ".bin" / f"azurite-{service}"
+    if not binary.exists():
         if os.environ.get("CI"):
-            pytest.fail(f"{AZURITE_TABLE} is missing; CI must run `npm ci` at the repo root first")
+            pytest.fail(f"{binary} is missing; CI must run `npm ci` at the repo root first")
         pytest.skip("Azurite not installed: run `npm ci` at the repo root (needs Node.js >= 18)")
     port = _free_port()
-    location = tempfile.mkdtemp(prefix="amlguard-azurite-")
+    location = tempfile.mkdtemp(prefix=f"amlguard-azurite-{service}-")
     proc = subprocess.Popen(
-        [str(AZURITE_TABLE), "--tableHost", "127.0.0.1", "--tablePort", str(port), "--location", location,
+        [str(binary), f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port), "--location", location,
          "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_listening(port, proc)
-        yield connection_string(port)
+        _wait_listening(port, proc, service)
+        yield make_url(port)
     finally:
         proc.terminate()
         try:
@@ -79,3 +78,16 @@ def azurite_table() -> Iterator[str]:
         if proc.stderr is not None:
             proc.stderr.close()
         shutil.rmtree(location, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def azurite_table() -> Iterator[str]:
+    """Connection string of a fresh Azurite Table service (skipped locally when not installed)."""
+    yield from _serve("table", "AMLGUARD_TEST_AZURITE_TABLE", connection_string)
+
+
+@pytest.fixture(scope="session")
+def azurite_blob() -> Iterator[str]:
+    """Account URL of a fresh Azurite Blob service (`http://127.0.0.1:PORT/devstoreaccount1`); the
+    account key is DEV_KEY."""
+    yield from _serve("blob", "AMLGUARD_TEST_AZURITE_BLOB", lambda port: f"http://127.0.0.1:{port}/{DEV_ACCOUNT}")

@@ -8,7 +8,7 @@ import pytest
 
 # Registered once here: pytest_plugins in a test module makes the plugin's import order depend on
 # which tests are collected first (and pytest refuses to rewrite its asserts then).
-pytest_plugins = ["tests.standins.fixtures"]
+pytest_plugins = ["tests.standins.fixtures", "tests.azurite"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "azureml-examples"

@@ -378,7 +378,10 @@ def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, st
     from pathlib import Path
 
     assert rule.drift is not None
-    expanded = Path(expand_template(text, resource, env))
+    text = expand_template(text, resource, env)
+    if text.startswith(("https://", "http://")):  # a blob container the data collector writes to
+        return text
+    expanded = Path(text)
     return str(expanded if expanded.is_absolute() else rule.drift.base_dir / expanded)
 
 

@@ -55,11 +55,13 @@ def _drift_schema() -> dict[str, Any]:
                                         "{env:NAME}"},
             "current": {
                 "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 2,
-                "x-expected": "one of mdc (a model data collector folder), file, or log_analytics "
+                "x-expected": "one of mdc (a model data collector folder or container URL), file, or log_analytics "
                               "(a custom table of model inputs), and optionally collection",
                 "properties": {
                     "mdc": {"type": "string", "minLength": 1,
-                            "description": "folder holding modelDataCollector/{endpoint}/{deployment}/... JSONL"},
+                            "description": "folder holding modelDataCollector/{endpoint}/{deployment}/... "
+                                           "JSONL, or the URL of the blob container (and path) the "
+                                           "collector writes to"},
                     "collection": {"type": "string", "minLength": 1, "description": "default model_inputs"},
                     "file": {"type": "string", "minLength": 1},
                     "log_analytics": {

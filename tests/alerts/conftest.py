@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,14 +10,6 @@ from pathlib import Path
 import pytest
 
 from shared.alerts.store import StateStore, open_store
-
-# tests/azurite.py is a plugin module the integrator may also load; import it by path so this
-# works whether or not `tests` is importable as a package.
-_spec = importlib.util.spec_from_file_location("amlguard_tests_azurite", Path(__file__).parents[1] / "azurite.py")
-assert _spec and _spec.loader
-azurite = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(azurite)
-azurite_table = azurite.azurite_table  # the session fixture
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

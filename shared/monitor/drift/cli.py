@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "chi-squared p-values) and default thresholds.",
     )
     p.add_argument("--baseline", required=True, metavar="FILE", help="baseline data: CSV, Parquet or JSONL")
-    p.add_argument("--current", required=True, metavar="FILE|FOLDER",
-                   help="current data: CSV, Parquet or JSONL, or a model data collector folder")
+    p.add_argument("--current", required=True, metavar="FILE|FOLDER|URL",
+                   help="current data: CSV, Parquet or JSONL, or model data collector output: a folder or "
+                        "the blob container URL it writes to (https://ACCOUNT.blob.core.windows.net/CONTAINER"
+                        "/modelDataCollector; a SAS token in the URL, or DefaultAzureCredential)")
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="output format (default: table)")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
@@ -47,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a threshold: FEATURE.METRIC=VALUE, METRIC=VALUE for all features, "
                         "VALUE 'off' drops one (repeatable)")
     p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when any feature drifted")
-    mdc = p.add_argument_group("model data collector (when --current is a folder)")
+    mdc = p.add_argument_group("model data collector (when --current is a folder or container URL)")
     mdc.add_argument("--endpoint", help="only this endpoint's files")
     mdc.add_argument("--deployment", help="only this deployment's files")
     mdc.add_argument("--collection", default="model_inputs", help="collection name (default: model_inputs)")
@@ -123,17 +125,18 @@ def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
     features = _split(args.features) or None
     categorical = _split(args.categorical)
     baseline_path, current_path = Path(args.baseline), Path(args.current)
+    current_is_url = str(args.current).startswith(("https://", "http://"))
     notes: list[str] = []
     if not baseline_path.exists():
         raise ConfigError(f"--baseline {baseline_path}: file not found; pass a CSV or Parquet file")
-    if not current_path.exists():
+    if not current_is_url and not current_path.exists():
         raise ConfigError(f"--current {current_path}: file or folder not found; pass a CSV or Parquet "
                           "file, or a model data collector folder")
     if sum(p.stat().st_size for p in (baseline_path, current_path) if p.is_file()) > _LARGE_INPUT:
         _keep_freed_memory()
-    if current_path.is_dir():
+    if current_is_url or current_path.is_dir():
         current: dict[str, Any] = read_mdc_jsonl(
-            current_path, endpoint=args.endpoint, deployment=args.deployment,
+            args.current if current_is_url else current_path, endpoint=args.endpoint, deployment=args.deployment,
             collection=args.collection or None, start=args.start, end=args.end, columns=features)
         stats = current.stats()  # type: ignore[attr-defined]
         if stats["bad_lines"] or stats["in_blob"]:
@@ -144,7 +147,7 @@ def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
                               f"(collection {args.collection!r}, endpoint {args.endpoint or 'any'}, "
                               f"deployment {args.deployment or 'any'}, "
                               f"window {args.start or '-'}..{args.end or '-'}); "
-                              "check the folder and filters")
+                              "check the folder (or container URL) and filters")
         if features is None:
             base_cols = table_columns(baseline_path)
             names = [c for c in base_cols if c in current]

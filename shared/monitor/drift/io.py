@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -181,9 +182,9 @@ def _as_utc(value: datetime | str | None, what: str) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _path_hour(path: Path) -> tuple[tuple[str, str, str] | None, datetime | None]:
-    """(endpoint, deployment, collection) and the hour a file sits under, when it follows the MDC layout."""
-    parts = path.parts
+def _path_hour(parts: Sequence[str]) -> tuple[tuple[str, str, str] | None, datetime | None]:
+    """(endpoint, deployment, collection) and the hour a file sits under, when its path (as
+    parts) follows the MDC layout."""
     if len(parts) < 8:
         return None, None
     yyyy, mm, dd, hh = parts[-5:-1]
@@ -233,8 +234,15 @@ def read_mdc_jsonl(
     start: datetime | str | None = None,
     end: datetime | str | None = None,
     columns: Iterable[str] | None = None,
+    credential: Any = None,
 ) -> MdcTable:
     """Read model data collector JSONL under `folder` into columns.
+
+    `folder` is a local folder, or the URL of a blob container (and optional path) where the
+    collector writes: `https://ACCOUNT.blob.core.windows.net/CONTAINER[/PATH]`, PATH defaulting
+    to `modelDataCollector` as in the workspace's default datastore. A
+    URL with a SAS token is used as it is; otherwise `credential` (default: DefaultAzureCredential,
+    which needs the Storage Blob Data Reader role on the container).
 
     Files are found recursively; those laid out as `{endpoint}/{deployment}/{collection}/yyyy/MM/dd/HH/
     *.jsonl` are filtered by the names given and by hour; others are read as they are. A record
@@ -243,29 +251,27 @@ def read_mdc_jsonl(
     Lines that are not JSON objects with tabular `data` are counted in `bad_lines` and skipped;
     records whose payload was stored in a separate blob (`datainblob`) are counted in `in_blob`.
     """
-    root = Path(folder)
-    if not root.is_dir():
-        raise SourceError(f"{root}: not a folder; pass the folder holding modelDataCollector/... JSONL files",
-                          source=str(root))
     t0, t1 = _as_utc(start, "start"), _as_utc(end, "end")
     wanted = set(columns) if columns is not None else None
+    if str(folder).startswith(("https://", "http://")):
+        source = str(folder)
+        found = _mdc_blobs(source, endpoint, deployment, collection, t0, t1, credential)
+    else:
+        root = Path(folder)
+        if not root.is_dir():
+            raise SourceError(f"{root}: not a folder; pass the folder holding modelDataCollector/... JSONL files, "
+                              "or the URL of the blob container the collector writes to", source=str(root))
+        source = str(root)
+        found = _mdc_files(root, endpoint, deployment, collection, t0, t1)
     rows: list[dict[str, Any]] = []
     files = records = bad_lines = in_blob = 0
     bad_files: list[str] = []
-    for path in sorted(root.rglob("*.jsonl")):
-        names, hour = _path_hour(path.resolve())
-        if names is not None:
-            ep, dep, coll = names
-            if ((endpoint and ep != endpoint) or (deployment and dep != deployment)
-                    or (collection and coll != collection)):
-                continue
-            if hour is not None and ((t0 and hour + timedelta(hours=1) <= t0) or (t1 and hour >= t1)):
-                continue
+    for name, read in found:
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = read()
         except OSError as exc:
-            log.warning("skipping unreadable MDC file %s: %s", path, exc)
-            bad_files.append(str(path))
+            log.warning("skipping unreadable MDC file %s: %s", name, exc)
+            bad_files.append(name)
             continue
         files += 1
         for line in text.splitlines():
@@ -296,13 +302,105 @@ def read_mdc_jsonl(
             records += 1
             rows.extend(got)
     if bad_lines:
-        log.warning("model data collector: skipped %d malformed line(s) under %s", bad_lines, root)
+        log.warning("model data collector: skipped %d malformed line(s) under %s", bad_lines, source)
     names_seen = list(dict.fromkeys(k for r in rows for k in r))
     if wanted is not None:
         names_seen = [n for n in names_seen if n in wanted]
     cols = {n: _list_to_numpy([r.get(n) for r in rows]) for n in names_seen}
     return MdcTable(cols, files=files, records=records, rows=len(rows), bad_lines=bad_lines,
                     in_blob=in_blob, bad_files=bad_files)
+
+
+_MdcFile = tuple[str, Callable[[], str]]  # (name for messages, read its text)
+
+
+def _wanted(names: tuple[str, str, str] | None, hour: datetime | None, endpoint: str | None,
+            deployment: str | None, collection: str | None, t0: datetime | None, t1: datetime | None) -> bool:
+    if names is None:
+        return True
+    ep, dep, coll = names
+    if (endpoint and ep != endpoint) or (deployment and dep != deployment) or (collection and coll != collection):
+        return False
+    return hour is None or not ((t0 and hour + timedelta(hours=1) <= t0) or (t1 and hour >= t1))
+
+
+def _mdc_files(root: Path, endpoint: str | None, deployment: str | None, collection: str | None,
+               t0: datetime | None, t1: datetime | None) -> Iterator[_MdcFile]:
+    for path in sorted(root.rglob("*.jsonl")):
+        names, hour = _path_hour(path.resolve().parts)
+        if _wanted(names, hour, endpoint, deployment, collection, t0, t1):
+            yield str(path), partial(path.read_text, encoding="utf-8", errors="replace")
+
+
+# hours listed one prefix each when the window is known and at most this long; else one listing
+_MAX_HOUR_PREFIXES = 7 * 24
+
+
+def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collection: str | None,
+               t0: datetime | None, t1: datetime | None, credential: Any) -> Iterator[_MdcFile]:
+    """The collector's blobs under `url`, listed by the narrowest prefixes the filters allow."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+    from azure.storage.blob import ContainerClient
+
+    parts = urlsplit(url)
+    path = [p for p in parts.path.split("/") if p]
+    if parts.netloc.startswith(("127.0.0.1", "localhost")) and path:  # Azurite: /ACCOUNT/CONTAINER/...
+        account, path = path[:1], path[1:]
+    else:
+        account = []
+    if not path:
+        raise ConfigError(f"{url}: no container in the URL; use https://ACCOUNT.blob.core.windows.net/CONTAINER"
+                          "[/modelDataCollector]")
+    container_url = urlunsplit((parts.scheme, parts.netloc, "/" + "/".join(account + path[:1]), parts.query, ""))
+    base = "/".join(path[1:]) or "modelDataCollector"  # where the collector writes in the container
+    if credential is None and not parts.query:  # a SAS token needs no other credential
+        from shared.inventory.config import credential_from_env
+
+        credential = credential_from_env()
+    # the SDK's storage retry waits 15 s, 18 s and 24 s: a monitor run that repeats every few
+    # minutes should rather report the failure and try again at its next run
+    client = ContainerClient.from_container_url(container_url, credential=credential, retry_total=2,
+                                                initial_backoff=1, increment_base=2, connection_timeout=10)
+    prefixes = [base]
+    if endpoint and deployment and collection:
+        # the layout's own folders; one prefix per hour of a bounded window
+        top = "/".join(p for p in (base, endpoint, deployment, collection) if p) + "/"
+        prefixes = [top]
+        if t0 is not None and t1 is not None and t1 > t0:
+            first = t0.replace(minute=0, second=0, microsecond=0)
+            hours = int((t1 - first).total_seconds() // 3600) + 1
+            if hours <= _MAX_HOUR_PREFIXES:
+                prefixes = [f"{top}{(first + timedelta(hours=h)):%Y/%m/%d/%H}/" for h in range(hours)]
+    where = f"blob container {container_url.split('?')[0]}"
+    try:
+        names = sorted({blob.name for prefix in prefixes
+                        for blob in client.list_blobs(name_starts_with=prefix or None)
+                        if blob.name.endswith(".jsonl")})
+    except (ClientAuthenticationError, HttpResponseError) as exc:
+        status = getattr(exc, "status_code", None)
+        denied = ("the SAS token in the URL is invalid or expired, or does not allow read and list" if parts.query
+                  else "grant the identity the Storage Blob Data Reader role on the container, or use a URL "
+                       "with a SAS token allowing read and list")
+        hint = ("check the account and container names (the collector writes to the workspace's default "
+                "datastore, workspaceblobstore)" if status == 404 else
+                denied if status in (401, 403) or isinstance(exc, ClientAuthenticationError) else "retry later")
+        raise SourceError(f"{where}: listing blobs failed ({status} {exc.reason}); {hint}", source=url) from exc
+    except AzureError as exc:
+        raise SourceError(f"{where}: cannot reach the storage account ({exc}); check the URL and the network",
+                          source=url) from exc
+
+    def read(name: str) -> str:
+        try:
+            return client.download_blob(name).readall().decode("utf-8", errors="replace")
+        except AzureError as exc:  # one unreadable blob is skipped and named, like an unreadable file
+            raise OSError(str(exc)) from exc
+
+    for name in names:
+        hour_names, hour = _path_hour(tuple(name.split("/")))
+        if _wanted(hour_names, hour, endpoint, deployment, collection, t0, t1):
+            yield f"{container_url.split('?')[0]}/{name}", partial(read, name)
 
 
 def _list_to_numpy(values: list[Any]) -> np.ndarray:
