@@ -41,6 +41,8 @@ def container(azurite_blob: str) -> Iterator[tuple[str, str]]:
         f"{base}/blue/model_outputs/2026/11/26/10/d.jsonl": [_record([{"y": 1.0}], HOUR)],
         f"{base}/green/model_inputs/2026/11/26/10/e.jsonl": [_record([{"x": 50.0}], HOUR)],
         f"{base}/blue/model_inputs/2026/11/26/10/notes.txt": ["not a JSONL file"],
+        f"{base}/red/model_inputs/2026/11/26/f.jsonl": [  # rolling_rate: day
+            _record([{"x": 7.0}], HOUR + timedelta(minutes=30)), _record([{"x": 8.0}], HOUR + timedelta(hours=5))],
     }
     for blob, lines in files.items():
         client.upload_blob(blob, "\n".join(lines).encode())
@@ -62,7 +64,11 @@ def test_reads_the_collectors_blobs_for_one_deployment_and_window(container: tup
     # no window: every hour of the collection; no deployment: green too
     assert sorted(read_mdc_jsonl(base, endpoint="fraud-scoring", deployment="blue")["x"].tolist()) == [
         1.0, 2.0, 3.0, 99.0]
-    assert sorted(read_mdc_jsonl(base, start=HOUR, end=HOUR + timedelta(hours=1))["x"].tolist()) == [1.0, 2.0, 50.0]
+    assert sorted(read_mdc_jsonl(base, start=HOUR, end=HOUR + timedelta(hours=1))["x"].tolist()) == [
+        1.0, 2.0, 7.0, 50.0]
+    # a collector rolling daily: the day's blob, its records filtered by time
+    red = read_mdc_jsonl(base, endpoint="fraud-scoring", deployment="red", start=HOUR, end=HOUR + timedelta(hours=1))
+    assert red["x"].tolist() == [7.0]
 
 
 def test_storage_problems_name_the_fix(container: tuple[str, str], azurite_blob: str) -> None:

@@ -165,3 +165,21 @@ def test_gzipped_csv_and_tsv(tmp_path: Path) -> None:
     assert table_columns(tmp_path / "d.csv.gz") == ["a", "b"]
     assert read_table(tmp_path / "d.csv.gz", ["b"])["b"].tolist() == ["x", "y"]
     assert read_table(tmp_path / "d.tsv")["b"].tolist() == ["x"]
+
+
+@pytest.mark.parametrize("rolling", ["day", "hour", "minute"])
+def test_mdc_layout_of_every_rolling_rate_is_filtered_by_name_and_period(tmp_path: Path, rolling: str) -> None:
+    period = {"day": ["26"], "hour": ["26", "10"], "minute": ["26", "10", "05"]}[rolling]
+
+    def put(deployment: str, records: list[str]) -> None:
+        folder = tmp_path.joinpath("modelDataCollector", "ep", deployment, "model_inputs", "2026", "11", *period)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "i.jsonl").write_text("\n".join(records) + "\n", encoding="utf-8")
+
+    put("blue", [_record([{"x": 1.0}], time="2026-11-26T10:05:30Z")])
+    put("green", [_record([{"x": 2.0}], time="2026-11-26T10:05:30Z")])
+    assert read_mdc_jsonl(tmp_path, deployment="blue")["x"].tolist() == [1.0]  # green's folder is left out
+    inside = read_mdc_jsonl(tmp_path, deployment="blue", start="2026-11-26T10:00:00Z", end="2026-11-26T11:00:00Z")
+    assert inside.files == 1 and inside["x"].tolist() == [1.0]
+    after = read_mdc_jsonl(tmp_path, deployment="blue", start="2026-11-27T00:00:00Z")
+    assert after.files == 0  # the whole period lies before the window: not even opened

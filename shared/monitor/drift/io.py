@@ -182,19 +182,24 @@ def _as_utc(value: datetime | str | None, what: str) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _path_hour(parts: Sequence[str]) -> tuple[tuple[str, str, str] | None, datetime | None]:
-    """(endpoint, deployment, collection) and the hour a file sits under, when its path (as
-    parts) follows the MDC layout."""
-    if len(parts) < 8:
-        return None, None
-    yyyy, mm, dd, hh = parts[-5:-1]
-    if not all(_DIGITS.match(x) for x in (yyyy, mm, dd, hh)):
-        return None, None
+def _path_period(parts: Sequence[str]) -> tuple[tuple[str, str, str] | None, datetime | None, timedelta | None]:
+    """(endpoint, deployment, collection), and the start and length of the period a file covers,
+    when its path (as parts) follows the collector's layout for its rolling rate:
+    `{endpoint}/{deployment}/{collection}/yyyy/MM/dd[/HH[/mm]]/{file}` (day, hour or minute)."""
+    folders = list(parts[:-1])
+    digits = 0
+    while digits < min(5, len(folders)) and _DIGITS.match(folders[-1 - digits]):
+        digits += 1
+    if digits < 3 or len(folders) < digits + 3:
+        return None, None, None
+    fields = [int(x) for x in folders[len(folders) - digits:]] + [0, 0]  # hour and minute when absent
     try:
-        hour = datetime(int(yyyy), int(mm), int(dd), int(hh), tzinfo=UTC)
+        start = datetime(fields[0], fields[1], fields[2], fields[3], fields[4], tzinfo=UTC)
     except ValueError:
-        return None, None
-    return (parts[-8], parts[-7], parts[-6]), hour
+        return None, None, None
+    length = {3: timedelta(days=1), 4: timedelta(hours=1), 5: timedelta(minutes=1)}[digits]
+    names = folders[len(folders) - digits - 3:len(folders) - digits]
+    return (names[0], names[1], names[2]), start, length
 
 
 def _rows_of(data: Any) -> list[dict[str, Any]] | None:
@@ -314,26 +319,27 @@ def read_mdc_jsonl(
 _MdcFile = tuple[str, Callable[[], str]]  # (name for messages, read its text)
 
 
-def _wanted(names: tuple[str, str, str] | None, hour: datetime | None, endpoint: str | None,
-            deployment: str | None, collection: str | None, t0: datetime | None, t1: datetime | None) -> bool:
-    if names is None:
-        return True
+def _wanted(parts: Sequence[str], endpoint: str | None, deployment: str | None, collection: str | None,
+            t0: datetime | None, t1: datetime | None) -> bool:
+    names, start, length = _path_period(parts)
+    if names is None or start is None or length is None:
+        return True  # not the collector's layout: read it, records are filtered by their time
     ep, dep, coll = names
     if (endpoint and ep != endpoint) or (deployment and dep != deployment) or (collection and coll != collection):
         return False
-    return hour is None or not ((t0 and hour + timedelta(hours=1) <= t0) or (t1 and hour >= t1))
+    return not ((t0 and start + length <= t0) or (t1 and start >= t1))
 
 
 def _mdc_files(root: Path, endpoint: str | None, deployment: str | None, collection: str | None,
                t0: datetime | None, t1: datetime | None) -> Iterator[_MdcFile]:
     for path in sorted(root.rglob("*.jsonl")):
-        names, hour = _path_hour(path.resolve().parts)
-        if _wanted(names, hour, endpoint, deployment, collection, t0, t1):
+        if _wanted(path.resolve().parts, endpoint, deployment, collection, t0, t1):
             yield str(path), partial(path.read_text, encoding="utf-8", errors="replace")
 
 
-# hours listed one prefix each when the window is known and at most this long; else one listing
-_MAX_HOUR_PREFIXES = 7 * 24
+# days listed one prefix each (whatever the rolling rate) when the window is known and at most
+# this long; else one listing of the collection
+_MAX_DAY_PREFIXES = 62
 
 
 def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collection: str | None,
@@ -369,10 +375,10 @@ def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collectio
         top = "/".join(p for p in (base, endpoint, deployment, collection) if p) + "/"
         prefixes = [top]
         if t0 is not None and t1 is not None and t1 > t0:
-            first = t0.replace(minute=0, second=0, microsecond=0)
-            hours = int((t1 - first).total_seconds() // 3600) + 1
-            if hours <= _MAX_HOUR_PREFIXES:
-                prefixes = [f"{top}{(first + timedelta(hours=h)):%Y/%m/%d/%H}/" for h in range(hours)]
+            first = t0.replace(hour=0, minute=0, second=0, microsecond=0)
+            days = (t1 - first).days + 1
+            if days <= _MAX_DAY_PREFIXES:
+                prefixes = [f"{top}{(first + timedelta(days=d)):%Y/%m/%d}/" for d in range(days)]
     where = f"blob container {container_url.split('?')[0]}"
     try:
         names = sorted({blob.name for prefix in prefixes
@@ -398,8 +404,7 @@ def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collectio
             raise OSError(str(exc)) from exc
 
     for name in names:
-        hour_names, hour = _path_hour(tuple(name.split("/")))
-        if _wanted(hour_names, hour, endpoint, deployment, collection, t0, t1):
+        if _wanted(name.split("/"), endpoint, deployment, collection, t0, t1):
             yield f"{container_url.split('?')[0]}/{name}", partial(read, name)
 
 
