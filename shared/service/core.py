@@ -138,8 +138,9 @@ class Service:
         report = self._evaluate([resource] if resource else [], [error] if error else [])
         transitions = self._alert_update(report, [resource.id if resource else resource_id],
                                          changed_by=changed_by)
+        # an unreadable resource keeps its error finding in the store, as the report has it
         self.store.record_audit(resource.id if resource else resource_id, now, report.summary(),
-                                state=_audit_state(resource, report.findings) if resource else None)
+                                state=_audit_state(resource, report.findings))
         return report, transitions
 
     def sweep(self, scope: Scope | None = None, *, record: bool = True) -> AuditReport:
@@ -200,8 +201,10 @@ class Service:
                 continue
             if isinstance(state.get("resource"), dict):
                 resources.append(_resource_from_summary(state["resource"]))
-            findings.extend(_finding_from_record(item) for item in state.get("findings") or ()
-                            if isinstance(item, dict))
+            for item in state.get("findings") or ():
+                finding = _finding_from_record(item) if isinstance(item, dict) else None
+                if finding is not None:
+                    findings.append(finding)
         if not resources and not findings:
             return None
         return AuditReport(resources=resources, findings=findings, rules=self.packs.current().rules_metadata())
@@ -312,14 +315,19 @@ def scope_for_workspace(workspace_id: str) -> Scope:
 _FINDING_FIELDS = frozenset(f.name for f in dataclasses.fields(Finding))
 
 
-def _audit_state(resource: Resource, findings: list[Finding]) -> dict[str, Any]:
-    """What the state store keeps of one resource's audit, for `report_from_store`."""
-    return {"resource": resource.summary(),
+def _audit_state(resource: Resource | None, findings: list[Finding]) -> dict[str, Any]:
+    """What the state store keeps of one resource's audit, for `report_from_store` (no resource
+    summary when it could not be read: then its findings are the error)."""
+    return {"resource": resource.summary() if resource is not None else None,
             "findings": [{name: getattr(f, name) for name in _FINDING_FIELDS} for f in findings]}
 
 
-def _finding_from_record(item: dict[str, Any]) -> Finding:
-    return Finding(**{k: v for k, v in item.items() if k in _FINDING_FIELDS})  # newer fields: ignored
+def _finding_from_record(item: dict[str, Any]) -> Finding | None:
+    try:
+        return Finding(**{k: v for k, v in item.items() if k in _FINDING_FIELDS})  # newer fields: ignored
+    except TypeError:  # a record missing a required field: left out, the rest still shows
+        log.warning("ignoring a stored finding without rule, resource, status, severity or message: %r", item)
+        return None
 
 
 def _resource_from_summary(summary: dict[str, Any]) -> Resource:

@@ -209,3 +209,14 @@ def test_stored_findings_round_trip_every_field(service, clock: Clock) -> None:
     service.store.record_audit(GREEN, clock() + timedelta(seconds=1),
                                state=_audit_state(service.inventory.get(GREEN), [exempt]))
     assert exempt in service.report_from_store().findings
+
+
+def test_an_unreadable_resource_is_stored_as_its_error_and_bad_records_are_skipped(service, clock: Clock) -> None:
+    missing = f"{WS}/onlineEndpoints/ghost"
+    service.handle_event(parse_event_dict(write_event("e1", missing)))
+    stored = service.report_from_store()
+    assert stored is not None and {f.status for f in stored.findings if f.resource == missing} == {"error"}
+    assert all(r.id != missing for r in stored.resources)
+    service.store.record_audit(f"{WS}/onlineEndpoints/odd", clock(), state={"resource": None, "findings": [{"x": 1}]})
+    again = service.report_from_store()
+    assert again is not None and len(again.findings) == len(stored.findings)  # the broken record is left out
