@@ -377,9 +377,11 @@ def _drift(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource,
 def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, str] | None) -> str:
     from pathlib import Path
 
+    from shared.monitor.drift.io import is_container_url
+
     assert rule.drift is not None
     text = expand_template(text, resource, env)
-    if text.startswith(("https://", "http://")):  # a blob container the data collector writes to
+    if is_container_url(text):  # where the data collector writes, read as it is
         return text
     expanded = Path(text)
     return str(expanded if expanded.is_absolute() else rule.drift.base_dir / expanded)

@@ -104,26 +104,14 @@ def test_a_drift_rule_reads_the_collector_from_blob_storage_like_from_a_folder(a
     from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
     from shared.monitor.evaluate import evaluate_rules
-    from tests.monitor.test_evaluate import REPO, FakeSource, deployment, rules_from
+    from tests.monitor.test_evaluate import REPO, FakeSource, deployment, mdc_drift_rule, rules_from
 
     drift_dir = REPO / "examples" / "drift"
     service = BlobServiceClient(azurite_blob, credential={"account_name": DEV_ACCOUNT, "account_key": DEV_KEY})
     client = service.create_container("workspaceblobstore-example")
     for path in sorted((drift_dir / "mdc").rglob("*.jsonl")):
         client.upload_blob(path.relative_to(drift_dir / "mdc").as_posix(), path.read_bytes())
-    rules = rules_from(tmp_path, f"""\
-      - id: AMLG-MON-DRIFT-001
-        title: t
-        severity: medium
-        signal: data_drift
-        window: 24h
-        drift:
-          baseline: {drift_dir}/baseline.csv
-          current: {{mdc: "{{env:MDC}}"}}
-        description: d
-        rationale: r
-        remediation: x
-    """)
+    rules = rules_from(tmp_path, mdc_drift_rule(drift_dir))
     blue = deployment("credit-ep", "blue")
     now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -268,9 +268,9 @@ def test_failed_logs_query_is_an_error_for_its_resources(tmp_path: Path) -> None
     assert only.status == "error" and "Log Analytics said 503" in only.message
 
 
-def test_drift_rule_reads_baseline_and_current_and_names_drifted_features(tmp_path: Path) -> None:
-    drift_dir = REPO / "examples" / "drift"
-    rules = rules_from(tmp_path, f"""\
+def mdc_drift_rule(drift_dir: Path, extra: str = "") -> str:
+    """AMLG-MON-DRIFT-001 over the example baseline, its current data from the MDC at {env:MDC}."""
+    return f"""\
       - id: AMLG-MON-DRIFT-001
         title: t
         severity: medium
@@ -278,11 +278,17 @@ def test_drift_rule_reads_baseline_and_current_and_names_drifted_features(tmp_pa
         window: 24h
         drift:
           baseline: {drift_dir}/baseline.csv
-          current: {{mdc: "{{env:MDC}}"}}
-          thresholds: {{region: {{jensen_shannon_distance: 0.5}}}}
+          current: {{mdc: "{{env:MDC}}"}}{extra}
         description: d
         rationale: r
         remediation: x
+"""
+
+
+def test_drift_rule_reads_baseline_and_current_and_names_drifted_features(tmp_path: Path) -> None:
+    drift_dir = REPO / "examples" / "drift"
+    thresholds = "\n          thresholds: {region: {jensen_shannon_distance: 0.5}}"
+    rules = rules_from(tmp_path, mdc_drift_rule(drift_dir, thresholds) + f"""\
       - id: AMLG-MON-DRIFT-002
         title: t
         severity: medium

@@ -118,14 +118,14 @@ def _warm() -> None:
 
 def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
     from shared.monitor.drift.engine import compute_drift
-    from shared.monitor.drift.io import read_mdc_jsonl, read_table, table_columns
+    from shared.monitor.drift.io import is_container_url, read_mdc_jsonl, read_table, table_columns
     from shared.monitor.drift.thresholds import parse_threshold_overrides
 
     overrides = parse_threshold_overrides(args.threshold)
     features = _split(args.features) or None
     categorical = _split(args.categorical)
     baseline_path, current_path = Path(args.baseline), Path(args.current)
-    current_is_url = str(args.current).startswith(("https://", "http://"))
+    current_is_url = is_container_url(args.current)
     notes: list[str] = []
     if not baseline_path.exists():
         raise ConfigError(f"--baseline {baseline_path}: file not found; pass a CSV or Parquet file")

@@ -19,7 +19,7 @@ import numpy as np
 
 from shared.errors import ConfigError, SourceError
 
-__all__ = ["MdcTable", "read_mdc_jsonl", "read_table", "table_columns"]
+__all__ = ["MdcTable", "is_container_url", "read_mdc_jsonl", "read_table", "table_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def read_mdc_jsonl(
     """
     t0, t1 = _as_utc(start, "start"), _as_utc(end, "end")
     wanted = set(columns) if columns is not None else None
-    if str(folder).startswith(("https://", "http://")):
+    if is_container_url(folder):
         source = str(folder)
         found = _mdc_blobs(source, endpoint, deployment, collection, t0, t1, credential)
     else:
@@ -319,6 +319,11 @@ def read_mdc_jsonl(
 _MdcFile = tuple[str, Callable[[], str]]  # (name for messages, read its text)
 
 
+def is_container_url(where: str | Path) -> bool:
+    """True when `where` names a blob container (and path) rather than a local folder."""
+    return str(where).startswith(("https://", "http://"))
+
+
 def _wanted(parts: Sequence[str], endpoint: str | None, deployment: str | None, collection: str | None,
             t0: datetime | None, t1: datetime | None) -> bool:
     names, start, length = _path_period(parts)
@@ -371,7 +376,7 @@ def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collectio
                                                 initial_backoff=1, increment_base=2, connection_timeout=10)
     prefixes = [base]
     if endpoint and deployment and collection:
-        # the layout's own folders; one prefix per hour of a bounded window
+        # the layout's own folders; one prefix per day of a bounded window
         top = "/".join(p for p in (base, endpoint, deployment, collection) if p) + "/"
         prefixes = [top]
         if t0 is not None and t1 is not None and t1 > t0:
