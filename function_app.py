@@ -7,7 +7,7 @@ is built lazily on the first request so that indexing and cold starts stay short
 import azure.functions as func
 
 from functions import events, http, monitor, sweep
-from shared.api.lazy import LazyASGI
+from amlguard.api.lazy import LazyASGI
 
 app = func.AsgiFunctionApp(app=LazyASGI("functions.runtime:create_http_app"),
                            http_auth_level=func.AuthLevel.FUNCTION)

@@ -66,7 +66,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                from shared.alerts.notifiers.webhook import verify_signature
+                from amlguard.alerts.notifiers.webhook import verify_signature
 
                 with receiver.lock:
                     fail = receiver.rng.random() < receiver.fail_share

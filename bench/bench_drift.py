@@ -113,7 +113,7 @@ def verify(report_path: Path, base_path: Path, cur_path: Path) -> tuple[int, flo
 def threads_effect(base_path: Path, cur_path: Path) -> tuple[float, float]:
     """In-process compute time with one worker vs two (files already read)."""
     sys.path.insert(0, str(ROOT))
-    from shared.monitor.drift import compute_drift, read_table
+    from amlguard.monitor.drift import compute_drift, read_table
 
     base, cur = read_table(base_path), read_table(cur_path)
     compute_drift(base, cur, workers=2)  # warm imports
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
     load = os.getloadavg()
     base_path, cur_path = make_data(rows)
     report_path = DATA / f"amlguard_drift_{rows}.json"
-    ours_cmd = [sys.executable, "-m", "shared.monitor.drift.cli", "--baseline", str(base_path),
+    ours_cmd = [sys.executable, "-m", "amlguard.monitor.drift.cli", "--baseline", str(base_path),
                 "--current", str(cur_path), "--format", "json", "--output", str(report_path)]
     theirs_cmd = [str(evidently_python), str(ROOT / "bench/drift_evidently.py"), str(base_path), str(cur_path),
                   str(DATA / f"evidently_drift_{rows}.json")]

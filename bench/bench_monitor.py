@@ -22,10 +22,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.model import Resource  # noqa: E402
-from shared.monitor.azure_monitor import AzureMonitor, MonitorClientSettings  # noqa: E402
-from shared.monitor.evaluate import evaluate_rules  # noqa: E402
-from shared.monitor.rules import load_monitor_rules  # noqa: E402
+from amlguard.model import Resource  # noqa: E402
+from amlguard.monitor.azure_monitor import AzureMonitor, MonitorClientSettings  # noqa: E402
+from amlguard.monitor.evaluate import evaluate_rules  # noqa: E402
+from amlguard.monitor.rules import load_monitor_rules  # noqa: E402
 from tests.standins.fixtures import FakeCredential  # noqa: E402
 from tests.standins.monitor import SUB  # noqa: E402
 

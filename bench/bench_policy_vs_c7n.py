@@ -158,7 +158,7 @@ def run_amlguard(resources: list[Any], pack_dir: Path, *, output: str = "finding
     status) pairs: what c7n's filters give, a verdict per check by position); `statuses` adds
     the resource id to every verdict; `findings` is `evaluate` (messages, lines, remediation).
     """
-    from shared.policy import load_pack
+    from amlguard.policy import load_pack
 
     started = _clock()
     pack = load_pack(pack_dir)
@@ -182,7 +182,7 @@ def run_amlguard(resources: list[Any], pack_dir: Path, *, output: str = "finding
 def _forget_compiled_packs() -> None:
     """Empty the caches a reload of unchanged policy files hits (validated documents, generated
     code), so the next load costs what the first load in a process does."""
-    from shared.policy import conditions, documents
+    from amlguard.policy import conditions, documents
 
     conditions._CODE_CACHE.clear()
     documents._VALID_DOCUMENTS.clear()
@@ -204,7 +204,7 @@ def main(argv: list[str]) -> int:
     n = args.n or (1000 if args.quick else 10_000)
     repeat = args.repeat or (1 if args.quick else 5)
 
-    from shared.inventory import resource_from_arm
+    from amlguard.inventory import resource_from_arm
 
     objects = make_resources(n)
     started = _clock()

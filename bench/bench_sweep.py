@@ -85,10 +85,10 @@ def start_standin(args: argparse.Namespace) -> tuple[subprocess.Popen[str], str,
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from shared.inventory.base import Scope
-    from shared.inventory.config import ClientOptions
-    from shared.inventory.live import ArmClients, LiveInventory
-    from shared.inventory.resourcegraph import ResourceGraphInventory
+    from amlguard.inventory.base import Scope
+    from amlguard.inventory.config import ClientOptions
+    from amlguard.inventory.live import ArmClients, LiveInventory
+    from amlguard.inventory.resourcegraph import ResourceGraphInventory
 
     proc, url, ca = start_standin(args)
     out: dict[str, Any] = {"estate": {"workspaces": args.workspaces, "online_endpoints_per_workspace": args.endpoints,

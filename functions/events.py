@@ -16,7 +16,7 @@ log = logging.getLogger("amlguard.functions.events")
 @bp.event_grid_trigger(arg_name="event")
 def on_resource_event(event: func.EventGridEvent) -> None:
     """The runtime answers the validation handshake and calls this once per event."""
-    from shared.events import EventParseError, from_function_event
+    from amlguard.events import EventParseError, from_function_event
 
     try:
         parsed = from_function_event(event)

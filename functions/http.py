@@ -6,7 +6,7 @@ import json
 
 import azure.functions as func
 
-from shared import __version__
+from amlguard import __version__
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships no annotations here
 

@@ -16,8 +16,8 @@ log = logging.getLogger("amlguard.functions.monitor")
 @bp.timer_trigger(arg_name="timer", schedule="%AMLGUARD_MONITOR_SCHEDULE%", run_on_startup=False)
 def monitor_timer(timer: func.TimerRequest) -> None:
     """Run every monitor rule that is due and advance alert timers."""
-    from shared import telemetry
-    from shared.monitor.runner import run_monitors
+    from amlguard import telemetry
+    from amlguard.monitor.runner import run_monitors
 
     with telemetry.span("monitor"):
         summary = run_monitors(service())

@@ -13,13 +13,13 @@ _service: Any = None
 
 
 def service() -> Any:
-    """The process-wide `shared.service.Service`, built from app settings on first call."""
+    """The process-wide `amlguard.service.Service`, built from app settings on first call."""
     global _service
     if _service is None:
         with _lock:
             if _service is None:
-                from shared.config import Settings
-                from shared.service import Service
+                from amlguard.config import Settings
+                from amlguard.service import Service
 
                 _service = Service.from_settings(Settings.from_env())
     return _service
@@ -36,8 +36,8 @@ def reset() -> None:
 
 def create_http_app() -> Any:
     """The ASGI app the Function App mounts; function keys guard it, so no second token."""
-    from shared.api.app import create_app, with_body_limit
-    from shared.config import Settings
+    from amlguard.api.app import create_app, with_body_limit
+    from amlguard.config import Settings
 
     settings = Settings.from_env()
     app = create_app(settings, service_factory=service, require_auth=bool(settings.api_token))

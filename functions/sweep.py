@@ -20,7 +20,7 @@ MAX_DEQUEUE = 5  # host.json extensions.queues.maxDequeueCount
 @bp.queue_output(arg_name="out", queue_name="%AMLGUARD_QUEUE_NAME%", connection="AzureWebJobsStorage")
 def sweep_timer(timer: func.TimerRequest, out: func.Out[list[str]]) -> None:
     """Fan the configured scope out: one queue message per workspace."""
-    from shared.service.fanout import sweep_messages
+    from amlguard.service.fanout import sweep_messages
 
     messages = sweep_messages(service(), late=timer.past_due)
     out.set(messages)
@@ -33,7 +33,7 @@ def sweep_timer(timer: func.TimerRequest, out: func.Out[list[str]]) -> None:
                  connection="AzureWebJobsStorage")
 def audit_workspace(msg: func.QueueMessage, poison: func.Out[str]) -> None:
     """Audit one workspace; a message that can never succeed goes to the poison queue with a reason."""
-    from shared.service.fanout import PoisonMessage, handle_message
+    from amlguard.service.fanout import PoisonMessage, handle_message
 
     try:
         handle_message(service(), msg.get_body(), dequeue_count=msg.dequeue_count or 1,

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from shared import __version__
-from shared.errors import AmlguardError, ConfigError, PolicyError
+from amlguard import __version__
+from amlguard.errors import AmlguardError, ConfigError, PolicyError
 
 __all__ = ["main"]
 
@@ -40,17 +40,17 @@ def _audit_parser(sub: Any) -> None:
                         "(critical|high|medium|low|info|none; default: high)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
-    from shared.policy import add_policy_arguments
+    from amlguard.policy import add_policy_arguments
 
     add_policy_arguments(p)
     try:
-        from shared.inventory.config import add_live_arguments
+        from amlguard.inventory.config import add_live_arguments
     except ImportError:
         pass
     else:
         add_live_arguments(p)
     try:
-        from shared.remediation import add_remediation_arguments
+        from amlguard.remediation import add_remediation_arguments
     except ImportError:
         pass
     else:
@@ -94,12 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands owned by other areas take the rest of the command line as is.
 _DELEGATED = {
-    "policy": ("shared.policy", "run"),
-    "drift": ("shared.monitor.drift", "run"),
-    "silence": ("shared.alerts.cli", "run"),
-    "monitor": ("shared.monitor.runner", "run"),
-    "routes": ("shared.alerts.config", "run"),
-    "inventory": ("shared.inventory.cli", "run"),
+    "policy": ("amlguard.policy", "run"),
+    "drift": ("amlguard.monitor.drift", "run"),
+    "silence": ("amlguard.alerts.cli", "run"),
+    "monitor": ("amlguard.monitor.runner", "run"),
+    "routes": ("amlguard.alerts.config", "run"),
+    "inventory": ("amlguard.inventory.cli", "run"),
 }
 
 
@@ -136,13 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from shared.model import AuditReport
-    from shared.policy import pack_from_args
-    from shared.reports import exit_code, render
+    from amlguard.model import AuditReport
+    from amlguard.policy import pack_from_args
+    from amlguard.reports import exit_code, render
 
     pack = pack_from_args(args)
     if args.paths:
-        from shared.inventory import load_paths
+        from amlguard.inventory import load_paths
 
         missing = [p for p in args.paths if not Path(p).exists()]
         if missing:
@@ -150,7 +150,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         result = load_paths(args.paths, workers=min(os.cpu_count() or 1, 8))
     else:
         try:
-            from shared.inventory.config import inventory_from_args
+            from amlguard.inventory.config import inventory_from_args
         except ImportError as exc:
             raise ConfigError("give a PATH to audit files (live Azure inventory is not available)") from exc
         inventory = inventory_from_args(args, os.environ)
@@ -159,7 +159,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     report = AuditReport(resources=result.resources, findings=findings, diagnostics=result.diagnostics,
                          rules=pack.rules_metadata())
     if getattr(args, "remediate", False):
-        from shared.remediation import remediate_from_args
+        from amlguard.remediation import remediate_from_args
 
         remediate_from_args(args, report, pack)
     color = {"always": True, "never": False}.get(args.color)
@@ -193,8 +193,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from shared.api.app import create_app, with_body_limit
-    from shared.config import Settings
+    from amlguard.api.app import create_app, with_body_limit
+    from amlguard.config import Settings
 
     settings = Settings.from_env()
     changes: dict[str, Any] = {}
@@ -239,8 +239,8 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
     keeps its own `every`), and deliver alerts every few seconds."""
     import time
 
-    from shared import telemetry
-    from shared.monitor.runner import run_monitors
+    from amlguard import telemetry
+    from amlguard.monitor.runner import run_monitors
 
     service = app.state.get_service()
     interval = settings.sweep_interval_seconds
@@ -269,7 +269,7 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
 
 def _configure_logging(level: str) -> None:
     try:
-        from shared.telemetry import configure_logging
+        from amlguard.telemetry import configure_logging
     except ImportError:
         logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     else:

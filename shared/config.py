@@ -11,16 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings", "default_policies_dir", "repo_root"]
-
-
-def repo_root() -> Path:
-    """The folder holding `policies/` and `examples/` (the Function App's root when deployed)."""
-    return Path(__file__).resolve().parents[1]
+__all__ = ["Settings", "default_policies_dir"]
 
 
 def default_policies_dir() -> Path:
-    return repo_root() / "policies"
+    """The bundled pack: `amlguard.policies`, installed with the package (a wheel, the Function
+    App's `.python_packages`, or an editable install that maps it to the repository's policies/)."""
+    from importlib.resources import files
+
+    return Path(str(files("amlguard.policies")))
 
 
 def _split(value: str | None) -> tuple[str, ...]:

@@ -264,7 +264,7 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
     `settings` may be a mapping or an object with `applicationinsights_connection_string` and
     `telemetry_console` attributes; unset values fall back to the environment variables
     APPLICATIONINSIGHTS_CONNECTION_STRING and AMLGUARD_TELEMETRY_CONSOLE, read from `env`, else
-    from `settings.env` (shared.config.Settings), else from os.environ. Python logs are exported
+    from `settings.env` (amlguard.config.Settings), else from os.environ. Python logs are exported
     too unless AMLGUARD_TELEMETRY_LOGS=0 (default off inside Azure Functions, whose host already
     sends them to Application Insights).
     """
@@ -272,7 +272,7 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
     with _lock:
         if _status is not None:
             return _status
-        if env is None:  # shared.config.Settings carries the environment it was read from
+        if env is None:  # amlguard.config.Settings carries the environment it was read from
             settings_env = getattr(settings, "env", None)
             env = settings_env if isinstance(settings_env, Mapping) and settings_env else os.environ
         connection = _setting(settings, env, "applicationinsights_connection_string", CONNECTION_STRING_ENV)

@@ -21,8 +21,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from shared import telemetry
-from shared.model import Finding
+from amlguard import telemetry
+from amlguard.model import Finding
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_record_notification_latency_and_failures(recorded: Recorded) -> None:
 def test_notifiers_trace_and_measure_every_send(recorded: Recorded) -> None:
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 
-    from shared.alerts.notifiers import AzureMonitorNotifier
+    from amlguard.alerts.notifiers import AzureMonitorNotifier
     from tests.standins.receivers import sample_notification
 
     notifier = AzureMonitorNotifier("azure-monitor", log_exporter=InMemoryLogRecordExporter())
@@ -170,7 +170,7 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_import_is_cheap() -> None:
-    result = _run("import sys, shared.telemetry\n"
+    result = _run("import sys, amlguard.telemetry\n"
                   "heavy = [m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'azure.monitor'))]\n"
                   "print(heavy)")
     assert result.returncode == 0, result.stderr
@@ -178,7 +178,7 @@ def test_import_is_cheap() -> None:
 
 
 def test_setup_without_settings_exports_nothing_and_is_idempotent() -> None:
-    result = _run("from shared import telemetry as t\n"
+    result = _run("from amlguard import telemetry as t\n"
                   "a = t.setup_telemetry(); b = t.setup_telemetry({'telemetry_console': '1'})\n"
                   "print(a is b, a.enabled, a.reason)\n"
                   "from opentelemetry import trace; print(type(trace.get_tracer_provider()).__name__)")
@@ -189,7 +189,7 @@ def test_setup_without_settings_exports_nothing_and_is_idempotent() -> None:
 
 
 def test_console_flag_prints_spans_to_stderr() -> None:
-    result = _run("from shared import telemetry as t\n"
+    result = _run("from amlguard import telemetry as t\n"
                   "print(t.setup_telemetry().exporters)\n"
                   "with t.span('sweep', scope='s1'): pass\n"
                   "t.shutdown_telemetry()", AMLGUARD_TELEMETRY_CONSOLE="1")
@@ -204,7 +204,7 @@ def test_connection_string_exports_to_azure_monitor(tmp_path: Path) -> None:
     with ReceiverStandin() as ingestion:
         result = _run(
             "import logging\n"
-            "from shared import telemetry as t\n"
+            "from amlguard import telemetry as t\n"
             "print(t.setup_telemetry().exporters)\n"
             "with t.span('audit', resource='/r1'):\n"
             "    logging.getLogger('amlguard.x').warning('inside the audit')\n"
@@ -232,7 +232,7 @@ def test_connection_string_exports_to_azure_monitor(tmp_path: Path) -> None:
 
 def test_inside_azure_functions_logs_stay_with_the_host() -> None:
     result = _run("import logging\n"
-                  "from shared import telemetry as t\n"
+                  "from amlguard import telemetry as t\n"
                   "t.setup_telemetry()\n"
                   "print(any(type(h).__name__ == 'LoggingHandler' for h in logging.getLogger().handlers))",
                   APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-0000000000cc;"

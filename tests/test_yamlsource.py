@@ -1,4 +1,4 @@
-"""shared.yamlsource gives PyYAML's values (timestamps kept as text), the right lines, and only
+"""amlguard.yamlsource gives PyYAML's values (timestamps kept as text), the right lines, and only
 YamlSourceError on bad input — never a crash, even on hostile nesting."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import yamlsource
+from amlguard import yamlsource
 
 
 class Reference(yaml.CSafeLoader):  # type: ignore[misc]
@@ -70,7 +70,7 @@ def test_syntax_errors_carry_the_line(text: str, line: int) -> None:
                          ids=["flow-sequences", "block-sequences", "flow-mappings"])
 def test_hostile_nesting_is_refused_without_crashing(text: str) -> None:
     # libyaml would crash the interpreter here; run in a subprocess so a regression cannot take pytest down
-    code = ("import sys; from shared import yamlsource\n"
+    code = ("import sys; from amlguard import yamlsource\n"
             "try:\n yamlsource.load_documents(sys.stdin.read())\nexcept yamlsource.YamlSourceError as e:\n print(e)")
     result = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parents[1])

@@ -1,13 +1,13 @@
 """Alerts: fingerprints, the pending/firing/resolved lifecycle, state stores, silences, inhibition,
 acknowledgement, grouping and the notification outbox (Alertmanager semantics, persisted)."""
 
-from shared.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rules
-from shared.alerts.lifecycle import NotifyLogEntry, State, Transition, evaluate, needs_update
-from shared.alerts.manager import AlertManager, alert_fingerprint, alert_labels
-from shared.alerts.outbox import DeliveryStats, RetryPolicy
-from shared.alerts.silences import Silence, SilenceError
-from shared.alerts.store import Conflict, StateStore, StoredAlert, open_store
-from shared.alerts.types import Alert, AlertStatus, Notification, Notifier, NotifyReason, fingerprint
+from amlguard.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rules
+from amlguard.alerts.lifecycle import NotifyLogEntry, State, Transition, evaluate, needs_update
+from amlguard.alerts.manager import AlertManager, alert_fingerprint, alert_labels
+from amlguard.alerts.outbox import DeliveryStats, RetryPolicy
+from amlguard.alerts.silences import Silence, SilenceError
+from amlguard.alerts.store import Conflict, StateStore, StoredAlert, open_store
+from amlguard.alerts.types import Alert, AlertStatus, Notification, Notifier, NotifyReason, fingerprint
 
 __all__ = [
     "Alert",

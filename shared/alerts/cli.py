@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.alerts.manager import AlertManager
-from shared.alerts.routing import parse_duration
-from shared.alerts.silences import SilenceError
-from shared.alerts.store import open_store, to_utc
-from shared.errors import ConfigError
+from amlguard.alerts.manager import AlertManager
+from amlguard.alerts.routing import parse_duration
+from amlguard.alerts.silences import SilenceError
+from amlguard.alerts.store import open_store, to_utc
+from amlguard.errors import ConfigError
 
 __all__ = ["run", "run_alerts", "run_silence"]
 
@@ -119,7 +119,7 @@ def _cell(value: Any) -> str:
 def _alerting_config() -> Any:
     """The alerting config (for inhibition in listings); without a valid one, listings skip inhibition."""
     try:
-        from shared.alerts.config import load_alerting
+        from amlguard.alerts.config import load_alerting
 
         return load_alerting()
     except Exception:  # a broken alerting.yaml is reported by `amlguard routes`, not here

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from shared.alerts.notifiers.base import BaseNotifier, NotConfigured, notifier_kinds
-from shared.alerts.routing import Route, RouteMatch, parse_duration, parse_matcher
-from shared.alerts.types import Notifier
-from shared.errors import PolicyError
-from shared.yamlsource import LocatedDocument, YamlSourceError, load_documents
+from amlguard.alerts.notifiers.base import BaseNotifier, NotConfigured, notifier_kinds
+from amlguard.alerts.routing import Route, RouteMatch, parse_duration, parse_matcher
+from amlguard.alerts.types import Notifier
+from amlguard.errors import PolicyError
+from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
     import httpx
@@ -256,7 +256,7 @@ def validate_alerting(doc: Any, file: str | None = None,
                       lines: LocatedDocument | Mapping[str, int] | None = None) -> list[Problem]:
     """Every problem in an alerting document: (file, line, field, message); [] when valid.
 
-    `lines` is the dotted-path line map from shared.yamlsource (a LocatedDocument or its
+    `lines` is the dotted-path line map from amlguard.yamlsource (a LocatedDocument or its
     `.lines`). Checks structure (JSON Schema), literal secrets, matchers, durations, receiver
     references and timer sanity (repeat_interval >= group_interval).
     """
@@ -322,7 +322,7 @@ def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: Any) ->
         for i, child in enumerate(route.get("routes") or ()):
             check_route(child, f"{path}.routes.{i}", timers)
 
-    from shared.alerts.routing import DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL
+    from amlguard.alerts.routing import DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL
 
     check_route(doc["route"], "route", {"group_wait": DEFAULT_GROUP_WAIT, "group_interval": DEFAULT_GROUP_INTERVAL,
                                         "repeat_interval": DEFAULT_REPEAT_INTERVAL})
@@ -388,13 +388,13 @@ def parse_alerting(doc: LocatedDocument, file: str | None = None) -> AlertingCon
 
 
 def default_alerting_path(env: Mapping[str, str] | None = None) -> Path:
-    """AMLGUARD_ALERTING when set, else policies/alerting.yaml next to the `shared` package."""
+    """AMLGUARD_ALERTING when set, else the bundled pack's alerting.yaml."""
     env = os.environ if env is None else env
     if env.get(ENV_OVERRIDE):
         return Path(env[ENV_OVERRIDE])
-    import shared
+    from amlguard.config import default_policies_dir
 
-    return Path(shared.__file__).resolve().parents[1] / "policies" / "alerting.yaml"
+    return default_policies_dir() / "alerting.yaml"
 
 
 def load_alerting(path: str | Path | None = None) -> AlertingConfig:
@@ -472,7 +472,7 @@ def receiver_status(config: AlertingConfig, env: Mapping[str, str] | None = None
 
 def _register() -> None:
     try:
-        from shared.policy.documents import register_document_kind
+        from amlguard.policy.documents import register_document_kind
     except ImportError:  # the policy engine is not part of this build; validate_alerting still works
         return
     register_document_kind(KIND, alerting_schema, parse_alerting)
@@ -488,7 +488,7 @@ def _test_notification(receiver: str) -> Any:
     import uuid
     from datetime import UTC, datetime
 
-    from shared.alerts.types import Alert, Notification, NotifyReason, fingerprint
+    from amlguard.alerts.types import Alert, Notification, NotifyReason, fingerprint
 
     now = datetime.now(UTC)
     labels = {"rule": "AMLG-TEST-000", "resource": "amlguard://routes/send-test", "severity": "info"}

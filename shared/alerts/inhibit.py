@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.alerts.routing import Matcher, parse_matcher
+from amlguard.alerts.routing import Matcher, parse_matcher
 
 __all__ = ["InhibitRule", "inhibited_by", "parse_inhibit_rules"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.alerts.types import Alert, AlertStatus, NotifyReason
+from amlguard.alerts.types import Alert, AlertStatus, NotifyReason
 
 __all__ = [
     "NotifyLogEntry",

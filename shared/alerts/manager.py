@@ -16,12 +16,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.alerts import lifecycle
-from shared.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rules
-from shared.alerts.lifecycle import NotifyLogEntry, Transition, evaluate, needs_update, state_of
-from shared.alerts.outbox import DeliveryStats, RetryPolicy
-from shared.alerts.outbox import deliver as _deliver
-from shared.alerts.silences import (
+from amlguard.alerts import lifecycle
+from amlguard.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rules
+from amlguard.alerts.lifecycle import NotifyLogEntry, Transition, evaluate, needs_update, state_of
+from amlguard.alerts.outbox import DeliveryStats, RetryPolicy
+from amlguard.alerts.outbox import deliver as _deliver
+from amlguard.alerts.silences import (
     Silence,
     add_silence,
     edit_silence,
@@ -29,7 +29,7 @@ from shared.alerts.silences import (
     list_silences,
     matching_silences,
 )
-from shared.alerts.store import (
+from amlguard.alerts.store import (
     Conflict,
     StateStore,
     StoredAlert,
@@ -37,9 +37,9 @@ from shared.alerts.store import (
     retry,
     to_utc,
 )
-from shared.alerts.types import Alert, Notification, Notifier, NotifyReason, fingerprint
-from shared.errors import ConfigError
-from shared.model import Finding, Status, severity_rank
+from amlguard.alerts.types import Alert, Notification, Notifier, NotifyReason, fingerprint
+from amlguard.errors import ConfigError
+from amlguard.model import Finding, Status, severity_rank
 
 __all__ = ["AlertManager", "alert_fingerprint", "alert_labels"]
 
@@ -525,7 +525,7 @@ class AlertManager:
 
     def deliver(self, notifiers: Mapping[str, Notifier], *, now: datetime | None = None,
                 max_items: int = 500) -> DeliveryStats:
-        """Drain the outbox through `notifiers` (receiver name -> Notifier); see shared.alerts.outbox."""
+        """Drain the outbox through `notifiers` (receiver name -> Notifier); see amlguard.alerts.outbox."""
         return _deliver(self.store, notifiers, now=self._now(now), rand=self.random, policy=self.retry_policy,
                         max_items=max_items)
 
@@ -715,11 +715,11 @@ class _MuteContext:
 
 
 def _router_from_config(config: Any) -> Router | None:
-    """Routing from the AlertingConfig of shared.alerts.config: `config.route(labels) -> [RouteMatch]`."""
+    """Routing from the AlertingConfig of amlguard.alerts.config: `config.route(labels) -> [RouteMatch]`."""
     route = getattr(config, "route", None) if config is not None else None
     if route is None:
         return None
-    if hasattr(route, "match") and hasattr(route, "to_match"):  # a bare shared.alerts.routing.Route tree
+    if hasattr(route, "match") and hasattr(route, "to_match"):  # a bare amlguard.alerts.routing.Route tree
         tree = route
         return lambda alert: [node.to_match() for node in tree.match(_labels(alert))]
     if callable(route):

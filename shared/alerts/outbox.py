@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.alerts.store import Conflict, Doc, StateStore, notification_from_json, to_utc
-from shared.alerts.types import Notifier
-from shared.errors import NotificationError
+from amlguard.alerts.store import Conflict, Doc, StateStore, notification_from_json, to_utc
+from amlguard.alerts.types import Notifier
+from amlguard.errors import NotificationError
 
 __all__ = ["DeliveryStats", "RetryPolicy", "backoff_seconds", "deliver"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from shared.model import SEVERITIES
+from amlguard.model import SEVERITIES
 
 __all__ = [
     "DEFAULT_GROUP_INTERVAL",

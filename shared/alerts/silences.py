@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shared.alerts.routing import Matcher, parse_matcher
-from shared.alerts.store import Conflict, StateStore, retry, to_utc
+from amlguard.alerts.routing import Matcher, parse_matcher
+from amlguard.alerts.store import Conflict, StateStore, retry, to_utc
 
 __all__ = [
     "Silence",

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
-from shared.alerts.types import Alert, Notification
-from shared.errors import ConfigError
+from amlguard.alerts.types import Alert, Notification
+from amlguard.errors import ConfigError
 
 __all__ = [
     "Backend",
@@ -407,7 +407,7 @@ class StateStore:
     # -- silences -----------------------------------------------------------------------------
 
     def get_silence(self, silence_id: str) -> Doc | None:
-        """The silence document (see shared.alerts.silences.Silence.to_json) with its ETag."""
+        """The silence document (see amlguard.alerts.silences.Silence.to_json) with its ETag."""
         return self.backend.get("silence", silence_id)
 
     def list_silence_docs(self) -> list[Doc]:
@@ -560,13 +560,13 @@ def open_store(state_dir: str | Path | None = None, *, backend: str | None = Non
     """
     kind = (backend or _setting(settings, "AMLGUARD_STATE_BACKEND") or "sqlite").strip().lower()
     if kind == "sqlite":
-        from shared.alerts.store_sqlite import SqliteBackend
+        from amlguard.alerts.store_sqlite import SqliteBackend
 
         folder = Path(state_dir) if state_dir is not None else Path(".amlguard")
         path = folder / "amlguard.db"
         return StateStore(SqliteBackend(path), description=f"sqlite:{path}")
     if kind in ("table", "tables", "azure-table"):
-        from shared.alerts.store_table import TableBackend
+        from amlguard.alerts.store_table import TableBackend
 
         prefix = _setting(settings, "AMLGUARD_STATE_TABLE_PREFIX") or "amlguard"
         connection = _setting(settings, "AMLGUARD_STATE_CONNECTION")

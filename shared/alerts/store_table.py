@@ -23,8 +23,8 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from shared.alerts.store import Conflict, Doc, Op, dumps, iter_chunks
-from shared.errors import ConfigError
+from amlguard.alerts.store import Conflict, Doc, Op, dumps, iter_chunks
+from amlguard.errors import ConfigError
 
 __all__ = ["TableBackend", "decode_key", "encode_key"]
 

@@ -65,7 +65,7 @@ class Alert:
     rule: str
     resource: str
     status: str  # an AlertStatus value
-    severity: str  # critical/high/medium/low/info (Sev0..Sev4 via shared.model.Severity)
+    severity: str  # critical/high/medium/low/info (Sev0..Sev4 via amlguard.model.Severity)
     since: datetime  # when the current status began
     labels: dict[str, str] = field(default_factory=dict)  # identifying + routing labels
     annotations: dict[str, str] = field(default_factory=dict)  # title, message, remediation, links
@@ -109,5 +109,5 @@ class Notifier(Protocol):
     name: str
 
     def send(self, notification: Notification) -> None:
-        """Deliver or raise shared.errors.NotificationError (retryable or not)."""
+        """Deliver or raise amlguard.errors.NotificationError (retryable or not)."""
         ...

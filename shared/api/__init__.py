@@ -1,5 +1,5 @@
 """The HTTP app shared by `amlguard serve` and the Function App, and its lazy ASGI wrapper."""
 
-from shared.api.lazy import LazyASGI
+from amlguard.api.lazy import LazyASGI
 
 __all__ = ["LazyASGI"]

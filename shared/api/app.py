@@ -20,10 +20,10 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import __version__
-from shared.config import Settings
-from shared.errors import AmlguardError, PolicyError
-from shared.events import EventParseError, parse_webhook
+from amlguard import __version__
+from amlguard.config import Settings
+from amlguard.errors import AmlguardError, PolicyError
+from amlguard.events import EventParseError, parse_webhook
 
 __all__ = ["create_app"]
 
@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
                 if service_factory is not None:
                     state["service"] = service_factory()
                 else:
-                    from shared.service import Service
+                    from amlguard.service import Service
 
                     state["service"] = Service.from_settings(settings)
             return state["service"]
@@ -217,8 +217,8 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
     def _audit(fmt: str, req: AuditRequest) -> Response:
         if fmt not in _FORMAT_MEDIA:
             raise HTTPException(400, f"unknown format {fmt!r}; use one of {', '.join(_FORMAT_MEDIA)}")
-        from shared.inventory.base import Scope
-        from shared.reports import render
+        from amlguard.inventory.base import Scope
+        from amlguard.reports import render
 
         service_obj = get_service()
         if req.resource:
@@ -277,7 +277,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
 
     @app.post("/api/silences", tags=["alerts"], status_code=201)
     def add_silence(req: SilenceRequest) -> dict[str, Any]:
-        from shared.events.parse import _parse_time
+        from amlguard.events.parse import _parse_time
 
         ends_at = _parse_time(req.ends_at)
         starts_at = _parse_time(req.starts_at) if req.starts_at else None
@@ -305,7 +305,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
     def dashboard() -> HTMLResponse:
         """Compliance dashboard (HTML)."""
         try:
-            from shared.reports.dashboard import render_dashboard
+            from amlguard.reports.dashboard import render_dashboard
         except ImportError:
             return HTMLResponse("<!doctype html><title>amlguard</title><h1>amlguard</h1>"
                                 "<p>The dashboard is not built yet; see /api/alerts and /api/audit.</p>")

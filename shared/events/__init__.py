@@ -1,6 +1,6 @@
 """Event Grid and CloudEvents deliveries: parsing, handshakes, and what each event asks for."""
 
-from shared.events.parse import (
+from amlguard.events.parse import (
     EventParseError,
     ParsedEvent,
     WebhookDelivery,

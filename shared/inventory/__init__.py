@@ -1,12 +1,12 @@
 """Inventories: where Resources come from (files here; live ARM / Resource Graph beside them).
 
 `load_paths` and `SnapshotInventory` read Azure ML YAML and ARM / `az ml` JSON files;
-`shared.inventory.normalize` is the one place every source is normalised into a `Resource`.
+`amlguard.inventory.normalize` is the one place every source is normalised into a `Resource`.
 """
 
-from shared.inventory.base import Inventory, InventoryError, InventoryResult, Scope
-from shared.inventory.files import SnapshotInventory, load_data, load_paths
-from shared.inventory.normalize import (
+from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, Scope
+from amlguard.inventory.files import SnapshotInventory, load_data, load_paths
+from amlguard.inventory.normalize import (
     WorkspaceContext,
     arm_id,
     normalize_enum,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.model import Diagnostic, Resource
+from amlguard.model import Diagnostic, Resource
 
 __all__ = ["Inventory", "InventoryError", "InventoryResult", "Scope"]
 

@@ -11,8 +11,8 @@ import json
 import sys
 from typing import Any, TextIO
 
-from shared.inventory.files import load_paths
-from shared.model import Resource
+from amlguard.inventory.files import load_paths
+from amlguard.model import Resource
 
 __all__ = ["resource_json", "run"]
 

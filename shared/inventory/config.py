@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import ConfigError
-from shared.inventory.base import Inventory, Scope
+from amlguard.errors import ConfigError
+from amlguard.inventory.base import Inventory, Scope
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from shared.config import Settings
+    from amlguard.config import Settings
 
 __all__ = [
     "INVENTORY_MODES",
@@ -204,13 +204,13 @@ def _require_subscription(scope: Scope, how: str) -> None:
 def make_inventory(credential: TokenCredential, scope: Scope, options: ClientOptions | None = None) -> Inventory:
     """The live inventory for `options.mode`: Resource Graph (sweeps) backed by MLClient (single
     resources), or either alone."""
-    from shared.inventory.live import LiveInventory
+    from amlguard.inventory.live import LiveInventory
 
     options = options or ClientOptions()
     live = LiveInventory(credential, scope=scope, options=options)
     if options.mode == "workspace":
         return live
-    from shared.inventory.resourcegraph import ResourceGraphInventory
+    from amlguard.inventory.resourcegraph import ResourceGraphInventory
 
     return ResourceGraphInventory(credential, scope=scope, options=options,
                                   fallback=live if options.mode == "auto" else None)

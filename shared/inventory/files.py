@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.inventory.base import InventoryResult, Scope
-from shared.inventory.normalize import (
+from amlguard.inventory.base import InventoryResult, Scope
+from amlguard.inventory.normalize import (
     WorkspaceContext,
     _Class,
     _from_yaml,
@@ -35,9 +35,9 @@ from shared.inventory.normalize import (
     looks_like_arm,
     resource_from_arm,
 )
-from shared.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
-from shared.model import Diagnostic, Kind, Resource
-from shared.yamlsource import YamlSourceError, load_documents
+from amlguard.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
+from amlguard.model import Diagnostic, Kind, Resource
+from amlguard.yamlsource import YamlSourceError, load_documents
 
 __all__ = ["SnapshotInventory", "load_data", "load_paths", "read_text"]
 

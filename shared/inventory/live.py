@@ -17,10 +17,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import ConfigError, SourceError
-from shared.inventory.base import InventoryError, InventoryResult, Scope
-from shared.inventory.config import ClientOptions
-from shared.model import Kind, Resource
+from amlguard.errors import ConfigError, SourceError
+from amlguard.inventory.base import InventoryError, InventoryResult, Scope
+from amlguard.inventory.config import ClientOptions
+from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -213,7 +213,7 @@ class ArmClients:
 
 # ---- conversion -----------------------------------------------------------------------------
 def _ids(resource_id: str) -> dict[str, Any]:
-    from shared.inventory.normalize import parse_arm_id
+    from amlguard.inventory.normalize import parse_arm_id
 
     return dict(parse_arm_id(resource_id))
 
@@ -232,7 +232,7 @@ def _finish(resource: Resource, resource_id: str) -> Resource:
 
 def entity_to_resource(entity: Any, kind: str) -> Resource | None:
     """An azure-ai-ml entity read from the service as a normalised live Resource."""
-    from shared.inventory.normalize import WorkspaceContext, resource_from_yaml
+    from amlguard.inventory.normalize import WorkspaceContext, resource_from_yaml
 
     doc = entity._to_dict()  # the CLI v2 YAML shape (snake_case), what `az ml ... show` prints
     resource_id = str(getattr(entity, "id", None) or doc.get("id") or "")
@@ -248,7 +248,7 @@ def entity_to_resource(entity: Any, kind: str) -> Resource | None:
 
 def arm_to_resource(obj: dict[str, Any]) -> Resource | None:
     """ARM JSON (REST or Resource Graph row) as a normalised live Resource."""
-    from shared.inventory.normalize import resource_from_arm
+    from amlguard.inventory.normalize import resource_from_arm
 
     resource = resource_from_arm(obj, source=None, origin="live")
     return _finish(resource, resource.id) if resource is not None else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from shared.model import NO_PATHS, Kind, Resource
+from amlguard.model import NO_PATHS, Kind, Resource
 
 __all__ = [
     "WorkspaceContext",

@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import ConfigError, SourceError
-from shared.inventory.base import InventoryError, InventoryResult, Scope
-from shared.inventory.config import ClientOptions
-from shared.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure
-from shared.model import Kind, Resource
+from amlguard.errors import ConfigError, SourceError
+from amlguard.inventory.base import InventoryError, InventoryResult, Scope
+from amlguard.inventory.config import ClientOptions
+from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure
+from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -220,7 +220,7 @@ class ResourceGraphInventory:
         """Fresh from ARM through the fallback when there is one, else from Resource Graph."""
         if self.fallback is not None:
             return self.fallback.get(resource_id)
-        from shared.inventory.normalize import parse_arm_id
+        from amlguard.inventory.normalize import parse_arm_id
 
         parts = parse_arm_id(resource_id)
         if not parts.get("kind") or not parts.get("subscription"):

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.lazy import lazy_getattr
+from amlguard.lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from shared.monitor.azure_monitor import AzureMonitor, LogsAnswer, MetricsAnswer, MonitorClientSettings
-    from shared.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, judge
-    from shared.monitor.example import ExampleSource, load_example
-    from shared.monitor.rules import MonitorRule, load_monitor_rules
-    from shared.monitor.runner import run, run_monitors
-    from shared.monitor.signals import SIGNALS, MetricSeries, Observation, SignalSpec, register_signal
+    from amlguard.monitor.azure_monitor import AzureMonitor, LogsAnswer, MetricsAnswer, MonitorClientSettings
+    from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, judge
+    from amlguard.monitor.example import ExampleSource, load_example
+    from amlguard.monitor.rules import MonitorRule, load_monitor_rules
+    from amlguard.monitor.runner import run, run_monitors
+    from amlguard.monitor.signals import SIGNALS, MetricSeries, Observation, SignalSpec, register_signal
 
 __all__ = [
     "SIGNALS",

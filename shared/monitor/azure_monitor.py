@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import ConfigError, SourceError
-from shared.monitor.signals import MetricPoint, MetricSeries
+from amlguard.errors import ConfigError, SourceError
+from amlguard.monitor.signals import MetricPoint, MetricSeries
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -116,7 +116,7 @@ class MonitorClientSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorClientSettings:
         """Settings from app settings / environment variables (names in the field comments)."""
-        from shared.inventory.config import options_from_env
+        from amlguard.inventory.config import options_from_env
 
         env = os.environ if env is None else env
         options = options_from_env(env)
@@ -237,7 +237,7 @@ class AzureMonitor:
     def from_env(cls, env: Mapping[str, str] | None = None,
                  credential: TokenCredential | None = None) -> AzureMonitor:
         """Built from app settings with DefaultAzureCredential (or the credential given)."""
-        from shared.inventory.config import credential_from_env
+        from amlguard.inventory.config import credential_from_env
 
         env = os.environ if env is None else env
         return cls(credential or credential_from_env(env), MonitorClientSettings.from_env(env))

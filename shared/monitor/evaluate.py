@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from shared.errors import AmlguardError
-from shared.model import Finding, Resource, Status
-from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer
-from shared.monitor.rules import MonitorRule, expand_template
-from shared.monitor.signals import (
+from amlguard.errors import AmlguardError
+from amlguard.model import Finding, Resource, Status
+from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer
+from amlguard.monitor.rules import MonitorRule, expand_template
+from amlguard.monitor.signals import (
     DEPLOYMENT_NAMESPACE,
     ENDPOINT_NAMESPACE,
     MetricSeries,
@@ -377,7 +377,7 @@ def _drift(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource,
 def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, str] | None) -> str:
     from pathlib import Path
 
-    from shared.monitor.drift.io import is_container_url
+    from amlguard.monitor.drift.io import is_container_url
 
     assert rule.drift is not None
     text = expand_template(text, resource, env)
@@ -389,7 +389,7 @@ def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, st
 
 def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now: datetime,
                env: Mapping[str, str] | None, baselines: dict[Any, Any]) -> Observation:
-    from shared.monitor.drift import compute_drift, read_mdc_jsonl, read_table
+    from amlguard.monitor.drift import compute_drift, read_mdc_jsonl, read_table
 
     spec = rule.drift
     assert spec is not None

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ConfigError, SourceError
-from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_values, parse_time, partial_error_text
+from amlguard.errors import ConfigError, SourceError
+from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_values, parse_time, partial_error_text
 
 __all__ = ["Example", "ExampleSource", "load_example", "replay_source"]
 

@@ -1,9 +1,9 @@
 """Monitor rules (`kind: MonitorRules` policy documents): which deployments, which signal, window,
 aggregation, threshold, `for` and what no data means; loaded, validated and compiled here.
 
-The document kind registers itself with shared.policy at import, so `amlguard policy validate
+The document kind registers itself with amlguard.policy at import, so `amlguard policy validate
 policies/` checks monitor rules with the same schema tooling (file, line, field, the fix) as
-audit rules. Selectors use shared.policy's condition language (`field`, `tag`, `allOf`, ...).
+audit rules. Selectors use amlguard.policy's condition language (`field`, `tag`, `allOf`, ...).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ConfigError, PolicyError
-from shared.model import SEVERITIES, Resource
-from shared.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec
-from shared.policy.conditions import CompileContext, Node, compile_condition
-from shared.policy.documents import Problem, read_documents, register_document_kind, validate_documents
-from shared.policy.operators import show
-from shared.policy.schema import DURATION_PATTERN
-from shared.policy.valuetypes import Clock, parse_duration
-from shared.yamlsource import LocatedDocument
+from amlguard.errors import ConfigError, PolicyError
+from amlguard.model import SEVERITIES, Resource
+from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec
+from amlguard.policy.conditions import CompileContext, Node, compile_condition
+from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
+from amlguard.policy.operators import show
+from amlguard.policy.schema import DURATION_PATTERN
+from amlguard.policy.valuetypes import Clock, parse_duration
+from amlguard.yamlsource import LocatedDocument
 
 __all__ = [
     "MONITOR_RULE_ID_PATTERN",
@@ -131,8 +131,8 @@ def _rule_schema() -> dict[str, Any]:
 
 
 def monitor_rules_schema() -> dict[str, Any]:
-    """The JSON Schema of one `kind: MonitorRules` document (conditions from shared.policy)."""
-    from shared.policy.schema import generate_schema
+    """The JSON Schema of one `kind: MonitorRules` document (conditions from amlguard.policy)."""
+    from amlguard.policy.schema import generate_schema
 
     defs = dict(generate_schema()["$defs"])
     defs["monitorRule"] = _rule_schema()
@@ -318,7 +318,7 @@ def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any) -> 
     if "collection" in current and "mdc" not in current:
         problem(f"{path}.current.collection", "collection applies to an mdc folder only")
     thresholds = {str(k): dict(v) for k, v in (spec.get("thresholds") or {}).items()}
-    from shared.monitor.drift.thresholds import canonical_metric
+    from amlguard.monitor.drift.thresholds import canonical_metric
 
     for feature, metrics in thresholds.items():
         for metric in metrics:
@@ -371,7 +371,7 @@ def default_rules_path(env: Mapping[str, str] | None = None) -> Path:
     configured = (env.get("AMLGUARD_MONITOR_RULES") or "").strip()
     if configured:
         return Path(configured)
-    from shared.config import default_policies_dir
+    from amlguard.config import default_policies_dir
 
     return default_policies_dir()
 

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.errors import AmlguardError, ConfigError, PolicyError
-from shared.model import Finding, Resource, Status
-from shared.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
-from shared.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, default_rules_path, load_monitor_rules
-from shared.monitor.signals import format_value
+from amlguard.errors import AmlguardError, ConfigError, PolicyError
+from amlguard.model import Finding, Resource, Status
+from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
+from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, default_rules_path, load_monitor_rules
+from amlguard.monitor.signals import format_value
 
 __all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
 
@@ -83,11 +83,11 @@ def _source_for(service: Any) -> MonitorSource:
         if source is None:
             example = (env.get("AMLGUARD_MONITOR_EXAMPLE") or "").strip()
             if example:
-                from shared.monitor.example import replay_source
+                from amlguard.monitor.example import replay_source
 
                 source = replay_source(example)
             else:
-                from shared.monitor.azure_monitor import AzureMonitor
+                from amlguard.monitor.azure_monitor import AzureMonitor
 
                 source = AzureMonitor.from_env(env)
             _sources[id(service)] = (service, source)
@@ -158,9 +158,9 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
 
 
 def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
-    """Keep the latest signals where the dashboard reads them (shared.reports.dashboard)."""
+    """Keep the latest signals where the dashboard reads them (amlguard.reports.dashboard)."""
     try:
-        from shared.reports.dashboard import record_monitor_signals
+        from amlguard.reports.dashboard import record_monitor_signals
     except ImportError:  # no dashboard in this build
         return
     try:
@@ -174,7 +174,7 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
                  force: bool = False) -> dict[str, Any]:
     """Evaluate the monitor rules that are due on the service's inventory and feed the alerts.
 
-    `service` is shared.service.Service (inventory, alerts, store, settings, clock). Findings go
+    `service` is amlguard.service.Service (inventory, alerts, store, settings, clock). Findings go
     to `service.alerts.process` with each rule's `for` and `keep_firing_for`: the same lifecycle
     and notification routes as audit findings. A (rule, resource) without data under
     `no_data: keep_state` gets no finding, so its alert stays as it is. Rules run on their own
@@ -250,14 +250,14 @@ def _parse_now(text: str | None) -> datetime | None:
 
 def _inventory(paths: Sequence[Path | str] | None) -> list[Resource]:
     if paths:
-        from shared.inventory import load_paths
+        from amlguard.inventory import load_paths
 
         missing = [str(p) for p in paths if not Path(p).exists()]
         if missing:
             raise ConfigError(f"--snapshot: no such file or folder: {', '.join(missing)}")
         return list(load_paths(list(paths)).resources)
-    from shared.config import Settings
-    from shared.service import build_inventory
+    from amlguard.config import Settings
+    from amlguard.service import build_inventory
 
     return list(build_inventory(Settings.from_env()).list(None).resources)
 
@@ -286,7 +286,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     snapshot: Sequence[Path | str] | None = args.snapshot
     rules_path: list[Path] | None = [Path(args.rules)] if args.rules else None
     if args.example:
-        from shared.monitor.example import load_example
+        from amlguard.monitor.example import load_example
 
         example = load_example(args.example)
         source = example.source
@@ -294,7 +294,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         snapshot = snapshot or example.snapshot
         rules_path = rules_path or example.rules or None
     else:
-        from shared.monitor.azure_monitor import AzureMonitor
+        from amlguard.monitor.azure_monitor import AzureMonitor
 
         source = AzureMonitor.from_env()
     now = now or datetime.now(UTC)
@@ -308,7 +308,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             close()
     transitions: list[Any] = []
     if args.state:
-        from shared.alerts import AlertManager, open_store
+        from amlguard.alerts import AlertManager, open_store
 
         store = open_store(args.state)
         try:

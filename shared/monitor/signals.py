@@ -166,7 +166,7 @@ register_signal(SignalSpec(
     log_column="requests"))
 register_signal(SignalSpec(
     "data_drift", "drift", "features of the model inputs that drifted from the baseline (Azure ML metrics "
-    "and default thresholds, shared.monitor.drift)", unit="features"))
+    "and default thresholds, amlguard.monitor.drift)", unit="features"))
 
 
 def deployment_id(endpoint_id: str, deployment: str) -> str:

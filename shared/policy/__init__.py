@@ -5,13 +5,13 @@ findings; `validate_dir` and `run` implement `amlguard policy validate|test`; op
 value types and document kinds register themselves (see policies/README.md).
 """
 
-from shared.policy import testing as _testing  # noqa: F401 - registers kind: PolicyTest
-from shared.policy.cli import add_policy_arguments, pack_from_args, run
-from shared.policy.documents import register_document_kind
-from shared.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
-from shared.policy.loader import default_policies_dir, load_pack, parse_param_args, validate_dir
-from shared.policy.operators import register
-from shared.policy.valuetypes import register_value_type
+from amlguard.policy import testing as _testing  # noqa: F401 - registers kind: PolicyTest
+from amlguard.policy.cli import add_policy_arguments, pack_from_args, run
+from amlguard.policy.documents import register_document_kind
+from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
+from amlguard.policy.loader import default_policies_dir, load_pack, parse_param_args, validate_dir
+from amlguard.policy.operators import register
+from amlguard.policy.valuetypes import register_value_type
 
 __all__ = [
     "Exemption",

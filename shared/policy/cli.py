@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from shared.errors import AmlguardError
-from shared.policy.documents import Problem
-from shared.policy.engine import PolicyPack
-from shared.policy.loader import load_pack, parse_param_args, validate_dir
-from shared.policy.testing import format_results, run_policy_tests
+from amlguard.errors import AmlguardError
+from amlguard.policy.documents import Problem
+from amlguard.policy.engine import PolicyPack
+from amlguard.policy.loader import load_pack, parse_param_args, validate_dir
+from amlguard.policy.testing import format_results, run_policy_tests
 
 __all__ = ["add_policy_arguments", "format_problems", "pack_from_args", "run"]
 

@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.model import Resource
-from shared.policy.operators import OPERATORS, Operator, show
-from shared.policy.valuetypes import VALUE_TYPES, Clock
+from amlguard.model import Resource
+from amlguard.policy.operators import OPERATORS, Operator, show
+from amlguard.policy.valuetypes import VALUE_TYPES, Clock
 
 __all__ = [
     "LOGIC_KEYS",

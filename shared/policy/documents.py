@@ -1,7 +1,7 @@
 """Policy documents on disk: the document-kind registry, reading YAML files, schema errors with lines.
 
 Every amlguard policy file is YAML with `apiVersion: amlguard/v1` and a top-level `kind:`. Each
-kind registers itself with `register_document_kind(name, schema_fn, loader)`: shared.policy
+kind registers itself with `register_document_kind(name, schema_fn, loader)`: amlguard.policy
 registers `AuditRules` and `PolicyTest`; the monitoring and alerting areas register
 `MonitorRules` and `AlertRouting` from their own modules, which `amlguard policy validate`
 imports lazily. jsonschema checks structure; each error is mapped back to file, line and field
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.errors import PolicyError
-from shared.policy.operators import show
-from shared.yamlsource import LocatedDocument, YamlSourceError, load_documents
+from amlguard.errors import PolicyError
+from amlguard.policy.operators import show
+from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
 
 __all__ = [
     "API_VERSION",
@@ -40,8 +40,8 @@ Problem = tuple[str | None, int | None, str, str]  # (file, line, field path, me
 
 # kinds owned by other areas: imported on demand so that `policy validate` checks them too
 OPTIONAL_KIND_MODULES: dict[str, str] = {
-    "MonitorRules": "shared.monitor.rules",
-    "AlertRouting": "shared.alerts.config",
+    "MonitorRules": "amlguard.monitor.rules",
+    "AlertRouting": "amlguard.alerts.config",
 }
 
 

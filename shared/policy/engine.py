@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from itertools import islice, repeat
 from typing import Any
 
-from shared.inventory.base import InventoryError
-from shared.model import Finding, Resource, Status
-from shared.policy.conditions import CompileContext, Node, compile_condition, generate
-from shared.policy.operators import show
-from shared.policy.valuetypes import Clock
+from amlguard.inventory.base import InventoryError
+from amlguard.model import Finding, Resource, Status
+from amlguard.policy.conditions import CompileContext, Node, compile_condition, generate
+from amlguard.policy.operators import show
+from amlguard.policy.valuetypes import Clock
 
 __all__ = ["Exemption", "Override", "Parameter", "PolicyPack", "Rule"]
 

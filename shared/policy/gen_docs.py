@@ -1,6 +1,6 @@
 """Regenerate policies/schema/amlguard-policy.schema.json and the generated parts of policies/README.md.
 
-Run `python -m shared.policy.gen_docs [POLICIES_DIR]` after changing an operator, a value type or
+Run `python -m amlguard.policy.gen_docs [POLICIES_DIR]` after changing an operator, a value type or
 a rule of the default pack; tests/policy/test_schema.py fails until the committed files match.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from shared.policy.loader import default_policies_dir
-from shared.policy.schema import write_generated
+from amlguard.policy.loader import default_policies_dir
+from amlguard.policy.schema import write_generated
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-import shared
-from shared.errors import ConfigError, PolicyError
-from shared.policy.conditions import CompileContext, compile_condition
-from shared.policy.documents import (
+from amlguard.config import default_policies_dir as bundled_policies_dir
+from amlguard.errors import ConfigError, PolicyError
+from amlguard.policy.conditions import CompileContext, compile_condition
+from amlguard.policy.documents import (
     PolicyDocument,
     Problem,
     read_documents,
@@ -27,11 +27,11 @@ from shared.policy.documents import (
     schema_problems,
     validate_documents,
 )
-from shared.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
-from shared.policy.operators import show
-from shared.policy.schema import kind_schema
-from shared.policy.valuetypes import Clock, parse_duration, parse_when
-from shared.yamlsource import LocatedDocument
+from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
+from amlguard.policy.operators import show
+from amlguard.policy.schema import kind_schema
+from amlguard.policy.valuetypes import Clock, parse_duration, parse_when
+from amlguard.yamlsource import LocatedDocument
 
 __all__ = [
     "AuditRulesDocument",
@@ -47,11 +47,11 @@ _TYPE_OF = {bool: "boolean", int: "integer", float: "number", str: "string", lis
 
 
 def default_policies_dir() -> Path:
-    """The bundled pack (repo-root `policies/`), or $AMLGUARD_POLICIES when set."""
+    """The bundled pack, or $AMLGUARD_POLICIES when set."""
     env = os.environ.get("AMLGUARD_POLICIES")
     if env:
         return Path(env)
-    return Path(shared.__file__).resolve().parents[1] / "policies"
+    return bundled_policies_dir()
 
 
 class AuditRulesDocument:

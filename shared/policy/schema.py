@@ -1,7 +1,7 @@
 """The JSON Schema of amlguard policy files and the policy reference, generated from the registries.
 
 `generate_schema()` builds the schema from the operator and value-type registries;
-`python -m shared.policy.gen_docs` writes it to policies/schema/amlguard-policy.schema.json and
+`python -m amlguard.policy.gen_docs` writes it to policies/schema/amlguard-policy.schema.json and
 refreshes the generated sections of policies/README.md (operators, value types, rule table).
 Tests fail when the committed files differ from what this module generates.
 """
@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.model import KINDS, SEVERITIES
-from shared.policy.operators import OPERATORS
-from shared.policy.valuetypes import VALUE_TYPES
+from amlguard.model import KINDS, SEVERITIES
+from amlguard.policy.operators import OPERATORS
+from amlguard.policy.valuetypes import VALUE_TYPES
 
 __all__ = [
     "EFFECTS",
@@ -208,7 +208,7 @@ def generate_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "amlguard policy file",
-        "description": "Generated from the amlguard operator registry by `python -m shared.policy.gen_docs`; "
+        "description": "Generated from the amlguard operator registry by `python -m amlguard.policy.gen_docs`; "
                        "do not edit.",
         "type": "object",
         "required": ["apiVersion", "kind"],
@@ -249,7 +249,7 @@ def generate_reference() -> str:
 
 
 def _rule_table(policies: Path) -> str:
-    from shared.policy.loader import load_pack
+    from amlguard.policy.loader import load_pack
 
     pack = load_pack(policies)
     lines = ["| id | severity | kinds | effect | title |", "|---|---|---|---|---|"]

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ConfigError, PolicyError
-from shared.inventory.base import InventoryError
-from shared.model import Finding, Resource
-from shared.policy.documents import Problem, read_documents, register_document_kind, validate_documents
-from shared.policy.engine import PolicyPack
-from shared.policy.schema import kind_schema
-from shared.policy.valuetypes import parse_when
-from shared.yamlsource import LocatedDocument
+from amlguard.errors import ConfigError, PolicyError
+from amlguard.inventory.base import InventoryError
+from amlguard.model import Finding, Resource
+from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
+from amlguard.policy.engine import PolicyPack
+from amlguard.policy.schema import kind_schema
+from amlguard.policy.valuetypes import parse_when
+from amlguard.yamlsource import LocatedDocument
 
 __all__ = ["ExpectationResult", "PolicyTestDocument", "format_results", "parse_policy_test", "run_policy_tests"]
 
@@ -102,9 +102,9 @@ def _inline_resource(spec: dict[str, Any], index: int, test: PolicyTestDocument)
 
 def _file_resources(path: Path) -> tuple[list[Resource], list[InventoryError]]:
     try:
-        from shared.inventory import load_paths
+        from amlguard.inventory import load_paths
     except ImportError as exc:
-        raise ConfigError(f"{path}: file fixtures need shared.inventory.load_paths, which is not "
+        raise ConfigError(f"{path}: file fixtures need amlguard.inventory.load_paths, which is not "
                           f"available ({exc})") from exc
     result = load_paths([path])
     return list(result.resources), list(result.errors)
@@ -144,7 +144,7 @@ def run_policy_tests(path: str | Path, *, policies: str | Path | None = None
     The pack is the test's `policies:` folder, else `policies` / `path` when it holds rules,
     else the nearest parent folder holding rules.
     """
-    from shared.policy.loader import load_pack
+    from amlguard.policy.loader import load_pack
 
     root = Path(path)
     problems: list[Problem] = []

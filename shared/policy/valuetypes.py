@@ -172,7 +172,7 @@ def parse_duration(value: Any) -> float | None:
         return float(match.group("n")) * _UNIT[unit]
     if not text.upper().startswith("P"):
         return None  # '00:00:05' is a time of day to a policy author, not a duration
-    from shared.inventory.normalize import parse_duration as parse_wire_duration
+    from amlguard.inventory.normalize import parse_duration as parse_wire_duration
 
     return parse_wire_duration(text)  # ISO-8601, the ARM wire form
 

@@ -1,7 +1,7 @@
 """Opt-in remediation: actions a policy rule names (`effect: remediate`), dry run by default,
 with a max-resources brake and a record of who changed what, when, before and after."""
 
-from shared.remediation.actions import (
+from amlguard.remediation.actions import (
     ACTIONS,
     Action,
     ApplyResult,
@@ -10,7 +10,7 @@ from shared.remediation.actions import (
     validate_remediate,
     zero_traffic,
 )
-from shared.remediation.runner import (
+from amlguard.remediation.runner import (
     PlannedAction,
     RemediationRecord,
     add_remediation_arguments,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from shared.model import Kind, Resource
+from amlguard.model import Kind, Resource
 
 __all__ = [
     "ACTIONS",
@@ -59,7 +59,7 @@ def _lower(value: Any) -> str | None:
 
 
 def _parts(resource: Resource) -> tuple[str, str, str]:
-    from shared.inventory.normalize import parse_arm_id
+    from amlguard.inventory.normalize import parse_arm_id
 
     parts = parse_arm_id(resource.id)
     sub, rg, ws = parts.get("subscription"), parts.get("resource_group"), parts.get("workspace")

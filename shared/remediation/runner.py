@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import ConfigError
-from shared.model import AuditReport, Finding, Resource, Status
-from shared.remediation.actions import ACTIONS, Action, ApplyResult
+from amlguard.errors import ConfigError
+from amlguard.model import AuditReport, Finding, Resource, Status
+from amlguard.remediation.actions import ACTIONS, Action, ApplyResult
 
 __all__ = [
     "PlannedAction",
@@ -217,7 +217,7 @@ def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: 
 
 
 def _apply_one(item: PlannedAction, record: RemediationRecord, clients: Any) -> None:
-    from shared.inventory.live import describe_failure
+    from amlguard.inventory.live import describe_failure
 
     if item.resource.origin != "live":
         record.message = ("read from a file, not from Azure: remediation acts on live resources; audit with "
@@ -295,8 +295,8 @@ def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Any
     max_resources = getattr(args, "max_resources", None)
     parse_max_resources(max_resources, len(report.resources))  # a bad value is a usage error up front
     if client_factory is None and not dry_run:
-        from shared.inventory.config import credential_from_env, options_from_env
-        from shared.inventory.live import ArmClients
+        from amlguard.inventory.config import credential_from_env, options_from_env
+        from amlguard.inventory.live import ArmClients
 
         client_factory = ArmClients(credential_from_env(env),
                                     options_from_env(env, arm_endpoint=getattr(args, "arm_endpoint", None)))

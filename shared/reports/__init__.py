@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from shared import __version__
-from shared.errors import ConfigError
-from shared.model import SEVERITIES, AuditReport, Finding, severity_rank
+from amlguard import __version__
+from amlguard.errors import ConfigError
+from amlguard.model import SEVERITIES, AuditReport, Finding, severity_rank
 
 from ._common import ACTIONABLE, json_default
 from .junit import render_junit

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from shared.model import SEVERITIES, AuditReport, Finding, Resource, Status, severity_rank
+from amlguard.model import SEVERITIES, AuditReport, Finding, Resource, Status, severity_rank
 
 # Order findings are listed in under a resource: what needs action first.
 STATUS_ORDER: tuple[str, ...] = (

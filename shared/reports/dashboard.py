@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import __version__
-from shared.model import AuditReport, severity_rank
+from amlguard import __version__
+from amlguard.model import AuditReport, severity_rank
 
 from . import svg
 from .html import (
@@ -49,7 +49,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Where the latest monitor signals are kept in the state store: `{"at": ISO time, "signals":
-# [Evaluated.to_json(), ...]}` (see shared.monitor.evaluate). Written by the monitor run.
+# [Evaluated.to_json(), ...]}` (see amlguard.monitor.evaluate). Written by the monitor run.
 MONITOR_META = "monitor-latest"
 _MAX_ALERTS = 500  # alert rows drawn (most urgent first); counts and finding notes use every alert
 _FULL_HISTORY = 200  # alerts whose whole history is read; the rest use the recent history in the list
@@ -100,7 +100,7 @@ def _monitor_from(service: Any) -> dict[str, Any] | None:
 def record_monitor_signals(store: Any, result: Any, at: datetime) -> dict[str, Any]:
     """Keep the latest monitor signals where the dashboard reads them (the monitor run calls this).
 
-    `result` is a shared.monitor MonitorResult (or a list of its `Evaluated.to_json()` dicts). Only the
+    `result` is a amlguard.monitor MonitorResult (or a list of its `Evaluated.to_json()` dicts). Only the
     rules that were due are in one run, so signals merge by (rule, resource): a rule evaluated every hour
     stays on the page between its runs. Returns the stored document.
     """
@@ -122,7 +122,7 @@ def record_monitor_signals(store: Any, result: Any, at: datetime) -> dict[str, A
 
 
 def collect(service: Any) -> DashboardData:
-    """Read the dashboard's data from a shared.service.Service; a source that fails is named, not fatal."""
+    """Read the dashboard's data from a amlguard.service.Service; a source that fails is named, not fatal."""
     problems: list[str] = []
     latest = getattr(service, "latest_report", None)
     try:

@@ -19,8 +19,8 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-from shared import __version__
-from shared.model import SEVERITIES, AuditReport, Finding, Resource, Status, severity_rank
+from amlguard import __version__
+from amlguard.model import SEVERITIES, AuditReport, Finding, Resource, Status, severity_rank
 
 from . import svg
 from ._common import (
@@ -135,7 +135,7 @@ def _slug(rule_id: str) -> str:
 # ------------------------------------------------------------------------------------------ page
 @cache
 def _asset(name: str) -> str:
-    return (resources.files("shared.reports") / "assets" / name).read_text(encoding="utf-8")
+    return (resources.files("amlguard.reports") / "assets" / name).read_text(encoding="utf-8")
 
 
 def _sha256(text: str) -> str:

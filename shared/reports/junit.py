@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from typing import Any
 
-from shared.model import AuditReport, Finding, Resource, Status
+from amlguard.model import AuditReport, Finding, Resource, Status
 
 from ._common import (
     escape_controls,

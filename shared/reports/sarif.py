@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from shared.model import AuditReport, Finding, Resource, Status, severity_rank
+from amlguard.model import AuditReport, Finding, Resource, Status, severity_rank
 
 from ._common import (
     ACTIONABLE,

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TextIO
 
-from shared.model import AuditReport, Finding, Resource, Status
+from amlguard.model import AuditReport, Finding, Resource, Status
 
 from ._common import (
     counts,

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared import telemetry
-from shared.config import Settings
-from shared.events import ParsedEvent
-from shared.inventory.base import Inventory, InventoryError, InventoryResult, Scope
-from shared.model import AuditReport, Finding, Resource
-from shared.service.packs import PackHolder
+from amlguard import telemetry
+from amlguard.config import Settings
+from amlguard.events import ParsedEvent
+from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, Scope
+from amlguard.model import AuditReport, Finding, Resource
+from amlguard.service.packs import PackHolder
 
 __all__ = ["EventOutcome", "Service"]
 
@@ -57,8 +57,8 @@ class Service:
     settings: Settings
     inventory: Inventory
     packs: PackHolder
-    store: Any  # shared.alerts StateStore
-    alerts: Any  # shared.alerts.AlertManager
+    store: Any  # amlguard.alerts StateStore
+    alerts: Any  # amlguard.alerts.AlertManager
     clock: Callable[[], datetime] = utcnow
     notifiers: dict[str, Any] = field(default_factory=dict)
     last_report: AuditReport | None = None  # the last full sweep, for the dashboard
@@ -68,7 +68,7 @@ class Service:
     def from_settings(cls, settings: Settings, *, inventory: Inventory | None = None,
                       clock: Callable[[], datetime] = utcnow) -> Service:
         """Wire the service from settings: snapshot or live inventory, state store, alerting."""
-        from shared.alerts import AlertManager, open_store
+        from amlguard.alerts import AlertManager, open_store
 
         telemetry.setup_telemetry(settings)
         if inventory is None:
@@ -77,7 +77,7 @@ class Service:
         config = None
         notifiers: dict[str, Any] = {}
         try:
-            from shared.alerts.config import build_notifiers, load_alerting
+            from amlguard.alerts.config import build_notifiers, load_alerting
         except ImportError:  # routing not installed in this build: alerts are kept, not sent
             pass
         else:
@@ -294,7 +294,7 @@ class Service:
 
 
 def _kind_of(resource_id: str) -> str | None:
-    from shared.inventory.normalize import parse_arm_id
+    from amlguard.inventory.normalize import parse_arm_id
 
     try:
         kind = parse_arm_id(resource_id).get("kind")
@@ -304,7 +304,7 @@ def _kind_of(resource_id: str) -> str | None:
 
 
 def scope_for_workspace(workspace_id: str) -> Scope:
-    from shared.inventory.normalize import parse_arm_id
+    from amlguard.inventory.normalize import parse_arm_id
 
     parts = parse_arm_id(workspace_id)
     sub = parts.get("subscription")
@@ -352,7 +352,7 @@ def _scope_prefix(scope: Scope | None) -> str:
 def _in_scope(resource_id: str, scope: Scope | None) -> bool:
     if scope is None:
         return True
-    from shared.inventory.normalize import parse_arm_id
+    from amlguard.inventory.normalize import parse_arm_id
 
     try:
         parts = parse_arm_id(resource_id)
@@ -371,10 +371,10 @@ def _in_scope(resource_id: str, scope: Scope | None) -> bool:
 def build_inventory(settings: Settings) -> Inventory:
     """Snapshot files when AMLGUARD_SNAPSHOT is set, else the live Azure inventory."""
     if settings.snapshot:
-        from shared.inventory import SnapshotInventory
+        from amlguard.inventory import SnapshotInventory
 
         return SnapshotInventory(list(settings.snapshot))
-    from shared.inventory.config import inventory_from_settings
+    from amlguard.inventory.config import inventory_from_settings
 
     inventory: Inventory = inventory_from_settings(settings)
     return inventory

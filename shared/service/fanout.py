@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from shared.inventory.base import Scope
+from amlguard.inventory.base import Scope
 
 __all__ = ["PoisonMessage", "handle_message", "sweep_messages"]
 

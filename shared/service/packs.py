@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.errors import PolicyError
+from amlguard.errors import PolicyError
 
 __all__ = ["PackHolder"]
 
@@ -37,7 +37,7 @@ class PackHolder:
     def _load(self, directory: Path) -> Any:
         if self._loader is not None:
             return self._loader(directory)
-        from shared.policy import load_pack
+        from amlguard.policy import load_pack
 
         return load_pack(directory)
 

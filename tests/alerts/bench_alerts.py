@@ -18,7 +18,7 @@ sys.path[:0] = [str(HERE.parents[1]), str(HERE)]
 
 from fakes import ep_id, finding, router  # noqa: E402
 
-from shared.alerts import AlertManager, StateStore, open_store  # noqa: E402
+from amlguard.alerts import AlertManager, StateStore, open_store  # noqa: E402
 
 
 def run(store: StateStore, label: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.alerts.store import StateStore, open_store
+from amlguard.alerts.store import StateStore, open_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

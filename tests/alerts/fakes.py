@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from shared.alerts.routing import RouteMatch
-from shared.alerts.types import Alert, Notification
-from shared.errors import NotificationError
-from shared.model import Finding
+from amlguard.alerts.routing import RouteMatch
+from amlguard.alerts.types import Alert, Notification
+from amlguard.errors import NotificationError
+from amlguard.model import Finding
 
 SUB = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.MachineLearningServices"
 

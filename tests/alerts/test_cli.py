@@ -1,4 +1,4 @@
-"""`amlguard silence ...` / `amlguard alerts ...` through `shared.alerts.cli.run`."""
+"""`amlguard silence ...` / `amlguard alerts ...` through `amlguard.alerts.cli.run`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.alerts import AlertManager, open_store
-from shared.alerts.cli import run, run_alerts, run_silence
+from amlguard.alerts import AlertManager, open_store
+from amlguard.alerts.cli import run, run_alerts, run_silence
 
 from .fakes import finding
 

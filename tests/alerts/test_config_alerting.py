@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.alerts.config import (
+from amlguard.alerts.config import (
     ALERTING_SCHEMA,
     AlertingConfig,
     build_notifiers,
@@ -18,9 +18,9 @@ from shared.alerts.config import (
     receiver_status,
     validate_alerting,
 )
-from shared.alerts.notifiers import EventGridNotifier, SlackNotifier, TeamsNotifier, WebhookNotifier
-from shared.errors import PolicyError
-from shared.yamlsource import load_documents
+from amlguard.alerts.notifiers import EventGridNotifier, SlackNotifier, TeamsNotifier, WebhookNotifier
+from amlguard.errors import PolicyError
+from amlguard.yamlsource import load_documents
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -175,7 +175,7 @@ def test_schema_is_generated_from_the_notifier_registry() -> None:
 
 
 def test_registered_with_the_policy_document_registry() -> None:
-    documents = pytest.importorskip("shared.policy.documents")
+    documents = pytest.importorskip("amlguard.policy.documents")
     kind = documents.document_kind("AlertRouting")
     assert kind is not None and kind.schema_fn()["properties"]["kind"] == {"const": "AlertRouting"}
     problems: list = []
@@ -189,7 +189,7 @@ def test_build_notifiers_skips_receivers_that_are_not_configured(caplog: pytest.
     env = {"TEAMS_WEBHOOK_URL": "https://127.0.0.1:9/teams", "SLACK_WEBHOOK_URL": "https://127.0.0.1:9/slack",
            "AMLGUARD_WEBHOOK_URL": "https://127.0.0.1:9/hook", "WEBHOOK_HMAC_SECRET": "a,b",
            "AMLGUARD_EVENTGRID_ENDPOINT": "https://127.0.0.1:9/api/events", "AMLGUARD_EVENTGRID_KEY": "k"}
-    with caplog.at_level(logging.INFO, logger="shared.alerts.config"):
+    with caplog.at_level(logging.INFO, logger="amlguard.alerts.config"):
         built = build_notifiers(config, env)
     assert isinstance(built["teams"], TeamsNotifier) and isinstance(built["slack"], SlackNotifier)
     assert isinstance(built["webhook"], WebhookNotifier) and built["webhook"].secrets == ["a", "b"]
@@ -225,7 +225,7 @@ def test_send_resolved_comes_from_the_receiver() -> None:
 
 def test_routes_cli_shows_tree_tests_labels_and_sends(capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from shared.alerts.config import run
+    from amlguard.alerts.config import run
     from tests.standins.receivers import ReceiverStandin
 
     for name in ("TEAMS_WEBHOOK_URL", "SLACK_WEBHOOK_URL", "AMLGUARD_WEBHOOK_URL", "WEBHOOK_HMAC_SECRET",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rules
+from amlguard.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rules
 
 PUBLIC_WS = {"source_matchers": ['rule="AMLG-NET-003"'],
              "target_matchers": ['kind=~"online_endpoint|online_deployment"', 'rule=~"AMLG-NET-.*"'],
@@ -76,8 +76,8 @@ def test_parse_from_loaded_config() -> None:
 def test_bad_inhibit_rule_in_config_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from types import SimpleNamespace
 
-    from shared.alerts import AlertManager, open_store
-    from shared.errors import ConfigError
+    from amlguard.alerts import AlertManager, open_store
+    from amlguard.errors import ConfigError
 
     config = SimpleNamespace(file="policies/alerting.yaml", route=None,
                              inhibit_rules=[{"source_matchers": ['rule="A"']}])

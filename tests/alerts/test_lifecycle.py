@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.alerts.lifecycle import NotifyLogEntry, State, evaluate, needs_update, state_of
-from shared.alerts.types import Alert, NotifyReason
+from amlguard.alerts.lifecycle import NotifyLogEntry, State, evaluate, needs_update, state_of
+from amlguard.alerts.types import Alert, NotifyReason
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.alerts import AlertManager, alert_fingerprint
-from shared.alerts.store import StateStore
+from amlguard.alerts import AlertManager, alert_fingerprint
+from amlguard.alerts.store import StateStore
 
 from .conftest import T0, FakeClock, StoreFactory
 from .fakes import Recorder, ep_id, finding, router, ws_id
@@ -425,7 +425,7 @@ def test_close_stops_repeats_keeps_resolved_notice_and_reopens_on_refire(store: 
 
 def test_a_group_over_the_flush_cap_sends_the_rest_at_the_next_flushes(store: StateStore, clock: FakeClock,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.alerts import manager as manager_module
+    from amlguard.alerts import manager as manager_module
 
     monkeypatch.setattr(manager_module, "MAX_PARTS", 2)  # a flush carries at most 2 x 50 alerts
     mgr = manager(store, clock, router=router("team", interval=300))

@@ -10,9 +10,9 @@ import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from shared.alerts.notifiers import AzureMonitorNotifier, ReceiverError
-from shared.alerts.notifiers.azure_monitor import CUSTOM_EVENT_ATTRIBUTE, EVENT_NAME
-from shared.alerts.notifiers.base import NotConfigured
+from amlguard.alerts.notifiers import AzureMonitorNotifier, ReceiverError
+from amlguard.alerts.notifiers.azure_monitor import CUSTOM_EVENT_ATTRIBUTE, EVENT_NAME
+from amlguard.alerts.notifiers.base import NotConfigured
 from tests.standins.receivers import ENDPOINT_ID, ReceiverStandin, sample_alert, sample_notification
 
 IKEY = "00000000-0000-0000-0000-0000000000aa"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken, AzureKeyCredential
 
-from shared.alerts.notifiers import EventGridNotifier, ReceiverError
-from shared.alerts.notifiers.base import NotConfigured
+from amlguard.alerts.notifiers import EventGridNotifier, ReceiverError
+from amlguard.alerts.notifiers.base import NotConfigured
 from tests.standins.receivers import ENDPOINT_ID, ReceiverStandin, sample_alert, sample_notification
 
 
@@ -129,7 +129,7 @@ def test_from_settings_reads_endpoint_and_key_from_env(topic: ReceiverStandin,
 
 
 def test_large_groups_are_split_under_the_request_size_limit(topic: ReceiverStandin) -> None:
-    from shared.alerts.notifiers.eventgrid import MAX_BATCH_BYTES
+    from amlguard.alerts.notifiers.eventgrid import MAX_BATCH_BYTES
 
     alerts = [sample_alert(resource=f"{ENDPOINT_ID}-{i}") for i in range(300)]
     for alert in alerts:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.alerts.notifiers import (
+from amlguard.alerts.notifiers import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     ReceiverError,
@@ -23,9 +23,9 @@ from shared.alerts.notifiers import (
     WebhookNotifier,
     verify_signature,
 )
-from shared.alerts.notifiers.base import parse_retry_after, portal_url
-from shared.alerts.notifiers.webhook import sign, signature_header
-from shared.errors import NotificationError
+from amlguard.alerts.notifiers.base import parse_retry_after, portal_url
+from amlguard.alerts.notifiers.webhook import sign, signature_header
+from amlguard.errors import NotificationError
 from tests.standins.receivers import ENDPOINT_ID, ReceiverStandin, sample_alert, sample_notification
 
 SECRET = "s3cret-for-tests"
@@ -250,7 +250,7 @@ def test_portal_url_only_for_arm_ids() -> None:
 
 
 def test_public_names_are_pinned() -> None:
-    import shared.alerts.notifiers as notifiers
+    import amlguard.alerts.notifiers as notifiers
 
     assert set(notifiers.__all__) == {
         "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "AzureMonitorNotifier", "BaseNotifier", "EventGridNotifier",

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from shared.alerts import AlertManager
-from shared.alerts.outbox import RetryPolicy, backoff_seconds
-from shared.alerts.store import StateStore
-from shared.alerts.types import Notification
-from shared.errors import NotificationError
+from amlguard.alerts import AlertManager
+from amlguard.alerts.outbox import RetryPolicy, backoff_seconds
+from amlguard.alerts.store import StateStore
+from amlguard.alerts.types import Notification
+from amlguard.errors import NotificationError
 
 from .conftest import FakeClock, StoreFactory
 from .fakes import Recorder, down_until, ep_id, finding, router

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import yaml
 
-from shared.alerts.routing import (
+from amlguard.alerts.routing import (
     DEFAULT_GROUP_INTERVAL,
     DEFAULT_GROUP_WAIT,
     DEFAULT_REPEAT_INTERVAL,

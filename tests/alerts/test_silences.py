@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.alerts.silences import (
+from amlguard.alerts.silences import (
     SilenceError,
     add_silence,
     edit_silence,
@@ -15,7 +15,7 @@ from shared.alerts.silences import (
     matching_silences,
     parse_matchers,
 )
-from shared.alerts.store import StateStore
+from amlguard.alerts.store import StateStore
 
 from .conftest import T0
 

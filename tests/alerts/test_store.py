@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.alerts.store import Conflict, StateStore, StoredAlert, open_store
-from shared.alerts.types import Alert, Notification
-from shared.errors import ConfigError
+from amlguard.alerts.store import Conflict, StateStore, StoredAlert, open_store
+from amlguard.alerts.types import Alert, Notification
+from amlguard.errors import ConfigError
 
 from .conftest import T0, StoreFactory
 
@@ -217,7 +217,7 @@ def test_prune_history_drops_only_old_log_entries_and_runs(store: StateStore) ->
 
 
 def test_table_falls_back_to_the_function_apps_storage_account(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.alerts import store_table
+    from amlguard.alerts import store_table
 
     seen: list[tuple[str, str]] = []
 
@@ -234,7 +234,7 @@ def test_table_falls_back_to_the_function_apps_storage_account(monkeypatch: pyte
 
 
 def test_table_access_problems_are_config_errors_naming_the_fix(azurite_table: str) -> None:
-    from shared.alerts.store_table import TableBackend
+    from amlguard.alerts.store_table import TableBackend
 
     wrong_key = azurite_table.replace("AccountKey=Eby8", "AccountKey=AAAA")
     with pytest.raises(ConfigError, match="Storage Table Data Contributor"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.alerts import AlertManager
-from shared.alerts.store import StateStore
+from amlguard.alerts import AlertManager
+from amlguard.alerts.store import StateStore
 
 from .conftest import FakeClock
 from .fakes import ep_id, finding, router

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import uvicorn
 
-from shared.api.app import create_app, with_body_limit
-from shared.config import Settings
+from amlguard.api.app import create_app, with_body_limit
+from amlguard.config import Settings
 
 TOKEN = "test-token-5b1c"
 

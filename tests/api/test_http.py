@@ -139,11 +139,11 @@ def test_workspace_resource_ids_in_events_audit_the_workspace(client: httpx.Clie
 
 def test_serve_refuses_to_start_without_a_token(tmp_path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "--port", "0"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "amlguard.cli", "serve", "--port", "0"], capture_output=True,
                             text=True, env=env, cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert "AMLGUARD_API_TOKEN" in result.stderr
-    public = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "--host", "0.0.0.0", "--insecure-no-auth"],
+    public = subprocess.run([sys.executable, "-m", "amlguard.cli", "serve", "--host", "0.0.0.0", "--insecure-no-auth"],
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert public.returncode == 2
     assert "loopback" in public.stderr

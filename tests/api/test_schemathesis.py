@@ -10,8 +10,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from shared.api.app import create_app
-from shared.config import Settings
+from amlguard.api.app import create_app
+from amlguard.config import Settings
 from tests.api.conftest import TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.model import AuditReport, Resource
-from shared.policy import load_pack
+from amlguard.model import AuditReport, Resource
+from amlguard.policy import load_pack
 
 SUB = "/subscriptions/00000000-0000-0000-0000-0000000000aa/resourceGroups/rg-{g}/providers/Microsoft.MachineLearningServices"
 

@@ -49,11 +49,11 @@ def _open_everything(driver: Any) -> None:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from shared.monitor.evaluate import evaluate_rules
-    from shared.monitor.example import load_example
-    from shared.monitor.rules import load_monitor_rules
-    from shared.reports import render_html
-    from shared.reports.dashboard import DashboardData, render_dashboard_data
+    from amlguard.monitor.evaluate import evaluate_rules
+    from amlguard.monitor.example import load_example
+    from amlguard.monitor.rules import load_monitor_rules
+    from amlguard.reports import render_html
+    from amlguard.reports.dashboard import DashboardData, render_dashboard_data
 
     from ..reports.sample import build_report
 
@@ -62,7 +62,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
     (folder / "report.html").write_text(render_html(report), encoding="utf-8")
     example = load_example(REPO_ROOT / "examples" / "monitoring")
-    from shared.inventory import load_paths
+    from amlguard.inventory import load_paths
 
     snapshot = example.snapshot if isinstance(example.snapshot, (list, tuple)) else [example.snapshot]
     resources = [r for r in load_paths(list(snapshot)).resources if r.kind in ("online_deployment", "online_endpoint")]

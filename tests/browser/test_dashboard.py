@@ -42,12 +42,12 @@ def _seed_state(state: Path) -> None:
     """What an estate's state folder holds after two weeks: daily sweep runs (compliance creeping up as
     teams fix things) and the example's drift signals as the hourly drift run stored them. Latency and the
     other metrics come from the server's own monitor timer (AMLGUARD_MONITOR_EXAMPLE)."""
-    from shared.alerts import open_store
-    from shared.inventory import load_paths
-    from shared.monitor.evaluate import evaluate_rules
-    from shared.monitor.example import load_example
-    from shared.monitor.rules import load_monitor_rules
-    from shared.reports.dashboard import record_monitor_signals
+    from amlguard.alerts import open_store
+    from amlguard.inventory import load_paths
+    from amlguard.monitor.evaluate import evaluate_rules
+    from amlguard.monitor.example import load_example
+    from amlguard.monitor.rules import load_monitor_rules
+    from amlguard.reports.dashboard import record_monitor_signals
 
     example = load_example(REPO_ROOT / "examples" / "monitoring")
     snapshot = example.snapshot if isinstance(example.snapshot, (list, tuple)) else [example.snapshot]
@@ -79,7 +79,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
            "AMLGUARD_MONITOR_EXAMPLE": str(REPO_ROOT / "examples" / "monitoring"),
            "AMLGUARD_MONITOR_RULES": str(REPO_ROOT / "policies" / "monitors.yaml")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "amlguard.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--snapshot", "examples/workspace", "--state", str(state), "--sweep-interval", "0"],
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

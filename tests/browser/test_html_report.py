@@ -20,7 +20,7 @@ STATUS_ORDER = ("error", "fail", "exempt", "pass", "not_applicable")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=REPO_ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "amlguard.cli", *args], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=120)
 
 

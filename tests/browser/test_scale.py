@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from shared.reports import render_html
+from amlguard.reports import render_html
 
 from .helpers import console_errors, open_page, shown_count, visible_rows
 from .large import large_alerts, large_report
@@ -108,7 +108,7 @@ def test_5000_resources_load_and_filter_quickly(browser: Any, tmp_path: Path, ar
 def test_dashboard_of_5000_resources_in_the_browser(browser: Any, tmp_path: Path, artifacts: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from shared.reports.dashboard import DashboardData, render_dashboard_data
+    from amlguard.reports.dashboard import DashboardData, render_dashboard_data
 
     start = datetime(2026, 11, 1, tzinfo=UTC)
     report = large_report()

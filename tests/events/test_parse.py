@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import azure.functions as func
 import pytest
 
-from shared.events import EventParseError, from_function_event, parse_event_dict, parse_webhook
+from amlguard.events import EventParseError, from_function_event, parse_event_dict, parse_webhook
 
 WS = "/subscriptions/sub-1/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws1"
 EP = f"{WS}/onlineEndpoints/fraud"

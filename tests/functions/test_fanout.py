@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from shared.config import Settings
-from shared.inventory.base import Scope
-from shared.model import AuditReport
-from shared.service.fanout import PoisonMessage, handle_message, sweep_messages
+from amlguard.config import Settings
+from amlguard.inventory.base import Scope
+from amlguard.model import AuditReport
+from amlguard.service.fanout import PoisonMessage, handle_message, sweep_messages
 
 WS1 = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/a"
 WS2 = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/b"

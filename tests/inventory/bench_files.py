@@ -20,7 +20,7 @@ import yaml
 # runnable from tests/inventory/ or copied to bench/: the repository root holds pyproject.toml
 sys.path.insert(0, str(next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())))
 
-from shared.inventory import load_paths
+from amlguard.inventory import load_paths
 
 ENDPOINT = """$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json
 name: endpoint-{i}

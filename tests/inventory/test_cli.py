@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.inventory.cli import run
+from amlguard.inventory.cli import run
 
 ENDPOINT = ("$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
             "name: {{EP}}\nauth_mode: AADToken\n")

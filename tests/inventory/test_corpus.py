@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.inventory import load_paths
+from amlguard.inventory import load_paths
 
 KINDS = {
     "managedonlineendpoint": ("online_endpoint", "managed"),

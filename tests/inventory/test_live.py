@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from shared.errors import SourceError
-from shared.inventory.base import Scope
-from shared.inventory.live import LiveInventory, describe_failure
+from amlguard.errors import SourceError
+from amlguard.inventory.base import Scope
+from amlguard.inventory.live import LiveInventory, describe_failure
 from tests.standins.arm import SUB, ArmStandin, arm_id
 from tests.standins.helpers import FakeCredential, fast_options
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
-from shared.errors import ConfigError
-from shared.inventory.base import Scope
-from shared.inventory.config import (
+from amlguard.config import Settings
+from amlguard.errors import ConfigError
+from amlguard.inventory.base import Scope
+from amlguard.inventory.config import (
     ClientOptions,
     add_live_arguments,
     find_workspace_config,
@@ -24,8 +24,8 @@ from shared.inventory.config import (
     scope_from_settings,
     wants_live,
 )
-from shared.inventory.live import LiveInventory
-from shared.inventory.resourcegraph import ResourceGraphInventory
+from amlguard.inventory.live import LiveInventory
+from amlguard.inventory.resourcegraph import ResourceGraphInventory
 from tests.standins.helpers import FakeCredential
 
 S1, S2 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
@@ -143,7 +143,7 @@ def test_inventory_from_settings_and_modes() -> None:
 
 
 def test_default_credential_is_built_lazily() -> None:
-    from shared.inventory.config import credential_from_env
+    from amlguard.inventory.config import credential_from_env
 
     credential = credential_from_env({"AZURE_CLIENT_ID": "00000000-0000-0000-0000-0000000000aa"})
     assert type(credential).__name__ == "DefaultAzureCredential"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.inventory.normalize import (
+from amlguard.inventory.normalize import (
     arm_id,
     classify_document,
     normalize_enum,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import ConfigError
-from shared.inventory.base import Scope
-from shared.inventory.live import LiveInventory
-from shared.inventory.resourcegraph import ResourceGraphInventory, build_query, parse_resets_after
+from amlguard.errors import ConfigError
+from amlguard.inventory.base import Scope
+from amlguard.inventory.live import LiveInventory
+from amlguard.inventory.resourcegraph import ResourceGraphInventory, build_query, parse_resets_after
 from tests.standins.arm import SUB, ArmStandin, arm_id
 from tests.standins.helpers import FakeCredential, fast_options
 

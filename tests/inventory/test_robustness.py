@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import shared.inventory
-from shared.inventory import load_data, load_paths, resource_from_arm, resource_from_yaml
+import amlguard.inventory
+from amlguard.inventory import load_data, load_paths, resource_from_arm, resource_from_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,8 +115,8 @@ def test_files_on_disk_never_raise(tmp_path: Path) -> None:
 def test_azure_ai_ml_is_not_imported() -> None:
     code = (
         "import sys, json\n"
-        "from shared.inventory import load_paths, SnapshotInventory\n"
-        "from shared.inventory.normalize import resource_from_arm\n"
+        "from amlguard.inventory import load_paths, SnapshotInventory\n"
+        "from amlguard.inventory.normalize import resource_from_arm\n"
         f"r = load_paths([{str(REPO_ROOT / 'tests' / 'inventory')!r}])\n"
         "SnapshotInventory(['.']).list()\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('azure'))))\n"
@@ -128,8 +128,8 @@ def test_azure_ai_ml_is_not_imported() -> None:
 
 
 def test_public_names() -> None:
-    assert set(shared.inventory.__all__) >= {
+    assert set(amlguard.inventory.__all__) >= {
         "load_paths", "load_data", "SnapshotInventory", "resource_from_arm", "resource_from_yaml", "parse_arm_id",
         "arm_id", "normalize_enum", "Inventory", "InventoryResult", "InventoryError", "Scope"}
-    for name in shared.inventory.__all__:
-        assert hasattr(shared.inventory, name), name
+    for name in amlguard.inventory.__all__:
+        assert hasattr(amlguard.inventory, name), name

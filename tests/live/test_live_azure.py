@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from shared.inventory.base import Scope
-from shared.inventory.config import ClientOptions, options_from_env, scope_from_env
-from shared.inventory.live import ArmClients, LiveInventory
-from shared.inventory.resourcegraph import ResourceGraphInventory
-from shared.model import KINDS
+from amlguard.inventory.base import Scope
+from amlguard.inventory.config import ClientOptions, options_from_env, scope_from_env
+from amlguard.inventory.live import ArmClients, LiveInventory
+from amlguard.inventory.resourcegraph import ResourceGraphInventory
+from amlguard.model import KINDS
 
 pytestmark = [
     pytest.mark.live,

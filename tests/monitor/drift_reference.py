@@ -1,5 +1,5 @@
 """A plain scipy implementation of the drift definitions (DESIGN.md contract 4), written independently
-of shared.monitor.drift so tests and the benchmark can check the fast engine against it.
+of amlguard.monitor.drift so tests and the benchmark can check the fast engine against it.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ConfigError, SourceError
-from shared.monitor.azure_monitor import AzureMonitor, MonitorClientSettings, parse_metric_id
-from shared.monitor.signals import DEPLOYMENT_NAMESPACE, ENDPOINT_NAMESPACE
+from amlguard.errors import ConfigError, SourceError
+from amlguard.monitor.azure_monitor import AzureMonitor, MonitorClientSettings, parse_metric_id
+from amlguard.monitor.signals import DEPLOYMENT_NAMESPACE, ENDPOINT_NAMESPACE
 from tests.standins.fixtures import FakeCredential
 from tests.standins.monitor import MonitorStandin, seed_world
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import SourceError
-from shared.monitor.drift import read_mdc_jsonl
-from shared.monitor.drift.cli import run as run_drift
+from amlguard.errors import SourceError
+from amlguard.monitor.drift import read_mdc_jsonl
+from amlguard.monitor.drift.cli import run as run_drift
 from tests.azurite import DEV_ACCOUNT, DEV_KEY
 
 HOUR = datetime(2026, 11, 26, 10, tzinfo=UTC)
@@ -103,7 +103,7 @@ def test_a_drift_rule_reads_the_collector_from_blob_storage_like_from_a_folder(a
                                                                               tmp_path: Path) -> None:
     from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
-    from shared.monitor.evaluate import evaluate_rules
+    from amlguard.monitor.evaluate import evaluate_rules
     from tests.monitor.test_evaluate import REPO, FakeSource, deployment, mdc_drift_rule, rules_from
 
     drift_dir = REPO / "examples" / "drift"

@@ -1,4 +1,4 @@
-"""`amlguard drift` (shared.monitor.drift.run): output shape, exit codes, error messages, golden example."""
+"""`amlguard drift` (amlguard.monitor.drift.run): output shape, exit codes, error messages, golden example."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shared.monitor.drift import run
+from amlguard.monitor.drift import run
 
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 EXAMPLES = REPO / "examples" / "drift"
@@ -199,7 +199,7 @@ def test_import_is_cheap_and_pandas_is_never_loaded() -> None:
 
     code = (
         "import sys\n"
-        "import shared.monitor.drift as d\n"
+        "import amlguard.monitor.drift as d\n"
         "assert not {'numpy', 'pyarrow', 'scipy'} & set(sys.modules), sorted(sys.modules)\n"
         "rc = d.run(['--baseline', sys.argv[1], '--current', sys.argv[2], '--format', 'json'])\n"
         "assert rc == 0 and 'pandas' not in sys.modules\n"

@@ -12,8 +12,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
-from shared.errors import ConfigError, SourceError
-from shared.monitor.drift import read_mdc_jsonl, read_table, table_columns
+from amlguard.errors import ConfigError, SourceError
+from amlguard.monitor.drift import read_mdc_jsonl, read_table, table_columns
 
 
 def _write_csv(path: Path, text: str) -> Path:

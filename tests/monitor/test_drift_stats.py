@@ -1,4 +1,4 @@
-"""Drift metrics of shared.monitor.drift against a plain scipy implementation of the same definitions."""
+"""Drift metrics of amlguard.monitor.drift against a plain scipy implementation of the same definitions."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from shared.monitor.drift import compute_drift
-from shared.monitor.drift.stats import bin_edges, finite_sorted, ks_pvalue, sturges_bins
+from amlguard.monitor.drift import compute_drift
+from amlguard.monitor.drift.stats import bin_edges, finite_sorted, ks_pvalue, sturges_bins
 
 from .drift_reference import reference_categorical, reference_numerical
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.errors import ConfigError
-from shared.monitor.drift import (
+from amlguard.errors import ConfigError
+from amlguard.monitor.drift import (
     BREACH_BELOW,
     DEFAULT_THRESHOLDS,
     breached,

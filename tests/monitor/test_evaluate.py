@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from shared.errors import SourceError
-from shared.model import Resource
-from shared.monitor.azure_monitor import LogsAnswer, MetricsAnswer
-from shared.monitor.evaluate import evaluate_rules, format_duration, judge, traffic_query
-from shared.monitor.rules import MonitorRule, load_monitor_rules
-from shared.monitor.signals import (
+from amlguard.errors import SourceError
+from amlguard.model import Resource
+from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer
+from amlguard.monitor.evaluate import evaluate_rules, format_duration, judge, traffic_query
+from amlguard.monitor.rules import MonitorRule, load_monitor_rules
+from amlguard.monitor.signals import (
     ENDPOINT_NAMESPACE,
     MetricPoint,
     MetricSeries,

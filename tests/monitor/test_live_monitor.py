@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.monitor.azure_monitor import AzureMonitor
-from shared.monitor.evaluate import evaluate_rules
-from shared.monitor.rules import load_monitor_rules
+from amlguard.monitor.azure_monitor import AzureMonitor
+from amlguard.monitor.evaluate import evaluate_rules
+from amlguard.monitor.rules import load_monitor_rules
 
 pytestmark = [
     pytest.mark.live,
@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_default_metric_rules_evaluate_on_the_live_estate() -> None:
-    from shared.config import Settings
-    from shared.service import build_inventory
+    from amlguard.config import Settings
+    from amlguard.service import build_inventory
 
     monitor = AzureMonitor.from_env()
     try:

@@ -1,4 +1,4 @@
-"""The public names of shared.monitor, and that importing it (and the rules) stays cheap."""
+"""The public names of amlguard.monitor, and that importing it (and the rules) stays cheap."""
 
 from __future__ import annotations
 
@@ -6,22 +6,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import shared.monitor
+import amlguard.monitor
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_public_names_resolve() -> None:
-    assert sorted(shared.monitor.__all__) == sorted([
+    assert sorted(amlguard.monitor.__all__) == sorted([
         "SIGNALS", "AzureMonitor", "ExampleSource", "LogsAnswer", "MetricSeries", "MetricsAnswer",
         "MonitorClientSettings", "MonitorResult", "MonitorRule", "MonitorSource", "Observation", "SignalSpec",
         "evaluate_rules", "judge", "load_example", "load_monitor_rules", "register_signal", "run", "run_monitors"])
-    for name in shared.monitor.__all__:
-        assert getattr(shared.monitor, name) is not None
+    for name in amlguard.monitor.__all__:
+        assert getattr(amlguard.monitor, name) is not None
 
 
 def test_loading_rules_imports_no_azure_sdk_or_numpy() -> None:
-    code = ("import sys; import shared.monitor.runner as r; r.load_monitor_rules('policies'); "
+    code = ("import sys; import amlguard.monitor.runner as r; r.load_monitor_rules('policies'); "
             "bad = [m for m in ('numpy', 'scipy', 'pyarrow', 'azure.monitor.query', 'azure.monitor.querymetrics', "
             "'azure.mgmt.monitor', 'azure.core') if m in sys.modules]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import shared.policy
-from shared.errors import ConfigError, PolicyError
-from shared.model import Resource
-from shared.monitor.rules import expand_template, load_monitor_rules
-from shared.policy.documents import DOCUMENT_KINDS
+import amlguard.policy
+from amlguard.errors import ConfigError, PolicyError
+from amlguard.model import Resource
+from amlguard.monitor.rules import expand_template, load_monitor_rules
+from amlguard.policy.documents import DOCUMENT_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "apiVersion: amlguard/v1\nkind: MonitorRules\nrules:\n"
@@ -41,7 +41,7 @@ def test_default_pack_loads_and_validates_with_the_policy_tooling() -> None:
             "AMLG-MON-RES-003", "AMLG-MON-CAP-001", "AMLG-MON-DC-001", "AMLG-MON-DRIFT-001"} <= set(ids)
     assert "MonitorRules" in DOCUMENT_KINDS
     out = io.StringIO()
-    assert shared.policy.run(["validate", str(REPO / "policies")], stdout=out, stderr=io.StringIO()) == 0
+    assert amlguard.policy.run(["validate", str(REPO / "policies")], stdout=out, stderr=io.StringIO()) == 0
     assert "valid" in out.getvalue()
     cap = next(r for r in rules if r.id == "AMLG-MON-CAP-001")
     assert (cap.direction, cap.threshold_field, cap.no_data, cap.window) == ("below", "instance_count", "keep_state",
@@ -49,7 +49,7 @@ def test_default_pack_loads_and_validates_with_the_policy_tooling() -> None:
 
 
 def test_example_rules_validate() -> None:
-    assert shared.policy.run(["validate", str(REPO / "examples" / "monitoring")], stdout=io.StringIO(),
+    assert amlguard.policy.run(["validate", str(REPO / "examples" / "monitoring")], stdout=io.StringIO(),
                              stderr=io.StringIO()) == 0
 
 
@@ -93,7 +93,7 @@ def test_invalid_rules_name_file_line_field_and_fix(tmp_path: Path, signal: str,
                for file, line, f, m in problems), problems
     # the same problems through `amlguard policy validate`
     out = io.StringIO()
-    assert shared.policy.run(["validate", str(tmp_path)], stdout=out, stderr=io.StringIO()) == 2
+    assert amlguard.policy.run(["validate", str(tmp_path)], stdout=out, stderr=io.StringIO()) == 2
     assert f"{path}:" in out.getvalue() and field in out.getvalue()
 
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from shared.alerts.lifecycle import State, evaluate
-from shared.alerts.store import open_store
-from shared.config import Settings
-from shared.inventory import SnapshotInventory
-from shared.model import Finding
-from shared.monitor.azure_monitor import AzureMonitor, MonitorClientSettings
-from shared.monitor.runner import due_rules, run, run_monitors
-from shared.service import PackHolder, Service
+from amlguard.alerts.lifecycle import State, evaluate
+from amlguard.alerts.store import open_store
+from amlguard.config import Settings
+from amlguard.inventory import SnapshotInventory
+from amlguard.model import Finding
+from amlguard.monitor.azure_monitor import AzureMonitor, MonitorClientSettings
+from amlguard.monitor.runner import due_rules, run, run_monitors
+from amlguard.service import PackHolder, Service
 from tests.standins.fixtures import FakeCredential
 from tests.standins.monitor import MonitorStandin
 
@@ -35,7 +35,7 @@ T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 @dataclass
 class LifecycleAlerts:
-    """AlertManager.process's contract on the pure lifecycle (shared.alerts.lifecycle.evaluate):
+    """AlertManager.process's contract on the pure lifecycle (amlguard.alerts.lifecycle.evaluate):
     fail / error findings are failing observations, pass / not_applicable clear ones; an alert
     without a finding is left alone (the runner passes no `audited` list)."""
 
@@ -210,7 +210,7 @@ def test_invalid_rules_keep_the_last_good_ones(tmp_path: Path, standin: MonitorS
     (0, 30, 3600, False), (0, 59.6, 3600, True), ("garbage", 0, 300, True),
 ])
 def test_due_rules(tmp_path: Path, last: Any, minutes: float, every: int, due: bool) -> None:
-    from shared.monitor.rules import load_monitor_rules
+    from amlguard.monitor.rules import load_monitor_rules
 
     (rule,) = load_monitor_rules(rules_file(tmp_path, every=f"{every}s"))
     history = {} if last is None else {rule.id: last if isinstance(last, str) else T0.isoformat()}
@@ -284,9 +284,9 @@ def test_alerts_of_removed_rules_and_unselected_resources_resolve(tmp_path: Path
 
 
 def _real_service(tmp_path: Path, clock: list[datetime], **rules: str) -> tuple[Any, Service]:
-    alerts_module = pytest.importorskip("shared.alerts")
+    alerts_module = pytest.importorskip("amlguard.alerts")
     if not hasattr(alerts_module, "AlertManager"):
-        pytest.skip("shared.alerts.AlertManager is not built yet")
+        pytest.skip("amlguard.alerts.AlertManager is not built yet")
     store = open_store(tmp_path / "state")
     manager = alerts_module.AlertManager(store, clock=lambda: clock[0])
     settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state",
@@ -304,7 +304,7 @@ def _status(manager: Any, rule: str, resource: str) -> str:
 
 def test_sustained_breach_fires_after_for_in_the_real_alert_manager(tmp_path: Path,
                                                                    standin: MonitorStandin) -> None:
-    """The AlertManager over SQLite (shared.alerts.open_store): pending -> firing after `for`, kept
+    """The AlertManager over SQLite (amlguard.alerts.open_store): pending -> firing after `for`, kept
     through a gap in the data, resolved when healthy; the audit alerts of the resource are untouched."""
     clock = [T0]
     manager, service = _real_service(tmp_path, clock)
@@ -353,9 +353,9 @@ def test_an_audit_sweep_leaves_monitor_alerts_alone(tmp_path: Path, standin: Mon
 
 
 def test_cli_state_feeds_the_alert_lifecycle(tmp_path: Path) -> None:
-    alerts_module = pytest.importorskip("shared.alerts")
+    alerts_module = pytest.importorskip("amlguard.alerts")
     if not hasattr(alerts_module, "AlertManager"):
-        pytest.skip("shared.alerts.AlertManager is not built yet")
+        pytest.skip("amlguard.alerts.AlertManager is not built yet")
     out = io.StringIO()
     example = str(REPO / "examples" / "monitoring")
     assert run(["--example", example, "--state", str(tmp_path), "--format", "json"], stdout=out) == 1
@@ -407,7 +407,7 @@ def test_drift_rule_reads_a_log_analytics_table_through_the_stand_in(
     monkeypatch.setenv("AMLGUARD_MONITOR_WORKSPACE_ID", "ws-guid")
     monkeypatch.setenv("AMLGUARD_MONITOR_LOGS_ENDPOINT", standin.url.rstrip("/"))
     monkeypatch.setenv("AMLGUARD_CA_BUNDLE", str(standin.ca_file))
-    monkeypatch.setattr("shared.inventory.config.credential_from_env", lambda env=None: FakeCredential())
+    monkeypatch.setattr("amlguard.inventory.config.credential_from_env", lambda env=None: FakeCredential())
     out = io.StringIO()
     code = run(["--snapshot", str(WORKSPACE), "--rules", str(rules), "--format", "json",
                 "--now", "2026-11-26T11:00:00Z"], stdout=out)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from shared.policy import run
-from shared.policy.loader import default_policies_dir
+from amlguard.policy import run
+from amlguard.policy.loader import default_policies_dir
 
 RULES = """\
 apiVersion: amlguard/v1
@@ -125,7 +125,7 @@ def test_help_exits_0() -> None:
 def test_audit_arguments_select_parameters_and_environment(tmp_path: Path) -> None:
     import argparse
 
-    from shared.policy import add_policy_arguments, pack_from_args
+    from amlguard.policy import add_policy_arguments, pack_from_args
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--policies")

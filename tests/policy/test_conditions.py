@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared.model import Finding, Resource
-from shared.policy.engine import Parameter, PolicyPack, Rule
-from shared.policy.operators import OPERATORS
+from amlguard.model import Finding, Resource
+from amlguard.policy.engine import Parameter, PolicyPack, Rule
+from amlguard.policy.operators import OPERATORS
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

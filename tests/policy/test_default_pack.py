@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from shared.inventory import load_paths, resource_from_arm
-from shared.policy import load_pack
+from amlguard.inventory import load_paths, resource_from_arm
+from amlguard.policy import load_pack
 
 WS = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
 

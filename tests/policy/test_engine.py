@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ConfigError
-from shared.inventory.base import InventoryError
-from shared.model import Resource
-from shared.policy import load_pack
-from shared.policy.engine import PolicyPack
+from amlguard.errors import ConfigError
+from amlguard.inventory.base import InventoryError
+from amlguard.model import Resource
+from amlguard.policy import load_pack
+from amlguard.policy.engine import PolicyPack
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

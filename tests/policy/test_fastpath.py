@@ -11,12 +11,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.model import Finding, Resource
-from shared.policy import load_pack
-from shared.policy.conditions import CompileContext, _Leaf, compile_condition
-from shared.policy.engine import PolicyPack, Rule
-from shared.policy.operators import OPERATORS
-from shared.policy.valuetypes import Clock
+from amlguard.model import Finding, Resource
+from amlguard.policy import load_pack
+from amlguard.policy.conditions import CompileContext, _Leaf, compile_condition
+from amlguard.policy.engine import PolicyPack, Rule
+from amlguard.policy.operators import OPERATORS
+from amlguard.policy.valuetypes import Clock
 
 from .test_engine import RULES, deployment, endpoint
 
@@ -67,7 +67,7 @@ def test_generated_leaf_equals_plain_closure(value: Any, index: int, depth: int,
 
 
 def _missing() -> Any:
-    from shared.policy import conditions
+    from amlguard.policy import conditions
 
     return conditions._MISSING
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from shared.errors import PolicyError
-from shared.policy import load_pack, register_document_kind, validate_dir
-from shared.policy.documents import DOCUMENT_KINDS
-from shared.policy.loader import default_policies_dir
+from amlguard.errors import PolicyError
+from amlguard.policy import load_pack, register_document_kind, validate_dir
+from amlguard.policy.documents import DOCUMENT_KINDS
+from amlguard.policy.loader import default_policies_dir
 
 HEADER = "apiVersion: amlguard/v1\nkind: AuditRules\nrules:\n"
 GOOD_RULE = """\
@@ -198,7 +198,7 @@ def test_registered_document_kinds_are_validated(tmp_path: Path) -> None:
 
 
 def test_optional_kind_modules_are_tolerated_when_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shared.policy import documents
+    from amlguard.policy import documents
 
     monkeypatch.setitem(documents.OPTIONAL_KIND_MODULES, "FutureRules", "shared.not_built_yet.rules")
     write(tmp_path, "f.yaml", "apiVersion: amlguard/v1\nkind: FutureRules\nanything: goes\n")
@@ -236,8 +236,8 @@ def test_structure_and_meaning_problems_are_reported_together(tmp_path: Path) ->
 
 
 def test_reloading_an_unchanged_pack_reuses_validation_and_code(tmp_path: Path, monkeypatch: Any) -> None:
-    import shared.policy.conditions as conditions
-    import shared.policy.documents as documents
+    import amlguard.policy.conditions as conditions
+    import amlguard.policy.documents as documents
 
     write(tmp_path, "rules.yaml", HEADER + GOOD_RULE)
     load_pack(tmp_path)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from shared.policy.loader import default_policies_dir
-from shared.policy.operators import OPERATORS
-from shared.policy.schema import generate_reference, generate_schema, render_readme
-from shared.policy.valuetypes import VALUE_TYPES
-from shared.yamlsource import load_documents
+from amlguard.policy.loader import default_policies_dir
+from amlguard.policy.operators import OPERATORS
+from amlguard.policy.schema import generate_reference, generate_schema, render_readme
+from amlguard.policy.valuetypes import VALUE_TYPES
+from amlguard.yamlsource import load_documents
 
 POLICIES = default_policies_dir()
-FIX = "run `python -m shared.policy.gen_docs` and commit the result"
+FIX = "run `python -m amlguard.policy.gen_docs` and commit the result"
 
 
 def test_committed_schema_is_the_generated_one() -> None:

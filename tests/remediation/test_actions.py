@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.model import Resource
-from shared.remediation import ACTIONS, options_schema, validate_remediate, zero_traffic
-from shared.remediation.actions import DisablePublicNetworkAccess, SetTrafficZero, Tag
+from amlguard.model import Resource
+from amlguard.remediation import ACTIONS, options_schema, validate_remediate, zero_traffic
+from amlguard.remediation.actions import DisablePublicNetworkAccess, SetTrafficZero, Tag
 
 
 def test_registry_holds_the_documented_actions() -> None:

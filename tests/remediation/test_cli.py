@@ -37,7 +37,7 @@ def live_env(arm_standin: ArmStandin, monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("AMLGUARD_CA_BUNDLE", str(arm_standin.ca_file))
     monkeypatch.setenv("AMLGUARD_RETRY_BACKOFF", "0.01")
     monkeypatch.setenv("AMLGUARD_ACTOR", "cli-test")
-    monkeypatch.setattr("shared.inventory.config.credential_from_env", lambda env=None: FakeCredential())
+    monkeypatch.setattr("amlguard.inventory.config.credential_from_env", lambda env=None: FakeCredential())
     pack = tmp_path / "pack"
     pack.mkdir()
     (pack / "network.yaml").write_text(PACK)
@@ -45,7 +45,7 @@ def live_env(arm_standin: ArmStandin, monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 
 def _audit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:
-    from shared.cli import main
+    from amlguard.cli import main
 
     code = main(["audit", "--format", "json", *argv])
     return code, json.loads(capsys.readouterr().out)

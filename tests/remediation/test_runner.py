@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.errors import ConfigError
-from shared.inventory.base import Scope
-from shared.inventory.live import LiveInventory
-from shared.model import AuditReport, Finding, Resource
-from shared.remediation import annotate, apply, parse_max_resources, plan, remediate, remediate_from_args
+from amlguard.errors import ConfigError
+from amlguard.inventory.base import Scope
+from amlguard.inventory.live import LiveInventory
+from amlguard.model import AuditReport, Finding, Resource
+from amlguard.remediation import annotate, apply, parse_max_resources, plan, remediate, remediate_from_args
 from tests.standins.arm import SUB, ArmStandin, arm_id
 from tests.standins.helpers import FakeCredential, fast_options
 

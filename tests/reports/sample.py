@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from shared.model import AuditReport, Diagnostic, Finding, Resource
+from amlguard.model import AuditReport, Diagnostic, Finding, Resource
 
 TOOL_VERSION = "9.9.9"
 LIVE_ID = (

@@ -1,12 +1,12 @@
-"""The public surface of shared.reports, pinned."""
+"""The public surface of amlguard.reports, pinned."""
 
 from __future__ import annotations
 
 import pytest
 
-import shared.reports as reports
-from shared.errors import ConfigError
-from shared.reports import FORMATS, render
+import amlguard.reports as reports
+from amlguard.errors import ConfigError
+from amlguard.reports import FORMATS, render
 
 from .sample import build_report
 

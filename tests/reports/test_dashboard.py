@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from shared.config import Settings
-from shared.model import AuditReport
-from shared.reports.dashboard import (
+from amlguard.config import Settings
+from amlguard.model import AuditReport
+from amlguard.reports.dashboard import (
     MONITOR_META,
     DashboardData,
     alert_state,
@@ -22,7 +22,7 @@ from shared.reports.dashboard import (
     render_dashboard,
     render_dashboard_data,
 )
-from shared.service import Service
+from amlguard.service import Service
 
 from .sample import build_report, repo_root
 from .test_html import by_attr, parse_strict, rows, scripts
@@ -54,10 +54,10 @@ def service(tmp_path: Path) -> Iterator[tuple[Service, Clock]]:
 
 def _monitor_signals() -> tuple[Any, datetime]:
     """Signals as `run_monitors` evaluates them on the bundled example (metrics, logs and drift)."""
-    from shared.inventory import load_paths
-    from shared.monitor.evaluate import evaluate_rules
-    from shared.monitor.example import load_example
-    from shared.monitor.rules import load_monitor_rules
+    from amlguard.inventory import load_paths
+    from amlguard.monitor.evaluate import evaluate_rules
+    from amlguard.monitor.example import load_example
+    from amlguard.monitor.rules import load_monitor_rules
 
     example = load_example(repo_root() / "examples" / "monitoring")
     snapshot = example.snapshot if isinstance(example.snapshot, (list, tuple)) else [example.snapshot]
@@ -179,7 +179,7 @@ def test_get_api_dashboard(service: tuple[Service, Clock]) -> None:
 
     import httpx
 
-    from shared.api.app import create_app
+    from amlguard.api.app import create_app
 
     svc, _ = service
     settings = dataclasses.replace(svc.settings, api_token="s3cret-token")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import ConfigError
-from shared.model import AuditReport, Diagnostic, Finding
-from shared.reports import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, exit_code, failing_findings
+from amlguard.errors import ConfigError
+from amlguard.model import AuditReport, Diagnostic, Finding
+from amlguard.reports import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, exit_code, failing_findings
 
 from .sample import build_report
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.reports import FORMATS, render
+from amlguard.reports import FORMATS, render
 
 from .sample import TOOL_VERSION, build_report
 

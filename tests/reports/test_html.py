@@ -16,9 +16,9 @@ from xml.etree import ElementTree as ET
 import html5lib
 import pytest
 
-from shared.model import AuditReport, Finding, Resource
-from shared.reports import FORMATS, render, render_html
-from shared.reports.html import compliance, resource_status
+from amlguard.model import AuditReport, Finding, Resource
+from amlguard.reports import FORMATS, render, render_html
+from amlguard.reports.html import compliance, resource_status
 
 from .sample import build_report, repo_root
 
@@ -226,7 +226,7 @@ def test_findings_carry_rationale_and_fix() -> None:
 def test_example_workspace_through_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     root = repo_root()
-    cli = [sys.executable, "-m", "shared.cli"]
+    cli = [sys.executable, "-m", "amlguard.cli"]
     run = subprocess.run([*cli, "audit", "examples/workspace", "--format", "html", "--output", str(out)],
                          cwd=root, capture_output=True, text=True, timeout=60)
     assert run.returncode in (0, 1), run.stderr
@@ -263,7 +263,7 @@ TEXT_COLOURS = ("text", "muted", "accent", "ok", "bad", "warn", "err", "exempt",
 
 @pytest.mark.parametrize("selector", [":root {", ':root[data-theme="dark"]'], ids=["light", "dark"])
 def test_theme_colours_meet_wcag_aa(selector: str) -> None:
-    from shared.reports.html import _asset
+    from amlguard.reports.html import _asset
 
     theme = _theme(_asset("report.css"), selector)
     for colour in TEXT_COLOURS:  # every colour text or a badge is drawn in, on every background
@@ -274,7 +274,7 @@ def test_theme_colours_meet_wcag_aa(selector: str) -> None:
 
 
 def test_dark_scheme_and_dark_toggle_agree() -> None:
-    from shared.reports.html import _asset
+    from amlguard.reports.html import _asset
 
     css = _asset("report.css")
     assert _theme(css, ':root:not([data-theme="light"])') == _theme(css, ':root[data-theme="dark"]')

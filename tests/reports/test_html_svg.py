@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from shared.reports import svg
+from amlguard.reports import svg
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 SVG = "{http://www.w3.org/2000/svg}"

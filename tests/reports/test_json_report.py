@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from shared.model import AuditReport, Finding
-from shared.reports import render
+from amlguard.model import AuditReport, Finding
+from amlguard.reports import render
 
 from .sample import build_report
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.model import AuditReport, Finding, Resource
-from shared.reports import render
+from amlguard.model import AuditReport, Finding, Resource
+from amlguard.reports import render
 
 from .sample import build_report
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.model import AuditReport, Diagnostic, Finding, Resource
-from shared.reports import render
-from shared.reports.sarif import SECURITY_SEVERITY, artifact_location, fingerprint
+from amlguard.model import AuditReport, Diagnostic, Finding, Resource
+from amlguard.reports import render
+from amlguard.reports.sarif import SECURITY_SEVERITY, artifact_location, fingerprint
 
 from .sample import LIVE_ID, TOOL_VERSION, build_report, repo_root
 

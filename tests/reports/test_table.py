@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from shared.model import AuditReport, Finding, Resource
-from shared.reports import render, render_table, use_color
+from amlguard.model import AuditReport, Finding, Resource
+from amlguard.reports import render, render_table, use_color
 
 from .sample import build_report
 
@@ -174,6 +174,6 @@ POLICY_LIKE = (
     ],
 )
 def test_short_remediation(text: str, limit: int, expected: str) -> None:
-    from shared.reports._common import short_text
+    from amlguard.reports._common import short_text
 
     assert short_text(text, limit) == expected

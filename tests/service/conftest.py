@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
-from shared.service import Service
+from amlguard.config import Settings
+from amlguard.service import Service
 
 WS = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml-prod/providers/Microsoft.MachineLearningServices/workspaces/mlw-prod"
 GREEN = f"{WS}/onlineEndpoints/fraud-scoring/deployments/green"

@@ -6,8 +6,8 @@ import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
-from shared.events import parse_event_dict
-from shared.service.core import _audit_state
+from amlguard.events import parse_event_dict
+from amlguard.service.core import _audit_state
 from tests.service.conftest import BLUE, GREEN, WS, Clock, make_service
 
 
@@ -126,7 +126,7 @@ def test_invalid_policy_edit_keeps_the_last_good_pack(service, tmp_path: Path, r
 
     policies = tmp_path / "policies"
     shutil.copytree(repo_root / "policies", policies)
-    from shared.service import PackHolder
+    from amlguard.service import PackHolder
 
     holder = PackHolder(policies, check_every=0)
     good = holder.current()
@@ -183,7 +183,7 @@ def test_the_store_keeps_each_resources_last_audit_for_other_instances(service, 
 
 
 def test_a_sweep_of_a_workspace_forgets_what_it_no_longer_finds(service, workspace: Path, clock: Clock) -> None:
-    from shared.service.core import scope_for_workspace
+    from amlguard.service.core import scope_for_workspace
 
     service.sweep()
     (workspace / "fraud-scoring" / "green.yml").unlink()

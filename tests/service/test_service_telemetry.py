@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from shared import telemetry
-from shared.events import parse_event_dict
+from amlguard import telemetry
+from amlguard.events import parse_event_dict
 from tests.service.conftest import GREEN
 from tests.service.test_service import write_event
 

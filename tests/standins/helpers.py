@@ -32,7 +32,7 @@ class FakeCredential:
 
 def fast_options(server: StandinServer, **overrides: Any) -> Any:
     """ClientOptions pointing at `server` with small retry backoff (constructor settings)."""
-    from shared.inventory.config import ClientOptions
+    from amlguard.inventory.config import ClientOptions
 
     values: dict[str, Any] = {
         "arm_endpoint": server.url, "connection_verify": str(server.ca_file), "retry_total": 3,

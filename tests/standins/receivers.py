@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from shared.alerts.notifiers.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify_signature
+from amlguard.alerts.notifiers.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify_signature
 from tests.standins.base import Request, Response, StandinServer
 
 __all__ = ["Delivery", "ReceiverStandin"]
@@ -120,7 +120,7 @@ def sample_alert(status: str = "firing", *, rule: str = "AMLG-NET-001", severity
     """An alert as the lifecycle would hand it to a receiver."""
     from datetime import UTC, datetime
 
-    from shared.alerts.types import Alert, fingerprint
+    from amlguard.alerts.types import Alert, fingerprint
 
     ident = {"rule": rule, "resource": resource}
     return Alert(
@@ -143,7 +143,7 @@ def sample_notification(*alerts: Any, receiver: str = "teams", reason: str = "fi
     """A notification about `alerts` (one firing alert by default)."""
     from datetime import UTC, datetime
 
-    from shared.alerts.types import Notification
+    from amlguard.alerts.types import Notification
 
     items = list(alerts) or [sample_alert()]
     firing = any(a.status != "resolved" for a in items)

@@ -1,12 +1,12 @@
 """Receivers for alert notifications: Teams, Slack, generic webhook, Event Grid, Azure Monitor.
 
 Each makes one delivery attempt per `send(notification)` and raises `ReceiverError` (a
-`shared.errors.NotificationError` with `retryable`, `retry_after` seconds and `status_code`).
+`amlguard.errors.NotificationError` with `retryable`, `retry_after` seconds and `status_code`).
 Kinds register themselves with `@register("kind")`; alerting.yaml's schema is built from them.
 """
 
-from shared.alerts.notifiers.azure_monitor import AzureMonitorNotifier
-from shared.alerts.notifiers.base import (
+from amlguard.alerts.notifiers.azure_monitor import AzureMonitorNotifier
+from amlguard.alerts.notifiers.base import (
     BaseNotifier,
     HttpNotifier,
     NotConfigured,
@@ -17,10 +17,10 @@ from shared.alerts.notifiers.base import (
     portal_url,
     register,
 )
-from shared.alerts.notifiers.eventgrid import EventGridNotifier
-from shared.alerts.notifiers.slack import SlackNotifier
-from shared.alerts.notifiers.teams import TeamsNotifier
-from shared.alerts.notifiers.webhook import (
+from amlguard.alerts.notifiers.eventgrid import EventGridNotifier
+from amlguard.alerts.notifiers.slack import SlackNotifier
+from amlguard.alerts.notifiers.teams import TeamsNotifier
+from amlguard.alerts.notifiers.webhook import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     WebhookNotifier,

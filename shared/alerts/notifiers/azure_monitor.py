@@ -12,14 +12,14 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from shared.alerts.notifiers.base import (
+from amlguard.alerts.notifiers.base import (
     BaseNotifier,
     ReceiverError,
     alert_summary,
     env_var,
     register,
 )
-from shared.alerts.types import AlertStatus, Notification
+from amlguard.alerts.types import AlertStatus, Notification
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
     import httpx
@@ -109,7 +109,7 @@ class AzureMonitorNotifier(BaseNotifier):
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         # Offline storage off and retry_total=0: one attempt per send, the outbox retries.
-        from shared.telemetry import azure_monitor_credential
+        from amlguard.telemetry import azure_monitor_credential
 
         options: dict[str, Any] = {"connection_string": connection, "disable_offline_storage": True,
                                    "timeout": timeout, "retry_total": 0}

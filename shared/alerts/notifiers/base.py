@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
-from shared import telemetry
-from shared.alerts.types import Alert, AlertStatus, Notification
-from shared.errors import NotificationError
-from shared.model import Severity
+from amlguard import telemetry
+from amlguard.alerts.types import Alert, AlertStatus, Notification
+from amlguard.errors import NotificationError
+from amlguard.model import Severity
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
     import httpx
@@ -82,7 +82,7 @@ def register(kind: str) -> Callable[[type[BaseNotifier]], type[BaseNotifier]]:
 
 def notifier_kinds() -> dict[str, type[BaseNotifier]]:
     """Registered receiver kinds (type name -> class), importing the built-in ones."""
-    from shared.alerts import notifiers  # noqa: F401 - importing registers the built-ins
+    from amlguard.alerts import notifiers  # noqa: F401 - importing registers the built-ins
 
     return dict(_REGISTRY)
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.alerts.notifiers.base import (
+from amlguard.alerts.notifiers.base import (
     DEFAULT_TIMEOUT_S,
     BaseNotifier,
     ReceiverError,
@@ -25,7 +25,7 @@ from shared.alerts.notifiers.base import (
     register,
     sev,
 )
-from shared.alerts.types import AlertStatus, Notification
+from amlguard.alerts.types import AlertStatus, Notification
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
     import httpx

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.alerts.notifiers.base import (
+from amlguard.alerts.notifiers.base import (
     HttpNotifier,
     alert_summary,
     env_var,
     headline,
     register,
 )
-from shared.alerts.types import AlertStatus, Notification
+from amlguard.alerts.types import AlertStatus, Notification
 
 __all__ = ["SlackNotifier", "slack_blocks"]
 

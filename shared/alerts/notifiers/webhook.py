@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shared.alerts.notifiers.base import (
+from amlguard.alerts.notifiers.base import (
     DEFAULT_TIMEOUT_S,
     HttpNotifier,
     common_alert_schema,
@@ -23,7 +23,7 @@ from shared.alerts.notifiers.base import (
     register,
     status_counts,
 )
-from shared.alerts.types import Notification
+from amlguard.alerts.types import Notification
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
     import httpx

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.lazy import lazy_getattr
-from shared.monitor.drift.thresholds import (
+from amlguard.lazy import lazy_getattr
+from amlguard.monitor.drift.thresholds import (
     BREACH_BELOW,
     CATEGORICAL_METRICS,
     DEFAULT_THRESHOLDS,
@@ -19,9 +19,9 @@ from shared.monitor.drift.thresholds import (
 )
 
 if TYPE_CHECKING:
-    from shared.monitor.drift.cli import run
-    from shared.monitor.drift.engine import DriftReport, FeatureDrift, compute_drift
-    from shared.monitor.drift.io import MdcTable, read_mdc_jsonl, read_table, table_columns
+    from amlguard.monitor.drift.cli import run
+    from amlguard.monitor.drift.engine import DriftReport, FeatureDrift, compute_drift
+    from amlguard.monitor.drift.io import MdcTable, read_mdc_jsonl, read_table, table_columns
 
 __all__ = [
     "BREACH_BELOW",

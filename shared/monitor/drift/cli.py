@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from shared.errors import AmlguardError, ConfigError
+from amlguard.errors import AmlguardError, ConfigError
 
 __all__ = ["build_parser", "format_table", "run"]
 
@@ -117,9 +117,9 @@ def _warm() -> None:
 
 
 def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
-    from shared.monitor.drift.engine import compute_drift
-    from shared.monitor.drift.io import is_container_url, read_mdc_jsonl, read_table, table_columns
-    from shared.monitor.drift.thresholds import parse_threshold_overrides
+    from amlguard.monitor.drift.engine import compute_drift
+    from amlguard.monitor.drift.io import is_container_url, read_mdc_jsonl, read_table, table_columns
+    from amlguard.monitor.drift.thresholds import parse_threshold_overrides
 
     overrides = parse_threshold_overrides(args.threshold)
     features = _split(args.features) or None
@@ -210,7 +210,7 @@ def format_table(report: Any, notes: list[str] | None = None) -> str:
     lines.append("")
     lines.append(f"{k} of {n} feature(s) drifted" + (f": {', '.join(report.drifted_features)}" if k else "")
                  + "  (* = breached threshold; p-values breach below, distances above)")
-    from shared.monitor.drift.thresholds import BREACH_BELOW
+    from amlguard.monitor.drift.thresholds import BREACH_BELOW
 
     used = sorted({f"{m}{'<' if m in BREACH_BELOW else '>'}{t:g}"
                    for f in report.features for m, t in f.thresholds.items()})
@@ -225,7 +225,7 @@ def format_table(report: Any, notes: list[str] | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry for running this module directly (python -m shared.monitor.drift.cli)."""
+    """Console entry for running this module directly (python -m amlguard.monitor.drift.cli)."""
     return run(sys.argv[1:] if argv is None else argv)
 
 

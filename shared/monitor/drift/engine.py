@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import ConfigError
-from shared.monitor.drift.stats import (
+from amlguard.errors import ConfigError
+from amlguard.monitor.drift.stats import (
     categorical_drift,
     count_categories,
     finite_sorted,
     numerical_drift,
 )
-from shared.monitor.drift.thresholds import (
+from amlguard.monitor.drift.thresholds import (
     CATEGORICAL_METRICS,
     NUMERICAL_METRICS,
     breached,

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.errors import ConfigError, SourceError
+from amlguard.errors import ConfigError, SourceError
 
 __all__ = ["MdcTable", "is_container_url", "read_mdc_jsonl", "read_table", "table_columns"]
 
@@ -367,7 +367,7 @@ def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collectio
     container_url = urlunsplit((parts.scheme, parts.netloc, "/" + "/".join(account + path[:1]), parts.query, ""))
     base = "/".join(path[1:]) or "modelDataCollector"  # where the collector writes in the container
     if credential is None and not parts.query:  # a SAS token needs no other credential
-        from shared.inventory.config import credential_from_env
+        from amlguard.inventory.config import credential_from_env
 
         credential = credential_from_env()
     # the SDK's storage retry waits 15 s, 18 s and 24 s: a monitor run that repeats every few

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.monitor.drift.thresholds import CHI2, JS, KS, NWD, PSI
+from amlguard.monitor.drift.thresholds import CHI2, JS, KS, NWD, PSI
 
 __all__ = [
     "CategoricalResult",

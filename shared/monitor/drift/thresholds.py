@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from shared.errors import ConfigError
+from amlguard.errors import ConfigError
 
 __all__ = [
     "BREACH_BELOW",
