@@ -6,8 +6,8 @@ is built lazily on the first request so that indexing and cold starts stay short
 
 import azure.functions as func
 
-from functions import events, http, monitor, sweep
 from amlguard.api.lazy import LazyASGI
+from functions import events, http, monitor, sweep
 
 app = func.AsgiFunctionApp(app=LazyASGI("functions.runtime:create_http_app"),
                            http_auth_level=func.AuthLevel.FUNCTION)

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from amlguard.errors import ConfigError, SourceError
-from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer, parse_metric_values, parse_time, partial_error_text
+from amlguard.monitor.azure_monitor import (
+    LogsAnswer,
+    MetricsAnswer,
+    parse_metric_values,
+    parse_time,
+    partial_error_text,
+)
 
 __all__ = ["Example", "ExampleSource", "load_example", "replay_source"]
 
