@@ -1,8 +1,11 @@
 """Compile condition trees (allOf / anyOf / not / field leaves / count) into fast predicates.
 
 A condition is compiled once per parameter set into a tree of nodes whose `fn(resource)` is a
-closure: no dict is interpreted per resource. `explain(resource)` runs only for failures and
-says what is wrong in words (`public_network_access is 'enabled'; expected 'disabled'`).
+closure: no dict is interpreted per resource. A leaf's closure reads the field and calls the
+predicate its operator's registered `build` returned (shared/policy/operators.py), so an
+operator added with `register()` runs exactly like a built-in one. `explain(resource)` runs only
+for failures and says what is wrong in words (`public_network_access is 'enabled'; expected
+'disabled'`).
 
 Condition grammar (documented in docs/policy.md):
   {allOf: [cond, ...]} | {anyOf: [cond, ...]} | {not: cond}
@@ -12,8 +15,6 @@ Operands may be parameter references: `{param: name}`.
 
 from __future__ import annotations
 
-import itertools
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,6 @@ __all__ = [
     "CompileContext",
     "Node",
     "compile_condition",
-    "generate",
     "is_param_ref",
 ]
 
@@ -62,7 +62,7 @@ class CompileContext:
 
     params: Mapping[str, Any]
     clock: Clock
-    workspace_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+    workspace_tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     mode: str = "resource"
     problems: list[tuple[str, str]] = field(default_factory=list)  # (dotted path, message)
     params_used: set[str] = field(default_factory=set)
@@ -89,14 +89,6 @@ class Node:
         """Dotted field paths the condition reads (for line numbers and placeholder notes)."""
         return []
 
-    def code(self) -> tuple[str, dict[str, Any]]:
-        """The condition as a Python expression over `r`, with the names it needs.
-
-        Generated leaves inline their comparison; anything else calls its own `fn`.
-        """
-        name = f"_n{next(_UNIQUE)}"
-        return f"{name}(r)", {name: self.fn}
-
     def reads_resource(self) -> bool:
         return bool(self.fields())
 
@@ -108,24 +100,11 @@ class _Const(Node):
         self.value = value
         self.fn = (lambda s: True) if value else (lambda s: False)
 
-    def code(self) -> tuple[str, dict[str, Any]]:
-        return ("True" if self.value else "False"), {}
-
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         return None, "always " + ("true" if self.value else "false")
 
     def summary(self) -> str:
         return "true" if self.value else "false"
-
-
-def _join(children: list[Node], operator: str) -> tuple[str, dict[str, Any]]:
-    names: dict[str, Any] = {}
-    exprs = []
-    for child in children:
-        expr, more = child.code()
-        exprs.append(expr)
-        names.update(more)
-    return "(" + operator.join(exprs) + ")", names
 
 
 def _negated(desc: str) -> str:
@@ -148,9 +127,6 @@ class _AllOf(Node):
             self.fn = lambda s: a(s) and b(s) and c(s)
         else:
             self.fn = lambda s: all(f(s) for f in fns)
-
-    def code(self) -> tuple[str, dict[str, Any]]:
-        return _join(self.children, " and ")
 
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         if not negate:
@@ -182,9 +158,6 @@ class _AnyOf(Node):
         else:
             self.fn = lambda s: any(f(s) for f in fns)
 
-    def code(self) -> tuple[str, dict[str, Any]]:
-        return _join(self.children, " or ")
-
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         if negate:
             for child in self.children:
@@ -214,10 +187,6 @@ class _Not(Node):
         self.child = child
         inner = child.fn
         self.fn = lambda s: not inner(s)
-
-    def code(self) -> tuple[str, dict[str, Any]]:
-        expr, names = self.child.code()
-        return f"(not {expr})", names
 
     def explain(self, subject: Any, negate: bool = False) -> tuple[str | None, str]:
         return self.child.explain(subject, not negate)
@@ -275,7 +244,7 @@ def _defaulted(resource: Any, path: str) -> bool:
     return any(path == d or path.startswith(d + ".") for d in defaulted)
 
 
-def _tag_getter(name: str, fallback: dict[str, dict[str, str]] | None) -> Callable[[Any], Any]:
+def _tag_getter(name: str, fallback: Mapping[str, Mapping[str, str]] | None) -> Callable[[Any], Any]:
     folded = name.casefold()
 
     def lookup(tags: Any) -> Any:
@@ -303,27 +272,12 @@ def _tag_getter(name: str, fallback: dict[str, dict[str, str]] | None) -> Callab
 class _Leaf(Node):
     """One comparison: subject (field / tag / value / count), optional value_type, operator."""
 
-    __slots__ = (
-        "clock",
-        "default",
-        "desc",
-        "detail",
-        "expected",
-        "expr",
-        "get",
-        "label",
-        "memo",
-        "op",
-        "param_name",
-        "path",
-        "value_conv",
-        "vt_name",
-    )
+    __slots__ = ("clock", "default", "desc", "expected", "get", "label", "memo", "op", "param_name", "path",
+                 "value_conv", "vt_name")
 
     def __init__(self, *, op: Operator, expected: Any, case_sensitive: bool, get: Callable[[Any], Any],
                  label: str, path: str | None, value_type: str | None, default: Any, clock: Clock,
-                 presence_ok: bool, param_name: str | None, field_parts: tuple[str, ...] | None = None,
-                 tag_name: str | None = None) -> None:
+                 presence_ok: bool, param_name: str | None, key: str | None = None) -> None:
         self.op = op
         self.expected = expected
         self.get = get
@@ -336,38 +290,8 @@ class _Leaf(Node):
         self.param_name = param_name
         self.desc = op.describe(expected)
         self.memo: dict[Any, tuple[str | None, str]] = {}
-        pred = op.build(expected, case_sensitive)
-        conv = self.value_conv
-        fused = _fuse(op.name, expected, case_sensitive, field_parts, tag_name, path, default, conv, clock,
-                      pred, presence_ok) if field_parts or tag_name else None
-        self.expr: tuple[str, dict[str, Any]] | None = fused
-        if fused is not None:
-            namespace = generate(f"<amlguard condition {path} {op.name}>",
-                                 f"def fused(r):\n    f = r.fields\n    return {fused[0]}\n", fused[1])
-            self.fn = namespace["fused"]
-        elif op.presence:
-            fieldpath = path or ""
-            if presence_ok:
-                self.fn = lambda s: pred(get(s) is not None and not _defaulted(s, fieldpath))
-            else:
-                self.fn = lambda s: pred(get(s) is not None)
-        elif conv is None and default is _MISSING:
-            self.fn = lambda s: pred(get(s))
-        else:
-            has_default = default is not _MISSING
-
-            def check(s: Any) -> bool:
-                value = get(s)
-                if value is None and has_default:
-                    value = default
-                if conv is not None:
-                    value = conv(value, clock)
-                return pred(value)
-
-            self.fn = check
-
-    def code(self) -> tuple[str, dict[str, Any]]:
-        return self.expr if self.expr is not None else Node.code(self)
+        self.fn = _leaf_fn(op.build(expected, case_sensitive), get, key, op.presence,
+                           _prefixes(path) if presence_ok and path else None, default, self.value_conv, clock)
 
     def _value(self, subject: Any) -> tuple[Any, Any, bool, bool]:
         raw = self.get(subject)
@@ -432,147 +356,40 @@ class _Leaf(Node):
         return [self.path] if self.path else []
 
 
-# ---------------------------------------------------------------------------------- fusion
-# A leaf on a resource field or tag compiles to generated code: read the field, apply the default
-# and value type, compare, as ONE Python expression. `fn(r)` runs it for one resource (one call
-# instead of three nested closures); the engine splices the expressions of every rule of a
-# kind into one comprehension and evaluates all of them in a single pass over the resources.
-_NUMERIC = {"less": "<", "lessOrEquals": "<=", "greater": ">", "greaterOrEquals": ">="}
-_UNIQUE = itertools.count()
+# ---------------------------------------------------------------------------------- leaf closures
+# A leaf runs once per resource and rule, so its closure is specialised by shape: `key` is a
+# top-level field name read straight from `fields` (no getter call), and only the steps the
+# condition has (default, value type) are in it. Every shape ends in the operator's predicate.
+def _leaf_fn(pred: Callable[[Any], bool], get: Callable[[Any], Any], key: str | None, presence: bool,
+             prefixes: frozenset[str] | None, default: Any, conv: Callable[[Any, Clock], Any] | None,
+             clock: Clock) -> Callable[[Any], bool]:
+    if presence:
+        if prefixes is None:
+            return lambda s: pred(get(s) is not None)
+        # a value the inventory filled from the Azure default is not "set": the path, or a parent
+        # of it, is among Resource.defaulted exactly when the two sets meet
+        return lambda s: pred(get(s) is not None and not (s.defaulted and not s.defaulted.isdisjoint(prefixes)))
+    if conv is None and default is _MISSING:
+        return (lambda s: pred(s.fields.get(key))) if key is not None else (lambda s: pred(get(s)))
+    if conv is None:
+        if key is not None:
+            return lambda s: pred(default if (v := s.fields.get(key)) is None else v)
+        return lambda s: pred(default if (v := get(s)) is None else v)
+    has_default = default is not _MISSING
+
+    def converted(s: Any) -> bool:
+        value = get(s)
+        if value is None and has_default:
+            value = default
+        return pred(conv(value, clock))
+
+    return converted
 
 
-def _fused_test(op: str, expected: Any, case_sensitive: bool) -> str | None:
-    """The comparison as a Python expression over the value expression {V} (the operand is {E})."""
-    number = "isinstance(v := {V}, (int, float)) and not isinstance(v, bool) and "
-    if op in ("equals", "notEquals"):
-        if isinstance(expected, str):
-            # normalised sources already give the canonical text: try the plain comparison first
-            test = ("isinstance(v := {V}, str) and str.__str__(v) == {E}" if case_sensitive
-                    else "(v := {V}) == {E} or isinstance(v, str) and v.casefold() == {E}")
-        elif isinstance(expected, bool):
-            test = "({V}) is {E}"
-        elif isinstance(expected, (int, float)):
-            test = number + "v == {E}"
-        else:
-            return None
-        return test if op == "equals" else f"not ({test})"
-    if op in ("in", "notIn") and isinstance(expected, list) and expected and not case_sensitive \
-            and all(isinstance(e, str) for e in expected):
-        test = "isinstance(v := {V}, str) and (v in {E} or v.casefold() in {E})"
-        return test if op == "in" else f"not ({test})"
-    if op in _NUMERIC and isinstance(expected, (int, float)) and not isinstance(expected, bool):
-        return number + f"v {_NUMERIC[op]} {{E}}"
-    return None
-
-
-def _tag_ci(tags: dict[Any, Any], folded: str) -> Any:
-    for key, value in tags.items():  # Azure tag names are case-insensitive
-        if isinstance(key, str) and key.casefold() == folded:
-            return value
-    return None
-
-
-SHARED_NAMES: dict[str, Any] = {"_walk": _walk, "_defaulted": _defaulted, "_tag_ci": _tag_ci}
-
-
-def _fuse(op: str, expected: Any, case_sensitive: bool, parts: tuple[str, ...] | None, tag: str | None,
-          path: str | None, default: Any, conv: Any, clock: Clock, pred: Callable[[Any], bool],
-          presence_ok: bool) -> tuple[str, dict[str, Any]] | None:
-    """The leaf as ONE Python expression over `r` plus the names it uses, or None.
-
-    The expression reads the resource as `r` and its fields mapping as `f`. Names are unique
-    per leaf, so that expressions of many rules can share one generated function (the engine
-    evaluates every rule of a kind in one comprehension); the scratch variables v, t, x are
-    assigned before each use.
-    """
-    # nothing from a policy file is ever pasted into the source: field names, tag names and
-    # operands are bound as names (`bind`), so a hostile policy cannot inject code
-    prefix = f"_l{next(_UNIQUE)}_"
-    names: dict[str, Any] = {}
-
-    def bind(name: str, value: Any) -> str:
-        names[prefix + name] = value
-        return prefix + name
-
-    if tag is not None:
-        read = (f"((x if (x := t.get({bind('TAG', tag)})) is not None else _tag_ci(t, {bind('TAGF', tag.casefold())})) "
-                f"if type(t := f.get('tags')) is dict and t else None)")
-    elif parts is not None and len(parts) == 1:
-        read = f"f.get({bind('P0', parts[0])})"
-    elif parts is not None and len(parts) == 2:
-        p0, p1 = bind("P0", parts[0]), bind("P1", parts[1])
-        read = f"(v.get({p1}) if type(v := f.get({p0})) is dict else None if v is None else _walk(v, ({p1},)))"
-    elif parts is not None:
-        read = f"_walk(f, {bind('PARTS', parts)})"
-    else:
-        return None
-    if op == "exists":
-        if not isinstance(expected, bool):
-            return None
-        # `_defaulted` asks "is the path, or a parent of it, among the defaulted paths": the same
-        # as "do the defaulted paths meet the path's prefixes", which a set answers in C
-        pieces = (path or "").split(".")
-        prefixes = frozenset(".".join(pieces[:n]) for n in range(1, len(pieces) + 1))
-        test = (f"(v := {read}) is not None and not (r.defaulted and not r.defaulted.isdisjoint("
-                f"{bind('PREFIXES', prefixes)}))" if presence_ok else f"{read} is not None")
-        return (f"({test})" if expected else f"(not ({test}))"), names
-    value = read
-    if default is not _MISSING:
-        value = f"({bind('D', default)} if (v := {value}) is None else v)"
-    if conv is not None:
-        value = f"{bind('CONV', conv)}({value}, {bind('CLOCK', clock)})"
-    template = _fused_test(op, expected, case_sensitive)
-    if template is None:
-        return f"{bind('PRED', pred)}({value})", names
-    operand = (frozenset(e.casefold() for e in expected) if op in ("in", "notIn")
-               else expected.casefold() if isinstance(expected, str) and not case_sensitive
-               else str.__str__(expected) if isinstance(expected, str) else expected)
-    return "(" + template.replace("{V}", value).replace("{E}", bind("E", operand)) + ")", names
-
-
-_CODE_CACHE: dict[tuple[str, str], Any] = {}
-
-
-# the per-leaf and per-node names (`_l12_E`, `_n7`) come from a process-wide counter
-_NUMBERED_NAME = re.compile(r"\b_(?:l\d+_|n\d+\b)")
-
-
-def _renumbered(body: str, names: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """`body` and `names` with the counter-numbered names renumbered in order of appearance.
-
-    The counter keeps names unique, but it makes every compile of the same rules produce a new
-    text; renumbered, an unchanged pack gives the same text and hits the code cache.
-    """
-    mapping: dict[str, str] = {}
-
-    def rename(match: re.Match[str]) -> str:
-        token = match.group(0)
-        new = mapping.get(token)
-        if new is None:
-            new = mapping[token] = f"_g{len(mapping)}" + ("_" if token.endswith("_") else "")
-        return new
-
-    body = _NUMBERED_NAME.sub(rename, body)
-    return body, {_NUMBERED_NAME.sub(rename, name, count=1): value for name, value in names.items()}
-
-
-def generate(source_name: str, body: str, names: dict[str, Any]) -> dict[str, Any]:
-    """Compile generated code with its names; returns the namespace holding its functions.
-
-    The code object is cached by its text (values are bound as names, never written into the
-    text), so reloading an unchanged pack, or another pack with the same rules, compiles nothing.
-    """
-    body, names = _renumbered(body, names)
-    key = (source_name, body)
-    code = _CODE_CACHE.get(key)
-    if code is None:
-        code = compile(body, source_name, "exec")
-        if len(_CODE_CACHE) < 4096:
-            _CODE_CACHE[key] = code
-    namespace = dict(SHARED_NAMES)
-    namespace.update(names)
-    exec(code, namespace)
-    return namespace
+def _prefixes(path: str) -> frozenset[str]:
+    """`a.b.c` -> {a, a.b, a.b.c}: the paths whose defaulting also defaults `path`."""
+    pieces = path.split(".")
+    return frozenset(".".join(pieces[:n]) for n in range(1, len(pieces) + 1))
 
 
 def _bare(value: Any) -> str:
@@ -632,7 +449,7 @@ def _compile_leaf(spec: dict[str, Any], path: str, ctx: CompileContext) -> Node:
     expected, expected_param = _resolve(spec[op.name], f"{path}.{op.name}", ctx)
     if expected_param is not None and expected_param not in ctx.params:
         return _Const(True)  # the unknown parameter is reported; its value cannot be checked
-    problem = _check_operand(op, expected)
+    problem = op.check(op.name, expected) if op.check is not None else None
     if problem:
         via = f" (parameter {expected_param})" if expected_param else ""
         return ctx.error(f"{path}.{op.name}", problem + via)
@@ -694,34 +511,8 @@ def _compile_leaf(spec: dict[str, Any], path: str, ctx: CompileContext) -> Node:
         label = f"the number of {items_path} items" + (f" where {where.summary()}" if where else "")
         fpath = items_path if ctx.mode != "item" else None
         presence_ok = False
-    field_parts = tag_name = None
-    if subject == "field" and ctx.mode == "resource" and spec["field"] not in RESOURCE_ATTRIBUTES:
-        field_parts = tuple(spec["field"].split("."))
-    if subject == "tag" and ctx.mode == "resource":
-        tag_name = spec["tag"]
+    key = spec["field"] if subject == "field" and ctx.mode != "item" and "." not in spec["field"] \
+        and spec["field"] not in RESOURCE_ATTRIBUTES else None
     return _Leaf(op=op, expected=expected, case_sensitive=case_sensitive, get=get, label=label, path=fpath,
                  value_type=value_type, default=default, clock=ctx.clock, presence_ok=presence_ok,
-                 param_name=param_name, field_parts=field_parts, tag_name=tag_name)
-
-
-def _check_operand(op: Operator, expected: Any) -> str | None:
-    """Operand checks the JSON Schema cannot make for parameter values (and regex syntax)."""
-    if op.numeric and (not isinstance(expected, (int, float)) or isinstance(expected, bool)):
-        return f"'{op.name}' compares with a number; got {show(expected)}"
-    if op.name in ("in", "notIn") and not isinstance(expected, list):
-        return f"'{op.name}' takes a list of values; got {show(expected)}"
-    if op.name == "exists" and not isinstance(expected, bool):
-        return f"'exists' takes true or false; got {show(expected)}"
-    if op.name in ("match", "notMatch") and not (
-            isinstance(expected, str) or (isinstance(expected, list) and all(isinstance(p, str) for p in expected))):
-        return f"'{op.name}' takes a glob or a list of globs; got {show(expected)}"
-    if op.name in ("regex", "notRegex"):
-        import re
-
-        if not isinstance(expected, str):
-            return f"'{op.name}' takes a regular expression; got {show(expected)}"
-        try:
-            re.compile(expected)
-        except re.error as exc:
-            return f"invalid regular expression {show(expected)}: {exc}"
-    return None
+                 param_name=param_name, key=key)

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from amlguard.registry import Registry
 
 __all__ = ["OPERATORS", "Operator", "Predicate", "register", "show"]
 
@@ -38,23 +41,27 @@ class Operator:
     detail: Callable[[Any, Any], str | None] | None = None
     # exists reads "is the field written" rather than its value (defaults do not count as set)
     presence: bool = False
-    numeric: bool = False
-    aliases: tuple[str, ...] = field(default_factory=tuple)
+    # check(name, operand) names what is wrong with an operand the JSON Schema cannot judge (a
+    # parameter's value, a regex's syntax); None when it is fine
+    check: Callable[[str, Any], str | None] | None = None
 
 
-OPERATORS: dict[str, Operator] = {}
+OPERATORS: Registry[Operator] = Registry("operator")
 
 
 def register(name: str, *, schema: dict[str, Any], summary: str, example: str,
              describe: Callable[[Any], str], detail: Callable[[Any, Any], str | None] | None = None,
-             presence: bool = False, numeric: bool = False) -> Callable[[Callable[[Any, bool], Predicate]],
-                                                                        Callable[[Any, bool], Predicate]]:
-    """Decorator registering `build(expected, case_sensitive) -> predicate` as operator `name`."""
+             presence: bool = False, check: Callable[[str, Any], str | None] | None = None
+             ) -> Callable[[Callable[[Any, bool], Predicate]], Callable[[Any, bool], Predicate]]:
+    """Decorator registering `build(expected, case_sensitive) -> predicate` as operator `name`.
+
+    The compiler calls `build` once per condition and runs the predicate it returns on every
+    resource, for built-in and registered operators alike: a fast operator is one whose build
+    returns a cheap predicate (see `_equals`).
+    """
 
     def decorate(build: Callable[[Any, bool], Predicate]) -> Callable[[Any, bool], Predicate]:
-        if name in OPERATORS:
-            raise ValueError(f"operator {name!r} is registered twice")
-        OPERATORS[name] = Operator(name, build, schema, summary, example, describe, detail, presence, numeric)
+        OPERATORS.add(name, Operator(name, build, schema, summary, example, describe, detail, presence, check))
         return build
 
     return decorate
@@ -104,6 +111,30 @@ def _fold_deep(value: Any, case_sensitive: bool) -> Any:
     return value
 
 
+def _list_operand(name: str, expected: Any) -> str | None:
+    return None if isinstance(expected, list) else f"'{name}' takes a list of values; got {show(expected)}"
+
+
+def _glob_operand(name: str, expected: Any) -> str | None:
+    if isinstance(expected, str) or (isinstance(expected, list) and all(isinstance(p, str) for p in expected)):
+        return None
+    return f"'{name}' takes a glob or a list of globs; got {show(expected)}"
+
+
+def _regex_operand(name: str, expected: Any) -> str | None:
+    if not isinstance(expected, str):
+        return f"'{name}' takes a regular expression; got {show(expected)}"
+    try:
+        re.compile(expected)
+    except re.error as exc:
+        return f"invalid regular expression {show(expected)}: {exc}"
+    return None
+
+
+def _number_operand(name: str, expected: Any) -> str | None:
+    return None if _is_number(expected) else f"'{name}' compares with a number; got {show(expected)}"
+
+
 # ---------------------------------------------------------------------------------- equality
 @register("equals", schema={"description": "the value to compare with (text compares case-insensitively)"},
           summary="The value equals the operand. Text compares case-insensitively (`Disabled` equals "
@@ -117,7 +148,8 @@ def _equals(expected: Any, case_sensitive: bool) -> Predicate:
             text = str.__str__(expected)
             return lambda actual: isinstance(actual, str) and str.__str__(actual) == text
         folded = expected.casefold()
-        return lambda actual: isinstance(actual, str) and actual.casefold() == folded
+        # normalised sources already give the canonical text: the plain comparison settles most
+        return lambda actual: actual == folded or (isinstance(actual, str) and actual.casefold() == folded)
     if isinstance(expected, bool):
         return lambda actual: isinstance(actual, bool) and actual is expected
     if _is_number(expected):
@@ -141,16 +173,19 @@ def _not_equals(expected: Any, case_sensitive: bool) -> Predicate:
 @register("in", schema={"type": "array", "description": "the allowed values"},
           summary="The value is one of the listed values (case-insensitive text).",
           example="{field: auth_mode, in: [aad_token, aml_token]}",
-          describe=lambda e: f"one of {show(e)}")
+          describe=lambda e: f"one of {show(e)}", check=_list_operand)
 def _in(expected: Any, case_sensitive: bool) -> Predicate:
     allowed = frozenset(_key(v, case_sensitive) for v in expected or [])
+    if allowed and not case_sensitive and all(isinstance(v, str) for v in expected):
+        # text only: the same answer as the general key, without a function call per value
+        return lambda actual: isinstance(actual, str) and (actual in allowed or actual.casefold() in allowed)
     return lambda actual: actual is not None and _key(actual, case_sensitive) in allowed
 
 
 @register("notIn", schema={"type": "array", "description": "the forbidden values"},
           summary="The value is none of the listed values; an absent field is not in the list.",
           example="{field: managed_network.isolation_mode, notIn: [disabled]}",
-          describe=lambda e: f"none of {show(e)}")
+          describe=lambda e: f"none of {show(e)}", check=_list_operand)
 def _not_in(expected: Any, case_sensitive: bool) -> Predicate:
     member = _in(expected, case_sensitive)
     return lambda actual: not member(actual)
@@ -161,7 +196,8 @@ def _not_in(expected: Any, case_sensitive: bool) -> Predicate:
                   "service) with a non-null value. A value the inventory filled in from the Azure "
                   "default (listed in Resource.defaulted) does not count as set.",
           example="{field: request_settings.request_timeout_ms, exists: true}",
-          describe=lambda e: "to be set" if e else "not to be set", presence=True)
+          describe=lambda e: "to be set" if e else "not to be set", presence=True,
+          check=lambda name, e: None if isinstance(e, bool) else f"'exists' takes true or false; got {show(e)}")
 def _exists(expected: Any, case_sensitive: bool) -> Predicate:
     want = bool(expected)
     return lambda present: present is want
@@ -188,7 +224,7 @@ _GLOB_SCHEMA: dict[str, Any] = {
                   "with a list, any of the globs.",
           example="{field: environment.image, value_type: image_registry, match: ['mcr.microsoft.com', "
                   "'*.azurecr.io']}",
-          describe=lambda e: f"to match {show(e)}")
+          describe=lambda e: f"to match {show(e)}", check=_glob_operand)
 def _match(expected: Any, case_sensitive: bool) -> Predicate:
     pattern = _glob_regex(expected, case_sensitive)
     return lambda actual: isinstance(actual, str) and pattern.match(actual) is not None
@@ -197,7 +233,7 @@ def _match(expected: Any, case_sensitive: bool) -> Predicate:
 @register("notMatch", schema=_GLOB_SCHEMA,
           summary="The text matches none of the globs; an absent field does not match.",
           example="{field: environment.image, notMatch: '*:latest'}",
-          describe=lambda e: f"not to match {show(e)}")
+          describe=lambda e: f"not to match {show(e)}", check=_glob_operand)
 def _not_match(expected: Any, case_sensitive: bool) -> Predicate:
     matches = _match(expected, case_sensitive)
     return lambda actual: not matches(actual)
@@ -209,7 +245,7 @@ def _not_match(expected: Any, case_sensitive: bool) -> Predicate:
                   "anchor with `^...$` for a whole-value match). Case-insensitive unless "
                   "`case_sensitive: true`.",
           example="{field: scoring_uri, regex: '^https://'}",
-          describe=lambda e: f"to match regex {show(e)}")
+          describe=lambda e: f"to match regex {show(e)}", check=_regex_operand)
 def _regex(expected: Any, case_sensitive: bool) -> Predicate:
     pattern = re.compile(str(expected), 0 if case_sensitive else re.IGNORECASE)
     return lambda actual: isinstance(actual, str) and pattern.search(actual) is not None
@@ -219,7 +255,7 @@ def _regex(expected: Any, case_sensitive: bool) -> Predicate:
                               "description": "a Python regular expression that must not match"},
           summary="The text does not contain a match of the regular expression.",
           example="{field: name, notRegex: '(?i)test'}",
-          describe=lambda e: f"not to match regex {show(e)}")
+          describe=lambda e: f"not to match regex {show(e)}", check=_regex_operand)
 def _not_regex(expected: Any, case_sensitive: bool) -> Predicate:
     matches = _regex(expected, case_sensitive)
     return lambda actual: not matches(actual)
@@ -229,27 +265,29 @@ def _not_regex(expected: Any, case_sensitive: bool) -> Predicate:
 _NUMBER_SCHEMA: dict[str, Any] = {"type": "number", "description": "the bound to compare with"}
 
 
-def _ordered(check: Callable[[Any, Any], bool]) -> Callable[[Any, bool], Predicate]:
+def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any, bool], Predicate]:
     def build(expected: Any, case_sensitive: bool) -> Predicate:
-        return lambda actual: _is_number(actual) and check(actual, expected)
+        # inline number test: this predicate runs once per resource and rule
+        return lambda actual: (isinstance(actual, (int, float)) and actual.__class__ is not bool
+                               and compare(actual, expected))
 
     return build
 
 
 register("less", schema=_NUMBER_SCHEMA, summary="The number is below the operand.",
          example="{field: request_settings.request_timeout_ms, less: 90000}",
-         describe=lambda e: f"< {show(e)}", numeric=True)(_ordered(lambda a, e: a < e))
+         describe=lambda e: f"< {show(e)}", check=_number_operand)(_ordered(operator.lt))
 register("lessOrEquals", schema=_NUMBER_SCHEMA, summary="The number is at most the operand.",
          example="{field: liveness_probe.timeout, lessOrEquals: 10}",
-         describe=lambda e: f"<= {show(e)}", numeric=True)(_ordered(lambda a, e: a <= e))
+         describe=lambda e: f"<= {show(e)}", check=_number_operand)(_ordered(operator.le))
 register("greater", schema=_NUMBER_SCHEMA, summary="The number is above the operand.",
          example="{field: instance_count, greater: 1}",
-         describe=lambda e: f"> {show(e)}", numeric=True)(_ordered(lambda a, e: a > e))
+         describe=lambda e: f"> {show(e)}", check=_number_operand)(_ordered(operator.gt))
 register("greaterOrEquals", schema=_NUMBER_SCHEMA,
          summary="The number is at least the operand. Text is not a number: add `value_type: integer` "
                  "to compare '3' as 3.",
          example="{field: instance_count, greaterOrEquals: {param: min_instances}}",
-         describe=lambda e: f">= {show(e)}", numeric=True)(_ordered(lambda a, e: a >= e))
+         describe=lambda e: f">= {show(e)}", check=_number_operand)(_ordered(operator.ge))
 
 
 # ---------------------------------------------------------------------------------- membership

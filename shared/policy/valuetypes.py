@@ -9,18 +9,23 @@ description; the JSON Schema enum and the reference in policies/README.md come f
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from amlguard.registry import Registry
+
 __all__ = ["VALUE_TYPES", "Clock", "ValueType", "parse_duration", "parse_when", "register_value_type"]
 
 
-class Clock:
-    """A mutable holder for "now"; the engine sets it once per evaluation (tests inject it)."""
+class Clock(threading.local):
+    """A holder for "now" that compiled rules read; the engine sets it once per evaluation.
 
-    __slots__ = ("now",)
+    Per thread: service threads evaluating one pack at the same time each see their own moment,
+    so an evaluation needs no lock.
+    """
 
     def __init__(self, now: datetime | None = None) -> None:
         self.now = now or datetime.now(UTC)
@@ -35,7 +40,7 @@ class ValueType:
     convert: Callable[[Any, Clock], Any]
 
 
-VALUE_TYPES: dict[str, ValueType] = {}
+VALUE_TYPES: Registry[ValueType] = Registry("value type")
 
 
 def register_value_type(name: str, description: str) -> Callable[[Callable[[Any, Clock], Any]],
@@ -43,7 +48,7 @@ def register_value_type(name: str, description: str) -> Callable[[Callable[[Any,
     """Decorator: register `fn(value, clock) -> converted` under `name`."""
 
     def decorate(fn: Callable[[Any, Clock], Any]) -> Callable[[Any, Clock], Any]:
-        VALUE_TYPES[name] = ValueType(name, description, fn)
+        VALUE_TYPES.add(name, ValueType(name, description, fn))
         return fn
 
     return decorate

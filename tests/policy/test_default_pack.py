@@ -22,8 +22,6 @@ def test_corpus_gets_one_finding_per_rule_and_resource_and_no_errors(corpus_dir:
         expected = {r.id for r in pack.rules if resource.kind in r.kinds}
         assert {rule for rule, res in per_pair if res == resource.id} == expected
     assert not [f for f in findings if f.status == "error"]
-    assert pack.statuses(result.resources, errors=result.errors) == [(f.rule, f.resource, f.status)
-                                                                      for f in findings]
     for finding in findings:
         assert finding.source and finding.line and finding.message
     # Kubernetes endpoints are out of scope for the public-network rule, never a pass or fail
