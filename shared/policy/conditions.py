@@ -236,14 +236,6 @@ def _field_getter(path: str, mode: str) -> Callable[[Any], Any]:
     return lambda r: _walk(r.fields, parts)
 
 
-def _defaulted(resource: Any, path: str) -> bool:
-    """True when the inventory filled `path` (or a parent of it) from the Azure default."""
-    defaulted = getattr(resource, "defaulted", None)
-    if not defaulted:
-        return False
-    return any(path == d or path.startswith(d + ".") for d in defaulted)
-
-
 def _tag_getter(name: str, fallback: Mapping[str, Mapping[str, str]] | None) -> Callable[[Any], Any]:
     folded = name.casefold()
 
@@ -258,7 +250,11 @@ def _tag_getter(name: str, fallback: Mapping[str, Mapping[str, str]] | None) -> 
         return None
 
     if fallback is None:
-        return lambda r: lookup(r.fields.get("tags"))
+        def tag(r: Resource) -> Any:  # `lookup` inlined: this runs once per resource and rule
+            tags = r.fields.get("tags")
+            return tags[name] if type(tags) is dict and name in tags else lookup(tags)
+
+        return tag
 
     def with_workspace(r: Resource) -> Any:
         value = lookup(r.fields.get("tags"))
@@ -273,7 +269,7 @@ class _Leaf(Node):
     """One comparison: subject (field / tag / value / count), optional value_type, operator."""
 
     __slots__ = ("clock", "default", "desc", "expected", "get", "label", "memo", "op", "param_name", "path",
-                 "value_conv", "vt_name")
+                 "prefixes", "value_conv", "vt_name")
 
     def __init__(self, *, op: Operator, expected: Any, case_sensitive: bool, get: Callable[[Any], Any],
                  label: str, path: str | None, value_type: str | None, default: Any, clock: Clock,
@@ -290,15 +286,18 @@ class _Leaf(Node):
         self.param_name = param_name
         self.desc = op.describe(expected)
         self.memo: dict[Any, tuple[str | None, str]] = {}
+        # the paths whose defaulting defaults this one: the value came from the Azure default when
+        # Resource.defaulted meets them
+        self.prefixes = _prefixes(path) if path else frozenset()
         self.fn = _leaf_fn(op.build(expected, case_sensitive), get, key, op.presence,
-                           _prefixes(path) if presence_ok and path else None, default, self.value_conv, clock)
+                           self.prefixes if presence_ok and path else None, default, self.value_conv, clock)
 
     def _value(self, subject: Any) -> tuple[Any, Any, bool, bool]:
         raw = self.get(subject)
         from_default = False
         if raw is None and self.default is not _MISSING:
             raw, from_default = self.default, True
-        elif self.path and raw is not None and _defaulted(subject, self.path):
+        elif raw is not None and self._defaulted(subject):
             from_default = True
         converted = self.value_conv(raw, self.clock) if self.value_conv else raw
         return raw, converted, raw is None, from_default
@@ -307,18 +306,21 @@ class _Leaf(Node):
         # the words depend only on the value and how it was obtained: memoise per distinct value
         # (a sweep explains the same "is 'enabled'" thousands of times)
         raw = self.get(subject)
-        absent = raw is None
-        from_default = self.path is not None and not absent and _defaulted(subject, self.path)
+        key = (type(raw), raw, raw is not None and self._defaulted(subject), negate)
         try:
-            key: Any = (type(raw), raw, from_default, negate)
             cached = self.memo.get(key)
         except TypeError:  # unhashable (a list or mapping value)
-            key, cached = None, None
+            return self._explain(subject, negate)
         if cached is None:
             cached = self._explain(subject, negate)
-            if key is not None and len(self.memo) < 256 and self.vt_name not in _CLOCK_TYPES:
+            if len(self.memo) < 256 and self.vt_name not in _CLOCK_TYPES:
                 self.memo[key] = cached
         return cached
+
+    def _defaulted(self, subject: Any) -> bool:
+        """True when the inventory filled this path (or a parent of it) from the Azure default."""
+        defaulted = getattr(subject, "defaulted", None)
+        return bool(defaulted) and not defaulted.isdisjoint(self.prefixes)
 
     def _explain(self, subject: Any, negate: bool) -> tuple[str | None, str]:
         desc = self.desc
