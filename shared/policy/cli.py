@@ -64,10 +64,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
         return 0 if exc.code == 0 else 2
     try:
         if args.command == "validate":
-            skipped: list[str] = []
-            problems = validate_dir(args.dir, skipped=skipped)
-            for note in skipped:
-                print(f"note: {note}", file=err)
+            problems = validate_dir(args.dir)
             if problems:
                 print(format_problems(problems), file=out)
                 print(f"{len(problems)} problem(s); the policy folder is refused as a whole", file=err)

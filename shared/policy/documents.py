@@ -3,9 +3,9 @@
 Every amlguard policy file is YAML with `apiVersion: amlguard/v1` and a top-level `kind:`. Each
 kind registers itself with `register_document_kind(name, schema_fn, loader)`: amlguard.policy
 registers `AuditRules` and `PolicyTest`; the monitoring and alerting areas register
-`MonitorRules` and `AlertRouting` from their own modules, which `amlguard policy validate`
-imports lazily. jsonschema checks structure; each error is mapped back to file, line and field
-through the line map of shared/yamlsource.
+`MonitorRules` and `AlertRouting` from their own modules, imported when a file of that kind is
+first read (so loading an audit pack does not import them). jsonschema checks structure; each
+error is mapped back to file, line and field through the line map of shared/yamlsource.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Any
 
 from amlguard.errors import PolicyError
 from amlguard.policy.operators import show
+from amlguard.registry import Registry
 from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
 
 __all__ = [
     "API_VERSION",
     "DOCUMENT_KINDS",
-    "OPTIONAL_KIND_MODULES",
     "DocumentKind",
     "PolicyDocument",
     "Problem",
@@ -38,8 +38,8 @@ __all__ = [
 API_VERSION = "amlguard/v1"
 Problem = tuple[str | None, int | None, str, str]  # (file, line, field path, message)
 
-# kinds owned by other areas: imported on demand so that `policy validate` checks them too
-OPTIONAL_KIND_MODULES: dict[str, str] = {
+# kinds registered by other areas' modules, imported on first use (they import this module)
+_KIND_OWNERS: dict[str, str] = {
     "MonitorRules": "amlguard.monitor.rules",
     "AlertRouting": "amlguard.alerts.config",
 }
@@ -61,33 +61,26 @@ class DocumentKind:
     tolerant: bool = False
 
 
-DOCUMENT_KINDS: dict[str, DocumentKind] = {}
+DOCUMENT_KINDS: Registry[DocumentKind] = Registry("policy document kind")
 
 
 def register_document_kind(name: str, schema_fn: Callable[[], dict[str, Any]],
                            loader: Callable[[LocatedDocument, str], Any] | None = None, *,
                            tolerant: bool = False) -> None:
-    """Make `kind: <name>` files known to `amlguard policy validate` (last registration wins).
+    """Make `kind: <name>` files known to `amlguard policy validate`; a taken name is a ValueError.
 
     `schema_fn()` gives the JSON Schema of one document; `loader(document, file)` checks its
     meaning and raises PolicyError listing every problem. With `tolerant`, the loader also runs
     on documents the schema rejected (it must skip what it cannot read).
     """
-    DOCUMENT_KINDS[name] = DocumentKind(name, schema_fn, loader, tolerant)
+    DOCUMENT_KINDS.add(name, DocumentKind(name, schema_fn, loader, tolerant))
     _VALID_DOCUMENTS.clear()  # the kind's schema may have changed
 
 
 def document_kind(name: str) -> DocumentKind | None:
-    """The registered kind `name`, importing its owner module on first use when it is optional."""
-    if name not in DOCUMENT_KINDS and name in OPTIONAL_KIND_MODULES:
-        module = OPTIONAL_KIND_MODULES[name]
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            # only the owner module (or its package) being absent is tolerated; a missing
-            # dependency inside it is a real error
-            if exc.name is None or not module.startswith(exc.name):
-                raise
+    """The registered kind `name`, importing the module that registers it on first use."""
+    if name not in DOCUMENT_KINDS and name in _KIND_OWNERS:
+        importlib.import_module(_KIND_OWNERS[name])
     return DOCUMENT_KINDS.get(name)
 
 
@@ -271,8 +264,8 @@ def _schema_problems_unless_known_valid(document: PolicyDocument, kind_name: str
     return found
 
 
-def validate_documents(documents: Iterable[PolicyDocument], problems: list[Problem],
-                       skipped: list[str] | None = None) -> list[tuple[PolicyDocument, Any]]:
+def validate_documents(documents: Iterable[PolicyDocument], problems: list[Problem]
+                       ) -> list[tuple[PolicyDocument, Any]]:
     """Schema-check and load each document by its kind; returns (document, loaded) for good ones."""
     good: list[tuple[PolicyDocument, Any]] = []
     for document in documents:
@@ -285,11 +278,6 @@ def validate_documents(documents: Iterable[PolicyDocument], problems: list[Probl
             continue
         kind = document_kind(kind_name)
         if kind is None:
-            if kind_name in OPTIONAL_KIND_MODULES:
-                if skipped is not None:
-                    skipped.append(f"{document.file}: kind {kind_name} not checked "
-                                   f"({OPTIONAL_KIND_MODULES[kind_name]} is not installed)")
-                continue
             close = difflib.get_close_matches(kind_name, _known_kinds(), n=1)
             suggestion = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append((document.file, document.doc.line_of("kind"), "kind",
@@ -317,4 +305,4 @@ def validate_documents(documents: Iterable[PolicyDocument], problems: list[Probl
 
 
 def _known_kinds() -> list[str]:
-    return sorted(set(DOCUMENT_KINDS) | set(OPTIONAL_KIND_MODULES))
+    return sorted(set(DOCUMENT_KINDS) | set(_KIND_OWNERS))

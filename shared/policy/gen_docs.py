@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from amlguard.policy.loader import default_policies_dir
+from amlguard.policy.loader import default_policies_dir, load_pack
 from amlguard.policy.schema import write_generated
 
 
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     """Write the generated files; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
     target = Path(args[0]) if args else default_policies_dir()
-    for path in write_generated(target):
+    for path in write_generated(target, load_pack(target).rules):
         print(f"wrote {path}")
     return 0
 

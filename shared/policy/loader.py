@@ -329,16 +329,12 @@ def _problem_order(problem: Problem) -> tuple[str, int, str]:
     return (problem[0] or "", problem[1] or 0, problem[2])
 
 
-def validate_dir(path: str | Path, *, skipped: list[str] | None = None) -> list[Problem]:
-    """Every problem in the policy files under `path` (all registered kinds), sorted by file and line.
-
-    An empty list means valid. Kinds owned by areas that are not installed are listed in
-    `skipped` instead.
-    """
+def validate_dir(path: str | Path) -> list[Problem]:
+    """Every problem in the policy files under `path` (all kinds), sorted by file and line; empty when valid."""
     root = Path(path)
     problems: list[Problem] = []
     documents = read_documents(root, problems=problems)
-    validate_documents(documents, problems, skipped)
+    validate_documents(documents, problems)
     # cross-file checks (duplicate ids, exemptions naming unknown rules) over every rules file
     # whose structure is sound, even when its meaning is not: each problem is reported once
     audit_docs = [d for d in documents if d.kind == "AuditRules"]

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard.model import KINDS, SEVERITIES
 from amlguard.policy.operators import OPERATORS
 from amlguard.policy.valuetypes import VALUE_TYPES
+
+if TYPE_CHECKING:  # the loader imports this module: the rule table takes rules the caller loaded
+    from amlguard.policy.engine import Rule
 
 __all__ = [
     "EFFECTS",
@@ -248,16 +251,14 @@ def generate_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _rule_table(policies: Path) -> str:
-    from amlguard.policy.loader import load_pack
-
-    pack = load_pack(policies)
+def _rule_table(rules: Iterable[Rule]) -> str:
+    rules = list(rules)
     lines = ["| id | severity | kinds | effect | title |", "|---|---|---|---|---|"]
-    for rule in pack.rules:
+    for rule in rules:
         lines.append(f"| [{rule.id}](#{rule.id.lower()}) | {rule.severity} | {', '.join(rule.kinds)} | "
                      f"{rule.effect} | {_md(rule.title)} |")
     lines.append("")
-    for rule in pack.rules:
+    for rule in rules:
         params = ""
         if rule.parameters:
             params = "\n\n**Parameters:** " + "; ".join(
@@ -273,10 +274,10 @@ _SECTION = re.compile(r"(<!-- BEGIN GENERATED: (?P<name>[a-z]+) -->\n)(.*?)(<!--
                       re.DOTALL)
 
 
-def render_readme(text: str, policies: Path) -> str:
-    """`text` with its generated sections (`operators`, `rules`) replaced by fresh content."""
+def render_readme(text: str, rules: Iterable[Rule]) -> str:
+    """`text` with its generated sections (`operators`, `rules`: the table of `rules`) refreshed."""
     generators: dict[str, Callable[[], str]] = {"operators": generate_reference,
-                                                "rules": lambda: _rule_table(policies)}
+                                                "rules": lambda: _rule_table(rules)}
 
     def fill(match: re.Match[str]) -> str:
         generator = generators.get(match.group("name"))
@@ -287,14 +288,14 @@ def render_readme(text: str, policies: Path) -> str:
     return _SECTION.sub(fill, text)
 
 
-def write_generated(policies: Path) -> list[Path]:
-    """Write the schema file and refresh policies/README.md; returns the paths written."""
+def write_generated(policies: Path, rules: Iterable[Rule]) -> list[Path]:
+    """Write the schema file and refresh policies/README.md (rule table: `rules`); returns the paths."""
     schema_path = policies / "schema" / "amlguard-policy.schema.json"
     schema_path.parent.mkdir(parents=True, exist_ok=True)
     schema_path.write_text(json.dumps(generate_schema(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
     written = [schema_path]
     readme = policies / "README.md"
     if readme.exists():
-        readme.write_text(render_readme(readme.read_text(encoding="utf-8"), policies), encoding="utf-8")
+        readme.write_text(render_readme(readme.read_text(encoding="utf-8"), rules), encoding="utf-8")
         written.append(readme)
     return written

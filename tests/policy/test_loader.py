@@ -197,14 +197,14 @@ def test_registered_document_kinds_are_validated(tmp_path: Path) -> None:
         DOCUMENT_KINDS.pop("TestWidgets", None)
 
 
-def test_optional_kind_modules_are_tolerated_when_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from amlguard.policy import documents
-
-    monkeypatch.setitem(documents.OPTIONAL_KIND_MODULES, "FutureRules", "shared.not_built_yet.rules")
-    write(tmp_path, "f.yaml", "apiVersion: amlguard/v1\nkind: FutureRules\nanything: goes\n")
-    skipped: list[str] = []
-    assert validate_dir(tmp_path, skipped=skipped) == []
-    assert skipped and "shared.not_built_yet.rules is not installed" in skipped[0]
+def test_kinds_registered_by_other_areas_are_validated(tmp_path: Path) -> None:
+    # MonitorRules and AlertRouting belong to the monitoring and alerting modules, imported on
+    # first use: a file of either kind is checked, never skipped
+    write(tmp_path, "m.yaml", "apiVersion: amlguard/v1\nkind: MonitorRules\nmonitorz: []\n")
+    write(tmp_path, "a.yaml", "apiVersion: amlguard/v1\nkind: AlertRouting\nroutez: []\n")
+    problems = validate_dir(tmp_path)
+    assert {(Path(str(p[0])).name, p[1], p[2]) for p in problems} >= {("m.yaml", 3, "monitorz"),
+                                                                        ("a.yaml", 3, "routez")}
 
 
 def test_default_pack_location_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

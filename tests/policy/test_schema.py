@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jsonschema import Draft202012Validator
 
-from amlguard.policy.loader import default_policies_dir
+from amlguard.policy.loader import default_policies_dir, load_pack
 from amlguard.policy.operators import OPERATORS
 from amlguard.policy.schema import generate_reference, generate_schema, render_readme
 from amlguard.policy.valuetypes import VALUE_TYPES
@@ -24,7 +24,7 @@ def test_committed_schema_is_the_generated_one() -> None:
 
 def test_readme_generated_sections_are_up_to_date() -> None:
     text = (POLICIES / "README.md").read_text(encoding="utf-8")
-    assert render_readme(text, POLICIES) == text, FIX
+    assert render_readme(text, load_pack(POLICIES).rules) == text, FIX
 
 
 def test_schema_is_valid_and_covers_every_operator_and_value_type() -> None:
