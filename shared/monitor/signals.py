@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from amlguard.registry import Registry
+
 __all__ = [
     "AGGREGATIONS",
     "DEPLOYMENT_NAMESPACE",
@@ -117,13 +119,12 @@ class SignalSpec:
     kinds: tuple[str, ...] = ("online_deployment",)
 
 
-SIGNALS: dict[str, SignalSpec] = {}
+SIGNALS: Registry[SignalSpec] = Registry("monitor signal")
 
 
 def register_signal(spec: SignalSpec) -> SignalSpec:
-    """Make `signal: <name>` known to monitor rules (and to their JSON Schema)."""
-    SIGNALS[spec.name] = spec
-    return spec
+    """Make `signal: <name>` known to monitor rules (and to their JSON Schema); a taken name is a ValueError."""
+    return SIGNALS.add(spec.name, spec)
 
 
 _BOTH = ("online_deployment", "online_endpoint")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from amlguard.model import Kind, Resource
+from amlguard.registry import Registry
 
 __all__ = [
     "ACTIONS",
@@ -26,7 +27,7 @@ __all__ = [
     "zero_traffic",
 ]
 
-ACTIONS: dict[str, type[Action]] = {}
+ACTIONS: Registry[type[Action]] = Registry("remediation action")
 
 TAGS_API_VERSION = "2021-04-01"  # Microsoft.Resources/tags
 
@@ -36,8 +37,7 @@ def register(name: str) -> Callable[[type[Action]], type[Action]]:
 
     def decorator(cls: type[Action]) -> type[Action]:
         cls.name = name
-        ACTIONS[name] = cls
-        return cls
+        return ACTIONS.add(name, cls)
 
     return decorator
 

@@ -20,6 +20,7 @@ from amlguard import telemetry
 from amlguard.alerts.types import Alert, AlertStatus, Notification
 from amlguard.errors import NotificationError
 from amlguard.model import Severity
+from amlguard.registry import Registry
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
     import httpx
@@ -66,7 +67,7 @@ class NotConfigured(Exception):  # a state, not a failure: the receiver is skipp
     """A receiver's settings point at an environment variable that is not set."""
 
 
-_REGISTRY: dict[str, type[BaseNotifier]] = {}
+_REGISTRY: Registry[type[BaseNotifier]] = Registry("notifier")
 
 
 def register(kind: str) -> Callable[[type[BaseNotifier]], type[BaseNotifier]]:
@@ -74,8 +75,7 @@ def register(kind: str) -> Callable[[type[BaseNotifier]], type[BaseNotifier]]:
 
     def wrap(cls: type[BaseNotifier]) -> type[BaseNotifier]:
         cls.kind = kind
-        _REGISTRY[kind] = cls
-        return cls
+        return _REGISTRY.add(kind, cls)
 
     return wrap
 
