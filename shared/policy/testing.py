@@ -101,11 +101,8 @@ def _inline_resource(spec: dict[str, Any], index: int, test: PolicyTestDocument)
 
 
 def _file_resources(path: Path) -> tuple[list[Resource], list[InventoryError]]:
-    try:
-        from amlguard.inventory import load_paths
-    except ImportError as exc:
-        raise ConfigError(f"{path}: file fixtures need amlguard.inventory.load_paths, which is not "
-                          f"available ({exc})") from exc
+    from amlguard.inventory import load_paths  # the inventory reads files; audit-only loads skip it
+
     result = load_paths([path])
     return list(result.resources), list(result.errors)
 
