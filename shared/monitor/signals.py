@@ -124,7 +124,8 @@ SIGNALS: Registry[SignalSpec] = Registry("monitor signal")
 
 def register_signal(spec: SignalSpec) -> SignalSpec:
     """Make `signal: <name>` known to monitor rules (and to their JSON Schema); a taken name is a ValueError."""
-    return SIGNALS.add(spec.name, spec)
+    SIGNALS.add(spec.name, spec)
+    return spec
 
 
 _BOTH = ("online_deployment", "online_endpoint")

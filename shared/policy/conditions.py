@@ -319,8 +319,10 @@ class _Leaf(Node):
 
     def _defaulted(self, subject: Any) -> bool:
         """True when the inventory filled this path (or a parent of it) from the Azure default."""
-        defaulted = getattr(subject, "defaulted", None)
-        return bool(defaulted) and not defaulted.isdisjoint(self.prefixes)
+        defaulted = getattr(subject, "defaulted", None)  # a count's items are plain values
+        if not defaulted:
+            return False
+        return not defaulted.isdisjoint(self.prefixes)
 
     def _explain(self, subject: Any, negate: bool) -> tuple[str | None, str]:
         desc = self.desc

@@ -81,7 +81,8 @@ def document_kind(name: str) -> DocumentKind | None:
     """The registered kind `name`, importing the module that registers it on first use."""
     if name not in DOCUMENT_KINDS and name in _KIND_OWNERS:
         importlib.import_module(_KIND_OWNERS[name])
-    return DOCUMENT_KINDS.get(name)
+    kind: DocumentKind | None = DOCUMENT_KINDS.get(name)
+    return kind
 
 
 @dataclass(slots=True)

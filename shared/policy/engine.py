@@ -444,11 +444,13 @@ class PolicyPack:
 
 def _line(resource: Resource, fieldpath: str | None) -> int | None:
     """The line of `fieldpath` (or of its nearest written parent), else the resource's line."""
-    lines = resource.lines
-    if fieldpath is None or not lines:  # ARM and Resource Graph resources have no field lines
-        return resource.line
-    line = lines.get(fieldpath)
-    return line if line is not None else resource.line_of(fieldpath)
+    lines: dict[str, int] = resource.lines
+    line: int | None = resource.line
+    if fieldpath is not None and lines:  # ARM and Resource Graph resources have no field lines
+        line = lines.get(fieldpath)
+        if line is None:
+            line = resource.line_of(fieldpath)
+    return line
 
 
 def _placeholder_note(resource: Resource, fields: tuple[str, ...]) -> str:

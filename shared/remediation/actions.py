@@ -37,7 +37,8 @@ def register(name: str) -> Callable[[type[Action]], type[Action]]:
 
     def decorator(cls: type[Action]) -> type[Action]:
         cls.name = name
-        return ACTIONS.add(name, cls)
+        ACTIONS.add(name, cls)
+        return cls
 
     return decorator
 

@@ -75,7 +75,8 @@ def register(kind: str) -> Callable[[type[BaseNotifier]], type[BaseNotifier]]:
 
     def wrap(cls: type[BaseNotifier]) -> type[BaseNotifier]:
         cls.kind = kind
-        return _REGISTRY.add(kind, cls)
+        _REGISTRY.add(kind, cls)
+        return cls
 
     return wrap
 
