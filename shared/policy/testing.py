@@ -17,6 +17,7 @@ from amlguard.inventory.base import InventoryError
 from amlguard.model import Finding, Resource
 from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
 from amlguard.policy.engine import PolicyPack
+from amlguard.policy.loader import load_pack
 from amlguard.policy.schema import kind_schema
 from amlguard.policy.valuetypes import parse_when
 from amlguard.yamlsource import LocatedDocument
@@ -141,8 +142,6 @@ def run_policy_tests(path: str | Path, *, policies: str | Path | None = None
     The pack is the test's `policies:` folder, else `policies` / `path` when it holds rules,
     else the nearest parent folder holding rules.
     """
-    from amlguard.policy.loader import load_pack
-
     root = Path(path)
     problems: list[Problem] = []
     documents = [d for d in read_documents(root, problems=problems) if d.kind == "PolicyTest"]
