@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from amlguard.model import Finding, Resource
 from amlguard.policy import register, register_value_type
 from amlguard.policy.conditions import CompileContext, _Leaf, compile_condition
-from amlguard.policy.engine import PolicyPack, Rule
+from amlguard.policy.engine import Override, Parameter, PolicyPack, Rule
 from amlguard.policy.operators import OPERATORS, show
 from amlguard.policy.valuetypes import VALUE_TYPES, Clock
 
@@ -150,6 +150,45 @@ def test_concurrent_evaluations_of_one_pack_each_keep_their_clock() -> None:
         assert results == {"A": "pass", "B": "fail"}
     finally:
         VALUE_TYPES.pop("age_after_b")
+
+
+def test_concurrent_evaluations_of_one_pack_each_keep_their_workspace_tags() -> None:
+    # the override reads the workspace's tags after thread B has evaluated with other tags
+    b_done = threading.Event()
+    a_selecting = threading.Event()
+
+    @register_value_type("text_after_b", "test only: the text, once the other thread has evaluated")
+    def _text_after_b(value: Any, clock: Clock) -> Any:
+        if threading.current_thread().name == "A":
+            a_selecting.set()
+            assert b_done.wait(10)
+        return value
+
+    try:
+        capacity = dataclasses.replace(
+            rule("AMLG-OPS-902", {"field": "instance_count", "greaterOrEquals": {"param": "min_instances"}},
+                 ("online_deployment",)),
+            parameters={"min_instances": Parameter("min_instances", "integer", 3)},
+            overrides=[Override(parameters={"min_instances": 1}, path="rules.0.overrides.0", when={"allOf": [
+                {"field": "name", "value_type": "text_after_b", "notEquals": "-"},
+                {"tag": "team", "equals": "red"}]})])
+        pack = PolicyPack([capacity])
+        resources = [Resource(kind="online_deployment", id="d", name="d", workspace="ws",
+                              fields={"instance_count": 1})]
+        results: dict[str, str] = {}
+
+        def run(name: str, team: str) -> None:
+            results[name] = pack.evaluate(resources, workspace_tags={"ws": {"team": team}})[0].status
+
+        a = threading.Thread(target=run, args=("A", "red"), name="A")  # the override applies: pass
+        a.start()
+        assert a_selecting.wait(10)
+        run("B", "blue")  # no override: 1 < 3 fails
+        b_done.set()
+        a.join(10)
+        assert results == {"A": "pass", "B": "fail"}
+    finally:
+        VALUE_TYPES.pop("text_after_b")
 
 
 def test_one_resource_that_trips_a_rule_does_not_spoil_the_batch() -> None:
