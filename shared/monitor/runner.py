@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
 from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
-from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, default_rules_path, load_monitor_rules
+from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
 from amlguard.monitor.signals import format_value
 
 __all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
@@ -73,32 +74,24 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
 
 
 def _source_for(service: Any) -> MonitorSource:
-    """The signal source of this service, built once from its app settings: Azure Monitor, or the
+    """The signal source of this service, built once from its settings: Azure Monitor, or the
     recorded example named by AMLGUARD_MONITOR_EXAMPLE replayed at the service's clock."""
-    env = getattr(service.settings, "env", {}) or {}
+    settings: Settings = service.settings
     with _lock:
         held = _sources.get(id(service))
         # the entry holds the service itself, so its id cannot be reused by another one
         source = held[1] if held is not None and held[0] is service else None
         if source is None:
-            example = (env.get("AMLGUARD_MONITOR_EXAMPLE") or "").strip()
-            if example:
+            if settings.monitor_example:
                 from amlguard.monitor.example import replay_source
 
-                source = replay_source(example)
+                source = replay_source(settings.monitor_example)
             else:
                 from amlguard.monitor.azure_monitor import AzureMonitor
 
-                source = AzureMonitor.from_env(env)
+                source = AzureMonitor.from_env(settings.env)
             _sources[id(service)] = (service, source)
         return source
-
-
-def _rules_path(settings: Any) -> Path:
-    env = getattr(settings, "env", {}) or {}
-    if (env.get("AMLGUARD_MONITOR_RULES") or "").strip():
-        return default_rules_path(env)
-    return Path(settings.policies_dir)
 
 
 def _timers(rules: Sequence[MonitorRule]) -> dict[str, dict[str, float]]:
@@ -184,7 +177,7 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     now = now or service.clock()
     problem: str | None = None
     if rules is None:
-        rules, problem = _load_rules(_rules_path(service.settings))
+        rules, problem = _load_rules(service.settings.monitor_rules_path)
     store = service.store
     meta = store.get_meta(_SCHEDULE_META)
     last_run: dict[str, str] = dict(meta.body) if meta is not None else {}
@@ -248,7 +241,7 @@ def _parse_now(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _inventory(paths: Sequence[Path | str] | None) -> list[Resource]:
+def _inventory(paths: Sequence[Path | str] | None, settings: Settings) -> list[Resource]:
     if paths:
         from amlguard.inventory import load_paths
 
@@ -256,14 +249,15 @@ def _inventory(paths: Sequence[Path | str] | None) -> list[Resource]:
         if missing:
             raise ConfigError(f"--snapshot: no such file or folder: {', '.join(missing)}")
         return list(load_paths(list(paths)).resources)
-    from amlguard.config import Settings
     from amlguard.service import build_inventory
 
-    return list(build_inventory(Settings.from_env()).list(None).resources)
+    return list(build_inventory(settings).list(None).resources)
 
 
-def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Entry point of `amlguard monitor`; returns the exit code."""
+def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None,
+        settings: Settings | None = None) -> int:
+    """Entry point of `amlguard monitor`; returns the exit code. `settings` come from the command
+    line's edge (`amlguard.cli.main`)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
@@ -271,7 +265,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     try:
-        return _run(args, out)
+        return _run(args, out, settings or Settings())
     except PolicyError as exc:
         print(f"amlguard monitor: the monitor rules are invalid:\n{exc.render()}", file=err)
         return 2
@@ -280,7 +274,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
         return 2
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> int:
+def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
     now = _parse_now(args.now)
     source: Any
     snapshot: Sequence[Path | str] | None = args.snapshot
@@ -296,12 +290,12 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     else:
         from amlguard.monitor.azure_monitor import AzureMonitor
 
-        source = AzureMonitor.from_env()
+        source = AzureMonitor.from_env(settings.env)
     now = now or datetime.now(UTC)
-    rules = load_monitor_rules(rules_path if rules_path is not None else default_rules_path())
-    resources = [r for r in _inventory(snapshot) if r.kind in MONITORED_KINDS]
+    rules = load_monitor_rules(rules_path if rules_path is not None else settings.monitor_rules_path)
+    resources = [r for r in _inventory(snapshot, settings) if r.kind in MONITORED_KINDS]
     try:
-        result = evaluate_rules(rules, resources, source, now=now)
+        result = evaluate_rules(rules, resources, source, now=now, env=settings.env)
     finally:
         close = getattr(source, "close", None)
         if close is not None:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from amlguard.inventory.base import Scope
+
+if TYPE_CHECKING:
+    from amlguard.service.core import Service
 
 __all__ = ["PoisonMessage", "handle_message", "sweep_messages"]
 
@@ -28,7 +31,7 @@ class PoisonMessage(Exception):
         super().__init__(reason)
 
 
-def sweep_messages(service: Any, *, scope: Scope | None = None, late: bool = False) -> list[str]:
+def sweep_messages(service: Service, *, scope: Scope | None = None, late: bool = False) -> list[str]:
     """One JSON message per workspace in the configured scope."""
     settings = service.settings
     if scope is None and (settings.subscriptions or settings.resource_group or settings.workspace):
@@ -40,8 +43,8 @@ def sweep_messages(service: Any, *, scope: Scope | None = None, late: bool = Fal
     return [json.dumps({"workspace": ws, "requested_at": stamp}) for ws in service.fanout(scope)]
 
 
-def handle_message(service: Any, body: bytes | str, *, dequeue_count: int = 1,
-                   max_dequeue: int = 5) -> dict[str, Any]:
+def handle_message(service: Service, body: bytes | str, *, dequeue_count: int = 1,
+                   max_dequeue: int = 5) -> dict[str, int]:
     """Audit the workspace a message names; raises PoisonMessage when it must not be retried."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
@@ -58,5 +61,4 @@ def handle_message(service: Any, body: bytes | str, *, dequeue_count: int = 1,
             raise PoisonMessage(text, f"failed {dequeue_count} times; last error: {exc}") from exc
         raise  # the runtime retries with its visibility timeout
     service.tick()
-    summary: dict[str, Any] = report.summary()
-    return summary
+    return report.summary()
