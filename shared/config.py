@@ -92,7 +92,7 @@ SETTINGS: tuple[Setting, ...] = (
     # enforcement
     Setting("AMLGUARD_REMEDIATION_ENABLED", "false", "remediation"),
     Setting("AMLGUARD_REMEDIATION_MAX_RESOURCES", "10", "remediation"),
-    Setting("AMLGUARD_ACTOR", "amlguard (identity or user@host)", "remediation"),
+    Setting("AMLGUARD_ACTOR", "the identity, or user@host", "remediation"),
     # HTTP
     Setting("AMLGUARD_API_TOKEN", "", "api"),
     Setting("AMLGUARD_MAX_BODY_BYTES", "1048576", "api"),
