@@ -43,21 +43,13 @@ def _audit_parser(sub: Any) -> None:
                         "(critical|high|medium|low|info|none; default: high)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
+    from amlguard.inventory.config import add_live_arguments
     from amlguard.policy import add_policy_arguments
+    from amlguard.remediation import add_remediation_arguments
 
     add_policy_arguments(p)
-    try:
-        from amlguard.inventory.config import add_live_arguments
-    except ImportError:
-        pass
-    else:
-        add_live_arguments(p)
-    try:
-        from amlguard.remediation import add_remediation_arguments
-    except ImportError:
-        pass
-    else:
-        add_remediation_arguments(p)
+    add_live_arguments(p)
+    add_remediation_arguments(p)
 
 
 def _serve_parser(sub: Any) -> None:
@@ -167,10 +159,8 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError(f"no such file or folder: {', '.join(missing)}")
         result = load_paths(args.paths, workers=min(os.cpu_count() or 1, 8))
     else:
-        try:
-            from amlguard.inventory.config import inventory_from_args
-        except ImportError as exc:
-            raise ConfigError("give a PATH to audit files (live Azure inventory is not available)") from exc
+        from amlguard.inventory.config import inventory_from_args
+
         result = inventory_from_args(args, settings.env).list(None)
     report = evaluate(pack, result.resources, result.errors, result.diagnostics)
     if getattr(args, "remediate", False):
@@ -281,12 +271,9 @@ def _background_timer(app: Any, settings: Settings, stop: threading.Event) -> No
 
 
 def _configure_logging(level: str) -> None:
-    try:
-        from amlguard.telemetry import configure_logging
-    except ImportError:
-        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    else:
-        configure_logging(json=True, level=level.upper())
+    from amlguard.telemetry import configure_logging
+
+    configure_logging(json=True, level=level.upper())
 
 
 if __name__ == "__main__":  # pragma: no cover

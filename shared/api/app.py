@@ -309,11 +309,8 @@ def create_app(settings: Settings, *, service: Service | None = None,
     @app.get("/api/dashboard", tags=["dashboard"], response_class=HTMLResponse)
     def dashboard() -> HTMLResponse:
         """Compliance dashboard (HTML)."""
-        try:
-            from amlguard.reports.dashboard import render_dashboard
-        except ImportError:
-            return HTMLResponse("<!doctype html><title>amlguard</title><h1>amlguard</h1>"
-                                "<p>The dashboard is not built yet; see /api/alerts and /api/audit.</p>")
+        from amlguard.reports.dashboard import render_dashboard
+
         service_obj = get_service()
         return HTMLResponse(render_dashboard(service_obj))
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
@@ -24,6 +24,9 @@ from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
 from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
 from amlguard.monitor.signals import format_value
+
+if TYPE_CHECKING:
+    from amlguard.service import Service
 
 __all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
 
@@ -33,7 +36,7 @@ MONITORED_KINDS = ("online_deployment", "online_endpoint")
 _SCHEDULE_META = "monitor-schedule"
 _lock = threading.Lock()
 _last_good: dict[str, list[MonitorRule]] = {}
-_sources: dict[int, tuple[Any, Any]] = {}
+_sources: dict[int, tuple[Service, MonitorSource]] = {}
 
 
 def _load_rules(path: Path) -> tuple[list[MonitorRule], str | None]:
@@ -73,10 +76,10 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
     return due
 
 
-def _source_for(service: Any) -> MonitorSource:
+def _source_for(service: Service) -> MonitorSource:
     """The signal source of this service, built once from its settings: Azure Monitor, or the
     recorded example named by AMLGUARD_MONITOR_EXAMPLE replayed at the service's clock."""
-    settings: Settings = service.settings
+    settings = service.settings
     with _lock:
         held = _sources.get(id(service))
         # the entry holds the service itself, so its id cannot be reused by another one
@@ -162,12 +165,12 @@ def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
         log.warning("could not record the monitor signals for the dashboard", exc_info=True)
 
 
-def run_monitors(service: Any, *, source: MonitorSource | None = None,
+def run_monitors(service: Service, *, source: MonitorSource | None = None,
                  rules: Sequence[MonitorRule] | None = None, now: datetime | None = None,
                  force: bool = False) -> dict[str, Any]:
     """Evaluate the monitor rules that are due on the service's inventory and feed the alerts.
 
-    `service` is amlguard.service.Service (inventory, alerts, store, settings, clock). Findings go
+    `service` gives the inventory, alerts, store, settings and clock. Findings go
     to `service.alerts.process` with each rule's `for` and `keep_firing_for`: the same lifecycle
     and notification routes as audit findings. A (rule, resource) without data under
     `no_data: keep_state` gets no finding, so its alert stays as it is. Rules run on their own

@@ -22,7 +22,7 @@ from typing import Any
 from amlguard.config import RemediationSettings, Settings
 from amlguard.errors import ConfigError
 from amlguard.model import AuditReport, Finding, Resource, Status
-from amlguard.remediation.actions import ACTIONS, Action, ApplyResult
+from amlguard.remediation.actions import ACTIONS, Action, ApplyResult, ArmWriter
 
 __all__ = [
     "PlannedAction",
@@ -189,7 +189,7 @@ def brake_reason(planned: list[PlannedAction], max_resources: int | str | None,
 
 
 # ---- applying -----------------------------------------------------------------------------
-def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: bool = True,
+def apply(planned: list[PlannedAction], *, client_factory: ArmWriter | None = None, dry_run: bool = True,
           max_resources: int | str | None = None, actor: str | None = None,
           total_resources: int | None = None, now: datetime | None = None) -> list[RemediationRecord]:
     """Carry out (or, in a dry run, describe) the planned actions.
@@ -225,7 +225,7 @@ def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: 
     return records
 
 
-def _apply_one(item: PlannedAction, record: RemediationRecord, clients: Any) -> None:
+def _apply_one(item: PlannedAction, record: RemediationRecord, clients: ArmWriter | None) -> None:
     from amlguard.inventory.live import describe_failure
 
     if item.resource.origin != "live":
@@ -271,7 +271,7 @@ def annotate(findings: Iterable[Finding], records: Iterable[RemediationRecord]) 
             finding.message = f"{finding.message}; remediation {match.action} failed: {match.message}"
 
 
-def remediate(report: AuditReport, pack_rules: Any, *, client_factory: Any = None, dry_run: bool = True,
+def remediate(report: AuditReport, pack_rules: Any, *, client_factory: ArmWriter | None = None, dry_run: bool = True,
               max_resources: int | str | None = None, actor: str | None = None,
               now: datetime | None = None) -> list[RemediationRecord]:
     """Plan, apply and annotate in one call (what the CLI and the service run)."""
@@ -296,7 +296,7 @@ def add_remediation_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Any, settings: Settings, *,
-                        client_factory: Any = None) -> list[RemediationRecord]:
+                        client_factory: ArmWriter | None = None) -> list[RemediationRecord]:
     """The `amlguard audit --remediate` hook: annotates `report` in place, returns the records
     and prints a one-line summary on stderr."""
     dry_run = not getattr(args, "no_dry_run", False)
@@ -314,7 +314,7 @@ def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Any
     return records
 
 
-def arm_clients(settings: Settings, *, arm_endpoint: str | None = None) -> Any:
+def arm_clients(settings: Settings, *, arm_endpoint: str | None = None) -> ArmWriter:
     """The Azure clients remediation writes through (`ArmClients`), from the settings' credential
     and client options."""
     from amlguard.inventory.config import credential_from_env, options_from_env

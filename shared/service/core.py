@@ -25,8 +25,8 @@ from amlguard.service.ports import AlertSink, AuditStore
 
 if TYPE_CHECKING:
     from amlguard.alerts import DeliveryStats, Notifier
-    from amlguard.inventory.live import ArmClients
     from amlguard.policy import PolicyPack
+    from amlguard.remediation import ArmWriter
 
 __all__ = ["BRAKE_RULE", "EventOutcome", "Service"]
 
@@ -71,13 +71,13 @@ class Service:
     alerts: AlertSink
     clock: Callable[[], datetime] = utcnow
     notifiers: dict[str, Notifier] = field(default_factory=dict)
-    clients: ArmClients | None = None  # what remediation writes through; built on first need
+    clients: ArmWriter | None = None  # what remediation writes through; built on first need
     last_report: AuditReport | None = None  # the last full sweep, for the dashboard
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Settings, *, inventory: Inventory | None = None,
-                      clock: Callable[[], datetime] = utcnow, clients: ArmClients | None = None) -> Service:
+                      clock: Callable[[], datetime] = utcnow, clients: ArmWriter | None = None) -> Service:
         """Wire the service from settings: snapshot or live inventory, state store, alerting."""
         from amlguard.alerts import AlertManager, open_store
         from amlguard.alerts.config import build_notifiers, load_alerting
@@ -116,9 +116,8 @@ class Service:
         options = self.settings.remediation
         from amlguard.remediation import default_actor
 
-        limit: str | None = options.max_resources
-        if brake_subject is None and limit.endswith("%"):
-            limit = None  # an event audits one resource: a share of one is no brake but a ban
+        # an event audits one resource: a share of one is no brake but a ban, so only counts apply
+        limit = None if brake_subject is None and options.max_resources.endswith("%") else options.max_resources
         done = enforce(report, pack, dry_run=not options.enabled, max_resources=limit,
                        actor=default_actor(options), client_factory=self._arm_clients(),
                        now=self.clock())
@@ -129,7 +128,7 @@ class Service:
                                          message=message, effect="alert")], now=self.clock())
         return done
 
-    def _arm_clients(self) -> ArmClients | None:
+    def _arm_clients(self) -> ArmWriter | None:
         if self.clients is None and self.settings.remediation.enabled:
             from amlguard.remediation import arm_clients
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from amlguard import telemetry
 from amlguard.config import Settings
@@ -20,7 +20,7 @@ from amlguard.model import AuditReport, Diagnostic, Resource
 
 if TYPE_CHECKING:
     from amlguard.policy import PolicyPack
-    from amlguard.remediation import RemediationRecord
+    from amlguard.remediation import ArmWriter, RemediationRecord
 
 __all__ = ["Enforcement", "enforce", "evaluate", "load_policy_pack"]
 
@@ -55,7 +55,7 @@ class Enforcement:
 
 
 def enforce(report: AuditReport, pack: PolicyPack, *, dry_run: bool, max_resources: int | str | None,
-            actor: str, client_factory: Any = None, now: datetime | None = None) -> Enforcement:
+            actor: str, client_factory: ArmWriter | None = None, now: datetime | None = None) -> Enforcement:
     """Plan the actions of failing `effect: remediate` rules, apply them unless `dry_run` (or the
     brake holds), and put each record on the finding that asked for it."""
     from amlguard.remediation import annotate, apply, brake_reason, plan
