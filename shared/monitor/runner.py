@@ -26,9 +26,11 @@ from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_mo
 from amlguard.monitor.signals import format_value
 
 if TYPE_CHECKING:
+    from amlguard.alerts import Transition
     from amlguard.service import Service
+    from amlguard.service.ports import AlertSink, AuditStore
 
-__all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
+__all__ = ["MONITORED_KINDS", "due_rules", "feed_alerts", "render_table", "run", "run_monitors"]
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +167,18 @@ def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
         log.warning("could not record the monitor signals for the dashboard", exc_info=True)
 
 
+def feed_alerts(alerts: AlertSink, store: AuditStore, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
+                result: MonitorResult, now: datetime) -> list[Transition]:
+    """Monitor findings into the alert lifecycle, signals where the dashboard reads them: what the
+    timer and `amlguard monitor --state` both do with an evaluation."""
+    findings = _for_alerts(alerts, rules, due, result)
+    # no `audited` (see _stale_alert_findings): a pass / not_applicable finding resolves its own
+    # alert, and no finding keeps it as it is
+    transitions = alerts.process(findings, audited=[], now=now, **_timers(due))
+    _record_signals(store, result, now)
+    return list(transitions or [])
+
+
 def run_monitors(service: Service, *, source: MonitorSource | None = None,
                  rules: Sequence[MonitorRule] | None = None, now: datetime | None = None,
                  force: bool = False) -> dict[str, Any]:
@@ -195,16 +209,12 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     source = source or _source_for(service)
     calls_before = dict(getattr(source, "calls", None) or {})
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
-    findings = _for_alerts(service.alerts, rules, due, result)
-    # no `audited` (see _stale_alert_findings): a pass / not_applicable finding resolves its own
-    # alert, and no finding keeps it as it is
-    transitions = service.alerts.process(findings, audited=[], now=now, **_timers(due))
+    transitions = feed_alerts(service.alerts, store, rules, due, result, now)
     for rule in due:
         last_run[rule.id] = now.isoformat()
     store.put_meta(_SCHEDULE_META, last_run)
-    _record_signals(store, result, now)
     summary.update(result.summary())
-    summary["transitions"] = len(transitions or [])
+    summary["transitions"] = len(transitions)
     if listing.errors:
         summary["inventory_errors"] = len(listing.errors)  # the sweep reports them as audit errors
     calls = {k: v - calls_before.get(k, 0) for k, v in (getattr(source, "calls", None) or {}).items()}
@@ -303,16 +313,13 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
         close = getattr(source, "close", None)
         if close is not None:
             close()
-    transitions: list[Any] = []
-    if args.state:
+    transitions: list[Transition] = []
+    if args.state:  # `amlguard serve --state DIR` then shows the alerts and the signals
         from amlguard.alerts import AlertManager, open_store
 
         store = open_store(args.state)
         try:
-            manager = AlertManager(store)
-            findings = _for_alerts(manager, rules, rules, result)
-            transitions = list(manager.process(findings, audited=[], now=now, **_timers(rules)) or [])
-            _record_signals(store, result, now)  # `amlguard serve --state DIR` shows them
+            transitions = feed_alerts(AlertManager(store), store, rules, rules, result, now)
         finally:
             store.close()
     if args.format == "json":
