@@ -60,4 +60,5 @@ def create_http_app() -> ASGIApp:
 
     current = settings()
     app = create_app(current, service_factory=service, require_auth=bool(current.api_token))
-    return with_body_limit(app, current.max_body_bytes)
+    limited: ASGIApp = with_body_limit(app, current.max_body_bytes)
+    return limited

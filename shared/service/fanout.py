@@ -61,4 +61,5 @@ def handle_message(service: Service, body: bytes | str, *, dequeue_count: int = 
             raise PoisonMessage(text, f"failed {dequeue_count} times; last error: {exc}") from exc
         raise  # the runtime retries with its visibility timeout
     service.tick()
-    return report.summary()
+    summary: dict[str, int] = report.summary()
+    return summary
