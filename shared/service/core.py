@@ -98,10 +98,10 @@ class Service:
 
     # -- audits ---------------------------------------------------------------------------
     def _alert_update(self, report: AuditReport, audited: Iterable[str], *,
-                      changed_by: dict[str, Any] | None = None, findings: list[Finding] | None = None) -> int:
+                      changed_by: dict[str, Any] | None = None) -> int:
         pack = self.packs.current()
         for_seconds = {rule.id: rule.for_seconds for rule in pack.rules}
-        findings = report.findings if findings is None else findings
+        findings = report.findings
         if changed_by:
             for finding in findings:
                 finding.changed_by = changed_by
@@ -214,7 +214,9 @@ class Service:
         audited = {r.id for r in result.resources} | {e.resource for e in result.errors}
         done = self._enforce(report, pack, brake_subject=_scope_id(scope))
         self._alert_update(report, audited)
-        self._resolve_vanished(scope, audited | {_scope_id(scope)}, {e.resource for e in result.errors}, now)
+        # the brake alert of this scope is settled by _enforce, not by the resources found
+        kept = {_scope_id(scope)} if self.settings.remediation.enabled else set()
+        self._resolve_vanished(scope, audited | kept, {e.resource for e in result.errors}, now)
         if done.changed:
             report = self._reaudit(report, pack, done)
         if record:
