@@ -11,6 +11,7 @@ mapping instead of patching the environment.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,14 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _brake(env: Mapping[str, str]) -> str:
+    raw = (env.get("AMLGUARD_REMEDIATION_MAX_RESOURCES") or "10").strip()
+    if not re.fullmatch(r"\d+(\.\d+)?%?", raw) or (raw.endswith("%") and float(raw[:-1]) > 100):
+        raise ConfigError(f"app setting AMLGUARD_REMEDIATION_MAX_RESOURCES={raw!r} is not a count (10) or a "
+                          "percentage up to 100% (5%); fix it or unset it for the default 10")
+    return raw
+
+
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -190,7 +199,7 @@ class Settings:
             sweep_interval_seconds=_number(env, "AMLGUARD_SWEEP_INTERVAL", 900.0),
             remediation=RemediationSettings(
                 enabled=_flag(env.get("AMLGUARD_REMEDIATION_ENABLED")),
-                max_resources=(env.get("AMLGUARD_REMEDIATION_MAX_RESOURCES") or "10").strip(),
+                max_resources=_brake(env),
                 actor=(env.get("AMLGUARD_ACTOR") or "").strip() or None,
                 client_id=(env.get("AZURE_CLIENT_ID") or "").strip() or None),
             api_token=env.get("AMLGUARD_API_TOKEN") or None,

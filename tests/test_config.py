@@ -107,3 +107,11 @@ def test_a_bad_number_names_the_setting_and_the_fix() -> None:
 
     with pytest.raises(ConfigError, match=r"AMLGUARD_SWEEP_INTERVAL='soon' is not a number; unset it or give"):
         Settings.from_env({"AMLGUARD_SWEEP_INTERVAL": "soon"})
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "150%", "5 %x"])
+def test_a_bad_brake_is_refused_where_the_settings_are_read(value: str) -> None:
+    from amlguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"AMLGUARD_REMEDIATION_MAX_RESOURCES=.* is not a count"):
+        Settings.from_env({"AMLGUARD_REMEDIATION_MAX_RESOURCES": value})
