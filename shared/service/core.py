@@ -271,29 +271,17 @@ class Service:
     def _forget_vanished(self, scope: Scope | None, audited: set[str], failed: set[str], now: datetime) -> None:
         """Audit records of resources a sweep of their scope no longer finds are marked gone, so
         the stored report stops listing them. Never when their workspace could not be read."""
-        audited_lower = {a.lower() for a in audited}
-        failed_prefixes = tuple(f.lower() for f in failed)
-        for record in self.store.audit_records(_scope_prefix(scope)):
-            resource = str(record.get("resource") or "")
-            low = resource.lower()
-            if not record.get("state") or low in audited_lower or (failed_prefixes and low.startswith(failed_prefixes)):
-                continue
-            if _in_scope(resource, scope):
-                self.store.record_audit(resource, now, {"gone": True, "reason": "not found in sweep"})
+        kept = self.store.audit_records(_scope_prefix(scope))
+        for resource in _vanished([str(r.get("resource") or "") for r in kept if r.get("state")], scope, audited,
+                                  failed):
+            self.store.record_audit(resource, now, {"gone": True, "reason": "not found in sweep"})
 
     def _resolve_vanished(self, scope: Scope | None, audited: set[str], failed: set[str],
                           now: datetime) -> None:
         """Open alerts of resources no longer in the inventory resolve: the resource was deleted
         without us seeing the event. Never when the workspace could not be read."""
-        audited_lower = {a.lower() for a in audited}
-        failed_prefixes = tuple(f.lower() for f in failed)
-        for alert in self.alerts.list_alerts(include_resolved=False):
-            resource = str(alert["resource"])
-            low = resource.lower()
-            if low in audited_lower or (failed_prefixes and low.startswith(failed_prefixes)):
-                continue
-            if not _in_scope(resource, scope):
-                continue
+        alerts = [str(a["resource"]) for a in self.alerts.list_alerts(include_resolved=False)]
+        for resource in _vanished(alerts, scope, audited, failed):
             self.alerts.resolve_resource(resource, now=now, reason="not found in sweep")
 
     def fanout(self, scope: Scope | None = None) -> list[str]:
@@ -357,6 +345,14 @@ class Service:
         """Advance alert timers and deliver what is due (called by timers and after events)."""
         self.alerts.tick(now=self.clock())
         return self.alerts.deliver(self.notifiers, now=self.clock())
+
+
+def _vanished(ids: Iterable[str], scope: Scope | None, audited: set[str], failed: set[str]) -> list[str]:
+    """The ids in `scope` a sweep did not find, except those under a resource it could not read."""
+    audited_lower = {a.lower() for a in audited}
+    failed_prefixes = tuple(f.lower() for f in failed)
+    return [rid for rid in ids if rid.lower() not in audited_lower
+            and not (failed_prefixes and rid.lower().startswith(failed_prefixes)) and _in_scope(rid, scope)]
 
 
 def _kind_of(resource_id: str) -> str | None:
