@@ -27,7 +27,6 @@ __all__ = [
     "TelemetryStatus",
     "TraceContextFilter",
     "configure_logging",
-    "record_alert_states",
     "record_findings",
     "record_notification",
     "setup_telemetry",
@@ -58,8 +57,6 @@ class _Instruments:
                  else metrics.get_meter(INSTRUMENTATION_NAME))
         self.findings = meter.create_counter(
             "amlguard.findings", unit="{finding}", description="Policy findings by rule, status and severity")
-        self.alerts = meter.create_gauge(
-            "amlguard.alerts", unit="{alert}", description="Current alerts by state")
         self.notifications = meter.create_counter(
             "amlguard.notifications", unit="{notification}",
             description="Notification attempts by receiver and outcome")
@@ -133,13 +130,6 @@ def record_findings(findings: Iterable[Any]) -> None:
         totals[key] = totals.get(key, 0) + 1
     for (rule, status, severity), count in totals.items():
         counter.add(count, {"rule": rule, "status": status, "severity": severity})
-
-
-def record_alert_states(counts: Mapping[str, int]) -> None:
-    """Record the current number of alerts in each state (pending/firing/resolved/...)."""
-    gauge = _get().alerts
-    for state, count in counts.items():
-        gauge.set(int(count), {"state": str(state)})
 
 
 def record_notification(receiver: str, ok: bool, latency_s: float, *, kind: str | None = None,

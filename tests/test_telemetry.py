@@ -91,13 +91,6 @@ def test_record_findings_counts_by_rule_status_severity(recorded: Recorded) -> N
     assert ({"rule": "AMLG-AUTH-001", "status": "error", "severity": "critical"}, 1) in points
 
 
-def test_record_alert_states_is_a_gauge(recorded: Recorded) -> None:
-    telemetry.record_alert_states({"firing": 3, "pending": 1})
-    telemetry.record_alert_states({"firing": 2, "pending": 1})
-    points = dict((attrs["state"], value) for attrs, value in recorded.points("amlguard.alerts"))
-    assert points == {"firing": 2, "pending": 1}
-
-
 def test_record_notification_latency_and_failures(recorded: Recorded) -> None:
     telemetry.record_notification("teams", True, 0.25)
     telemetry.record_notification("teams", False, 1.5, retryable=True)
