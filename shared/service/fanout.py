@@ -12,7 +12,9 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from amlguard.armid import ArmId
 from amlguard.inventory.base import Scope
+from amlguard.model import Kind
 
 if TYPE_CHECKING:
     from amlguard.service.core import Service
@@ -52,10 +54,11 @@ def handle_message(service: Service, body: bytes | str, *, dequeue_count: int = 
     except ValueError:
         raise PoisonMessage(text, "message is not JSON; expected {\"workspace\": \"<ARM id>\"}") from None
     workspace = payload.get("workspace") if isinstance(payload, dict) else None
-    if not isinstance(workspace, str) or "/workspaces/" not in workspace.lower():
+    parsed = ArmId.parse(workspace)
+    if parsed is None or parsed.kind != Kind.WORKSPACE.value:
         raise PoisonMessage(text, "message has no workspace ARM id in \"workspace\"")
     try:
-        report = service.sweep_workspace(workspace)
+        report = service.sweep_workspace(parsed.text)
     except Exception as exc:
         if dequeue_count >= max_dequeue:
             raise PoisonMessage(text, f"failed {dequeue_count} times; last error: {exc}") from exc
