@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from amlguard.armid import ArmId
 from amlguard.model import Kind, Resource
 
 __all__ = [
@@ -210,7 +211,7 @@ class SetTrafficZero(Action):
 
     def apply(self, clients: ArmWriter, resource: Resource) -> ApplyResult:
         sub, rg, ws = _parts(resource)
-        endpoint_name = resource.endpoint_name or resource.id.split("/onlineEndpoints/", 1)[1].split("/")[0]
+        endpoint_name = resource.endpoint_name or ArmId.require(resource.id).endpoint
         ml = clients(sub, rg, ws)
         endpoint = ml.online_endpoints.get(endpoint_name)
         traffic = {k: int(v or 0) for k, v in (endpoint.traffic or {}).items()}
