@@ -12,12 +12,15 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard import __version__
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
+
+if TYPE_CHECKING:
+    from amlguard.config import Settings
 
 __all__ = ["main"]
 
@@ -40,21 +43,13 @@ def _audit_parser(sub: Any) -> None:
                         "(critical|high|medium|low|info|none; default: high)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
+    from amlguard.inventory.config import add_live_arguments
     from amlguard.policy import add_policy_arguments
+    from amlguard.remediation import add_remediation_arguments
 
     add_policy_arguments(p)
-    try:
-        from amlguard.inventory.config import add_live_arguments
-    except ImportError:
-        pass
-    else:
-        add_live_arguments(p)
-    try:
-        from amlguard.remediation import add_remediation_arguments
-    except ImportError:
-        pass
-    else:
-        add_remediation_arguments(p)
+    add_live_arguments(p)
+    add_remediation_arguments(p)
 
 
 def _serve_parser(sub: Any) -> None:
@@ -101,10 +96,21 @@ _DELEGATED = {
     "routes": ("amlguard.alerts.config", "run"),
     "inventory": ("amlguard.inventory.cli", "run"),
 }
+# Those that read settings get the ones `main` read (the only place the environment is read).
+_TAKES_SETTINGS = frozenset({"silence", "monitor", "routes"})
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run one command; `env` is read into the one `Settings` every subcommand is handed
+    (default: the process environment, read here and nowhere else)."""
+    from amlguard.config import Settings
+
     args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = Settings.from_env(env)
+    except AmlguardError as exc:
+        print(f"amlguard: {exc}", file=sys.stderr)
+        return 2
     if args_list and args_list[0] in _DELEGATED:
         import importlib
 
@@ -114,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ImportError, AttributeError):
             print(f"amlguard: `{args_list[0]}` is not available in this build", file=sys.stderr)
             return 2
+        if args_list[0] in _TAKES_SETTINGS:
+            return int(runner(args_list[1:], settings=settings))
         return int(runner(args_list[1:]))
     parser = build_parser()
     args = parser.parse_args(args_list)
@@ -122,9 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         if args.command == "audit":
-            return _cmd_audit(args)
+            return _cmd_audit(args, settings)
         if args.command == "serve":
-            return _cmd_serve(args)
+            return _cmd_serve(args, settings)
     except PolicyError as exc:
         print(f"amlguard: the policy pack is invalid:\n{exc.render()}", file=sys.stderr)
         return 2
@@ -135,12 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _cmd_audit(args: argparse.Namespace) -> int:
-    from amlguard.model import AuditReport
-    from amlguard.policy import pack_from_args
-    from amlguard.reports import exit_code, render
+def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """The service's pipeline over files or a live scope, with no state: same pack, same verdicts."""
+    from amlguard.policy import settings_from_args
+    from amlguard.reports import exit_code, render, use_color
+    from amlguard.service.pipeline import evaluate, load_policy_pack
 
-    pack = pack_from_args(args)
+    settings = settings_from_args(args, settings)
+    pack = load_policy_pack(settings)
     if args.paths:
         from amlguard.inventory import load_paths
 
@@ -149,23 +159,18 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             raise ConfigError(f"no such file or folder: {', '.join(missing)}")
         result = load_paths(args.paths, workers=min(os.cpu_count() or 1, 8))
     else:
-        try:
-            from amlguard.inventory.config import inventory_from_args
-        except ImportError as exc:
-            raise ConfigError("give a PATH to audit files (live Azure inventory is not available)") from exc
-        inventory = inventory_from_args(args, os.environ)
-        result = inventory.list(None)
-    findings = pack.evaluate(result.resources, errors=result.errors)
-    report = AuditReport(resources=result.resources, findings=findings, diagnostics=result.diagnostics,
-                         rules=pack.rules_metadata())
+        from amlguard.inventory.config import inventory_from_args
+
+        result = inventory_from_args(args, settings.env).list(None)
+    report = evaluate(pack, result.resources, result.errors, result.diagnostics)
     if getattr(args, "remediate", False):
         from amlguard.remediation import remediate_from_args
 
-        remediate_from_args(args, report, pack)
+        remediate_from_args(args, report, pack, settings)
     color = {"always": True, "never": False}.get(args.color)
     if args.output:
         color = False
-    kwargs: dict[str, Any] = {"color": color}
+    kwargs: dict[str, Any] = {"color": use_color(sys.stdout, settings.env) if color is None else color}
     if args.show_passed:
         kwargs["show_passed"] = True
     text = render(report, args.format, **kwargs)
@@ -188,15 +193,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import dataclasses
 
     import uvicorn
 
     from amlguard.api.app import create_app, with_body_limit
-    from amlguard.config import Settings
 
-    settings = Settings.from_env()
     changes: dict[str, Any] = {}
     if args.snapshot:
         changes["snapshot"] = tuple(args.snapshot)
@@ -207,7 +210,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.sweep_interval is not None:
         changes["sweep_interval_seconds"] = args.sweep_interval
     if args.monitor_example:
-        changes["env"] = {**settings.env, "AMLGUARD_MONITOR_EXAMPLE": args.monitor_example}
+        changes["monitor_example"] = args.monitor_example
     settings = dataclasses.replace(settings, **changes)
     if args.insecure_no_auth:
         if not _is_loopback(args.host):
@@ -234,7 +237,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
+def _background_timer(app: Any, settings: Settings, stop: threading.Event) -> None:
     """The Function App's timers, in-process: sweep every interval, evaluate monitor rules (each rule
     keeps its own `every`), and deliver alerts every few seconds."""
     import time
@@ -247,7 +250,7 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
     next_sweep = time.monotonic() if interval > 0 else float("inf")
     # A snapshot stands in for Azure, so there is no Azure Monitor to ask unless recorded data is
     # replayed; querying anyway would turn every monitor rule into an `error` alert.
-    monitoring = not settings.snapshot or bool(settings.env.get("AMLGUARD_MONITOR_EXAMPLE"))
+    monitoring = not settings.snapshot or bool(settings.monitor_example)
     next_monitor = time.monotonic() if monitoring else float("inf")
     while not stop.wait(2.0):
         # No lock around these: the state store and the service are safe to share between threads,
@@ -268,12 +271,9 @@ def _background_timer(app: Any, settings: Any, stop: threading.Event) -> None:
 
 
 def _configure_logging(level: str) -> None:
-    try:
-        from amlguard.telemetry import configure_logging
-    except ImportError:
-        logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    else:
-        configure_logging(json=True, level=level.upper())
+    from amlguard.telemetry import configure_logging
+
+    configure_logging(json=True, level=level.upper())
 
 
 if __name__ == "__main__":  # pragma: no cover

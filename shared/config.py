@@ -1,17 +1,24 @@
 """Settings amlguard reads from the environment (app settings in Azure, env vars locally).
 
-One frozen object built once per process, so handlers never read os.environ directly and tests
-pass a mapping instead of patching the environment.
+One frozen object built once at the edge (CLI `main`, `amlguard serve`, the Function App
+runtime) by `Settings.from_env` and passed in: no other module reads os.environ. `SETTINGS` is
+the catalogue of every app setting, which the README's settings table must match (a test checks
+both ways). Areas with many client knobs (Azure SDK transport, Azure Monitor endpoints, Table
+storage) parse their group from `Settings.env`, the mapping captured here, so that tests pass a
+mapping instead of patching the environment.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings", "default_policies_dir"]
+from amlguard.errors import ConfigError
+
+__all__ = ["SETTINGS", "RemediationSettings", "Setting", "Settings", "default_policies_dir"]
 
 
 def default_policies_dir() -> Path:
@@ -22,6 +29,87 @@ def default_policies_dir() -> Path:
     return Path(str(files("amlguard.policies")))
 
 
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One app setting: its name, its default as the README shows it, and the area that reads it."""
+
+    name: str
+    default: str
+    area: str
+
+
+# Every app setting amlguard reads. Receiver secrets are not listed: alerting.yaml names the
+# variable that holds each one (`url_from_env: TEAMS_WEBHOOK_URL`), and it is looked up in
+# `Settings.env` when the receiver is built.
+SETTINGS: tuple[Setting, ...] = (
+    # what to enforce
+    Setting("AMLGUARD_POLICIES", "bundled policies/", "policy"),
+    Setting("AMLGUARD_ENVIRONMENT", "", "policy"),
+    Setting("AMLGUARD_ALERTING", "policies/alerting.yaml", "alerts"),
+    Setting("AMLGUARD_MONITOR_RULES", "AMLGUARD_POLICIES", "monitor"),
+    # where
+    Setting("AMLGUARD_SNAPSHOT", "", "inventory"),
+    Setting("AMLGUARD_SCOPE_SUBSCRIPTIONS", "AZURE_SUBSCRIPTION_ID", "inventory"),
+    Setting("AZURE_SUBSCRIPTION_ID", "", "inventory"),
+    Setting("AMLGUARD_SCOPE_RESOURCE_GROUP", "AZURE_RESOURCE_GROUP", "inventory"),
+    Setting("AZURE_RESOURCE_GROUP", "", "inventory"),
+    Setting("AZUREML_WORKSPACE_NAME", "", "inventory"),
+    # how to reach Azure
+    Setting("AMLGUARD_INVENTORY", "auto", "inventory"),
+    Setting("AMLGUARD_ARM_ENDPOINT", "https://management.azure.com/", "inventory"),
+    Setting("AMLGUARD_ARM_AUDIENCE", "AMLGUARD_ARM_ENDPOINT", "monitor"),
+    Setting("AMLGUARD_CLOUD", "AzureCloud", "inventory"),
+    Setting("AMLGUARD_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "inventory"),
+    Setting("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "inventory"),
+    Setting("CURL_CA_BUNDLE", "", "inventory"),
+    Setting("AMLGUARD_CONNECT_TIMEOUT", "10", "inventory"),
+    Setting("AMLGUARD_READ_TIMEOUT", "60", "inventory"),
+    Setting("AMLGUARD_RETRY_TOTAL", "5", "inventory"),
+    Setting("AMLGUARD_RETRY_BACKOFF", "0.8", "inventory"),
+    Setting("AMLGUARD_CONCURRENCY", "16", "inventory"),
+    Setting("AZURE_CLIENT_ID", "", "identity"),
+    # Azure Monitor
+    Setting("AMLGUARD_MONITOR_EXAMPLE", "", "monitor"),
+    Setting("AMLGUARD_MONITOR_METRICS_ENDPOINT", "", "monitor"),
+    Setting("AMLGUARD_MONITOR_METRICS_AUDIENCE", "https://metrics.monitor.azure.com", "monitor"),
+    Setting("AMLGUARD_MONITOR_LOGS_ENDPOINT", "https://api.loganalytics.io", "monitor"),
+    Setting("AMLGUARD_MONITOR_LOGS_AUDIENCE", "AMLGUARD_MONITOR_LOGS_ENDPOINT", "monitor"),
+    Setting("AMLGUARD_MONITOR_WORKSPACE_ID", "", "monitor"),
+    Setting("AMLGUARD_MONITOR_CONCURRENCY", "8", "monitor"),
+    # state
+    Setting("AMLGUARD_STATE_DIR", ".amlguard", "state"),
+    Setting("AMLGUARD_STATE_BACKEND", "sqlite", "state"),
+    Setting("AMLGUARD_STATE_CONNECTION", "", "state"),
+    Setting("AMLGUARD_STATE_TABLE_ENDPOINT", "", "state"),
+    Setting("AMLGUARD_STATE_TABLE_PREFIX", "amlguard", "state"),
+    Setting("AzureWebJobsStorage__tableServiceUri", "", "state"),
+    Setting("AzureWebJobsStorage__accountName", "", "state"),
+    # schedules
+    Setting("AMLGUARD_SWEEP_SCHEDULE", "0 */15 * * * *", "functions"),
+    Setting("AMLGUARD_MONITOR_SCHEDULE", "0 */5 * * * *", "functions"),
+    Setting("AMLGUARD_ALERTS_SCHEDULE", "*/30 * * * * *", "functions"),
+    Setting("AMLGUARD_QUEUE_NAME", "amlguard-sweep", "functions"),
+    Setting("AMLGUARD_SWEEP_INTERVAL", "900", "serve"),
+    # enforcement
+    Setting("AMLGUARD_REMEDIATION_ENABLED", "false", "remediation"),
+    Setting("AMLGUARD_REMEDIATION_MAX_RESOURCES", "10", "remediation"),
+    Setting("AMLGUARD_ACTOR", "the identity, or user@host", "remediation"),
+    # HTTP
+    Setting("AMLGUARD_API_TOKEN", "", "api"),
+    Setting("AMLGUARD_MAX_BODY_BYTES", "1048576", "api"),
+    # telemetry
+    Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", "", "telemetry"),
+    Setting("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "", "telemetry"),
+    Setting("AMLGUARD_TELEMETRY_CONSOLE", "false", "telemetry"),
+    Setting("AMLGUARD_TELEMETRY_LOGS", "on outside Functions", "telemetry"),
+    Setting("FUNCTIONS_WORKER_RUNTIME", "", "telemetry"),
+    # terminal
+    Setting("NO_COLOR", "", "reports"),
+    Setting("FORCE_COLOR", "", "reports"),
+    Setting("TERM", "", "reports"),
+)
+
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").replace(";", ",").split(",") if part.strip())
 
@@ -30,12 +118,44 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _brake(env: Mapping[str, str]) -> str:
+    raw = (env.get("AMLGUARD_REMEDIATION_MAX_RESOURCES") or "10").strip()
+    if not re.fullmatch(r"\d+(\.\d+)?%?", raw) or (raw.endswith("%") and float(raw[:-1]) > 100):
+        raise ConfigError(f"app setting AMLGUARD_REMEDIATION_MAX_RESOURCES={raw!r} is not a count (10) or a "
+                          "percentage up to 100% (5%); fix it or unset it for the default 10")
+    return raw
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"app setting {name}={raw!r} is not a number; unset it or give e.g. {default:g}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RemediationSettings:
+    """Background enforcement: off unless enabled; a brake on how many resources one run changes."""
+
+    enabled: bool = False  # AMLGUARD_REMEDIATION_ENABLED
+    max_resources: str = "10"  # AMLGUARD_REMEDIATION_MAX_RESOURCES: a count or N% of the audited resources
+    actor: str | None = None  # AMLGUARD_ACTOR (default: the managed identity, else user@host)
+    client_id: str | None = None  # AZURE_CLIENT_ID, named in the default actor
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable, with the app setting that sets it in the field's comment."""
 
     policies_dir: Path = field(default_factory=default_policies_dir)  # AMLGUARD_POLICIES
+    environment: str | None = None  # AMLGUARD_ENVIRONMENT: which `environment:` overrides apply
+    parameters: tuple[str, ...] = ()  # `--param NAME=VALUE` of the CLI (no app setting)
     alerting_file: Path | None = None  # AMLGUARD_ALERTING
+    monitor_rules: Path | None = None  # AMLGUARD_MONITOR_RULES (default: policies_dir)
+    monitor_example: str | None = None  # AMLGUARD_MONITOR_EXAMPLE: replay recorded Azure Monitor data
     state_dir: Path = Path(".amlguard")  # AMLGUARD_STATE_DIR
     state_backend: str = "sqlite"  # AMLGUARD_STATE_BACKEND: sqlite | table
     snapshot: tuple[str, ...] = ()  # AMLGUARD_SNAPSHOT: paths standing in for the live inventory
@@ -47,32 +167,47 @@ class Settings:
     monitor_schedule: str = "0 */5 * * * *"  # AMLGUARD_MONITOR_SCHEDULE (NCRONTAB)
     alerts_schedule: str = "*/30 * * * * *"  # AMLGUARD_ALERTS_SCHEDULE (NCRONTAB)
     sweep_interval_seconds: float = 900.0  # AMLGUARD_SWEEP_INTERVAL (amlguard serve's timer)
-    remediation_enabled: bool = False  # AMLGUARD_REMEDIATION_ENABLED
+    remediation: RemediationSettings = field(default_factory=RemediationSettings)
     api_token: str | None = None  # AMLGUARD_API_TOKEN (never logged)
     max_body_bytes: int = 1_048_576  # AMLGUARD_MAX_BODY_BYTES (Event Grid batches are <= 1 MB)
+    # The mapping this object was read from: client knobs of inventory, monitor, state and
+    # telemetry, and the receiver secrets alerting.yaml names, are parsed from it by their area.
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting once; `env` defaults to the process environment (the edges only)."""
         env = dict(os.environ if env is None else env)
         subs = _split(env.get("AMLGUARD_SCOPE_SUBSCRIPTIONS")) or _split(env.get("AZURE_SUBSCRIPTION_ID"))
-        interval = env.get("AMLGUARD_SWEEP_INTERVAL", "").strip()
         return cls(
             policies_dir=Path(env.get("AMLGUARD_POLICIES") or default_policies_dir()),
+            environment=(env.get("AMLGUARD_ENVIRONMENT") or "").strip() or None,
             alerting_file=Path(env["AMLGUARD_ALERTING"]) if env.get("AMLGUARD_ALERTING") else None,
+            monitor_rules=Path(env["AMLGUARD_MONITOR_RULES"].strip())
+            if (env.get("AMLGUARD_MONITOR_RULES") or "").strip() else None,
+            monitor_example=(env.get("AMLGUARD_MONITOR_EXAMPLE") or "").strip() or None,
             state_dir=Path(env.get("AMLGUARD_STATE_DIR") or ".amlguard"),
             state_backend=(env.get("AMLGUARD_STATE_BACKEND") or "sqlite").strip().lower(),
             snapshot=_split(env.get("AMLGUARD_SNAPSHOT")),
             subscriptions=subs,
-            resource_group=env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP"),
+            resource_group=env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or None,
             workspace=env.get("AZUREML_WORKSPACE_NAME") or None,
             queue_name=env.get("AMLGUARD_QUEUE_NAME") or "amlguard-sweep",
             sweep_schedule=env.get("AMLGUARD_SWEEP_SCHEDULE") or "0 */15 * * * *",
             monitor_schedule=env.get("AMLGUARD_MONITOR_SCHEDULE") or "0 */5 * * * *",
             alerts_schedule=env.get("AMLGUARD_ALERTS_SCHEDULE") or "*/30 * * * * *",
-            sweep_interval_seconds=float(interval) if interval else 900.0,
-            remediation_enabled=_flag(env.get("AMLGUARD_REMEDIATION_ENABLED")),
+            sweep_interval_seconds=_number(env, "AMLGUARD_SWEEP_INTERVAL", 900.0),
+            remediation=RemediationSettings(
+                enabled=_flag(env.get("AMLGUARD_REMEDIATION_ENABLED")),
+                max_resources=_brake(env),
+                actor=(env.get("AMLGUARD_ACTOR") or "").strip() or None,
+                client_id=(env.get("AZURE_CLIENT_ID") or "").strip() or None),
             api_token=env.get("AMLGUARD_API_TOKEN") or None,
-            max_body_bytes=int(env.get("AMLGUARD_MAX_BODY_BYTES") or 1_048_576),
+            max_body_bytes=int(_number(env, "AMLGUARD_MAX_BODY_BYTES", 1_048_576)),
             env=env,
         )
+
+    @property
+    def monitor_rules_path(self) -> Path:
+        """Where the monitor rules live: AMLGUARD_MONITOR_RULES, else the policy pack."""
+        return self.monitor_rules or self.policies_dir

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json as _json
 import logging
-import os
 import sys
 import threading
 import time
@@ -28,7 +27,6 @@ __all__ = [
     "TelemetryStatus",
     "TraceContextFilter",
     "configure_logging",
-    "record_alert_states",
     "record_findings",
     "record_notification",
     "setup_telemetry",
@@ -59,8 +57,6 @@ class _Instruments:
                  else metrics.get_meter(INSTRUMENTATION_NAME))
         self.findings = meter.create_counter(
             "amlguard.findings", unit="{finding}", description="Policy findings by rule, status and severity")
-        self.alerts = meter.create_gauge(
-            "amlguard.alerts", unit="{alert}", description="Current alerts by state")
         self.notifications = meter.create_counter(
             "amlguard.notifications", unit="{notification}",
             description="Notification attempts by receiver and outcome")
@@ -134,13 +130,6 @@ def record_findings(findings: Iterable[Any]) -> None:
         totals[key] = totals.get(key, 0) + 1
     for (rule, status, severity), count in totals.items():
         counter.add(count, {"rule": rule, "status": status, "severity": severity})
-
-
-def record_alert_states(counts: Mapping[str, int]) -> None:
-    """Record the current number of alerts in each state (pending/firing/resolved/...)."""
-    gauge = _get().alerts
-    for state, count in counts.items():
-        gauge.set(int(count), {"state": str(state)})
 
 
 def record_notification(receiver: str, ok: bool, latency_s: float, *, kind: str | None = None,
@@ -248,23 +237,11 @@ _status: TelemetryStatus | None = None
 _providers: list[Any] = []
 
 
-def _setting(settings: Any, env: Mapping[str, str], name: str, env_name: str) -> str | None:
-    if isinstance(settings, Mapping):
-        value = settings.get(name, settings.get(env_name))
-    else:
-        value = getattr(settings, name, None) if settings is not None else None
-    if value is None or value == "":
-        value = env.get(env_name)
-    return None if value is None else str(value)
-
-
-def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = None) -> TelemetryStatus:
+def setup_telemetry(env: Mapping[str, str]) -> TelemetryStatus:
     """Configure global OpenTelemetry providers once; later calls return the first result.
 
-    `settings` may be a mapping or an object with `applicationinsights_connection_string` and
-    `telemetry_console` attributes; unset values fall back to the environment variables
-    APPLICATIONINSIGHTS_CONNECTION_STRING and AMLGUARD_TELEMETRY_CONSOLE, read from `env`, else
-    from `settings.env` (amlguard.config.Settings), else from os.environ. Python logs are exported
+    `env` is the settings mapping (`amlguard.config.Settings.env`): APPLICATIONINSIGHTS_CONNECTION_STRING
+    exports to Azure Monitor, AMLGUARD_TELEMETRY_CONSOLE=1 to the console. Python logs are exported
     too unless AMLGUARD_TELEMETRY_LOGS=0 (default off inside Azure Functions, whose host already
     sends them to Application Insights).
     """
@@ -272,16 +249,13 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
     with _lock:
         if _status is not None:
             return _status
-        if env is None:  # amlguard.config.Settings carries the environment it was read from
-            settings_env = getattr(settings, "env", None)
-            env = settings_env if isinstance(settings_env, Mapping) and settings_env else os.environ
-        connection = _setting(settings, env, "applicationinsights_connection_string", CONNECTION_STRING_ENV)
-        console = (_setting(settings, env, "telemetry_console", CONSOLE_ENV) or "").lower() in _TRUE
+        connection = env.get(CONNECTION_STRING_ENV) or None
+        console = (env.get(CONSOLE_ENV) or "").lower() in _TRUE
         if not connection and not console:
             _status = TelemetryStatus(reason=f"telemetry not exported: set {CONNECTION_STRING_ENV} "
                                              f"or {CONSOLE_ENV}=1")
             return _status
-        logs_setting = _setting(settings, env, "telemetry_logs", LOGS_ENV)
+        logs_setting = env.get(LOGS_ENV) or None
         # In Azure Functions the host already ships Python logs to App Insights; exporting them
         # again would duplicate every line, so there logs stay with the host unless asked for.
         export_logs = (logs_setting.lower() in _TRUE if logs_setting is not None
@@ -295,14 +269,13 @@ def setup_telemetry(settings: Any = None, *, env: Mapping[str, str] | None = Non
     return _status
 
 
-def azure_monitor_credential(env: Mapping[str, str] | None = None) -> Any:
+def azure_monitor_credential(env: Mapping[str, str]) -> Any:
     """The Entra credential for Application Insights ingestion, or None for key-based ingestion.
 
     The deployment disables local (key) auth on Application Insights and sets
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING=Authorization=AAD;ClientId=<uami>; the Functions host
     reads that setting itself, but the Python exporters need the credential handed to them.
     """
-    env = os.environ if env is None else env
     auth = env.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING") or ""
     parts = dict(part.split("=", 1) for part in auth.split(";") if "=" in part)
     if parts.get("Authorization", "").lower() != "aad":

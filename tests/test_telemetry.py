@@ -91,13 +91,6 @@ def test_record_findings_counts_by_rule_status_severity(recorded: Recorded) -> N
     assert ({"rule": "AMLG-AUTH-001", "status": "error", "severity": "critical"}, 1) in points
 
 
-def test_record_alert_states_is_a_gauge(recorded: Recorded) -> None:
-    telemetry.record_alert_states({"firing": 3, "pending": 1})
-    telemetry.record_alert_states({"firing": 2, "pending": 1})
-    points = dict((attrs["state"], value) for attrs, value in recorded.points("amlguard.alerts"))
-    assert points == {"firing": 2, "pending": 1}
-
-
 def test_record_notification_latency_and_failures(recorded: Recorded) -> None:
     telemetry.record_notification("teams", True, 0.25)
     telemetry.record_notification("teams", False, 1.5, retryable=True)
@@ -179,7 +172,7 @@ def test_import_is_cheap() -> None:
 
 def test_setup_without_settings_exports_nothing_and_is_idempotent() -> None:
     result = _run("from amlguard import telemetry as t\n"
-                  "a = t.setup_telemetry(); b = t.setup_telemetry({'telemetry_console': '1'})\n"
+                  "a = t.setup_telemetry({}); b = t.setup_telemetry({'AMLGUARD_TELEMETRY_CONSOLE': '1'})\n"
                   "print(a is b, a.enabled, a.reason)\n"
                   "from opentelemetry import trace; print(type(trace.get_tracer_provider()).__name__)")
     assert result.returncode == 0, result.stderr
@@ -189,8 +182,8 @@ def test_setup_without_settings_exports_nothing_and_is_idempotent() -> None:
 
 
 def test_console_flag_prints_spans_to_stderr() -> None:
-    result = _run("from amlguard import telemetry as t\n"
-                  "print(t.setup_telemetry().exporters)\n"
+    result = _run("import os\nfrom amlguard import telemetry as t\n"
+                  "print(t.setup_telemetry(os.environ).exporters)\n"
                   "with t.span('sweep', scope='s1'): pass\n"
                   "t.shutdown_telemetry()", AMLGUARD_TELEMETRY_CONSOLE="1")
     assert result.returncode == 0, result.stderr
@@ -204,8 +197,8 @@ def test_connection_string_exports_to_azure_monitor(tmp_path: Path) -> None:
     with ReceiverStandin() as ingestion:
         result = _run(
             "import logging\n"
-            "from amlguard import telemetry as t\n"
-            "print(t.setup_telemetry().exporters)\n"
+            "import os\nfrom amlguard import telemetry as t\n"
+            "print(t.setup_telemetry(os.environ).exporters)\n"
             "with t.span('audit', resource='/r1'):\n"
             "    logging.getLogger('amlguard.x').warning('inside the audit')\n"
             "t.record_findings([{'rule': 'AMLG-NET-001', 'status': 'fail', 'severity': 'high'}])\n"
@@ -232,8 +225,8 @@ def test_connection_string_exports_to_azure_monitor(tmp_path: Path) -> None:
 
 def test_inside_azure_functions_logs_stay_with_the_host() -> None:
     result = _run("import logging\n"
-                  "from amlguard import telemetry as t\n"
-                  "t.setup_telemetry()\n"
+                  "import os\nfrom amlguard import telemetry as t\n"
+                  "t.setup_telemetry(os.environ)\n"
                   "print(any(type(h).__name__ == 'LoggingHandler' for h in logging.getLogger().handlers))",
                   APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-0000000000cc;"
                                                         "IngestionEndpoint=https://127.0.0.1:9/",

@@ -12,12 +12,14 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from amlguard.alerts.manager import AlertManager
 from amlguard.alerts.routing import parse_duration
 from amlguard.alerts.silences import SilenceError
 from amlguard.alerts.store import open_store, to_utc
+from amlguard.config import Settings
 from amlguard.errors import ConfigError
 
 __all__ = ["run", "run_alerts", "run_silence"]
@@ -116,18 +118,19 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _alerting_config() -> Any:
+def _alerting_config(path: Path | None) -> Any:
     """The alerting config (for inhibition in listings); without a valid one, listings skip inhibition."""
     try:
         from amlguard.alerts.config import load_alerting
 
-        return load_alerting()
+        return load_alerting(path)
     except Exception:  # a broken alerting.yaml is reported by `amlguard routes`, not here
         return None
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], settings: Settings | None = None) -> int:
     """`amlguard silence ...`: argv is what follows `silence` (`add ...`, `list`, `expire ID`, `edit ID`).
+    `settings` come from the command line's edge (`amlguard.cli.main`).
 
     Also accepts argv starting with `silence` or `alerts` (`alerts list|show|ack|close|log ...`).
     Exit 0 on success; 2 on a usage, validation or configuration error (the message says what to fix).
@@ -138,13 +141,15 @@ def run(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     now = datetime.now(UTC)
+    settings = settings or Settings()
     try:
-        store = open_store(args.state, backend=args.backend)
+        store = open_store(args.state or settings.state_dir, backend=args.backend or settings.state_backend,
+                           settings=settings.env)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return _dispatch(args, AlertManager(store, config=_alerting_config()), now)
+        return _dispatch(args, AlertManager(store, config=_alerting_config(settings.alerting_file)), now)
     except (SilenceError, KeyError, ValueError, argparse.ArgumentTypeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)

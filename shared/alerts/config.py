@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 from amlguard.alerts.notifiers.base import BaseNotifier, NotConfigured, notifier_kinds
 from amlguard.alerts.routing import Route, RouteMatch, parse_duration, parse_matcher
 from amlguard.alerts.types import Notifier
+from amlguard.config import Settings
 from amlguard.errors import PolicyError
 from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
 
@@ -387,18 +387,16 @@ def parse_alerting(doc: LocatedDocument, file: str | None = None) -> AlertingCon
                           inhibit_rules=[dict(rule) for rule in value.get("inhibit_rules") or ()], file=file)
 
 
-def default_alerting_path(env: Mapping[str, str] | None = None) -> Path:
-    """AMLGUARD_ALERTING when set, else the bundled pack's alerting.yaml."""
-    env = os.environ if env is None else env
-    if env.get(ENV_OVERRIDE):
-        return Path(env[ENV_OVERRIDE])
+def default_alerting_path() -> Path:
+    """The bundled pack's alerting.yaml (AMLGUARD_ALERTING, `Settings.alerting_file`, replaces it)."""
     from amlguard.config import default_policies_dir
 
     return default_policies_dir() / "alerting.yaml"
 
 
 def load_alerting(path: str | Path | None = None) -> AlertingConfig:
-    """Read and validate alerting.yaml (None: AMLGUARD_ALERTING, else policies/alerting.yaml).
+    """Read and validate alerting.yaml (None: the bundled policies/alerting.yaml; callers pass
+    `Settings.alerting_file`, set by AMLGUARD_ALERTING).
 
     Raises PolicyError (file, line, field, message for every problem) when it is invalid. With
     path None and no file present, returns an empty config (alerts are kept, nothing is sent).
@@ -406,7 +404,7 @@ def load_alerting(path: str | Path | None = None) -> AlertingConfig:
     explicit = path is not None
     file = Path(path) if path is not None else default_alerting_path()
     if not file.exists():
-        if explicit or os.environ.get(ENV_OVERRIDE):
+        if explicit:
             raise PolicyError([(str(file), None, "", "alerting file not found; pass an existing file or "
                                                      f"unset {ENV_OVERRIDE} to use policies/alerting.yaml")])
         _log.warning("no alerting file at %s: alerts are recorded but no receiver is notified", file)
@@ -434,11 +432,10 @@ def _instantiate(receiver: ReceiverConfig, env: Mapping[str, str],
     return cls.from_settings(receiver.name, receiver.settings, env, http_client=http_client)
 
 
-def build_notifiers(config: AlertingConfig, env: Mapping[str, str] | None = None, *,
+def build_notifiers(config: AlertingConfig, env: Mapping[str, str], *,
                     http_client: httpx.Client | None = None) -> dict[str, Notifier]:
     """The configured receivers by name. One whose environment variable is unset is skipped with
     an INFO log line ("not configured"); one that fails to build is skipped with a WARNING."""
-    env = os.environ if env is None else env
     built: dict[str, Notifier] = {}
     for name, receiver in config.receivers.items():
         try:
@@ -452,9 +449,8 @@ def build_notifiers(config: AlertingConfig, env: Mapping[str, str] | None = None
     return built
 
 
-def receiver_status(config: AlertingConfig, env: Mapping[str, str] | None = None) -> dict[str, str]:
+def receiver_status(config: AlertingConfig, env: Mapping[str, str]) -> dict[str, str]:
     """`configured` or `not configured: <why>` per receiver, without building any client."""
-    env = os.environ if env is None else env
     out = {}
     for name, receiver in config.receivers.items():
         cls = notifier_kinds()[receiver.type]
@@ -503,8 +499,9 @@ def _test_notification(receiver: str) -> Any:
                         idempotency_key=key)
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], settings: Settings | None = None) -> int:
     """`amlguard routes`: show the routing tree and receivers, test labels, or send a test message.
+    `settings` come from the command line's edge (`amlguard.cli.main`).
 
     Exit 0 on success, 1 when a test send failed, 2 when alerting.yaml is invalid.
     """
@@ -518,14 +515,16 @@ def run(argv: list[str]) -> int:
                         help="print the receivers an alert with these labels is routed to")
     parser.add_argument("--send-test", metavar="RECEIVER", help="send one test notification to RECEIVER")
     args = parser.parse_args(argv)
+    settings = settings or Settings()
+    env = settings.env
     try:
-        config = load_alerting(args.file)
+        config = load_alerting(args.file or settings.alerting_file)
     except PolicyError as exc:
         print(exc.render(), file=sys.stderr)
         return 2
     if args.test:
         labels = dict(item.partition("=")[::2] for item in args.test)
-        status = receiver_status(config)
+        status = receiver_status(config, env)
         for match in config.route(labels):
             print(f"{match.receiver:<16} group_by={list(match.group_by)} group_wait={match.group_wait_s:g}s "
                   f"group_interval={match.group_interval_s:g}s repeat_interval={match.repeat_interval_s:g}s "
@@ -535,10 +534,10 @@ def run(argv: list[str]) -> int:
         if args.send_test not in config.receivers:
             print(f"unknown receiver '{args.send_test}'; known: {', '.join(config.receivers)}", file=sys.stderr)
             return 2
-        notifiers = build_notifiers(config)
+        notifiers = build_notifiers(config, env)
         notifier = notifiers.get(args.send_test)
         if notifier is None:
-            print(f"{args.send_test}: {receiver_status(config)[args.send_test]}", file=sys.stderr)
+            print(f"{args.send_test}: {receiver_status(config, env)[args.send_test]}", file=sys.stderr)
             return 1
         try:
             notifier.send(_test_notification(args.send_test))
@@ -553,6 +552,6 @@ def run(argv: list[str]) -> int:
     print(f"# {config.file}")
     print(config.describe())
     print("\nreceivers:")
-    for name, state in receiver_status(config).items():
+    for name, state in receiver_status(config, env).items():
         print(f"  {name:<16} {config.receivers[name].type:<14} {state}")
     return 0

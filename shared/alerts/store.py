@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -257,6 +256,10 @@ class StateStore:
         self.close()
 
     # -- Event Grid dedupe and audit bookkeeping --------------------------------------------
+
+    def event_seen(self, event_id: str) -> bool:
+        """True when `mark_event_seen` recorded this event id (its effect is in the store)."""
+        return self.backend.get("event", str(event_id)) is not None
 
     def mark_event_seen(self, event_id: str, at: datetime | None = None) -> bool:
         """Record an event id; True if it was new (atomic: of two racing callers one gets True)."""
@@ -541,10 +544,7 @@ def retry(attempt: Callable[[], T], *, tries: int = 20) -> T:
 
 
 def _setting(settings: Mapping[str, str] | None, name: str) -> str | None:
-    value = (settings or {}).get(name) if settings is not None else None
-    if value is None:
-        value = os.environ.get(name)
-    return value or None
+    return (settings or {}).get(name) or None
 
 
 def open_store(state_dir: str | Path | None = None, *, backend: str | None = None,
@@ -556,7 +556,7 @@ def open_store(state_dir: str | Path | None = None, *, backend: str | None = Non
     development) or AMLGUARD_STATE_TABLE_ENDPOINT (with DefaultAzureCredential, as in Azure),
     and AMLGUARD_STATE_TABLE_PREFIX (table name, default `amlguard`); with neither, the Function
     App's own account from AzureWebJobsStorage__tableServiceUri / __accountName. Settings are looked
-    up in `settings` first, then in the environment.
+    up in `settings` (`amlguard.config.Settings.env`).
     """
     kind = (backend or _setting(settings, "AMLGUARD_STATE_BACKEND") or "sqlite").strip().lower()
     if kind == "sqlite":

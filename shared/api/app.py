@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -24,6 +24,9 @@ from amlguard import __version__
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, PolicyError
 from amlguard.events import EventParseError, parse_webhook
+
+if TYPE_CHECKING:
+    from amlguard.service import Service
 
 __all__ = ["create_app"]
 
@@ -109,28 +112,30 @@ class SilenceRequest(BaseModel):
     starts_at: str | None = None
 
 
-def create_app(settings: Settings | None = None, *, service: Any = None,
-               service_factory: Callable[[], Any] | None = None, require_auth: bool = True) -> FastAPI:
-    """Build the app. The service is created on first use so that /api/health stays cheap.
+def create_app(settings: Settings, *, service: Service | None = None,
+               service_factory: Callable[[], Service] | None = None, require_auth: bool = True) -> FastAPI:
+    """Build the app over the settings the edge read (`amlguard serve`, the Function App runtime).
+    The service is created on first use so that /api/health stays cheap.
 
     `require_auth=False` is for the Function App when the host's function keys already guard
     every route but health; locally `amlguard serve` always passes the bearer token.
     """
-    settings = settings or Settings.from_env()
     token = settings.api_token
-    state: dict[str, Any] = {"service": service}
+    state: dict[str, Service | None] = {"service": service}
     lock = threading.RLock()
 
-    def get_service() -> Any:
+    def get_service() -> Service:
         with lock:
-            if state["service"] is None:
+            current = state["service"]
+            if current is None:
                 if service_factory is not None:
-                    state["service"] = service_factory()
+                    current = service_factory()
                 else:
                     from amlguard.service import Service
 
-                    state["service"] = Service.from_settings(settings)
-            return state["service"]
+                    current = Service.from_settings(settings)
+                state["service"] = current
+            return current
 
     app = FastAPI(
         title="amlguard",
@@ -304,11 +309,8 @@ def create_app(settings: Settings | None = None, *, service: Any = None,
     @app.get("/api/dashboard", tags=["dashboard"], response_class=HTMLResponse)
     def dashboard() -> HTMLResponse:
         """Compliance dashboard (HTML)."""
-        try:
-            from amlguard.reports.dashboard import render_dashboard
-        except ImportError:
-            return HTMLResponse("<!doctype html><title>amlguard</title><h1>amlguard</h1>"
-                                "<p>The dashboard is not built yet; see /api/alerts and /api/audit.</p>")
+        from amlguard.reports.dashboard import render_dashboard
+
         service_obj = get_service()
         return HTMLResponse(render_dashboard(service_obj))
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from amlguard.armid import ArmId
+from amlguard.model import Kind
+
 __all__ = [
     "EventParseError",
     "ParsedEvent",
@@ -30,12 +33,6 @@ WRITE_EVENT = "microsoft.resources.resourcewritesuccess"
 DELETE_EVENT = "microsoft.resources.resourcedeletesuccess"
 MODEL_DEPLOYED_EVENT = "microsoft.machinelearningservices.modeldeployed"
 
-# Resource types whose changes amlguard audits (ARM ids are matched case-insensitively).
-_WATCHED = re.compile(
-    r"/providers/microsoft\.machinelearningservices/workspaces/[^/]+"
-    r"(?:/(?:onlineendpoints|batchendpoints)/[^/]+(?:/deployments/[^/]+)?)?$",
-    re.IGNORECASE,
-)
 _OPERATION = re.compile(
     r"^microsoft\.machinelearningservices/workspaces"
     r"(?:/(?:onlineendpoints|batchendpoints)(?:/deployments)?)?/(write|delete)$",
@@ -157,7 +154,8 @@ def _classify(event: ParsedEvent) -> ParsedEvent:
         event.resource_id = str(resource_id) if resource_id else None
         event.changed_by = _changed_by(data)
         watched_by_op = bool(operation and _OPERATION.match(str(operation)))
-        watched_by_id = bool(event.resource_id and _WATCHED.search(event.resource_id.rstrip("/")))
+        parsed = ArmId.parse(event.resource_id.rstrip("/")) if event.resource_id else None
+        watched_by_id = parsed is not None and parsed.kind is not None
         if not (watched_by_op or watched_by_id):
             event.action = "ignore"
             event.reason = f"not an Azure ML workspace, endpoint or deployment ({operation or event.subject})"
@@ -171,7 +169,8 @@ def _classify(event: ParsedEvent) -> ParsedEvent:
     if etype == MODEL_DEPLOYED_EVENT:
         service = _ci_get(data, "ServiceName")
         workspace = event.topic.rstrip("/")
-        if service and _WATCHED.search(workspace):
+        parsed = ArmId.parse(workspace)
+        if service and parsed is not None and parsed.kind == Kind.WORKSPACE.value:
             event.resource_id = f"{workspace}/onlineEndpoints/{service}"
             event.action = "audit"
         else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -107,10 +106,10 @@ def _number(env: Mapping[str, str], name: str, default: float, cast: type = floa
         raise ConfigError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}") from exc
 
 
-def options_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> ClientOptions:
+def options_from_env(env: Mapping[str, str], **overrides: Any) -> ClientOptions:
     """Client options from app settings / env vars (names in ClientOptions' comments)."""
-    env = os.environ if env is None else env
-    ca = (env.get("AMLGUARD_CA_BUNDLE") or "").strip()
+    # requests' own variables count too: the sessions amlguard builds do not read the environment
+    ca = (env.get("AMLGUARD_CA_BUNDLE") or env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or "").strip()
     verify: bool | str = True
     if ca:
         verify = False if ca.lower() in ("0", "false", "no", "off") else ca
@@ -129,14 +128,13 @@ def options_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> 
     return replace(options, **overrides) if overrides else options
 
 
-def credential_from_env(env: Mapping[str, str] | None = None) -> TokenCredential:
+def credential_from_env(env: Mapping[str, str]) -> TokenCredential:
     """`DefaultAzureCredential` (env vars, workload / managed identity, Azure CLI, ...).
 
     `AZURE_CLIENT_ID` selects a user-assigned managed identity, as azure-identity documents.
     """
     from azure.identity import DefaultAzureCredential
 
-    env = os.environ if env is None else env
     kwargs: dict[str, Any] = {}
     client_id = (env.get("AZURE_CLIENT_ID") or "").strip()
     if client_id:
@@ -166,10 +164,9 @@ def find_workspace_config(start: Path | None = None) -> dict[str, str] | None:
     return None
 
 
-def scope_from_env(env: Mapping[str, str] | None = None, *, config_dir: Path | None = None,
+def scope_from_env(env: Mapping[str, str], *, config_dir: Path | None = None,
                    use_config_file: bool = True) -> Scope:
     """Scope from env vars, falling back to a workspace `config.json` for what they leave out."""
-    env = os.environ if env is None else env
     subs = _split(env.get("AMLGUARD_SCOPE_SUBSCRIPTIONS")) or _split(env.get("AZURE_SUBSCRIPTION_ID"))
     rg = (env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or "").strip() or None
     ws = (env.get("AZUREML_WORKSPACE_NAME") or "").strip() or None
@@ -218,7 +215,7 @@ def make_inventory(credential: TokenCredential, scope: Scope, options: ClientOpt
 
 def inventory_from_settings(settings: Settings, *, credential: TokenCredential | None = None) -> Inventory:
     """The live inventory the service uses (scope and client options from app settings)."""
-    env = settings.env or os.environ
+    env = settings.env
     scope = scope_from_settings(settings)
     return make_inventory(credential or credential_from_env(env), scope, options_from_env(env))
 
@@ -247,14 +244,13 @@ def wants_live(args: argparse.Namespace) -> bool:
                 or getattr(args, "workspace", None))
 
 
-def inventory_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None, *,
+def inventory_from_args(args: argparse.Namespace, env: Mapping[str, str], *,
                         credential: TokenCredential | None = None) -> Inventory:
     """The live inventory for `amlguard audit --subscription S [--resource-group G] [--workspace W]`.
 
     Flags win over env vars, which win over a workspace config.json. Raises ConfigError (exit 2)
     when no subscription can be found.
     """
-    env = os.environ if env is None else env
     base = scope_from_env(env)
     subs = tuple(s for value in (getattr(args, "subscription", None) or []) for s in _split(value))
     scope = Scope(subscriptions=subs or base.subscriptions,

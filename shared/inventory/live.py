@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -121,9 +120,6 @@ class ArmClients:
                 kwargs = self.options.transport_kwargs()
                 session.trust_env = False
                 session.proxies.update(requests.utils.get_environ_proxies(self.options.resource_manager))
-                if kwargs["connection_verify"] is True:
-                    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-                    kwargs["connection_verify"] = bundle or True
                 self._transport = RequestsTransport(session=session, session_owner=False, **kwargs)
             return self._transport
 

@@ -10,7 +10,6 @@ only for tests. SDK imports happen on first use, never at import.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -114,11 +113,10 @@ class MonitorClientSettings:
             raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorClientSettings:
+    def from_env(cls, env: Mapping[str, str]) -> MonitorClientSettings:
         """Settings from app settings / environment variables (names in the field comments)."""
         from amlguard.inventory.config import options_from_env
 
-        env = os.environ if env is None else env
         options = options_from_env(env)
 
         def get(name: str) -> str | None:
@@ -234,12 +232,10 @@ class AzureMonitor:
         self._logs_client: Any = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None,
-                 credential: TokenCredential | None = None) -> AzureMonitor:
+    def from_env(cls, env: Mapping[str, str], credential: TokenCredential | None = None) -> AzureMonitor:
         """Built from app settings with DefaultAzureCredential (or the credential given)."""
         from amlguard.inventory.config import credential_from_env
 
-        env = os.environ if env is None else env
         return cls(credential or credential_from_env(env), MonitorClientSettings.from_env(env))
 
     # -- clients ---------------------------------------------------------------------------

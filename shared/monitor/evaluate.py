@@ -380,7 +380,7 @@ def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, st
     from amlguard.monitor.drift.io import is_container_url
 
     assert rule.drift is not None
-    text = expand_template(text, resource, env)
+    text = expand_template(text, resource, env or {})
     if is_container_url(text):  # where the data collector writes, read as it is
         return text
     expanded = Path(text)

@@ -8,7 +8,6 @@ audit rules. Selectors use amlguard.policy's condition language (`field`, `tag`,
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ __all__ = [
     "NO_DATA_MODES",
     "DriftSpec",
     "MonitorRule",
-    "default_rules_path",
     "expand_template",
     "load_monitor_rules",
     "monitor_rules_schema",
@@ -336,10 +334,9 @@ register_document_kind("MonitorRules", monitor_rules_schema, parse_monitor_rules
 _TEMPLATE = re.compile(r"\{(?P<key>[a-z_]+)(?::(?P<arg>[^}]+))?\}")
 
 
-def expand_template(template: str, resource: Resource, env: Mapping[str, str] | None = None) -> str:
+def expand_template(template: str, resource: Resource, env: Mapping[str, str]) -> str:
     """`template` with {endpoint}, {deployment}, {workspace}, {name}, {tag:NAME} and {env:NAME} filled
     in for `resource`; ConfigError names a placeholder that has no value."""
-    env = os.environ if env is None else env
 
     def value(match: re.Match[str]) -> str:
         key, arg = match.group("key"), match.group("arg")
@@ -365,27 +362,18 @@ def expand_template(template: str, resource: Resource, env: Mapping[str, str] | 
     return _TEMPLATE.sub(value, template)
 
 
-def default_rules_path(env: Mapping[str, str] | None = None) -> Path:
-    """AMLGUARD_MONITOR_RULES when set, else the bundled policies/ folder."""
-    env = os.environ if env is None else env
-    configured = (env.get("AMLGUARD_MONITOR_RULES") or "").strip()
-    if configured:
-        return Path(configured)
-    from amlguard.config import default_policies_dir
-
-    return default_policies_dir()
-
-
 def load_monitor_rules(path: str | Path | Sequence[str | Path] | None = None, *,
-                       env: Mapping[str, str] | None = None, include_disabled: bool = False) -> list[MonitorRule]:
-    """Every MonitorRules rule under `path` (a file, a folder, or a list of them; default
-    `default_rules_path()`).
+                       include_disabled: bool = False) -> list[MonitorRule]:
+    """Every MonitorRules rule under `path` (a file, a folder, or a list of them; default the
+    bundled policies/; the service passes `Settings.monitor_rules_path`).
 
     Raises PolicyError listing every problem (file, line, field, fix) when a file is invalid or
     two rules share an id: the caller keeps its last good rules.
     """
     if path is None:
-        roots = [default_rules_path(env)]
+        from amlguard.config import default_policies_dir
+
+        roots = [default_policies_dir()]
     elif isinstance(path, str | Path):
         roots = [Path(path)]
     else:

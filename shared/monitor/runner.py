@@ -16,15 +16,21 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
 from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
-from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, default_rules_path, load_monitor_rules
+from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
 from amlguard.monitor.signals import format_value
 
-__all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
+if TYPE_CHECKING:
+    from amlguard.alerts import Transition
+    from amlguard.service import Service
+    from amlguard.service.ports import AlertSink, AuditStore
+
+__all__ = ["MONITORED_KINDS", "due_rules", "feed_alerts", "render_table", "run", "run_monitors"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,7 @@ MONITORED_KINDS = ("online_deployment", "online_endpoint")
 _SCHEDULE_META = "monitor-schedule"
 _lock = threading.Lock()
 _last_good: dict[str, list[MonitorRule]] = {}
-_sources: dict[int, tuple[Any, Any]] = {}
+_sources: dict[int, tuple[Service, MonitorSource]] = {}
 
 
 def _load_rules(path: Path) -> tuple[list[MonitorRule], str | None]:
@@ -72,33 +78,25 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
     return due
 
 
-def _source_for(service: Any) -> MonitorSource:
-    """The signal source of this service, built once from its app settings: Azure Monitor, or the
+def _source_for(service: Service) -> MonitorSource:
+    """The signal source of this service, built once from its settings: Azure Monitor, or the
     recorded example named by AMLGUARD_MONITOR_EXAMPLE replayed at the service's clock."""
-    env = getattr(service.settings, "env", {}) or {}
+    settings = service.settings
     with _lock:
         held = _sources.get(id(service))
         # the entry holds the service itself, so its id cannot be reused by another one
         source = held[1] if held is not None and held[0] is service else None
         if source is None:
-            example = (env.get("AMLGUARD_MONITOR_EXAMPLE") or "").strip()
-            if example:
+            if settings.monitor_example:
                 from amlguard.monitor.example import replay_source
 
-                source = replay_source(example)
+                source = replay_source(settings.monitor_example)
             else:
                 from amlguard.monitor.azure_monitor import AzureMonitor
 
-                source = AzureMonitor.from_env(env)
+                source = AzureMonitor.from_env(settings.env)
             _sources[id(service)] = (service, source)
         return source
-
-
-def _rules_path(settings: Any) -> Path:
-    env = getattr(settings, "env", {}) or {}
-    if (env.get("AMLGUARD_MONITOR_RULES") or "").strip():
-        return default_rules_path(env)
-    return Path(settings.policies_dir)
 
 
 def _timers(rules: Sequence[MonitorRule]) -> dict[str, dict[str, float]]:
@@ -169,12 +167,24 @@ def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
         log.warning("could not record the monitor signals for the dashboard", exc_info=True)
 
 
-def run_monitors(service: Any, *, source: MonitorSource | None = None,
+def feed_alerts(alerts: AlertSink, store: AuditStore, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
+                result: MonitorResult, now: datetime) -> list[Transition]:
+    """Monitor findings into the alert lifecycle, signals where the dashboard reads them: what the
+    timer and `amlguard monitor --state` both do with an evaluation."""
+    findings = _for_alerts(alerts, rules, due, result)
+    # no `audited` (see _stale_alert_findings): a pass / not_applicable finding resolves its own
+    # alert, and no finding keeps it as it is
+    transitions = alerts.process(findings, audited=[], now=now, **_timers(due))
+    _record_signals(store, result, now)
+    return list(transitions or [])
+
+
+def run_monitors(service: Service, *, source: MonitorSource | None = None,
                  rules: Sequence[MonitorRule] | None = None, now: datetime | None = None,
                  force: bool = False) -> dict[str, Any]:
     """Evaluate the monitor rules that are due on the service's inventory and feed the alerts.
 
-    `service` is amlguard.service.Service (inventory, alerts, store, settings, clock). Findings go
+    `service` gives the inventory, alerts, store, settings and clock. Findings go
     to `service.alerts.process` with each rule's `for` and `keep_firing_for`: the same lifecycle
     and notification routes as audit findings. A (rule, resource) without data under
     `no_data: keep_state` gets no finding, so its alert stays as it is. Rules run on their own
@@ -184,7 +194,7 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     now = now or service.clock()
     problem: str | None = None
     if rules is None:
-        rules, problem = _load_rules(_rules_path(service.settings))
+        rules, problem = _load_rules(service.settings.monitor_rules_path)
     store = service.store
     meta = store.get_meta(_SCHEDULE_META)
     last_run: dict[str, str] = dict(meta.body) if meta is not None else {}
@@ -199,16 +209,12 @@ def run_monitors(service: Any, *, source: MonitorSource | None = None,
     source = source or _source_for(service)
     calls_before = dict(getattr(source, "calls", None) or {})
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
-    findings = _for_alerts(service.alerts, rules, due, result)
-    # no `audited` (see _stale_alert_findings): a pass / not_applicable finding resolves its own
-    # alert, and no finding keeps it as it is
-    transitions = service.alerts.process(findings, audited=[], now=now, **_timers(due))
+    transitions = feed_alerts(service.alerts, store, rules, due, result, now)
     for rule in due:
         last_run[rule.id] = now.isoformat()
     store.put_meta(_SCHEDULE_META, last_run)
-    _record_signals(store, result, now)
     summary.update(result.summary())
-    summary["transitions"] = len(transitions or [])
+    summary["transitions"] = len(transitions)
     if listing.errors:
         summary["inventory_errors"] = len(listing.errors)  # the sweep reports them as audit errors
     calls = {k: v - calls_before.get(k, 0) for k, v in (getattr(source, "calls", None) or {}).items()}
@@ -248,7 +254,7 @@ def _parse_now(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _inventory(paths: Sequence[Path | str] | None) -> list[Resource]:
+def _inventory(paths: Sequence[Path | str] | None, settings: Settings) -> list[Resource]:
     if paths:
         from amlguard.inventory import load_paths
 
@@ -256,14 +262,15 @@ def _inventory(paths: Sequence[Path | str] | None) -> list[Resource]:
         if missing:
             raise ConfigError(f"--snapshot: no such file or folder: {', '.join(missing)}")
         return list(load_paths(list(paths)).resources)
-    from amlguard.config import Settings
     from amlguard.service import build_inventory
 
-    return list(build_inventory(Settings.from_env()).list(None).resources)
+    return list(build_inventory(settings).list(None).resources)
 
 
-def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Entry point of `amlguard monitor`; returns the exit code."""
+def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None,
+        settings: Settings | None = None) -> int:
+    """Entry point of `amlguard monitor`; returns the exit code. `settings` come from the command
+    line's edge (`amlguard.cli.main`)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
@@ -271,7 +278,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     try:
-        return _run(args, out)
+        return _run(args, out, settings or Settings())
     except PolicyError as exc:
         print(f"amlguard monitor: the monitor rules are invalid:\n{exc.render()}", file=err)
         return 2
@@ -280,7 +287,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
         return 2
 
 
-def _run(args: argparse.Namespace, out: TextIO) -> int:
+def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
     now = _parse_now(args.now)
     source: Any
     snapshot: Sequence[Path | str] | None = args.snapshot
@@ -296,26 +303,23 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     else:
         from amlguard.monitor.azure_monitor import AzureMonitor
 
-        source = AzureMonitor.from_env()
+        source = AzureMonitor.from_env(settings.env)
     now = now or datetime.now(UTC)
-    rules = load_monitor_rules(rules_path if rules_path is not None else default_rules_path())
-    resources = [r for r in _inventory(snapshot) if r.kind in MONITORED_KINDS]
+    rules = load_monitor_rules(rules_path if rules_path is not None else settings.monitor_rules_path)
+    resources = [r for r in _inventory(snapshot, settings) if r.kind in MONITORED_KINDS]
     try:
-        result = evaluate_rules(rules, resources, source, now=now)
+        result = evaluate_rules(rules, resources, source, now=now, env=settings.env)
     finally:
         close = getattr(source, "close", None)
         if close is not None:
             close()
-    transitions: list[Any] = []
-    if args.state:
+    transitions: list[Transition] = []
+    if args.state:  # `amlguard serve --state DIR` then shows the alerts and the signals
         from amlguard.alerts import AlertManager, open_store
 
         store = open_store(args.state)
         try:
-            manager = AlertManager(store)
-            findings = _for_alerts(manager, rules, rules, result)
-            transitions = list(manager.process(findings, audited=[], now=now, **_timers(rules)) or [])
-            _record_signals(store, result, now)  # `amlguard serve --state DIR` shows them
+            transitions = feed_alerts(AlertManager(store), store, rules, rules, result, now)
         finally:
             store.close()
     if args.format == "json":

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from amlguard.config import Settings
 from amlguard.errors import AmlguardError
 from amlguard.policy.documents import Problem
-from amlguard.policy.engine import PolicyPack
-from amlguard.policy.loader import load_pack, parse_param_args, validate_dir
+from amlguard.policy.loader import validate_dir
 from amlguard.policy.testing import format_results, run_policy_tests
 
-__all__ = ["add_policy_arguments", "format_problems", "pack_from_args", "run"]
+__all__ = ["add_policy_arguments", "format_problems", "run", "settings_from_args"]
 
 
 def format_problems(problems: list[Problem]) -> str:
@@ -37,13 +36,17 @@ def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: $AMLGUARD_ENVIRONMENT)")
 
 
-def pack_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> PolicyPack:
-    """load_pack with --policies, --param and --environment (ConfigError / PolicyError on bad input)."""
-    env = os.environ if env is None else env
-    policies: Any = getattr(args, "policies", None)
-    environment = getattr(args, "environment", None) or env.get("AMLGUARD_ENVIRONMENT") or None
-    return load_pack(Path(policies) if policies else None, parameters=parse_param_args(getattr(args, "param", None)),
-                     environment=environment)
+def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`settings` with what --policies, --param and --environment say (flags win over app settings);
+    the pack itself comes from `amlguard.service.pipeline.load_policy_pack`, as in the service."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "policies", None):
+        changes["policies_dir"] = Path(args.policies)
+    if getattr(args, "environment", None):
+        changes["environment"] = args.environment
+    if getattr(args, "param", None):
+        changes["parameters"] = tuple(args.param)
+    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

@@ -8,7 +8,6 @@ listing each problem as file:line: field: what was expected.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from amlguard.config import default_policies_dir as bundled_policies_dir
+from amlguard.config import default_policies_dir
 from amlguard.errors import ConfigError, PolicyError
 from amlguard.policy.conditions import CompileContext, compile_condition
 from amlguard.policy.documents import (
@@ -44,14 +43,6 @@ __all__ = [
 ]
 
 _TYPE_OF = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
-
-
-def default_policies_dir() -> Path:
-    """The bundled pack, or $AMLGUARD_POLICIES when set."""
-    env = os.environ.get("AMLGUARD_POLICIES")
-    if env:
-        return Path(env)
-    return bundled_policies_dir()
 
 
 class AuditRulesDocument:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
+from amlguard.armid import ArmId
 from amlguard.model import Kind, Resource
 from amlguard.registry import Registry
 
@@ -18,6 +19,7 @@ __all__ = [
     "ACTIONS",
     "Action",
     "ApplyResult",
+    "ArmWriter",
     "DisablePublicNetworkAccess",
     "SetTrafficZero",
     "Tag",
@@ -28,6 +30,16 @@ __all__ = [
 ]
 
 ACTIONS: Registry[type[Action]] = Registry("remediation action")
+
+
+class ArmWriter(Protocol):
+    """What actions write through (`amlguard.inventory.live.ArmClients`): an MLClient per workspace,
+    and plain ARM calls for what the SDK does not cover (tags)."""
+
+    def __call__(self, subscription: str, resource_group: str | None = None,
+                 workspace: str | None = None) -> Any: ...  # azure.ai.ml.MLClient (imported lazily)
+
+    def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any: ...
 
 TAGS_API_VERSION = "2021-04-01"  # Microsoft.Resources/tags
 
@@ -100,7 +112,7 @@ class Action:
         """The change as the audited state says it would be (dry run)."""
         raise NotImplementedError
 
-    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+    def apply(self, clients: ArmWriter, resource: Resource) -> ApplyResult:
         """Read the resource fresh, change it if it still needs it, return before / after."""
         raise NotImplementedError
 
@@ -122,7 +134,7 @@ class DisablePublicNetworkAccess(Action):
             return ApplyResult({"public_network_access": current}, {"public_network_access": current})
         return ApplyResult({"public_network_access": current}, {"public_network_access": "disabled"}, True)
 
-    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+    def apply(self, clients: ArmWriter, resource: Resource) -> ApplyResult:
         sub, rg, ws = _parts(resource)
         ml = clients(sub, rg, ws)
         endpoint = ml.online_endpoints.get(resource.name)
@@ -198,9 +210,9 @@ class SetTrafficZero(Action):
         after = zero_traffic(traffic, resource.name)
         return ApplyResult({"traffic": traffic}, {"traffic": after}, after != traffic)
 
-    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+    def apply(self, clients: ArmWriter, resource: Resource) -> ApplyResult:
         sub, rg, ws = _parts(resource)
-        endpoint_name = resource.endpoint_name or resource.id.split("/onlineEndpoints/", 1)[1].split("/")[0]
+        endpoint_name = resource.endpoint_name or ArmId.require(resource.id).endpoint
         ml = clients(sub, rg, ws)
         endpoint = ml.online_endpoints.get(endpoint_name)
         traffic = {k: int(v or 0) for k, v in (endpoint.traffic or {}).items()}
@@ -245,7 +257,7 @@ class Tag(Action):
     def preview(self, resource: Resource, resources: Mapping[str, Resource]) -> ApplyResult:
         return self._diff(resource.tags)
 
-    def apply(self, clients: Any, resource: Resource) -> ApplyResult:
+    def apply(self, clients: ArmWriter, resource: Resource) -> ApplyResult:
         path = f"{resource.id}/providers/Microsoft.Resources/tags/default"
         current = clients.arm_request("GET", path, api_version=TAGS_API_VERSION) or {}
         result = self._diff(dict((current.get("properties") or {}).get("tags") or {}))

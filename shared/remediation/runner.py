@@ -11,7 +11,6 @@ import argparse
 import getpass
 import json
 import logging
-import os
 import re
 import socket
 import sys
@@ -20,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from amlguard.config import RemediationSettings, Settings
 from amlguard.errors import ConfigError
 from amlguard.model import AuditReport, Finding, Resource, Status
-from amlguard.remediation.actions import ACTIONS, Action, ApplyResult
+from amlguard.remediation.actions import ACTIONS, Action, ApplyResult, ArmWriter
 
 __all__ = [
     "PlannedAction",
@@ -30,6 +30,8 @@ __all__ = [
     "add_remediation_arguments",
     "annotate",
     "apply",
+    "arm_clients",
+    "brake_reason",
     "default_actor",
     "parse_max_resources",
     "plan",
@@ -159,13 +161,12 @@ def parse_max_resources(value: int | str | None, total: int) -> int | None:
     return int(number)
 
 
-def default_actor(env: Mapping[str, str] | None = None) -> str:
+def default_actor(settings: RemediationSettings) -> str:
     """Who acts: AMLGUARD_ACTOR, else the managed identity's client id, else user@host."""
-    env = os.environ if env is None else env
-    if env.get("AMLGUARD_ACTOR"):
-        return str(env["AMLGUARD_ACTOR"])
-    if env.get("AZURE_CLIENT_ID"):
-        return f"amlguard (identity {env['AZURE_CLIENT_ID']})"
+    if settings.actor:
+        return settings.actor
+    if settings.client_id:
+        return f"amlguard (identity {settings.client_id})"
     try:
         user = getpass.getuser()
     except Exception:  # no user name in some containers
@@ -173,8 +174,22 @@ def default_actor(env: Mapping[str, str] | None = None) -> str:
     return f"amlguard ({user}@{socket.gethostname()})"
 
 
+def brake_reason(planned: list[PlannedAction], max_resources: int | str | None,
+                 total_resources: int | None = None) -> str | None:
+    """Why the max-resources brake stops this run (None when it may go ahead): more resources would
+    change than `max_resources`, a count or "N%" of `total_resources`."""
+    touching = {p.resource.id.lower() for p in planned if p.changes}
+    total = total_resources if total_resources is not None else len({p.resource.id.lower() for p in planned})
+    limit = parse_max_resources(max_resources, total)
+    if limit is None or len(touching) <= limit:
+        return None
+    return (f"max-resources brake: this run would change {len(touching)} resources, more than the limit "
+            f"{limit} ({max_resources}); nothing was changed. Raise the limit (--max-resources, "
+            "AMLGUARD_REMEDIATION_MAX_RESOURCES) or narrow the scope")
+
+
 # ---- applying -----------------------------------------------------------------------------
-def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: bool = True,
+def apply(planned: list[PlannedAction], *, client_factory: ArmWriter | None = None, dry_run: bool = True,
           max_resources: int | str | None = None, actor: str | None = None,
           total_resources: int | None = None, now: datetime | None = None) -> list[RemediationRecord]:
     """Carry out (or, in a dry run, describe) the planned actions.
@@ -183,16 +198,10 @@ def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: 
     The brake: when more resources would change than `max_resources` (a count or "N%" of
     `total_resources`), nothing runs and every action is recorded as refused.
     """
-    actor = actor or default_actor()
+    actor = actor or default_actor(RemediationSettings())
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    touching = {p.resource.id.lower() for p in planned if p.changes}
-    total = total_resources if total_resources is not None else len({p.resource.id.lower() for p in planned})
-    limit = parse_max_resources(max_resources, total)
-    brake = None
-    if limit is not None and len(touching) > limit:
-        brake = (f"max-resources brake: this run would change {len(touching)} resources, more than the limit "
-                 f"{limit} ({max_resources}); nothing was changed. Raise --max-resources or narrow the scope")
-    if not dry_run and client_factory is None and brake is None and touching:
+    brake = brake_reason(planned, max_resources, total_resources)
+    if not dry_run and client_factory is None and brake is None and any(p.changes for p in planned):
         raise ConfigError("remediation without --dry-run needs Azure clients (a subscription and credential)")
 
     records: list[RemediationRecord] = []
@@ -216,7 +225,7 @@ def apply(planned: list[PlannedAction], *, client_factory: Any = None, dry_run: 
     return records
 
 
-def _apply_one(item: PlannedAction, record: RemediationRecord, clients: Any) -> None:
+def _apply_one(item: PlannedAction, record: RemediationRecord, clients: ArmWriter | None) -> None:
     from amlguard.inventory.live import describe_failure
 
     if item.resource.origin != "live":
@@ -262,12 +271,13 @@ def annotate(findings: Iterable[Finding], records: Iterable[RemediationRecord]) 
             finding.message = f"{finding.message}; remediation {match.action} failed: {match.message}"
 
 
-def remediate(report: AuditReport, pack_rules: Any, *, client_factory: Any = None, dry_run: bool = True,
-              max_resources: int | str | None = None, actor: str | None = None) -> list[RemediationRecord]:
+def remediate(report: AuditReport, pack_rules: Any, *, client_factory: ArmWriter | None = None, dry_run: bool = True,
+              max_resources: int | str | None = None, actor: str | None = None,
+              now: datetime | None = None) -> list[RemediationRecord]:
     """Plan, apply and annotate in one call (what the CLI and the service run)."""
     planned = plan(report.findings, report.resources, pack_rules)
     records = apply(planned, client_factory=client_factory, dry_run=dry_run, max_resources=max_resources,
-                    actor=actor, total_resources=len(report.resources))
+                    actor=actor, total_resources=len(report.resources), now=now)
     annotate(report.findings, records)
     return records
 
@@ -285,26 +295,29 @@ def add_remediation_arguments(parser: argparse.ArgumentParser) -> None:
                             "audited) would change")
 
 
-def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Any,
-                        env: Mapping[str, str] | None = None, *, client_factory: Any = None,
-                        ) -> list[RemediationRecord]:
+def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Any, settings: Settings, *,
+                        client_factory: ArmWriter | None = None) -> list[RemediationRecord]:
     """The `amlguard audit --remediate` hook: annotates `report` in place, returns the records
     and prints a one-line summary on stderr."""
-    env = os.environ if env is None else env
     dry_run = not getattr(args, "no_dry_run", False)
     max_resources = getattr(args, "max_resources", None)
     parse_max_resources(max_resources, len(report.resources))  # a bad value is a usage error up front
     if client_factory is None and not dry_run:
-        from amlguard.inventory.config import credential_from_env, options_from_env
-        from amlguard.inventory.live import ArmClients
-
-        client_factory = ArmClients(credential_from_env(env),
-                                    options_from_env(env, arm_endpoint=getattr(args, "arm_endpoint", None)))
+        client_factory = arm_clients(settings, arm_endpoint=getattr(args, "arm_endpoint", None))
     records = remediate(report, pack, client_factory=client_factory, dry_run=dry_run,
-                        max_resources=max_resources, actor=default_actor(env))
+                        max_resources=max_resources, actor=default_actor(settings.remediation))
     counts: dict[str, int] = {}
     for record in records:
         counts[record.status] = counts.get(record.status, 0) + 1
     summary = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items())) or "nothing to do"
     print(f"amlguard: remediation{' (dry run)' if dry_run else ''}: {summary}", file=sys.stderr)
     return records
+
+
+def arm_clients(settings: Settings, *, arm_endpoint: str | None = None) -> ArmWriter:
+    """The Azure clients remediation writes through (`ArmClients`), from the settings' credential
+    and client options."""
+    from amlguard.inventory.config import credential_from_env, options_from_env
+    from amlguard.inventory.live import ArmClients
+
+    return ArmClients(credential_from_env(settings.env), options_from_env(settings.env, arm_endpoint=arm_endpoint))

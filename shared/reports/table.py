@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
+from collections.abc import Mapping
 from typing import TextIO
 
 from amlguard.model import AuditReport, Finding, Resource, Status
@@ -48,18 +48,20 @@ _SEVERITY_STYLE = {"critical": "bold_red", "high": "red", "medium": "yellow", "l
 _INDENT = "  "
 
 
-def use_color(stream: TextIO | None = None) -> bool:
+def use_color(stream: TextIO | None = None, env: Mapping[str, str] | None = None) -> bool:
     """Whether to colour output written to `stream` (default stdout).
 
-    Same precedence as CPython's own colouring: `NO_COLOR` (non-empty) turns colour off,
-    then `FORCE_COLOR` (non-empty) turns it on, then `TERM=dumb` turns it off, then colour
-    only when the stream is a terminal.
+    Same precedence as CPython's own colouring, read from the settings mapping `env`
+    (`amlguard.config.Settings.env`): `NO_COLOR` (non-empty) turns colour off, then `FORCE_COLOR`
+    (non-empty) turns it on, then `TERM=dumb` turns it off, then colour only when the stream is a
+    terminal.
     """
-    if os.environ.get("NO_COLOR"):
+    env = env or {}
+    if env.get("NO_COLOR"):
         return False
-    if os.environ.get("FORCE_COLOR"):
+    if env.get("FORCE_COLOR"):
         return True
-    if os.environ.get("TERM") == "dumb":
+    if env.get("TERM") == "dumb":
         return False
     stream = stream if stream is not None else sys.stdout
     try:

@@ -12,16 +12,26 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard import telemetry
 from amlguard.config import Settings
 from amlguard.events import ParsedEvent
 from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, Scope
-from amlguard.model import AuditReport, Finding, Resource
+from amlguard.model import AuditReport, Finding, Resource, Status
 from amlguard.service.packs import PackHolder
+from amlguard.service.pipeline import Enforcement, enforce, evaluate, load_policy_pack
+from amlguard.service.ports import AlertSink, AuditStore
 
-__all__ = ["EventOutcome", "Service"]
+if TYPE_CHECKING:
+    from amlguard.alerts import DeliveryStats, Notifier
+    from amlguard.policy import PolicyPack
+    from amlguard.remediation import ArmWriter
+
+__all__ = ["BRAKE_RULE", "EventOutcome", "Service"]
+
+# The alert a tripped max-resources brake raises, one per swept scope (not a policy rule).
+BRAKE_RULE = "AMLG-REM-BRAKE"
 
 log = logging.getLogger(__name__)
 
@@ -57,57 +67,94 @@ class Service:
     settings: Settings
     inventory: Inventory
     packs: PackHolder
-    store: Any  # amlguard.alerts StateStore
-    alerts: Any  # amlguard.alerts.AlertManager
+    store: AuditStore
+    alerts: AlertSink
     clock: Callable[[], datetime] = utcnow
-    notifiers: dict[str, Any] = field(default_factory=dict)
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
+    clients: ArmWriter | None = None  # what remediation writes through; built on first need
     last_report: AuditReport | None = None  # the last full sweep, for the dashboard
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_settings(cls, settings: Settings, *, inventory: Inventory | None = None,
-                      clock: Callable[[], datetime] = utcnow) -> Service:
+                      clock: Callable[[], datetime] = utcnow, clients: ArmWriter | None = None) -> Service:
         """Wire the service from settings: snapshot or live inventory, state store, alerting."""
         from amlguard.alerts import AlertManager, open_store
+        from amlguard.alerts.config import build_notifiers, load_alerting
 
-        telemetry.setup_telemetry(settings)
+        telemetry.setup_telemetry(settings.env)
         if inventory is None:
             inventory = build_inventory(settings)
         store = open_store(settings.state_dir, backend=settings.state_backend, settings=settings.env)
-        config = None
-        notifiers: dict[str, Any] = {}
-        try:
-            from amlguard.alerts.config import build_notifiers, load_alerting
-        except ImportError:  # routing not installed in this build: alerts are kept, not sent
-            pass
-        else:
-            config = load_alerting(settings.alerting_file)
-            notifiers = build_notifiers(config, settings.env)
+        config = load_alerting(settings.alerting_file)
         manager = AlertManager(store, config=config, clock=clock)
-        return cls(settings=settings, inventory=inventory, packs=PackHolder(settings.policies_dir),
-                   store=store, alerts=manager, clock=clock, notifiers=notifiers)
+        return cls(settings=settings, inventory=inventory,
+                   packs=PackHolder(settings.policies_dir, loader=lambda _folder: load_policy_pack(settings)),
+                   store=store, alerts=manager, clock=clock, notifiers=build_notifiers(config, settings.env),
+                   clients=clients)
 
     def close(self) -> None:
         self.store.close()
 
     # -- audits ---------------------------------------------------------------------------
-    def _evaluate(self, resources: list[Resource], errors: Iterable[InventoryError] = ()) -> AuditReport:
-        pack = self.packs.current()
-        findings = pack.evaluate(resources, errors=list(errors), now=self.clock())
-        telemetry.record_findings(findings)
-        return AuditReport(resources=resources, findings=findings, rules=pack.rules_metadata())
-
     def _alert_update(self, report: AuditReport, audited: Iterable[str], *,
                       changed_by: dict[str, Any] | None = None) -> int:
         pack = self.packs.current()
         for_seconds = {rule.id: rule.for_seconds for rule in pack.rules}
-        findings: list[Finding] = report.findings
+        findings = report.findings
         if changed_by:
             for finding in findings:
                 finding.changed_by = changed_by
         transitions = self.alerts.process(findings, audited=list(audited), now=self.clock(),
                                           changed_by=changed_by, for_seconds=for_seconds)
         return len(transitions)
+
+    def _enforce(self, report: AuditReport, pack: PolicyPack, *, brake_subject: str | None) -> Enforcement:
+        """Remediation as the CLI does it: a dry run (records only) unless AMLGUARD_REMEDIATION_ENABLED,
+        then the max-resources brake. A tripped brake raises one alert on `brake_subject` (the swept
+        scope); a run the brake lets through resolves it."""
+        options = self.settings.remediation
+        from amlguard.remediation import default_actor
+
+        # an event audits one resource: a share of one is no brake but a ban, so only counts apply
+        limit = None if brake_subject is None and options.max_resources.endswith("%") else options.max_resources
+        done = enforce(report, pack, dry_run=not options.enabled, max_resources=limit,
+                       actor=default_actor(options), client_factory=self._arm_clients(),
+                       now=self.clock())
+        if options.enabled and brake_subject is not None:
+            status = Status.FAIL.value if done.brake else Status.PASS.value
+            message = done.brake or "remediation ran within the max-resources brake"
+            self.alerts.process([Finding(rule=BRAKE_RULE, resource=brake_subject, status=status, severity="high",
+                                         message=message, effect="alert")], now=self.clock())
+        return done
+
+    def _arm_clients(self) -> ArmWriter | None:
+        if self.clients is None and self.settings.remediation.enabled:
+            from amlguard.remediation import arm_clients
+
+            self.clients = arm_clients(self.settings)
+        return self.clients
+
+    def _reaudit(self, report: AuditReport, pack: PolicyPack, done: Enforcement) -> AuditReport:
+        """Read what remediation changed again and let the fresh findings settle its alerts."""
+        from amlguard.remediation import annotate
+
+        changed = {c.lower() for c in done.changed}
+        resources: list[Resource] = []
+        errors: list[InventoryError] = []
+        for resource_id in done.changed:
+            resource, error = self._read(resource_id)
+            resources += [resource] if resource else []
+            errors += [error] if error else []
+        fresh = evaluate(pack, resources, errors, now=self.clock())
+        annotate(fresh.findings, done.records)
+        actor = done.records[0].actor if done.records else "amlguard"
+        self._alert_update(fresh, done.changed, changed_by={"name": actor, "display": f"{actor}, remediating"})
+        kept = [f for f in report.findings if f.resource.lower() not in changed]
+        by_id = {r.id.lower(): r for r in resources}
+        report.resources = [by_id.get(r.id.lower(), r) for r in report.resources]
+        report.findings = kept + fresh.findings
+        return report
 
     def audit(self, resource_id: str, *, changed_by: dict[str, Any] | None = None) -> tuple[AuditReport, int]:
         """Audit exactly one resource and update its alerts. A resource the inventory cannot
@@ -118,26 +165,33 @@ class Service:
             current.set_attribute("amlguard.failed", summary["failed"] + summary["errors"])
             return report, transitions
 
-    def _audit(self, resource_id: str, *, changed_by: dict[str, Any] | None) -> tuple[AuditReport, int]:
-        now = self.clock()
-        error: InventoryError | None = None
-        resource: Resource | None = None
+    def _read(self, resource_id: str) -> tuple[Resource | None, InventoryError | None]:
+        """The resource now, or the error finding's cause: unreadable, or not found."""
         try:
             resource = self.inventory.get(resource_id)
         except Exception as exc:  # a partial failure is data, not an exception
             log.warning("reading %s failed: %s", resource_id, exc)
-            error = InventoryError(resource=resource_id, message=f"could not read {resource_id}: {exc}",
-                                   kind=_kind_of(resource_id), retryable=True)
-        if resource is None and error is None:
-            error = InventoryError(
+            return None, InventoryError(resource=resource_id, message=f"could not read {resource_id}: {exc}",
+                                        kind=_kind_of(resource_id), retryable=True)
+        if resource is None:
+            return None, InventoryError(
                 resource=resource_id,
                 message=(f"{resource_id} was not found by the inventory; if it was just created, the next "
                          "sweep re-checks it; otherwise check amlguard's Reader access to its workspace"),
-                kind=_kind_of(resource_id),
-            )
-        report = self._evaluate([resource] if resource else [], [error] if error else [])
+                kind=_kind_of(resource_id))
+        return resource, None
+
+    def _audit(self, resource_id: str, *, changed_by: dict[str, Any] | None) -> tuple[AuditReport, int]:
+        now = self.clock()
+        resource, error = self._read(resource_id)
+        pack = self.packs.current()
+        report = evaluate(pack, [resource] if resource else [], [error] if error else [], now=now)
+        done = self._enforce(report, pack, brake_subject=None)
         transitions = self._alert_update(report, [resource.id if resource else resource_id],
                                          changed_by=changed_by)
+        if done.changed:
+            report = self._reaudit(report, pack, done)
+            resource = report.resources[0] if report.resources else None
         # an unreadable resource keeps its error finding in the store, as the report has it
         self.store.record_audit(resource.id if resource else resource_id, now, report.summary(),
                                 state=_audit_state(resource, report.findings))
@@ -155,11 +209,16 @@ class Service:
     def _sweep(self, scope: Scope | None, *, record: bool) -> AuditReport:
         now = self.clock()
         result: InventoryResult = self.inventory.list(scope)
-        report = self._evaluate(result.resources, result.errors)
-        report.diagnostics = list(result.diagnostics)
+        pack = self.packs.current()
+        report = evaluate(pack, result.resources, result.errors, result.diagnostics, now=now)
         audited = {r.id for r in result.resources} | {e.resource for e in result.errors}
+        done = self._enforce(report, pack, brake_subject=_scope_id(scope))
         self._alert_update(report, audited)
-        self._resolve_vanished(scope, audited, {e.resource for e in result.errors}, now)
+        # the brake alert of this scope is settled by _enforce, not by the resources found
+        kept = {_scope_id(scope)} if self.settings.remediation.enabled else set()
+        self._resolve_vanished(scope, audited | kept, {e.resource for e in result.errors}, now)
+        if done.changed:
+            report = self._reaudit(report, pack, done)
         if record:
             by_resource: dict[str, list[Finding]] = {}
             for finding in report.findings:
@@ -212,29 +271,17 @@ class Service:
     def _forget_vanished(self, scope: Scope | None, audited: set[str], failed: set[str], now: datetime) -> None:
         """Audit records of resources a sweep of their scope no longer finds are marked gone, so
         the stored report stops listing them. Never when their workspace could not be read."""
-        audited_lower = {a.lower() for a in audited}
-        failed_prefixes = tuple(f.lower() for f in failed)
-        for record in self.store.audit_records(_scope_prefix(scope)):
-            resource = str(record.get("resource") or "")
-            low = resource.lower()
-            if not record.get("state") or low in audited_lower or (failed_prefixes and low.startswith(failed_prefixes)):
-                continue
-            if _in_scope(resource, scope):
-                self.store.record_audit(resource, now, {"gone": True, "reason": "not found in sweep"})
+        kept = self.store.audit_records(_scope_prefix(scope))
+        for resource in _vanished([str(r.get("resource") or "") for r in kept if r.get("state")], scope, audited,
+                                  failed):
+            self.store.record_audit(resource, now, {"gone": True, "reason": "not found in sweep"})
 
     def _resolve_vanished(self, scope: Scope | None, audited: set[str], failed: set[str],
                           now: datetime) -> None:
         """Open alerts of resources no longer in the inventory resolve: the resource was deleted
         without us seeing the event. Never when the workspace could not be read."""
-        audited_lower = {a.lower() for a in audited}
-        failed_prefixes = tuple(f.lower() for f in failed)
-        for alert in self.alerts.list_alerts(include_resolved=False):
-            resource = str(alert["resource"])
-            low = resource.lower()
-            if low in audited_lower or (failed_prefixes and low.startswith(failed_prefixes)):
-                continue
-            if not _in_scope(resource, scope):
-                continue
+        alerts = [str(a["resource"]) for a in self.alerts.list_alerts(include_resolved=False)]
+        for resource in _vanished(alerts, scope, audited, failed):
             self.alerts.resolve_resource(resource, now=now, reason="not found in sweep")
 
     def fanout(self, scope: Scope | None = None) -> list[str]:
@@ -258,8 +305,15 @@ class Service:
         if event.action == "ignore":
             log.info("ignoring event %s: %s", event.id, event.reason)
             return EventOutcome(event.id, "ignored", event.resource_id, event.reason)
-        if not self.store.mark_event_seen(event.id):
+        # An event is marked seen only after its effect is stored, so a delivery retried after a
+        # failure anywhere before that redoes the work; two racing deliveries both audit (harmless).
+        if self.store.event_seen(event.id):
             return EventOutcome(event.id, "duplicate", event.resource_id, "event id already processed")
+        outcome = self._apply_event(event)
+        self.store.mark_event_seen(event.id, self.clock())
+        return outcome
+
+    def _apply_event(self, event: ParsedEvent) -> EventOutcome:
         assert event.resource_id is not None
         last = self.store.last_audit(event.resource_id)
         if last is not None and event.time is not None and event.time < last and not (
@@ -287,10 +341,18 @@ class Service:
             return False
 
     # -- timers ---------------------------------------------------------------------------
-    def tick(self) -> Any:
+    def tick(self) -> DeliveryStats:
         """Advance alert timers and deliver what is due (called by timers and after events)."""
         self.alerts.tick(now=self.clock())
         return self.alerts.deliver(self.notifiers, now=self.clock())
+
+
+def _vanished(ids: Iterable[str], scope: Scope | None, audited: set[str], failed: set[str]) -> list[str]:
+    """The ids in `scope` a sweep did not find, except those under a resource it could not read."""
+    audited_lower = {a.lower() for a in audited}
+    failed_prefixes = tuple(f.lower() for f in failed)
+    return [rid for rid in ids if rid.lower() not in audited_lower
+            and not (failed_prefixes and rid.lower().startswith(failed_prefixes)) and _in_scope(rid, scope)]
 
 
 def _kind_of(resource_id: str) -> str | None:
@@ -301,6 +363,19 @@ def _kind_of(resource_id: str) -> str | None:
     except ValueError:
         return None
     return str(kind) if kind else None
+
+
+def _scope_id(scope: Scope | None) -> str:
+    """The id a swept scope's own alerts carry (the remediation brake): the longest ARM id prefix
+    the scope names, `/` for the whole configured estate."""
+    if scope is None or len(scope.subscriptions) != 1:
+        return "/"
+    out = f"/subscriptions/{scope.subscriptions[0]}"
+    if scope.resource_group:
+        out += f"/resourceGroups/{scope.resource_group}"
+        if scope.workspace:
+            out += f"/providers/Microsoft.MachineLearningServices/workspaces/{scope.workspace}"
+    return out
 
 
 def scope_for_workspace(workspace_id: str) -> Scope:

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
+from amlguard.armid import ArmId
 from amlguard.inventory.base import Scope
+from amlguard.model import Kind
+
+if TYPE_CHECKING:
+    from amlguard.service.core import Service
 
 __all__ = ["PoisonMessage", "handle_message", "sweep_messages"]
 
@@ -28,7 +33,7 @@ class PoisonMessage(Exception):
         super().__init__(reason)
 
 
-def sweep_messages(service: Any, *, scope: Scope | None = None, late: bool = False) -> list[str]:
+def sweep_messages(service: Service, *, scope: Scope | None = None, late: bool = False) -> list[str]:
     """One JSON message per workspace in the configured scope."""
     settings = service.settings
     if scope is None and (settings.subscriptions or settings.resource_group or settings.workspace):
@@ -40,8 +45,8 @@ def sweep_messages(service: Any, *, scope: Scope | None = None, late: bool = Fal
     return [json.dumps({"workspace": ws, "requested_at": stamp}) for ws in service.fanout(scope)]
 
 
-def handle_message(service: Any, body: bytes | str, *, dequeue_count: int = 1,
-                   max_dequeue: int = 5) -> dict[str, Any]:
+def handle_message(service: Service, body: bytes | str, *, dequeue_count: int = 1,
+                   max_dequeue: int = 5) -> dict[str, int]:
     """Audit the workspace a message names; raises PoisonMessage when it must not be retried."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
@@ -49,14 +54,15 @@ def handle_message(service: Any, body: bytes | str, *, dequeue_count: int = 1,
     except ValueError:
         raise PoisonMessage(text, "message is not JSON; expected {\"workspace\": \"<ARM id>\"}") from None
     workspace = payload.get("workspace") if isinstance(payload, dict) else None
-    if not isinstance(workspace, str) or "/workspaces/" not in workspace.lower():
+    parsed = ArmId.parse(workspace)
+    if parsed is None or parsed.kind != Kind.WORKSPACE.value:
         raise PoisonMessage(text, "message has no workspace ARM id in \"workspace\"")
     try:
-        report = service.sweep_workspace(workspace)
+        report = service.sweep_workspace(parsed.text)
     except Exception as exc:
         if dequeue_count >= max_dequeue:
             raise PoisonMessage(text, f"failed {dequeue_count} times; last error: {exc}") from exc
         raise  # the runtime retries with its visibility timeout
     service.tick()
-    summary: dict[str, Any] = report.summary()
+    summary: dict[str, int] = report.summary()
     return summary

@@ -11,9 +11,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from amlguard.errors import PolicyError
+
+if TYPE_CHECKING:
+    from amlguard.policy import PolicyPack
 
 __all__ = ["PackHolder"]
 
@@ -23,18 +26,18 @@ log = logging.getLogger(__name__)
 class PackHolder:
     """Thread-safe holder of the current policy pack, with a cheap change check."""
 
-    def __init__(self, directory: Path, *, loader: Callable[[Path], Any] | None = None,
+    def __init__(self, directory: Path, *, loader: Callable[[Path], PolicyPack] | None = None,
                  check_every: float = 5.0) -> None:
         self.directory = directory
         self._loader = loader
         self._check_every = check_every
         self._lock = threading.Lock()
-        self._pack: Any = None
+        self._pack: PolicyPack | None = None
         self._stamp: tuple[tuple[str, float, int], ...] | None = None
         self._checked_at = 0.0
         self.last_error: PolicyError | None = None
 
-    def _load(self, directory: Path) -> Any:
+    def _load(self, directory: Path) -> PolicyPack:
         if self._loader is not None:
             return self._loader(directory)
         from amlguard.policy import load_pack
@@ -49,7 +52,7 @@ class PackHolder:
                 files.append((str(path), stat.st_mtime, stat.st_size))
         return tuple(files)
 
-    def current(self) -> Any:
+    def current(self) -> PolicyPack:
         """The pack to evaluate with; raises PolicyError only if no valid pack was ever loaded."""
         now = time.monotonic()
         with self._lock:

@@ -58,16 +58,16 @@ def test_default_file_is_valid_and_routes_as_documented() -> None:
     assert config.inhibit_rules and {"source_matchers", "target_matchers", "equal"} <= set(config.inhibit_rules[0])
 
 
-def test_default_path_and_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("AMLGUARD_ALERTING", raising=False)
-    assert load_alerting().file == str(REPO / "policies" / "alerting.yaml")
+def test_default_path_and_env_override(tmp_path: Path) -> None:
+    from amlguard.config import Settings
+
+    assert load_alerting(Settings.from_env({}).alerting_file).file == str(REPO / "policies" / "alerting.yaml")
     custom = tmp_path / "mine.yaml"
     custom.write_text(BASE)
-    monkeypatch.setenv("AMLGUARD_ALERTING", str(custom))
-    assert set(load_alerting().receivers) == {"teams", "hook"}
-    monkeypatch.setenv("AMLGUARD_ALERTING", str(tmp_path / "missing.yaml"))
+    assert set(load_alerting(Settings.from_env({"AMLGUARD_ALERTING": str(custom)}).alerting_file).receivers) == {
+        "teams", "hook"}
     with pytest.raises(PolicyError, match=r"missing\.yaml.*not found"):
-        load_alerting()
+        load_alerting(Settings.from_env({"AMLGUARD_ALERTING": str(tmp_path / "missing.yaml")}).alerting_file)
 
 
 def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
@@ -225,8 +225,11 @@ def test_send_resolved_comes_from_the_receiver() -> None:
 
 def test_routes_cli_shows_tree_tests_labels_and_sends(capsys: pytest.CaptureFixture[str],
                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from amlguard.alerts.config import run
+    from amlguard.cli import main
     from tests.standins.receivers import ReceiverStandin
+
+    def run(argv: list[str]) -> int:  # through the CLI's edge, which reads the environment
+        return main(["routes", *argv])
 
     for name in ("TEAMS_WEBHOOK_URL", "SLACK_WEBHOOK_URL", "AMLGUARD_WEBHOOK_URL", "WEBHOOK_HMAC_SECRET",
                  "AMLGUARD_EVENTGRID_ENDPOINT", "APPLICATIONINSIGHTS_CONNECTION_STRING", "AMLGUARD_ALERTING"):

@@ -109,7 +109,7 @@ def rules_file(tmp_path: Path, no_data: str = "keep_state", for_: str = "10m", e
 
 def service_with(tmp_path: Path, alerts: Any, rules: Path, clock: list[datetime]) -> Service:
     settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state",
-                        env={"AMLGUARD_MONITOR_RULES": str(rules)})
+                        monitor_rules=rules)
     store = open_store(tmp_path / "state")
     return Service(settings=settings, inventory=SnapshotInventory([str(WORKSPACE)]),
                    packs=PackHolder(REPO / "policies"), store=store, alerts=alerts, clock=lambda: clock[0])
@@ -290,7 +290,7 @@ def _real_service(tmp_path: Path, clock: list[datetime], **rules: str) -> tuple[
     store = open_store(tmp_path / "state")
     manager = alerts_module.AlertManager(store, clock=lambda: clock[0])
     settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state",
-                        env={"AMLGUARD_MONITOR_RULES": str(rules_file(tmp_path, **rules))})
+                        monitor_rules=rules_file(tmp_path, **rules))
     service = Service(settings=settings, inventory=SnapshotInventory([str(WORKSPACE)]),
                       packs=PackHolder(REPO / "policies"), store=store, alerts=manager, clock=lambda: clock[0])
     return manager, service
@@ -404,13 +404,13 @@ def test_drift_rule_reads_a_log_analytics_table_through_the_stand_in(
             rationale: r
             remediation: x
         """), encoding="utf-8")
-    monkeypatch.setenv("AMLGUARD_MONITOR_WORKSPACE_ID", "ws-guid")
-    monkeypatch.setenv("AMLGUARD_MONITOR_LOGS_ENDPOINT", standin.url.rstrip("/"))
-    monkeypatch.setenv("AMLGUARD_CA_BUNDLE", str(standin.ca_file))
+    settings = Settings.from_env({"AMLGUARD_MONITOR_WORKSPACE_ID": "ws-guid",
+                                  "AMLGUARD_MONITOR_LOGS_ENDPOINT": standin.url.rstrip("/"),
+                                  "AMLGUARD_CA_BUNDLE": str(standin.ca_file)})
     monkeypatch.setattr("amlguard.inventory.config.credential_from_env", lambda env=None: FakeCredential())
     out = io.StringIO()
     code = run(["--snapshot", str(WORKSPACE), "--rules", str(rules), "--format", "json",
-                "--now", "2026-11-26T11:00:00Z"], stdout=out)
+                "--now", "2026-11-26T11:00:00Z"], stdout=out, settings=settings)
     assert code == 1
     signals = {s["resource"].rsplit("/", 1)[-1]: s for s in json.loads(out.getvalue())["signals"]}
     assert signals["blue"]["status"] == "fail" and signals["blue"]["drifted_features"] == ["age", "region"]
@@ -424,7 +424,7 @@ def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None
     alerts = LifecycleAlerts()
     clock = [datetime(2027, 3, 1, 8, 0, tzinfo=UTC)]
     settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state",
-                        env={"AMLGUARD_MONITOR_EXAMPLE": str(REPO / "examples" / "monitoring")})
+                        monitor_example=str(REPO / "examples" / "monitoring"))
     service = Service(settings=settings, inventory=SnapshotInventory([str(WORKSPACE)]),
                       packs=PackHolder(REPO / "policies"), store=open_store(tmp_path / "state"), alerts=alerts,
                       clock=lambda: clock[0])

@@ -125,14 +125,16 @@ def test_help_exits_0() -> None:
 def test_audit_arguments_select_parameters_and_environment(tmp_path: Path) -> None:
     import argparse
 
-    from amlguard.policy import add_policy_arguments, pack_from_args
+    from amlguard.config import Settings
+    from amlguard.policy import add_policy_arguments, settings_from_args
+    from amlguard.service.pipeline import load_policy_pack
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--policies")
     add_policy_arguments(parser)
     args = parser.parse_args(["--policies", str(default_policies_dir()), "--param", "min_instances=2",
                               "--param", "AMLG-SUP-002.allowed_registries=mcr.microsoft.com,myacr.azurecr.io"])
-    pack = pack_from_args(args, env={"AMLGUARD_ENVIRONMENT": "prod"})
+    pack = load_policy_pack(settings_from_args(args, Settings.from_env({"AMLGUARD_ENVIRONMENT": "prod"})))
     assert pack.environment == "prod"
     assert pack.parameters == {"min_instances": 2,
                                "AMLG-SUP-002.allowed_registries": ["mcr.microsoft.com", "myacr.azurecr.io"]}

@@ -207,11 +207,13 @@ def test_kinds_registered_by_other_areas_are_validated(tmp_path: Path) -> None:
                                                                         ("a.yaml", 3, "routez")}
 
 
-def test_default_pack_location_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_pack_location_and_env_override(tmp_path: Path) -> None:
+    from amlguard.config import Settings
+
     assert default_policies_dir() == Path(__file__).resolve().parents[2] / "policies"
     write(tmp_path, "r.yaml", HEADER + GOOD_RULE)
-    monkeypatch.setenv("AMLGUARD_POLICIES", str(tmp_path))
-    assert [r.id for r in load_pack().rules] == ["AMLG-NET-001"]
+    settings = Settings.from_env({"AMLGUARD_POLICIES": str(tmp_path)})
+    assert [r.id for r in load_pack(settings.policies_dir).rules] == ["AMLG-NET-001"]
 
 
 def test_bundled_pack_is_valid_and_has_the_contract_rules() -> None:

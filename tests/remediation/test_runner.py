@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from amlguard.config import Settings
 from amlguard.errors import ConfigError
 from amlguard.inventory.base import Scope
 from amlguard.inventory.live import LiveInventory
@@ -207,7 +208,7 @@ def test_cli_hook_annotates_the_report(capsys: pytest.CaptureFixture[str]) -> No
                         fields={"public_network_access": "enabled"})
     report = AuditReport(resources=[resource], findings=[fail("AMLG-NET-001", EP_PUBLIC[0])])
     args = argparse.Namespace(remediate=True, no_dry_run=False, max_resources=None)
-    records = remediate_from_args(args, report, RULES, env={"AMLGUARD_ACTOR": "ci"})
+    records = remediate_from_args(args, report, RULES, Settings.from_env({"AMLGUARD_ACTOR": "ci"}))
 
     assert records[0].status == "would_change" and records[0].actor == "ci"
     assert report.findings[0].remediation_action == records[0].to_json()

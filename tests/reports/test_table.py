@@ -42,25 +42,17 @@ def test_ansi_codes_when_color_is_true() -> None:
         ({"TERM": "dumb"}, True, False),
     ],
 )
-def test_use_color(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], isatty: bool, expected: bool) -> None:
-    for name in ("NO_COLOR", "FORCE_COLOR", "TERM"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-
+def test_use_color(env: dict[str, str], isatty: bool, expected: bool) -> None:
     class Stream(io.StringIO):
         def isatty(self) -> bool:
             return isatty
 
-    assert use_color(Stream()) is expected
+    assert use_color(Stream(), env) is expected
 
 
-def test_color_none_follows_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setenv("FORCE_COLOR", "1")
-    assert ANSI.search(render(build_report(), "table"))
-    monkeypatch.setenv("NO_COLOR", "1")
-    assert not ANSI.search(render(build_report(), "table"))
+def test_color_none_follows_stdout() -> None:
+    assert not ANSI.search(render(build_report(), "table"))  # pytest's captured stdout is no terminal
+    assert ANSI.search(render(build_report(), "table", color=use_color(None, {"FORCE_COLOR": "1"})))
 
 
 def test_grouped_by_resource_with_location_and_remediation() -> None:

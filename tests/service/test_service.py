@@ -220,3 +220,46 @@ def test_an_unreadable_resource_is_stored_as_its_error_and_bad_records_are_skipp
     service.store.record_audit(f"{WS}/onlineEndpoints/odd", clock(), state={"resource": None, "findings": [{"x": 1}]})
     again = service.report_from_store()
     assert again is not None and len(again.findings) == len(stored.findings)  # the broken record is left out
+
+
+def test_an_event_whose_effect_was_not_stored_is_redone_on_retry(service, monkeypatch) -> None:
+    """Seen is written after the effect: a store failure after the audit leaves the event unseen,
+    so Event Grid's retry audits again instead of being dropped as a duplicate."""
+    real = service.store.record_audit
+    calls = []
+
+    def failing_once(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service.store, "record_audit", failing_once)
+    event = parse_event_dict(write_event("e1", GREEN))
+    try:
+        service.handle_event(event)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the store failure must reach Event Grid, which retries")
+    assert not service.store.event_seen("e1")
+    retried = service.handle_event(event)
+    assert retried.outcome == "audited" and calls == [GREEN, GREEN]
+    assert service.store.event_seen("e1")
+    assert service.handle_event(event).outcome == "duplicate"
+
+
+def test_an_event_writes_the_store_once_per_effect(service) -> None:
+    """A write event costs one audit record and one seen mark; the rest are the alert lifecycle's."""
+    writes: list[str] = []
+    backend = service.store.backend
+    real = backend.write
+
+    def counting(ops):
+        writes.extend(f"{op.pk}" for op in ops)
+        return real(ops)
+
+    backend.write = counting
+    service.handle_event(parse_event_dict(write_event("e1", BLUE)))
+    assert writes.count("audit") == 1 and writes.count("event") == 1, writes
+    assert writes.index("event") == len(writes) - 1  # seen is the last write: the effect is stored first
