@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from amlguard.alerts.records import Conflict, retry, to_utc
 from amlguard.alerts.routing import Matcher, parse_matcher
-from amlguard.alerts.store import Conflict, StateStore, retry, to_utc
+from amlguard.alerts.store import StateStore
 
 __all__ = [
     "Silence",

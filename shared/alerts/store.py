@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
+from amlguard.alerts.records import Backend, Conflict, Doc, Op, retry, to_utc
 from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
 
@@ -39,56 +39,10 @@ __all__ = [
 ]
 
 HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
-T = TypeVar("T")
-
-
-class Conflict(Exception):
-    """An optimistic write lost: the row exists (insert) or its ETag changed (replace/delete)."""
-
-
-@dataclass(slots=True)
-class Doc:
-    """One stored document with the ETag to write it back conditionally."""
-
-    pk: str
-    rk: str
-    body: dict[str, Any]
-    etag: str = ""
-
-
-@dataclass(slots=True)
-class Op:
-    """One write in an atomic batch. `etag` makes replace/delete conditional; insert fails if present."""
-
-    action: Literal["insert", "replace", "upsert", "delete"]
-    pk: str
-    rk: str
-    body: dict[str, Any] | None = None
-    etag: str | None = None
-
-
-class Backend(Protocol):
-    """Document storage with ETags; `write` is atomic and all its ops share one partition."""
-
-    def get(self, pk: str, rk: str) -> Doc | None: ...
-
-    def query(self, pk: str, prefix: str = "", *, limit: int | None = None,
-              start: str | None = None) -> list[Doc]:
-        """Documents of one partition in row-key order: those starting with `prefix`, from `start` on."""
-        ...
-
-    def write(self, ops: Sequence[Op]) -> list[str]: ...
-
-    def close(self) -> None: ...
 
 
 # ---------------------------------------------------------------------------------------------
 # JSON forms
-
-
-def to_utc(value: datetime) -> datetime:
-    """Aware UTC datetime (naive values are taken as UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -526,16 +480,6 @@ class StateStore:
         self.backend.write([Op("upsert", "meta", name, body)])
 
 
-def retry(attempt: Callable[[], T], *, tries: int = 20) -> T:
-    """Run an optimistic read-modify-write until it does not hit a Conflict."""
-    for _ in range(tries - 1):
-        try:
-            return attempt()
-        except Conflict:
-            continue
-    return attempt()
-
-
 # ---------------------------------------------------------------------------------------------
 # Opening a store
 
@@ -588,15 +532,3 @@ def open_store(state_dir: str | Path | None = None, *, backend: str | None = Non
                 "AMLGUARD_STATE_CONNECTION (a storage connection string); set one in the app settings")
         return StateStore(table, description=f"table:{table.table_name}")
     raise ConfigError(f"unknown state backend {kind!r} (AMLGUARD_STATE_BACKEND); use 'sqlite' or 'table'")
-
-
-def iter_chunks(text: str, size: int) -> Iterator[str]:
-    """Split `text` into pieces of at most `size` characters (Table string properties are capped)."""
-    for start in range(0, len(text), size):
-        yield text[start:start + size]
-
-
-def dumps(body: Mapping[str, Any]) -> str:
-    """Compact, deterministic JSON for stored documents."""
-    return json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
-
