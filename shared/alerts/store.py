@@ -53,6 +53,7 @@ def _dt(value: Any) -> datetime | None:
     return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
 
 
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 _ALERT_TIMES = ("since", "active_since", "last_evaluated", "last_failed", "resolved_at", "acknowledged_at")
 
 
@@ -145,6 +146,15 @@ class StoredAlert:
     @property
     def needs_routing(self) -> bool:
         return self.route_seq != self.routed_seq
+
+    def snapshot(self) -> dict[str, Any]:
+        """The persisted fields as they are now, to tell whether a change needs a write (cheaper
+        than the JSON form: the lifecycle replaces labels and claims, it never edits them in place)."""
+        alert = self.alert
+        return {**{name: getattr(alert, name) for name in _ALERT_FIELDS}, "history": len(self.history),
+                "for_seconds": self.for_seconds, "keep_firing_for": self.keep_firing_for,
+                "route_seq": self.route_seq, "routed_seq": self.routed_seq, "closed_by": self.closed_by,
+                "closed_at": self.closed_at}
 
     def to_json(self) -> dict[str, Any]:
         return {"alert": alert_to_json(self.alert), "history": self.history, "for_seconds": self.for_seconds,
@@ -327,7 +337,7 @@ class StateStore:
                                          etag=stored.etag or None)])
         stored.etag = etag
         due = stored.due
-        if due != stored.saved_due or action == "insert":
+        if due != stored.saved_due:
             # Written after the alert (another partition, so not atomic): a stale or missing row only
             # delays a timer until the next full scan (AlertManager's first tick and housekeeping).
             fp = stored.alert.fingerprint
@@ -345,6 +355,10 @@ class StateStore:
             if at is None or at <= cutoff:
                 out.append(doc.rk)
         return out
+
+    def timer_times(self) -> list[datetime]:
+        """When each alert in the timer index is due (a scheduler sleeps until the earliest)."""
+        return [at for doc in self.backend.query("due") if (at := _dt(doc.body.get("at"))) is not None]
 
     def clear_due(self, fp: str) -> None:
         """Drop the timer row of an alert that no longer exists."""
@@ -425,6 +439,20 @@ class StateStore:
     def outbox(self, receiver: str, *, limit: int | None = None) -> list[Doc]:
         """A receiver's queued (and dead-lettered) messages, oldest first."""
         return self.backend.query(receiver_partition(receiver), "o-", limit=limit)
+
+    def outbox_times(self, receiver: str) -> list[datetime]:
+        """When each queued message of a receiver may next be attempted: its retry time, its
+        lease's end and the end of an open circuit, whichever is last (dead letters: never)."""
+        breaker = self.get_breaker(receiver)
+        open_until = _dt(breaker.body.get("open_until")) if breaker is not None else None
+        out = []
+        for doc in self.outbox(receiver):
+            if doc.body.get("state") == "dead":
+                continue
+            times = [_dt(doc.body.get(k)) for k in ("next_attempt_at", "leased_until")] + [open_until]
+            out.append(max(t for t in times if t is not None) if any(times) else _dt(
+                doc.body["notification"]["created_at"]) or datetime.now(UTC))
+        return out
 
     def update_outbox(self, receiver: str, doc: Doc) -> str:
         """Conditionally rewrite an outbox item (lease, attempt count, backoff)."""
