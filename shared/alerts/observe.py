@@ -201,8 +201,8 @@ class Observer:
             return self.store.save_alert(stored), transition
 
         stored, transition = retry(attempt)
-        if transition is not None and stored is not None and stored.due is not None and self.on_timer:
-            self.on_timer(stored.due)
+        if stored is not None and stored.timer_due is not None and self.on_timer is not None:
+            self.on_timer(stored.timer_due)
         return stored, transition
 
 

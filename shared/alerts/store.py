@@ -127,9 +127,12 @@ class StoredAlert:
         resolve that long after they last failed; an alert whose groups were not told yet (a crash
         between writes) is due at once.
         """
+        return self.alert.since if self.needs_routing else self.timer_due
+
+    @property
+    def timer_due(self) -> datetime | None:
+        """When the lifecycle's own timers (`for`, keep_firing_for) may change this alert."""
         alert = self.alert
-        if self.needs_routing:
-            return alert.since
         if alert.status == "pending" and alert.active_since is not None:
             return alert.active_since + timedelta(seconds=self.for_seconds)
         if alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None:
