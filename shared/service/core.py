@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard import telemetry
 from amlguard.config import Settings
@@ -20,6 +20,9 @@ from amlguard.events import ParsedEvent
 from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, Scope
 from amlguard.model import AuditReport, Finding, Resource
 from amlguard.service.packs import PackHolder
+
+if TYPE_CHECKING:
+    from amlguard.alerts import AlertFacade, DeliveryStats, Notifier, StateStoreProtocol
 
 __all__ = ["EventOutcome", "Service"]
 
@@ -57,10 +60,10 @@ class Service:
     settings: Settings
     inventory: Inventory
     packs: PackHolder
-    store: Any  # amlguard.alerts StateStore
-    alerts: Any  # amlguard.alerts.AlertManager
+    store: StateStoreProtocol
+    alerts: AlertFacade
     clock: Callable[[], datetime] = utcnow
-    notifiers: dict[str, Any] = field(default_factory=dict)
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
     last_report: AuditReport | None = None  # the last full sweep, for the dashboard
 
     # -- construction ---------------------------------------------------------------------
@@ -75,7 +78,7 @@ class Service:
             inventory = build_inventory(settings)
         store = open_store(settings.state_dir, backend=settings.state_backend, settings=settings.env)
         config = None
-        notifiers: dict[str, Any] = {}
+        notifiers: dict[str, Notifier] = {}
         try:
             from amlguard.alerts.config import build_notifiers, load_alerting
         except ImportError:  # routing not installed in this build: alerts are kept, not sent
@@ -287,7 +290,7 @@ class Service:
             return False
 
     # -- timers ---------------------------------------------------------------------------
-    def tick(self) -> Any:
+    def tick(self) -> DeliveryStats:
         """Advance alert timers and deliver what is due (called by timers and after events)."""
         self.alerts.tick(now=self.clock())
         return self.alerts.deliver(self.notifiers, now=self.clock())
