@@ -165,7 +165,9 @@ class Timers:
                 log.exception("alert tick failed")
                 later = now + MIN_IDLE
             if later is not None:
-                self.wake(max(later, now + MIN_IDLE))
+                # work still due right after a run is stuck (a receiver inside its backoff window,
+                # a lease held elsewhere): look again shortly rather than spin
+                self.wake(later if later > now else now + MIN_IDLE)
         return self.next_wake()
 
     def _runner(self, job: Job) -> Callable[[], None]:

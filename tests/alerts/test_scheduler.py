@@ -217,3 +217,25 @@ def test_serve_timers_follow_the_settings(tmp_path) -> None:  # type: ignore[no-
 
 def test_utc_now_is_aware() -> None:
     assert Schedule.parse("X", "0 0 * * * *").next_after(datetime(2026, 1, 1, 0, 30, tzinfo=UTC)).tzinfo is not None
+
+
+def test_groups_due_a_moment_apart_each_leave_on_time(store: StateStore, clock: FakeClock) -> None:
+    from .fakes import ep_id
+
+    run = Delivery(store, clock, wait=10)  # group_by rule: one group per rule
+    clock.advance(1)
+    run.manager.process([finding("AMLG-NET-001", resource=ep_id("e1"))])
+    clock.now += timedelta(milliseconds=200)
+    run.manager.process([finding("AMLG-AUTH-001", resource=ep_id("e2"))])
+    run.run_until(T0 + timedelta(seconds=60))
+    assert run.sent_at == [T0 + timedelta(seconds=11), T0 + timedelta(seconds=11, milliseconds=200)]
+
+
+def test_work_still_due_after_a_run_is_looked_at_again_shortly_not_in_a_spin(store: StateStore,
+                                                                            clock: FakeClock) -> None:
+    manager = AlertManager(store, clock=clock, router=router("team"))
+    manager.process([finding()])  # a message is queued for "team" now
+    timers = Timers(manager, lambda: None, [], alerts_schedule=EVERY_30S, receivers=["team"], clock=clock)
+    timers.run_due()  # this tick delivers nothing (say the outbox was capped): still due
+    assert manager.next_due(["team"]) == T0
+    assert timers.next_wake() == T0 + timedelta(seconds=1)
