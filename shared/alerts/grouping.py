@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from amlguard.alerts.dedup import decide, due_at
 from amlguard.alerts.mute import MuteContext, labels_of
-from amlguard.alerts.records import Conflict, retry
+from amlguard.alerts.records import retry
 from amlguard.alerts.routing import RouteMatch
 from amlguard.alerts.store import StateStore, StoredAlert
 from amlguard.alerts.types import Alert
@@ -54,7 +54,9 @@ class Grouper:
         self.on_scheduled = on_scheduled
 
     def route(self, batch: list[StoredAlert], now: datetime) -> None:
-        """Join every alert of `batch` to its groups (flushing those due now), then mark it routed."""
+        """Join every alert of `batch` to its groups (flushing those due now) and mark it routed in
+        memory. The groups are written before the alerts: should the alert write be lost, the
+        notice went out once and the next observation finds the group already told."""
         if not batch:
             return
         if self.router is not None:
@@ -76,7 +78,7 @@ class Grouper:
                 if at is not None and self.on_scheduled is not None:
                     self.on_scheduled(at)
         for stored in batch:
-            self._mark_routed(stored)
+            stored.routed_seq = stored.route_seq  # written with the alert (Observer.commit)
 
     def _join(self, receiver: str, group_key: str, match: RouteMatch, alerts: list[Alert], now: datetime,
               mute: Callable[[], MuteContext]) -> datetime | None:
@@ -111,22 +113,3 @@ class Grouper:
         if body != before:
             self.store.save_group(receiver, group_key, body, etag=doc.etag if doc else None, outbox=notes)
         return at
-
-    def _mark_routed(self, stored: StoredAlert) -> None:
-        target_seq = stored.route_seq
-        if stored.etag and stored.routed_seq < target_seq:
-            stored.routed_seq = target_seq
-            try:
-                self.store.save_alert(stored)  # usually our own write's ETag: one request
-                return
-            except Conflict:
-                pass
-
-        def mark() -> None:
-            current = self.store.get_alert(stored.alert.fingerprint)
-            if current is None or current.routed_seq >= target_seq:
-                return
-            current.routed_seq = target_seq
-            self.store.save_alert(current)
-
-        retry(mark)

@@ -75,7 +75,13 @@ class AlertManager:
             self.on_due(at)
 
     def _route(self, observed: Observation, now: datetime) -> list[Transition]:
+        """Tell the groups, then write the alerts; an alert another writer changed meanwhile is
+        evaluated again, routed, and marked routed."""
         self.grouper.route(observed.to_route, now)
+        redo = self.observer.commit(observed, now)
+        self.grouper.route(redo.to_route, now)
+        for stored in redo.to_route:
+            self.observer.mark_routed(stored)
         return observed.transitions
 
     # -- the pipeline ----------------------------------------------------------------------------

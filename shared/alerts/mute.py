@@ -40,13 +40,13 @@ class MuteContext:
         self.silences: list[Silence] = list_silences(store, now=now, include_expired=False)
         self.sources: list[tuple[str, dict[str, str]]] = []
         self.alerts: dict[str, StoredAlert] = {}
+        fresh_by_fp = {s.alert.fingerprint: s for s in fresh}
         if snapshot or rules:
-            scanned = store.list_alerts()
-            self.sources = [(s.alert.fingerprint, s.alert.labels) for s in scanned
-                            if s.alert.status == lifecycle.FIRING]
+            scanned = {s.alert.fingerprint: s for s in store.list_alerts()} | fresh_by_fp
+            self.sources = [(fp, s.alert.labels) for fp, s in scanned.items() if s.alert.status == lifecycle.FIRING]
             if snapshot:
-                self.alerts = {s.alert.fingerprint: s for s in scanned}
-        self.alerts.update((s.alert.fingerprint, s) for s in fresh)
+                self.alerts = scanned
+        self.alerts.update(fresh_by_fp)
 
     def get(self, fp: str) -> StoredAlert | None:
         """An alert from the snapshot or the fresh ones, else from the store."""

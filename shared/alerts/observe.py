@@ -15,7 +15,7 @@ from typing import Any
 
 from amlguard.alerts import lifecycle
 from amlguard.alerts.lifecycle import Transition, evaluate, state_of
-from amlguard.alerts.records import retry
+from amlguard.alerts.records import Conflict, retry
 from amlguard.alerts.store import StateStore, StoredAlert
 from amlguard.alerts.types import Alert, fingerprint
 from amlguard.armid import ArmId
@@ -60,20 +60,6 @@ def _annotations(finding: Finding) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
-@dataclass(slots=True)
-class Observation:
-    """What one observation did: the transitions, and the alerts whose groups must be told."""
-
-    transitions: list[Transition] = field(default_factory=list)
-    to_route: list[StoredAlert] = field(default_factory=list)
-
-    def add(self, stored: StoredAlert | None, transition: Transition | None) -> None:
-        if transition is not None:
-            self.transitions.append(transition)
-        if stored is not None and stored.needs_routing:
-            self.to_route.append(stored)
-
-
 @dataclass(frozen=True, slots=True)
 class _Input:
     """One alert observation: the condition (None on a timer tick) and its context."""
@@ -84,6 +70,28 @@ class _Input:
     changed_by: dict[str, Any] | None = None
     for_s: float | None = None  # None: keep the alert's stored setting
     keep_s: float | None = None
+
+
+@dataclass(slots=True)
+class Observation:
+    """What one observation changed, in memory until `Observer.commit`: the transitions, the
+    alerts whose groups must be told, and the alerts to write (with the input that changed them,
+    to apply it again should another writer have won)."""
+
+    transitions: list[Transition] = field(default_factory=list)
+    to_route: list[StoredAlert] = field(default_factory=list)
+    to_save: list[tuple[StoredAlert, _Input]] = field(default_factory=list)
+
+    def add(self, change: tuple[StoredAlert | None, Transition | None, bool], obs: _Input) -> None:
+        stored, transition, write = change
+        if transition is not None:
+            self.transitions.append(transition)
+        if stored is None:
+            return
+        if stored.needs_routing:
+            self.to_route.append(stored)
+        if write or stored.needs_routing:
+            self.to_save.append((stored, obs))
 
 
 class Observer:
@@ -119,7 +127,7 @@ class Observer:
             step = _Input(failing, "failed" if failing else finding.status, finding,
                           finding.changed_by or changed_by, for_seconds.get(finding.rule),
                           keep_firing_for.get(finding.rule))
-            out.add(*self._apply(fp, now, step, known.get(fp) if known is not None else None))
+            out.add(self._evaluate(fp, now, step, known.get(fp) if known is not None else None), step)
         if known is not None:
             candidates = [s for s in known.values() if s.alert.resource.lower() in audited_ids]
         else:
@@ -131,7 +139,7 @@ class Observer:
                 continue
             step = _Input(False, "no finding", None, changed_by, for_seconds.get(alert.rule),
                           keep_firing_for.get(alert.rule))
-            out.add(*self._apply(alert.fingerprint, now, step, stored))
+            out.add(self._evaluate(alert.fingerprint, now, step, stored), step)
         return out
 
     def resolve_resource(self, resource_id: str, *, now: datetime, reason: str,
@@ -141,7 +149,7 @@ class Observer:
         for stored in self.store.alerts_for_resource(resource_id):
             if stored.alert.status in (PENDING, FIRING):
                 step = _Input(False, reason, None, changed_by, None, 0.0)
-                out.add(*self._apply(stored.alert.fingerprint, now, step, stored))
+                out.add(self._evaluate(stored.alert.fingerprint, now, step, stored), step)
         return out
 
     def timers(self, now: datetime, *, scan_all: bool) -> Observation:
@@ -161,49 +169,84 @@ class Observer:
                 else:
                     candidates.append(stored)
         out = Observation()
+        timer = _Input(None, "timer")
         for stored in candidates:
             if stored.alert.status in (PENDING, FIRING):
-                after, step = self._apply(stored.alert.fingerprint, now, _Input(None, "timer"), stored)
-                if step is not None:
-                    out.add(after, step)
-                    continue
-            if stored.needs_routing:
-                out.to_route.append(stored)
+                out.add(self._evaluate(stored.alert.fingerprint, now, timer, stored), timer)
+            elif stored.needs_routing:  # a crash between the group write and the alert write
+                out.add((stored, None, False), timer)
         return out
 
-    def _apply(self, fp: str, now: datetime, obs: _Input,
-               cached: StoredAlert | None) -> tuple[StoredAlert | None, Transition | None]:
-        """Read-modify-write one alert with the lifecycle; retried on ETag conflicts. `cached`
-        (from a scan just made) saves the first read; a stale copy only costs a retry."""
-        first = [cached]
+    def commit(self, observed: Observation, now: datetime) -> Observation:
+        """Write the changed alerts, after their groups were told (`routed_seq` already moved).
 
-        def attempt() -> tuple[StoredAlert | None, Transition | None]:
-            stored = first.pop() if first and first[0] is not None else self.store.get_alert(fp)
-            first.clear()
-            if stored is None and not obs.failing:
-                return None, None
-            if stored is not None and not obs.failing and stored.alert.status in (RESOLVED, INACTIVE):
-                return stored, None  # still clear: nothing to record
-            if stored is None:
-                assert obs.finding is not None
-                stored = StoredAlert(Alert(fingerprint=fp, rule=obs.finding.rule, resource=obs.finding.resource,
-                                           status=INACTIVE, severity=obs.finding.severity, since=now))
-            before = stored.snapshot()
-            transition = _step(stored, now, obs)
-            if stored.etag and transition is None:
-                after = stored.snapshot()
-                if after == before:
-                    return stored, None  # nothing changed: no write (processing twice is a no-op)
-                if stored.keep_firing_for <= 0 and _untimed(after) == _untimed(before):
-                    # Same condition, only the observation times moved: skip the write (a sweep would
-                    # otherwise rewrite every failing alert). Without keep_firing_for nothing reads them.
-                    return stored, None
-            return self.store.save_alert(stored), transition
+        An alert another writer changed meanwhile is read, evaluated and written again; what that
+        gives is returned (its alerts still have to be routed, then `mark_routed`)."""
+        redo = Observation()
+        lost: set[str] = set()
+        for stored, obs in observed.to_save:
+            try:
+                saved = self.store.save_alert(stored)
+            except Conflict:
+                fp = stored.alert.fingerprint
+                lost.add(fp)
+                redo.add(self._apply(fp, now, obs), obs)
+                continue
+            if saved.timer_due is not None and self.on_timer is not None:
+                self.on_timer(saved.timer_due)
+        if lost:
+            observed.transitions[:] = [t for t in observed.transitions if t.fingerprint not in lost]
+            observed.transitions += redo.transitions
+        return redo
 
-        stored, transition = retry(attempt)
-        if stored is not None and stored.timer_due is not None and self.on_timer is not None:
-            self.on_timer(stored.timer_due)
-        return stored, transition
+    def mark_routed(self, stored: StoredAlert) -> None:
+        """Record that the groups of an alert written before they were told have been told."""
+        target_seq = stored.route_seq
+
+        def mark() -> None:
+            current = self.store.get_alert(stored.alert.fingerprint)
+            if current is None or current.routed_seq >= target_seq:
+                return
+            current.routed_seq = target_seq
+            self.store.save_alert(current)
+
+        retry(mark)
+
+    def _evaluate(self, fp: str, now: datetime, obs: _Input,
+                  cached: StoredAlert | None) -> tuple[StoredAlert | None, Transition | None, bool]:
+        """Apply one observation to an alert in memory: (alert, transition, whether to write).
+        `cached` (from a scan just made) saves the read; a stale copy only costs a retry."""
+        stored = cached if cached is not None else self.store.get_alert(fp)
+        if stored is None and not obs.failing:
+            return None, None, False
+        if stored is not None and not obs.failing and stored.alert.status in (RESOLVED, INACTIVE):
+            return stored, None, False  # still clear: nothing to record
+        if stored is None:
+            assert obs.finding is not None
+            stored = StoredAlert(Alert(fingerprint=fp, rule=obs.finding.rule, resource=obs.finding.resource,
+                                       status=INACTIVE, severity=obs.finding.severity, since=now))
+        before = stored.snapshot()
+        transition = _step(stored, now, obs)
+        if stored.etag and transition is None:
+            after = stored.snapshot()
+            if after == before:
+                return stored, None, False  # nothing changed: no write (processing twice is a no-op)
+            if stored.keep_firing_for <= 0 and _untimed(after) == _untimed(before):
+                # Same condition, only the observation times moved: skip the write (a sweep would
+                # otherwise rewrite every failing alert). Without keep_firing_for nothing reads them.
+                return stored, None, False
+        return stored, transition, True
+
+    def _apply(self, fp: str, now: datetime, obs: _Input) -> tuple[StoredAlert | None, Transition | None, bool]:
+        """Read, evaluate and write one alert, retried on ETag conflicts (the path after a lost race)."""
+
+        def attempt() -> tuple[StoredAlert | None, Transition | None, bool]:
+            stored, transition, write = self._evaluate(fp, now, obs, None)
+            if stored is not None and write:
+                stored = self.store.save_alert(stored)
+            return stored, transition, False
+
+        return retry(attempt)
 
 
 def _untimed(snapshot: dict[str, Any]) -> dict[str, Any]:
