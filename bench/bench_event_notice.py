@@ -102,7 +102,7 @@ def measure(wait_s: int, resources: list[str], warmup: str, rows: list[dict]) ->
 
 def main() -> int:
     count = 40 if "--quick" in sys.argv else 100
-    rows = estate(workspaces=4, endpoints_per_workspace=100)
+    rows = estate(workspaces=7, endpoints_per_workspace=100)
     bad = [r["id"] for r in rows if r["type"].endswith("/onlineEndpoints") and r["properties"]["authMode"] == "Key"]
     warmup, pool = bad[0], bad[1:]
     if len(pool) < 2 * count:

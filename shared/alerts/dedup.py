@@ -111,10 +111,10 @@ def decide(body: dict[str, Any], now: datetime, context: MuteContext,
 
 class Flusher:
     """Flushes due groups: read, `decide`, then one write of the group with its messages.
-    `on_enqueued(at)` hears that messages became deliverable at `at`."""
+    `on_enqueued(at, receiver, True)` hears that a receiver's messages became deliverable."""
 
     def __init__(self, store: StateStore, context: Callable[..., MuteContext],
-                 on_enqueued: Callable[[datetime], None] | None = None) -> None:
+                 on_enqueued: Callable[[datetime, str, bool], None] | None = None) -> None:
         self.store = store
         self.context = context
         self.on_enqueued = on_enqueued
@@ -142,7 +142,7 @@ class Flusher:
             return notes
 
         if retry(attempt) and self.on_enqueued is not None:
-            self.on_enqueued(now)
+            self.on_enqueued(now, receiver, True)
 
 
 def _news_first_up_to_cap(alerts: list[Alert], entry: NotifyLogEntry | None) -> tuple[list[Alert], list[Alert]]:

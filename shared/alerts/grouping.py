@@ -43,11 +43,11 @@ def router_from_config(config: RoutingConfig | None) -> Router | None:
 
 
 class Grouper:
-    """Puts changed alerts into their groups; `on_scheduled(at)` hears when a group flushes next,
-    `on_enqueued(at)` that messages were enqueued (a group due at once)."""
+    """Puts changed alerts into their groups; `on_scheduled(at, receiver, enqueued)` hears when a
+    group flushes next, or, with `enqueued`, that its messages are ready now."""
 
     def __init__(self, store: StateStore, router: Router | None, context: Callable[..., MuteContext], *,
-                 on_scheduled: Callable[[datetime], None] | None = None) -> None:
+                 on_scheduled: Callable[[datetime, str, bool], None] | None = None) -> None:
         self.store = store
         self.router = router
         self.context = context
@@ -74,16 +74,17 @@ class Grouper:
                 return context[0]
 
             for (receiver, group_key), (match, alerts) in groups.items():
-                at = retry(partial(self._join, receiver, group_key, match, alerts, now, mute))
+                at, enqueued = retry(partial(self._join, receiver, group_key, match, alerts, now, mute))
                 if at is not None and self.on_scheduled is not None:
-                    self.on_scheduled(at)
+                    self.on_scheduled(at, receiver, enqueued)
         for stored in batch:
             stored.routed_seq = stored.route_seq  # written with the alert (Observer.commit)
 
     def _join(self, receiver: str, group_key: str, match: RouteMatch, alerts: list[Alert], now: datetime,
-              mute: Callable[[], MuteContext]) -> datetime | None:
+              mute: Callable[[], MuteContext]) -> tuple[datetime | None, bool]:
         """Add alerts to one group, flushing it in the same write when it is due; returns when
-        something becomes due (the next flush, or now when messages were enqueued)."""
+        something becomes due (the next flush, or now when messages were enqueued) and whether
+        messages were."""
         doc = self.store.get_group(receiver, group_key)
         settings = {"group_wait": match.group_wait_s, "group_interval": match.group_interval_s,
                     "repeat_interval": match.repeat_interval_s, "send_resolved": match.send_resolved}
@@ -112,4 +113,4 @@ class Grouper:
             at = now if notes else due_at(body)
         if body != before:
             self.store.save_group(receiver, group_key, body, etag=doc.etag if doc else None, outbox=notes)
-        return at
+        return at, bool(notes)

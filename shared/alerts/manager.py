@@ -21,6 +21,7 @@ from amlguard.alerts.mute import MuteContext
 from amlguard.alerts.observe import Observation, Observer, alert_fingerprint, alert_labels
 from amlguard.alerts.outbox import DeliveryStats, RetryPolicy
 from amlguard.alerts.outbox import deliver as _deliver
+from amlguard.alerts.protocols import DueListener
 from amlguard.alerts.records import to_utc
 from amlguard.alerts.silences import add_silence, edit_silence, expire_silence, list_silences
 from amlguard.alerts.store import StateStore
@@ -37,9 +38,9 @@ class AlertManager:
 
     `config` is an AlertingConfig (its `route(labels)` gives the receivers, its `inhibit_rules`
     the inhibition rules); `router` and `inhibit_rules` override it. Without either, alerts are
-    tracked but nothing is routed. `clock` and `random` are injectable for tests. `on_due(at)`,
-    when set, hears each time a write makes work due at `at` (a group flush, an alert timer,
-    messages to deliver).
+    tracked but nothing is routed. `clock` and `random` are injectable for tests. `on_due(at,
+    receiver, deliver_only)`, when set, hears each time a write makes work due at `at`: a group
+    flush or an alert timer (`tick`), or a receiver's messages ready to send (`deliver_only`).
     """
 
     def __init__(self, store: StateStore, *, config: RoutingConfig | None = None,
@@ -49,7 +50,7 @@ class AlertManager:
         self.store = store
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.on_due: Callable[[datetime], None] | None = None
+        self.on_due: DueListener | None = None
         rules = inhibit_rules if inhibit_rules is not None else getattr(config, "inhibit_rules", None)
         try:
             self.inhibit_rules = parse_inhibit_rules(list(rules or []))
@@ -70,9 +71,9 @@ class AlertManager:
     def _context(self, now: datetime, **kwargs: Any) -> MuteContext:
         return MuteContext(self.store, self.inhibit_rules, now, **kwargs)
 
-    def _due(self, at: datetime) -> None:
+    def _due(self, at: datetime, receiver: str | None = None, deliver_only: bool = False) -> None:
         if self.on_due is not None:
-            self.on_due(at)
+            self.on_due(at, receiver, deliver_only)
 
     def _route(self, observed: Observation, now: datetime) -> list[Transition]:
         """Tell the groups, then write the alerts; an alert another writer changed meanwhile is
@@ -135,12 +136,11 @@ class AlertManager:
                         max_items=max_items)
 
     def next_due(self, receivers: Collection[str] | None = None) -> datetime | None:
-        """When `tick` + `deliver` next have work: the earliest group flush, alert timer, or outbox
-        message of `receivers` (default: every receiver) that may be sent; None when nothing waits."""
-        times = [at for doc in self.store.list_groups() if (at := due_at(doc.body)) is not None]
-        times += self.store.timer_times()
-        names = self.store.receivers() if receivers is None else receivers
-        for name in names:
+        """When `tick` + `deliver` next have work: the earliest alert timer, or group flush or
+        outbox message of `receivers` (default: every receiver); None when nothing waits."""
+        times = self.store.timer_times()
+        for name in self.store.receivers() if receivers is None else receivers:
+            times += [at for doc in self.store.list_groups(name) if (at := due_at(doc.body)) is not None]
             times += self.store.outbox_times(name)
         return min(times, default=None)
 

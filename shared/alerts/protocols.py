@@ -18,7 +18,10 @@ from amlguard.alerts.records import Doc
 from amlguard.alerts.types import Notifier
 from amlguard.model import Finding
 
-__all__ = ["AlertFacade", "StateStoreProtocol"]
+__all__ = ["AlertFacade", "DueListener", "StateStoreProtocol"]
+
+# (when, the receiver it concerns or None for all, whether delivery alone is due)
+DueListener = Callable[[datetime, str | None, bool], None]
 
 
 class StateStoreProtocol(Protocol):
@@ -49,7 +52,7 @@ class StateStoreProtocol(Protocol):
 class AlertFacade(Protocol):
     """The alert pipeline as the service, the API and the CLI call it (`AlertManager`)."""
 
-    on_due: Callable[[datetime], None] | None
+    on_due: DueListener | None
 
     def process(self, findings: Iterable[Finding], *, audited: Iterable[str] = (), now: datetime | None = None,
                 changed_by: dict[str, Any] | None = None, for_seconds: Mapping[str, float] | None = None,

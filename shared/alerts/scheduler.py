@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -88,8 +88,6 @@ class TimerService(Protocol):
 
     def sweep(self) -> AuditReport: ...
 
-    def tick(self) -> object: ...
-
 
 def _in_thread(name: str, work: Callable[[], None]) -> None:
     threading.Thread(target=work, name=f"amlguard-{name}", daemon=True).start()
@@ -97,51 +95,55 @@ def _in_thread(name: str, work: Callable[[], None]) -> None:
 
 class Timers:
     """The loop: runs each job on its schedule (in the background, one run at a time, as Azure
-    Functions skips a timer whose last run is still going) and the alert `tick` when it is due.
+    Functions skips a timer whose last run is still going), the alert tick when a group flush or
+    an alert timer is due, and delivery alone when only messages are waiting.
 
-    `tick` advances alert timers and delivers (Service.tick). `receivers` are the configured
-    notifiers: messages queued for other receivers wait for the config and wake nobody.
-    `start_job(name, work)` runs a job; the default is a daemon thread, so a long sweep never
-    holds back a notice.
+    Only the configured `notifiers` wake the loop: messages and groups of receivers without
+    settings wait for the alerts schedule. `start_job(name, work)` runs a job; the default is a
+    daemon thread, so a long sweep never holds back a notice.
     """
 
-    def __init__(self, alerts: AlertFacade, tick: Callable[[], object], jobs: Sequence[Job], *,
-                 alerts_schedule: Schedule, receivers: Collection[str] | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    def __init__(self, alerts: AlertFacade, notifiers: Mapping[str, Notifier], jobs: Sequence[Job], *,
+                 alerts_schedule: Schedule, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  start_job: Callable[[str, Callable[[], None]], None] = _in_thread) -> None:
         self.alerts = alerts
-        self.tick = tick
+        self.notifiers = notifiers
         self.jobs = list(jobs)
         self.alerts_schedule = alerts_schedule
-        self.receivers = receivers
         self.clock = clock
         self.start_job = start_job
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stopped = threading.Event()
         self.thread: threading.Thread | None = None  # set by start_timers
-        self._alerts_at: datetime | None = clock()  # the first run delivers what a restart left queued
+        self._tick_at: datetime | None = clock()  # the first run delivers what a restart left queued
+        self._deliver_at: datetime | None = None
         self._next_alerts_tick = alerts_schedule.next_after(clock())
         alerts.on_due = self.wake
 
-    def wake(self, at: datetime) -> None:
-        """Run the alert tick at `at` (or at once when that has passed), unless it runs sooner."""
+    def wake(self, at: datetime, receiver: str | None = None, deliver_only: bool = False) -> None:
+        """Run the alert tick (or only delivery) at `at`, or at once when that has passed, unless
+        it runs sooner. Work for a receiver without a notifier wakes nobody."""
+        if receiver is not None and receiver not in self.notifiers:
+            return
         with self._lock:
-            if self._alerts_at is None or at < self._alerts_at:
-                self._alerts_at = at
-                self._wakeup.set()
+            if deliver_only:
+                if self._deliver_at is None or at < self._deliver_at:
+                    self._deliver_at = at
+            elif self._tick_at is None or at < self._tick_at:
+                self._tick_at = at
+            self._wakeup.set()
 
     def next_wake(self) -> datetime:
-        """When the loop must run next: the earliest job, alerts tick or alert work."""
+        """When the loop must run next: the earliest job, alerts schedule or alert work."""
         with self._lock:
             times = [job.next_at for job in self.jobs]
-            times.append(self._next_alerts_tick)
-            if self._alerts_at is not None:
-                times.append(self._alerts_at)
+            times += [at for at in (self._next_alerts_tick, self._tick_at, self._deliver_at) if at is not None]
         return min(times)
 
     def run_due(self) -> datetime:
-        """Start the jobs that are due, run the alert tick when due; returns the next wake time."""
+        """Start the jobs that are due, run the alert tick or delivery when due; returns the next
+        wake time."""
         now = self.clock()
         for job in self.jobs:
             if job.next_at <= now:
@@ -152,15 +154,20 @@ class Timers:
                 job.running = True
                 self.start_job(job.name, self._runner(job))
         with self._lock:
-            due = (self._alerts_at is not None and self._alerts_at <= now) or self._next_alerts_tick <= now
-            if due:
-                self._alerts_at = None
+            tick = (self._tick_at is not None and self._tick_at <= now) or self._next_alerts_tick <= now
+            deliver = tick or (self._deliver_at is not None and self._deliver_at <= now)
+            if tick:
+                self._tick_at = None
                 if self._next_alerts_tick <= now:
                     self._next_alerts_tick = self.alerts_schedule.next_after(now)
-        if due:
+            if deliver and self._deliver_at is not None and self._deliver_at <= now:
+                self._deliver_at = None
+        if deliver:
             try:
-                self.tick()
-                later = self.alerts.next_due(self.receivers)
+                if tick:
+                    self.alerts.tick(now)
+                self.alerts.deliver(self.notifiers, now=now)
+                later = self.alerts.next_due(list(self.notifiers))
             except Exception:  # the loop must survive a bad run; the next one retries
                 log.exception("alert tick failed")
                 later = now + MIN_IDLE
@@ -225,7 +232,7 @@ def build_timers(service: TimerService, settings: Settings) -> Timers:
                 log.info("monitor run: %s", run_monitors(service))
 
         jobs.append(Job("monitor", monitor, run_monitor, now))
-    return Timers(service.alerts, service.tick, jobs, alerts_schedule=alerts, receivers=list(service.notifiers))
+    return Timers(service.alerts, service.notifiers, jobs, alerts_schedule=alerts)
 
 
 def start_timers(service: TimerService, settings: Settings) -> Timers:

@@ -71,15 +71,8 @@ class Delivery:
 
         recorder.send = send  # type: ignore[method-assign]
         self.recorder = recorder
-        self.ticks = 0
-
-        def tick() -> None:
-            self.ticks += 1
-            self.manager.tick()
-            self.manager.deliver({"team": recorder})
-
-        self.timers = Timers(self.manager, tick, jobs or [], alerts_schedule=EVERY_30S, receivers=["team"],
-                             clock=clock, start_job=lambda name, work: work())
+        self.timers = Timers(self.manager, {"team": recorder}, jobs or [], alerts_schedule=EVERY_30S, clock=clock,
+                             start_job=lambda name, work: work())
         self.timers.run_due()  # the start-up tick
 
     def run_until(self, until: datetime) -> None:
@@ -138,8 +131,7 @@ def test_messages_for_unconfigured_receivers_do_not_wake_the_loop(store: StateSt
     manager = AlertManager(store, clock=clock, router=router("team", "not-configured"))
     manager.process([finding()])
     assert manager.next_due() == T0  # both receivers' messages are ready
-    timers = Timers(manager, lambda: manager.deliver({"team": Recorder()}), [], alerts_schedule=EVERY_30S,
-                    receivers=["team"], clock=clock)
+    timers = Timers(manager, {"team": Recorder()}, [], alerts_schedule=EVERY_30S, clock=clock)
     timers.run_due()
     assert manager.next_due(["team"]) == T0 + timedelta(seconds=300)  # the group's next flush
     assert timers.next_wake() == T0 + timedelta(seconds=30)
@@ -150,8 +142,7 @@ def test_a_failing_receiver_is_retried_at_its_backoff_not_in_a_spin(store: State
 
     manager = AlertManager(store, clock=clock, random=lambda: 0.0, router=router("team"))
     failing = Recorder(fail=lambda note: NotificationError("down", receiver="team", retryable=True))
-    timers = Timers(manager, lambda: manager.deliver({"team": failing}), [], alerts_schedule=EVERY_30S,
-                    receivers=["team"], clock=clock)
+    timers = Timers(manager, {"team": failing}, [], alerts_schedule=EVERY_30S, clock=clock)
     manager.process([finding()])
     timers.run_due()
     assert failing.calls == 1
@@ -165,7 +156,7 @@ def test_jobs_run_on_their_schedule_one_run_at_a_time(store: StateStore, clock: 
     sweep = Job("sweep", Schedule.parse("AMLGUARD_SWEEP_SCHEDULE", "0 */15 * * * *"),
                 lambda: runs.append(clock()), next_at=T0)
     manager = AlertManager(store, clock=clock)
-    timers = Timers(manager, lambda: None, [sweep], alerts_schedule=EVERY_30S, clock=clock,
+    timers = Timers(manager, {}, [sweep], alerts_schedule=EVERY_30S, clock=clock,
                     start_job=lambda name, work: started.append(work))
     timers.run_due()
     assert len(started) == 1 and sweep.running and sweep.next_at == T0 + timedelta(minutes=15)
@@ -179,7 +170,7 @@ def test_jobs_run_on_their_schedule_one_run_at_a_time(store: StateStore, clock: 
 
 def test_the_loop_stops(store: StateStore) -> None:
     manager = AlertManager(store)
-    timers = Timers(manager, lambda: None, [], alerts_schedule=EVERY_30S)
+    timers = Timers(manager, {}, [], alerts_schedule=EVERY_30S)
     timers.thread = threading.Thread(target=timers.run)
     timers.thread.start()
     timers.stop()
@@ -231,11 +222,42 @@ def test_groups_due_a_moment_apart_each_leave_on_time(store: StateStore, clock: 
     assert run.sent_at == [T0 + timedelta(seconds=11), T0 + timedelta(seconds=11, milliseconds=200)]
 
 
-def test_work_still_due_after_a_run_is_looked_at_again_shortly_not_in_a_spin(store: StateStore,
-                                                                            clock: FakeClock) -> None:
-    manager = AlertManager(store, clock=clock, router=router("team"))
-    manager.process([finding()])  # a message is queued for "team" now
-    timers = Timers(manager, lambda: None, [], alerts_schedule=EVERY_30S, receivers=["team"], clock=clock)
-    timers.run_due()  # this tick delivers nothing (say the outbox was capped): still due
-    assert manager.next_due(["team"]) == T0
+class Stuck:
+    """An alert facade whose work stays due whatever a run does (e.g. more than one pass can send)."""
+
+    def __init__(self, clock: FakeClock, stuck: bool = True) -> None:
+        self.clock = clock
+        self.stuck = stuck
+        self.on_due = None
+        self.runs: list[str] = []
+
+    def tick(self, now: datetime | None = None) -> list[object]:
+        self.runs.append("tick")
+        return []
+
+    def deliver(self, notifiers: object, *, now: datetime | None = None) -> None:
+        self.runs.append("deliver")
+
+    def next_due(self, receivers: object = None) -> datetime | None:
+        return self.clock() - timedelta(seconds=5) if self.stuck else None
+
+
+def test_work_still_due_after_a_run_is_looked_at_again_shortly_not_in_a_spin(clock: FakeClock) -> None:
+    alerts = Stuck(clock)
+    timers = Timers(alerts, {"team": Recorder()}, [], alerts_schedule=EVERY_30S, clock=clock)  # type: ignore[arg-type]
+    timers.run_due()
+    assert alerts.runs == ["tick", "deliver"]
     assert timers.next_wake() == T0 + timedelta(seconds=1)
+
+
+def test_messages_ready_now_are_delivered_without_a_tick(clock: FakeClock) -> None:
+    alerts = Stuck(clock, stuck=False)
+    timers = Timers(alerts, {"team": Recorder()}, [], alerts_schedule=EVERY_30S, clock=clock)  # type: ignore[arg-type]
+    timers.run_due()
+    clock.advance(5)
+    timers.wake(clock(), "team", True)  # a group due at once enqueued its message
+    timers.wake(clock(), "unconfigured", False)  # nobody can send this: no wake-up for it
+    alerts.runs.clear()
+    timers.run_due()
+    assert alerts.runs == ["deliver"]
+    assert timers.next_wake() == T0 + timedelta(seconds=30)

@@ -104,13 +104,16 @@ def _firing(store: StateStore, fp_resource: str = ep_id()) -> StoredAlert:
     return stored
 
 
-@pytest.mark.parametrize(("wait", "outbox", "scheduled"), [(0, 1, [T0]), (10, 0, [T0 + timedelta(seconds=10)])])
+@pytest.mark.parametrize(("wait", "outbox", "scheduled"), [
+    (0, 1, [(T0, "team", True)]),  # messages ready now: delivery alone is due
+    (10, 0, [(T0 + timedelta(seconds=10), "team", False)]),  # the group flushes when group_wait ends
+])
 def test_joining_a_group_due_now_flushes_in_the_same_write(store: StateStore, wait: float, outbox: int,
-                                                           scheduled: list[datetime]) -> None:
-    heard: list[datetime] = []
+                                                           scheduled: list[tuple[datetime, str, bool]]) -> None:
+    heard: list[tuple[datetime, str, bool]] = []
     stored = _firing(store)
     grouper = Grouper(store, router("team", wait=wait), lambda now, **kw: MuteContext(store, [], now, **kw),
-                      on_scheduled=heard.append)
+                      on_scheduled=lambda *args: heard.append(args))
     writes = Writes(store)
     grouper.route([stored], T0)
     group_writes = [call for call in writes.calls if any(pk == "rcv" for _, pk in call)]
