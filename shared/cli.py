@@ -65,7 +65,7 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--state", metavar="DIR", help="state folder (default: .amlguard)")
     p.add_argument("--policies", metavar="DIR")
     p.add_argument("--sweep-interval", type=float, metavar="SECONDS",
-                   help="seconds between background sweeps (default: AMLGUARD_SWEEP_INTERVAL or 900; 0 = off)")
+                   help="0 turns background sweeps off; otherwise they run at start and on AMLGUARD_SWEEP_SCHEDULE")
     p.add_argument("--monitor-example", metavar="DIR",
                    help="replay recorded Azure Monitor data from DIR (e.g. examples/monitoring) for monitor rules")
     p.add_argument("--insecure-no-auth", action="store_true",

@@ -18,7 +18,7 @@ from amlguard.alerts.mute import MuteContext, labels_of
 from amlguard.alerts.records import retry
 from amlguard.alerts.routing import RouteMatch
 from amlguard.alerts.store import StateStore, StoredAlert
-from amlguard.alerts.types import Alert
+from amlguard.alerts.types import Alert, Notification
 
 __all__ = ["Grouper", "Router", "RoutingConfig", "router_from_config"]
 
@@ -107,7 +107,7 @@ class Grouper:
             if not body.get("next_flush"):
                 body["next_flush"] = (now + timedelta(seconds=match.group_wait_s)).isoformat()
         at = due_at(body)
-        notes = []
+        notes: list[Notification] = []
         if at is not None and at <= now:
             body, notes = decide(body, now, mute(), self.store.outbox_row)
             at = now if notes else due_at(body)

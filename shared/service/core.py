@@ -273,11 +273,11 @@ class Service:
                                 f"event time {event.time.isoformat()} is older than the last audit "
                                 f"{last.isoformat()}")
         if event.action == "delete":
-            transitions = self.alerts.resolve_resource(event.resource_id, now=self.clock(), reason="deleted",
-                                                       changed_by=event.changed_by)
+            resolved = self.alerts.resolve_resource(event.resource_id, now=self.clock(), reason="deleted",
+                                                    changed_by=event.changed_by)
             self.store.record_audit(event.resource_id, self.clock(), {"deleted": True})
             return EventOutcome(event.id, "resolved", event.resource_id, "resource deleted",
-                                transitions=len(transitions))
+                                transitions=len(resolved))
         report, transitions = self.audit(event.resource_id, changed_by=event.changed_by)
         summary = report.summary()
         return EventOutcome(event.id, "audited", event.resource_id, findings=len(report.findings),
