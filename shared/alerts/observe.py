@@ -173,7 +173,7 @@ class Observer:
         for stored in candidates:
             if stored.alert.status in (PENDING, FIRING):
                 out.add(self._evaluate(stored.alert.fingerprint, now, timer, stored), timer)
-            elif stored.needs_routing:  # a crash between the group write and the alert write
+            elif stored.needs_routing:  # written before its groups were told (a lost race, then a crash)
                 out.add((stored, None, False), timer)
         return out
 
