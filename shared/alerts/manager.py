@@ -23,7 +23,7 @@ from amlguard.alerts.outbox import DeliveryStats, RetryPolicy
 from amlguard.alerts.outbox import deliver as _deliver
 from amlguard.alerts.protocols import DueListener
 from amlguard.alerts.records import to_utc
-from amlguard.alerts.silences import add_silence, edit_silence, expire_silence, list_silences
+from amlguard.alerts.silences import MatcherInput, add_silence, edit_silence, expire_silence, list_silences
 from amlguard.alerts.store import StateStore
 from amlguard.alerts.types import Notifier
 from amlguard.alerts.views import Views, housekeeping, housekeeping_due
@@ -197,13 +197,13 @@ class AlertManager:
         stop; the monitor condition is untouched (resolved notices still go out); a re-fire reopens."""
         return self.views.set_user_state(fp, "closed", by, comment, self._now(now))
 
-    def add_silence(self, matchers: Iterable[Any], *, ends_at: datetime, created_by: str, comment: str,
+    def add_silence(self, matchers: Iterable[MatcherInput], *, ends_at: datetime, created_by: str, comment: str,
                     starts_at: datetime | None = None, now: datetime | None = None) -> str:
         """Create a silence (matchers like `rule="AMLG-NET-001"`); returns its id."""
         return add_silence(self.store, matchers, ends_at=ends_at, created_by=created_by, comment=comment,
                            starts_at=starts_at, now=self._now(now)).id
 
-    def edit_silence(self, silence_id: str, *, by: str, matchers: Iterable[Any] | None = None,
+    def edit_silence(self, silence_id: str, *, by: str, matchers: Iterable[MatcherInput] | None = None,
                      ends_at: datetime | None = None, starts_at: datetime | None = None,
                      comment: str | None = None, now: datetime | None = None) -> str:
         """Change a silence; a started one is replaced by a new id (returned), history kept."""

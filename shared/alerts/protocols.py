@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from amlguard.alerts.lifecycle import Transition
 from amlguard.alerts.outbox import DeliveryStats
 from amlguard.alerts.records import Doc
+from amlguard.alerts.silences import MatcherInput
 from amlguard.alerts.types import Notifier
 from amlguard.model import Finding
 
@@ -84,7 +85,7 @@ class AlertFacade(Protocol):
     def close(self, fp: str, by: str, comment: str | None = None, *,
               now: datetime | None = None) -> dict[str, Any]: ...
 
-    def add_silence(self, matchers: Iterable[Any], *, ends_at: datetime, created_by: str, comment: str,
+    def add_silence(self, matchers: Iterable[MatcherInput], *, ends_at: datetime, created_by: str, comment: str,
                     starts_at: datetime | None = None, now: datetime | None = None) -> str: ...
 
     def expire_silence(self, silence_id: str, *, by: str | None = None,
