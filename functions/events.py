@@ -23,6 +23,9 @@ def on_resource_event(event: func.EventGridEvent) -> None:
     except EventParseError as exc:  # retrying a malformed event can never succeed
         log.error("dropping malformed event %s: %s", getattr(event, "id", "?"), exc)
         return
-    outcome = service().handle_event(parsed)  # alert state is updated before this returns
+    svc = service()
+    outcome = svc.handle_event(parsed)  # alert state is updated before this returns
+    if outcome.transitions:  # a notice due now (group_wait 0) leaves with this invocation, not at a timer
+        svc.alerts.deliver(svc.notifiers)
     log.info("event %s: %s %s", parsed.id, outcome.outcome, outcome.reason,
              extra={"event_id": parsed.id, "outcome": outcome.outcome, "resource": outcome.resource})

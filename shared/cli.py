@@ -11,7 +11,6 @@ import ipaddress
 import logging
 import os
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,7 +60,7 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--state", metavar="DIR", help="state folder (default: .amlguard)")
     p.add_argument("--policies", metavar="DIR")
     p.add_argument("--sweep-interval", type=float, metavar="SECONDS",
-                   help="seconds between background sweeps (default: AMLGUARD_SWEEP_INTERVAL or 900; 0 = off)")
+                   help="0 turns background sweeps off; otherwise they run at start and on AMLGUARD_SWEEP_SCHEDULE")
     p.add_argument("--monitor-example", metavar="DIR",
                    help="replay recorded Azure Monitor data from DIR (e.g. examples/monitoring) for monitor rules")
     p.add_argument("--insecure-no-auth", action="store_true",
@@ -198,6 +197,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
+    from amlguard.alerts.scheduler import start_timers
     from amlguard.api.app import create_app, with_body_limit
 
     changes: dict[str, Any] = {}
@@ -221,53 +221,16 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _configure_logging(args.log_level)
     app = create_app(settings, require_auth=not args.insecure_no_auth)
     service = app.state.get_service()  # fail fast on a bad policy pack or state folder
-    stop = threading.Event()
-    worker = threading.Thread(target=_background_timer, args=(app, settings, stop), name="amlguard-timer",
-                              daemon=True)
-    worker.start()
+    timers = start_timers(service, settings)  # the Function App's timers, on their NCRONTAB schedules
     log.info("amlguard %s serving on http://%s:%d (snapshot: %s, state: %s)", __version__, args.host, args.port,
              ", ".join(settings.snapshot) or "live Azure", settings.state_dir)
     try:
         uvicorn.run(with_body_limit(app, settings.max_body_bytes), host=args.host, port=args.port,
                     log_config=None, access_log=False, timeout_graceful_shutdown=5)
     finally:
-        stop.set()
-        worker.join(timeout=5)
+        timers.stop()
         service.close()
     return 0
-
-
-def _background_timer(app: Any, settings: Settings, stop: threading.Event) -> None:
-    """The Function App's timers, in-process: sweep every interval, evaluate monitor rules (each rule
-    keeps its own `every`), and deliver alerts every few seconds."""
-    import time
-
-    from amlguard import telemetry
-    from amlguard.monitor.runner import run_monitors
-
-    service = app.state.get_service()
-    interval = settings.sweep_interval_seconds
-    next_sweep = time.monotonic() if interval > 0 else float("inf")
-    # A snapshot stands in for Azure, so there is no Azure Monitor to ask unless recorded data is
-    # replayed; querying anyway would turn every monitor rule into an `error` alert.
-    monitoring = not settings.snapshot or bool(settings.monitor_example)
-    next_monitor = time.monotonic() if monitoring else float("inf")
-    while not stop.wait(2.0):
-        # No lock around these: the state store and the service are safe to share between threads,
-        # and a long sweep must not hold up event deliveries.
-        try:
-            if time.monotonic() >= next_sweep:
-                report = service.sweep()
-                log.info("sweep: %s", report.summary())
-                next_sweep = time.monotonic() + interval
-            if time.monotonic() >= next_monitor:
-                with telemetry.span("monitor"):
-                    summary = run_monitors(service)
-                log.info("monitor run: %s", summary)
-                next_monitor = time.monotonic() + 30.0
-            service.tick()
-        except Exception:  # the timer must survive a bad run; the next one retries
-            log.exception("background timer run failed")
 
 
 def _configure_logging(level: str) -> None:

@@ -5,12 +5,14 @@ from amlguard.alerts.inhibit import InhibitRule, inhibited_by, parse_inhibit_rul
 from amlguard.alerts.lifecycle import NotifyLogEntry, State, Transition, evaluate, needs_update
 from amlguard.alerts.manager import AlertManager, alert_fingerprint, alert_labels
 from amlguard.alerts.outbox import DeliveryStats, RetryPolicy
+from amlguard.alerts.protocols import AlertFacade, StateStoreProtocol
 from amlguard.alerts.silences import Silence, SilenceError
 from amlguard.alerts.store import Conflict, StateStore, StoredAlert, open_store
 from amlguard.alerts.types import Alert, AlertStatus, Notification, Notifier, NotifyReason, fingerprint
 
 __all__ = [
     "Alert",
+    "AlertFacade",
     "AlertManager",
     "AlertStatus",
     "Conflict",
@@ -25,6 +27,7 @@ __all__ = [
     "SilenceError",
     "State",
     "StateStore",
+    "StateStoreProtocol",
     "StoredAlert",
     "Transition",
     "alert_fingerprint",

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from amlguard.alerts.records import Conflict, retry, to_utc
 from amlguard.alerts.routing import Matcher, parse_matcher
-from amlguard.alerts.store import Conflict, StateStore, retry, to_utc
+from amlguard.alerts.store import StateStore
 
 __all__ = [
+    "MatcherInput",
     "Silence",
     "SilenceError",
     "add_silence",
@@ -31,7 +33,11 @@ class SilenceError(ValueError):
     """A silence request that cannot be honoured; the message says what to change."""
 
 
-def _matcher_from(value: Any) -> Matcher:
+# A matcher as text (`rule="AMLG-NET-001"`), parsed, or in the Alertmanager API's mapping form.
+MatcherInput = str | Matcher | Mapping[str, Any]
+
+
+def _matcher_from(value: MatcherInput) -> Matcher:
     if isinstance(value, Matcher):
         return value
     if isinstance(value, str):
@@ -46,7 +52,7 @@ def _matcher_from(value: Any) -> Matcher:
     raise SilenceError(f"matcher {value!r} is neither 'name=\"value\"' text nor a {{name, op, value}} mapping")
 
 
-def parse_matchers(values: Iterable[Any]) -> list[Matcher]:
+def parse_matchers(values: Iterable[MatcherInput]) -> list[Matcher]:
     """Matchers from text (`rule="AMLG-NET-001"`, `severity=~"critical|high"`) or mappings."""
     out = []
     for value in values:
@@ -126,7 +132,7 @@ def _validate(matchers: Sequence[Matcher], starts_at: datetime, ends_at: datetim
         raise SilenceError("a silence needs a comment saying why (comment / --comment)")
 
 
-def add_silence(store: StateStore, matchers: Iterable[Any], *, ends_at: datetime, created_by: str,
+def add_silence(store: StateStore, matchers: Iterable[MatcherInput], *, ends_at: datetime, created_by: str,
                 comment: str, now: datetime, starts_at: datetime | None = None,
                 replaces: str | None = None) -> Silence:
     """Validate and store a new silence; returns it (its `id` is what `expire` takes)."""
@@ -167,7 +173,7 @@ def expire_silence(store: StateStore, silence_id: str, *, now: datetime, by: str
 
 
 def edit_silence(store: StateStore, silence_id: str, *, now: datetime, by: str,
-                 matchers: Iterable[Any] | None = None, ends_at: datetime | None = None,
+                 matchers: Iterable[MatcherInput] | None = None, ends_at: datetime | None = None,
                  starts_at: datetime | None = None, comment: str | None = None) -> Silence:
     """Change a silence. A pending one is updated in place; a started one is expired and a new
     silence (with `replaces` pointing back) takes its place, so its history is kept."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 
+from amlguard.alerts.records import Backend, Conflict, Doc, Op, retry, to_utc
 from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
 
@@ -38,56 +38,10 @@ __all__ = [
 ]
 
 HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
-T = TypeVar("T")
-
-
-class Conflict(Exception):
-    """An optimistic write lost: the row exists (insert) or its ETag changed (replace/delete)."""
-
-
-@dataclass(slots=True)
-class Doc:
-    """One stored document with the ETag to write it back conditionally."""
-
-    pk: str
-    rk: str
-    body: dict[str, Any]
-    etag: str = ""
-
-
-@dataclass(slots=True)
-class Op:
-    """One write in an atomic batch. `etag` makes replace/delete conditional; insert fails if present."""
-
-    action: Literal["insert", "replace", "upsert", "delete"]
-    pk: str
-    rk: str
-    body: dict[str, Any] | None = None
-    etag: str | None = None
-
-
-class Backend(Protocol):
-    """Document storage with ETags; `write` is atomic and all its ops share one partition."""
-
-    def get(self, pk: str, rk: str) -> Doc | None: ...
-
-    def query(self, pk: str, prefix: str = "", *, limit: int | None = None,
-              start: str | None = None) -> list[Doc]:
-        """Documents of one partition in row-key order: those starting with `prefix`, from `start` on."""
-        ...
-
-    def write(self, ops: Sequence[Op]) -> list[str]: ...
-
-    def close(self) -> None: ...
 
 
 # ---------------------------------------------------------------------------------------------
 # JSON forms
-
-
-def to_utc(value: datetime) -> datetime:
-    """Aware UTC datetime (naive values are taken as UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -98,6 +52,7 @@ def _dt(value: Any) -> datetime | None:
     return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
 
 
+_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 _ALERT_TIMES = ("since", "active_since", "last_evaluated", "last_failed", "resolved_at", "acknowledged_at")
 
 
@@ -171,9 +126,12 @@ class StoredAlert:
         resolve that long after they last failed; an alert whose groups were not told yet (a crash
         between writes) is due at once.
         """
+        return self.alert.since if self.needs_routing else self.timer_due
+
+    @property
+    def timer_due(self) -> datetime | None:
+        """When the lifecycle's own timers (`for`, keep_firing_for) may change this alert."""
         alert = self.alert
-        if self.needs_routing:
-            return alert.since
         if alert.status == "pending" and alert.active_since is not None:
             return alert.active_since + timedelta(seconds=self.for_seconds)
         if alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None:
@@ -190,6 +148,15 @@ class StoredAlert:
     @property
     def needs_routing(self) -> bool:
         return self.route_seq != self.routed_seq
+
+    def snapshot(self) -> dict[str, Any]:
+        """The persisted fields as they are now, to tell whether a change needs a write (cheaper
+        than the JSON form: the lifecycle replaces labels and claims, it never edits them in place)."""
+        alert = self.alert
+        return {**{name: getattr(alert, name) for name in _ALERT_FIELDS}, "history": len(self.history),
+                "for_seconds": self.for_seconds, "keep_firing_for": self.keep_firing_for,
+                "route_seq": self.route_seq, "routed_seq": self.routed_seq, "closed_by": self.closed_by,
+                "closed_at": self.closed_at}
 
     def to_json(self) -> dict[str, Any]:
         return {"alert": alert_to_json(self.alert), "history": self.history, "for_seconds": self.for_seconds,
@@ -376,7 +343,7 @@ class StateStore:
                                          etag=stored.etag or None)])
         stored.etag = etag
         due = stored.due
-        if due != stored.saved_due or action == "insert":
+        if due != stored.saved_due:
             # Written after the alert (another partition, so not atomic): a stale or missing row only
             # delays a timer until the next full scan (AlertManager's first tick and housekeeping).
             fp = stored.alert.fingerprint
@@ -394,6 +361,10 @@ class StateStore:
             if at is None or at <= cutoff:
                 out.append(doc.rk)
         return out
+
+    def timer_times(self) -> list[datetime]:
+        """When each alert in the timer index is due (a scheduler sleeps until the earliest)."""
+        return [at for doc in self.backend.query("due") if (at := _dt(doc.body.get("at"))) is not None]
 
     def clear_due(self, fp: str) -> None:
         """Drop the timer row of an alert that no longer exists."""
@@ -475,6 +446,20 @@ class StateStore:
         """A receiver's queued (and dead-lettered) messages, oldest first."""
         return self.backend.query(receiver_partition(receiver), "o-", limit=limit)
 
+    def outbox_times(self, receiver: str) -> list[datetime]:
+        """When each queued message of a receiver may next be attempted: its retry time, its
+        lease's end and the end of an open circuit, whichever is last (dead letters: never)."""
+        breaker = self.get_breaker(receiver)
+        open_until = _dt(breaker.body.get("open_until")) if breaker is not None else None
+        out = []
+        for doc in self.outbox(receiver):
+            if doc.body.get("state") == "dead":
+                continue
+            times = [_dt(doc.body.get(k)) for k in ("next_attempt_at", "leased_until")] + [open_until]
+            out.append(max(t for t in times if t is not None) if any(times) else _dt(
+                doc.body["notification"]["created_at"]) or datetime.now(UTC))
+        return out
+
     def update_outbox(self, receiver: str, doc: Doc) -> str:
         """Conditionally rewrite an outbox item (lease, attempt count, backoff)."""
         return self.backend.write([Op("replace", receiver_partition(receiver), doc.rk, doc.body,
@@ -529,16 +514,6 @@ class StateStore:
         self.backend.write([Op("upsert", "meta", name, body)])
 
 
-def retry(attempt: Callable[[], T], *, tries: int = 20) -> T:
-    """Run an optimistic read-modify-write until it does not hit a Conflict."""
-    for _ in range(tries - 1):
-        try:
-            return attempt()
-        except Conflict:
-            continue
-    return attempt()
-
-
 # ---------------------------------------------------------------------------------------------
 # Opening a store
 
@@ -588,15 +563,3 @@ def open_store(state_dir: str | Path | None = None, *, backend: str | None = Non
                 "AMLGUARD_STATE_CONNECTION (a storage connection string); set one in the app settings")
         return StateStore(table, description=f"table:{table.table_name}")
     raise ConfigError(f"unknown state backend {kind!r} (AMLGUARD_STATE_BACKEND); use 'sqlite' or 'table'")
-
-
-def iter_chunks(text: str, size: int) -> Iterator[str]:
-    """Split `text` into pieces of at most `size` characters (Table string properties are capped)."""
-    for start in range(0, len(text), size):
-        yield text[start:start + size]
-
-
-def dumps(body: Mapping[str, Any]) -> str:
-    """Compact, deterministic JSON for stored documents."""
-    return json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
-

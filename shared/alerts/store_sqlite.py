@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from amlguard.alerts.store import Conflict, Doc, Op, dumps
+from amlguard.alerts.records import Conflict, Doc, Op, dumps
 
 __all__ = ["SqliteBackend"]
 

@@ -23,7 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from amlguard.alerts.store import Conflict, Doc, Op, dumps, iter_chunks
+from amlguard.alerts.records import Conflict, Doc, Op, dumps, iter_chunks
 from amlguard.errors import ConfigError
 
 __all__ = ["TableBackend", "decode_key", "encode_key"]

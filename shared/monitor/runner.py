@@ -26,9 +26,8 @@ from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_mo
 from amlguard.monitor.signals import format_value
 
 if TYPE_CHECKING:
-    from amlguard.alerts import Transition
+    from amlguard.alerts import AlertFacade, StateStoreProtocol, Transition
     from amlguard.service import Service
-    from amlguard.service.ports import AlertSink, AuditStore
 
 __all__ = ["MONITORED_KINDS", "due_rules", "feed_alerts", "render_table", "run", "run_monitors"]
 
@@ -167,7 +166,8 @@ def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
         log.warning("could not record the monitor signals for the dashboard", exc_info=True)
 
 
-def feed_alerts(alerts: AlertSink, store: AuditStore, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
+def feed_alerts(alerts: AlertFacade, store: StateStoreProtocol, rules: Sequence[MonitorRule],
+                due: Sequence[MonitorRule],
                 result: MonitorResult, now: datetime) -> list[Transition]:
     """Monitor findings into the alert lifecycle, signals where the dashboard reads them: what the
     timer and `amlguard monitor --state` both do with an evaluation."""

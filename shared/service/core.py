@@ -21,10 +21,9 @@ from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, 
 from amlguard.model import AuditReport, Finding, Resource, Status
 from amlguard.service.packs import PackHolder
 from amlguard.service.pipeline import Enforcement, enforce, evaluate, load_policy_pack
-from amlguard.service.ports import AlertSink, AuditStore
 
 if TYPE_CHECKING:
-    from amlguard.alerts import DeliveryStats, Notifier
+    from amlguard.alerts import AlertFacade, DeliveryStats, Notifier, StateStoreProtocol
     from amlguard.policy import PolicyPack
     from amlguard.remediation import ArmWriter
 
@@ -67,8 +66,8 @@ class Service:
     settings: Settings
     inventory: Inventory
     packs: PackHolder
-    store: AuditStore
-    alerts: AlertSink
+    store: StateStoreProtocol
+    alerts: AlertFacade
     clock: Callable[[], datetime] = utcnow
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clients: ArmWriter | None = None  # what remediation writes through; built on first need
@@ -324,11 +323,11 @@ class Service:
                                 f"event time {event.time.isoformat()} is older than the last audit "
                                 f"{last.isoformat()}")
         if event.action == "delete":
-            transitions = self.alerts.resolve_resource(event.resource_id, now=self.clock(), reason="deleted",
-                                                       changed_by=event.changed_by)
+            resolved = self.alerts.resolve_resource(event.resource_id, now=self.clock(), reason="deleted",
+                                                    changed_by=event.changed_by)
             self.store.record_audit(event.resource_id, self.clock(), {"deleted": True})
             return EventOutcome(event.id, "resolved", event.resource_id, "resource deleted",
-                                transitions=len(transitions))
+                                transitions=len(resolved))
         report, transitions = self.audit(event.resource_id, changed_by=event.changed_by)
         summary = report.summary()
         return EventOutcome(event.id, "audited", event.resource_id, findings=len(report.findings),

@@ -425,9 +425,9 @@ def test_close_stops_repeats_keeps_resolved_notice_and_reopens_on_refire(store: 
 
 def test_a_group_over_the_flush_cap_sends_the_rest_at_the_next_flushes(store: StateStore, clock: FakeClock,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from amlguard.alerts import manager as manager_module
+    from amlguard.alerts import dedup
 
-    monkeypatch.setattr(manager_module, "MAX_PARTS", 2)  # a flush carries at most 2 x 50 alerts
+    monkeypatch.setattr(dedup, "MAX_PARTS", 2)  # a flush carries at most 2 x 50 alerts
     mgr = manager(store, clock, router=router("team", interval=300))
     rec = Recorder()
     resources = [ep_id(f"e{i:03d}") for i in range(130)]

@@ -10,9 +10,9 @@ import amlguard.alerts
 
 def test_public_names() -> None:
     assert sorted(amlguard.alerts.__all__) == [
-        "Alert", "AlertManager", "AlertStatus", "Conflict", "DeliveryStats", "InhibitRule", "Notification",
+        "Alert", "AlertFacade", "AlertManager", "AlertStatus", "Conflict", "DeliveryStats", "InhibitRule", "Notification",
         "Notifier", "NotifyLogEntry", "NotifyReason", "RetryPolicy", "Silence", "SilenceError", "State",
-        "StateStore", "StoredAlert", "Transition", "alert_fingerprint", "alert_labels", "evaluate",
+        "StateStore", "StateStoreProtocol", "StoredAlert", "Transition", "alert_fingerprint", "alert_labels", "evaluate",
         "fingerprint", "inhibited_by", "needs_update", "open_store", "parse_inhibit_rules",
     ]
     for name in amlguard.alerts.__all__:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from amlguard import telemetry
 from amlguard.alerts.types import Alert, AlertStatus, Notification
+from amlguard.armid import ArmId
 from amlguard.errors import NotificationError
 from amlguard.model import Severity
 from amlguard.registry import Registry
@@ -321,24 +322,6 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _arm_part(resource: str, name: str) -> str | None:
-    parts = resource.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    if name in lowered and lowered.index(name) + 1 < len(parts):
-        return parts[lowered.index(name) + 1]
-    return None
-
-
-def _resource_type(resource: str) -> str | None:
-    parts = resource.strip("/").split("/")
-    lowered = [p.lower() for p in parts]
-    if "providers" not in lowered:
-        return None
-    rest = parts[lowered.index("providers") + 1:]
-    # namespace, then type/name pairs: Microsoft.X/workspaces/ws/onlineEndpoints/ep
-    return "/".join([rest[0], *rest[1::2]]) if rest else None
-
-
 def common_alert_schema(alert: Alert, notification: Notification) -> dict[str, Any]:
     """One alert in Azure Monitor's common alert schema shape (`essentials` + `alertContext`).
 
@@ -348,6 +331,7 @@ def common_alert_schema(alert: Alert, notification: Notification) -> dict[str, A
     summary = alert_summary(alert)
     resolved = alert.status == AlertStatus.RESOLVED.value
     resource = alert.resource
+    arm = ArmId.parse(resource)
     essentials = {
         "alertId": f"/amlguard/alerts/{alert.fingerprint}",
         "alertRule": alert.rule,
@@ -363,8 +347,8 @@ def common_alert_schema(alert: Alert, notification: Notification) -> dict[str, A
         "description": summary["message"] or summary["title"],
         "essentialsVersion": "1.0",
         "alertContextVersion": "1.0",
-        "targetResourceType": _resource_type(resource),
-        "targetResourceGroup": _arm_part(resource, "resourcegroups"),
+        "targetResourceType": arm.resource_type if arm else None,
+        "targetResourceGroup": arm.resource_group if arm else None,
         "investigationLink": summary["portal_url"],
     }
     context = {
