@@ -14,6 +14,7 @@ from typing import Any
 
 from amlguard.alerts.routing import Matcher, parse_matcher
 from amlguard.alerts.store import Conflict, StateStore, retry, to_utc
+from amlguard.timeparse import parse_time
 
 __all__ = [
     "Silence",
@@ -101,7 +102,7 @@ class Silence:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], etag: str = "") -> Silence:
         def dt(name: str) -> datetime:
-            return to_utc(datetime.fromisoformat(str(data[name])))
+            return parse_time(data[name])
 
         return cls(str(data["id"]), parse_matchers(data.get("matchers") or ()), dt("starts_at"), dt("ends_at"),
                    str(data.get("created_by", "")), str(data.get("comment", "")), dt("created_at"),

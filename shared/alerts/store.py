@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
+from amlguard.timeparse import parse_time
 
 __all__ = [
     "Backend",
@@ -96,7 +97,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _dt(value: Any) -> datetime | None:
-    return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
+    return None if value in (None, "") else parse_time(value)
 
 
 _ALERT_TIMES = ("since", "active_since", "last_evaluated", "last_failed", "resolved_at", "acknowledged_at")

@@ -17,6 +17,7 @@ from typing import Any
 from amlguard import __version__
 from amlguard.armid import ArmId
 from amlguard.model import AuditReport, severity_rank
+from amlguard.timeparse import time_or_none as _parse
 
 from . import svg
 from .html import AlertNote, _time, compliance, render_page, resources_table, rule_cards, who_text
@@ -151,18 +152,6 @@ def render_dashboard(service: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _parse(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _num(value: Any) -> float | None:
     """A finite float, or None for anything else (stored documents are data, not trusted types)."""
     if isinstance(value, bool):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from amlguard import __version__
 from amlguard.model import SEVERITIES, AuditReport, Finding, Resource, Status, severity_rank
+from amlguard.timeparse import time_or_none
 
 from ._common import (
     escape_controls,
@@ -84,14 +85,8 @@ def _time(value: object) -> str:
     """`2026-11-26 10:00 UTC` from a datetime or an ISO string; other text as it is."""
     if value is None or value == "":
         return ""
-    if not isinstance(value, datetime):
-        try:
-            value = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            return str(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = time_or_none(value)
+    return str(value) if when is None else when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _pct(fraction: float | None) -> str:
