@@ -106,11 +106,10 @@ def _print(rows: Any, fmt: str, columns: Sequence[str] = ()) -> None:
         print(json.dumps(rows, indent=2, default=str))
         return
     items = rows if isinstance(rows, list) else [rows]
-    table = [[_cell(item.get(c)) for c in columns] for item in items]
-    widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    from amlguard.reports.table import text_table
+
+    print("\n".join(text_table([[c.upper() for c in columns], *([_cell(item.get(c)) for c in columns]
+                                                                for item in items)])))
 
 
 def _cell(value: Any) -> str:

@@ -359,11 +359,12 @@ def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any
                      value + (" *" if obs.partial else ""), limit, format_duration(e.rule.window)))
         items.append(e)
     header = ("STATUS", "RULE", "RESOURCE", "SIGNAL", "VALUE", "THRESHOLD", "WINDOW")
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(7)]
-    lines = [f"amlguard monitor at {now.strftime('%Y-%m-%d %H:%M:%SZ')}", "",
-             "  ".join(h.ljust(widths[i]) for i, h in enumerate(header)).rstrip()]
-    for row, e in zip(rows, items, strict=True):
-        lines.append("  ".join(str(row[i]).ljust(widths[i]) for i in range(7)).rstrip())
+    from amlguard.reports.table import text_table
+
+    table = text_table([header, *rows])
+    lines = [f"amlguard monitor at {now.strftime('%Y-%m-%d %H:%M:%SZ')}", "", table[0]]
+    for line, e in zip(table[1:], items, strict=True):
+        lines.append(line)
         if e.finding is not None and e.finding.status in ("fail", "error"):
             lines.append(f"    {e.finding.message}")
     summary = result.summary()
