@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -183,8 +183,6 @@ class ComplianceRow:
     exempt: int = 0
     errors: int = 0
     not_applicable: int = 0
-    label: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, status: str) -> None:
         if status == "pass":

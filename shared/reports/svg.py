@@ -15,7 +15,7 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-__all__ = ["Segment", "bar", "donut", "histogram", "line_chart", "stacked_bar", "threshold_bar", "timeline"]
+__all__ = ["Segment", "donut", "histogram", "line_chart", "stacked_bar", "threshold_bar", "timeline"]
 
 
 def _e(text: object) -> str:
@@ -51,18 +51,6 @@ def stacked_bar(segments: Sequence[Segment], *, width: int = 160, height: int = 
         parts.append(f'<rect class="{_e(seg.css)}" x="{_n(x)}" y="0" width="{_n(w)}" height="{height}">'
                      f"<title>{_e(seg.label)}</title></rect>")
         x += w
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def bar(fraction: float | None, *, width: int = 120, height: int = 10, css: str = "ok", label: str = "") -> Markup:
-    """A single progress bar filled to `fraction` (0..1); an empty track when None."""
-    parts = [f'<svg class="chart bar" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             f'role="img" aria-label="{_e(label)}" focusable="false">',
-             f'<rect class="track" x="0" y="0" width="{width}" height="{height}" rx="3"/>']
-    if fraction is not None and fraction > 0:
-        w = width * min(fraction, 1.0)
-        parts.append(f'<rect class="{_e(css)}" x="0" y="0" width="{_n(w)}" height="{height}" rx="3"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
