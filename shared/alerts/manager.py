@@ -40,6 +40,7 @@ from amlguard.alerts.store import (
 from amlguard.alerts.types import Alert, Notification, Notifier, NotifyReason, fingerprint
 from amlguard.errors import ConfigError
 from amlguard.model import Finding, Status, severity_rank
+from amlguard.timeparse import parse_time
 
 __all__ = ["AlertManager", "alert_fingerprint", "alert_labels"]
 
@@ -263,7 +264,7 @@ class AlertManager:
     def _housekeeping_due(self, now: datetime) -> bool:
         meta = self.store.get_meta("housekeeping")
         last = meta.body.get("at") if meta else None
-        return not last or to_utc(datetime.fromisoformat(last)) + HOUSEKEEPING_EVERY <= now
+        return not last or parse_time(last) + HOUSEKEEPING_EVERY <= now
 
     def _observe(self, fp: str, now: datetime, *, failing: bool | None, finding: Finding | None,
                  changed_by: dict[str, Any] | None, reason: str, for_s: float | None,
@@ -420,7 +421,7 @@ class AlertManager:
                 body["next_flush"] = (now + timedelta(seconds=settings["group_wait"])).isoformat()
             if body != before:
                 self.store.save_group(receiver, group_key, body, etag=doc.etag)
-            return to_utc(datetime.fromisoformat(body["next_flush"]))
+            return parse_time(body["next_flush"])
 
         return retry(attempt)
 
@@ -433,7 +434,7 @@ class AlertManager:
 
     def _flush_due(self, now: datetime) -> None:
         due = [doc for doc in self.store.list_groups()
-               if doc.body.get("next_flush") and to_utc(datetime.fromisoformat(doc.body["next_flush"])) <= now]
+               if doc.body.get("next_flush") and parse_time(doc.body["next_flush"]) <= now]
         if not due:
             return
         members = sum(len(doc.body.get("members") or ()) for doc in due)
@@ -449,7 +450,7 @@ class AlertManager:
             if doc is None or not doc.body.get("next_flush"):
                 return
             body = dict(doc.body)
-            if to_utc(datetime.fromisoformat(body["next_flush"])) > now:
+            if parse_time(body["next_flush"]) > now:
                 return  # another instance flushed it first
             settings = body["settings"]
             entry = NotifyLogEntry.from_json(body.get("nflog"))
@@ -664,7 +665,7 @@ class AlertManager:
     def _housekeeping(self, now: datetime) -> None:
         meta = self.store.get_meta("housekeeping")
         last = meta.body.get("at") if meta else None
-        if last and to_utc(datetime.fromisoformat(last)) + HOUSEKEEPING_EVERY > now:
+        if last and parse_time(last) + HOUSEKEEPING_EVERY > now:
             return
         self.store.put_meta("housekeeping", {"at": now.isoformat()})
         self.store.prune_events(now - EVENT_RETENTION)
@@ -680,7 +681,7 @@ class AlertManager:
         for receiver in self.store.receivers():
             for doc in self.store.outbox(receiver):
                 dead_at = doc.body.get("dead_at")
-                if dead_at and to_utc(datetime.fromisoformat(dead_at)) + LOG_RETENTION < now:
+                if dead_at and parse_time(dead_at) + LOG_RETENTION < now:
                     self.store.remove_outbox(receiver, doc)
 
 
@@ -795,7 +796,7 @@ def _notifications(receiver: str, group_key: str, group_labels: Mapping[str, str
 
 
 def _ts(value: str | None) -> float:
-    return datetime.fromisoformat(value).timestamp() if value else 0.0
+    return parse_time(value).timestamp() if value else 0.0
 
 
 def _view(stored: StoredAlert, alert: Alert) -> dict[str, Any]:

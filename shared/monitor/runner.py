@@ -23,6 +23,7 @@ from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
 from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, default_rules_path, load_monitor_rules
 from amlguard.monitor.signals import format_value
+from amlguard.timeparse import parse_time
 
 __all__ = ["MONITORED_KINDS", "due_rules", "render_table", "run", "run_monitors"]
 
@@ -62,7 +63,7 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
             due.append(rule)
             continue
         try:
-            last = datetime.fromisoformat(text)
+            last = parse_time(text)
         except ValueError:
             due.append(rule)
             continue
@@ -242,10 +243,9 @@ def _parse_now(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError as exc:
         raise ConfigError(f"--now {text!r}: expected an ISO 8601 time such as 2026-11-26T11:00:00Z") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _inventory(paths: Sequence[Path | str] | None) -> list[Resource]:
