@@ -18,9 +18,10 @@ from typing import Any
 from amlguard.alerts.manager import AlertManager
 from amlguard.alerts.routing import parse_duration
 from amlguard.alerts.silences import SilenceError
-from amlguard.alerts.store import open_store, to_utc
+from amlguard.alerts.store import open_store
 from amlguard.config import Settings
 from amlguard.errors import ConfigError
+from amlguard.timeparse import parse_time
 
 __all__ = ["run", "run_alerts", "run_silence"]
 
@@ -29,11 +30,15 @@ def _when(text: str, now: datetime) -> datetime:
     """A duration from now (`2h`, `30m`, `1d`) or an ISO 8601 time (UTC when no offset is given)."""
     try:
         return now + parse_duration(text)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} from now is after the year 9999; pick a shorter time") from None
     except ValueError:
         pass
     try:
-        return to_utc(datetime.fromisoformat(text))
-    except ValueError:
+        return parse_time(text)
+    except ValueError as exc:
+        if "outside" in str(exc):  # a well-formed time that UTC cannot hold
+            raise argparse.ArgumentTypeError(str(exc)) from None
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a duration (2h, 30m, 1d) nor an ISO time (2026-03-01T18:00:00Z)") from None
 
@@ -103,11 +108,10 @@ def _print(rows: Any, fmt: str, columns: Sequence[str] = ()) -> None:
         print(json.dumps(rows, indent=2, default=str))
         return
     items = rows if isinstance(rows, list) else [rows]
-    table = [[_cell(item.get(c)) for c in columns] for item in items]
-    widths = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in table:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    from amlguard.reports.table import text_table
+
+    print("\n".join(text_table([[c.upper() for c in columns], *([_cell(item.get(c)) for c in columns]
+                                                                for item in items)])))
 
 
 def _cell(value: Any) -> str:

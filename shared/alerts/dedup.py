@@ -17,9 +17,10 @@ from typing import Any
 from amlguard.alerts import lifecycle
 from amlguard.alerts.lifecycle import NotifyLogEntry, needs_update
 from amlguard.alerts.mute import MuteContext
-from amlguard.alerts.records import retry, to_utc
+from amlguard.alerts.records import retry
 from amlguard.alerts.store import StateStore
 from amlguard.alerts.types import Alert, Notification, NotifyReason
+from amlguard.timeparse import parse_time
 
 __all__ = ["MAX_ALERTS_PER_MESSAGE", "MAX_PARTS", "Flusher", "decide"]
 
@@ -36,7 +37,7 @@ BULK_MEMBERS = 50  # members due at once above which a flush reads every alert i
 def due_at(body: dict[str, Any]) -> datetime | None:
     """When a group body says it flushes next (None: it waits for a new member)."""
     at = body.get("next_flush")
-    return to_utc(datetime.fromisoformat(at)) if at else None
+    return parse_time(at) if at else None
 
 
 def decide(body: dict[str, Any], now: datetime, context: MuteContext,

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from amlguard.alerts.types import Alert, AlertStatus, NotifyReason
+from amlguard.timeparse import parse_time
 
 __all__ = [
     "NotifyLogEntry",
@@ -140,7 +141,7 @@ class NotifyLogEntry:
         if not data:
             return None
         return cls(frozenset(data.get("firing", ())), frozenset(data.get("resolved", ())),
-                   datetime.fromisoformat(data["at"]))
+                   parse_time(data["at"]))
 
 
 def needs_update(entry: NotifyLogEntry | None, firing: Collection[str], resolved: Collection[str],

@@ -18,6 +18,7 @@ from typing import Any
 from amlguard.alerts.store import Conflict, Doc, StateStore, notification_from_json, to_utc
 from amlguard.alerts.types import Notifier
 from amlguard.errors import NotificationError
+from amlguard.timeparse import parse_time
 
 __all__ = ["DeliveryStats", "RetryPolicy", "backoff_seconds", "deliver"]
 
@@ -65,7 +66,7 @@ def backoff_seconds(attempts: int, policy: RetryPolicy, rand: Callable[[], float
 
 
 def _dt(value: Any) -> datetime | None:
-    return None if not value else to_utc(datetime.fromisoformat(str(value)))
+    return None if not value else parse_time(str(value))
 
 
 def _log_entry(doc: Doc, outcome: str, error: str | None, attempts: int) -> dict[str, Any]:

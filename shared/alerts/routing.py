@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from amlguard.model import SEVERITIES
+from amlguard.timeparse import parse_duration as _parse_duration
 
 __all__ = [
     "DEFAULT_GROUP_INTERVAL",
@@ -34,9 +35,6 @@ DEFAULT_GROUP_INTERVAL = timedelta(minutes=5)
 DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
 GROUP_BY_ALL = "..."  # `group_by: ['...']` groups by every label, i.e. disables grouping
 
-_DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-_DURATION_UNITS = (("weeks", 1), ("days", 1), ("hours", 1), ("minutes", 1), ("seconds", 1),
-                   ("milliseconds", 1))
 _MATCHER_RE = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.:\-]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$""", re.S
 )
@@ -49,13 +47,7 @@ def parse_duration(text: str) -> timedelta:
     Raises ValueError naming the accepted form; bare numbers are refused because a unit-less
     `group_wait: 30` is ambiguous (seconds? minutes?).
     """
-    if not isinstance(text, str) or not text or not (found := _DURATION_RE.match(text.strip())):
-        raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 5m, 4h, 1h30m or 2d")
-    parts = {unit: int(value) for (unit, _), value in zip(_DURATION_UNITS, found.groups(), strict=True)
-             if value is not None}
-    if not parts:
-        raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 5m, 4h, 1h30m or 2d")
-    return timedelta(**parts)
+    return _parse_duration(text, "prometheus")
 
 
 def _format_duration(value: timedelta) -> str:

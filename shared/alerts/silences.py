@@ -15,6 +15,7 @@ from typing import Any
 from amlguard.alerts.records import Conflict, retry, to_utc
 from amlguard.alerts.routing import Matcher, parse_matcher
 from amlguard.alerts.store import StateStore
+from amlguard.timeparse import parse_time
 
 __all__ = [
     "MatcherInput",
@@ -107,7 +108,7 @@ class Silence:
     @classmethod
     def from_json(cls, data: Mapping[str, Any], etag: str = "") -> Silence:
         def dt(name: str) -> datetime:
-            return to_utc(datetime.fromisoformat(str(data[name])))
+            return parse_time(data[name])
 
         return cls(str(data["id"]), parse_matchers(data.get("matchers") or ()), dt("starts_at"), dt("ends_at"),
                    str(data.get("created_by", "")), str(data.get("comment", "")), dt("created_at"),

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from amlguard.alerts.records import Backend, Conflict, Doc, Op, retry, to_utc
 from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
+from amlguard.timeparse import parse_time
 
 __all__ = [
     "Backend",
@@ -49,7 +50,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _dt(value: Any) -> datetime | None:
-    return None if value in (None, "") else to_utc(datetime.fromisoformat(str(value)))
+    return None if value in (None, "") else parse_time(value)
 
 
 _ALERT_FIELDS = tuple(f.name for f in fields(Alert))

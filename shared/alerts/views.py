@@ -9,11 +9,12 @@ from typing import Any
 
 from amlguard.alerts import lifecycle
 from amlguard.alerts.mute import MuteContext
-from amlguard.alerts.records import retry, to_utc
+from amlguard.alerts.records import retry
 from amlguard.alerts.silences import list_silences
 from amlguard.alerts.store import StateStore, StoredAlert, alert_to_json
 from amlguard.alerts.types import Alert
 from amlguard.model import severity_rank
+from amlguard.timeparse import parse_time
 
 __all__ = ["Views", "housekeeping"]
 
@@ -111,14 +112,14 @@ def view(stored: StoredAlert, alert: Alert) -> dict[str, Any]:
 
 
 def _ts(value: str | None) -> float:
-    return datetime.fromisoformat(value).timestamp() if value else 0.0
+    return parse_time(value).timestamp() if value else 0.0
 
 
 def housekeeping_due(store: StateStore, now: datetime) -> bool:
     """True when the last housekeeping is an hour old (or never ran)."""
     meta = store.get_meta("housekeeping")
     last = meta.body.get("at") if meta else None
-    return not last or to_utc(datetime.fromisoformat(last)) + HOUSEKEEPING_EVERY <= now
+    return not last or parse_time(last) + HOUSEKEEPING_EVERY <= now
 
 
 def housekeeping(store: StateStore, now: datetime) -> None:
@@ -139,5 +140,5 @@ def housekeeping(store: StateStore, now: datetime) -> None:
     for receiver in store.receivers():
         for doc in store.outbox(receiver):
             dead_at = doc.body.get("dead_at")
-            if dead_at and to_utc(datetime.fromisoformat(dead_at)) + LOG_RETENTION < now:
+            if dead_at and parse_time(dead_at) + LOG_RETENTION < now:
                 store.remove_outbox(receiver, doc)

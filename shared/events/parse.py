@@ -12,11 +12,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from amlguard.armid import ArmId
 from amlguard.model import Kind
+from amlguard.timeparse import time_or_none
 
 __all__ = [
     "EventParseError",
@@ -90,18 +91,7 @@ def _loads_maybe(value: Any) -> Any:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # Event Grid writes 7 fractional digits; datetime.fromisoformat takes at most 6.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return time_or_none(value)  # aware UTC; None for an unreadable time or one UTC cannot hold
 
 
 def _ci_get(mapping: Mapping[str, Any], *keys: str) -> Any:

@@ -15,11 +15,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from amlguard.errors import ConfigError, SourceError
 from amlguard.monitor.signals import MetricPoint, MetricSeries
+from amlguard.timeparse import parse_time as _parse_time
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -171,10 +172,7 @@ def parse_metric_id(metric_id: str | None) -> str | None:
 
 def parse_time(text: Any) -> datetime | None:
     """An ISO 8601 time of the REST answers as an aware datetime (naive means UTC); None when empty."""
-    if not isinstance(text, str) or not text:
-        return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return _parse_time(text) if isinstance(text, str) and text else None
 
 
 def parse_metric_values(resource_id: str,

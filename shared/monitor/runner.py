@@ -24,6 +24,7 @@ from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
 from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
 from amlguard.monitor.signals import format_value
+from amlguard.timeparse import parse_time
 
 if TYPE_CHECKING:
     from amlguard.alerts import AlertFacade, StateStoreProtocol, Transition
@@ -67,7 +68,7 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
             due.append(rule)
             continue
         try:
-            last = datetime.fromisoformat(text)
+            last = parse_time(text)
         except ValueError:
             due.append(rule)
             continue
@@ -248,10 +249,9 @@ def _parse_now(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError as exc:
         raise ConfigError(f"--now {text!r}: expected an ISO 8601 time such as 2026-11-26T11:00:00Z") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _inventory(paths: Sequence[Path | str] | None, settings: Settings) -> list[Resource]:
@@ -363,11 +363,12 @@ def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any
                      value + (" *" if obs.partial else ""), limit, format_duration(e.rule.window)))
         items.append(e)
     header = ("STATUS", "RULE", "RESOURCE", "SIGNAL", "VALUE", "THRESHOLD", "WINDOW")
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(7)]
-    lines = [f"amlguard monitor at {now.strftime('%Y-%m-%d %H:%M:%SZ')}", "",
-             "  ".join(h.ljust(widths[i]) for i, h in enumerate(header)).rstrip()]
-    for row, e in zip(rows, items, strict=True):
-        lines.append("  ".join(str(row[i]).ljust(widths[i]) for i in range(7)).rstrip())
+    from amlguard.reports.table import text_table
+
+    table = text_table([header, *rows])
+    lines = [f"amlguard monitor at {now.strftime('%Y-%m-%d %H:%M:%SZ')}", "", table[0]]
+    for line, e in zip(table[1:], items, strict=True):
+        lines.append(line)
         if e.finding is not None and e.finding.status in ("fail", "error"):
             lines.append(f"    {e.finding.message}")
     summary = result.summary()

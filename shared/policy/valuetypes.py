@@ -12,10 +12,11 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from amlguard.registry import Registry
+from amlguard.timeparse import seconds_or_none, time_or_none
 
 __all__ = ["VALUE_TYPES", "Clock", "ValueType", "parse_duration", "parse_when", "register_value_type"]
 
@@ -126,20 +127,7 @@ def _keys(value: Any, clock: Clock) -> Any:
 
 def parse_when(value: Any) -> datetime | None:
     """A date or datetime (ISO-8601 text, date, datetime) as an aware UTC datetime, else None."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return time_or_none(value)
 
 
 @register_value_type("age", "days since the date or timestamp (e.g. a createdAt); negative in the future")
@@ -158,28 +146,9 @@ def _expiration(value: Any, clock: Clock) -> Any:
     return (when - clock.now).total_seconds() / 86400.0
 
 
-_SHORT_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>ms|s|m|h|d)?$", re.IGNORECASE)
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
 def parse_duration(value: Any) -> float | None:
-    """Seconds in `value`: a number (seconds), '30s', '5m', '1h', '250ms', or ISO-8601 'PT10S'."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    match = _SHORT_DURATION.match(text)
-    if match:
-        unit = match.group("u").lower() if match.group("u") else None
-        return float(match.group("n")) * _UNIT[unit]
-    if not text.upper().startswith("P"):
-        return None  # '00:00:05' is a time of day to a policy author, not a duration
-    from amlguard.inventory.normalize import parse_duration as parse_wire_duration
-
-    return parse_wire_duration(text)  # ISO-8601, the ARM wire form
+    """Seconds in `value`: a number (seconds), '30s', '5m', '1h30m', '250ms', or ISO-8601 'PT10S'."""
+    return seconds_or_none(value, "policy")
 
 
 @register_value_type("duration", "seconds in a duration: 10, '10s', '5m', or ISO-8601 'PT10S' (ARM wire form)")

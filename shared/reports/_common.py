@@ -33,6 +33,8 @@ _NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 def escape_controls(text: str) -> str:
     """`text` with control characters (but tab and newline) shown as `\\xNN` escapes."""
+    if text.isascii() and text.isprintable():  # the common case, checked in C: nothing to replace
+        return text
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return _NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 

@@ -2,7 +2,8 @@
 
 Every chart is a string of inline SVG whose colours come from CSS classes (so the page's light and
 dark themes apply), with `role="img"`, an `aria-label` and a `<title>` per mark for a tooltip.
-Callers pass already-computed numbers; text is escaped here.
+Callers pass already-computed numbers; text is escaped here, and each chart is `Markup` that the
+templates insert as it is.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from html import escape
 
-__all__ = ["Segment", "bar", "donut", "histogram", "line_chart", "stacked_bar", "threshold_bar", "timeline"]
+from markupsafe import Markup, escape
+
+__all__ = ["Segment", "donut", "histogram", "line_chart", "stacked_bar", "threshold_bar", "timeline"]
 
 
 def _e(text: object) -> str:
-    return escape(str(text), quote=True)
+    return str(escape(text))
 
 
 def _n(value: float) -> str:
@@ -35,7 +37,7 @@ class Segment:
     label: str
 
 
-def stacked_bar(segments: Sequence[Segment], *, width: int = 160, height: int = 12, label: str = "") -> str:
+def stacked_bar(segments: Sequence[Segment], *, width: int = 160, height: int = 12, label: str = "") -> Markup:
     """A horizontal bar split into segments proportional to their values (e.g. pass / fail / exempt)."""
     total = sum(max(s.value, 0.0) for s in segments)
     parts = [f'<svg class="chart bar" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
@@ -50,23 +52,11 @@ def stacked_bar(segments: Sequence[Segment], *, width: int = 160, height: int = 
                      f"<title>{_e(seg.label)}</title></rect>")
         x += w
     parts.append("</svg>")
-    return "".join(parts)
-
-
-def bar(fraction: float | None, *, width: int = 120, height: int = 10, css: str = "ok", label: str = "") -> str:
-    """A single progress bar filled to `fraction` (0..1); an empty track when None."""
-    parts = [f'<svg class="chart bar" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-             f'role="img" aria-label="{_e(label)}" focusable="false">',
-             f'<rect class="track" x="0" y="0" width="{width}" height="{height}" rx="3"/>']
-    if fraction is not None and fraction > 0:
-        w = width * min(fraction, 1.0)
-        parts.append(f'<rect class="{_e(css)}" x="0" y="0" width="{_n(w)}" height="{height}" rx="3"/>')
-    parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def donut(fraction: float | None, *, size: int = 112, stroke: int = 14, label: str = "",
-          css: str = "ok") -> str:
+          css: str = "ok") -> Markup:
     """A ring filled clockwise to `fraction`, the percentage written in the middle."""
     r = (size - stroke) / 2
     c = size / 2
@@ -82,7 +72,7 @@ def donut(fraction: float | None, *, size: int = 112, stroke: int = 14, label: s
                      f'transform="rotate(-90 {_n(c)} {_n(c)})" stroke-linecap="butt"/>')
     parts.append(f'<text class="donut-text" x="{_n(c)}" y="{_n(c)}" text-anchor="middle" '
                  f'dominant-baseline="central">{_e(text)}</text></svg>')
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def _time_label(at: datetime) -> str:
@@ -92,7 +82,7 @@ def _time_label(at: datetime) -> str:
 def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: int = 1100, height: int = 240,
                y_max: float = 100.0, unit: str = "%", series_css: str = "series-ok",
                second: Sequence[tuple[datetime, float]] | None = None, second_label: str = "",
-               second_css: str = "series-bad") -> str:
+               second_css: str = "series-bad") -> Markup:
     """Values over time (oldest first): a line with a dot per point, y from 0 to `y_max`.
 
     `second` is an optional second series drawn on its own scale (right axis), e.g. failed
@@ -111,7 +101,7 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: i
     if not points:
         parts.append(f'<text class="axis" x="{_n(left + plot_w / 2)}" y="{_n(top + plot_h / 2)}" '
                      'text-anchor="middle">no data</text></svg>')
-        return "".join(parts)
+        return Markup("".join(parts))
     t0 = points[0][0].timestamp()
     t1 = points[-1][0].timestamp()
     if second:
@@ -155,11 +145,11 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: i
         parts.append(f'<text class="axis" x="{_n(x)}" y="{height - 8}" text-anchor="{anchor}">'
                      f"{_e(_time_label(at))}</text>")
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def threshold_bar(value: float | None, threshold: float | None, *, scale_max: float, breached: bool,
-                  label: str, width: int = 260, height: int = 18) -> str:
+                  label: str, width: int = 260, height: int = 18) -> Markup:
     """A value bar with a marker at the threshold (latency against its SLO)."""
     parts = [f'<svg class="chart slo" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
              f'role="img" aria-label="{_e(label)}" focusable="false">',
@@ -174,11 +164,11 @@ def threshold_bar(value: float | None, threshold: float | None, *, scale_max: fl
         x = min(max(x, 1.0), width - 1.0)
         parts.append(f'<line class="threshold" x1="{_n(x)}" x2="{_n(x)}" y1="0" y2="{height}"/>')
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def histogram(labels: Sequence[str], baseline: Sequence[float], current: Sequence[float], *, label: str,
-              width: int = 320, height: int = 120) -> str:
+              width: int = 320, height: int = 120) -> Markup:
     """Baseline and current proportions per bin or category, side by side (drift of one feature)."""
     n = max(len(labels), 1)
     bottom, top = 18, 6
@@ -205,11 +195,11 @@ def histogram(labels: Sequence[str], baseline: Sequence[float], current: Sequenc
         text = labels[i].split("\u2013")[0] if "\u2013" in labels[i] else labels[i]
         parts.append(f'<text class="axis" x="{_n(i * slot + slot * 0.1)}" y="{height - 4}">{_e(text[:9])}</text>')
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def timeline(segments: Sequence[tuple[float, float, str, str]], *, label: str, width: int = 240,
-             height: int = 14) -> str:
+             height: int = 14) -> Markup:
     """Coloured spans on one strip: `(start, end, css, tooltip)` with start/end as 0..1 of the width."""
     parts = [f'<svg class="chart timeline" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
              f'role="img" aria-label="{_e(label)}" focusable="false">',
@@ -220,4 +210,4 @@ def timeline(segments: Sequence[tuple[float, float, str, str]], *, label: str, w
         parts.append(f'<rect class="{_e(css)}" x="{_n(x)}" y="0" width="{_n(w)}" height="{height}">'
                      f"<title>{_e(tip)}</title></rect>")
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))

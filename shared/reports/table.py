@@ -1,9 +1,10 @@
-"""The terminal report: findings grouped by resource, remediation for failures, a summary line."""
+"""Terminal output: the plain-text table every command prints, and the audit report built with it
+(findings grouped by resource, remediation for failures, a summary line)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Container, Mapping, Sequence
 from typing import TextIO
 
 from amlguard.model import AuditReport, Finding, Resource, Status
@@ -21,7 +22,7 @@ from ._common import (
     title_of,
 )
 
-__all__ = ["render_table", "use_color"]
+__all__ = ["render_table", "text_table", "use_color"]
 
 # SGR codes; kept to the 8 basic colours so every terminal (and Azure DevOps / GitHub logs,
 # which render ANSI) shows them.
@@ -80,8 +81,26 @@ class _Painter:
         return f"\x1b[{_STYLE[style]}m{text}{_RESET}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}"
+def text_table(rows: Sequence[Sequence[str]], *, right: Container[int] = (), min_widths: Sequence[int] = (),
+               styles: Sequence[Sequence[str | None]] = (), color: bool = False) -> list[str]:
+    """The lines of a plain-text table (give the header as the first row, if any).
+
+    Each column is as wide as its widest cell (at least `min_widths[i]`), columns are two spaces
+    apart, cells are left-aligned but in the columns listed in `right`, and trailing spaces are
+    trimmed. With `color`, `styles[row][column]` names the colour of a cell; it is applied after
+    padding, so colour codes never count as width.
+    """
+    count = max((len(row) for row in rows), default=0)
+    widths = [max([min_widths[i] if i < len(min_widths) else 0, *(len(r[i]) for r in rows if i < len(r))])
+              for i in range(count)]
+    paint = _Painter(color)
+    lines = []
+    for n, row in enumerate(rows):
+        style = styles[n] if n < len(styles) else ()
+        cells = [paint(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]),
+                       style[i] if i < len(style) else None) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return lines
 
 
 def _resource_header(resource: Resource, paint: _Painter) -> str:
@@ -118,29 +137,34 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
     `color=None` decides from stdout (see `use_color`); pass `False` when writing to a file.
     `show_passed=True` lists passing checks too instead of only counting them.
     """
-    paint = _Painter(use_color() if color is None else color)
-    rule_width = max((len(f.rule) for f in report.findings), default=0)
-    out: list[str] = []
-
-    for resource, findings in group_by_resource(report):
-        out.append(_resource_header(resource, paint))
-        passed = [f for f in findings if f.status == Status.PASS.value]
-        listed = sorted((f for f in findings if f.status != Status.PASS.value or show_passed),
-                        key=finding_sort_key)
+    enabled = use_color() if color is None else color
+    paint = _Painter(enabled)
+    groups = [(resource, findings, sorted((f for f in findings if f.status != Status.PASS.value or show_passed),
+                                          key=finding_sort_key))
+              for resource, findings in group_by_resource(report)]
+    # One table over every listed finding, so the columns line up across resources; the rule column
+    # is as wide as the longest rule id of the report, listed or not.
+    rows, styles = [], []
+    for _resource, _findings, listed in groups:
         for finding in listed:
             label, style = _STATUS_LABEL.get(finding.status, (finding.status.upper(), None))
             severity = finding.severity.lower()
-            head = (
-                f"{_INDENT}{paint(f'{label:<6}', style)}  "
-                f"{paint(f'{severity:<8}', _SEVERITY_STYLE.get(severity))}  "
-                f"{finding.rule:<{rule_width}}  {escape_controls(title_of(report, finding))}"
-            ).rstrip()
-            out.append(head)
-            pad = _INDENT + " " * (6 + 2 + 8 + 2)
+            rows.append([label, severity, finding.rule, escape_controls(title_of(report, finding))])
+            styles.append([style, _SEVERITY_STYLE.get(severity)])
+    heads = iter(text_table(rows, min_widths=(6, 8, max((len(f.rule) for f in report.findings), default=0)),
+                            styles=styles, color=enabled))
+    pad = _INDENT + " " * (6 + 2 + 8 + 2)
+    out: list[str] = []
+
+    for resource, findings, listed in groups:
+        out.append(_resource_header(resource, paint))
+        passed = [f for f in findings if f.status == Status.PASS.value]
+        for finding in listed:
+            out.append(_INDENT + next(heads))
             out.extend(pad + line for line in _detail_lines(report, finding)
                        if finding.status != Status.PASS.value)
         if passed and not show_passed:
-            out.append(f"{_INDENT}{paint(_plural(len(passed), 'passed'), 'green')}")
+            out.append(f"{_INDENT}{paint(f'{len(passed)} passed', 'green')}")
         if not findings:
             out.append(f"{_INDENT}{paint('no rule applies to this kind', 'dim')}")
         out.append("")

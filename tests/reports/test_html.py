@@ -162,7 +162,7 @@ def test_hostile_text_is_escaped() -> None:
         for name, value in el.attrib.items():
             assert not name.lower().startswith("on"), (el.tag, name)
             assert not value.lower().startswith("javascript:"), (el.tag, name, value)
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in text
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in text  # markupsafe writes " as &#34;
 
 
 def test_control_characters_are_visible_escapes() -> None:
@@ -278,3 +278,25 @@ def test_dark_scheme_and_dark_toggle_agree() -> None:
 
     css = _asset("report.css")
     assert _theme(css, ':root:not([data-theme="light"])') == _theme(css, ':root[data-theme="dark"]')
+
+
+def test_jinja2_loads_only_when_a_page_is_rendered() -> None:
+    code = (
+        "import sys, function_app\n"
+        "from amlguard.reports import render\n"
+        "from amlguard.model import AuditReport\n"
+        "for fmt in ('table', 'json', 'sarif', 'junit'):\n"
+        "    render(AuditReport(), fmt, color=False)\n"
+        "before = 'jinja2' in sys.modules\n"
+        "render(AuditReport(), 'html')\n"
+        "print(before, 'jinja2' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=repo_root(), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True"]
+
+
+def test_the_environment_is_built_once_per_process() -> None:
+    from amlguard.reports.html import environment
+
+    assert environment() is environment()
+    assert environment().autoescape is True

@@ -15,8 +15,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def parse(markup: str) -> ET.Element:
-    # inline SVG in HTML has no xmlns; add it so the XML parser accepts it as SVG
-    return ET.fromstring(markup.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1))
+    # inline SVG in HTML has no xmlns; add it so the XML parser accepts it as SVG (str: Markup.replace
+    # would escape the new text)
+    return ET.fromstring(str(markup).replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1))
 
 
 def rects(markup: str, css: str) -> list[ET.Element]:

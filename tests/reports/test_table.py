@@ -1,14 +1,16 @@
-"""Terminal report: grouping, remediation, colour rules, escaping, summary."""
+"""Terminal report: grouping, remediation, colour rules, escaping, summary; the text table every command prints."""
 
 from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import pytest
 
 from amlguard.model import AuditReport, Finding, Resource
 from amlguard.reports import render, render_table, use_color
+from amlguard.reports.table import text_table
 
 from .sample import build_report
 
@@ -169,3 +171,26 @@ def test_short_remediation(text: str, limit: int, expected: str) -> None:
     from amlguard.reports._common import short_text
 
     assert short_text(text, limit) == expected
+
+
+@pytest.mark.parametrize(("rows", "options", "expected"), [
+    ([], {}, []),
+    ([["ID", "STATUS"], ["s1", "active"], ["silence-2", "-"]], {},
+     ["ID         STATUS", "s1         active", "silence-2  -"]),
+    ([["feature", "psi"], ["age", "0.1"], ["income", "12.25"]], {"right": {1}},
+     ["feature    psi", "age        0.1", "income   12.25"]),
+    ([["FAIL", "high", "R1", ""], ["N/A", "low", "R22", "title"]], {"min_widths": (6, 8)},
+     ["FAIL    high      R1", "N/A     low       R22  title"]),  # an empty last cell leaves no trailing space
+    ([["a"], ["bb", "c"]], {}, ["a", "bb  c"]),  # a short row is padded as far as it goes
+])
+def test_text_table_layout(rows: list[list[str]], options: dict[str, Any], expected: list[str]) -> None:
+    assert text_table(rows, **options) == expected
+
+
+def test_text_table_colour_codes_do_not_count_as_width() -> None:
+    plain = text_table([["FAIL", "high", "R1"], ["PASS", "low", "R2"]])
+    coloured = text_table([["FAIL", "high", "R1"], ["PASS", "low", "R2"]],
+                          styles=[["bold_red", "red"], ["green", None]], color=True)
+    assert coloured[0] == "\x1b[1;31mFAIL\x1b[0m  \x1b[31mhigh\x1b[0m  R1"
+    assert [ANSI.sub("", line) for line in coloured] == plain
+    assert text_table([["FAIL"]], styles=[["red"]], color=False) == ["FAIL"]

@@ -203,9 +203,9 @@ def format_table(report: Any, notes: list[str] | None = None) -> str:
             cells.append(_fmt(f.metrics[m]) + mark)
         cells.append("yes" if f.drifted else "no")
         rows.append(cells)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
+    from amlguard.reports.table import text_table
+
+    lines = text_table(rows, right=range(2, len(header)))
     n, k = len(report.features), len(report.drifted_features)
     lines.append("")
     lines.append(f"{k} of {n} feature(s) drifted" + (f": {', '.join(report.drifted_features)}" if k else "")

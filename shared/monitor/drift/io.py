@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from amlguard.errors import ConfigError, SourceError
+from amlguard.timeparse import parse_time
 
 __all__ = ["MdcTable", "is_container_url", "read_mdc_jsonl", "read_table", "table_columns"]
 
@@ -167,19 +168,15 @@ class MdcTable(dict[str, np.ndarray]):
 
 
 _DIGITS = re.compile(r"^\d+$")
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 def _as_utc(value: datetime | str | None, what: str) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(_FRACTION.sub(r"\1", value.strip()))
-        except ValueError:
-            raise ConfigError(f"{what} {value!r} is not an ISO 8601 time; "
-                              "use e.g. 2026-01-31T00:00:00Z") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
 
 
 def _path_period(parts: Sequence[str]) -> tuple[tuple[str, str, str] | None, datetime | None, timedelta | None]:
