@@ -55,7 +55,8 @@ class Deployed:
 
 
 @pytest.fixture(scope="session")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    """The deployment content with its .python_packages; removed after the session (about 430 MB)."""
     app = tmp_path_factory.mktemp("deployed") / "wwwroot"
     files = list(deployment_files(REPO))
     for rel in files:
@@ -65,7 +66,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Deployed:
                             "-r", "requirements.txt", "--target", str(SITE)],
                            cwd=app, env=clean_env(), capture_output=True, text=True, timeout=800, check=False)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-6000:]
-    return Deployed(app, frozenset(p.as_posix() for p in files))
+    yield Deployed(app, frozenset(p.as_posix() for p in files))
+    shutil.rmtree(app, ignore_errors=True)
 
 
 def test_funcignore_keeps_what_the_build_and_the_worker_need(deployed: Deployed) -> None:
