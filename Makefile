@@ -10,10 +10,10 @@ NPM_STAMP := node_modules/.installed
 
 setup: $(STAMP)
 
-# pip 23.2 cannot resolve azure-ai-ml together with opentelemetry-sdk: upgrade pip in the venv first.
+# No pip upgrade: the venv keeps the pip `python3 -m venv` bundles (23.2 here), the one users
+# have, so setup installs the way theirs does (pyproject.toml says which release it once tripped on).
 $(STAMP): pyproject.toml requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
