@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
-from amlguard.inventory.config import ClientOptions
-from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure
+from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure, requested_id
+from amlguard.inventory.options import ClientOptions
 from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
@@ -220,15 +220,13 @@ class ResourceGraphInventory:
         """Fresh from ARM through the fallback when there is one, else from Resource Graph."""
         if self.fallback is not None:
             return self.fallback.get(resource_id)
-        from amlguard.inventory.normalize import parse_arm_id
-
-        parts = parse_arm_id(resource_id)
-        if not parts.get("kind") or not parts.get("subscription"):
+        parsed = requested_id(resource_id)
+        if parsed is None or parsed.kind is None:
             raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id",
                               resource=resource_id)
         try:
-            rows = list(self.rows(build_query(Scope(), (str(parts["kind"]),), resource_id=resource_id),
-                                  (str(parts["subscription"]),)))
+            rows = list(self.rows(build_query(Scope(), (parsed.kind,), resource_id=parsed.text),
+                                  (parsed.subscription,)))
         except Exception as exc:
             message, retryable = describe_failure(exc, action="querying Resource Graph for", what=resource_id,
                                                   options=self.options)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
 from amlguard.monitor.signals import MetricPoint, MetricSeries
 
@@ -202,10 +203,7 @@ def parse_metric_values(resource_id: str,
 
 
 def _subscription(resource_id: str) -> str:
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ConfigError(f"{resource_id!r} is not an ARM resource id (/subscriptions/<id>/...)")
-    return parts[1]
+    return ArmId.require(resource_id, what="monitored resource").subscription
 
 
 def _error_text(exc: BaseException) -> str:

@@ -311,7 +311,7 @@ def test_az_ml_list_output(tmp_path: Path) -> None:
 
 
 def test_large_json_falls_back_to_resource_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("amlguard.inventory.files._JSON_LINES_LIMIT", 10)
+    monkeypatch.setattr("amlguard.inventory.reader._JSON_LINES_LIMIT", 10)
     write(tmp_path, "big.json", json.dumps({"data": [ARM_ENDPOINT, ARM_DEPLOYMENT]}, indent=2))
     resources, _ = load(tmp_path)
     text = (tmp_path / "big.json").read_text().splitlines()
@@ -535,8 +535,8 @@ def test_snapshot_inventory(tmp_path: Path) -> None:
 
 
 def test_big_yaml_files_are_prescreened(tmp_path: Path) -> None:
-    from amlguard.inventory.files import _MAYBE_OURS, _PRESCREEN_BYTES
-    from amlguard.inventory.normalize import _BATCH_ENDPOINT_KEYS, _ONLINE_ENDPOINT_KEYS, _WORKSPACE_KEYS
+    from amlguard.inventory.reader import _MAYBE_OURS, _PRESCREEN_BYTES
+    from amlguard.inventory.recognize import _BATCH_ENDPOINT_KEYS, _ONLINE_ENDPOINT_KEYS, _WORKSPACE_KEYS
 
     # every key that can make a document ours by shape passes the pre-screen (no drift between them)
     for key in _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode"}:

@@ -116,7 +116,7 @@ def test_azure_ai_ml_is_not_imported() -> None:
     code = (
         "import sys, json\n"
         "from amlguard.inventory import load_paths, SnapshotInventory\n"
-        "from amlguard.inventory.normalize import resource_from_arm\n"
+        "from amlguard.inventory.arm import resource_from_arm\n"
         f"r = load_paths([{str(REPO_ROOT / 'tests' / 'inventory')!r}])\n"
         "SnapshotInventory(['.']).list()\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('azure'))))\n"
@@ -128,8 +128,9 @@ def test_azure_ai_ml_is_not_imported() -> None:
 
 
 def test_public_names() -> None:
-    assert set(amlguard.inventory.__all__) >= {
-        "load_paths", "load_data", "SnapshotInventory", "resource_from_arm", "resource_from_yaml", "parse_arm_id",
-        "arm_id", "normalize_enum", "Inventory", "InventoryResult", "InventoryError", "Scope"}
+    # ARM ids are amlguard.armid.ArmId values; the inventory exports no id parser of its own
+    assert set(amlguard.inventory.__all__) == {
+        "load_paths", "load_data", "SnapshotInventory", "resource_from_arm", "resource_from_yaml",
+        "WorkspaceContext", "normalize_enum", "Inventory", "InventoryResult", "InventoryError", "Scope"}
     for name in amlguard.inventory.__all__:
         assert hasattr(amlguard.inventory, name), name
