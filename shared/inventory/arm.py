@@ -304,14 +304,14 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
     if isinstance(props, dict):
         _arm_properties(conv, fields, props, kind)
     compute_type: str | None = None
-    if kind == Kind.ONLINE_ENDPOINT.value:
+    if kind == Kind.ONLINE_ENDPOINT:
         # OnlineEndpoint._from_rest_object decides by properties.compute (azure-facts §1.2)
         k8s = bool(fields.get("compute")) or fields.get("type") == "kubernetes"
         compute_type = "kubernetes" if k8s else "managed"
-    elif kind == Kind.ONLINE_DEPLOYMENT.value:
+    elif kind == Kind.ONLINE_DEPLOYMENT:
         compute_type = "kubernetes" if fields.get("type") == "kubernetes" else "managed"
         fields["type"] = compute_type
-    elif kind == Kind.BATCH_DEPLOYMENT.value and fields.get("type") not in ("model", "pipeline"):
+    elif kind == Kind.BATCH_DEPLOYMENT and fields.get("type") not in ("model", "pipeline"):
         config = fields.get("deployment_configuration")
         ctype = config.get("deployment_configuration_type") if isinstance(config, dict) else None
         fields["type"] = "pipeline" if normalize_enum(ctype) == "pipeline_component" else (
@@ -328,7 +328,7 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
     resource = Resource(
         kind=kind, id="", name=name, fields=fields, source=source, line=line, lines=conv.lines,
         compute_type=compute_type, endpoint_name=endpoint_name, origin=origin,
-        workspace=name if kind == Kind.WORKSPACE.value else (name_parts[0] if len(name_parts) >= 2 else None),
+        workspace=name if kind == Kind.WORKSPACE else (name_parts[0] if len(name_parts) >= 2 else None),
         subscription_id=text_of(obj.get("subscriptionId")),
         resource_group=text_of(obj.get("resourceGroup")),
         live=has_service_fields(fields) or "system_data" in fields,
@@ -386,7 +386,7 @@ def _arm_properties(conv: _Arm, fields: dict[str, Any], props: Mapping[str, Any]
             if isinstance(acls, dict) and "default_action" in acls:
                 acls["default_action"] = enum_or_keep(acls["default_action"])
             conv.put(fields, "network_acls", acls, raw)
-        elif low == "model" and kind == Kind.BATCH_DEPLOYMENT.value and isinstance(value, dict):
+        elif low == "model" and kind == Kind.BATCH_DEPLOYMENT and isinstance(value, dict):
             # batch deployments reference models as {"referenceType": "Id", "assetId": ...}
             asset = next((v for k, v in value.items() if str(k).lower() == "assetid"), None)
             conv.put(fields, "model", asset if isinstance(asset, str) else conv.generic(value, raw, "model"), raw)

@@ -37,11 +37,11 @@ def _resolve(items: list[Item]) -> None:
     """Settle what one file cannot know alone (the workspace a workspace YAML nearby names,
     whether an ambiguous deployment belongs to a batch endpoint, whether an endpoint is
     Kubernetes), then finish every resource: defaults and ids, once."""
-    workspaces = [i for i in items if i.resource.kind == Kind.WORKSPACE.value and i.resource.origin == "yaml"]
+    workspaces = [i for i in items if i.resource.kind == Kind.WORKSPACE and i.resource.origin == "yaml"]
     if workspaces:
         for item in items:
             res = item.resource
-            if res.kind == Kind.WORKSPACE.value or res.workspace or item.explicit_id:
+            if res.kind == Kind.WORKSPACE or res.workspace or item.explicit_id:
                 continue
             nearest = _nearest_workspace(item, workspaces)
             if nearest is not None:
@@ -62,18 +62,18 @@ def _resolve(items: list[Item]) -> None:
         res, cls = item.resource, item.cls
         if cls is None:
             continue
-        if not cls.certain and res.kind == Kind.ONLINE_DEPLOYMENT.value:
+        if not cls.certain and res.kind == Kind.ONLINE_DEPLOYMENT:
             kinds = {m.resource.kind for m in _matches(item, endpoints.get((res.endpoint_name or "").lower(), []))}
             if kinds == {Kind.BATCH_ENDPOINT.value}:
                 res.kind, res.compute_type = Kind.BATCH_DEPLOYMENT.value, None
-        elif not cls.certain and res.kind == Kind.ONLINE_ENDPOINT.value:
+        elif not cls.certain and res.kind == Kind.ONLINE_ENDPOINT:
             kinds = {m.resource.kind for m in _matches(item, deployments.get(res.name.lower(), []))}
             if kinds == {Kind.BATCH_DEPLOYMENT.value}:
                 res.kind, res.compute_type = Kind.BATCH_ENDPOINT.value, None
-        if (res.kind == Kind.ONLINE_DEPLOYMENT.value and not cls.explicit_compute
+        if (res.kind == Kind.ONLINE_DEPLOYMENT and not cls.explicit_compute
                 and res.compute_type == "managed"):
             found = [m.resource for m in _matches(item, endpoints.get((res.endpoint_name or "").lower(), []))
-                     if m.resource.kind == Kind.ONLINE_ENDPOINT.value]
+                     if m.resource.kind == Kind.ONLINE_ENDPOINT]
             if found and all(e.compute_type == "kubernetes" for e in found):
                 res.compute_type = "kubernetes"
     for item in items:

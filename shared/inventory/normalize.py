@@ -96,32 +96,37 @@ class WorkspaceContext:
 
 
 # ------------------------------------------------------------------------ value clean-up
-_ENUM_PATHS: tuple[tuple[str, ...], ...] = (
-    ("auth_mode",), ("public_network_access",), ("egress_public_network_access",),
-    ("provisioning_state",), ("output_action",), ("logging_level",), ("system_datastores_auth_mode",),
-    ("kind",), ("identity", "type"), ("managed_network", "isolation_mode"),
-    ("managed_network", "firewall_sku"), ("scale_settings", "type"), ("data_collector", "rolling_rate"),
-    ("settings", "output_action"), ("settings", "logging_level"), ("network_acls", "default_action"),
-)
-_BOOL_PATHS: tuple[str, ...] = (
+# top-level key -> the keys below it that hold an enum (empty: the value itself is one)
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "auth_mode": (), "public_network_access": (), "egress_public_network_access": (), "provisioning_state": (),
+    "output_action": (), "logging_level": (), "system_datastores_auth_mode": (), "kind": (),
+    "identity": ("type",), "managed_network": ("isolation_mode", "firewall_sku"), "scale_settings": ("type",),
+    "data_collector": ("rolling_rate",), "settings": ("output_action", "logging_level"),
+    "network_acls": ("default_action",),
+}
+_BOOLS = frozenset({
     "app_insights_enabled", "hbi_workspace", "enable_data_isolation", "v1_legacy_mode",
-    "private_network_connection", "allow_public_access_when_behind_vnet", "provision_network_now")
+    "private_network_connection", "allow_public_access_when_behind_vnet", "provision_network_now"})
 _RULE_ENUMS = ("type", "category", "status")
 
 
 def _clean_yaml_values(fields: dict[str, Any], kind: str) -> None:
-    """Lower-case snake enums, 'true'/'false' strings as bools, in place (YAML-shaped input)."""
-    for path in _ENUM_PATHS:
-        parent: Any = fields
-        for part in path[:-1]:
-            parent = parent.get(part) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and path[-1] in parent:
-            parent[path[-1]] = enum_or_keep(parent[path[-1]])
-    if kind in (Kind.ONLINE_DEPLOYMENT.value, Kind.BATCH_DEPLOYMENT.value) and "type" in fields:
+    """Lower-case snake enums, 'true'/'false' strings as bools, in place (YAML-shaped input).
+    Only keys the document has are visited: most documents hold few of them."""
+    for key in _ENUMS.keys() & fields.keys():
+        below = _ENUMS[key]
+        if not below:
+            fields[key] = enum_or_keep(fields[key])
+            continue
+        parent = fields[key]
+        if isinstance(parent, dict):
+            for child in below:
+                if child in parent:
+                    parent[child] = enum_or_keep(parent[child])
+    if "type" in fields and kind in (Kind.ONLINE_DEPLOYMENT, Kind.BATCH_DEPLOYMENT):
         fields["type"] = enum_or_keep(fields["type"])
-    for key in _BOOL_PATHS:
-        if key in fields:
-            fields[key] = bool_or_keep(fields[key])
+    for key in _BOOLS.intersection(fields):
+        fields[key] = bool_or_keep(fields[key])
     collector = fields.get("data_collector")
     if isinstance(collector, dict) and isinstance(collector.get("collections"), dict):
         for collection in collector["collections"].values():
@@ -183,7 +188,7 @@ def apply_defaults(resource: Resource) -> None:
 # --------------------------------------------------------------------------------- ids
 def _local_id(source: str | None, kind: str, name: str, endpoint: str | None) -> str:
     where = source or "<memory>"
-    if endpoint and kind in (Kind.ONLINE_DEPLOYMENT.value, Kind.BATCH_DEPLOYMENT.value):
+    if endpoint and kind in (Kind.ONLINE_DEPLOYMENT, Kind.BATCH_DEPLOYMENT):
         return f"{where}#{kind}/{endpoint}/{name}"
     return f"{where}#{kind}/{name}"
 
@@ -201,7 +206,7 @@ def take_explicit_id(resource: Resource, explicit: object) -> bool:
     resource.id = parsed.text
     resource.subscription_id, resource.resource_group = parsed.subscription, parsed.resource_group
     resource.workspace = parsed.workspace
-    if resource.kind != Kind.WORKSPACE.value:
+    if resource.kind != Kind.WORKSPACE:
         resource.endpoint_name = resource.endpoint_name or parsed.endpoint
     return True
 
@@ -214,7 +219,7 @@ def assign_id(resource: Resource) -> None:
     endpoint = resource.endpoint_name if deployment else resource.name
     if (resource.subscription_id and resource.resource_group and resource.workspace
             and not any(_is_templated(x) for x in (resource.name, endpoint, resource.workspace))
-            and (resource.kind == Kind.WORKSPACE.value or endpoint)):
+            and (resource.kind == Kind.WORKSPACE or endpoint)):
         resource.id = ArmId.build(resource.subscription_id, resource.resource_group, resource.workspace,
                                   kind=resource.kind, endpoint=endpoint,
                                   deployment=resource.name if deployment else None).text
@@ -278,7 +283,7 @@ def build_from_yaml(doc: Any, *, source: str | None, line: int | None, lines: di
     lines = lines if lines is not None else {}
     kind = cls.kind
     _clean_yaml_values(doc, kind)
-    if kind == Kind.BATCH_DEPLOYMENT.value:
+    if kind == Kind.BATCH_DEPLOYMENT:
         if cls.batch_type and doc.get("type") is None:
             doc["type"] = cls.batch_type
         settings = doc.get("settings")
@@ -294,7 +299,7 @@ def build_from_yaml(doc: Any, *, source: str | None, line: int | None, lines: di
     resource = Resource(
         kind=kind, id="", name=name or _source_stem(source), fields=doc, source=source,
         line=line, lines=lines,
-        compute_type=cls.compute if kind in (Kind.ONLINE_ENDPOINT.value, Kind.ONLINE_DEPLOYMENT.value)
+        compute_type=cls.compute if kind in (Kind.ONLINE_ENDPOINT, Kind.ONLINE_DEPLOYMENT)
         else None,
         workspace=ctx.workspace if ctx else None,
         subscription_id=ctx.subscription_id if ctx else None,
@@ -302,7 +307,7 @@ def build_from_yaml(doc: Any, *, source: str | None, line: int | None, lines: di
         endpoint_name=endpoint_name, origin=origin,
         live=origin != "yaml" and has_service_fields(doc),
     )
-    if kind == Kind.WORKSPACE.value:
+    if kind == Kind.WORKSPACE:
         resource.workspace = resource.name
         if ctx is None or not ctx.resource_group:
             resource.resource_group = text_of(doc.get("resource_group")) or resource.resource_group

@@ -90,11 +90,11 @@ def classify_document(doc: Any) -> Classification | None:
         if known is None:
             return None
         kind, compute, batch_type = known
-        if kind == Kind.BATCH_DEPLOYMENT.value and batch_type is None:
+        if kind == Kind.BATCH_DEPLOYMENT and batch_type is None:
             batch_type = _batch_type(doc)
-        if kind == Kind.ONLINE_ENDPOINT.value and compute == "managed" and doc.get("compute"):
+        if kind == Kind.ONLINE_ENDPOINT and compute == "managed" and doc.get("compute"):
             compute = "kubernetes"
-        if kind == Kind.ONLINE_DEPLOYMENT.value and isinstance(doc.get("type"), str):
+        if kind == Kind.ONLINE_DEPLOYMENT and isinstance(doc.get("type"), str):
             compute = "kubernetes" if normalize_enum(doc["type"]) == "kubernetes" else compute
         return Classification(kind, compute, compute is not None, batch_type, True)
     ident = doc.get("id")
@@ -145,15 +145,15 @@ def _batch_type(doc: Mapping[str, Any]) -> str | None:
 
 
 def with_compute(kind: str, doc: Mapping[str, Any], *, certain: bool) -> Classification:
-    if kind == Kind.ONLINE_ENDPOINT.value:
+    if kind == Kind.ONLINE_ENDPOINT:
         k8s = bool(doc.get("compute"))
         return Classification(kind, "kubernetes" if k8s else "managed", k8s, None, certain)
-    if kind == Kind.ONLINE_DEPLOYMENT.value:
+    if kind == Kind.ONLINE_DEPLOYMENT:
         dtype = doc.get("type")
         if isinstance(dtype, str) and normalize_enum(dtype) in ("managed", "kubernetes"):
             return Classification(kind, normalize_enum(dtype), True, None, certain)
         return Classification(kind, "managed", False, None, certain)
-    if kind == Kind.BATCH_DEPLOYMENT.value:
+    if kind == Kind.BATCH_DEPLOYMENT:
         return Classification(kind, None, False, _batch_type(doc), certain)
     return Classification(kind, None, False, None, certain)
 
