@@ -1,4 +1,4 @@
-"""Read YAML into plain Python values plus a map of dotted paths to source lines.
+"""Read YAML (and JSON) into plain Python values plus a map of dotted paths to source lines.
 
 Both the resource inventory and the policy loader need "which line is this field on" so that
 errors and findings point at the line to change. PyYAML's C parser builds the node tree; one
@@ -9,9 +9,11 @@ azure-ai-ml treats them as strings too).
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from dataclasses import dataclass, field
+from json.decoder import scanstring
 from typing import Any
 
 import yaml
@@ -22,7 +24,8 @@ try:  # the C parser is several times faster; fall back quietly where libyaml is
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["DEPTH_LIMIT", "LocatedDocument", "YamlSourceError", "load_documents", "parse_scalar", "too_deep"]
+__all__ = ["DEPTH_LIMIT", "LocatedDocument", "YamlSourceError", "load_documents", "load_json", "parse_scalar",
+           "too_deep"]
 
 
 class YamlSourceError(ValueError):
@@ -248,3 +251,76 @@ def load_documents(text: str) -> list[LocatedDocument]:
     finally:
         loader.dispose()
     return documents
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_scan_scalar = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner json.loads uses
+
+
+def load_json(text: str) -> LocatedDocument:
+    """Parse JSON exactly as `json.loads` does, in one pass that also records the line of every
+    object key and array item. Raises ValueError (or RecursionError) on invalid JSON; json.loads
+    then says what is wrong. Strings, numbers and literals go through json's own C scanner;
+    only objects and arrays are walked here."""
+    lines: dict[str, int] = {}
+    where = [0, 1]  # the last offset whose line is known, and that line (offsets only grow)
+    space = _JSON_SPACE.match
+
+    def line_at(offset: int) -> int:
+        where[1] += text.count("\n", where[0], offset)
+        where[0] = offset
+        return where[1]
+
+    def value(pos: int, path: str, depth: int) -> tuple[Any, int]:
+        if depth > _MAX_DEPTH:
+            raise RecursionError
+        char = text[pos:pos + 1]
+        prefix = f"{path}." if path else ""
+        if char == "{":
+            out: dict[str, Any] = {}
+            pos = space(text, pos + 1).end()
+            if text[pos:pos + 1] == "}":
+                return out, pos + 1
+            while True:
+                if text[pos:pos + 1] != '"':
+                    raise ValueError("expected a key")
+                key, end = scanstring(text, pos + 1)
+                child = prefix + key
+                lines[child] = line_at(pos)
+                pos = space(text, end).end()
+                if text[pos:pos + 1] != ":":
+                    raise ValueError("expected ':'")
+                out[key], pos = value(space(text, pos + 1).end(), child, depth + 1)
+                pos = space(text, pos).end()
+                char, pos = text[pos:pos + 1], space(text, pos + 1).end()
+                if char == "}":
+                    return out, pos
+                if char != ",":
+                    raise ValueError("expected ',' or '}'")
+        if char == "[":
+            items: list[Any] = []
+            pos = space(text, pos + 1).end()
+            if text[pos:pos + 1] == "]":
+                return items, pos + 1
+            while True:
+                child = f"{prefix}{len(items)}"
+                lines[child] = line_at(pos)
+                item, pos = value(pos, child, depth + 1)
+                items.append(item)
+                pos = space(text, pos).end()
+                char, pos = text[pos:pos + 1], space(text, pos + 1).end()
+                if char == "]":
+                    return items, pos
+                if char != ",":
+                    raise ValueError("expected ',' or ']'")
+        try:
+            return _scan_scalar(text, pos)
+        except StopIteration as exc:
+            raise ValueError("expected a value") from exc
+
+    start = space(text, 0).end()
+    first = line_at(start)
+    result, end = value(start, "", 0)
+    if space(text, end).end() != len(text):
+        raise ValueError("extra data after the JSON value")
+    return LocatedDocument(result, first, lines)

@@ -17,11 +17,11 @@ from typing import Any
 
 from amlguard.inventory.arm import build_from_arm
 from amlguard.inventory.normalize import WorkspaceContext, build_from_yaml
-from amlguard.inventory.recognize import Classification, arm_kind, classify_document, looks_like_arm
+from amlguard.inventory.recognize import SHAPE_KEYS, Classification, arm_kind, classify_document, looks_like_arm
 from amlguard.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
 from amlguard.inventory.walk import File, under
 from amlguard.model import Diagnostic, Resource
-from amlguard.yamlsource import YamlSourceError, load_documents
+from amlguard.yamlsource import YamlSourceError, load_documents, load_json
 
 __all__ = ["Item", "Reader", "read_files", "read_text"]
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 _MAX_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
-_JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~2 s of line tracking; above it JSON resources get their first line only
+_JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~1 s of line tracking; above it JSON resources get their first line only
 _CONFIG_NAMES = ("config.json", os.path.join(".azureml", "config.json"))
 
 # Text that marks a file as meant to be Azure ML: one of our $schema URLs, an Azure ML ARM type,
@@ -44,19 +44,15 @@ _AML_HINT = re.compile(
 )
 
 
-# Without one of these, no document in a YAML text can be one of ours (see classify_document):
-# lets a big data file (OpenAPI spec, dataset) be skipped without parsing it.
+# Without one of these, no document in a text can be one of ours (see classify_document): an
+# Azure ML schema, type or id, or a key that makes a document ours by its shape. A big YAML file
+# without them (an OpenAPI spec, a dataset) is skipped unparsed; a JSON file without them is read
+# by json.loads alone, with no line tracking.
 _PRESCREEN_BYTES = 256 * 1024
-_MAYBE_OURS = re.compile(
-    r"(?:endpoint|deployment|workspace)\.schema|machinelearningservices"
-    r"|^[ \t-]*[\"']?(?:endpoint_name|auth_mode|traffic|mirror_traffic|public_network_access|compute|defaults"
-    r"|managed_network|storage_account|key_vault|hbi_workspace|container_registry|application_insights"
-    r"|customer_managed_key|image_build_compute|primary_user_assigned_identity|enable_data_isolation"
-    r"|system_datastores_auth_mode|serverless_compute|provision_network_now|feature_store_settings"
-    r"|v1_legacy_mode|allow_public_access_when_behind_vnet|network_acls|discovery_url|mlflow_tracking_uri)"
-    r"[\"']?[ \t]*:",
-    re.IGNORECASE | re.MULTILINE,
-)
+_KEYS = "|".join(sorted(SHAPE_KEYS))
+_MAYBE_OURS = re.compile(rf"(?:endpoint|deployment|workspace)\.schema|machinelearningservices"
+                         rf"|^[ \t-]*[\"']?(?:{_KEYS})[\"']?[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_MAYBE_OURS_JSON = re.compile(rf"machinelearningservices|\"\$schema\"|\"(?:{_KEYS})\"\s*:", re.IGNORECASE)
 
 
 def _looks_azure_ml(text: str) -> bool:
@@ -265,30 +261,24 @@ class Reader:
                           lines=per_item.get(index, {}), templated=templated, origin_yaml="yaml")
 
     def _read_json(self, file: File, text: str, folder: str) -> None:
+        # One parse: values and lines together for a file that may hold a resource; json.loads
+        # alone for other JSON, for files too big to track lines in, and to say what is wrong.
+        lines: dict[str, int] | None = None
         try:
-            value = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            if has_placeholder(text):  # unquoted {{TOKEN}} in JSON: read it as YAML (a superset)
-                self._read_yaml(file, text, folder)
+            if len(text) > _JSON_LINES_LIMIT or _MAYBE_OURS_JSON.search(text) is None:
+                raise ValueError("no line tracking")
+            document = load_json(text)
+            value, lines = document.value, document.lines
+        except (ValueError, RecursionError):
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                self._json_error(file, text, folder, exc)
                 return
-            if _looks_azure_ml(text):
-                if isinstance(exc, json.JSONDecodeError):
-                    self.diagnose(file, exc.lineno, f"not valid JSON: {exc.msg} (line {exc.lineno}, column "
-                                                    f"{exc.colno}); fix the JSON syntax there")
-                else:
-                    self.diagnose(file, None, "not valid JSON: nested too deeply")
-            return
         container, objects = _candidates(value)
         wanted = [(index, obj) for index, obj in objects if _is_resource(obj)]
         if not wanted:
             return
-        lines: dict[str, int] | None = None
-        if len(text) <= _JSON_LINES_LIMIT:
-            try:
-                documents = load_documents(text)
-                lines = documents[0].lines if documents else None
-            except YamlSourceError:
-                lines = None  # valid JSON that PyYAML's 1.1 reader rejects (tabs): first lines only
         templated = has_placeholder(text)
         base = f"{container}." if container else ""
         table = isinstance(value, dict) and isinstance(value.get(container), dict)  # rows: no per-field lines
@@ -305,6 +295,16 @@ class Reader:
                 obj_lines = None
                 line, search_from = _find_object_line(text, obj, search_from)
             self._add(file, folder, obj, line=line, lines=obj_lines, templated=templated, origin_yaml="cli")
+
+    def _json_error(self, file: File, text: str, folder: str, exc: BaseException) -> None:
+        if has_placeholder(text):  # unquoted {{TOKEN}} in JSON: read it as YAML (a superset)
+            self._read_yaml(file, text, folder)
+        elif _looks_azure_ml(text):
+            if isinstance(exc, json.JSONDecodeError):
+                self.diagnose(file, exc.lineno, f"not valid JSON: {exc.msg} (line {exc.lineno}, column "
+                                                f"{exc.colno}); fix the JSON syntax there")
+            else:
+                self.diagnose(file, None, "not valid JSON: nested too deeply")
 
 
 def _find_object_line(text: str, obj: dict[str, Any], start: int) -> tuple[int | None, int]:

@@ -12,7 +12,7 @@ from amlguard.armid import ML_PROVIDER, ArmId
 from amlguard.inventory.values import normalize_enum
 from amlguard.model import Kind
 
-__all__ = ["Classification", "arm_kind", "classify_document", "looks_like_arm", "with_compute"]
+__all__ = ["SHAPE_KEYS", "Classification", "arm_kind", "classify_document", "looks_like_arm", "with_compute"]
 
 _PROVIDER = ML_PROVIDER.lower()
 
@@ -48,6 +48,8 @@ _WORKSPACE_KEYS = frozenset({
     "primary_user_assigned_identity", "enable_data_isolation", "system_datastores_auth_mode",
     "serverless_compute", "provision_network_now", "feature_store_settings", "v1_legacy_mode",
     "allow_public_access_when_behind_vnet", "network_acls", "discovery_url", "mlflow_tracking_uri"})
+# Keys that make a named document without `$schema` ours by its shape (see classify_document).
+SHAPE_KEYS = _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode"}
 # Top-level keys that mark a document as something else: conda env, job, component, registry,
 # Kubernetes manifest, CI workflow.
 _NOT_RESOURCE_KEYS = frozenset({

@@ -252,6 +252,20 @@ def test_arm_single_resource_with_lines(tmp_path: Path) -> None:
     assert res.workspace == "ws1" and res.resource_group == "rg-ml" and res.subscription_id == SUB
 
 
+def test_json_is_read_once_as_json_with_its_lines(tmp_path: Path) -> None:
+    # values and lines come from one JSON parse: a tab-indented file (which YAML refuses) keeps
+    # its lines, and 5e3 is the number JSON says it is (YAML 1.1 would read a string)
+    text = json.dumps({**ARM_DEPLOYMENT, "properties": {**ARM_DEPLOYMENT["properties"], "scaleSettings": {
+        "scaleType": "Default", "targetUtilizationPercentage": 7e1}}}, indent="\t")
+    res = one(tmp_path, "dep.json", text.replace("70.0", "7e1"))
+    assert res.fields["scale_settings"]["target_utilization_percentage"] == 70.0
+    lines = text.splitlines()
+    assert res.line_of("egress_public_network_access") == next(
+        i for i, line in enumerate(lines, 1) if "egressPublicNetworkAccess" in line)
+    assert res.line_of("scale_settings.target_utilization_percentage") == next(
+        i for i, line in enumerate(lines, 1) if "targetUtilizationPercentage" in line)
+
+
 def test_arm_array(tmp_path: Path) -> None:
     write(tmp_path, "arr.json", json.dumps([ARM_ENDPOINT, {"id": "x", "type": "Microsoft.Storage/x"},
                                             ARM_DEPLOYMENT], indent=2))
