@@ -8,15 +8,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from amlguard.armid import ArmId
-from amlguard.inventory.normalize import finish, has_service_fields, parse_duration, take_explicit_id, text_of
+from amlguard.inventory.normalize import (
+    clean_values,
+    finish,
+    has_service_fields,
+    parse_duration,
+    take_explicit_id,
+    text_of,
+)
 from amlguard.inventory.recognize import arm_kind
-from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
+from amlguard.inventory.values import camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import Kind, Resource
 
 __all__ = ["build_from_arm", "resource_from_arm"]
-
-_RULE_ENUMS = ("type", "category", "status")  # managed network outbound rule fields that are enums
-
 
 def _number(value: float) -> int | float:
     return int(value) if value == int(value) else value
@@ -88,9 +92,7 @@ class _Arm:
         out: dict[str, Any] = {}
         for key, item in value.items():
             low = key.lower() if isinstance(key, str) else ""
-            if low == "type":
-                self.put(out, "type", enum_or_keep(item), f"{raw}.{key}", "identity.")
-            elif low == "userassignedidentities" and isinstance(item, dict):
+            if low == "userassignedidentities" and isinstance(item, dict):
                 canon = self.put(out, "user_assigned_identities", [], f"{raw}.{key}", "identity.")
                 for index, (rid, detail) in enumerate(item.items()):
                     entry = {"resource_id": rid}
@@ -114,9 +116,9 @@ class _Arm:
             if low in renames:
                 name, convert = renames[low]
                 out[name] = convert(item)
-            elif low in ("scaletype", "type"):  # scaleSettings.scaleType -> scale_settings.type
+            elif low == "scaletype":  # scaleSettings.scaleType -> scale_settings.type
                 name = "type"
-                out[name] = enum_or_keep(item)
+                out[name] = item
             else:
                 name = camel_to_snake(key) if isinstance(key, str) else key
                 out[name] = self.generic(item, f"{raw}.{key}", f"{canon}.{name}")
@@ -140,9 +142,8 @@ class _Arm:
                     entry: dict[str, Any] = {}
                     for ckey, cval in coll.items():
                         clow = ckey.lower() if isinstance(ckey, str) else ""
-                        if clow == "datacollectionmode":
-                            name, cval = "enabled", (
-                                normalize_enum(cval) == "enabled" if isinstance(cval, str) else cval)
+                        if clow == "datacollectionmode":  # Enabled / Disabled: a boolean, cleaned below
+                            name = "enabled"
                         elif clow == "dataid":
                             name = "data"
                         else:
@@ -152,8 +153,6 @@ class _Arm:
                     collections[cname] = entry
                 out["collections"] = collections
                 self.mark("data_collector.collections", f"{raw}.{key}")
-            elif low == "rollingrate":
-                self.put(out, "rolling_rate", enum_or_keep(item), f"{raw}.{key}", "data_collector.")
             else:
                 name = camel_to_snake(key) if isinstance(key, str) else key
                 out[name] = self.generic(item, f"{raw}.{key}", f"data_collector.{name}")
@@ -196,20 +195,13 @@ class _Arm:
                     entry: dict[str, Any] = {"name": rname}
                     if isinstance(rule, dict):
                         for rkey, rval in rule.items():
-                            rlow = rkey.lower() if isinstance(rkey, str) else ""
                             rn = camel_to_snake(rkey) if isinstance(rkey, str) else rkey
-                            entry[rn] = enum_or_keep(rval) if rlow in _RULE_ENUMS else self.generic(
-                                rval, f"{rule_raw}.{rkey}", f"{canon}.{index}.{rn}")
+                            entry[rn] = self.generic(rval, f"{rule_raw}.{rkey}", f"{canon}.{index}.{rn}")
                             self.mark(f"{canon}.{index}.{rn}", f"{rule_raw}.{rkey}")
                     out["outbound_rules"].append(entry)
-            elif low in ("isolationmode", "firewallsku"):
-                self.put(out, camel_to_snake(key), enum_or_keep(item), f"{raw}.{key}", "managed_network.")
             else:
                 name = camel_to_snake(key) if isinstance(key, str) else key
-                converted = self.generic(item, f"{raw}.{key}", f"managed_network.{name}")
-                if low == "status" and isinstance(converted, dict) and "status" in converted:
-                    converted["status"] = enum_or_keep(converted["status"])
-                out[name] = converted
+                out[name] = self.generic(item, f"{raw}.{key}", f"managed_network.{name}")
                 self.mark(f"managed_network.{name}", f"{raw}.{key}")
         return out
 
@@ -249,16 +241,8 @@ _PROBE = {"initialdelay": ("initial_delay", _seconds), "period": ("period", _sec
 _REQUEST = {"requesttimeout": ("request_timeout_ms", _millis), "maxqueuewait": ("max_queue_wait_ms", _millis)}
 _SCALE = {"pollinginterval": ("polling_interval", _seconds)}
 _RETRY = {"timeout": ("timeout", _seconds)}
-_ARM_ENUM_PROPS = {
-    "authmode": "auth_mode", "publicnetworkaccess": "public_network_access",
-    "egresspublicnetworkaccess": "egress_public_network_access", "provisioningstate": "provisioning_state",
-    "outputaction": "output_action", "logginglevel": "logging_level",
-    "systemdatastoresauthmode": "system_datastores_auth_mode"}
 _ARM_RENAMES = {"swaggeruri": "openapi_uri", "environmentid": "environment", "friendlyname": "display_name",
                 "scoringuri": "scoring_uri", "mirrortraffic": "mirror_traffic"}
-_ARM_BOOLS = frozenset({"appinsightsenabled", "hbiworkspace", "enabledataisolation", "v1legacymode",
-                        "privatenetworkconnection", "allowpublicaccesswhenbehindvnet"})
-
 
 def resource_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int] | None = None,
                       line: int | None = None, origin: str = "arm") -> Resource | None:
@@ -296,13 +280,12 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
             capacity = next((v for k, v in value.items() if str(k).lower() == "capacity"), None)
             if capacity is not None and kind.endswith("_deployment"):
                 conv.put(fields, "instance_count", capacity, f"{key}.capacity")
-        elif low == "kind":
-            conv.put(fields, "kind", enum_or_keep(value), key)
         else:
             name = camel_to_snake(key)
             conv.put(fields, name, conv.generic(value, key, name, opaque=low in _OPAQUE), key)
     if isinstance(props, dict):
         _arm_properties(conv, fields, props, kind)
+    clean_values(fields, kind)  # enums and booleans, as for YAML
     compute_type: str | None = None
     if kind == Kind.ONLINE_ENDPOINT:
         # OnlineEndpoint._from_rest_object decides by properties.compute (azure-facts §1.2)
@@ -348,13 +331,9 @@ def _arm_properties(conv: _Arm, fields: dict[str, Any], props: Mapping[str, Any]
         low, raw = key.lower(), f"properties.{key}"
         if low in _SECRET_KEYS:
             continue
-        if low in _ARM_ENUM_PROPS:
-            conv.put(fields, _ARM_ENUM_PROPS[low], enum_or_keep(value), raw)
-        elif low in _ARM_RENAMES:
+        if low in _ARM_RENAMES:
             name = _ARM_RENAMES[low]
             conv.put(fields, name, conv.generic(value, raw, name, opaque=low == "mirrortraffic"), raw)
-        elif low in _ARM_BOOLS:
-            conv.put(fields, camel_to_snake(key), bool_or_keep(value), raw)
         elif low == "endpointcomputetype":
             conv.put(fields, "type", enum_or_keep(value), raw)
         elif low == "containerresourcerequirements":
@@ -381,17 +360,10 @@ def _arm_properties(conv: _Arm, fields: dict[str, Any], props: Mapping[str, Any]
             conv.put(fields, "managed_network", conv.managed_network(value, raw), raw)
         elif low == "privateendpointconnections":
             conv.put(fields, "private_endpoint_connections", conv.private_endpoints(value, raw), raw)
-        elif low == "networkacls":
-            acls = conv.generic(value, raw, "network_acls")
-            if isinstance(acls, dict) and "default_action" in acls:
-                acls["default_action"] = enum_or_keep(acls["default_action"])
-            conv.put(fields, "network_acls", acls, raw)
         elif low == "model" and kind == Kind.BATCH_DEPLOYMENT and isinstance(value, dict):
             # batch deployments reference models as {"referenceType": "Id", "assetId": ...}
             asset = next((v for k, v in value.items() if str(k).lower() == "assetid"), None)
             conv.put(fields, "model", asset if isinstance(asset, str) else conv.generic(value, raw, "model"), raw)
-        elif low == "defaults":
-            conv.put(fields, "defaults", conv.generic(value, raw, "defaults"), raw)
         else:
             name = camel_to_snake(key)
             conv.put(fields, name, conv.generic(value, raw, name, opaque=low in _OPAQUE), raw)

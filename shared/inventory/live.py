@@ -28,7 +28,7 @@ from amlguard.model import Kind, Resource
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-__all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "describe_failure", "is_not_found", "requested_id"]
+__all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "describe_failure", "is_not_found"]
 
 log = logging.getLogger(__name__)
 
@@ -213,16 +213,6 @@ class ArmClients:
 
 
 # ---- conversion -----------------------------------------------------------------------------
-def requested_id(resource_id: object) -> ArmId | None:
-    """The Azure ML id a caller asks for, or None. Ids written without the leading slash
-    (`subscriptions/...`, as some scripts strip it) are still taken: the slash is put back here,
-    at the edge, so ArmId itself stays strict."""
-    if isinstance(resource_id, str) and resource_id.lstrip().lower().startswith("subscriptions/"):
-        resource_id = "/" + resource_id.lstrip()
-    parsed = ArmId.parse(resource_id)
-    return parsed if parsed is not None and parsed.kind is not None else None
-
-
 def _finish(resource: Resource, resource_id: str) -> Resource:
     resource.origin = "live"
     resource.live = True
@@ -244,7 +234,7 @@ def entity_to_resource(entity: Any, kind: str) -> Resource | None:
     doc.setdefault("id", resource_id)
     parsed = ArmId.parse(resource_id)
     context = WorkspaceContext(parsed.subscription, parsed.resource_group, parsed.workspace) if parsed else None
-    resource = resource_from_yaml(doc, source=None, context=context, origin="live")
+    resource = resource_from_yaml(doc, source=None, context=context, origin="live", kind=kind)
     if resource is None:
         log.debug("azure-ai-ml returned a %s that is not an Azure ML resource: %s", kind, resource_id)
         return None
@@ -423,7 +413,7 @@ class LiveInventory:
     def get(self, resource_id: str) -> Resource | None:
         """The resource as ARM has it now; None when it is gone (404). Other failures raise
         SourceError with a message naming the fix."""
-        parsed = requested_id(resource_id)
+        parsed = ArmId.parse(resource_id)
         if parsed is None or parsed.resource_group is None or parsed.workspace is None or parsed.kind is None:
             raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id; expected "
                               "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices"

@@ -110,9 +110,10 @@ _BOOLS = frozenset({
 _RULE_ENUMS = ("type", "category", "status")
 
 
-def _clean_yaml_values(fields: dict[str, Any], kind: str) -> None:
-    """Lower-case snake enums, 'true'/'false' strings as bools, in place (YAML-shaped input).
-    Only keys the document has are visited: most documents hold few of them."""
+def clean_values(fields: dict[str, Any], kind: str) -> None:
+    """Lower-case snake enums, 'true' / 'enabled' strings of boolean fields as booleans, in place:
+    the one place values are cleaned, for YAML-shaped and (once renamed) ARM fields alike. Only
+    keys the document has are visited: most documents hold few of them."""
     for key in _ENUMS.keys() & fields.keys():
         below = _ENUMS[key]
         if not below:
@@ -282,7 +283,7 @@ def build_from_yaml(doc: Any, *, source: str | None, line: int | None, lines: di
         return None, None
     lines = lines if lines is not None else {}
     kind = cls.kind
-    _clean_yaml_values(doc, kind)
+    clean_values(doc, kind)
     if kind == Kind.BATCH_DEPLOYMENT:
         if cls.batch_type and doc.get("type") is None:
             doc["type"] = cls.batch_type

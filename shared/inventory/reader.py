@@ -247,7 +247,7 @@ class Reader:
         for document in documents:
             value, lines = document.value, document.lines
             if tokens:
-                value = restore(value, tokens, set())
+                value = restore(value, tokens)
                 lines = restore_lines(lines, tokens)
             container, objects = _candidates(value)
             if len(objects) == 1 and objects[0][0] == "":

@@ -20,9 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
-from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure, requested_id
+from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure
 from amlguard.inventory.options import ClientOptions
 from amlguard.model import Kind, Resource
 
@@ -220,7 +221,7 @@ class ResourceGraphInventory:
         """Fresh from ARM through the fallback when there is one, else from Resource Graph."""
         if self.fallback is not None:
             return self.fallback.get(resource_id)
-        parsed = requested_id(resource_id)
+        parsed = ArmId.parse(resource_id)
         if parsed is None or parsed.kind is None:
             raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id",
                               resource=resource_id)
