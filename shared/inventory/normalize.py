@@ -21,7 +21,7 @@ from typing import Any
 from amlguard.armid import ArmId
 from amlguard.inventory.recognize import Classification, classify_document, with_compute
 from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
-from amlguard.model import NO_PATHS, Kind, Resource
+from amlguard.model import KINDS, NO_PATHS, Kind, Resource
 
 __all__ = [
     "WorkspaceContext",
@@ -32,8 +32,6 @@ __all__ = [
     "parse_duration",
     "resource_from_yaml",
 ]
-
-_KIND_VALUES = frozenset(k.value for k in Kind)
 
 # -------------------------------------------------------------------------------- durations
 _ISO_DURATION = re.compile(
@@ -275,7 +273,7 @@ def build_from_yaml(doc: Any, *, source: str | None, line: int | None, lines: di
                     kind: str | None = None) -> tuple[Resource | None, Classification | None]:
     """The resource with its fields normalised and its explicit id taken, not yet finished,
     and how it was recognised (the file inventory may revise an uncertain guess)."""
-    if kind is not None and kind in _KIND_VALUES and isinstance(doc, dict):
+    if kind is not None and kind in KINDS and isinstance(doc, dict):
         cls: Classification | None = with_compute(kind, doc, certain=True)
     else:
         cls = classify_document(doc)

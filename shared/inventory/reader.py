@@ -59,8 +59,6 @@ def _looks_azure_ml(text: str) -> bool:
     return _AML_HINT.search(text) is not None
 
 
-
-
 @dataclass(slots=True)
 class Item:
     """A resource read from a file, with what the cross-file pass needs to settle it."""
@@ -70,6 +68,7 @@ class Item:
     folder: str
     root: str
     explicit_id: bool  # it carries its own ARM id
+
 
 # ------------------------------------------------------------------------------ reading
 def read_text(data: bytes) -> tuple[str | None, int | None, str | None]:

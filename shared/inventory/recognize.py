@@ -12,7 +12,8 @@ from amlguard.armid import ML_PROVIDER, ArmId
 from amlguard.inventory.values import normalize_enum
 from amlguard.model import Kind
 
-__all__ = ["SHAPE_KEYS", "Classification", "arm_kind", "classify_document", "looks_like_arm", "with_compute"]
+__all__ = ["ARM_TYPES", "SHAPE_KEYS", "Classification", "arm_kind", "classify_document", "looks_like_arm",
+           "with_compute"]
 
 _PROVIDER = ML_PROVIDER.lower()
 
@@ -161,7 +162,7 @@ def with_compute(kind: str, doc: Mapping[str, Any], *, certain: bool) -> Classif
 
 
 # ---------------------------------------------------------------------------- ARM objects
-_ARM_TYPES = {
+ARM_TYPES = {  # ARM type (lower case) -> kind
     f"{_PROVIDER}/workspaces": Kind.WORKSPACE.value,
     f"{_PROVIDER}/workspaces/onlineendpoints": Kind.ONLINE_ENDPOINT.value,
     f"{_PROVIDER}/workspaces/onlineendpoints/deployments": Kind.ONLINE_DEPLOYMENT.value,
@@ -179,7 +180,7 @@ def arm_kind(obj: Mapping[str, Any]) -> str | None:
     """Kind of an ARM object from its `type`, else its `id`; None if not an Azure ML resource we audit."""
     rtype = obj.get("type")
     if isinstance(rtype, str):
-        kind = _ARM_TYPES.get(rtype.strip().strip("/").lower())
+        kind = ARM_TYPES.get(rtype.strip().strip("/").lower())
         if kind or rtype.lower().startswith(_PROVIDER):
             return kind
     parsed = ArmId.parse(obj.get("id"))

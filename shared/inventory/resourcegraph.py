@@ -25,6 +25,7 @@ from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
 from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure
 from amlguard.inventory.options import ClientOptions
+from amlguard.inventory.recognize import ARM_TYPES
 from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
@@ -34,14 +35,7 @@ __all__ = ["AML_TYPES", "QueryStats", "ResourceGraphInventory", "build_query", "
 
 log = logging.getLogger(__name__)
 
-_P = "microsoft.machinelearningservices/workspaces"
-AML_TYPES: dict[str, str] = {
-    Kind.WORKSPACE.value: _P,
-    Kind.ONLINE_ENDPOINT.value: f"{_P}/onlineendpoints",
-    Kind.ONLINE_DEPLOYMENT.value: f"{_P}/onlineendpoints/deployments",
-    Kind.BATCH_ENDPOINT.value: f"{_P}/batchendpoints",
-    Kind.BATCH_DEPLOYMENT.value: f"{_P}/batchendpoints/deployments",
-}
+AML_TYPES: dict[str, str] = {kind: arm_type for arm_type, kind in ARM_TYPES.items()}  # kind -> type
 PAGE_SIZE = 1000  # Resource Graph's maximum $top
 MAX_SUBSCRIPTIONS = 1000  # subscriptions per request the API accepts
 _SAFE = re.compile(r"^[A-Za-z0-9_.()\-/]+$")  # ARM names and ids; nothing that could close a KQL string
