@@ -10,6 +10,7 @@ import codecs
 import json
 import logging
 import os
+import pickle
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -321,45 +322,71 @@ def _find_object_line(text: str, obj: dict[str, Any], start: int) -> tuple[int |
 _PARALLEL_MIN_FILES = 400
 
 
-def _read_chunk(job: tuple[list[File], dict[str, bool]]) -> tuple[list[Item], list[Diagnostic]]:
-    """Worker side of a parallel read: the items and diagnostics of a run of files, in order."""
-    files, config_dirs = job
-    reader = Reader()
-    reader.config_dirs.update(config_dirs)
-    for file in files:
-        reader.read(file)
-    return reader.items, reader.diagnostics
-
-
 def read_files(files: list[File], reader: Reader, workers: int) -> None:
-    """Read every file into `reader`; with workers > 1, in forked processes over contiguous runs of
-    files so that items and diagnostics come back in exactly the sequential order."""
-    import multiprocessing
-
-    if workers > 1 and len(files) >= _PARALLEL_MIN_FILES and "fork" in multiprocessing.get_all_start_methods():
-        # this process reads the last share itself instead of waiting: one process fewer to fork,
-        # and that share's Resources are never pickled across
-        own = len(files) // workers
-        forked = files[:len(files) - own]
-        runs = (workers - 1) * 4  # more runs than workers evens out slow files
-        size = -(-len(forked) // runs)
-        jobs = [(forked[i:i + size], reader.config_dirs) for i in range(0, len(forked), size)]
-        had_items, had_diagnostics = len(reader.items), len(reader.diagnostics)
-        try:
-            with multiprocessing.get_context("fork").Pool(workers - 1) as pool:
-                results = pool.imap(_read_chunk, jobs)  # queued at once: the workers start now
-                for file in files[len(files) - own:]:
-                    reader.read(file)
-                own_items, own_diagnostics = reader.items[had_items:], reader.diagnostics[had_diagnostics:]
-                del reader.items[had_items:], reader.diagnostics[had_diagnostics:]
-                for items, diagnostics in results:
-                    reader.items.extend(items)
-                    reader.diagnostics.extend(diagnostics)
-                reader.items.extend(own_items)
-                reader.diagnostics.extend(own_diagnostics)
-            return
-        except (OSError, multiprocessing.ProcessError) as exc:  # no processes to be had: read here
-            log.debug("parallel read unavailable (%s); reading in this process", exc)
-            del reader.items[had_items:], reader.diagnostics[had_diagnostics:]
-    for file in files:
+    """Read every file into `reader`. With workers > 1, the first shares are read in forked child
+    processes and the last one here meanwhile; results are joined in file order, so items and
+    diagnostics are exactly the sequential ones. A child that fails leaves its share to this
+    process. Plain fork and a pipe: multiprocessing's pool cost more to start and stop (its
+    threads and queues) than reading a few hundred small files."""
+    if workers < 2 or len(files) < _PARALLEL_MIN_FILES or not hasattr(os, "fork"):
+        for file in files:
+            reader.read(file)
+        return
+    size = -(-len(files) // workers)
+    shares = [files[start:start + size] for start in range(0, len(files), size)]
+    children = [_fork(share, reader) for share in shares[:-1]]
+    items, diagnostics = len(reader.items), len(reader.diagnostics)
+    for file in shares[-1]:
         reader.read(file)
+    own = reader.items[items:], reader.diagnostics[diagnostics:]
+    del reader.items[items:], reader.diagnostics[diagnostics:]
+    for share, child in zip(shares, children, strict=False):
+        result = _join(child)
+        if result is None:
+            for file in share:
+                reader.read(file)
+        else:
+            reader.items.extend(result[0])
+            reader.diagnostics.extend(result[1])
+    reader.items.extend(own[0])
+    reader.diagnostics.extend(own[1])
+
+
+def _fork(share: list[File], reader: Reader) -> tuple[int, int] | None:
+    """A child process reading `share` and writing its items and diagnostics to a pipe: (pid, read
+    end), or None when no process could be started."""
+    try:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+    except OSError as exc:
+        log.debug("parallel read unavailable (%s); reading in this process", exc)
+        return None
+    if pid:
+        os.close(write_end)
+        return pid, read_end
+    status = 1
+    try:  # the child: never returns into the caller, whatever happens
+        os.close(read_end)
+        del reader.items[:], reader.diagnostics[:]
+        for file in share:
+            reader.read(file)
+        with os.fdopen(write_end, "wb") as stream:
+            pickle.dump((reader.items, reader.diagnostics), stream, pickle.HIGHEST_PROTOCOL)
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _join(child: tuple[int, int] | None) -> tuple[list[Item], list[Diagnostic]] | None:
+    """What a child read, or None when it failed."""
+    if child is None:
+        return None
+    pid, read_end = child
+    try:
+        with os.fdopen(read_end, "rb") as stream:
+            result = pickle.load(stream)
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        log.debug("a reading process failed (%s); reading its files in this process", exc)
+        result = None
+    _, status = os.waitpid(pid, 0)
+    return result if status == 0 else None
