@@ -13,7 +13,6 @@ import json
 import operator
 import re
 from dataclasses import dataclass, field
-from json.decoder import scanstring
 from typing import Any
 
 import yaml
@@ -84,8 +83,8 @@ class _Builder(_Loader):
     instead of Python calls (a tenth of the parse time of a small file).
     """
 
-    descend_resolver = staticmethod(operator.is_)  # (parent, index) -> ignored
-    ascend_resolver = staticmethod(tuple)  # () -> ignored
+    descend_resolver = staticmethod(operator.is_)  # type: ignore[assignment]  # (parent, index) -> ignored
+    ascend_resolver = staticmethod(tuple)  # type: ignore[assignment]  # () -> ignored
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         if kind is ScalarNode:
@@ -254,7 +253,9 @@ def load_documents(text: str) -> list[LocatedDocument]:
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
-_scan_scalar = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner json.loads uses
+# json's own C scanners (what json.loads runs), for strings and for any other scalar
+_scan_string: Any = json.decoder.scanstring  # type: ignore[attr-defined]
+_scan_scalar: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
 
 
 def load_json(text: str) -> LocatedDocument:
@@ -264,7 +265,11 @@ def load_json(text: str) -> LocatedDocument:
     only objects and arrays are walked here."""
     lines: dict[str, int] = {}
     where = [0, 1]  # the last offset whose line is known, and that line (offsets only grow)
-    space = _JSON_SPACE.match
+    match_space = _JSON_SPACE.match
+
+    def space(pos: int) -> int:  # past any whitespace at `pos`
+        found = match_space(text, pos)
+        return found.end() if found else pos
 
     def line_at(offset: int) -> int:
         where[1] += text.count("\n", where[0], offset)
@@ -278,28 +283,28 @@ def load_json(text: str) -> LocatedDocument:
         prefix = f"{path}." if path else ""
         if char == "{":
             out: dict[str, Any] = {}
-            pos = space(text, pos + 1).end()
+            pos = space(pos + 1)
             if text[pos:pos + 1] == "}":
                 return out, pos + 1
             while True:
                 if text[pos:pos + 1] != '"':
                     raise ValueError("expected a key")
-                key, end = scanstring(text, pos + 1)
+                key, end = _scan_string(text, pos + 1)
                 child = prefix + key
                 lines[child] = line_at(pos)
-                pos = space(text, end).end()
+                pos = space(end)
                 if text[pos:pos + 1] != ":":
                     raise ValueError("expected ':'")
-                out[key], pos = value(space(text, pos + 1).end(), child, depth + 1)
-                pos = space(text, pos).end()
-                char, pos = text[pos:pos + 1], space(text, pos + 1).end()
+                out[key], pos = value(space(pos + 1), child, depth + 1)
+                pos = space(pos)
+                char, pos = text[pos:pos + 1], space(pos + 1)
                 if char == "}":
                     return out, pos
                 if char != ",":
                     raise ValueError("expected ',' or '}'")
         if char == "[":
             items: list[Any] = []
-            pos = space(text, pos + 1).end()
+            pos = space(pos + 1)
             if text[pos:pos + 1] == "]":
                 return items, pos + 1
             while True:
@@ -307,20 +312,21 @@ def load_json(text: str) -> LocatedDocument:
                 lines[child] = line_at(pos)
                 item, pos = value(pos, child, depth + 1)
                 items.append(item)
-                pos = space(text, pos).end()
-                char, pos = text[pos:pos + 1], space(text, pos + 1).end()
+                pos = space(pos)
+                char, pos = text[pos:pos + 1], space(pos + 1)
                 if char == "]":
                     return items, pos
                 if char != ",":
                     raise ValueError("expected ',' or ']'")
         try:
-            return _scan_scalar(text, pos)
+            scalar: tuple[Any, int] = _scan_scalar(text, pos)
         except StopIteration as exc:
             raise ValueError("expected a value") from exc
+        return scalar
 
-    start = space(text, 0).end()
+    start = space(0)
     first = line_at(start)
     result, end = value(start, "", 0)
-    if space(text, end).end() != len(text):
+    if space(end) != len(text):
         raise ValueError("extra data after the JSON value")
     return LocatedDocument(result, first, lines)

@@ -331,7 +331,7 @@ class WorkspaceReader:
 
     @property
     def _path(self) -> str:
-        return ArmId.build(self.subscription, self.resource_group, self.workspace).text
+        return str(ArmId.build(self.subscription, self.resource_group, self.workspace))
 
     def workspace_resource(self) -> Resource | None:
         """The workspace as full ARM JSON (managed network, private endpoint connections)."""

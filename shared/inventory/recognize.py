@@ -142,9 +142,8 @@ def classify_document(doc: Any) -> Classification | None:
 
 def _batch_type(doc: Mapping[str, Any]) -> str | None:
     value = doc.get("type")
-    if isinstance(value, str) and normalize_enum(value) in ("model", "pipeline"):
-        return normalize_enum(value)
-    return None
+    batch_type: str | None = normalize_enum(value) if isinstance(value, str) else None
+    return batch_type if batch_type in ("model", "pipeline") else None
 
 
 def with_compute(kind: str, doc: Mapping[str, Any], *, certain: bool) -> Classification:

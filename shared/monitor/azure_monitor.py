@@ -203,7 +203,7 @@ def parse_metric_values(resource_id: str,
 
 
 def _subscription(resource_id: str) -> str:
-    return ArmId.require(resource_id, what="monitored resource").subscription
+    return str(ArmId.require(resource_id, what="monitored resource").subscription)
 
 
 def _error_text(exc: BaseException) -> str:
