@@ -277,52 +277,46 @@ def load_json(text: str) -> LocatedDocument:
         return where[1]
 
     def value(pos: int, path: str, depth: int) -> tuple[Any, int]:
+        opener = text[pos:pos + 1]
+        if opener not in ("{", "["):
+            try:
+                scalar: tuple[Any, int] = _scan_scalar(text, pos)
+            except StopIteration as exc:
+                raise ValueError("expected a value") from exc
+            return scalar
         if depth > _MAX_DEPTH:
             raise RecursionError
-        char = text[pos:pos + 1]
+        is_object, closer = opener == "{", "}" if opener == "{" else "]"
+        out: Any = {} if is_object else []
         prefix = f"{path}." if path else ""
-        if char == "{":
-            out: dict[str, Any] = {}
-            pos = space(pos + 1)
-            if text[pos:pos + 1] == "}":
-                return out, pos + 1
-            while True:
+        pos = space(pos + 1)
+        if text[pos:pos + 1] == closer:
+            return out, pos + 1
+        while True:
+            line = line_at(pos)
+            if is_object:
                 if text[pos:pos + 1] != '"':
                     raise ValueError("expected a key")
-                key, end = _scan_string(text, pos + 1)
-                child = prefix + key
-                lines[child] = line_at(pos)
-                pos = space(end)
+                key, pos = _scan_string(text, pos + 1)
+                pos = space(pos)
                 if text[pos:pos + 1] != ":":
                     raise ValueError("expected ':'")
-                out[key], pos = value(space(pos + 1), child, depth + 1)
-                pos = space(pos)
-                char, pos = text[pos:pos + 1], space(pos + 1)
-                if char == "}":
-                    return out, pos
-                if char != ",":
-                    raise ValueError("expected ',' or '}'")
-        if char == "[":
-            items: list[Any] = []
-            pos = space(pos + 1)
-            if text[pos:pos + 1] == "]":
-                return items, pos + 1
-            while True:
-                child = f"{prefix}{len(items)}"
-                lines[child] = line_at(pos)
-                item, pos = value(pos, child, depth + 1)
-                items.append(item)
-                pos = space(pos)
-                char, pos = text[pos:pos + 1], space(pos + 1)
-                if char == "]":
-                    return items, pos
-                if char != ",":
-                    raise ValueError("expected ',' or ']'")
-        try:
-            scalar: tuple[Any, int] = _scan_scalar(text, pos)
-        except StopIteration as exc:
-            raise ValueError("expected a value") from exc
-        return scalar
+                pos = space(pos + 1)
+            else:
+                key = len(out)
+            child = f"{prefix}{key}"
+            lines[child] = line
+            item, pos = value(pos, child, depth + 1)
+            if is_object:
+                out[key] = item
+            else:
+                out.append(item)
+            pos = space(pos)
+            char, pos = text[pos:pos + 1], space(pos + 1)
+            if char == closer:
+                return out, pos
+            if char != ",":
+                raise ValueError(f"expected ',' or '{closer}'")
 
     start = space(0)
     first = line_at(start)
