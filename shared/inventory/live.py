@@ -441,9 +441,9 @@ class LiveInventory:
                                               else "")
             try:
                 for ws_id in _list_workspace_ids(self.clients, sub, scope.resource_group):
-                    if scope.workspace and ws_id.rsplit("/", 1)[-1].lower() != scope.workspace.lower():
-                        continue
-                    ids.append(ws_id)
+                    parsed = ArmId.parse(ws_id)
+                    if not scope.workspace or (parsed and (parsed.workspace or "").lower() == scope.workspace.lower()):
+                        ids.append(ws_id)
             except Exception as exc:
                 message, retryable = describe_failure(exc, action="listing workspaces in", what=where,
                                                       options=self.options)
