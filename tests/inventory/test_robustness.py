@@ -134,3 +134,26 @@ def test_public_names() -> None:
         "WorkspaceContext", "normalize_enum", "Inventory", "InventoryResult", "InventoryError", "Scope"}
     for name in amlguard.inventory.__all__:
         assert hasattr(amlguard.inventory, name), name
+
+
+def test_inventory_modules_do_not_import_each_other_in_a_cycle() -> None:
+    """config builds the live inventories; live and resourcegraph take their options from
+    options.py, not from config (imports inside functions count too)."""
+    import ast
+
+    folder = REPO_ROOT / "shared" / "inventory"
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        name = f"amlguard.inventory.{path.stem}"
+        graph[name] = {node.module for node in ast.walk(ast.parse(path.read_text()))
+                       if isinstance(node, ast.ImportFrom) and node.module
+                       and node.module.startswith("amlguard.inventory.")}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for child in graph.get(start, ()):
+            if child == target or (child not in seen and reaches(child, target, seen | {child})):
+                return True
+        return False
+
+    assert graph["amlguard.inventory.config"] >= {"amlguard.inventory.live", "amlguard.inventory.options"}
+    assert [name for name in graph if reaches(name, name, set())] == []
