@@ -253,8 +253,8 @@ def test_arm_single_resource_with_lines(tmp_path: Path) -> None:
 
 
 def test_json_is_read_once_as_json_with_its_lines(tmp_path: Path) -> None:
-    # values and lines come from one JSON parse: a tab-indented file (which YAML refuses) keeps
-    # its lines, and 5e3 is the number JSON says it is (YAML 1.1 would read a string)
+    # values and lines come from one JSON parse: 7e1 is the number JSON says it is (YAML 1.1
+    # would read the string "7e1"), and every field, tab-indented or not, has its line
     text = json.dumps({**ARM_DEPLOYMENT, "properties": {**ARM_DEPLOYMENT["properties"], "scaleSettings": {
         "scaleType": "Default", "targetUtilizationPercentage": 7e1}}}, indent="\t")
     res = one(tmp_path, "dep.json", text.replace("70.0", "7e1"))
