@@ -22,6 +22,7 @@ from amlguard.model import Kind, Resource
 
 __all__ = ["build_from_arm", "resource_from_arm"]
 
+
 def _number(value: float) -> int | float:
     return int(value) if value == int(value) else value
 
@@ -243,6 +244,7 @@ _SCALE = {"pollinginterval": ("polling_interval", _seconds)}
 _RETRY = {"timeout": ("timeout", _seconds)}
 _ARM_RENAMES = {"swaggeruri": "openapi_uri", "environmentid": "environment", "friendlyname": "display_name",
                 "scoringuri": "scoring_uri", "mirrortraffic": "mirror_traffic"}
+
 
 def resource_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int] | None = None,
                       line: int | None = None, origin: str = "arm") -> Resource | None:

@@ -40,6 +40,7 @@ __all__ = [
     "wants_live",
 ]
 
+
 def _split(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").replace(";", ",").split(",") if p.strip())
 

@@ -317,6 +317,7 @@ def _find_object_line(text: str, obj: dict[str, Any], start: int) -> tuple[int |
                 return _line_of_offset(text, position), position + 1
     return None, start
 
+
 # ------------------------------------------------------------------------------ many files
 # Below this many files a second process costs more than it saves.
 _PARALLEL_MIN_FILES = 400

@@ -113,7 +113,6 @@ class _Walker:
                 yield entry.path, shown_child
 
 
-
 def collect(paths: Iterable[str | os.PathLike[str]], cwd: str,
             diagnostics: list[Diagnostic]) -> tuple[list[File], dict[str, bool]]:
     """The files under `paths` in order, and the walked folders with whether each may hold a
