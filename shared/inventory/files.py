@@ -23,7 +23,7 @@ from amlguard.inventory.base import InventoryResult, Scope
 from amlguard.inventory.normalize import finish
 from amlguard.inventory.reader import Item, Reader, read_files
 from amlguard.inventory.walk import File, collect, under
-from amlguard.model import Kind, Resource
+from amlguard.model import Diagnostic, Kind, Resource
 
 __all__ = ["SnapshotInventory", "load_data", "load_paths"]
 
@@ -130,10 +130,28 @@ def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = No
     reader = Reader()
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    files, config_dirs = collect(paths, base, reader.diagnostics)
+    files, config_dirs, named = collect(paths, base, reader.diagnostics)
     reader.config_dirs.update(config_dirs)
     read_files(files, reader, workers)
-    return _settle(reader)
+    result = _settle(reader)
+    said = {r.source for r in result.resources} | {d.source for d in result.diagnostics}
+    for display, folder, found in named:
+        if not said.intersection(file.display for file in found):
+            result.diagnostics.append(Diagnostic(display, None, _nothing_read(display, folder, len(found))))
+    return result
+
+
+def _nothing_read(display: str, folder: bool, count: int) -> str:
+    """Why a file or folder named by the user gave nothing to audit (DESIGN contract 2)."""
+    skipped = ("amlguard reads Azure ML endpoint, deployment and workspace definitions (YAML, ARM or "
+               "`az ml` JSON); conda environments, jobs, components, models and other files are skipped")
+    if not folder:
+        kind = "JSON" if display.lower().endswith(".json") else "YAML"
+        return f"read as {kind}, but it holds no Azure ML workspace, endpoint or deployment: {skipped}"
+    if not count:
+        return ("no .yml, .yaml or .json file in this folder (hidden folders, .venv, venv, node_modules, "
+                "site-packages and __pycache__ are not searched); nothing to audit")
+    return f"none of the {count} YAML / JSON files in this folder holds an Azure ML resource: {skipped}"
 
 
 def load_data(data: bytes | str, *, source: str = "<input>") -> InventoryResult:

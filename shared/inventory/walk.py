@@ -113,11 +113,13 @@ class _Walker:
                 yield entry.path, shown_child
 
 
-def collect(paths: Iterable[str | os.PathLike[str]], cwd: str,
-            diagnostics: list[Diagnostic]) -> tuple[list[File], dict[str, bool]]:
-    """The files under `paths` in order, and the walked folders with whether each may hold a
-    config.json. A path that cannot be read becomes a diagnostic."""
+def collect(paths: Iterable[str | os.PathLike[str]], cwd: str, diagnostics: list[Diagnostic],
+            ) -> tuple[list[File], dict[str, bool], list[tuple[str, bool, list[File]]]]:
+    """The files under `paths` in order; the walked folders with whether each may hold a
+    config.json; and each path that could be read, as (display, is a folder, its files). A path
+    that cannot be read becomes a diagnostic."""
     files: list[File] = []
+    named: list[tuple[str, bool, list[File]]] = []
     walker = _Walker()
     for given_path in paths:
         given = os.fspath(given_path)
@@ -128,8 +130,13 @@ def collect(paths: Iterable[str | os.PathLike[str]], cwd: str,
         except OSError as exc:
             diagnostics.append(Diagnostic(display, None, f"cannot read {given}: {exc.strerror or exc}; check the path"))
             continue
-        if stat.S_ISDIR(info.st_mode):
-            files.extend(File(path, shown, absolute) for path, shown in walker.walk(absolute, display))
-        elif walker.add_file(absolute):
-            files.append(File(absolute, display, os.path.dirname(absolute)))
-    return files, walker.config_dirs
+        folder = stat.S_ISDIR(info.st_mode)
+        if folder:
+            found = [File(path, shown, absolute) for path, shown in walker.walk(absolute, display)]
+            files.extend(found)
+        else:  # a file named twice (or inside a folder also named) is read once
+            found = [File(absolute, display, os.path.dirname(absolute))]
+            if walker.add_file(absolute):
+                files.extend(found)
+        named.append((display, folder, found))
+    return files, walker.config_dirs, named

@@ -489,7 +489,24 @@ def test_missing_path_is_a_diagnostic(tmp_path: Path) -> None:
 ])
 def test_non_resources_are_skipped_quietly(tmp_path: Path, name: str, text: str | bytes) -> None:
     write(tmp_path, name, text)
-    assert load(tmp_path) == ([], [])
+    write(tmp_path, "endpoint.yml", MANAGED_ENDPOINT)
+    resources, diagnostics = load(tmp_path)
+    assert [r.source for r in resources] == ["endpoint.yml"] and diagnostics == []
+
+
+def test_a_named_file_or_folder_that_yields_nothing_gets_one_diagnostic(tmp_path: Path) -> None:
+    write(tmp_path, "envs/conda.yml", "name: env\ndependencies:\n  - python=3.10\n")
+    write(tmp_path, "envs/tsconfig.json", '{"compilerOptions": {"strict": true}}')
+    write(tmp_path, "ok/endpoint.yml", MANAGED_ENDPOINT)
+    (tmp_path / "empty").mkdir()
+    resources, diagnostics = load(tmp_path, "envs", "envs/conda.yml", "empty", "ok", "envs/tsconfig.json")
+    assert [r.source for r in resources] == [f"ok{os.sep}endpoint.yml"]
+    said = {d.source: d.message for d in diagnostics}
+    assert list(said) == ["envs", f"envs{os.sep}conda.yml", "empty", f"envs{os.sep}tsconfig.json"]
+    assert said[f"envs{os.sep}conda.yml"].startswith("read as YAML, but it holds no Azure ML workspace")
+    assert said[f"envs{os.sep}tsconfig.json"].startswith("read as JSON, but")
+    assert said["envs"].startswith("none of the 2 YAML / JSON files in this folder holds an Azure ML resource")
+    assert said["empty"].startswith("no .yml, .yaml or .json file in this folder")
 
 
 # ---------------------------------------------------------------------------------- walking
