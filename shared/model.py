@@ -140,13 +140,14 @@ class Resource:
 
     def line_of(self, path: str) -> int | None:
         """Line of the field at `path`, of its nearest written parent, else the resource line."""
-        parts = path.split(".")
-        while parts:
-            line = self.lines.get(".".join(parts))
+        lines = self.lines
+        while True:  # called for every finding: no list of parts, one lookup per level
+            line = lines.get(path)
             if line is not None:
                 return line
-            parts.pop()
-        return self.line
+            if "." not in path:
+                return self.line
+            path = path.rpartition(".")[0]
 
     def summary(self) -> dict[str, Any]:
         """The entry for the report's `resources` list (contract 2)."""

@@ -3,6 +3,7 @@ YamlSourceError on bad input — never a crash, even on hostile nesting."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,40 @@ def test_never_raises_anything_but_yamlsourceerror(text: str) -> None:
     expected = reference(text)
     if expected is not None and not isinstance(result, tuple):
         assert repr(result) == repr(expected)
+
+
+# ------------------------------------------------------------------------------------ JSON
+JSON_SAMPLES = [
+    '{}', '[]', '"s"', '12', '-0.5e-3', 'NaN', 'null', '{"a": 1, "a": 2}', '{"x\\/y": "\\u00e9\\n"}',
+    '{\n\t"a": [1, 2.5, -3e5, true, false, null],\n\t"b": {"c": {}, "d": [[], [{"e": 1}]]}\n}',
+    ' [ {"a" : 1 } ,\n [ ] ]\n',
+]
+
+
+@pytest.mark.parametrize("text", JSON_SAMPLES)
+def test_json_values_are_json_loads_values(text: str) -> None:
+    located = yamlsource.load_json(text)
+    assert json.dumps(located.value) == json.dumps(json.loads(text))
+
+
+def test_json_lines_are_the_lines_yaml_gives_json() -> None:
+    text = json.dumps({"data": [{"id": f"/x/{i}", "properties": {"a": i, "b": [1, {"c": "d"}]}} for i in range(50)]},
+                      indent=2)
+    located, (reference,) = yamlsource.load_json(text), yamlsource.load_documents(text)
+    assert located.lines == reference.lines and located.line == reference.line == 1
+    last = max(i for i, line in enumerate(text.splitlines(), 1) if '"c": "d"' in line)
+    assert located.lines["data.49.properties.b.1.c"] == last
+
+
+def test_json_numbers_are_json_numbers() -> None:
+    # YAML 1.1 would read 1e3 as the string "1e3"
+    located = yamlsource.load_json('{\n\t"n": 1e3,\n\t"m": [\n\t\t2\n\t]\n}')
+    assert located.value == {"n": 1000.0, "m": [2]}
+    assert located.lines == {"n": 2, "m": 3, "m.0": 4}
+
+
+@pytest.mark.parametrize("text", ['{', '{"a" 1}', '[1,]', '{"a":1,}', '[1 2]', '{"a":1} x', '', "{'a': 1}", '[01]',
+                                  '{"a": tru}', '[' * 300 + ']' * 300])
+def test_json_that_json_loads_refuses_is_refused(text: str) -> None:
+    with pytest.raises((ValueError, RecursionError)):
+        yamlsource.load_json(text)

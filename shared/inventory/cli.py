@@ -17,26 +17,15 @@ from amlguard.model import Resource
 __all__ = ["resource_json", "run"]
 
 
+_SHOWN = ("id", "kind", "name", "compute_type", "workspace", "subscription_id", "resource_group", "endpoint_name",
+          "origin", "live", "source", "line", "fields", "lines")
+
+
 def resource_json(resource: Resource) -> dict[str, Any]:
     """Everything the engine sees of one resource, as JSON-ready data."""
-    return {
-        "id": resource.id,
-        "kind": resource.kind,
-        "name": resource.name,
-        "compute_type": resource.compute_type,
-        "workspace": resource.workspace,
-        "subscription_id": resource.subscription_id,
-        "resource_group": resource.resource_group,
-        "endpoint_name": resource.endpoint_name,
-        "origin": resource.origin,
-        "live": resource.live,
-        "source": resource.source,
-        "line": resource.line,
-        "fields": resource.fields,
-        "lines": resource.lines,
-        "defaulted": sorted(resource.defaulted),
-        "templated": sorted(resource.templated),
-    }
+    out = {name: getattr(resource, name) for name in _SHOWN}
+    out["defaulted"], out["templated"] = sorted(resource.defaulted), sorted(resource.templated)
+    return out
 
 
 def _flatten(value: Any, path: str = "") -> list[tuple[str, Any]]:

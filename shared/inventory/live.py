@@ -16,9 +16,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
+from amlguard.inventory.arm import resource_from_arm
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
-from amlguard.inventory.config import ClientOptions
+from amlguard.inventory.normalize import WorkspaceContext, resource_from_yaml
+from amlguard.inventory.options import ClientOptions
 from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
@@ -27,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "describe_failure", "is_not_found"]
 
 log = logging.getLogger(__name__)
-
-ML = "Microsoft.MachineLearningServices"
 
 
 # ---- errors that name the fix -----------------------------------------------------------------
@@ -208,34 +209,28 @@ class ArmClients:
 
 
 # ---- conversion -----------------------------------------------------------------------------
-def _ids(resource_id: str) -> dict[str, Any]:
-    from amlguard.inventory.normalize import parse_arm_id
-
-    return dict(parse_arm_id(resource_id))
-
-
 def _finish(resource: Resource, resource_id: str) -> Resource:
-    parts = _ids(resource_id)
     resource.origin = "live"
     resource.live = True
-    resource.subscription_id = resource.subscription_id or parts.get("subscription")
-    resource.resource_group = resource.resource_group or parts.get("resource_group")
-    resource.workspace = resource.workspace or parts.get("workspace")
-    if parts.get("endpoint") and resource.kind in (Kind.ONLINE_DEPLOYMENT.value, Kind.BATCH_DEPLOYMENT.value):
-        resource.endpoint_name = resource.endpoint_name or parts.get("endpoint")
+    parsed = ArmId.parse(resource_id)
+    if parsed is None:
+        return resource
+    resource.subscription_id = resource.subscription_id or parsed.subscription
+    resource.resource_group = resource.resource_group or parsed.resource_group
+    resource.workspace = resource.workspace or parsed.workspace
+    if parsed.endpoint and resource.kind in (Kind.ONLINE_DEPLOYMENT.value, Kind.BATCH_DEPLOYMENT.value):
+        resource.endpoint_name = resource.endpoint_name or parsed.endpoint
     return resource
 
 
 def entity_to_resource(entity: Any, kind: str) -> Resource | None:
     """An azure-ai-ml entity read from the service as a normalised live Resource."""
-    from amlguard.inventory.normalize import WorkspaceContext, resource_from_yaml
-
     doc = entity._to_dict()  # the CLI v2 YAML shape (snake_case), what `az ml ... show` prints
     resource_id = str(getattr(entity, "id", None) or doc.get("id") or "")
     doc.setdefault("id", resource_id)
-    parts = _ids(resource_id)
-    context = WorkspaceContext(parts.get("subscription"), parts.get("resource_group"), parts.get("workspace"))
-    resource = resource_from_yaml(doc, source=None, context=context, origin="live")
+    parsed = ArmId.parse(resource_id)
+    context = WorkspaceContext(parsed.subscription, parsed.resource_group, parsed.workspace) if parsed else None
+    resource = resource_from_yaml(doc, source=None, context=context, origin="live", kind=kind)
     if resource is None:
         log.debug("azure-ai-ml returned a %s that is not an Azure ML resource: %s", kind, resource_id)
         return None
@@ -244,8 +239,6 @@ def entity_to_resource(entity: Any, kind: str) -> Resource | None:
 
 def arm_to_resource(obj: dict[str, Any]) -> Resource | None:
     """ARM JSON (REST or Resource Graph row) as a normalised live Resource."""
-    from amlguard.inventory.normalize import resource_from_arm
-
     resource = resource_from_arm(obj, source=None, origin="live")
     return _finish(resource, resource.id) if resource is not None else None
 
@@ -334,8 +327,7 @@ class WorkspaceReader:
 
     @property
     def _path(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+        return str(ArmId.build(self.subscription, self.resource_group, self.workspace))
 
     def workspace_resource(self) -> Resource | None:
         """The workspace as full ARM JSON (managed network, private endpoint connections)."""
@@ -417,17 +409,15 @@ class LiveInventory:
     def get(self, resource_id: str) -> Resource | None:
         """The resource as ARM has it now; None when it is gone (404). Other failures raise
         SourceError with a message naming the fix."""
-        parts = _ids(resource_id)
-        kind = parts.get("kind")
-        sub, rg, ws = parts.get("subscription"), parts.get("resource_group"), parts.get("workspace")
-        if not (sub and rg and ws and kind):
-            raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id",
+        parsed = ArmId.parse(resource_id)
+        if parsed is None or parsed.resource_group is None or parsed.workspace is None or parsed.kind is None:
+            raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id; expected "
+                              "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices"
+                              "/workspaces/<name>[/onlineEndpoints|batchEndpoints/<name>[/deployments/<name>]]",
                               resource=resource_id)
-        endpoint, deployment = parts.get("endpoint"), parts.get("deployment")
-        if kind not in _REST_OPS or (kind != Kind.WORKSPACE.value and not endpoint):
-            raise SourceError(f"{resource_id}: amlguard does not audit {kind} resources", resource=resource_id)
+        reader = WorkspaceReader(self.clients, parsed.subscription, parsed.resource_group, parsed.workspace)
         try:
-            return WorkspaceReader(self.clients, sub, rg, ws).get(str(kind), endpoint, deployment)
+            return reader.get(parsed.kind, parsed.endpoint, parsed.deployment)
         except Exception as exc:
             if is_not_found(exc):
                 return None
@@ -439,7 +429,7 @@ class LiveInventory:
         if not scope.subscriptions:
             raise ConfigError("no Azure subscription to audit: pass --subscription or set AZURE_SUBSCRIPTION_ID")
         if scope.workspace and scope.resource_group:
-            return [_workspace_id(sub, scope.resource_group, scope.workspace) for sub in scope.subscriptions], []
+            return [ArmId.build(sub, scope.resource_group, scope.workspace).text for sub in scope.subscriptions], []
         ids: list[str] = []
         errors: list[InventoryError] = []
         for sub in scope.subscriptions:
@@ -447,9 +437,9 @@ class LiveInventory:
                                               else "")
             try:
                 for ws_id in _list_workspace_ids(self.clients, sub, scope.resource_group):
-                    if scope.workspace and ws_id.rsplit("/", 1)[-1].lower() != scope.workspace.lower():
-                        continue
-                    ids.append(ws_id)
+                    parsed = ArmId.parse(ws_id)
+                    if not scope.workspace or (parsed and (parsed.workspace or "").lower() == scope.workspace.lower()):
+                        ids.append(ws_id)
             except Exception as exc:
                 message, retryable = describe_failure(exc, action="listing workspaces in", what=where,
                                                       options=self.options)
@@ -496,8 +486,11 @@ class LiveInventory:
         return run
 
     def _workspace_task(self, ws_id: str) -> Callable[[], _Outcome]:
-        parts = _ids(ws_id)
-        reader = WorkspaceReader(self.clients, parts["subscription"], parts["resource_group"], parts["workspace"])
+        parsed = ArmId.parse(ws_id)
+        if parsed is None or parsed.kind != Kind.WORKSPACE.value or parsed.resource_group is None:
+            message = f"ARM listed {ws_id!r} as a workspace, but that is not a workspace id; it is skipped"
+            return lambda: _Outcome(errors=[InventoryError(resource=ws_id, message=message, kind=Kind.WORKSPACE.value)])
+        reader = WorkspaceReader(self.clients, parsed.subscription, parsed.resource_group, str(parsed.workspace))
         ws = reader.workspace
 
         def read() -> _Outcome:
@@ -547,7 +540,3 @@ def _list_workspace_ids(clients: ArmClients, sub: str, resource_group: str | Non
         return [str(ws_id) for ws_id in (_wire(item).get("id") for item in items) if ws_id]
     listing = ml.workspaces.list(scope="resource_group" if resource_group else "subscription")
     return [str(ws.id) for ws in listing if getattr(ws, "id", None)]
-
-
-def _workspace_id(sub: str, rg: str, ws: str) -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{ML}/workspaces/{ws}"

@@ -20,10 +20,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
-from amlguard.inventory.config import ClientOptions
 from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure
+from amlguard.inventory.options import ClientOptions
+from amlguard.inventory.recognize import ARM_TYPES
 from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
@@ -33,14 +35,7 @@ __all__ = ["AML_TYPES", "QueryStats", "ResourceGraphInventory", "build_query", "
 
 log = logging.getLogger(__name__)
 
-_P = "microsoft.machinelearningservices/workspaces"
-AML_TYPES: dict[str, str] = {
-    Kind.WORKSPACE.value: _P,
-    Kind.ONLINE_ENDPOINT.value: f"{_P}/onlineendpoints",
-    Kind.ONLINE_DEPLOYMENT.value: f"{_P}/onlineendpoints/deployments",
-    Kind.BATCH_ENDPOINT.value: f"{_P}/batchendpoints",
-    Kind.BATCH_DEPLOYMENT.value: f"{_P}/batchendpoints/deployments",
-}
+AML_TYPES: dict[str, str] = {kind: arm_type for arm_type, kind in ARM_TYPES.items()}  # kind -> type
 PAGE_SIZE = 1000  # Resource Graph's maximum $top
 MAX_SUBSCRIPTIONS = 1000  # subscriptions per request the API accepts
 _SAFE = re.compile(r"^[A-Za-z0-9_.()\-/]+$")  # ARM names and ids; nothing that could close a KQL string
@@ -220,15 +215,13 @@ class ResourceGraphInventory:
         """Fresh from ARM through the fallback when there is one, else from Resource Graph."""
         if self.fallback is not None:
             return self.fallback.get(resource_id)
-        from amlguard.inventory.normalize import parse_arm_id
-
-        parts = parse_arm_id(resource_id)
-        if not parts.get("kind") or not parts.get("subscription"):
+        parsed = ArmId.parse(resource_id)
+        if parsed is None or parsed.kind is None:
             raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id",
                               resource=resource_id)
         try:
-            rows = list(self.rows(build_query(Scope(), (str(parts["kind"]),), resource_id=resource_id),
-                                  (str(parts["subscription"]),)))
+            rows = list(self.rows(build_query(Scope(), (parsed.kind,), resource_id=parsed.text),
+                                  (parsed.subscription,)))
         except Exception as exc:
             message, retryable = describe_failure(exc, action="querying Resource Graph for", what=resource_id,
                                                   options=self.options)

@@ -41,31 +41,17 @@ def _put_back(text: str, tokens: list[str]) -> str:
     return _MARK_RE.sub(back, text)
 
 
-def restore(value: Any, tokens: list[str], templated: set[str], path: str = "", depth: int = 0) -> Any:
-    """Put the original tokens back into `value` (keys and strings) and add to `templated` the
-    dotted path of every string that holds a placeholder. Works with no tokens too (JSON whose
-    placeholders sit inside quoted strings)."""
+def restore(value: Any, tokens: list[str], depth: int = 0) -> Any:
+    """Put the original tokens back into `value` (keys and strings)."""
     if depth > 200:
         return value
     if isinstance(value, str):
-        if tokens and "__amlg_ph_" in value:
-            value = _put_back(value, tokens)
-        if "{{" in value and PLACEHOLDER.search(value):
-            templated.add(path)
-        return value
+        return _put_back(value, tokens) if "__amlg_ph_" in value else value
     if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        for key, item in value.items():
-            if isinstance(key, str) and tokens and "__amlg_ph_" in key:
-                key = _put_back(key, tokens)
-            child = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and "{{" in key and PLACEHOLDER.search(key):
-                templated.add(child)
-            out[key] = restore(item, tokens, templated, child, depth + 1)
-        return out
+        return {(_put_back(key, tokens) if isinstance(key, str) and "__amlg_ph_" in key else key):
+                restore(item, tokens, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [restore(item, tokens, templated, f"{path}.{index}" if path else str(index), depth + 1)
-                for index, item in enumerate(value)]
+        return [restore(item, tokens, depth + 1) for item in value]
     return value
 
 

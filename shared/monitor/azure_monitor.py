@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
 from amlguard.monitor.signals import MetricPoint, MetricSeries
 from amlguard.timeparse import parse_time as _parse_time
@@ -198,10 +199,7 @@ def parse_metric_values(resource_id: str,
 
 
 def _subscription(resource_id: str) -> str:
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions":
-        raise ConfigError(f"{resource_id!r} is not an ARM resource id (/subscriptions/<id>/...)")
-    return parts[1]
+    return str(ArmId.require(resource_id, what="monitored resource").subscription)
 
 
 def _error_text(exc: BaseException) -> str:

@@ -72,13 +72,10 @@ def _lower(value: Any) -> str | None:
 
 
 def _parts(resource: Resource) -> tuple[str, str, str]:
-    from amlguard.inventory.normalize import parse_arm_id
-
-    parts = parse_arm_id(resource.id)
-    sub, rg, ws = parts.get("subscription"), parts.get("resource_group"), parts.get("workspace")
-    if not (sub and rg and ws):
+    parsed = ArmId.parse(resource.id)
+    if parsed is None or parsed.resource_group is None or parsed.workspace is None:
         raise ValueError(f"{resource.id} is not the ARM id of a live Azure ML resource")
-    return sub, rg, ws
+    return parsed.subscription, parsed.resource_group, parsed.workspace
 
 
 class Action:

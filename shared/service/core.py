@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from amlguard import telemetry
+from amlguard.armid import ArmId
 from amlguard.config import Settings
 from amlguard.events import ParsedEvent
 from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, Scope
@@ -355,13 +356,8 @@ def _vanished(ids: Iterable[str], scope: Scope | None, audited: set[str], failed
 
 
 def _kind_of(resource_id: str) -> str | None:
-    from amlguard.inventory.normalize import parse_arm_id
-
-    try:
-        kind = parse_arm_id(resource_id).get("kind")
-    except ValueError:
-        return None
-    return str(kind) if kind else None
+    parsed = ArmId.parse(resource_id)
+    return parsed.kind if parsed is not None else None
 
 
 def _scope_id(scope: Scope | None) -> str:
@@ -378,12 +374,11 @@ def _scope_id(scope: Scope | None) -> str:
 
 
 def scope_for_workspace(workspace_id: str) -> Scope:
-    from amlguard.inventory.normalize import parse_arm_id
-
-    parts = parse_arm_id(workspace_id)
-    sub = parts.get("subscription")
-    return Scope(subscriptions=(sub,) if sub else (), resource_group=parts.get("resource_group"),
-                 workspace=parts.get("workspace"))
+    parsed = ArmId.parse(workspace_id)
+    if parsed is None:
+        return Scope()
+    return Scope(subscriptions=(parsed.subscription,), resource_group=parsed.resource_group,
+                 workspace=parsed.workspace)
 
 
 _FINDING_FIELDS = frozenset(f.name for f in dataclasses.fields(Finding))
@@ -426,20 +421,15 @@ def _scope_prefix(scope: Scope | None) -> str:
 def _in_scope(resource_id: str, scope: Scope | None) -> bool:
     if scope is None:
         return True
-    from amlguard.inventory.normalize import parse_arm_id
-
-    try:
-        parts = parse_arm_id(resource_id)
-    except ValueError:
-        return False
+    parsed = ArmId.parse(resource_id)
 
     def same(a: str | None, b: str | None) -> bool:
         return b is None or (a or "").lower() == b.lower()
 
-    subs_ok = not scope.subscriptions or (parts.get("subscription") or "").lower() in {
+    subs_ok = not scope.subscriptions or (parsed.subscription if parsed else "").lower() in {
         s.lower() for s in scope.subscriptions}
-    return subs_ok and same(parts.get("resource_group"), scope.resource_group) and same(
-        parts.get("workspace"), scope.workspace)
+    return subs_ok and same(parsed.resource_group if parsed else None, scope.resource_group) and same(
+        parsed.workspace if parsed else None, scope.workspace)
 
 
 def build_inventory(settings: Settings) -> Inventory:

@@ -252,6 +252,20 @@ def test_arm_single_resource_with_lines(tmp_path: Path) -> None:
     assert res.workspace == "ws1" and res.resource_group == "rg-ml" and res.subscription_id == SUB
 
 
+def test_json_is_read_once_as_json_with_its_lines(tmp_path: Path) -> None:
+    # values and lines come from one JSON parse: 7e1 is the number JSON says it is (YAML 1.1
+    # would read the string "7e1"), and every field, tab-indented or not, has its line
+    text = json.dumps({**ARM_DEPLOYMENT, "properties": {**ARM_DEPLOYMENT["properties"], "scaleSettings": {
+        "scaleType": "Default", "targetUtilizationPercentage": 7e1}}}, indent="\t")
+    res = one(tmp_path, "dep.json", text.replace("70.0", "7e1"))
+    assert res.fields["scale_settings"]["target_utilization_percentage"] == 70.0
+    lines = text.splitlines()
+    assert res.line_of("egress_public_network_access") == next(
+        i for i, line in enumerate(lines, 1) if "egressPublicNetworkAccess" in line)
+    assert res.line_of("scale_settings.target_utilization_percentage") == next(
+        i for i, line in enumerate(lines, 1) if "targetUtilizationPercentage" in line)
+
+
 def test_arm_array(tmp_path: Path) -> None:
     write(tmp_path, "arr.json", json.dumps([ARM_ENDPOINT, {"id": "x", "type": "Microsoft.Storage/x"},
                                             ARM_DEPLOYMENT], indent=2))
@@ -311,7 +325,7 @@ def test_az_ml_list_output(tmp_path: Path) -> None:
 
 
 def test_large_json_falls_back_to_resource_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("amlguard.inventory.files._JSON_LINES_LIMIT", 10)
+    monkeypatch.setattr("amlguard.inventory.reader._JSON_LINES_LIMIT", 10)
     write(tmp_path, "big.json", json.dumps({"data": [ARM_ENDPOINT, ARM_DEPLOYMENT]}, indent=2))
     resources, _ = load(tmp_path)
     text = (tmp_path / "big.json").read_text().splitlines()
@@ -475,7 +489,24 @@ def test_missing_path_is_a_diagnostic(tmp_path: Path) -> None:
 ])
 def test_non_resources_are_skipped_quietly(tmp_path: Path, name: str, text: str | bytes) -> None:
     write(tmp_path, name, text)
-    assert load(tmp_path) == ([], [])
+    write(tmp_path, "endpoint.yml", MANAGED_ENDPOINT)
+    resources, diagnostics = load(tmp_path)
+    assert [r.source for r in resources] == ["endpoint.yml"] and diagnostics == []
+
+
+def test_a_named_file_or_folder_that_yields_nothing_gets_one_diagnostic(tmp_path: Path) -> None:
+    write(tmp_path, "envs/conda.yml", "name: env\ndependencies:\n  - python=3.10\n")
+    write(tmp_path, "envs/tsconfig.json", '{"compilerOptions": {"strict": true}}')
+    write(tmp_path, "ok/endpoint.yml", MANAGED_ENDPOINT)
+    (tmp_path / "empty").mkdir()
+    resources, diagnostics = load(tmp_path, "envs", "envs/conda.yml", "empty", "ok", "envs/tsconfig.json")
+    assert [r.source for r in resources] == [f"ok{os.sep}endpoint.yml"]
+    said = {d.source: d.message for d in diagnostics}
+    assert list(said) == ["envs", f"envs{os.sep}conda.yml", "empty", f"envs{os.sep}tsconfig.json"]
+    assert said[f"envs{os.sep}conda.yml"].startswith("read as YAML, but it holds no Azure ML workspace")
+    assert said[f"envs{os.sep}tsconfig.json"].startswith("read as JSON, but")
+    assert said["envs"].startswith("none of the 2 YAML / JSON files in this folder holds an Azure ML resource")
+    assert said["empty"].startswith("no .yml, .yaml or .json file in this folder")
 
 
 # ---------------------------------------------------------------------------------- walking
@@ -535,8 +566,8 @@ def test_snapshot_inventory(tmp_path: Path) -> None:
 
 
 def test_big_yaml_files_are_prescreened(tmp_path: Path) -> None:
-    from amlguard.inventory.files import _MAYBE_OURS, _PRESCREEN_BYTES
-    from amlguard.inventory.normalize import _BATCH_ENDPOINT_KEYS, _ONLINE_ENDPOINT_KEYS, _WORKSPACE_KEYS
+    from amlguard.inventory.reader import _MAYBE_OURS, _PRESCREEN_BYTES
+    from amlguard.inventory.recognize import _BATCH_ENDPOINT_KEYS, _ONLINE_ENDPOINT_KEYS, _WORKSPACE_KEYS
 
     # every key that can make a document ours by shape passes the pre-screen (no drift between them)
     for key in _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode"}:
@@ -564,3 +595,24 @@ def test_parallel_read_gives_exactly_the_sequential_result(tmp_path: Path, worke
     assert parallel.diagnostics == sequential.diagnostics and len(parallel.diagnostics) == 1
     deployment = next(r for r in parallel.resources if r.name == "d")
     assert deployment.compute_type == "kubernetes"
+
+
+@pytest.mark.parametrize("failure", ["no fork", "child dies"])
+def test_a_failed_reading_process_leaves_its_files_to_this_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              failure: str) -> None:
+    import amlguard.inventory.reader as reader
+
+    for i in range(420):
+        write(tmp_path, f"ep{i:03d}/endpoint.yml", MANAGED_ENDPOINT.replace("my-endpoint", f"ep-{i}"))
+    sequential = load_paths(["."], cwd=tmp_path)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("no more processes")
+
+    if failure == "no fork":
+        monkeypatch.setattr(reader.os, "fork", broken)
+    else:  # the child inherits the patch: it fails before sending anything and exits 1
+        monkeypatch.setattr(reader.pickle, "dump", broken)
+    parallel = load_paths(["."], cwd=tmp_path, workers=3)
+    assert [(r.id, r.fields) for r in parallel.resources] == [(r.id, r.fields) for r in sequential.resources]
+    assert parallel.diagnostics == sequential.diagnostics == []

@@ -219,3 +219,19 @@ def test_dropped_connection_is_retried(arm_standin: ArmStandin) -> None:
     assert result.errors == []
     assert kinds(result.resources)["batch_endpoint"] == 2
     assert len(arm_standin.requests_to(r"/workspaces/ws-000/batchEndpoints$")) == 2
+
+
+def test_an_entity_is_the_kind_its_operations_say() -> None:
+    # BatchEndpoint._to_dict() has nothing that tells it from an online endpoint with aad_token;
+    # the operation group it came from does
+    from amlguard.inventory.live import entity_to_resource
+
+    class Entity:
+        id = None
+
+        def _to_dict(self) -> dict[str, object]:
+            return {"name": "scorer", "auth_mode": "aad_token"}
+
+    resource = entity_to_resource(Entity(), "batch_endpoint")
+    assert resource is not None and resource.kind == "batch_endpoint" and resource.origin == "live"
+    assert resource.fields["auth_mode"] == "aad_token" and not resource.defaulted

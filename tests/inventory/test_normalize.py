@@ -7,15 +7,10 @@ from typing import Any
 
 import pytest
 
-from amlguard.inventory.normalize import (
-    arm_id,
-    classify_document,
-    normalize_enum,
-    parse_arm_id,
-    parse_duration,
-    resource_from_arm,
-    resource_from_yaml,
-)
+from amlguard.armid import ArmId
+from amlguard.inventory.arm import resource_from_arm
+from amlguard.inventory.normalize import normalize_enum, parse_duration, resource_from_yaml
+from amlguard.inventory.recognize import classify_document
 
 SUB = "00000000-0000-0000-0000-000000000000"
 WS_ID = f"/subscriptions/{SUB}/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws1"
@@ -67,47 +62,28 @@ def test_parse_duration(text: Any, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize(("resource_id", "kind", "endpoint", "deployment"), [
-    (WS_ID, "workspace", None, None),
-    (EP_ID, "online_endpoint", "ep1", None),
-    (DEP_ID, "online_deployment", "ep1", "blue"),
-    (BEP_ID, "batch_endpoint", "bep1", None),
-    (BDEP_ID, "batch_deployment", "bep1", "classifier"),
-    (DEP_ID.lower(), "online_deployment", "ep1", "blue"),  # ARM events: resourcegroups in lower case
-    (DEP_ID.upper().replace("SUBSCRIPTIONS", "subscriptions"), "online_deployment", "EP1", "BLUE"),
-    (EP_ID + "/", "online_endpoint", "ep1", None),
+@pytest.mark.parametrize(("resource_id", "kind"), [
+    (WS_ID, "workspace"), (EP_ID, "online_endpoint"), (DEP_ID.lower(), "online_deployment"),
+    (BEP_ID, "batch_endpoint"), (BDEP_ID, "batch_deployment"), (EP_ID + "/", "online_endpoint"),
+    (f"{WS_ID}/computes/cpu", None), (f"{EP_ID}/deployments/blue/skus", None), ("not an id", None),
 ])
-def test_parse_arm_id_any_casing(resource_id: str, kind: str, endpoint: str | None,
-                                 deployment: str | None) -> None:
-    parts = parse_arm_id(resource_id)
-    assert parts["kind"] == kind
-    assert (parts["endpoint"], parts["deployment"]) == (endpoint, deployment)
-    assert parts["workspace"].lower() == "ws1"
-    assert parts["resource_group"].lower() == "rg-ml"
-    assert parts["subscription"] == SUB
-
-
-@pytest.mark.parametrize("resource_id", [
-    "", "not an id", f"/subscriptions/{SUB}", f"{WS_ID}/computes/cpu",
-    f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa",
-    f"{EP_ID}/deployments/blue/skus",
-])
-def test_parse_arm_id_without_a_kind(resource_id: str) -> None:
-    assert parse_arm_id(resource_id)["kind"] is None
-
-
-def test_parse_arm_id_never_raises_on_non_strings() -> None:
-    assert parse_arm_id(None)["kind"] is None  # type: ignore[arg-type]
-
-
-def test_arm_id_round_trips() -> None:
-    assert arm_id(SUB, "rg-ml", "ws1") == WS_ID
-    assert arm_id(SUB, "rg-ml", "ws1", kind="online_endpoint", endpoint="ep1") == EP_ID
-    assert arm_id(SUB, "rg-ml", "ws1", kind="online_deployment", endpoint="ep1", deployment="blue") == DEP_ID
-    assert arm_id(SUB, "rg-ml", "ws1", kind="batch_deployment", endpoint="bep1",
-                  deployment="classifier") == BDEP_ID
-    with pytest.raises(ValueError, match="endpoint name"):
-        arm_id(SUB, "rg", "ws", kind="online_endpoint")
+def test_an_explicit_id_of_the_same_kind_is_the_resource_id(resource_id: str, kind: str | None) -> None:
+    """A YAML `id:` is recognised through ArmId (any casing); one of another kind is not the id."""
+    doc = {"id": resource_id, "name": "x", "endpoint_name": "e", "instance_type": "t", "auth_mode": "key",
+           "key_vault": "kv", "defaults": {}}
+    cls = classify_document(dict(doc))
+    if kind is None:
+        assert cls is None or cls.kind != kind
+        res = resource_from_yaml({"name": "x", "auth_mode": "key", "id": resource_id}, source="e.yml")
+        assert res is not None and res.id == "e.yml#online_endpoint/x"
+        return
+    assert cls is not None and cls.kind == kind
+    res = resource_from_yaml(doc, source="x.yml")
+    assert res is not None and res.kind == kind
+    assert res.id == resource_id.rstrip("/")
+    parsed = ArmId.require(resource_id)
+    assert (res.subscription_id, res.resource_group, res.workspace) == (
+        parsed.subscription, parsed.resource_group, parsed.workspace)
 
 
 # ----------------------------------------------------------------------------------- ARM

@@ -112,24 +112,48 @@ def test_files_on_disk_never_raise(tmp_path: Path) -> None:
     assert set(messages) == {"f5.yml", "f5.json", "f8.json"}
 
 
-def test_azure_ai_ml_is_not_imported() -> None:
+def test_the_file_inventory_imports_no_sdk_and_no_pools() -> None:
     code = (
         "import sys, json\n"
         "from amlguard.inventory import load_paths, SnapshotInventory\n"
-        "from amlguard.inventory.normalize import resource_from_arm\n"
+        "from amlguard.inventory.arm import resource_from_arm\n"
         f"r = load_paths([{str(REPO_ROOT / 'tests' / 'inventory')!r}])\n"
         "SnapshotInventory(['.']).list()\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('azure'))))\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('azure', 'multiprocessing', 'concurrent')))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=60, check=True)
-    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert not [m for m in loaded if m == "azure.ai.ml" or m.startswith("azure.ai.ml.")]
+    # the file inventory starts fast: no Azure SDK, no process pool, no thread pool on its path
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
 
 
 def test_public_names() -> None:
-    assert set(amlguard.inventory.__all__) >= {
-        "load_paths", "load_data", "SnapshotInventory", "resource_from_arm", "resource_from_yaml", "parse_arm_id",
-        "arm_id", "normalize_enum", "Inventory", "InventoryResult", "InventoryError", "Scope"}
+    # ARM ids are amlguard.armid.ArmId values; the inventory exports no id parser of its own
+    assert set(amlguard.inventory.__all__) == {
+        "load_paths", "load_data", "SnapshotInventory", "resource_from_arm", "resource_from_yaml",
+        "WorkspaceContext", "normalize_enum", "Inventory", "InventoryResult", "InventoryError", "Scope"}
     for name in amlguard.inventory.__all__:
         assert hasattr(amlguard.inventory, name), name
+
+
+def test_inventory_modules_do_not_import_each_other_in_a_cycle() -> None:
+    """config builds the live inventories; live and resourcegraph take their options from
+    options.py, not from config (imports inside functions count too)."""
+    import ast
+
+    folder = REPO_ROOT / "shared" / "inventory"
+    graph: dict[str, set[str]] = {}
+    for path in folder.glob("*.py"):
+        name = f"amlguard.inventory.{path.stem}"
+        graph[name] = {node.module for node in ast.walk(ast.parse(path.read_text()))
+                       if isinstance(node, ast.ImportFrom) and node.module
+                       and node.module.startswith("amlguard.inventory.")}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for child in graph.get(start, ()):
+            if child == target or (child not in seen and reaches(child, target, seen | {child})):
+                return True
+        return False
+
+    assert graph["amlguard.inventory.config"] >= {"amlguard.inventory.live", "amlguard.inventory.options"}
+    assert [name for name in graph if reaches(name, name, set())] == []

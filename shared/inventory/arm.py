@@ -1,0 +1,371 @@
+"""ARM REST objects and Resource Graph rows (camelCase, `properties`) to canonical fields: the
+CLI v2 YAML names, lower-case snake enums, ARM durations as numbers in the YAML unit, and each
+raw path's line carried over to its canonical path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from amlguard.armid import ArmId
+from amlguard.inventory.normalize import (
+    clean_values,
+    finish,
+    has_service_fields,
+    parse_duration,
+    take_explicit_id,
+    text_of,
+)
+from amlguard.inventory.recognize import arm_kind
+from amlguard.inventory.values import camel_to_snake, enum_or_keep, normalize_enum
+from amlguard.model import Kind, Resource
+
+__all__ = ["build_from_arm", "resource_from_arm"]
+
+
+def _number(value: float) -> int | float:
+    return int(value) if value == int(value) else value
+
+
+def _seconds(value: Any) -> Any:
+    parsed = parse_duration(value)
+    return value if parsed is None else _number(parsed)
+
+
+def _millis(value: Any) -> Any:
+    parsed = parse_duration(value)
+    return value if parsed is None else _number(round(parsed * 1000, 3))
+
+
+# Top-level ARM keys that say where a resource is, not how it is configured.
+_ARM_DROP = frozenset({"type", "etag", "tenantid", "resourcegroup", "subscriptionid", "managedby",
+                       "plan", "apiversion", "dependson", "scope", "condition", "copy", "comments"})
+# Keys whose children are user data (names, not field names): keep them verbatim.
+_OPAQUE = frozenset({"tags", "traffic", "mirrortraffic", "environmentvariables", "properties",
+                     "userassignedidentities"})
+_SECRET_KEYS = frozenset({"keys", "primarykey", "secondarykey"})  # amlguard never reads endpoint keys
+
+
+class _Arm:
+    """Converts one ARM object to canonical fields, mapping raw line paths to canonical ones."""
+
+    def __init__(self, raw_lines: Mapping[str, int] | None) -> None:
+        self.raw = raw_lines or {}
+        self.lines: dict[str, int] = {}
+
+    def mark(self, canon: str, raw: str) -> None:
+        if self.raw:
+            found = self.raw.get(raw)
+            if found is not None:
+                self.lines[canon] = found
+
+    def generic(self, value: Any, raw: str, canon: str, *, opaque: bool = False) -> Any:
+        """camelCase -> snake_case recursively; `opaque` keeps this level's keys (user data)."""
+        if isinstance(value, dict):
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                name = key if opaque or not isinstance(key, str) else camel_to_snake(key)
+                child_raw, child = f"{raw}.{key}", f"{canon}.{name}"
+                low = key.lower() if isinstance(key, str) else ""
+                if low in _SECRET_KEYS and not opaque:
+                    continue
+                self.mark(child, child_raw)
+                out[name] = self.generic(item, child_raw, child, opaque=low in _OPAQUE and not opaque)
+            return out
+        if isinstance(value, list):
+            result = []
+            for index, item in enumerate(value):
+                self.mark(f"{canon}.{index}", f"{raw}.{index}")
+                result.append(self.generic(item, f"{raw}.{index}", f"{canon}.{index}"))
+            return result
+        return value
+
+    def put(self, out: dict[str, Any], name: str, value: Any, raw: str, canon_prefix: str = "") -> str:
+        canon = f"{canon_prefix}{name}"
+        out[name] = value
+        self.mark(canon, raw)
+        return canon
+
+    # -- special shapes --------------------------------------------------------------------
+    def identity(self, value: Any, raw: str) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            low = key.lower() if isinstance(key, str) else ""
+            if low == "userassignedidentities" and isinstance(item, dict):
+                canon = self.put(out, "user_assigned_identities", [], f"{raw}.{key}", "identity.")
+                for index, (rid, detail) in enumerate(item.items()):
+                    entry = {"resource_id": rid}
+                    if isinstance(detail, dict):
+                        entry.update(self.generic(detail, f"{raw}.{key}.{rid}", f"{canon}.{index}"))
+                    self.mark(f"{canon}.{index}", f"{raw}.{key}.{rid}")
+                    out["user_assigned_identities"].append(entry)
+            else:
+                name = camel_to_snake(key) if isinstance(key, str) else key
+                out[name] = self.generic(item, f"{raw}.{key}", f"identity.{name}")
+                self.mark(f"identity.{name}", f"{raw}.{key}")
+        return out
+
+    def durations(self, value: Any, raw: str, canon: str, renames: Mapping[str, tuple[str, Any]]) -> Any:
+        """Snake-case a settings object, converting the listed duration keys (lower case)."""
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            low = key.lower() if isinstance(key, str) else ""
+            if low in renames:
+                name, convert = renames[low]
+                out[name] = convert(item)
+            elif low == "scaletype":  # scaleSettings.scaleType -> scale_settings.type
+                name = "type"
+                out[name] = item
+            else:
+                name = camel_to_snake(key) if isinstance(key, str) else key
+                out[name] = self.generic(item, f"{raw}.{key}", f"{canon}.{name}")
+            self.mark(f"{canon}.{name}", f"{raw}.{key}")
+        return out
+
+    def data_collector(self, value: Any, raw: str) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            low = key.lower() if isinstance(key, str) else ""
+            if low == "collections" and isinstance(item, dict):
+                collections: dict[str, Any] = {}
+                for cname, coll in item.items():
+                    base_raw, base = f"{raw}.{key}.{cname}", f"data_collector.collections.{cname}"
+                    self.mark(base, base_raw)
+                    if not isinstance(coll, dict):
+                        collections[cname] = coll
+                        continue
+                    entry: dict[str, Any] = {}
+                    for ckey, cval in coll.items():
+                        clow = ckey.lower() if isinstance(ckey, str) else ""
+                        if clow == "datacollectionmode":  # Enabled / Disabled: a boolean, cleaned below
+                            name = "enabled"
+                        elif clow == "dataid":
+                            name = "data"
+                        else:
+                            name = camel_to_snake(ckey) if isinstance(ckey, str) else ckey
+                        entry[name] = cval
+                        self.mark(f"{base}.{name}", f"{base_raw}.{ckey}")
+                    collections[cname] = entry
+                out["collections"] = collections
+                self.mark("data_collector.collections", f"{raw}.{key}")
+            else:
+                name = camel_to_snake(key) if isinstance(key, str) else key
+                out[name] = self.generic(item, f"{raw}.{key}", f"data_collector.{name}")
+                self.mark(f"data_collector.{name}", f"{raw}.{key}")
+        return out
+
+    def resources(self, value: Any, raw: str) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        names = {"containerresourcerequests": "requests", "containerresourcelimits": "limits"}
+        for key, item in value.items():
+            low = key.lower() if isinstance(key, str) else ""
+            name = names.get(low) or (camel_to_snake(key) if isinstance(key, str) else key)
+            self.mark(f"resources.{name}", f"{raw}.{key}")
+            if isinstance(item, dict):
+                inner: dict[str, Any] = {}
+                for rkey, rval in item.items():
+                    rname = "nvidia.com/gpu" if str(rkey).lower() == "gpu" else camel_to_snake(str(rkey))
+                    inner[rname] = rval
+                    self.mark(f"resources.{name}.{rname}", f"{raw}.{key}.{rkey}")
+                out[name] = inner
+            else:
+                out[name] = item
+        return out
+
+    def managed_network(self, value: Any, raw: str) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            low = key.lower() if isinstance(key, str) else ""
+            if low == "outboundrules" and isinstance(item, (dict, list)):
+                canon = self.put(out, "outbound_rules", [], f"{raw}.{key}", "managed_network.")
+                pairs = item.items() if isinstance(item, dict) else (
+                    ((r.get("name"), r) if isinstance(r, dict) else (None, r)) for r in item or [])
+                for index, (rname, rule) in enumerate(pairs):
+                    rule_raw = f"{raw}.{key}.{rname if isinstance(item, dict) else index}"
+                    self.mark(f"{canon}.{index}", rule_raw)
+                    entry: dict[str, Any] = {"name": rname}
+                    if isinstance(rule, dict):
+                        for rkey, rval in rule.items():
+                            rn = camel_to_snake(rkey) if isinstance(rkey, str) else rkey
+                            entry[rn] = self.generic(rval, f"{rule_raw}.{rkey}", f"{canon}.{index}.{rn}")
+                            self.mark(f"{canon}.{index}.{rn}", f"{rule_raw}.{rkey}")
+                    out["outbound_rules"].append(entry)
+            else:
+                name = camel_to_snake(key) if isinstance(key, str) else key
+                out[name] = self.generic(item, f"{raw}.{key}", f"managed_network.{name}")
+                self.mark(f"managed_network.{name}", f"{raw}.{key}")
+        return out
+
+    def private_endpoints(self, value: Any, raw: str) -> Any:
+        if not isinstance(value, list):
+            return value
+        out = []
+        for index, conn in enumerate(value):
+            canon, conn_raw = f"private_endpoint_connections.{index}", f"{raw}.{index}"
+            self.mark(canon, conn_raw)
+            if not isinstance(conn, dict):
+                out.append(conn)
+                continue
+            entry: dict[str, Any] = {}
+            for key, item in conn.items():
+                if isinstance(key, str) and key.lower() == "properties" and isinstance(item, dict):
+                    # flatten the connection's properties, as the SDK entities do
+                    for pkey, pval in item.items():
+                        pname = camel_to_snake(pkey) if isinstance(pkey, str) else pkey
+                        entry[pname] = self.generic(pval, f"{conn_raw}.{key}.{pkey}", f"{canon}.{pname}")
+                        self.mark(f"{canon}.{pname}", f"{conn_raw}.{key}.{pkey}")
+                elif not (isinstance(key, str) and key.lower() == "type"):
+                    name = camel_to_snake(key) if isinstance(key, str) else key
+                    entry[name] = self.generic(item, f"{conn_raw}.{key}", f"{canon}.{name}")
+                    self.mark(f"{canon}.{name}", f"{conn_raw}.{key}")
+            state = entry.get("private_link_service_connection_state")
+            if isinstance(state, dict) and "status" in state:
+                state["status"] = enum_or_keep(state["status"])
+            if "provisioning_state" in entry:
+                entry["provisioning_state"] = enum_or_keep(entry["provisioning_state"])
+            out.append(entry)
+        return out
+
+
+_PROBE = {"initialdelay": ("initial_delay", _seconds), "period": ("period", _seconds),
+          "timeout": ("timeout", _seconds)}
+_REQUEST = {"requesttimeout": ("request_timeout_ms", _millis), "maxqueuewait": ("max_queue_wait_ms", _millis)}
+_SCALE = {"pollinginterval": ("polling_interval", _seconds)}
+_RETRY = {"timeout": ("timeout", _seconds)}
+_ARM_RENAMES = {"swaggeruri": "openapi_uri", "environmentid": "environment", "friendlyname": "display_name",
+                "scoringuri": "scoring_uri", "mirrortraffic": "mirror_traffic"}
+
+
+def resource_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int] | None = None,
+                      line: int | None = None, origin: str = "arm") -> Resource | None:
+    """A Resource from an ARM REST object or a Resource Graph row, or None when `obj` is not an
+    Azure ML workspace / endpoint / deployment.
+
+    `lines` maps the object's own dotted paths (`properties.authMode`) to lines; they are
+    carried over to the canonical paths (`auth_mode`). Endpoint keys are dropped unread.
+    """
+    resource = build_from_arm(obj, source=source, lines=lines, line=line, origin=origin)
+    return finish(resource) if resource is not None else None
+
+
+def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int] | None = None,
+                   line: int | None = None, origin: str = "arm") -> Resource | None:
+    """The resource with its fields normalised and its ARM id taken, not yet finished."""
+    if not isinstance(obj, dict):
+        return None
+    kind = arm_kind(obj)
+    if kind is None:
+        return None
+    conv = _Arm(lines)
+    fields: dict[str, Any] = {}
+    props = obj.get("properties")
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            continue
+        low = key.lower()
+        if low == "properties" or low in _ARM_DROP:
+            continue
+        if low == "identity":
+            conv.put(fields, "identity", conv.identity(value, key), key)
+        elif low == "sku" and isinstance(value, dict):
+            conv.put(fields, "sku", conv.generic(value, key, "sku"), key)
+            capacity = next((v for k, v in value.items() if str(k).lower() == "capacity"), None)
+            if capacity is not None and kind.endswith("_deployment"):
+                conv.put(fields, "instance_count", capacity, f"{key}.capacity")
+        else:
+            name = camel_to_snake(key)
+            conv.put(fields, name, conv.generic(value, key, name, opaque=low in _OPAQUE), key)
+    if isinstance(props, dict):
+        _arm_properties(conv, fields, props, kind)
+    clean_values(fields, kind)  # enums and booleans, as for YAML
+    compute_type: str | None = None
+    if kind == Kind.ONLINE_ENDPOINT:
+        # OnlineEndpoint._from_rest_object decides by properties.compute (azure-facts §1.2)
+        k8s = bool(fields.get("compute")) or fields.get("type") == "kubernetes"
+        compute_type = "kubernetes" if k8s else "managed"
+    elif kind == Kind.ONLINE_DEPLOYMENT:
+        compute_type = "kubernetes" if fields.get("type") == "kubernetes" else "managed"
+        fields["type"] = compute_type
+    elif kind == Kind.BATCH_DEPLOYMENT and fields.get("type") not in ("model", "pipeline"):
+        config = fields.get("deployment_configuration")
+        ctype = config.get("deployment_configuration_type") if isinstance(config, dict) else None
+        fields["type"] = "pipeline" if normalize_enum(ctype) == "pipeline_component" else (
+            "model" if fields.get("model") else None)
+    parsed = ArmId.parse(obj.get("id"))
+    if parsed is not None and parsed.kind is None:
+        parsed = None  # not an Azure ML id: it names nothing here
+    raw_name = fields.get("name")
+    name_parts = str(raw_name).split("/") if isinstance(raw_name, (str, int)) else []
+    name = (parsed.name if parsed else None) or (name_parts[-1] if name_parts else "unnamed")
+    endpoint_name = None
+    if kind.endswith("_deployment"):
+        endpoint_name = (parsed.endpoint if parsed else None) or (name_parts[-2] if len(name_parts) >= 2 else None)
+    resource = Resource(
+        kind=kind, id="", name=name, fields=fields, source=source, line=line, lines=conv.lines,
+        compute_type=compute_type, endpoint_name=endpoint_name, origin=origin,
+        workspace=name if kind == Kind.WORKSPACE else (name_parts[0] if len(name_parts) >= 2 else None),
+        subscription_id=text_of(obj.get("subscriptionId")),
+        resource_group=text_of(obj.get("resourceGroup")),
+        live=has_service_fields(fields) or "system_data" in fields,
+    )
+    if fields.get("name") != name:
+        fields["name"] = name
+    if endpoint_name and "endpoint_name" not in fields:
+        fields["endpoint_name"] = endpoint_name
+    take_explicit_id(resource, obj.get("id"))
+    return resource
+
+
+def _arm_properties(conv: _Arm, fields: dict[str, Any], props: Mapping[str, Any], kind: str) -> None:
+    for key, value in props.items():
+        if not isinstance(key, str):
+            continue
+        low, raw = key.lower(), f"properties.{key}"
+        if low in _SECRET_KEYS:
+            continue
+        if low in _ARM_RENAMES:
+            name = _ARM_RENAMES[low]
+            conv.put(fields, name, conv.generic(value, raw, name, opaque=low == "mirrortraffic"), raw)
+        elif low == "endpointcomputetype":
+            conv.put(fields, "type", enum_or_keep(value), raw)
+        elif low == "containerresourcerequirements":
+            conv.put(fields, "resources", conv.resources(value, raw), raw)
+        elif low == "requestsettings":
+            conv.put(fields, "request_settings", conv.durations(value, raw, "request_settings", _REQUEST), raw)
+        elif low in ("livenessprobe", "readinessprobe", "startupprobe"):
+            name = camel_to_snake(key)
+            conv.put(fields, name, conv.durations(value, raw, name, _PROBE), raw)
+        elif low == "scalesettings":
+            conv.put(fields, "scale_settings", conv.durations(value, raw, "scale_settings", _SCALE), raw)
+        elif low == "retrysettings":
+            conv.put(fields, "retry_settings", conv.durations(value, raw, "retry_settings", _RETRY), raw)
+        elif low == "datacollector":
+            conv.put(fields, "data_collector", conv.data_collector(value, raw), raw)
+        elif low == "codeconfiguration" and isinstance(value, dict):
+            code = {("code" if str(k).lower() == "codeid" else camel_to_snake(str(k))): v
+                    for k, v in value.items()}
+            for k in value:
+                conv.mark(f"code_configuration.{'code' if str(k).lower() == 'codeid' else camel_to_snake(str(k))}",
+                          f"{raw}.{k}")
+            conv.put(fields, "code_configuration", code, raw)
+        elif low == "managednetwork":
+            conv.put(fields, "managed_network", conv.managed_network(value, raw), raw)
+        elif low == "privateendpointconnections":
+            conv.put(fields, "private_endpoint_connections", conv.private_endpoints(value, raw), raw)
+        elif low == "model" and kind == Kind.BATCH_DEPLOYMENT and isinstance(value, dict):
+            # batch deployments reference models as {"referenceType": "Id", "assetId": ...}
+            asset = next((v for k, v in value.items() if str(k).lower() == "assetid"), None)
+            conv.put(fields, "model", asset if isinstance(asset, str) else conv.generic(value, raw, "model"), raw)
+        else:
+            name = camel_to_snake(key)
+            conv.put(fields, name, conv.generic(value, raw, name, opaque=low in _OPAQUE), raw)

@@ -1,0 +1,393 @@
+"""Read one file: decode it, parse it (YAML with line numbers; JSON), find the Azure ML objects
+it holds and build each into a Resource that is normalised but not yet finished (the file set
+settles kinds, workspaces and ids; see files.py). Only an unreadable file that looks like Azure
+ML becomes a diagnostic. Large file sets are read in forked worker processes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import os
+import pickle
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from amlguard.inventory.arm import build_from_arm
+from amlguard.inventory.normalize import WorkspaceContext, build_from_yaml
+from amlguard.inventory.recognize import SHAPE_KEYS, Classification, arm_kind, classify_document, looks_like_arm
+from amlguard.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
+from amlguard.inventory.walk import File, under
+from amlguard.model import Diagnostic, Resource
+from amlguard.yamlsource import YamlSourceError, load_documents, load_json
+
+__all__ = ["Item", "Reader", "read_files", "read_text"]
+
+log = logging.getLogger(__name__)
+
+
+_MAX_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
+_JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~1 s of line tracking; above it JSON resources get their first line only
+_CONFIG_NAMES = ("config.json", os.path.join(".azureml", "config.json"))
+
+# Text that marks a file as meant to be Azure ML: one of our $schema URLs, an Azure ML ARM type,
+# or an endpoint-ish key. Broken files without any of these are not ours and stay quiet.
+_AML_HINT = re.compile(
+    r"azuremlschemas\.azureedge\.net/[^\s\"']*(?:endpoint|deployment|workspace)\.schema"
+    r"|microsoft\.machinelearningservices/workspaces"
+    r"|^[ \t-]*[\"']?(?:endpoint_name|auth_mode|public_network_access|egress_public_network_access"
+    r"|instance_type|managed_network|scoring_route)[\"']?[ \t]*:"
+    r"|\"(?:authMode|publicNetworkAccess|egressPublicNetworkAccess|endpointComputeType)\"\s*:",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+# Without one of these, no document in a text can be one of ours (see classify_document): an
+# Azure ML schema, type or id, or a key that makes a document ours by its shape. A big YAML file
+# without them (an OpenAPI spec, a dataset) is skipped unparsed; a JSON file without them is read
+# by json.loads alone, with no line tracking.
+_PRESCREEN_BYTES = 256 * 1024
+_KEYS = "|".join(sorted(SHAPE_KEYS))
+_MAYBE_OURS = re.compile(rf"(?:endpoint|deployment|workspace)\.schema|machinelearningservices"
+                         rf"|^[ \t-]*[\"']?(?:{_KEYS})[\"']?[ \t]*:", re.IGNORECASE | re.MULTILINE)
+_MAYBE_OURS_JSON = re.compile(rf"machinelearningservices|\"\$schema\"|\"(?:{_KEYS})\"\s*:", re.IGNORECASE)
+
+
+def _looks_azure_ml(text: str) -> bool:
+    return _AML_HINT.search(text) is not None
+
+
+@dataclass(slots=True)
+class Item:
+    """A resource read from a file, with what the cross-file pass needs to settle it."""
+
+    resource: Resource
+    cls: Classification | None  # how a YAML-shaped document was recognised (None: ARM)
+    folder: str
+    root: str
+    explicit_id: bool  # it carries its own ARM id
+
+
+# ------------------------------------------------------------------------------ reading
+def read_text(data: bytes) -> tuple[str | None, int | None, str | None]:
+    """Decode file bytes: UTF-8 (with or without BOM), or UTF-16/32 with a BOM (PowerShell's
+    `Out-File` default). Returns (text, None, None) or (None, line, what is wrong)."""
+    boms = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+            (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+    encoding = next((name for bom, name in boms if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding), None, None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, line, (f"cannot decode the file: byte 0x{data[exc.start]:02x} on line {line} is not "
+                            f"valid {encoding.upper()}; save the file as UTF-8")
+
+
+def _line_of_offset(text: str, offset: int) -> int:
+    return text.count("\n", 0, max(offset, 0)) + 1
+
+
+def _candidates(value: Any) -> tuple[str, list[tuple[str, Any]]]:
+    """The objects a parsed document holds: itself, an array's items, or the rows of a Resource
+    Graph result (`{"data": [...]}`) / an ARM list page (`{"value": [...]}`).
+    Returns (container path, [(index, object)])."""
+    if isinstance(value, list):
+        return "", [(str(i), item) for i, item in enumerate(value) if isinstance(item, dict)]
+    if isinstance(value, dict):
+        if "$schema" not in value and "type" not in value and "id" not in value:
+            for key in ("data", "value"):
+                inner = value.get(key)
+                if isinstance(inner, list):
+                    return key, [(str(i), item) for i, item in enumerate(inner) if isinstance(item, dict)]
+                if isinstance(inner, dict) and isinstance(inner.get("columns"), list) and isinstance(
+                        inner.get("rows"), list):  # Resource Graph's older "table" result format
+                    names = [c.get("name") if isinstance(c, dict) else c for c in inner["columns"]]
+                    rows = [dict(zip(names, row, strict=False)) for row in inner["rows"] if isinstance(row, list)]
+                    return key, [(str(i), row) for i, row in enumerate(rows)]
+        return "", [("", value)]
+    return "", []
+
+
+def _split_lines(lines: dict[str, int], container: str) -> dict[str, dict[str, int]]:
+    """Per-item line maps of an array at `container` (one pass, paths made item-relative)."""
+    prefix = f"{container}." if container else ""
+    size = len(prefix)
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for path, line in lines.items():
+        if prefix and not path.startswith(prefix):
+            continue
+        index, sep, rest = path[size:].partition(".")
+        if sep:
+            out[index][rest] = line
+    return out
+
+
+def _is_resource(obj: dict[str, Any]) -> bool:
+    if looks_like_arm(obj):
+        return arm_kind(obj) is not None
+    return classify_document(obj) is not None
+
+
+class Reader:
+    """Reads files one by one; collects resources (with what the cross-file pass needs)."""
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self.diagnostics: list[Diagnostic] = []
+        self._contexts: dict[str, WorkspaceContext | None] = {}
+        self.config_dirs: dict[str, bool] = {}  # walked folders: whether config.json may be there
+
+    # -- workspace context (Azure ML config.json in the folder or a parent, up to a repository's top)
+    def context(self, folder: str, root: str) -> WorkspaceContext | None:
+        if not root:  # text given in memory: no folder to look in
+            return None
+        if folder in self._contexts:
+            return self._contexts[folder]
+        found: WorkspaceContext | None = None
+        names = _CONFIG_NAMES if self.config_dirs.get(folder, True) else ()
+        for name in names:
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate):
+                try:
+                    with open(candidate, "rb") as fh:
+                        data = json.loads(fh.read(1024 * 1024))
+                except (OSError, ValueError, RecursionError):
+                    continue
+                ctx = WorkspaceContext.of(data) if isinstance(data, dict) else None
+                if ctx and (ctx.subscription_id or ctx.workspace):
+                    found = ctx
+                    break
+        if found is None:
+            parent = os.path.dirname(folder)
+            # Within the walked tree, always climb; above it, climb like the Azure ML SDK's
+            # config.json search (from the folder upward) but stop at a repository's top.
+            inside = folder != root and under(folder, root)
+            if parent != folder and (inside or not os.path.isdir(os.path.join(folder, ".git"))):
+                found = self.context(parent, root)
+        self._contexts[folder] = found
+        return found
+
+    def diagnose(self, file: File, line: int | None, message: str) -> None:
+        self.diagnostics.append(Diagnostic(file.display, line, message))
+
+    def read(self, file: File, data: bytes | None = None) -> None:
+        try:
+            self._read(file, data)
+        except Exception as exc:  # a bug must not stop the audit of every other file
+            self.diagnose(file, None, f"amlguard could not read this file ({type(exc).__name__}: {exc}); "
+                                      "please report it with the file attached")
+
+    def _read(self, file: File, data: bytes | None) -> None:
+        if data is None:
+            try:
+                with open(file.path, "rb") as fh:
+                    # read(n) allocates n bytes up front (an mmap, mremap and munmap per file when n
+                    # is the size limit): ask for what the file holds, plus one byte to see growth
+                    size = os.fstat(fh.fileno()).st_size
+                    data = fh.read(size + 1 if 0 < size <= _MAX_BYTES else _MAX_BYTES + 1)
+                    if len(data) == size + 1:  # it grew while we read: the rest, up to the limit
+                        data += fh.read(_MAX_BYTES + 1 - len(data))
+            except OSError as exc:
+                self.diagnose(file, None, f"cannot read the file: {exc.strerror or exc}; check that it exists "
+                                          "and that amlguard may read it")
+                return
+        if len(data) > _MAX_BYTES:
+            if _looks_azure_ml(data[:65536].decode("utf-8", "replace")):
+                self.diagnose(file, None, f"file is larger than {_MAX_BYTES // (1024 * 1024)} MB; split it "
+                                          "into one file per resource or per Resource Graph page")
+            return
+        text, bad_line, problem = read_text(data)
+        if text is None:
+            if _looks_azure_ml(data.decode("utf-8", "replace")):
+                self.diagnose(file, bad_line, problem or "cannot decode the file; save it as UTF-8")
+            return
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        lower = file.path.lower()
+        is_json = lower.endswith(".json") or (
+            not lower.endswith((".yml", ".yaml")) and text.lstrip()[:1] in ("{", "["))
+        folder = os.path.dirname(file.path)
+        if is_json:
+            self._read_json(file, text, folder)
+        else:
+            self._read_yaml(file, text, folder)
+
+    def _add(self, file: File, folder: str, obj: dict[str, Any], *, line: int | None,
+             lines: dict[str, int] | None, templated: bool, origin_yaml: str) -> None:
+        cls: Classification | None = None
+        if looks_like_arm(obj):
+            resource = build_from_arm(obj, source=file.display, lines=lines, line=line)
+        else:
+            resource, cls = build_from_yaml(obj, source=file.display, line=line, lines=lines,
+                                            context=self.context(folder, file.root), origin=origin_yaml)
+        if resource is None:
+            return
+        if templated:  # paths after normalisation, so ARM and YAML name them alike
+            resource.templated = placeholder_paths(resource.fields)
+        self.items.append(Item(resource, cls, folder, file.root, bool(resource.id)))
+
+    def _read_yaml(self, file: File, text: str, folder: str) -> None:
+        if len(text) > _PRESCREEN_BYTES and _MAYBE_OURS.search(text) is None:
+            return
+        tokens: list[str] = []
+        parse_text = text
+        if "{{" in text:
+            parse_text, tokens = substitute(text)
+        try:
+            documents = load_documents(parse_text)
+        except YamlSourceError as exc:
+            if _looks_azure_ml(text):
+                where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
+                self.diagnose(file, exc.line, f"{exc}{where}; fix the YAML syntax there")
+            return
+        templated = bool(tokens) or has_placeholder(text)
+        for document in documents:
+            value, lines = document.value, document.lines
+            if tokens:
+                value = restore(value, tokens)
+                lines = restore_lines(lines, tokens)
+            container, objects = _candidates(value)
+            if len(objects) == 1 and objects[0][0] == "":
+                self._add(file, folder, objects[0][1], line=document.line, lines=lines,
+                          templated=templated, origin_yaml="yaml")
+                continue
+            per_item = _split_lines(lines, container) if objects else {}
+            base = f"{container}." if container else ""
+            for index, obj in objects:
+                self._add(file, folder, obj, line=lines.get(f"{base}{index}", document.line),
+                          lines=per_item.get(index, {}), templated=templated, origin_yaml="yaml")
+
+    def _read_json(self, file: File, text: str, folder: str) -> None:
+        # One parse: values and lines together for a file that may hold a resource; json.loads
+        # alone for other JSON, for files too big to track lines in, and to say what is wrong.
+        lines: dict[str, int] | None = None
+        try:
+            if len(text) > _JSON_LINES_LIMIT or _MAYBE_OURS_JSON.search(text) is None:
+                raise ValueError("no line tracking")
+            document = load_json(text)
+            value, lines = document.value, document.lines
+        except (ValueError, RecursionError):
+            try:
+                value = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                self._json_error(file, text, folder, exc)
+                return
+        container, objects = _candidates(value)
+        wanted = [(index, obj) for index, obj in objects if _is_resource(obj)]
+        if not wanted:
+            return
+        templated = has_placeholder(text)
+        base = f"{container}." if container else ""
+        table = isinstance(value, dict) and isinstance(value.get(container), dict)  # rows: no per-field lines
+        per_item = _split_lines(lines, container) if lines is not None and not table else None
+        search_from = 0
+        for index, obj in wanted:
+            obj_lines: dict[str, int] | None
+            line: int | None
+            if index == "":
+                obj_lines, line = lines, _line_of_offset(text, len(text) - len(text.lstrip()))
+            elif per_item is not None and lines is not None:
+                obj_lines, line = per_item.get(index, {}), lines.get(f"{base}{index}")
+            else:
+                obj_lines = None
+                line, search_from = _find_object_line(text, obj, search_from)
+            self._add(file, folder, obj, line=line, lines=obj_lines, templated=templated, origin_yaml="cli")
+
+    def _json_error(self, file: File, text: str, folder: str, exc: BaseException) -> None:
+        if has_placeholder(text):  # unquoted {{TOKEN}} in JSON: read it as YAML (a superset)
+            self._read_yaml(file, text, folder)
+        elif _looks_azure_ml(text):
+            if isinstance(exc, json.JSONDecodeError):
+                self.diagnose(file, exc.lineno, f"not valid JSON: {exc.msg} (line {exc.lineno}, column "
+                                                f"{exc.colno}); fix the JSON syntax there")
+            else:
+                self.diagnose(file, None, "not valid JSON: nested too deeply")
+
+
+def _find_object_line(text: str, obj: dict[str, Any], start: int) -> tuple[int | None, int]:
+    """Line of an object in a big JSON file, found by its id (or name) text; (line, next start)."""
+    for key in ("id", "name"):
+        needle = obj.get(key)
+        if isinstance(needle, str) and needle:
+            position = text.find(json.dumps(needle), start)
+            if position >= 0:
+                return _line_of_offset(text, position), position + 1
+    return None, start
+
+
+# ------------------------------------------------------------------------------ many files
+# Below this many files a second process costs more than it saves.
+_PARALLEL_MIN_FILES = 400
+
+
+def read_files(files: list[File], reader: Reader, workers: int) -> None:
+    """Read every file into `reader`. With workers > 1, the first shares are read in forked child
+    processes and the last one here meanwhile; results are joined in file order, so items and
+    diagnostics are exactly the sequential ones. A child that fails leaves its share to this
+    process. Plain fork and a pipe: multiprocessing's pool cost more to start and stop (its
+    threads and queues) than reading a few hundred small files."""
+    if workers < 2 or len(files) < _PARALLEL_MIN_FILES or not hasattr(os, "fork"):
+        for file in files:
+            reader.read(file)
+        return
+    size = -(-len(files) // workers)
+    shares = [files[start:start + size] for start in range(0, len(files), size)]
+    children = [_fork(share, reader) for share in shares[:-1]]
+    items, diagnostics = len(reader.items), len(reader.diagnostics)
+    for file in shares[-1]:
+        reader.read(file)
+    own = reader.items[items:], reader.diagnostics[diagnostics:]
+    del reader.items[items:], reader.diagnostics[diagnostics:]
+    for share, child in zip(shares, children, strict=False):
+        result = _join(child)
+        if result is None:
+            for file in share:
+                reader.read(file)
+        else:
+            reader.items.extend(result[0])
+            reader.diagnostics.extend(result[1])
+    reader.items.extend(own[0])
+    reader.diagnostics.extend(own[1])
+
+
+def _fork(share: list[File], reader: Reader) -> tuple[int, int] | None:
+    """A child process reading `share` and writing its items and diagnostics to a pipe: (pid, read
+    end), or None when no process could be started."""
+    try:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+    except OSError as exc:
+        log.debug("parallel read unavailable (%s); reading in this process", exc)
+        return None
+    if pid:
+        os.close(write_end)
+        return pid, read_end
+    status = 1
+    try:  # the child: never returns into the caller, whatever happens
+        os.close(read_end)
+        del reader.items[:], reader.diagnostics[:]
+        for file in share:
+            reader.read(file)
+        with os.fdopen(write_end, "wb") as stream:
+            pickle.dump((reader.items, reader.diagnostics), stream, pickle.HIGHEST_PROTOCOL)
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _join(child: tuple[int, int] | None) -> tuple[list[Item], list[Diagnostic]] | None:
+    """What a child read, or None when it failed."""
+    if child is None:
+        return None
+    pid, read_end = child
+    try:
+        with os.fdopen(read_end, "rb") as stream:
+            result = pickle.load(stream)
+    except (OSError, EOFError, pickle.UnpicklingError) as exc:
+        log.debug("a reading process failed (%s); reading its files in this process", exc)
+        result = None
+    _, status = os.waitpid(pid, 0)
+    return result if status == 0 else None
