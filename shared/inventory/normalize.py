@@ -13,7 +13,6 @@ inventory settles them across files in between). No azure-ai-ml import on this p
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from amlguard.armid import ArmId
 from amlguard.inventory.recognize import Classification, classify_document, with_compute
 from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import KINDS, NO_PATHS, Kind, Resource
+from amlguard.timeparse import seconds_or_none
 
 __all__ = [
     "WorkspaceContext",
@@ -33,36 +33,10 @@ __all__ = [
     "resource_from_yaml",
 ]
 
-# -------------------------------------------------------------------------------- durations
-_ISO_DURATION = re.compile(
-    r"^\s*(-)?P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?\s*$",
-    re.IGNORECASE,
-)
-_TIMESPAN = re.compile(r"^\s*(-)?(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)\s*$")  # .NET "1.02:03:04.5"
-
-
 def parse_duration(value: Any) -> float | None:
-    """Seconds in an ISO-8601 duration (`PT5M`, `PT0.5S`, `P1DT2H`) or a .NET TimeSpan
-    (`00:00:05`); numbers pass through as seconds; None when unreadable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str):
-        return None
-    match = _ISO_DURATION.match(value)
-    if match and any(match.groups()[1:]):
-        sign, weeks, days, hours, minutes, seconds = match.groups()
-        total = (float(weeks or 0) * 604800 + float(days or 0) * 86400 + float(hours or 0) * 3600
-                 + float(minutes or 0) * 60 + float(seconds or 0))
-        return -total if sign else total
-    match = _TIMESPAN.match(value)
-    if match:
-        sign, days, hours, minutes, seconds = match.groups()
-        total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-        return -total if sign else total
-    return None
+    """Seconds in an ISO-8601 duration (`PT5M`, `P1DT2H`), a .NET TimeSpan (`00:00:05`) or a
+    number, as ARM and Azure ML write them; None when unreadable."""
+    return seconds_or_none(value, "wire")
 
 
 @dataclass(slots=True, frozen=True)
