@@ -23,8 +23,8 @@ try:  # the C parser is several times faster; fall back quietly where libyaml is
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["DEPTH_LIMIT", "LocatedDocument", "YamlSourceError", "load_documents", "load_json", "parse_scalar",
-           "too_deep"]
+__all__ = ["DEPTH_LIMIT", "NODE_LIMIT", "Duplicate", "LocatedDocument", "YamlSourceError", "load_documents",
+           "load_json", "parse_scalar", "too_deep"]
 
 
 class YamlSourceError(ValueError):
@@ -36,13 +36,28 @@ class YamlSourceError(ValueError):
         super().__init__(message)
 
 
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A mapping key given twice: its dotted path, the line of the first and of the second."""
+
+    path: str
+    first_line: int
+    line: int
+
+    def message(self) -> str:
+        return (f"duplicate key {self.path!r} on line {self.line} (first on line {self.first_line}); "
+                "YAML keeps only the last value: delete one of them")
+
+
 @dataclass(slots=True)
 class LocatedDocument:
-    """One YAML document: its value, its first line, and the line of every mapping key."""
+    """One YAML document: its value, its first line, the line of every mapping key, and any
+    keys given twice (the value holds the last, as PyYAML's does)."""
 
     value: Any
     line: int
     lines: dict[str, int] = field(default_factory=dict)
+    duplicates: list[Duplicate] = field(default_factory=list)
 
     def line_of(self, path: str) -> int:
         """Line of `path`, else of its nearest present parent, else of the document."""
@@ -62,6 +77,12 @@ _MAX_DEPTH = 200
 _CACHE_LIMIT = 50_000
 _CACHEABLE_LENGTH = 64
 _tags: dict[str, str] = {}
+
+# Anchors and aliases (`&x` / `*x`) let a 1 KB file expand into billions of values ("billion
+# laughs"); libyaml composes them as shared nodes, so the cost is all in building values. No
+# Azure ML resource or policy document comes near this many values; a document that expands
+# past it is refused, with the line of the alias that crossed the limit.
+NODE_LIMIT = 100_000
 
 # libyaml's composer recurses on the C stack and crashes the process (not an exception) near
 # 30,000 levels; text nested deeper than this is refused before PyYAML sees it.
@@ -178,7 +199,24 @@ def parse_scalar(node: yaml.ScalarNode) -> Any:
     return value  # timestamps, custom tags, anything else: keep the text
 
 
-def _build(node: Any, path: str, lines: dict[str, int], depth: int) -> Any:
+class _Budget:
+    """Values left to build in one document (aliases included), and the duplicate keys met."""
+
+    __slots__ = ("duplicates", "left")
+
+    def __init__(self) -> None:
+        self.left = NODE_LIMIT
+        self.duplicates: list[Duplicate] = []
+
+    def spend(self, count: int, node: Any) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise YamlSourceError(
+                f"YAML expands to more than {NODE_LIMIT:,} values (anchors and aliases, `&name` / `*name`, "
+                "repeat the same block): write the values out or use fewer aliases", node.start_mark.line + 1)
+
+
+def _build(node: Any, path: str, lines: dict[str, int], depth: int, budget: _Budget) -> Any:
     if depth > _MAX_DEPTH:
         raise YamlSourceError(f"YAML nesting deeper than {_MAX_DEPTH} levels", node.start_mark.line + 1)
     kind = node.__class__
@@ -186,23 +224,30 @@ def _build(node: Any, path: str, lines: dict[str, int], depth: int) -> Any:
         if node.tag == _STR or node.style in _QUOTED:
             return node.value
         return parse_scalar(node)
+    budget.spend(len(node.value), node)
     if kind is MappingNode:
         out: dict[Any, Any] = {}
         prefix = f"{path}." if path else ""
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:  # `<<: *anchor`
-                merged = _build(value_node, path, lines, depth + 1)
+                merged = _build(value_node, path, lines, depth + 1, budget)
                 for item in merged if isinstance(merged, list) else [merged]:
                     if isinstance(item, dict):
                         for k, v in item.items():
                             out.setdefault(k, v)
                 continue
-            key = _build(key_node, path, lines, depth + 1)
+            key = _build(key_node, path, lines, depth + 1, budget)
             if isinstance(key, (list, dict)):
                 key = str(key)
             child = f"{prefix}{key}"
-            lines[child] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, child, lines, depth + 1)
+            line = key_node.start_mark.line + 1
+            if key in out and child in lines:
+                # YAML says keys are unique; PyYAML keeps the last one silently, which can turn
+                # `auth_mode: key` into a pass further down the file. The value stays PyYAML's (the
+                # last); the reader decides whether this document matters enough to say so.
+                budget.duplicates.append(Duplicate(child, lines[child], line))
+            lines[child] = line
+            out[key] = _build(value_node, child, lines, depth + 1, budget)
         return out
     if kind is SequenceNode:
         items = []
@@ -210,7 +255,7 @@ def _build(node: Any, path: str, lines: dict[str, int], depth: int) -> Any:
         for index, item in enumerate(node.value):
             child = f"{prefix}{index}"
             lines[child] = item.start_mark.line + 1
-            items.append(_build(item, child, lines, depth + 1))
+            items.append(_build(item, child, lines, depth + 1, budget))
         return items
     return None  # pragma: no cover - PyYAML has only the three node kinds
 
@@ -219,7 +264,9 @@ def load_documents(text: str) -> list[LocatedDocument]:
     """Parse every document in `text`; raises YamlSourceError with the line of the problem.
 
     A leading BOM and CRLF line ends are accepted. Empty documents are skipped. Text nested
-    deeper than DEPTH_LIMIT is refused before parsing (libyaml would crash the process).
+    deeper than DEPTH_LIMIT is refused before parsing (libyaml would crash the process); a
+    document that expands past NODE_LIMIT values (alias bombs) is refused; repeated keys are
+    listed in `LocatedDocument.duplicates` for the reader to report.
     """
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -234,9 +281,10 @@ def load_documents(text: str) -> list[LocatedDocument]:
             if node is None:
                 continue
             lines: dict[str, int] = {}
-            value = _build(node, "", lines, 0)
+            budget = _Budget()
+            value = _build(node, "", lines, 0, budget)
             if value is not None:  # an empty document (or a bare `~`) holds nothing to read
-                documents.append(LocatedDocument(value, node.start_mark.line + 1, lines))
+                documents.append(LocatedDocument(value, node.start_mark.line + 1, lines, budget.duplicates))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -264,6 +312,7 @@ def load_json(text: str) -> LocatedDocument:
     then says what is wrong. Strings, numbers and literals go through json's own C scanner;
     only objects and arrays are walked here."""
     lines: dict[str, int] = {}
+    duplicates: list[Duplicate] = []
     where = [0, 1]  # the last offset whose line is known, and that line (offsets only grow)
     match_space = _JSON_SPACE.match
 
@@ -305,6 +354,8 @@ def load_json(text: str) -> LocatedDocument:
             else:
                 key = len(out)
             child = f"{prefix}{key}"
+            if is_object and key in out:  # json.loads keeps the last, silently
+                duplicates.append(Duplicate(child, lines[child], line))
             lines[child] = line
             item, pos = value(pos, child, depth + 1)
             if is_object:
@@ -323,4 +374,4 @@ def load_json(text: str) -> LocatedDocument:
     result, end = value(start, "", 0)
     if space(end) != len(text):
         raise ValueError("extra data after the JSON value")
-    return LocatedDocument(result, first, lines)
+    return LocatedDocument(result, first, lines, duplicates)

@@ -135,3 +135,46 @@ def test_json_numbers_are_json_numbers() -> None:
 def test_json_that_json_loads_refuses_is_refused(text: str) -> None:
     with pytest.raises((ValueError, RecursionError)):
         yamlsource.load_json(text)
+
+
+def _laughs(levels: int, width: int) -> str:
+    lines = ["l0: &l0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def _merge_bomb(levels: int, width: int) -> str:
+    lines = ["m0: &m0 {" + ", ".join(f"k{i}: v" for i in range(width)) + "}"]
+    for i in range(1, levels):
+        aliases = ", ".join([f"*m{i - 1}"] * width)
+        lines.append(f"m{i}: &m{i}\n  <<: [{aliases}]\n  x{i}: [{aliases}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text", [_laughs(9, 9), _laughs(6, 10), _merge_bomb(10, 10)],
+                         ids=["billion-laughs", "six-levels", "merge-keys"])
+def test_alias_bombs_are_refused_with_the_limit_and_a_line(text: str) -> None:
+    assert len(text) < 1500
+    with pytest.raises(yamlsource.YamlSourceError, match=r"expands to more than 100,000 values") as info:
+        yamlsource.load_documents(text)
+    assert info.value.line is not None and 1 <= info.value.line <= text.count("\n")
+
+
+def test_aliases_within_the_limit_still_expand() -> None:
+    [doc] = yamlsource.load_documents(_laughs(3, 9))
+    assert len(doc.value["l2"]) == 9 and doc.value["l2"][8][8] == ["lol"] * 9
+
+
+def test_duplicate_keys_are_reported_with_both_lines_and_keep_the_last_value() -> None:
+    text = "name: ep\nauth_mode: key\nidentity:\n  type: a\n  type: b\nauth_mode: aad_token\n"
+    [doc] = yamlsource.load_documents(text)
+    assert doc.value == reference(text)[0]
+    assert [(d.path, d.first_line, d.line) for d in doc.duplicates] == [("identity.type", 4, 5), ("auth_mode", 2, 6)]
+    assert doc.duplicates[1].message() == ("duplicate key 'auth_mode' on line 6 (first on line 2); "
+                                           "YAML keeps only the last value: delete one of them")
+
+
+def test_duplicate_json_keys_are_reported_with_both_lines() -> None:
+    located = yamlsource.load_json('{\n "auth_mode": "key",\n "x": {"a": 1, "a": 2},\n "auth_mode": "aad_token"\n}')
+    assert located.value == {"auth_mode": "aad_token", "x": {"a": 2}}
+    assert [(d.path, d.first_line, d.line) for d in located.duplicates] == [("x.a", 3, 3), ("auth_mode", 2, 4)]
