@@ -22,7 +22,7 @@ from amlguard.inventory.recognize import SHAPE_KEYS, Classification, arm_kind, c
 from amlguard.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
 from amlguard.inventory.walk import File, under
 from amlguard.model import Diagnostic, Resource
-from amlguard.yamlsource import YamlSourceError, load_documents, load_json
+from amlguard.yamlsource import Duplicate, LocatedDocument, YamlSourceError, load_documents, load_json
 
 __all__ = ["Item", "Reader", "read_files", "read_text"]
 
@@ -245,30 +245,44 @@ class Reader:
             return
         templated = bool(tokens) or has_placeholder(text)
         for document in documents:
-            value, lines = document.value, document.lines
-            if tokens:
-                value = restore(value, tokens)
-                lines = restore_lines(lines, tokens)
-            container, objects = _candidates(value)
-            if len(objects) == 1 and objects[0][0] == "":
-                self._add(file, folder, objects[0][1], line=document.line, lines=lines,
-                          templated=templated, origin_yaml="yaml")
-                continue
-            per_item = _split_lines(lines, container) if objects else {}
-            base = f"{container}." if container else ""
-            for index, obj in objects:
-                self._add(file, folder, obj, line=lines.get(f"{base}{index}", document.line),
-                          lines=per_item.get(index, {}), templated=templated, origin_yaml="yaml")
+            before = len(self.items)
+            self._read_yaml_document(file, folder, document, tokens, templated)
+            self._report_duplicates(file, before, document.duplicates)
+
+    def _report_duplicates(self, file: File, before: int, duplicates: list[Duplicate]) -> None:
+        """A key given twice in a document that held a resource: the value read is the last one,
+        which can hide a setting (`auth_mode: key` above `auth_mode: aad_token`), so say so."""
+        if len(self.items) > before:
+            for duplicate in duplicates:
+                self.diagnose(file, duplicate.line, duplicate.message())
+
+    def _read_yaml_document(self, file: File, folder: str, document: LocatedDocument, tokens: list[str],
+                            templated: bool) -> None:
+        value, lines = document.value, document.lines
+        if tokens:
+            value = restore(value, tokens)
+            lines = restore_lines(lines, tokens)
+        container, objects = _candidates(value)
+        if len(objects) == 1 and objects[0][0] == "":
+            self._add(file, folder, objects[0][1], line=document.line, lines=lines,
+                      templated=templated, origin_yaml="yaml")
+            return
+        per_item = _split_lines(lines, container) if objects else {}
+        base = f"{container}." if container else ""
+        for index, obj in objects:
+            self._add(file, folder, obj, line=lines.get(f"{base}{index}", document.line),
+                      lines=per_item.get(index, {}), templated=templated, origin_yaml="yaml")
 
     def _read_json(self, file: File, text: str, folder: str) -> None:
         # One parse: values and lines together for a file that may hold a resource; json.loads
         # alone for other JSON, for files too big to track lines in, and to say what is wrong.
         lines: dict[str, int] | None = None
+        duplicates: list[Duplicate] = []
         try:
             if len(text) > _JSON_LINES_LIMIT or _MAYBE_OURS_JSON.search(text) is None:
                 raise ValueError("no line tracking")
             document = load_json(text)
-            value, lines = document.value, document.lines
+            value, lines, duplicates = document.value, document.lines, document.duplicates
         except (ValueError, RecursionError):
             try:
                 value = json.loads(text)
@@ -283,7 +297,8 @@ class Reader:
         base = f"{container}." if container else ""
         table = isinstance(value, dict) and isinstance(value.get(container), dict)  # rows: no per-field lines
         per_item = _split_lines(lines, container) if lines is not None and not table else None
-        search_from = 0
+        search = (0, 1)  # where the last object was found, and its line: lines counted once, forward
+        before = len(self.items)
         for index, obj in wanted:
             obj_lines: dict[str, int] | None
             line: int | None
@@ -293,8 +308,9 @@ class Reader:
                 obj_lines, line = per_item.get(index, {}), lines.get(f"{base}{index}")
             else:
                 obj_lines = None
-                line, search_from = _find_object_line(text, obj, search_from)
+                line, search = _find_object_line(text, obj, search)
             self._add(file, folder, obj, line=line, lines=obj_lines, templated=templated, origin_yaml="cli")
+        self._report_duplicates(file, before, duplicates)
 
     def _json_error(self, file: File, text: str, folder: str, exc: BaseException) -> None:
         if has_placeholder(text):  # unquoted {{TOKEN}} in JSON: read it as YAML (a superset)
@@ -307,14 +323,18 @@ class Reader:
                 self.diagnose(file, None, "not valid JSON: nested too deeply")
 
 
-def _find_object_line(text: str, obj: dict[str, Any], start: int) -> tuple[int | None, int]:
-    """Line of an object in a big JSON file, found by its id (or name) text; (line, next start)."""
+def _find_object_line(text: str, obj: dict[str, Any], start: tuple[int, int]) -> tuple[int | None, tuple[int, int]]:
+    """Line of an object in a big JSON file, found by its id (or name) text after the previous
+    one, counting newlines only from there (recounting from the top made 80k objects quadratic);
+    returns (line, where to search next)."""
+    offset, line = start
     for key in ("id", "name"):
         needle = obj.get(key)
         if isinstance(needle, str) and needle:
-            position = text.find(json.dumps(needle), start)
+            position = text.find(json.dumps(needle), offset)
             if position >= 0:
-                return _line_of_offset(text, position), position + 1
+                found = line + text.count("\n", offset, position)
+                return found, (position + 1, found)
     return None, start
 
 

@@ -144,6 +144,8 @@ def read_documents(path: str | Path, *, problems: list[Problem]) -> list[PolicyD
                 problems.append((name, doc.line_of("apiVersion"), "apiVersion",
                                  f"expected '{API_VERSION}' ({got})"))
                 continue
+            # a key given twice would silently drop a rule or a parameter: the pack is refused
+            problems.extend((name, dup.line, dup.path, dup.message()) for dup in doc.duplicates)
             out.append(PolicyDocument(name, index, doc))
     return out
 

@@ -616,3 +616,33 @@ def test_a_failed_reading_process_leaves_its_files_to_this_one(tmp_path: Path, m
     parallel = load_paths(["."], cwd=tmp_path, workers=3)
     assert [(r.id, r.fields) for r in parallel.resources] == [(r.id, r.fields) for r in sequential.resources]
     assert parallel.diagnostics == sequential.diagnostics == []
+
+
+def test_a_key_given_twice_in_a_resource_is_a_diagnostic_naming_both_lines(tmp_path: Path) -> None:
+    (tmp_path / "endpoint.yml").write_text(
+        "$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
+        "name: ep\nauth_mode: key\npublic_network_access: disabled\nauth_mode: aad_token\n")
+    (tmp_path / "endpoint.json").write_text(
+        '{"id": "/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/'
+        'onlineEndpoints/e", "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints", "name": "e",\n'
+        ' "properties": {"authMode": "Key",\n "authMode": "AADToken"}}\n')
+    (tmp_path / "other.yml").write_text("a: 1\na: 2\n")  # not a resource: nothing to say
+    result = load_paths([tmp_path])
+    said = sorted((Path(d.source).name, d.line, d.message) for d in result.diagnostics)
+    assert said == [
+        ("endpoint.json", 3, "duplicate key 'properties.authMode' on line 3 (first on line 2); "
+                             "YAML keeps only the last value: delete one of them"),
+        ("endpoint.yml", 5, "duplicate key 'auth_mode' on line 5 (first on line 3); "
+                            "YAML keeps only the last value: delete one of them"),
+    ]
+    assert len(result.resources) == 2
+
+
+def test_objects_of_a_large_json_file_get_their_lines(tmp_path: Path) -> None:
+    rows = [{"id": f"/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/"
+                   f"onlineEndpoints/e{i}", "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+             "name": f"e{i}", "properties": {"authMode": "Key"}} for i in range(3)]
+    text = "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
+    (tmp_path / "big.json").write_text(text + " " * (64 * 1024 * 1024 // 8))
+    result = load_paths([tmp_path / "big.json"])
+    assert sorted((r.name, r.line) for r in result.resources) == [("e0", 2), ("e1", 3), ("e2", 4)]

@@ -265,3 +265,14 @@ def test_reloading_an_unchanged_pack_reuses_validation_and_code(tmp_path: Path, 
     with pytest.raises(PolicyError, match="severity: expected one of critical"):
         load_pack(tmp_path)
     assert checked == [str(tmp_path / "rules.yaml")]
+
+
+def test_a_key_given_twice_in_a_policy_file_refuses_the_pack(tmp_path: Path) -> None:
+    import shutil
+
+    pack = tmp_path / "pack"
+    shutil.copytree(default_policies_dir(), pack, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
+    text = (pack / "auth.yaml").read_text()
+    (pack / "auth.yaml").write_text(text.replace("kind: AuditRules", "kind: AuditRules\nkind: AuditRules", 1))
+    with pytest.raises(PolicyError, match=r"auth.yaml:\d+: .*duplicate key 'kind' on line"):
+        load_pack(pack)
