@@ -96,7 +96,7 @@ _DELEGATED = {
     "inventory": ("amlguard.inventory.cli", "run"),
 }
 # Those that read settings get the ones `main` read (the only place the environment is read).
-_TAKES_SETTINGS = frozenset({"silence", "monitor", "routes"})
+_TAKES_SETTINGS = frozenset({"silence", "monitor", "routes", "drift"})
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from amlguard.alerts.protocols import AlertFacade
 from amlguard.alerts.types import Notifier
@@ -22,9 +22,9 @@ from amlguard.errors import ConfigError
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
-    from amlguard.model import AuditReport
+    from amlguard.service import Service
 
-__all__ = ["Job", "Schedule", "TimerService", "Timers", "build_timers", "start_timers"]
+__all__ = ["Job", "Schedule", "Timers", "build_timers", "start_timers"]
 
 log = logging.getLogger("amlguard.timers")
 
@@ -78,15 +78,6 @@ class Job:
     run: Callable[[], object]
     next_at: datetime
     running: bool = field(default=False)
-
-
-class TimerService(Protocol):
-    """What the timers need of `amlguard.service.Service`."""
-
-    alerts: AlertFacade
-    notifiers: Mapping[str, Notifier]
-
-    def sweep(self) -> AuditReport: ...
 
 
 def _in_thread(name: str, work: Callable[[], None]) -> None:
@@ -206,7 +197,7 @@ class Timers:
             self.thread.join(timeout)
 
 
-def build_timers(service: TimerService, settings: Settings) -> Timers:
+def build_timers(service: Service, settings: Settings) -> Timers:
     """The timers `amlguard serve` runs for `settings`: sweep on AMLGUARD_SWEEP_SCHEDULE (off when
     the sweep interval is 0), monitor rules on AMLGUARD_MONITOR_SCHEDULE (when there is Azure
     Monitor data to read), the alert tick on AMLGUARD_ALERTS_SCHEDULE and whenever it is due.
@@ -223,7 +214,7 @@ def build_timers(service: TimerService, settings: Settings) -> Timers:
         jobs.append(Job("sweep", sweep, run_sweep, now))
     # A snapshot stands in for Azure, so there is no Azure Monitor to ask unless recorded data is
     # replayed; querying anyway would turn every monitor rule into an `error` alert.
-    if not settings.snapshot or settings.env.get("AMLGUARD_MONITOR_EXAMPLE"):
+    if not settings.snapshot or settings.monitor_example:
         def run_monitor() -> None:
             from amlguard import telemetry
             from amlguard.monitor.runner import run_monitors
@@ -235,7 +226,7 @@ def build_timers(service: TimerService, settings: Settings) -> Timers:
     return Timers(service.alerts, service.notifiers, jobs, alerts_schedule=alerts)
 
 
-def start_timers(service: TimerService, settings: Settings) -> Timers:
+def start_timers(service: Service, settings: Settings) -> Timers:
     """Check the schedules (a ConfigError names a bad one) and run the timers in a background
     thread until `stop()`: `amlguard serve`'s timer loop."""
     timers = build_timers(service, settings)

@@ -408,7 +408,7 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
         deployment = resource.name if resource.kind == "online_deployment" else None
         current = read_mdc_jsonl(_path(spec.current["mdc"], rule, resource, env), endpoint=endpoint,
                                  deployment=deployment, collection=spec.current.get("collection", "model_inputs"),
-                                 start=start, end=now, columns=spec.features)
+                                 start=start, end=now, columns=spec.features, env=env)
     elif kind == "file":
         current = read_table(_path(spec.current["file"], rule, resource, env),
                              list(spec.features) if spec.features else None)

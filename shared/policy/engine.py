@@ -345,8 +345,8 @@ class PolicyPack:
         overriding = bool(self._active_overrides)
         if overriding:  # only override conditions read workspace tags
             tags_by_workspace = {r.name: dict(r.tags) for r in items if _kind(r.kind) == "workspace" and r.tags}
-            for name, tags in (workspace_tags or {}).items():
-                tags_by_workspace.setdefault(name, dict(tags))
+            for name, given in (workspace_tags or {}).items():
+                tags_by_workspace.setdefault(name, dict(given))
             self._workspace_tags.set(tags_by_workspace)
         findings: list[Finding] = []
         append = findings.append

@@ -232,6 +232,9 @@ def _apply_one(item: PlannedAction, record: RemediationRecord, clients: ArmWrite
         record.message = ("read from a file, not from Azure: remediation acts on live resources; audit with "
                           "--subscription to remediate")
         return
+    if clients is None:
+        record.status, record.message = "failed", "no Azure client to write with; audit with --subscription"
+        return
     try:
         result = item.action.apply(clients, item.resource)
     except Exception as exc:

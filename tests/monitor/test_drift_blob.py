@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from amlguard.errors import SourceError
+from amlguard.errors import ConfigError, SourceError
 from amlguard.monitor.drift import read_mdc_jsonl
 from amlguard.monitor.drift.cli import run as run_drift
 from tests.azurite import DEV_ACCOUNT, DEV_KEY
@@ -128,3 +128,13 @@ def test_a_drift_rule_reads_the_collector_from_blob_storage_like_from_a_folder(a
                                  expiry=datetime.now(UTC) + timedelta(hours=1))
     assert from_folder is not None and "features compared on 300 current rows" in from_folder
     assert message(f"{azurite_blob}/workspaceblobstore-example?{sas}") == from_folder
+
+
+def test_a_url_without_sas_signs_in_with_the_settings_identity(container: tuple[str, str]) -> None:
+    # Without a SAS token the reader builds DefaultAzureCredential from the settings' environment;
+    # the storage SDK then refuses a token over Azurite's plain HTTP, which must surface as an
+    # error that says what to do, not as a crash inside the reader.
+    url, _ = container
+    with pytest.raises(ConfigError, match=r"Token credential is only supported with HTTPS.*add a SAS token"):
+        read_mdc_jsonl(url, env={"AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000000"})
+    assert run_drift(["--baseline", __file__, "--current", url]) == 2

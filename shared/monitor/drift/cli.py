@@ -10,11 +10,15 @@ import argparse
 import contextlib
 import sys
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard.errors import AmlguardError, ConfigError
+
+if TYPE_CHECKING:
+    from amlguard.config import Settings
 
 __all__ = ["build_parser", "format_table", "run"]
 
@@ -63,7 +67,7 @@ def _split(values: list[str] | str | None) -> list[str]:
     return [x.strip() for v in items for x in v.split(",") if x.strip()]
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], settings: Settings | None = None) -> int:
     """Run `amlguard drift` with `argv` (arguments after `drift`); returns the exit code."""
     parser = build_parser()
     try:
@@ -73,7 +77,7 @@ def run(argv: list[str]) -> int:
     # scipy.stats costs ~0.5 s to import; start it now so it overlaps with file reading.
     threading.Thread(target=_warm, daemon=True).start()
     try:
-        report, notes = _compute(args)
+        report, notes = _compute(args, settings.env if settings is not None else {})
         text = report.to_json() + "\n" if args.format == "json" else format_table(report, notes)
         if args.output:
             try:
@@ -116,7 +120,7 @@ def _warm() -> None:
         import scipy.stats  # noqa: F401
 
 
-def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
+def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, list[str]]:
     from amlguard.monitor.drift.engine import compute_drift
     from amlguard.monitor.drift.io import is_container_url, read_mdc_jsonl, read_table, table_columns
     from amlguard.monitor.drift.thresholds import parse_threshold_overrides
@@ -137,7 +141,8 @@ def _compute(args: argparse.Namespace) -> tuple[Any, list[str]]:
     if current_is_url or current_path.is_dir():
         current: dict[str, Any] = read_mdc_jsonl(
             args.current if current_is_url else current_path, endpoint=args.endpoint, deployment=args.deployment,
-            collection=args.collection or None, start=args.start, end=args.end, columns=features)
+            collection=args.collection or None, start=args.start, end=args.end, columns=features,
+            env=env)
         stats = current.stats()  # type: ignore[attr-defined]
         if stats["bad_lines"] or stats["in_blob"]:
             notes.append(f"{current_path}: skipped {stats['bad_lines']} malformed line(s) and "
@@ -226,7 +231,9 @@ def format_table(report: Any, notes: list[str] | None = None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry for running this module directly (python -m amlguard.monitor.drift.cli)."""
-    return run(sys.argv[1:] if argv is None else argv)
+    from amlguard.config import Settings
+
+    return run(sys.argv[1:] if argv is None else argv, settings=Settings.from_env())
 
 
 if __name__ == "__main__":

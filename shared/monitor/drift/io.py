@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -237,14 +237,16 @@ def read_mdc_jsonl(
     end: datetime | str | None = None,
     columns: Iterable[str] | None = None,
     credential: Any = None,
+    env: Mapping[str, str] | None = None,
 ) -> MdcTable:
     """Read model data collector JSONL under `folder` into columns.
 
     `folder` is a local folder, or the URL of a blob container (and optional path) where the
     collector writes: `https://ACCOUNT.blob.core.windows.net/CONTAINER[/PATH]`, PATH defaulting
     to `modelDataCollector` as in the workspace's default datastore. A
-    URL with a SAS token is used as it is; otherwise `credential` (default: DefaultAzureCredential,
-    which needs the Storage Blob Data Reader role on the container).
+    URL with a SAS token is used as it is; otherwise `credential` (default: DefaultAzureCredential
+    configured from `env`, the settings' environment; it needs the Storage Blob Data Reader role on
+    the container).
 
     Files are found recursively; those laid out as `{endpoint}/{deployment}/{collection}/yyyy/MM/dd/HH/
     *.jsonl` are filtered by the names given and by hour; others are read as they are. A record
@@ -257,7 +259,7 @@ def read_mdc_jsonl(
     wanted = set(columns) if columns is not None else None
     if is_container_url(folder):
         source = str(folder)
-        found = _mdc_blobs(source, endpoint, deployment, collection, t0, t1, credential)
+        found = _mdc_blobs(source, endpoint, deployment, collection, t0, t1, credential, env or {})
     else:
         root = Path(folder)
         if not root.is_dir():
@@ -345,7 +347,8 @@ _MAX_DAY_PREFIXES = 62
 
 
 def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collection: str | None,
-               t0: datetime | None, t1: datetime | None, credential: Any) -> Iterator[_MdcFile]:
+               t0: datetime | None, t1: datetime | None, credential: Any,
+               env: Mapping[str, str]) -> Iterator[_MdcFile]:
     """The collector's blobs under `url`, listed by the narrowest prefixes the filters allow."""
     from urllib.parse import urlsplit, urlunsplit
 
@@ -366,11 +369,15 @@ def _mdc_blobs(url: str, endpoint: str | None, deployment: str | None, collectio
     if credential is None and not parts.query:  # a SAS token needs no other credential
         from amlguard.inventory.config import credential_from_env
 
-        credential = credential_from_env()
+        credential = credential_from_env(env)
     # the SDK's storage retry waits 15 s, 18 s and 24 s: a monitor run that repeats every few
     # minutes should rather report the failure and try again at its next run
-    client = ContainerClient.from_container_url(container_url, credential=credential, retry_total=2,
-                                                initial_backoff=1, increment_base=2, connection_timeout=10)
+    try:
+        client = ContainerClient.from_container_url(container_url, credential=credential, retry_total=2,
+                                                    initial_backoff=1, increment_base=2, connection_timeout=10)
+    except ValueError as exc:  # e.g. a token credential on a plain-HTTP URL
+        raise ConfigError(f"{url}: {exc}; use an https:// URL, or add a SAS token allowing read and list "
+                          "to the URL") from exc
     prefixes = [base]
     if endpoint and deployment and collection:
         # the layout's own folders; one prefix per day of a bounded window
