@@ -9,6 +9,7 @@ not due, so a receiver that was down gets everything, in order, when it returns.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random as _random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from amlguard.errors import NotificationError
 from amlguard.timeparse import parse_time
 
 __all__ = ["DeliveryStats", "RetryPolicy", "backoff_seconds", "deliver"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,10 @@ class _Breaker:
             opens = int(self.body.get("opens", 0))
             cooldown = min(self.policy.breaker_cooldown_cap, self.policy.breaker_cooldown * 2 ** opens)
             self.body.update(opens=opens + 1, recent="", open_until=(now + timedelta(seconds=cooldown)).isoformat())
+            _log.warning("receiver %s: circuit open until %s after %s; its messages wait", self.receiver,
+                         self.body["open_until"], "a failed trial send" if not tripped else
+                         f"{recent.count('1')} of its last {len(recent)} sends failed",
+                         extra={"receiver": self.receiver, "retry_at": self.body["open_until"]})
         self.dirty = True
 
 
@@ -238,14 +245,18 @@ def _attempt(store: StateStore, notifier: Notifier, receiver: str, doc: Doc, now
     notification = notification_from_json(note_json)
     try:
         notifier.send(notification)
-    except NotificationError as exc:
-        if not exc.retryable:
-            _dead(store, receiver, doc, now, str(exc), attempts)
-            return "dead"
-        _retry_later(store, receiver, doc, now, policy, rand, attempts, str(exc), breaker)
-        return "failed"
     except Exception as exc:  # a timeout or any notifier bug must not lose the message
-        _retry_later(store, receiver, doc, now, policy, rand, attempts, f"{type(exc).__name__}: {exc}", breaker)
+        error = str(exc) if isinstance(exc, NotificationError) else f"{type(exc).__name__}: {exc}"
+        status = _failure_status(exc)
+        if isinstance(exc, NotificationError) and not exc.retryable:
+            _warn(receiver, note_json, status, attempts, None, f"dead-lettered, not retried: {error}")
+            _dead(store, receiver, doc, now, error, attempts)
+            return "dead"
+        delay = max(backoff_seconds(attempts, policy, rand), float(getattr(exc, "retry_after", None) or 0))
+        retry_at = now + timedelta(seconds=delay)
+        _warn(receiver, note_json, status, attempts, retry_at, f"next attempt at {retry_at.isoformat()} "
+              f"(in {delay:.0f}s): {error}")
+        _retry_later(store, receiver, doc, now, retry_at, error, breaker)
         return "failed"
     store.log_notification(_log_entry(doc, "delivered", None, attempts), now)
     with contextlib.suppress(Conflict):  # our lease lapsed and another instance resent it (same key)
@@ -254,11 +265,24 @@ def _attempt(store: StateStore, notifier: Notifier, receiver: str, doc: Doc, now
     return "delivered"
 
 
-def _retry_later(store: StateStore, receiver: str, doc: Doc, now: datetime, policy: RetryPolicy,
-                 rand: Callable[[], float], attempts: int, error: str, breaker: _Breaker) -> None:
-    delay = backoff_seconds(attempts, policy, rand)
-    doc.body.update(leased_until=None, last_error=error,
-                    next_attempt_at=(now + timedelta(seconds=delay)).isoformat())
+def _failure_status(exc: BaseException) -> str:
+    """`HTTP 500` when the receiver answered, else what went wrong (`ReadTimeout`, `ConnectError`)."""
+    code = getattr(exc, "status_code", None)
+    return f"HTTP {code}" if code else type(exc.__cause__ or exc).__name__
+
+
+def _warn(receiver: str, note: Mapping[str, Any], status: str, attempts: int, retry_at: datetime | None,
+          then: str) -> None:
+    """The one WARNING line of a failed send: receiver, status, attempt and when it is tried again."""
+    _log.warning("receiver %s: send failed (%s), attempt %d; %s", receiver, status, attempts, then,
+                 extra={"receiver": receiver, "status": status, "attempts": attempts,
+                        "retry_at": retry_at.isoformat() if retry_at else None,
+                        "notification": note.get("id"), "idempotency_key": note.get("idempotency_key")})
+
+
+def _retry_later(store: StateStore, receiver: str, doc: Doc, now: datetime, retry_at: datetime, error: str,
+                 breaker: _Breaker) -> None:
+    doc.body.update(leased_until=None, last_error=error, next_attempt_at=retry_at.isoformat())
     with contextlib.suppress(Conflict):  # the lease lapsed meanwhile; its new holder decides the retry
         doc.etag = store.update_outbox(receiver, doc)
     breaker.failure(now, error)

@@ -261,3 +261,50 @@ def test_a_failing_send_holds_back_only_its_own_alerts(store: StateStore, clock:
         mgr.deliver({"team": rec})
     e1 = [n.status for n in rec.sent if n.alerts[0].resource == ep_id("e1")]
     assert e1 == ["firing", "resolved"]  # still in order for that alert
+
+
+def test_every_failed_send_is_one_warning_with_receiver_status_and_retry_time(
+        store: StateStore, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    from amlguard.alerts.notifiers import ReceiverError
+
+    timeout = ReceiverError("teams receiver 'team' timed out after 10s; will retry", receiver="team")
+    timeout.__cause__ = TimeoutError("read timed out")
+    failures: list[BaseException] = [
+        ReceiverError("answered HTTP 500; will retry", receiver="team", status_code=500),
+        timeout,
+        ReceiverError("answered HTTP 400; not retried", receiver="team", retryable=False, status_code=400),
+    ]
+    rec = Recorder(fail=lambda _n: failures.pop(0) if failures else None)
+    mgr = manager(store, clock)
+    mgr.process([finding()])
+    caplog.set_level("DEBUG")
+    for _ in range(3):
+        mgr.deliver({"team": rec})
+        clock.advance(600)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [(r.name, r.receiver, r.status, r.attempts) for r in warnings] == [  # type: ignore[attr-defined]
+        ("amlguard.alerts.outbox", "team", "HTTP 500", 1),
+        ("amlguard.alerts.outbox", "team", "TimeoutError", 2),
+        ("amlguard.alerts.outbox", "team", "HTTP 400", 3)]
+    first, second, third = (r.getMessage() for r in warnings)
+    start = clock.now - timedelta(seconds=1800)
+    assert first.startswith("receiver team: send failed (HTTP 500), attempt 1; next attempt at "
+                            f"{(start + timedelta(seconds=3.75)).isoformat()} (in 4s)")
+    assert "(TimeoutError), attempt 2; next attempt at" in second
+    assert third.startswith("receiver team: send failed (HTTP 400), attempt 3; dead-lettered, not retried")
+    assert warnings[0].retry_at == (start + timedelta(seconds=3.75)).isoformat()  # type: ignore[attr-defined]
+    assert warnings[2].retry_at is None  # type: ignore[attr-defined]
+
+
+def test_a_retry_after_longer_than_the_backoff_is_honoured(store: StateStore, clock: FakeClock) -> None:
+    from amlguard.alerts.notifiers import ReceiverError
+
+    failures = [ReceiverError("HTTP 429", receiver="team", status_code=429, retry_after=120.0)]
+    rec = Recorder(fail=lambda _n: failures.pop(0) if failures else None)
+    mgr = manager(store, clock)
+    mgr.process([finding()])
+    assert mgr.deliver({"team": rec}).failed == 1
+    clock.advance(119)
+    assert mgr.deliver({"team": rec}).attempted == 0
+    clock.advance(1)
+    assert mgr.deliver({"team": rec}).delivered == 1
