@@ -87,11 +87,12 @@ class Service:
             inventory = build_inventory(settings)
         store = open_store(settings.state_dir, backend=settings.state_backend, settings=settings.env)
         config = load_alerting(settings.alerting_file)
-        manager = AlertManager(store, config=config, clock=clock)
+        notifiers = build_notifiers(config, settings.env)
+        # receivers without settings are skipped: no groups, no outbox messages for them
+        manager = AlertManager(store, config=config.with_receivers(notifiers), clock=clock)
         return cls(settings=settings, inventory=inventory,
                    packs=PackHolder(settings.policies_dir, loader=lambda _folder: load_policy_pack(settings)),
-                   store=store, alerts=manager, clock=clock, notifiers=build_notifiers(config, settings.env),
-                   clients=clients)
+                   store=store, alerts=manager, clock=clock, notifiers=notifiers, clients=clients)
 
     def close(self) -> None:
         self.store.close()

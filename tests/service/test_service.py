@@ -263,3 +263,12 @@ def test_an_event_writes_the_store_once_per_effect(service) -> None:
     service.handle_event(parse_event_dict(write_event("e1", BLUE)))
     assert writes.count("audit") == 1 and writes.count("event") == 1, writes
     assert writes.index("event") == len(writes) - 1  # seen is the last write: the effect is stored first
+
+
+def test_receivers_without_settings_get_no_messages(service, clock: Clock) -> None:
+    """The default alerting.yaml with no receiver variable set: alerts are kept, nothing is queued."""
+    service.sweep()
+    clock.advance(3600)  # past every group_wait
+    service.alerts.tick()
+    assert service.alerts.list_alerts(status="firing")
+    assert service.alerts.outbox() == [] and list(service.store.receivers()) == []
