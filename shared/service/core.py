@@ -81,6 +81,7 @@ class Service:
         """Wire the service from settings: snapshot or live inventory, state store, alerting."""
         from amlguard.alerts import AlertManager, open_store
         from amlguard.alerts.config import build_notifiers, load_alerting
+        from amlguard.alerts.outbox import RetryPolicy
 
         telemetry.setup_telemetry(settings.env)
         if inventory is None:
@@ -89,7 +90,8 @@ class Service:
         config = load_alerting(settings.alerting_file)
         notifiers = build_notifiers(config, settings.env)
         # receivers without settings are skipped: no groups, no outbox messages for them
-        manager = AlertManager(store, config=config.with_receivers(notifiers), clock=clock)
+        caps = RetryPolicy(max_queued=settings.outbox_max_messages, max_dead=settings.dead_letter_max)
+        manager = AlertManager(store, config=config.with_receivers(notifiers), clock=clock, retry_policy=caps)
         return cls(settings=settings, inventory=inventory,
                    packs=PackHolder(settings.policies_dir, loader=lambda _folder: load_policy_pack(settings)),
                    store=store, alerts=manager, clock=clock, notifiers=notifiers, clients=clients)

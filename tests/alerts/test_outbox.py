@@ -308,3 +308,57 @@ def test_a_retry_after_longer_than_the_backoff_is_honoured(store: StateStore, cl
     assert mgr.deliver({"team": rec}).attempted == 0
     clock.advance(1)
     assert mgr.deliver({"team": rec}).delivered == 1
+
+
+OUTBOX_FULL = "AMLG-OUTBOX-FULL"
+
+
+def _outbox_alerts(mgr: AlertManager) -> list[dict[str, object]]:
+    return [a for a in mgr.list_alerts() if a["rule"] == OUTBOX_FULL]
+
+
+def test_a_full_outbox_drops_its_oldest_counts_them_and_raises_one_alert(
+        store: StateStore, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    down = [True]
+    rec = Recorder(fail=lambda _n: NotificationError("503") if down[0] else None)
+    mgr = manager(store, clock, retry_policy=RetryPolicy(max_queued=3, max_dead=10))
+    mgr.process([finding(resource=ep_id(f"e{i}")) for i in range(1, 6)])
+    assert len(mgr.outbox()) == 5
+    caplog.set_level("WARNING", logger="amlguard.alerts.outbox")
+    stats = mgr.deliver({"team": rec})
+    assert (stats.dropped, stats.dropped_dead) == (2, 0)
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert [r.getMessage() for r in dropped] == [
+        "receiver team: outbox over its cap of 3 queued messages; dropped the 2 oldest (2 in all). "
+        "The receiver is failing or too slow; see its send failures, or raise AMLGUARD_OUTBOX_MAX_MESSAGES"]
+    [full] = _outbox_alerts(mgr)
+    assert (full["status"], full["resource"], full["severity"]) == ("firing", "amlguard://outbox/team", "high")
+    assert "dropped the 2 oldest" in str(full["annotations"]["message"])  # type: ignore[index]
+    # three endpoint notices are kept, and the meta-alert's own notice joined them
+    rules = {a["fingerprint"]: a["rule"] for a in mgr.list_alerts()}
+    assert sorted(rules[item["alerts"][0]] for item in mgr.outbox()) == ["AMLG-NET-001"] * 3 + [OUTBOX_FULL]
+    clock.advance(600)
+    assert mgr.deliver({"team": rec}).dropped == 1  # the meta-alert's notice made it 4
+    assert len(_outbox_alerts(mgr)) == 1  # one alert, not one per pass
+    breaker = store.get_breaker("team")
+    assert breaker is not None and breaker.body["dropped"] == 3
+    down[0] = False
+    for _ in range(3):
+        clock.advance(600)
+        mgr.deliver({"team": rec})
+    [full] = _outbox_alerts(mgr)
+    assert full["status"] == "resolved"
+
+
+def test_dead_letters_over_their_cap_drop_the_oldest_and_alert(store: StateStore, clock: FakeClock) -> None:
+    rec = Recorder(fail=lambda n: None if n.alerts[0].rule == OUTBOX_FULL
+                   else NotificationError("400 rejected", retryable=False))
+    mgr = manager(store, clock, retry_policy=RetryPolicy(max_queued=100, max_dead=2))
+    mgr.process([finding(resource=ep_id(f"e{i}")) for i in range(1, 6)])
+    assert mgr.deliver({"team": rec}).dead == 5
+    clock.advance(1)
+    stats = mgr.deliver({"team": rec})
+    assert (stats.dropped, stats.dropped_dead) == (0, 3)
+    assert [item["state"] for item in mgr.outbox()] == ["dead", "dead", "queued"]  # + the alert's notice
+    [full] = _outbox_alerts(mgr)
+    assert full["status"] == "firing" and "dead letters" in str(full["annotations"]["message"])  # type: ignore[index]

@@ -272,3 +272,18 @@ def test_receivers_without_settings_get_no_messages(service, clock: Clock) -> No
     service.alerts.tick()
     assert service.alerts.list_alerts(status="firing")
     assert service.alerts.outbox() == [] and list(service.store.receivers()) == []
+
+
+def test_outbox_caps_come_from_the_settings(workspace: Path, tmp_path: Path, clock: Clock) -> None:
+    from amlguard.config import Settings
+    from amlguard.service import Service
+
+    settings = dataclasses.replace(Settings.from_env({"AMLGUARD_OUTBOX_MAX_MESSAGES": "7",
+                                                      "AMLGUARD_DEAD_LETTER_MAX": "3"}),
+                                   snapshot=(str(workspace),), state_dir=tmp_path / "state")
+    svc = Service.from_settings(settings, clock=clock)
+    try:
+        policy = svc.alerts.retry_policy
+        assert (policy.max_queued, policy.max_dead) == (7, 3)
+    finally:
+        svc.close()
