@@ -205,8 +205,8 @@ HTTP_LOGGERS = ("httpx", "httpcore", "azure", "urllib3")
 
 # A URL: scheme, optional user:password@, host and path, optional query (?...).
 _URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@'\"<>]*@)?([^\s?#'\"<>]*)(\?[^\s#'\"<>]*)?")
-# Hosts whose webhook *path* is the credential (Slack incoming webhooks, Office 365 connectors).
-_SECRET_PATH = re.compile(r"(?i)^((?:hooks\.slack\.com|[^/]*webhook\.office\.com)(?::\d+)?/[^/]+)/.*")
+# Webhook paths that are the credential: Slack's /services/T../B../<token>, Office 365's /webhookb2/...
+_SECRET_PATH = re.compile(r"(?i)(/services/|/webhookb2/).*")
 # key=value secrets outside URLs: SAS and connection strings, form bodies, headers.
 _SECRET_PAIR = re.compile(r"(?i)\b(sig|code|token|access_token|client_secret|secret|password|AccountKey|"
                           r"SharedAccessKey|SharedAccessSignature)=([^&\s;,'\"]+)")
@@ -216,7 +216,7 @@ REDACTED = "REDACTED"
 
 def _redact_url(match: re.Match[str]) -> str:
     scheme, userinfo, rest, query = match.group(1), match.group(2), match.group(3), match.group(4)
-    rest = _SECRET_PATH.sub(rf"\1/{REDACTED}", rest)
+    rest = _SECRET_PATH.sub(rf"\1{REDACTED}", rest)
     return f"{scheme}{f'{REDACTED}@' if userinfo else ''}{rest}{f'?{REDACTED}' if query else ''}"
 
 

@@ -281,6 +281,9 @@ def test_http_logs_when_asked_for_carry_no_query(http_loggers: None) -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("POST https://h.example/p?code=abc&x=1 failed", "POST https://h.example/p?REDACTED failed"),
     ("to https://hooks.slack.com/services/T0/B0/XyZ", "to https://hooks.slack.com/services/REDACTED"),
+    ("https://127.0.0.1:8443/slack/services/T0/B0/XyZ?x=1", "https://127.0.0.1:8443/slack/services/REDACTED?REDACTED"),
+    ("https://contoso.webhook.office.com/webhookb2/a@b/IncomingWebhook/c/d",
+     "https://contoso.webhook.office.com/webhookb2/REDACTED"),
     ("https://u:pw@h.example/p", "https://REDACTED@h.example/p"),
     ("AccountName=a;AccountKey=abc==;EndpointSuffix=x", "AccountName=a;AccountKey=REDACTED;EndpointSuffix=x"),
     ("sv=2021&sig=abc%2B&se=1", "sv=2021&sig=REDACTED&se=1"),
