@@ -356,15 +356,12 @@ class AlertingConfig:
     # The receivers that exist (`with_receivers`); None routes to every receiver in the file.
     configured: frozenset[str] | None = None
 
-    def route(self, labels: Mapping[str, str], *, only: Collection[str] | None = None) -> list[RouteMatch]:
-        """Where an alert with these labels goes: one RouteMatch per matching route, in tree order.
-
-        `only` keeps matches whose receiver is in it; by default the `configured` receivers.
-        """
-        only = self.configured if only is None else only
+    def route(self, labels: Mapping[str, str]) -> list[RouteMatch]:
+        """Where an alert with these labels goes: one RouteMatch per matching route, in tree order,
+        leaving out receivers that are not `configured`."""
         matches = []
         for node in self.root.match(labels):
-            if not node.receiver or (only is not None and node.receiver not in only):
+            if not node.receiver or (self.configured is not None and node.receiver not in self.configured):
                 continue
             receiver = self.receivers.get(node.receiver)
             matches.append(node.to_match(receiver.send_resolved if receiver else True))
