@@ -62,7 +62,8 @@ class AlertManager:
         self._scanned = False  # the first tick scans every alert (see tick)
         self.observer = Observer(store, on_timer=self._due)
         self.grouper = Grouper(store, router or router_from_config(config), self._context, on_scheduled=self._due)
-        self.flusher = Flusher(store, self._context, on_enqueued=self._due)
+        self.flusher = Flusher(store, self._context, on_enqueued=self._due,
+                               receivers=getattr(config, "configured", None))
         self.views = Views(store, self._context)
 
     def _now(self, now: datetime | None) -> datetime:
