@@ -28,6 +28,10 @@ def settings() -> Settings:
             from amlguard.config import Settings
 
             _settings = Settings.from_env()
+            from amlguard import telemetry
+
+            # the host's log handler: request logs quiet, credentials redacted
+            telemetry.secure_logging(_settings.http_log_level)
         return _settings
 
 

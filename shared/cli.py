@@ -218,7 +218,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     elif not settings.api_token:
         raise ConfigError("set AMLGUARD_API_TOKEN to the bearer token clients must send "
                           "(or pass --insecure-no-auth on 127.0.0.1 for local experiments)")
-    _configure_logging(args.log_level)
+    _configure_logging(args.log_level, settings.http_log_level)
     app = create_app(settings, require_auth=not args.insecure_no_auth)
     service = app.state.get_service()  # fail fast on a bad policy pack or state folder
     timers = start_timers(service, settings)  # the Function App's timers, on their NCRONTAB schedules
@@ -233,10 +233,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, http_level: str) -> None:
     from amlguard.telemetry import configure_logging
 
-    configure_logging(json=True, level=level.upper())
+    configure_logging(json=True, level=level.upper(), http_level=http_level)
 
 
 if __name__ == "__main__":  # pragma: no cover

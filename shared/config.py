@@ -78,6 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMLGUARD_MONITOR_CONCURRENCY", "8", "monitor"),
     # state
     Setting("AMLGUARD_STATE_DIR", ".amlguard", "state"),
+    Setting("AMLGUARD_OUTBOX_MAX_MESSAGES", "5000", "alerts"),
+    Setting("AMLGUARD_DEAD_LETTER_MAX", "1000", "alerts"),
     Setting("AMLGUARD_STATE_BACKEND", "sqlite", "state"),
     Setting("AMLGUARD_STATE_CONNECTION", "", "state"),
     Setting("AMLGUARD_STATE_TABLE_ENDPOINT", "", "state"),
@@ -102,6 +104,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "", "telemetry"),
     Setting("AMLGUARD_TELEMETRY_CONSOLE", "false", "telemetry"),
     Setting("AMLGUARD_TELEMETRY_LOGS", "on outside Functions", "telemetry"),
+    Setting("AMLGUARD_HTTP_LOG_LEVEL", "WARNING", "telemetry"),
     Setting("FUNCTIONS_WORKER_RUNTIME", "", "telemetry"),
     # terminal
     Setting("NO_COLOR", "", "reports"),
@@ -126,6 +129,14 @@ def _brake(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _log_level(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip().upper() or default
+    if raw not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"app setting {name}={raw!r} is not a log level; use DEBUG, INFO, WARNING or ERROR, "
+                          f"or unset it for {default}")
+    return raw
+
+
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = (env.get(name) or "").strip()
     if not raw:
@@ -134,6 +145,14 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"app setting {name}={raw!r} is not a number; unset it or give e.g. {default:g}") from exc
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(env, name, default)
+    if value < 1 or value != int(value):
+        raise ConfigError(f"app setting {name}={value:g} is not a positive whole number; unset it or give "
+                          f"e.g. {default}")
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +189,11 @@ class Settings:
     remediation: RemediationSettings = field(default_factory=RemediationSettings)
     api_token: str | None = None  # AMLGUARD_API_TOKEN (never logged)
     max_body_bytes: int = 1_048_576  # AMLGUARD_MAX_BODY_BYTES (Event Grid batches are <= 1 MB)
+    # AMLGUARD_HTTP_LOG_LEVEL: httpx / azure-core request logs (at INFO they log every request)
+    http_log_level: str = "WARNING"
+    # per receiver; above it the oldest are dropped, counted and alerted on (AMLG-OUTBOX-FULL)
+    outbox_max_messages: int = 5000  # AMLGUARD_OUTBOX_MAX_MESSAGES: queued messages
+    dead_letter_max: int = 1000  # AMLGUARD_DEAD_LETTER_MAX: dead letters kept
     # The mapping this object was read from: client knobs of inventory, monitor, state and
     # telemetry, and the receiver secrets alerting.yaml names, are parsed from it by their area.
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -204,6 +228,9 @@ class Settings:
                 client_id=(env.get("AZURE_CLIENT_ID") or "").strip() or None),
             api_token=env.get("AMLGUARD_API_TOKEN") or None,
             max_body_bytes=int(_number(env, "AMLGUARD_MAX_BODY_BYTES", 1_048_576)),
+            http_log_level=_log_level(env, "AMLGUARD_HTTP_LOG_LEVEL", "WARNING"),
+            outbox_max_messages=_count(env, "AMLGUARD_OUTBOX_MAX_MESSAGES", 5000),
+            dead_letter_max=_count(env, "AMLGUARD_DEAD_LETTER_MAX", 1000),
             env=env,
         )
 

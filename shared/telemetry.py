@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json as _json
 import logging
+import re
 import sys
 import threading
 import time
@@ -23,12 +24,16 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 __all__ = [
+    "HTTP_LOGGERS",
     "JsonFormatter",
+    "RedactingFilter",
     "TelemetryStatus",
     "TraceContextFilter",
     "configure_logging",
     "record_findings",
     "record_notification",
+    "redact",
+    "secure_logging",
     "setup_telemetry",
     "shutdown_telemetry",
     "span",
@@ -188,18 +193,88 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD_ATTRS and not key.startswith("_") and key not in out:
                 out[key] = value
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
+            out["exception"] = record.exc_text or self.formatException(record.exc_info)
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
         return _json.dumps(out, default=str, ensure_ascii=False)
+
+
+# Loggers of the HTTP stacks: httpx logs every request at INFO with its full URL (for Teams and
+# Slack the URL is the credential) and azure-core's HttpLoggingPolicy every request and response.
+HTTP_LOGGERS = ("httpx", "httpcore", "azure", "urllib3")
+
+# A URL: scheme, optional user:password@, host and path, optional query (?...).
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@'\"<>]*@)?([^\s?#'\"<>]*)(\?[^\s#'\"<>]*)?")
+# Webhook paths that are the credential: Slack's /services/T../B../<token>, Office 365's /webhookb2/...
+_SECRET_PATH = re.compile(r"(?i)(/services/|/webhookb2/).*")
+# key=value secrets outside URLs: SAS and connection strings, form bodies, headers.
+_SECRET_PAIR = re.compile(r"(?i)\b(sig|code|token|access_token|client_secret|secret|password|AccountKey|"
+                          r"SharedAccessKey|SharedAccessSignature)=([^&\s;,'\"]+)")
+_BEARER = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+")
+REDACTED = "REDACTED"
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    scheme, userinfo, rest, query = match.group(1), match.group(2), match.group(3), match.group(4)
+    rest = _SECRET_PATH.sub(rf"\1{REDACTED}", rest)
+    return f"{scheme}{f'{REDACTED}@' if userinfo else ''}{rest}{f'?{REDACTED}' if query else ''}"
+
+
+def redact(text: str) -> str:
+    """`text` without credentials: URL queries and user:password, Slack / Office webhook paths,
+    `sig=` / `code=` / `token=` / AccountKey=... values and bearer tokens become REDACTED."""
+    if "://" in text:
+        text = _URL.sub(_redact_url, text)
+    if "=" in text:
+        text = _SECRET_PAIR.sub(rf"\1={REDACTED}", text)
+    if "earer" in text:
+        text = _BEARER.sub(f"Bearer {REDACTED}", text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Takes credentials out of every record a handler emits: message, exception text and extra
+    fields (`redact`). On handlers rather than loggers, so records of every library are covered."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: logging reports it when the record is emitted
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _PLAIN.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        for key, value in list(record.__dict__.items()):
+            if isinstance(value, str) and key not in _STANDARD_ATTRS:
+                setattr(record, key, redact(value))
+        return True
+
+
+_PLAIN = logging.Formatter()
+
+
+def secure_logging(http_level: int | str = "WARNING") -> None:
+    """Quiet the HTTP stacks' request logs to `http_level` and redact credentials in every handler
+    on the root logger (ours, or the Azure Functions host's). Idempotent."""
+    level = http_level.upper() if isinstance(http_level, str) else http_level
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(span_id)s] %(message)s"
 
 
 def configure_logging(json: bool = True, level: int | str = "INFO", *,
-                      stream: Any = None) -> logging.Handler:
-    """Install one root handler writing to stderr (or `stream`), JSON lines or text, with trace ids.
+                      stream: Any = None, http_level: int | str = "WARNING") -> logging.Handler:
+    """Install one root handler writing to stderr (or `stream`), JSON lines or text, with trace ids,
+    and `secure_logging(http_level)`: HTTP request logs quiet, credentials redacted.
 
     Idempotent: calling again replaces the handler this function installed earlier and leaves
     handlers installed by others (pytest, Azure Functions' host) alone.
@@ -214,6 +289,7 @@ def configure_logging(json: bool = True, level: int | str = "INFO", *,
     handler.setFormatter(JsonFormatter() if json else logging.Formatter(_TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    secure_logging(http_level)
     return handler
 
 
@@ -336,6 +412,7 @@ def _install(connection: str | None, console: bool, export_logs: bool = True,
         set_logger_provider(logger_provider)
         # Python logging -> App Insights `traces`, carrying the active span's ids.
         handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
+        handler.addFilter(RedactingFilter())
         logging.getLogger().addHandler(handler)
         _providers.append(logger_provider)
     return TelemetryStatus(exporters=exporters)

@@ -115,3 +115,17 @@ def test_a_bad_brake_is_refused_where_the_settings_are_read(value: str) -> None:
 
     with pytest.raises(ConfigError, match=r"AMLGUARD_REMEDIATION_MAX_RESOURCES=.* is not a count"):
         Settings.from_env({"AMLGUARD_REMEDIATION_MAX_RESOURCES": value})
+
+
+def test_http_log_level_and_outbox_caps() -> None:
+    from amlguard.errors import ConfigError
+
+    defaults = Settings.from_env({})
+    assert (defaults.http_log_level, defaults.outbox_max_messages, defaults.dead_letter_max) == ("WARNING", 5000, 1000)
+    chosen = Settings.from_env({"AMLGUARD_HTTP_LOG_LEVEL": "info", "AMLGUARD_OUTBOX_MAX_MESSAGES": "10",
+                                "AMLGUARD_DEAD_LETTER_MAX": "3"})
+    assert (chosen.http_log_level, chosen.outbox_max_messages, chosen.dead_letter_max) == ("INFO", 10, 3)
+    with pytest.raises(ConfigError, match=r"AMLGUARD_HTTP_LOG_LEVEL='LOUD' is not a log level"):
+        Settings.from_env({"AMLGUARD_HTTP_LOG_LEVEL": "loud"})
+    with pytest.raises(ConfigError, match=r"AMLGUARD_OUTBOX_MAX_MESSAGES=0 is not a positive whole number"):
+        Settings.from_env({"AMLGUARD_OUTBOX_MAX_MESSAGES": "0"})

@@ -234,3 +234,97 @@ def test_inside_azure_functions_logs_stay_with_the_host() -> None:
                   APPLICATIONINSIGHTS_SDKSTATS_DISABLED="true", APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.fixture()
+def http_loggers() -> Iterator[None]:
+    """Restore the HTTP stacks' logger levels and root handler filters a test changed."""
+    levels = {name: logging.getLogger(name).level for name in telemetry.HTTP_LOGGERS}
+    filters = {h: list(h.filters) for h in logging.getLogger().handlers}
+    yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    for handler, kept in filters.items():
+        handler.filters[:] = kept
+
+
+def _logged(http_level: str = "WARNING") -> tuple[io.StringIO, logging.Handler]:
+    stream = io.StringIO()
+    return stream, telemetry.configure_logging(json=True, level="DEBUG", stream=stream, http_level=http_level)
+
+
+def test_http_request_logs_are_quiet_by_default(http_loggers: None) -> None:
+    stream, handler = _logged()
+    try:
+        logging.getLogger("httpx").info('HTTP Request: POST https://x.example/hook?sig=s3cr3t "HTTP/1.1 500"')
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").info("Request URL: 'https://t'")
+        logging.getLogger("httpcore.connection").debug("connect_tcp.started")
+        logging.getLogger("httpx").warning("kept")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["kept"]
+
+
+def test_http_logs_when_asked_for_carry_no_query(http_loggers: None) -> None:
+    stream, handler = _logged(http_level="INFO")
+    try:
+        logging.getLogger("httpx").info('HTTP Request: %s %s "%s"', "POST",
+                                        "https://prod.logic.azure.com/workflows/1/invoke?api-version=1&sig=s3cr3t",
+                                        "HTTP/1.1 500")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["message"] == ('HTTP Request: POST https://prod.logic.azure.com/workflows/1/invoke'
+                                           '?REDACTED "HTTP/1.1 500"')
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("POST https://h.example/p?code=abc&x=1 failed", "POST https://h.example/p?REDACTED failed"),
+    ("to https://hooks.slack.com/services/T0/B0/XyZ", "to https://hooks.slack.com/services/REDACTED"),
+    ("https://127.0.0.1:8443/slack/services/T0/B0/XyZ?x=1", "https://127.0.0.1:8443/slack/services/REDACTED?REDACTED"),
+    ("https://contoso.webhook.office.com/webhookb2/a@b/IncomingWebhook/c/d",
+     "https://contoso.webhook.office.com/webhookb2/REDACTED"),
+    ("https://u:pw@h.example/p", "https://REDACTED@h.example/p"),
+    ("AccountName=a;AccountKey=abc==;EndpointSuffix=x", "AccountName=a;AccountKey=REDACTED;EndpointSuffix=x"),
+    ("sv=2021&sig=abc%2B&se=1", "sv=2021&sig=REDACTED&se=1"),
+    ("Authorization: Bearer eyJ0.eyJ1.sig", "Authorization: Bearer REDACTED"),
+    ("group_key={}:{rule=x} idempotency_key=abc", "group_key={}:{rule=x} idempotency_key=abc"),
+    ("plain text", "plain text"),
+])
+def test_redact(text: str, expected: str) -> None:
+    assert telemetry.redact(text) == expected
+
+
+def test_every_record_is_redacted_message_exception_and_extras(http_loggers: None) -> None:
+    stream, handler = _logged()
+    log = logging.getLogger("amlguard.test")
+    try:
+        log.warning("send to %s failed", "https://h.example/hook?sig=s3cr3t", extra={"url": "https://h/x?code=c0de"})
+        try:
+            raise RuntimeError("connect to https://h.example/hook?sig=s3cr3t refused")
+        except RuntimeError:
+            log.exception("failed")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    output = stream.getvalue()
+    assert "s3cr3t" not in output and "c0de" not in output
+    first, second = (json.loads(line) for line in output.splitlines())
+    assert first["message"] == "send to https://h.example/hook?REDACTED failed"
+    assert first["url"] == "https://h/x?REDACTED"
+    assert "RuntimeError: connect to https://h.example/hook?REDACTED refused" in second["exception"]
+
+
+def test_secure_logging_covers_handlers_installed_by_the_host(http_loggers: None) -> None:
+    stream = io.StringIO()
+    host = logging.StreamHandler(stream)  # e.g. the Azure Functions worker's handler
+    root = logging.getLogger()
+    root.addHandler(host)
+    try:
+        telemetry.secure_logging("WARNING")
+        telemetry.secure_logging("WARNING")
+        logging.getLogger("amlguard.test").warning("https://h/x?sig=s3cr3t")
+    finally:
+        root.removeHandler(host)
+    assert stream.getvalue() == "https://h/x?REDACTED\n"
+    assert sum(isinstance(f, telemetry.RedactingFilter) for f in host.filters) == 1
+    assert logging.getLogger("httpx").level == logging.WARNING

@@ -13,7 +13,7 @@ import difflib
 import logging
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -353,19 +353,24 @@ class AlertingConfig:
     receivers: dict[str, ReceiverConfig]
     inhibit_rules: list[dict[str, Any]] = field(default_factory=list)
     file: str | None = None
+    # The receivers that exist (`with_receivers`); None routes to every receiver in the file.
+    configured: frozenset[str] | None = None
 
-    def route(self, labels: Mapping[str, str], *, only: Collection[str] | None = None) -> list[RouteMatch]:
-        """Where an alert with these labels goes: one RouteMatch per matching route, in tree order.
-
-        `only` keeps matches whose receiver is in it (e.g. the configured notifiers' names).
-        """
+    def route(self, labels: Mapping[str, str]) -> list[RouteMatch]:
+        """Where an alert with these labels goes: one RouteMatch per matching route, in tree order,
+        leaving out receivers that are not `configured`."""
         matches = []
         for node in self.root.match(labels):
-            if not node.receiver or (only is not None and node.receiver not in only):
+            if not node.receiver or (self.configured is not None and node.receiver not in self.configured):
                 continue
             receiver = self.receivers.get(node.receiver)
             matches.append(node.to_match(receiver.send_resolved if receiver else True))
         return matches
+
+    def with_receivers(self, names: Collection[str]) -> AlertingConfig:
+        """This config routing only to `names` (the receivers `build_notifiers` built): a receiver
+        whose settings are missing is skipped, so no group or outbox message is made for it."""
+        return replace(self, configured=frozenset(names))
 
     def describe(self) -> str:
         """The routing tree as indented text."""
@@ -449,6 +454,11 @@ def build_notifiers(config: AlertingConfig, env: Mapping[str, str], *,
     return built
 
 
+def _report(state: str) -> str:
+    """A receiver's status as the routing report says it: skipped ones get no messages."""
+    return state if state == "configured" else f"skipped, gets no messages: {state}"
+
+
 def receiver_status(config: AlertingConfig, env: Mapping[str, str]) -> dict[str, str]:
     """`configured` or `not configured: <why>` per receiver, without building any client."""
     out = {}
@@ -528,7 +538,8 @@ def run(argv: list[str], settings: Settings | None = None) -> int:
         for match in config.route(labels):
             print(f"{match.receiver:<16} group_by={list(match.group_by)} group_wait={match.group_wait_s:g}s "
                   f"group_interval={match.group_interval_s:g}s repeat_interval={match.repeat_interval_s:g}s "
-                  f"send_resolved={str(match.send_resolved).lower()} ({status.get(match.receiver, 'unknown')})")
+                  f"send_resolved={str(match.send_resolved).lower()} "
+                  f"({_report(status.get(match.receiver, 'unknown'))})")
         return 0
     if args.send_test:
         if args.send_test not in config.receivers:
@@ -553,5 +564,5 @@ def run(argv: list[str], settings: Settings | None = None) -> int:
     print(config.describe())
     print("\nreceivers:")
     for name, state in receiver_status(config, env).items():
-        print(f"  {name:<16} {config.receivers[name].type:<14} {state}")
+        print(f"  {name:<16} {config.receivers[name].type:<14} {_report(state)}")
     return 0

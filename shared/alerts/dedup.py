@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -112,17 +112,22 @@ def decide(body: dict[str, Any], now: datetime, context: MuteContext,
 
 class Flusher:
     """Flushes due groups: read, `decide`, then one write of the group with its messages.
-    `on_enqueued(at, receiver, True)` hears that a receiver's messages became deliverable."""
+    `on_enqueued(at, receiver, True)` hears that a receiver's messages became deliverable.
+    Groups of receivers outside `receivers` (None: all) wait: a receiver whose settings went
+    missing gets no messages, and its groups resume when it is configured again."""
 
     def __init__(self, store: StateStore, context: Callable[..., MuteContext],
-                 on_enqueued: Callable[[datetime, str, bool], None] | None = None) -> None:
+                 on_enqueued: Callable[[datetime, str, bool], None] | None = None, *,
+                 receivers: Collection[str] | None = None) -> None:
         self.store = store
         self.context = context
         self.on_enqueued = on_enqueued
+        self.receivers = receivers
 
     def flush_due(self, now: datetime) -> None:
         """Flush every group whose group_wait / group_interval has ended (a timer tick)."""
-        due = [doc for doc in self.store.list_groups() if (at := due_at(doc.body)) is not None and at <= now]
+        due = [doc for doc in self.store.list_groups() if (at := due_at(doc.body)) is not None and at <= now
+               and (self.receivers is None or doc.body["receiver"] in self.receivers)]
         if not due:
             return
         members = sum(len(doc.body.get("members") or ()) for doc in due)

@@ -19,7 +19,7 @@ from amlguard.alerts.inhibit import InhibitRule, parse_inhibit_rules
 from amlguard.alerts.lifecycle import Transition
 from amlguard.alerts.mute import MuteContext
 from amlguard.alerts.observe import Observation, Observer, alert_fingerprint, alert_labels
-from amlguard.alerts.outbox import DeliveryStats, RetryPolicy
+from amlguard.alerts.outbox import DeliveryStats, RetryPolicy, cap_findings
 from amlguard.alerts.outbox import deliver as _deliver
 from amlguard.alerts.protocols import DueListener
 from amlguard.alerts.records import to_utc
@@ -62,7 +62,8 @@ class AlertManager:
         self._scanned = False  # the first tick scans every alert (see tick)
         self.observer = Observer(store, on_timer=self._due)
         self.grouper = Grouper(store, router or router_from_config(config), self._context, on_scheduled=self._due)
-        self.flusher = Flusher(store, self._context, on_enqueued=self._due)
+        self.flusher = Flusher(store, self._context, on_enqueued=self._due,
+                               receivers=getattr(config, "configured", None))
         self.views = Views(store, self._context)
 
     def _now(self, now: datetime | None) -> datetime:
@@ -131,9 +132,14 @@ class AlertManager:
 
     def deliver(self, notifiers: Mapping[str, Notifier], *, now: datetime | None = None,
                 max_items: int = 500) -> DeliveryStats:
-        """Drain the outbox through `notifiers` (receiver name -> Notifier); see amlguard.alerts.outbox."""
-        return _deliver(self.store, notifiers, now=self._now(now), rand=self.random, policy=self.retry_policy,
-                        max_items=max_items)
+        """Drain the outbox through `notifiers` (receiver name -> Notifier); see amlguard.alerts.outbox.
+        A receiver reaching its outbox or dead-letter cap fires an AMLG-OUTBOX-FULL alert."""
+        now = self._now(now)
+        stats = _deliver(self.store, notifiers, now=now, rand=self.random, policy=self.retry_policy,
+                         max_items=max_items)
+        if stats.full or stats.drained:
+            self.process(cap_findings(stats), now=now)
+        return stats
 
     def next_due(self, receivers: Collection[str] | None = None) -> datetime | None:
         """When `tick` + `deliver` next have work: the earliest alert timer, or group flush or

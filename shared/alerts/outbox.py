@@ -9,6 +9,7 @@ not due, so a receiver that was down gets everything, in order, when it returns.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random as _random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,9 +19,14 @@ from typing import Any
 from amlguard.alerts.store import Conflict, Doc, StateStore, notification_from_json, to_utc
 from amlguard.alerts.types import Notifier
 from amlguard.errors import NotificationError
+from amlguard.model import Finding
 from amlguard.timeparse import parse_time
 
-__all__ = ["DeliveryStats", "RetryPolicy", "backoff_seconds", "deliver"]
+__all__ = ["OUTBOX_FULL_RULE", "DeliveryStats", "RetryPolicy", "backoff_seconds", "cap_findings", "deliver"]
+
+OUTBOX_FULL_RULE = "AMLG-OUTBOX-FULL"  # amlguard's own alert: a receiver's outbox or dead letters hit the cap
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,10 @@ class RetryPolicy:
     breaker_failure_rate: float = 0.8
     breaker_cooldown: float = 60.0  # first open period; doubles per re-open
     breaker_cooldown_cap: float = 900.0
+    # Per receiver (AMLGUARD_OUTBOX_MAX_MESSAGES / AMLGUARD_DEAD_LETTER_MAX): above these the oldest
+    # are dropped, counted and alerted on (OUTBOX_FULL_RULE). ~10 KB a message: 5000 is ~50 MB.
+    max_queued: int = 5000
+    max_dead: int = 1000
 
 
 @dataclass(slots=True)
@@ -52,11 +62,31 @@ class DeliveryStats:
     skipped_receivers: list[str] = field(default_factory=list)  # circuit open
     unknown_receivers: list[str] = field(default_factory=list)  # queued messages but no notifier
     queued: int = 0  # messages still waiting after the pass
+    dropped: int = 0  # oldest queued messages dropped over a receiver's cap
+    dropped_dead: int = 0  # oldest dead letters dropped over a receiver's cap
+    full: dict[str, str] = field(default_factory=dict)  # receiver -> why, when its cap was just reached
+    drained: list[str] = field(default_factory=list)  # receivers back under their caps
 
     def to_json(self) -> dict[str, Any]:
         return {"attempted": self.attempted, "delivered": self.delivered, "failed": self.failed,
                 "dead": self.dead, "skipped_receivers": self.skipped_receivers,
-                "unknown_receivers": self.unknown_receivers, "queued": self.queued}
+                "unknown_receivers": self.unknown_receivers, "queued": self.queued,
+                "dropped": self.dropped, "dropped_dead": self.dropped_dead}
+
+
+def cap_findings(stats: DeliveryStats) -> list[Finding]:
+    """The OUTBOX_FULL_RULE findings of a delivery pass: fail for a receiver that reached a cap,
+    pass for one back under both (the alert manager fires and resolves them like any alert)."""
+    out = [Finding(rule=OUTBOX_FULL_RULE, resource=f"amlguard://outbox/{receiver}", status="fail",
+                   severity="high", message=why, title="Notifications are being dropped", effect="alert",
+                   resource_name=receiver,
+                   remediation="Fix the receiver (its send failures are logged as WARNING lines naming it) "
+                               "or raise AMLGUARD_OUTBOX_MAX_MESSAGES / AMLGUARD_DEAD_LETTER_MAX.")
+           for receiver, why in stats.full.items()]
+    out += [Finding(rule=OUTBOX_FULL_RULE, resource=f"amlguard://outbox/{receiver}", status="pass",
+                    severity="high", message=f"outbox of receiver {receiver} is under its caps again",
+                    effect="alert", resource_name=receiver) for receiver in stats.drained]
+    return out
 
 
 def backoff_seconds(attempts: int, policy: RetryPolicy, rand: Callable[[], float]) -> float:
@@ -128,6 +158,10 @@ class _Breaker:
             opens = int(self.body.get("opens", 0))
             cooldown = min(self.policy.breaker_cooldown_cap, self.policy.breaker_cooldown * 2 ** opens)
             self.body.update(opens=opens + 1, recent="", open_until=(now + timedelta(seconds=cooldown)).isoformat())
+            _log.warning("receiver %s: circuit open until %s after %s; its messages wait", self.receiver,
+                         self.body["open_until"], "a failed trial send" if not tripped else
+                         f"{recent.count('1')} of its last {len(recent)} sends failed",
+                         extra={"receiver": self.receiver, "retry_at": self.body["open_until"]})
         self.dirty = True
 
 
@@ -147,8 +181,8 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
     stats = DeliveryStats()
     receivers = sorted(set(store.receivers()) | set(notifiers))
     for receiver in receivers:
-        queue = store.outbox(receiver)
-        live = [doc for doc in queue if doc.body.get("state") != "dead"]
+        breaker = _Breaker(store, receiver, policy)
+        live = _cap(store, receiver, store.outbox(receiver), policy, breaker, stats)
         if receiver not in notifiers:
             # A receiver removed from the config: keep its messages until they age out, then
             # dead-letter them (visible, not silently dropped).
@@ -165,11 +199,12 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
             if waiting:
                 stats.unknown_receivers.append(receiver)
                 stats.queued += waiting
+            breaker.save()
             continue
-        breaker = _Breaker(store, receiver, policy)
         if live and breaker.is_open(now):
             stats.skipped_receivers.append(receiver)
             stats.queued += len(live)
+            breaker.save()
             continue
         sent_here = 0
         # Order is kept per alert (and per group), not per receiver: a message that waits or fails
@@ -209,6 +244,45 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
     return stats
 
 
+def _cap(store: StateStore, receiver: str, queue: list[Doc], policy: RetryPolicy, state: _Breaker,
+         stats: DeliveryStats) -> list[Doc]:
+    """Keep a receiver's queue and dead letters within their caps by dropping the oldest (the newest
+    say most about the alerts' state now); count, log and flag it. Returns the live messages kept."""
+    live = [doc for doc in queue if doc.body.get("state") != "dead"]
+    dead = [doc for doc in queue if doc.body.get("state") == "dead"]
+    reasons = []
+    for docs, cap, key, what, setting in ((live, policy.max_queued, "dropped", "queued messages",
+                                           "AMLGUARD_OUTBOX_MAX_MESSAGES"),
+                                          (dead, policy.max_dead, "dropped_dead", "dead letters",
+                                           "AMLGUARD_DEAD_LETTER_MAX")):
+        over = docs[:max(len(docs) - cap, 0)]
+        for doc in over:
+            with contextlib.suppress(Conflict):  # another deliverer holds it: it is sent or dropped later
+                store.remove_outbox(receiver, doc)
+        del docs[:len(over)]
+        if over:
+            total = int(state.body.get(key, 0)) + len(over)
+            state.body[key] = total
+            state.dirty = True
+            setattr(stats, key, getattr(stats, key) + len(over))
+            hint = ("The receiver is failing or too slow; see its send failures" if docs is live else
+                    "Fix what the receiver refuses (see the dead letters' errors)")
+            _log.warning("receiver %s: outbox over its cap of %d %s; dropped the %d oldest (%d in all). %s, "
+                         "or raise %s", receiver, cap, what, len(over), total, hint, setting,
+                         extra={"receiver": receiver, key: len(over), f"{key}_total": total})
+        if len(docs) >= cap:
+            reasons.append(f"{what} of receiver {receiver} reached the cap of {cap}; "
+                           f"dropped the {len(over)} oldest ({state.body.get(key, 0)} in all)")
+    if bool(reasons) != bool(state.body.get("full")):
+        state.body["full"] = bool(reasons)
+        state.dirty = True
+        if reasons:
+            stats.full[receiver] = "; ".join(reasons)
+        else:
+            stats.drained.append(receiver)
+    return live
+
+
 def _due(doc: Doc, now: datetime) -> bool:
     leased = _dt(doc.body.get("leased_until"))
     if leased is not None and leased > now:
@@ -238,14 +312,18 @@ def _attempt(store: StateStore, notifier: Notifier, receiver: str, doc: Doc, now
     notification = notification_from_json(note_json)
     try:
         notifier.send(notification)
-    except NotificationError as exc:
-        if not exc.retryable:
-            _dead(store, receiver, doc, now, str(exc), attempts)
-            return "dead"
-        _retry_later(store, receiver, doc, now, policy, rand, attempts, str(exc), breaker)
-        return "failed"
     except Exception as exc:  # a timeout or any notifier bug must not lose the message
-        _retry_later(store, receiver, doc, now, policy, rand, attempts, f"{type(exc).__name__}: {exc}", breaker)
+        error = str(exc) if isinstance(exc, NotificationError) else f"{type(exc).__name__}: {exc}"
+        status = _failure_status(exc)
+        if isinstance(exc, NotificationError) and not exc.retryable:
+            _warn(receiver, note_json, status, attempts, None, f"dead-lettered, not retried: {error}")
+            _dead(store, receiver, doc, now, error, attempts)
+            return "dead"
+        delay = max(backoff_seconds(attempts, policy, rand), float(getattr(exc, "retry_after", None) or 0))
+        retry_at = now + timedelta(seconds=delay)
+        _warn(receiver, note_json, status, attempts, retry_at, f"next attempt at {retry_at.isoformat()} "
+              f"(in {delay:.0f}s): {error}")
+        _retry_later(store, receiver, doc, now, retry_at, error, breaker)
         return "failed"
     store.log_notification(_log_entry(doc, "delivered", None, attempts), now)
     with contextlib.suppress(Conflict):  # our lease lapsed and another instance resent it (same key)
@@ -254,11 +332,24 @@ def _attempt(store: StateStore, notifier: Notifier, receiver: str, doc: Doc, now
     return "delivered"
 
 
-def _retry_later(store: StateStore, receiver: str, doc: Doc, now: datetime, policy: RetryPolicy,
-                 rand: Callable[[], float], attempts: int, error: str, breaker: _Breaker) -> None:
-    delay = backoff_seconds(attempts, policy, rand)
-    doc.body.update(leased_until=None, last_error=error,
-                    next_attempt_at=(now + timedelta(seconds=delay)).isoformat())
+def _failure_status(exc: BaseException) -> str:
+    """`HTTP 500` when the receiver answered, else what went wrong (`ReadTimeout`, `ConnectError`)."""
+    code = getattr(exc, "status_code", None)
+    return f"HTTP {code}" if code else type(exc.__cause__ or exc).__name__
+
+
+def _warn(receiver: str, note: Mapping[str, Any], status: str, attempts: int, retry_at: datetime | None,
+          then: str) -> None:
+    """The one WARNING line of a failed send: receiver, status, attempt and when it is tried again."""
+    _log.warning("receiver %s: send failed (%s), attempt %d; %s", receiver, status, attempts, then,
+                 extra={"receiver": receiver, "status": status, "attempts": attempts,
+                        "retry_at": retry_at.isoformat() if retry_at else None,
+                        "notification": note.get("id"), "idempotency_key": note.get("idempotency_key")})
+
+
+def _retry_later(store: StateStore, receiver: str, doc: Doc, now: datetime, retry_at: datetime, error: str,
+                 breaker: _Breaker) -> None:
+    doc.body.update(leased_until=None, last_error=error, next_attempt_at=retry_at.isoformat())
     with contextlib.suppress(Conflict):  # the lease lapsed meanwhile; its new holder decides the retry
         doc.etag = store.update_outbox(receiver, doc)
     breaker.failure(now, error)

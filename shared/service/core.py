@@ -81,17 +81,20 @@ class Service:
         """Wire the service from settings: snapshot or live inventory, state store, alerting."""
         from amlguard.alerts import AlertManager, open_store
         from amlguard.alerts.config import build_notifiers, load_alerting
+        from amlguard.alerts.outbox import RetryPolicy
 
         telemetry.setup_telemetry(settings.env)
         if inventory is None:
             inventory = build_inventory(settings)
         store = open_store(settings.state_dir, backend=settings.state_backend, settings=settings.env)
         config = load_alerting(settings.alerting_file)
-        manager = AlertManager(store, config=config, clock=clock)
+        notifiers = build_notifiers(config, settings.env)
+        # receivers without settings are skipped: no groups, no outbox messages for them
+        caps = RetryPolicy(max_queued=settings.outbox_max_messages, max_dead=settings.dead_letter_max)
+        manager = AlertManager(store, config=config.with_receivers(notifiers), clock=clock, retry_policy=caps)
         return cls(settings=settings, inventory=inventory,
                    packs=PackHolder(settings.policies_dir, loader=lambda _folder: load_policy_pack(settings)),
-                   store=store, alerts=manager, clock=clock, notifiers=build_notifiers(config, settings.env),
-                   clients=clients)
+                   store=store, alerts=manager, clock=clock, notifiers=notifiers, clients=clients)
 
     def close(self) -> None:
         self.store.close()

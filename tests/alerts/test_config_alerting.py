@@ -209,12 +209,6 @@ def test_build_notifiers_skips_receivers_that_are_not_configured(caplog: pytest.
     assert status["eventgrid"] == "not configured: AMLGUARD_EVENTGRID_ENDPOINT is not set"
 
 
-def test_route_only_keeps_configured_receivers() -> None:
-    config = load_alerting(REPO / "policies" / "alerting.yaml")
-    got = config.route({"severity": "high"}, only={"teams", "eventgrid"})
-    assert [m.receiver for m in got] == ["eventgrid", "teams"]
-
-
 def test_send_resolved_comes_from_the_receiver() -> None:
     (doc,) = load_documents(BASE.replace("    url_from_env: TEAMS_WEBHOOK_URL",
                                          "    url_from_env: TEAMS_WEBHOOK_URL\n    send_resolved: false"))
@@ -236,11 +230,13 @@ def test_routes_cli_shows_tree_tests_labels_and_sends(capsys: pytest.CaptureFixt
         monkeypatch.delenv(name, raising=False)
     assert run([]) == 0
     out = capsys.readouterr().out
-    assert 'severity=~"critical|high" -> teams' in out and "not configured: TEAMS_WEBHOOK_URL is not set" in out
+    assert 'severity=~"critical|high" -> teams' in out
+    assert "teams            teams          skipped, gets no messages: not configured: TEAMS_WEBHOOK_URL is not set" in out
 
     assert run(["--test", "severity=Sev1", "rule=AMLG-NET-001"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["azure-monitor", "eventgrid", "teams", "slack", "webhook"]
+    assert lines[2].endswith("(skipped, gets no messages: not configured: TEAMS_WEBHOOK_URL is not set)")
 
     assert run(["--send-test", "teams"]) == 1
     assert "not configured" in capsys.readouterr().err
@@ -258,3 +254,10 @@ def test_routes_cli_shows_tree_tests_labels_and_sends(capsys: pytest.CaptureFixt
     bad.write_text(BASE.replace("receiver: hook", "receiver: nope"))
     assert run(["--file", str(bad)]) == 2
     assert f"{bad}:7: route.routes.0.receiver: unknown receiver 'nope'" in capsys.readouterr().err
+
+
+def test_a_config_with_its_receivers_routes_only_to_them() -> None:
+    config = load_alerting(REPO / "policies" / "alerting.yaml")
+    active = config.with_receivers({"eventgrid", "teams"})
+    assert [m.receiver for m in active.route({"severity": "high"})] == ["eventgrid", "teams"]
+    assert [m.receiver for m in config.route({"severity": "low"})] == ["azure-monitor", "eventgrid"]  # unchanged

@@ -454,3 +454,21 @@ def test_a_group_over_the_flush_cap_sends_the_rest_at_the_next_flushes(store: St
     resolved = [a.resource for n in rec.sent[4:] for a in n.alerts if a.status == "resolved"]
     assert sorted(resolved) == sorted(resources) and len(resolved) == 130
     assert mgr.tick() == [] and store.list_groups()[0].body["members"] == []
+
+
+def test_a_receiver_that_loses_its_settings_gets_no_more_messages(store: StateStore, clock: FakeClock) -> None:
+    """Its groups stay (they resume when it is configured again) but flush nothing meanwhile."""
+    from pathlib import Path
+
+    from amlguard.alerts.config import load_alerting
+
+    config = load_alerting(Path(__file__).resolve().parents[2] / "policies" / "alerting.yaml")
+    before = AlertManager(store, config=config.with_receivers({"teams", "eventgrid"}), clock=clock)
+    before.process([finding(severity="high")])
+    clock.advance(60)
+    before.tick()
+    assert before.deliver({"teams": Recorder("teams"), "eventgrid": Recorder("eventgrid")}).delivered == 2
+    after = AlertManager(store, config=config.with_receivers({"eventgrid"}), clock=clock)  # TEAMS_WEBHOOK_URL unset
+    clock.advance(2 * 3600)  # past teams' repeat_interval (1h)
+    after.tick()
+    assert after.outbox("teams") == []

@@ -261,3 +261,104 @@ def test_a_failing_send_holds_back_only_its_own_alerts(store: StateStore, clock:
         mgr.deliver({"team": rec})
     e1 = [n.status for n in rec.sent if n.alerts[0].resource == ep_id("e1")]
     assert e1 == ["firing", "resolved"]  # still in order for that alert
+
+
+def test_every_failed_send_is_one_warning_with_receiver_status_and_retry_time(
+        store: StateStore, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    from amlguard.alerts.notifiers import ReceiverError
+
+    timeout = ReceiverError("teams receiver 'team' timed out after 10s; will retry", receiver="team")
+    timeout.__cause__ = TimeoutError("read timed out")
+    failures: list[BaseException] = [
+        ReceiverError("answered HTTP 500; will retry", receiver="team", status_code=500),
+        timeout,
+        ReceiverError("answered HTTP 400; not retried", receiver="team", retryable=False, status_code=400),
+    ]
+    rec = Recorder(fail=lambda _n: failures.pop(0) if failures else None)
+    mgr = manager(store, clock)
+    mgr.process([finding()])
+    caplog.set_level("DEBUG")
+    for _ in range(3):
+        mgr.deliver({"team": rec})
+        clock.advance(600)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [(r.name, r.receiver, r.status, r.attempts) for r in warnings] == [  # type: ignore[attr-defined]
+        ("amlguard.alerts.outbox", "team", "HTTP 500", 1),
+        ("amlguard.alerts.outbox", "team", "TimeoutError", 2),
+        ("amlguard.alerts.outbox", "team", "HTTP 400", 3)]
+    first, second, third = (r.getMessage() for r in warnings)
+    start = clock.now - timedelta(seconds=1800)
+    assert first.startswith("receiver team: send failed (HTTP 500), attempt 1; next attempt at "
+                            f"{(start + timedelta(seconds=3.75)).isoformat()} (in 4s)")
+    assert "(TimeoutError), attempt 2; next attempt at" in second
+    assert third.startswith("receiver team: send failed (HTTP 400), attempt 3; dead-lettered, not retried")
+    assert warnings[0].retry_at == (start + timedelta(seconds=3.75)).isoformat()  # type: ignore[attr-defined]
+    assert warnings[2].retry_at is None  # type: ignore[attr-defined]
+
+
+def test_a_retry_after_longer_than_the_backoff_is_honoured(store: StateStore, clock: FakeClock) -> None:
+    from amlguard.alerts.notifiers import ReceiverError
+
+    failures = [ReceiverError("HTTP 429", receiver="team", status_code=429, retry_after=120.0)]
+    rec = Recorder(fail=lambda _n: failures.pop(0) if failures else None)
+    mgr = manager(store, clock)
+    mgr.process([finding()])
+    assert mgr.deliver({"team": rec}).failed == 1
+    clock.advance(119)
+    assert mgr.deliver({"team": rec}).attempted == 0
+    clock.advance(1)
+    assert mgr.deliver({"team": rec}).delivered == 1
+
+
+OUTBOX_FULL = "AMLG-OUTBOX-FULL"
+
+
+def _outbox_alerts(mgr: AlertManager) -> list[dict[str, object]]:
+    return [a for a in mgr.list_alerts() if a["rule"] == OUTBOX_FULL]
+
+
+def test_a_full_outbox_drops_its_oldest_counts_them_and_raises_one_alert(
+        store: StateStore, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    down = [True]
+    rec = Recorder(fail=lambda _n: NotificationError("503") if down[0] else None)
+    mgr = manager(store, clock, retry_policy=RetryPolicy(max_queued=3, max_dead=10))
+    mgr.process([finding(resource=ep_id(f"e{i}")) for i in range(1, 6)])
+    assert len(mgr.outbox()) == 5
+    caplog.set_level("WARNING", logger="amlguard.alerts.outbox")
+    stats = mgr.deliver({"team": rec})
+    assert (stats.dropped, stats.dropped_dead) == (2, 0)
+    dropped = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert [r.getMessage() for r in dropped] == [
+        "receiver team: outbox over its cap of 3 queued messages; dropped the 2 oldest (2 in all). "
+        "The receiver is failing or too slow; see its send failures, or raise AMLGUARD_OUTBOX_MAX_MESSAGES"]
+    [full] = _outbox_alerts(mgr)
+    assert (full["status"], full["resource"], full["severity"]) == ("firing", "amlguard://outbox/team", "high")
+    assert "dropped the 2 oldest" in str(full["annotations"]["message"])  # type: ignore[index]
+    # three endpoint notices are kept, and the meta-alert's own notice joined them
+    rules = {a["fingerprint"]: a["rule"] for a in mgr.list_alerts()}
+    assert sorted(rules[item["alerts"][0]] for item in mgr.outbox()) == ["AMLG-NET-001"] * 3 + [OUTBOX_FULL]
+    clock.advance(600)
+    assert mgr.deliver({"team": rec}).dropped == 1  # the meta-alert's notice made it 4
+    assert len(_outbox_alerts(mgr)) == 1  # one alert, not one per pass
+    breaker = store.get_breaker("team")
+    assert breaker is not None and breaker.body["dropped"] == 3
+    down[0] = False
+    for _ in range(3):
+        clock.advance(600)
+        mgr.deliver({"team": rec})
+    [full] = _outbox_alerts(mgr)
+    assert full["status"] == "resolved"
+
+
+def test_dead_letters_over_their_cap_drop_the_oldest_and_alert(store: StateStore, clock: FakeClock) -> None:
+    rec = Recorder(fail=lambda n: None if n.alerts[0].rule == OUTBOX_FULL
+                   else NotificationError("400 rejected", retryable=False))
+    mgr = manager(store, clock, retry_policy=RetryPolicy(max_queued=100, max_dead=2))
+    mgr.process([finding(resource=ep_id(f"e{i}")) for i in range(1, 6)])
+    assert mgr.deliver({"team": rec}).dead == 5
+    clock.advance(1)
+    stats = mgr.deliver({"team": rec})
+    assert (stats.dropped, stats.dropped_dead) == (0, 3)
+    assert [item["state"] for item in mgr.outbox()] == ["dead", "dead", "queued"]  # + the alert's notice
+    [full] = _outbox_alerts(mgr)
+    assert full["status"] == "firing" and "dead letters" in str(full["annotations"]["message"])  # type: ignore[index]

@@ -107,3 +107,27 @@ def test_alerts_timer_runs(app_settings: Path) -> None:
     user_function("on_resource_event")(grid_event("e1", GREEN))
     user_function("alerts_timer")(TimerRequest(past_due=False))  # no receivers configured: nothing sent, no error
     assert firing()
+
+
+def test_the_worker_settings_secure_the_hosts_log_handler() -> None:
+    import io
+    import logging
+
+    from amlguard import telemetry
+
+    stream = io.StringIO()
+    host = logging.StreamHandler(stream)  # stands for the Python worker's handler to the host
+    root = logging.getLogger()
+    httpx_level = logging.getLogger("httpx").level
+    root.addHandler(host)
+    try:
+        runtime.reset()
+        runtime.settings()
+        logging.getLogger("httpx").info("HTTP Request: POST https://h/x?sig=s3cr3t")
+        logging.getLogger("amlguard.test").warning("to https://h/x?sig=s3cr3t")
+    finally:
+        root.removeHandler(host)
+        logging.getLogger("httpx").setLevel(httpx_level)
+        runtime.reset()
+    assert stream.getvalue() == "to https://h/x?REDACTED\n"
+    assert any(isinstance(f, telemetry.RedactingFilter) for f in host.filters)

@@ -263,3 +263,27 @@ def test_an_event_writes_the_store_once_per_effect(service) -> None:
     service.handle_event(parse_event_dict(write_event("e1", BLUE)))
     assert writes.count("audit") == 1 and writes.count("event") == 1, writes
     assert writes.index("event") == len(writes) - 1  # seen is the last write: the effect is stored first
+
+
+def test_receivers_without_settings_get_no_messages(service, clock: Clock) -> None:
+    """The default alerting.yaml with no receiver variable set: alerts are kept, nothing is queued."""
+    service.sweep()
+    clock.advance(3600)  # past every group_wait
+    service.alerts.tick()
+    assert service.alerts.list_alerts(status="firing")
+    assert service.alerts.outbox() == [] and list(service.store.receivers()) == []
+
+
+def test_outbox_caps_come_from_the_settings(workspace: Path, tmp_path: Path, clock: Clock) -> None:
+    from amlguard.config import Settings
+    from amlguard.service import Service
+
+    settings = dataclasses.replace(Settings.from_env({"AMLGUARD_OUTBOX_MAX_MESSAGES": "7",
+                                                      "AMLGUARD_DEAD_LETTER_MAX": "3"}),
+                                   snapshot=(str(workspace),), state_dir=tmp_path / "state")
+    svc = Service.from_settings(settings, clock=clock)
+    try:
+        policy = svc.alerts.retry_policy
+        assert (policy.max_queued, policy.max_dead) == (7, 3)
+    finally:
+        svc.close()
