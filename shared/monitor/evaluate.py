@@ -28,12 +28,12 @@ from amlguard.monitor.signals import (
     deployment_id,
     format_value,
 )
+from amlguard.timeparse import format_duration
 
 __all__ = [
     "MonitorResult",
     "MonitorSource",
     "evaluate_rules",
-    "format_duration",
     "judge",
     "traffic_query",
 ]
@@ -104,16 +104,6 @@ class MonitorResult:
             counts["partial"] += int(e.observation.partial)
         return counts
 
-
-def format_duration(seconds: float) -> str:
-    """`300` -> `5m`, `86400` -> `24h`, `90` -> `90s`."""
-    s = round(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size and s % size == 0:
-            if unit == "d" and s < 2 * 86400:
-                return f"{s // 3600}h"
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 # ------------------------------------------------------------------------------------------ judging

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
 from amlguard.model import Finding, Resource, Status
-from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
+from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules
 from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
 from amlguard.monitor.signals import format_value
-from amlguard.timeparse import parse_time
+from amlguard.timeparse import format_duration, parse_time
 
 if TYPE_CHECKING:
     from amlguard.alerts import AlertFacade, StateStoreProtocol, Transition
