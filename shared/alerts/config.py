@@ -468,10 +468,8 @@ def receiver_status(config: AlertingConfig, env: Mapping[str, str]) -> dict[str,
 
 
 def _register() -> None:
-    try:
-        from amlguard.policy.documents import register_document_kind
-    except ImportError:  # the policy engine is not part of this build; validate_alerting still works
-        return
+    from amlguard.policy.documents import register_document_kind
+
     register_document_kind(KIND, alerting_schema, parse_alerting)
 
 

@@ -157,10 +157,8 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
 
 def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
     """Keep the latest signals where the dashboard reads them (amlguard.reports.dashboard)."""
-    try:
-        from amlguard.reports.dashboard import record_monitor_signals
-    except ImportError:  # no dashboard in this build
-        return
+    from amlguard.reports.dashboard import record_monitor_signals
+
     try:
         record_monitor_signals(store, result, now)
     except Exception:  # the page is a view; the alerts are already updated
