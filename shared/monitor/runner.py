@@ -107,20 +107,13 @@ def _timers(rules: Sequence[MonitorRule]) -> dict[str, dict[str, float]]:
     return timers
 
 
-def _open_alerts(alerts: Any) -> list[dict[str, Any]] | None:
-    lister = getattr(alerts, "list_alerts", None)
-    return None if lister is None else list(lister(include_resolved=False))
-
-
-def _for_alerts(alerts: Any, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
+def _for_alerts(alerts: AlertFacade, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
                 result: MonitorResult) -> list[Finding]:
     """The findings to hand to the alert manager: every failing one, the clear ones that can resolve
     an open alert (a clear finding without an alert changes nothing, and costs a state read each),
     and resolving findings for stale monitor alerts."""
-    open_alerts = _open_alerts(alerts)
+    open_alerts = alerts.list_alerts(include_resolved=False)
     findings = result.findings
-    if open_alerts is None:
-        return findings
     opened = {(str(a.get("rule")), str(a.get("resource")).lower()) for a in open_alerts}
     kept = [f for f in findings if f.status in (Status.FAIL.value, Status.ERROR.value)
             or (f.rule, f.resource.lower()) in opened]
@@ -155,7 +148,7 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
     return out
 
 
-def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
+def _record_signals(store: StateStoreProtocol, result: MonitorResult, now: datetime) -> None:
     """Keep the latest signals where the dashboard reads them (amlguard.reports.dashboard)."""
     from amlguard.reports.dashboard import record_monitor_signals
 
