@@ -23,7 +23,7 @@ from amlguard.config import Settings
 from amlguard.errors import ConfigError
 from amlguard.timeparse import parse_time
 
-__all__ = ["run", "run_alerts", "run_silence"]
+__all__ = ["run", "run_alerts"]
 
 
 def _when(text: str, now: datetime) -> datetime:
@@ -207,11 +207,6 @@ def _dispatch(args: argparse.Namespace, mgr: AlertManager, now: datetime) -> int
     _print(mgr.notification_log(args.limit), args.format,
            ("at", "receiver", "reason", "status", "outcome", "attempts", "rules"))
     return 0
-
-
-def run_silence(argv: list[str]) -> int:
-    """`amlguard silence add|list|expire|edit ...` (argv after `silence`); same as `run`."""
-    return run(["silence", *argv])
 
 
 def run_alerts(argv: list[str]) -> int:

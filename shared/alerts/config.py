@@ -52,8 +52,6 @@ KIND = "AlertRouting"
 ENV_OVERRIDE = "AMLGUARD_ALERTING"
 Problem = tuple[str | None, int | None, str, str]
 
-_ENV_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-             "x-expected": "an environment variable name such as TEAMS_WEBHOOK_URL"}
 _DURATION = {"type": "string", "pattern": duration_pattern("prometheus"),
              "x-expected": "a duration such as 30s, 5m, 4h or 1h30m"}
 _MATCHERS = {"type": "array", "items": {"type": "string", "minLength": 3,

@@ -161,20 +161,6 @@ class AlertManager:
         """Alerts as JSON-ready dicts (contract 5 keys first), firing first, then by severity."""
         return self.views.list_alerts(self._now(now), status=status, include_resolved=include_resolved)
 
-    def summary(self, *, now: datetime | None = None) -> dict[str, int]:
-        """Counts for dashboards and health: alerts by status and user state, outbox backlog."""
-        out = {"firing": 0, "pending": 0, "resolved": 0, "acknowledged": 0, "closed": 0, "muted": 0,
-               "outbox_queued": 0, "outbox_dead": 0}
-        for alert in self.list_alerts(now=now):
-            out[alert["status"]] = out.get(alert["status"], 0) + 1
-            if alert["status"] != "resolved":
-                out["acknowledged"] += alert["user_state"] == "acknowledged"
-                out["closed"] += alert["user_state"] == "closed"
-                out["muted"] += alert["muted"]
-        for item in self.outbox():
-            out["outbox_dead" if item.get("state") == "dead" else "outbox_queued"] += 1
-        return out
-
     def get_alert(self, fp: str, *, now: datetime | None = None) -> dict[str, Any] | None:
         """One alert as in `list_alerts`, with its full history."""
         return self.views.get_alert(fp, self._now(now))
