@@ -261,11 +261,6 @@ class StateStore:
         doc = self.backend.get("audit", self._audit_key(resource_id))
         return None if doc is None else _dt(doc.body.get("at"))
 
-    def audit_record(self, resource_id: str) -> dict[str, Any] | None:
-        """The last audit record of a resource: `{"resource", "at", "summary"}`."""
-        doc = self.backend.get("audit", self._audit_key(resource_id))
-        return None if doc is None else dict(doc.body)
-
     def audit_records(self, prefix: str = "") -> list[dict[str, Any]]:
         """Every audit record whose (lower-cased) resource id starts with `prefix`, by id."""
         return [dict(doc.body) for doc in self.backend.query("audit", prefix.lower())]

@@ -36,7 +36,6 @@ __all__ = [
     "options_from_env",
     "scope_from_env",
     "scope_from_settings",
-    "wants_live",
 ]
 
 
@@ -183,13 +182,6 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                        help="ARM calls in flight with --inventory workspace (default 16, AMLGUARD_CONCURRENCY)")
     group.add_argument("--arm-endpoint", metavar="URL",
                        help="Resource Manager URL for sovereign clouds (default AMLGUARD_ARM_ENDPOINT or public)")
-
-
-def wants_live(args: argparse.Namespace) -> bool:
-    """True when the command line asks for a live scope (a subscription, resource group or
-    workspace flag) rather than files."""
-    return bool(getattr(args, "subscription", None) or getattr(args, "resource_group", None)
-                or getattr(args, "workspace", None))
 
 
 def inventory_from_args(args: argparse.Namespace, env: Mapping[str, str], *,

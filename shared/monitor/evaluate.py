@@ -91,10 +91,6 @@ class MonitorResult:
     def findings(self) -> list[Finding]:
         return [e.finding for e in self.evaluated if e.finding is not None]
 
-    def observed(self, rule_id: str) -> list[str]:
-        """Resources the rule produced a finding for (those whose alert state may change)."""
-        return [e.resource.id for e in self.evaluated if e.rule.id == rule_id and e.finding is not None]
-
     def summary(self) -> dict[str, int]:
         counts = {"resources": len({e.resource.id for e in self.evaluated}), "evaluated": len(self.evaluated),
                   "passed": 0, "failed": 0, "errors": 0, "not_applicable": 0, "kept": 0, "partial": 0}

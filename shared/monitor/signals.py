@@ -9,7 +9,7 @@ its Log Analytics column, and the runner plans one query for many resources from
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +21,6 @@ __all__ = [
     "DEPLOYMENT_NAMESPACE",
     "ENDPOINT_NAMESPACE",
     "SIGNALS",
-    "LogRow",
     "MetricPoint",
     "MetricSeries",
     "Observation",
@@ -66,9 +65,6 @@ class MetricSeries:
     dimensions: dict[str, str] = field(default_factory=dict)
     points: list[MetricPoint] = field(default_factory=list)
     error: str | None = None  # the metric's own errorCode / message when not Success
-
-
-LogRow = Mapping[str, Any]
 
 
 @dataclass(slots=True)

@@ -228,7 +228,7 @@ def test_metric_rules_share_calls_and_map_split_series_to_deployments(tmp_path: 
     assert cap.finding is not None and "deployment_capacity 2 instances < 3 instances" in cap.finding.message
     summary = result.summary()
     assert (summary["failed"], summary["errors"], summary["kept"]) == (6, 4, 3)
-    assert set(result.observed("AMLG-MON-CAP-001")) == {a1.id, a2.id}
+    assert {f.resource for f in result.findings if f.rule == "AMLG-MON-CAP-001"} == {a1.id, a2.id}
 
 
 def test_log_rules_share_one_query_per_window_and_flag_partial_results(tmp_path: Path) -> None:
