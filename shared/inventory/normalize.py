@@ -21,7 +21,6 @@ from amlguard.armid import ArmId
 from amlguard.inventory.recognize import Classification, classify_document, with_compute
 from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import KINDS, NO_PATHS, Kind, Resource
-from amlguard.timeparse import seconds_or_none
 
 __all__ = [
     "WorkspaceContext",
@@ -29,14 +28,8 @@ __all__ = [
     "camel_to_snake",
     "finish",
     "normalize_enum",
-    "parse_duration",
     "resource_from_yaml",
 ]
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds in an ISO-8601 duration (`PT5M`, `P1DT2H`), a .NET TimeSpan (`00:00:05`) or a
-    number, as ARM and Azure ML write them; None when unreadable."""
-    return seconds_or_none(value, "wire")
 
 
 @dataclass(slots=True, frozen=True)
