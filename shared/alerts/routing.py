@@ -17,18 +17,8 @@ from amlguard.model import SEVERITIES
 from amlguard.timeparse import format_duration
 from amlguard.timeparse import parse_duration as _parse_duration
 
-__all__ = [
-    "DEFAULT_GROUP_INTERVAL",
-    "DEFAULT_GROUP_WAIT",
-    "DEFAULT_REPEAT_INTERVAL",
-    "GROUP_BY_ALL",
-    "Matcher",
-    "Route",
-    "RouteMatch",
-    "parse_duration",
-    "parse_matcher",
-    "severity_forms",
-]
+__all__ = ["DEFAULT_GROUP_INTERVAL", "DEFAULT_GROUP_WAIT", "DEFAULT_REPEAT_INTERVAL", "GROUP_BY_ALL", "Matcher",
+           "Route", "RouteMatch", "parse_duration", "parse_matcher", "severity_forms"]
 
 # Alertmanager's documented defaults (docs/configuration.md, `<route>`).
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)

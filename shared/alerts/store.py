@@ -23,20 +23,8 @@ from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
 from amlguard.timeparse import parse_time
 
-__all__ = [
-    "Backend",
-    "Conflict",
-    "Doc",
-    "Op",
-    "StateStore",
-    "StoredAlert",
-    "alert_from_json",
-    "alert_to_json",
-    "notification_from_json",
-    "notification_to_json",
-    "open_store",
-    "to_utc",
-]
+__all__ = ["Backend", "Conflict", "Doc", "Op", "StateStore", "StoredAlert", "alert_from_json", "alert_to_json",
+           "notification_from_json", "notification_to_json", "open_store", "to_utc"]
 
 HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
 

@@ -24,19 +24,9 @@ if TYPE_CHECKING:
 
     from amlguard.config import Settings
 
-__all__ = [
-    "INVENTORY_MODES",
-    "ClientOptions",
-    "add_live_arguments",
-    "credential_from_env",
-    "find_workspace_config",
-    "inventory_from_args",
-    "inventory_from_settings",
-    "make_inventory",
-    "options_from_env",
-    "scope_from_env",
-    "scope_from_settings",
-]
+__all__ = ["INVENTORY_MODES", "ClientOptions", "add_live_arguments", "credential_from_env", "find_workspace_config",
+           "inventory_from_args", "inventory_from_settings", "make_inventory", "options_from_env", "scope_from_env",
+           "scope_from_settings"]
 
 
 def _split(value: str | None) -> tuple[str, ...]:

@@ -22,14 +22,7 @@ from amlguard.inventory.recognize import Classification, classify_document, with
 from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import KINDS, NO_PATHS, Kind, Resource
 
-__all__ = [
-    "WorkspaceContext",
-    "build_from_yaml",
-    "camel_to_snake",
-    "finish",
-    "normalize_enum",
-    "resource_from_yaml",
-]
+__all__ = ["WorkspaceContext", "build_from_yaml", "camel_to_snake", "finish", "normalize_enum", "resource_from_yaml"]
 
 
 @dataclass(slots=True, frozen=True)

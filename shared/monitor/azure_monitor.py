@@ -26,20 +26,9 @@ from amlguard.timeparse import parse_time as _parse_time
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-__all__ = [
-    "DEFAULT_LOGS_ENDPOINT",
-    "DEFAULT_METRICS_AUDIENCE",
-    "MAX_BATCH_RESOURCES",
-    "MAX_METRICS_PER_CALL",
-    "AzureMonitor",
-    "LogsAnswer",
-    "MetricsAnswer",
-    "MonitorClientSettings",
-    "parse_metric_id",
-    "parse_metric_values",
-    "parse_time",
-    "partial_error_text",
-]
+__all__ = ["DEFAULT_LOGS_ENDPOINT", "DEFAULT_METRICS_AUDIENCE", "MAX_BATCH_RESOURCES", "MAX_METRICS_PER_CALL",
+           "AzureMonitor", "LogsAnswer", "MetricsAnswer", "MonitorClientSettings", "parse_metric_id",
+           "parse_metric_values", "parse_time", "partial_error_text"]
 
 log = logging.getLogger(__name__)
 

@@ -30,13 +30,7 @@ from amlguard.monitor.signals import (
 )
 from amlguard.timeparse import format_duration
 
-__all__ = [
-    "MonitorResult",
-    "MonitorSource",
-    "evaluate_rules",
-    "judge",
-    "traffic_query",
-]
+__all__ = ["MonitorResult", "MonitorSource", "evaluate_rules", "judge", "traffic_query"]
 
 log = logging.getLogger(__name__)
 

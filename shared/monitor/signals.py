@@ -16,22 +16,9 @@ from typing import Any
 
 from amlguard.registry import Registry
 
-__all__ = [
-    "AGGREGATIONS",
-    "DEPLOYMENT_NAMESPACE",
-    "ENDPOINT_NAMESPACE",
-    "SIGNALS",
-    "MetricPoint",
-    "MetricSeries",
-    "Observation",
-    "SignalSpec",
-    "combine",
-    "deployment_id",
-    "error_rate",
-    "format_value",
-    "reduce_points",
-    "register_signal",
-]
+__all__ = ["AGGREGATIONS", "DEPLOYMENT_NAMESPACE", "ENDPOINT_NAMESPACE", "SIGNALS", "MetricPoint", "MetricSeries",
+           "Observation", "SignalSpec", "combine", "deployment_id", "error_rate", "format_value", "reduce_points",
+           "register_signal"]
 
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"

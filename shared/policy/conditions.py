@@ -23,16 +23,8 @@ from amlguard.model import Resource
 from amlguard.policy.operators import OPERATORS, Operator, show
 from amlguard.policy.valuetypes import VALUE_TYPES, Clock
 
-__all__ = [
-    "LOGIC_KEYS",
-    "MODIFIER_KEYS",
-    "RESOURCE_ATTRIBUTES",
-    "SUBJECT_KEYS",
-    "CompileContext",
-    "Node",
-    "compile_condition",
-    "is_param_ref",
-]
+__all__ = ["LOGIC_KEYS", "MODIFIER_KEYS", "RESOURCE_ATTRIBUTES", "SUBJECT_KEYS", "CompileContext", "Node",
+           "compile_condition", "is_param_ref"]
 
 LOGIC_KEYS = ("allOf", "anyOf", "not")
 SUBJECT_KEYS = ("field", "tag", "value", "count")

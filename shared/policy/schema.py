@@ -22,16 +22,8 @@ from amlguard.timeparse import duration_pattern
 if TYPE_CHECKING:  # the loader imports this module: the rule table takes rules the caller loaded
     from amlguard.policy.engine import Rule
 
-__all__ = [
-    "EFFECTS",
-    "RULE_ID_PATTERN",
-    "SCHEMA_ID",
-    "generate_reference",
-    "generate_schema",
-    "kind_schema",
-    "render_readme",
-    "write_generated",
-]
+__all__ = ["EFFECTS", "RULE_ID_PATTERN", "SCHEMA_ID", "generate_reference", "generate_schema", "kind_schema",
+           "render_readme", "write_generated"]
 
 SCHEMA_ID = "https://amlguard.dev/schemas/amlguard-policy.schema.json"
 RULE_ID_PATTERN = r"^AMLG-(NET|AUTH|PORT|OPS|TAG|SUP)-[0-9]{3}$"

@@ -30,20 +30,8 @@ if TYPE_CHECKING:
 # The rules remediation reads `effect` and `remediate` from: a pack, or its rules_metadata()
 RuleTable: TypeAlias = "PolicyPack | Mapping[str, Mapping[str, Any]]"
 
-__all__ = [
-    "PlannedAction",
-    "RemediationRecord",
-    "add_remediation_arguments",
-    "annotate",
-    "apply",
-    "arm_clients",
-    "brake_reason",
-    "default_actor",
-    "parse_max_resources",
-    "plan",
-    "remediate",
-    "remediate_from_args",
-]
+__all__ = ["PlannedAction", "RemediationRecord", "add_remediation_arguments", "annotate", "apply", "arm_clients",
+           "brake_reason", "default_actor", "parse_max_resources", "plan", "remediate", "remediate_from_args"]
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,8 @@ if TYPE_CHECKING:
     from amlguard.monitor.evaluate import MonitorResult
     from amlguard.service import Service
 
-__all__ = [
-    "MONITOR_META",
-    "DashboardData",
-    "alert_state",
-    "collect",
-    "record_monitor_signals",
-    "render_dashboard",
-    "render_dashboard_data",
-]
+__all__ = ["MONITOR_META", "DashboardData", "alert_state", "collect", "record_monitor_signals", "render_dashboard",
+           "render_dashboard_data"]
 
 log = logging.getLogger(__name__)
 

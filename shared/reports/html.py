@@ -38,19 +38,8 @@ from ._common import (
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = [
-    "STATUS_LABELS",
-    "AlertNote",
-    "ComplianceRow",
-    "compliance",
-    "environment",
-    "render_html",
-    "render_page",
-    "resource_status",
-    "resources_table",
-    "rule_cards",
-    "who_text",
-]
+__all__ = ["STATUS_LABELS", "AlertNote", "ComplianceRow", "compliance", "environment", "render_html", "render_page",
+           "resource_status", "resources_table", "rule_cards", "who_text"]
 
 # Resource status: the worst of its findings. Labels are what a platform lead reads.
 STATUS_LABELS: dict[str, str] = {

@@ -18,17 +18,8 @@ import numpy as np
 
 from amlguard.monitor.drift.thresholds import CHI2, JS, KS, NWD, PSI
 
-__all__ = [
-    "CategoricalResult",
-    "NumericalResult",
-    "bin_edges",
-    "categorical_drift",
-    "count_categories",
-    "finite_sorted",
-    "ks_pvalue",
-    "numerical_drift",
-    "sturges_bins",
-]
+__all__ = ["CategoricalResult", "NumericalResult", "bin_edges", "categorical_drift", "count_categories",
+           "finite_sorted", "ks_pvalue", "numerical_drift", "sturges_bins"]
 
 # scipy.stats.ks_2samp(method='auto') is exact up to this many rows in the larger sample.
 _KS_MAX_AUTO_N = 10_000
