@@ -8,13 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from amlguard.armid import ArmId
-from amlguard.inventory.normalize import (
-    clean_values,
-    finish,
-    has_service_fields,
-    take_explicit_id,
-    text_of,
-)
+from amlguard.inventory.normalize import clean_values, finish, has_service_fields, take_explicit_id, text_of
 from amlguard.inventory.recognize import arm_kind
 from amlguard.inventory.values import camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import Kind, Resource
