@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard.alerts.manager import AlertManager
 from amlguard.alerts.routing import parse_duration
@@ -22,6 +22,9 @@ from amlguard.alerts.store import open_store
 from amlguard.config import Settings
 from amlguard.errors import ConfigError
 from amlguard.timeparse import parse_time
+
+if TYPE_CHECKING:
+    from amlguard.alerts.config import AlertingConfig
 
 __all__ = ["run", "run_alerts"]
 
@@ -122,7 +125,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _alerting_config(path: Path | None) -> Any:
+def _alerting_config(path: Path | None) -> AlertingConfig | None:
     """The alerting config (for inhibition in listings); without a valid one, listings skip inhibition."""
     try:
         from amlguard.alerts.config import load_alerting
