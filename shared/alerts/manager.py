@@ -1,11 +1,5 @@
-"""AlertManager: the facade the service, the API and the CLI use, over the alert pipeline.
-
-Findings flow through small stages, after Alertmanager's notify pipeline:
-`observe` (lifecycle transitions) -> `grouping` (route and group) -> `dedup` (mute, decide,
-deduplicate; the group write carries the outbox messages) -> `outbox` (delivery with retries).
-`views` holds what people read and do. `on_due` tells a scheduler when the next step is due,
-so a notice leaves when its group's `group_wait` ends rather than at the next timer tick.
-"""
+"""AlertManager: the facade the service, the API and the CLI use over the alert pipeline stages
+(observe -> grouping -> dedup -> outbox, then views; docs/alerts.md); `on_due` tells a scheduler when."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""The one module that talks to Azure Monitor: platform metrics (batch `metrics:getBatch` through
-azure-monitor-querymetrics, single resources through azure-mgmt-monitor) and Log Analytics
-queries (azure-monitor-query), returned in the neutral shapes of shared/monitor/signals.py.
-
-Clients are built from a credential and plain SDK settings (endpoint, audience, CA bundle,
-timeouts, azure-core retry policy, which honours Retry-After on 429 / 503); nothing here exists
-only for tests. SDK imports happen on first use, never at import.
-"""
+"""The one module that talks to Azure Monitor: metrics (getBatch or ARM per resource) and Log Analytics,
+returned in the shapes of signals.py (docs/monitoring.md); SDK imports happen on first use."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Evaluate monitor rules once: plan as few Azure Monitor queries as possible for every rule and
-resource, reduce each window to one value, and judge it into Findings.
-
-Metric rules are grouped by (namespace, dimension split, window, grain) so one metrics:getBatch
-call serves every rule and up to 50 resources; traffic-log rules share one KQL per window; drift
-rules read their baseline once per file. A query that fails is an `error` finding for exactly
-the resources it covered; a partial Log Analytics answer is used and flagged.
-"""
+"""Evaluate monitor rules once: as few Azure Monitor queries as possible (docs/monitoring.md, "How
+queries are made"), one value per window, judged into Findings; a failed query is an `error` finding."""
 
 from __future__ import annotations
 
