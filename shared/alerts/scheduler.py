@@ -1,5 +1,5 @@
 """`amlguard serve`'s timers, in-process: sweep, monitor and alerts on their NCRONTAB schedules, and alert
-delivery the moment it is due (the loop and its wake-ups: docs/alerts.md, "`amlguard serve`")."""
+delivery the moment it is due (the loop and its wake-ups: docs/alerts.md, "When a notice leaves")."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""The alert state store: one interface over SQLite (local default) and Azure Table storage.
-
-A backend only knows documents addressed by (partition, row) with ETags and an atomic batch of
-writes inside one partition (what Table storage offers); `StateStore` builds every record kind
-on that: alerts with their history, silences, notification groups + outbox (one partition per
-receiver, so a group's log update and its outbox message commit together), the notification
-log, Event Grid event ids seen, last audit time per resource and audit runs.
-"""
+"""The alert state store: every record kind amlguard keeps, over documents with ETags and
+single-partition batches that SQLite and Azure Table storage both offer (docs/alerts.md, "State stores")."""
 
 from __future__ import annotations
 
