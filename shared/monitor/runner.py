@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
 from amlguard.model import Finding, Resource, Status
-from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules
+from amlguard.monitor.evaluate import Evaluated, MonitorResult, MonitorSource, evaluate_rules
 from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
 from amlguard.monitor.signals import format_value
 from amlguard.timeparse import format_duration, parse_time
@@ -317,7 +317,7 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
         payload = {"now": now.isoformat(), "summary": result.summary(),
                    "signals": [e.to_json() for e in result.evaluated],
                    "findings": [f.to_json() for f in result.findings],
-                   "transitions": [t.to_json() if hasattr(t, "to_json") else t for t in transitions]}
+                   "transitions": [t.to_json() for t in transitions]}
         out.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
         out.write(render_table(result, now, transitions))
@@ -334,10 +334,10 @@ def _short_name(resource: Resource) -> str:
     return resource.name
 
 
-def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any] = ()) -> str:
+def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Transition] = ()) -> str:
     """The terminal report: one line per (rule, resource), the message under failures and errors."""
     rows: list[tuple[str, str, str, str, str, str, str]] = []
-    items: list[Any] = []
+    items: list[Evaluated] = []
     order = {"fail": 0, "error": 1, "kept": 2, "pass": 3, "not_applicable": 4}
     evaluated = sorted(result.evaluated, key=lambda e: (order.get(e.finding.status if e.finding else "kept", 5),
                                                         e.rule.id, e.resource.id))
@@ -368,8 +368,7 @@ def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any
                   f"(ignored), {summary['kept']} no data (state kept)"
               + (f", {summary['partial']} from partial results (*)" if summary["partial"] else "")]
     if transitions:
-        lines.append("alerts: " + ", ".join(
-            f"{getattr(t, 'rule', '?')} on {str(getattr(t, 'resource', '?')).rsplit('/', 1)[-1]} -> "
-            f"{getattr(t, 'to_status', '?')}" for t in transitions))
+        lines.append("alerts: " + ", ".join(f"{t.rule} on {t.resource.rsplit('/', 1)[-1]} -> {t.to_status}"
+                                            for t in transitions))
     return "\n".join(lines) + "\n"
 
