@@ -280,7 +280,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
 
 def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
     now = _parse_now(args.now)
-    source: Any
+    source: MonitorSource
     snapshot: Sequence[Path | str] | None = args.snapshot
     rules_path: list[Path] | None = [Path(args.rules)] if args.rules else None
     if args.example:
