@@ -1,15 +1,5 @@
-"""Normalise what was read into one `Resource`: canonical fields, Azure defaults, ids.
-
-Canonical field names are the Azure ML CLI v2 YAML names (snake_case); enum values are
-lower-case snake (`Disabled`, `PublicNetworkAccessType.DISABLED` -> `disabled`, `AADToken` ->
-`aad_token`); ARM durations become numbers in the YAML unit (ms for request settings, seconds
-elsewhere). Every inventory (files, live ARM, Resource Graph) goes through here or
-`amlguard.inventory.arm`, so the policy engine sees one shape whatever the source.
-
-A resource is built in two steps so that each is done once: `build_*` normalises the fields;
-`finish` fills the Azure defaults and the id once its kind and workspace are settled (the file
-inventory settles them across files in between). No azure-ai-ml import on this path.
-"""
+"""Normalise what was read into one `Resource` (canonical fields and values: docs/inventory.md): `build_*`
+normalises the fields, `finish` adds Azure defaults and the id once kind and workspace are settled."""
 
 from __future__ import annotations
 
