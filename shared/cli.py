@@ -114,11 +114,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         import importlib
 
         module_name, attr = _DELEGATED[args_list[0]]
-        try:
-            runner = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
-            print(f"amlguard: `{args_list[0]}` is not available in this build", file=sys.stderr)
-            return 2
+        runner = getattr(importlib.import_module(module_name), attr)
         if args_list[0] in _TAKES_SETTINGS:
             return int(runner(args_list[1:], settings=settings))
         return int(runner(args_list[1:]))

@@ -14,19 +14,8 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "KINDS",
-    "NO_PATHS",
-    "SEVERITIES",
-    "AuditReport",
-    "Diagnostic",
-    "Finding",
-    "Kind",
-    "Resource",
-    "Severity",
-    "Status",
-    "severity_rank",
-]
+__all__ = ["KINDS", "NO_PATHS", "SEVERITIES", "AuditReport", "Diagnostic", "Finding", "Kind", "Resource", "Severity",
+           "Status", "severity_rank"]
 
 
 class Kind(enum.StrEnum):

@@ -1,11 +1,5 @@
-"""One name -> object registry for every extension point (Cloud Custodian's `c7n/registry.py`).
-
-Condition operators, value types and policy document kinds (amlguard.policy), monitor signals,
-alert notifiers and remediation actions each keep a `Registry`: elements register under a
-name, a second registration of the same name is an error (two modules claiming one name is a
-bug, never an override), and iteration follows registration order, which is the order the
-generated JSON Schema and policy reference list them in.
-"""
+"""One name -> object registry for every extension point (Cloud Custodian's `c7n/registry.py`); a
+second registration of a name is an error, iteration follows registration order (docs/policy.md)."""
 
 from __future__ import annotations
 

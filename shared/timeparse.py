@@ -12,7 +12,8 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-__all__ = ["DurationForm", "parse_duration", "parse_time", "seconds_or_none", "time_or_none"]
+__all__ = ["DurationForm", "duration_pattern", "format_duration", "parse_duration", "parse_time", "seconds_or_none",
+           "time_or_none"]
 
 # Where a duration comes from decides what it may look like:
 # - "policy": policy and monitor rules: a number of seconds, `250ms`, `1.5h`, `5 m`, `1h30m`, ISO 8601.
@@ -67,6 +68,38 @@ def seconds_or_none(value: object, form: DurationForm = "policy") -> float | Non
         return parse_duration(value, form).total_seconds()
     except ValueError:
         return None
+
+
+def duration_pattern(form: Literal["policy", "prometheus"]) -> str:
+    """A JSON Schema `pattern` for the text parse_duration reads in `form`, so a schema refuses what it would.
+
+    Values out of range (`99999999999w`) pass the pattern and are refused by parse_duration.
+    """
+    policy = form == "policy"
+    number = r"\d+(\.\d+)?" if policy else r"\d+"
+    spaced = r"\s*" if policy else ""
+    short = "".join(f"({number}{spaced}{_any_case(unit) if policy else unit})?" for unit in _UNIT_ORDER)
+    part = r"\d+([.,]\d+)?"  # isodate reads a decimal comma too
+    iso = f"[pP](?=[tT]?\\d)({part}[wW])?({part}[dD])?([tT]({part}[hH])?({part}[mM])?({part}[sS])?)?"
+    return rf"^\s*(?=\S)({short}|{iso}{'|' + number if policy else ''})\s*$"
+
+
+def _any_case(text: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in text)
+
+
+def format_duration(value: float | timedelta) -> str:
+    """The short form of a duration in seconds: `30s`, `5m`, `1h30m`, `250ms`; `24h` for a day, `2d` from two days."""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    left = round(seconds * 1000)
+    if left >= 2 * 86_400_000 and left % 86_400_000 == 0:
+        return f"{left // 86_400_000}d"
+    out = ""
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
+        if left >= size:
+            out += f"{left // size}{unit}"
+            left %= size
+    return out or "0s"
 
 
 def _iso_duration(text: str, problem: str) -> timedelta:

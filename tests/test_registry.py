@@ -44,4 +44,4 @@ def test_registering_a_built_in_name_again_is_refused() -> None:
     with pytest.raises(ValueError, match="remediation action 'tag' is registered twice"):
         register_action("tag")(ACTIONS["tag"])
     with pytest.raises(ValueError, match="notifier 'teams' is registered twice"):
-        notifiers.register("teams")(notifiers.notifier_class("teams"))
+        notifiers.register("teams")(notifiers.notifier_kinds()["teams"])

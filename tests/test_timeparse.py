@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from amlguard.timeparse import parse_duration, parse_time, seconds_or_none, time_or_none
+from amlguard.timeparse import (
+    duration_pattern,
+    format_duration,
+    parse_duration,
+    parse_time,
+    seconds_or_none,
+    time_or_none,
+)
 
 S = timedelta(seconds=1)
 
 
-@pytest.mark.parametrize(("form", "value", "expected"), [
+ACCEPTED = [
     # ISO 8601, in every dialect (isodate)
     ("policy", "PT5M", 300 * S), ("policy", "P1D", 86400 * S), ("policy", "PT0.5S", 0.5 * S),
     ("policy", "P1DT2H", 93600 * S), ("policy", "pt10s", 10 * S), ("policy", "P1W", 604800 * S),
@@ -29,13 +37,16 @@ S = timedelta(seconds=1)
     # ARM wire forms: .NET TimeSpans and numbers
     ("wire", "00:00:05", 5 * S), ("wire", "1.02:03:04", 93784 * S), ("wire", "1.02:03:04.5", 93784.5 * S),
     ("wire", "-00:01:00", -60 * S), ("wire", 7, 7 * S),
-])
+]
+
+
+@pytest.mark.parametrize(("form", "value", "expected"), ACCEPTED)
 def test_durations(form: Any, value: Any, expected: timedelta) -> None:
     assert parse_duration(value, form) == expected
     assert seconds_or_none(value, form) == expected.total_seconds()
 
 
-@pytest.mark.parametrize(("form", "value", "why"), [
+REFUSED = [
     ("policy", "PT", "not a duration"), ("policy", "P", "not a duration"), ("policy", "soon", "not a duration"),
     ("policy", "", "not a duration"), ("policy", None, "not a duration"), ("policy", True, "not a duration"),
     ("policy", "00:00:05", "not a duration"),  # a time of day to a policy author
@@ -49,12 +60,34 @@ def test_durations(form: Any, value: Any, expected: timedelta) -> None:
     ("prometheus", "4hours", "not a duration"), ("prometheus", "-1s", "not a duration"),
     ("prometheus", "-PT1S", "not a duration"),
     ("wire", "5m", "not a duration"), ("wire", "1:2", "not a duration"), ("wire", "PT", "not a duration"),
-])
+]
+
+
+@pytest.mark.parametrize(("form", "value", "why"), REFUSED)
 def test_duration_refusals_say_what_to_write(form: Any, value: Any, why: str) -> None:
     with pytest.raises(ValueError, match=why) as caught:
         parse_duration(value, form)
     assert "write e.g." in str(caught.value) or "P30D" in str(caught.value)
     assert seconds_or_none(value, form) is None
+
+
+@pytest.mark.parametrize("form", ["policy", "prometheus"])
+def test_schema_pattern_reads_the_text_the_parser_reads(form: Any) -> None:
+    """The policy and alerting schemas refuse exactly the duration text parse_duration refuses."""
+    texts = [value for _, value, _ in ACCEPTED + REFUSED if isinstance(value, str) and value[:1] != "-"]
+    texts += ["1h30m", "1H30M", "5 ms", "P1W2D", "PT0,5S", "1h 30m", "30x", "5mm", " "]
+    texts.remove("99999999999w")  # the grammar allows it; only its size is refused
+    pattern = re.compile(duration_pattern(form))
+    for text in texts:
+        assert (pattern.search(text) is not None) == (seconds_or_none(text, form) is not None), text
+
+
+def test_formatted_durations_read_back_as_themselves() -> None:
+    seconds = [0.25, 30, 60, 90, 300, 900, 3600, 5400, 86400, 172800, 176400]
+    formatted = [format_duration(s) for s in seconds]
+    assert formatted == ["250ms", "30s", "1m", "1m30s", "5m", "15m", "1h", "1h30m", "24h", "2d", "49h"]
+    assert [seconds_or_none(text, "prometheus") for text in formatted] == seconds
+    assert format_duration(timedelta(minutes=5)) == "5m"
 
 
 MINUS_14 = timezone(timedelta(hours=-14))

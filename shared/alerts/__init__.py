@@ -10,32 +10,8 @@ from amlguard.alerts.silences import Silence, SilenceError
 from amlguard.alerts.store import Conflict, StateStore, StoredAlert, open_store
 from amlguard.alerts.types import Alert, AlertStatus, Notification, Notifier, NotifyReason, fingerprint
 
-__all__ = [
-    "Alert",
-    "AlertFacade",
-    "AlertManager",
-    "AlertStatus",
-    "Conflict",
-    "DeliveryStats",
-    "InhibitRule",
-    "Notification",
-    "Notifier",
-    "NotifyLogEntry",
-    "NotifyReason",
-    "RetryPolicy",
-    "Silence",
-    "SilenceError",
-    "State",
-    "StateStore",
-    "StateStoreProtocol",
-    "StoredAlert",
-    "Transition",
-    "alert_fingerprint",
-    "alert_labels",
-    "evaluate",
-    "fingerprint",
-    "inhibited_by",
-    "needs_update",
-    "open_store",
-    "parse_inhibit_rules",
-]
+__all__ = ["Alert", "AlertFacade", "AlertManager", "AlertStatus", "Conflict", "DeliveryStats", "InhibitRule",
+           "Notification", "Notifier", "NotifyLogEntry", "NotifyReason", "RetryPolicy", "Silence", "SilenceError",
+           "State", "StateStore", "StateStoreProtocol", "StoredAlert", "Transition", "alert_fingerprint",
+           "alert_labels", "evaluate", "fingerprint", "inhibited_by", "needs_update", "open_store",
+           "parse_inhibit_rules"]

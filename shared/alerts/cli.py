@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard.alerts.manager import AlertManager
 from amlguard.alerts.routing import parse_duration
@@ -23,7 +23,10 @@ from amlguard.config import Settings
 from amlguard.errors import ConfigError
 from amlguard.timeparse import parse_time
 
-__all__ = ["run", "run_alerts", "run_silence"]
+if TYPE_CHECKING:
+    from amlguard.alerts.config import AlertingConfig
+
+__all__ = ["run", "run_alerts"]
 
 
 def _when(text: str, now: datetime) -> datetime:
@@ -122,7 +125,7 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _alerting_config(path: Path | None) -> Any:
+def _alerting_config(path: Path | None) -> AlertingConfig | None:
     """The alerting config (for inhibition in listings); without a valid one, listings skip inhibition."""
     try:
         from amlguard.alerts.config import load_alerting
@@ -207,11 +210,6 @@ def _dispatch(args: argparse.Namespace, mgr: AlertManager, now: datetime) -> int
     _print(mgr.notification_log(args.limit), args.format,
            ("at", "receiver", "reason", "status", "outcome", "attempts", "rules"))
     return 0
-
-
-def run_silence(argv: list[str]) -> int:
-    """`amlguard silence add|list|expire|edit ...` (argv after `silence`); same as `run`."""
-    return run(["silence", *argv])
 
 
 def run_alerts(argv: list[str]) -> int:

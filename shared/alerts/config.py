@@ -23,6 +23,7 @@ from amlguard.alerts.routing import Route, RouteMatch, parse_duration, parse_mat
 from amlguard.alerts.types import Notifier
 from amlguard.config import Settings
 from amlguard.errors import PolicyError
+from amlguard.timeparse import duration_pattern
 from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
@@ -51,9 +52,7 @@ KIND = "AlertRouting"
 ENV_OVERRIDE = "AMLGUARD_ALERTING"
 Problem = tuple[str | None, int | None, str, str]
 
-_ENV_NAME = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-             "x-expected": "an environment variable name such as TEAMS_WEBHOOK_URL"}
-_DURATION = {"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$", "minLength": 2,
+_DURATION = {"type": "string", "pattern": duration_pattern("prometheus"),
              "x-expected": "a duration such as 30s, 5m, 4h or 1h30m"}
 _MATCHERS = {"type": "array", "items": {"type": "string", "minLength": 3,
                                         "x-expected": 'a matcher such as severity=~"critical|high"'}}
@@ -477,10 +476,8 @@ def receiver_status(config: AlertingConfig, env: Mapping[str, str]) -> dict[str,
 
 
 def _register() -> None:
-    try:
-        from amlguard.policy.documents import register_document_kind
-    except ImportError:  # the policy engine is not part of this build; validate_alerting still works
-        return
+    from amlguard.policy.documents import register_document_kind
+
     register_document_kind(KIND, alerting_schema, parse_alerting)
 
 

@@ -1,9 +1,5 @@
-"""Decide-and-deduplicate stage: one aggregation group's flush.
-
-For a group that is due, reads its members (muted ones left out), asks `lifecycle.needs_update`
-whether and why receivers must hear, and turns the answer into the outbox message(s) and the new
-notification-log entry, which the caller writes together with the group in one atomic write.
-"""
+"""Decide-and-deduplicate stage: one group's flush, `lifecycle.needs_update` turned into the outbox
+message(s) and notification-log entry the caller writes with the group in one atomic write."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Route-and-group stage: alerts whose state changed join the aggregation groups of the routes
-they match (one write per group), and a group due now is flushed in that same write.
-
-Routing is the Alertmanager tree of `routing.Route` (through `config.AlertingConfig.route`); the
-group keeps its members, timers and notification log in the receiver's partition, so "join,
-decide, enqueue" is one atomic Table batch.
-"""
+"""Route-and-group stage: changed alerts join the groups of the Alertmanager routes they match, one
+write per group, flushing a group due now in that same atomic write (docs/alerts.md)."""
 
 from __future__ import annotations
 

@@ -15,14 +15,7 @@ from typing import Any
 from amlguard.alerts.types import Alert, AlertStatus, NotifyReason
 from amlguard.timeparse import parse_time
 
-__all__ = [
-    "NotifyLogEntry",
-    "State",
-    "Transition",
-    "evaluate",
-    "needs_update",
-    "state_of",
-]
+__all__ = ["NotifyLogEntry", "State", "Transition", "evaluate", "needs_update", "state_of"]
 
 PENDING = AlertStatus.PENDING.value
 FIRING = AlertStatus.FIRING.value

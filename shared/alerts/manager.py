@@ -1,11 +1,5 @@
-"""AlertManager: the facade the service, the API and the CLI use, over the alert pipeline.
-
-Findings flow through small stages, after Alertmanager's notify pipeline:
-`observe` (lifecycle transitions) -> `grouping` (route and group) -> `dedup` (mute, decide,
-deduplicate; the group write carries the outbox messages) -> `outbox` (delivery with retries).
-`views` holds what people read and do. `on_due` tells a scheduler when the next step is due,
-so a notice leaves when its group's `group_wait` ends rather than at the next timer tick.
-"""
+"""AlertManager: the facade the service, the API and the CLI use over the alert pipeline stages
+(observe -> grouping -> dedup -> outbox, then views; docs/alerts.md); `on_due` tells a scheduler when."""
 
 from __future__ import annotations
 
@@ -166,20 +160,6 @@ class AlertManager:
                     now: datetime | None = None) -> list[dict[str, Any]]:
         """Alerts as JSON-ready dicts (contract 5 keys first), firing first, then by severity."""
         return self.views.list_alerts(self._now(now), status=status, include_resolved=include_resolved)
-
-    def summary(self, *, now: datetime | None = None) -> dict[str, int]:
-        """Counts for dashboards and health: alerts by status and user state, outbox backlog."""
-        out = {"firing": 0, "pending": 0, "resolved": 0, "acknowledged": 0, "closed": 0, "muted": 0,
-               "outbox_queued": 0, "outbox_dead": 0}
-        for alert in self.list_alerts(now=now):
-            out[alert["status"]] = out.get(alert["status"], 0) + 1
-            if alert["status"] != "resolved":
-                out["acknowledged"] += alert["user_state"] == "acknowledged"
-                out["closed"] += alert["user_state"] == "closed"
-                out["muted"] += alert["muted"]
-        for item in self.outbox():
-            out["outbox_dead" if item.get("state") == "dead" else "outbox_queued"] += 1
-        return out
 
     def get_alert(self, fp: str, *, now: datetime | None = None) -> dict[str, Any] | None:
         """One alert as in `list_alerts`, with its full history."""

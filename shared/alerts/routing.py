@@ -14,20 +14,11 @@ from datetime import timedelta
 from typing import Any
 
 from amlguard.model import SEVERITIES
+from amlguard.timeparse import format_duration
 from amlguard.timeparse import parse_duration as _parse_duration
 
-__all__ = [
-    "DEFAULT_GROUP_INTERVAL",
-    "DEFAULT_GROUP_WAIT",
-    "DEFAULT_REPEAT_INTERVAL",
-    "GROUP_BY_ALL",
-    "Matcher",
-    "Route",
-    "RouteMatch",
-    "parse_duration",
-    "parse_matcher",
-    "severity_forms",
-]
+__all__ = ["DEFAULT_GROUP_INTERVAL", "DEFAULT_GROUP_WAIT", "DEFAULT_REPEAT_INTERVAL", "GROUP_BY_ALL", "Matcher",
+           "Route", "RouteMatch", "parse_duration", "parse_matcher", "severity_forms"]
 
 # Alertmanager's documented defaults (docs/configuration.md, `<route>`).
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
@@ -49,15 +40,6 @@ def parse_duration(text: str) -> timedelta:
     """
     return _parse_duration(text, "prometheus")
 
-
-def _format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    out = ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            out += f"{seconds // size}{unit}"
-            seconds %= size
-    return out or "0s"
 
 
 _SEV_BY_NAME = {name: f"Sev{index}" for index, name in enumerate(SEVERITIES)}
@@ -266,6 +248,6 @@ class Route:
         pad = "  " * depth
         matchers = ", ".join(str(m) for m in self.matchers) or "(all)"
         line = (f"{pad}- {matchers} -> {self.receiver} group_by={list(self.group_by)} "
-                f"wait={_format_duration(self.group_wait)} interval={_format_duration(self.group_interval)} "
-                f"repeat={_format_duration(self.repeat_interval)}{' continue' if self.continue_ else ''}")
+                f"wait={format_duration(self.group_wait)} interval={format_duration(self.group_interval)} "
+                f"repeat={format_duration(self.repeat_interval)}{' continue' if self.continue_ else ''}")
         return "\n".join([line, *(child.describe(depth + 1) for child in self.routes)])

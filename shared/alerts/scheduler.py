@@ -1,11 +1,5 @@
-"""`amlguard serve`'s timers, in-process: the Function App's sweep, monitor and alerts timers on
-their NCRONTAB schedules (AMLGUARD_*_SCHEDULE), and alert delivery the moment it is due.
-
-The loop sleeps until the earliest of: the next schedule of each timer, and the next moment the
-alert pipeline has work (a group's `group_wait` or `group_interval` ending, an alert's `for`, an
-outbox retry). The alert manager's `on_due` wakes it earlier when an event makes something due
-sooner, so a notice leaves when its group's `group_wait` ends, not at the next alerts tick.
-"""
+"""`amlguard serve`'s timers, in-process: sweep, monitor and alerts on their NCRONTAB schedules, and alert
+delivery the moment it is due (the loop and its wake-ups: docs/alerts.md, "When a notice leaves")."""
 
 from __future__ import annotations
 

@@ -17,17 +17,8 @@ from amlguard.alerts.routing import Matcher, parse_matcher
 from amlguard.alerts.store import StateStore
 from amlguard.timeparse import parse_time
 
-__all__ = [
-    "MatcherInput",
-    "Silence",
-    "SilenceError",
-    "add_silence",
-    "edit_silence",
-    "expire_silence",
-    "list_silences",
-    "matching_silences",
-    "parse_matchers",
-]
+__all__ = ["MatcherInput", "Silence", "SilenceError", "add_silence", "edit_silence", "expire_silence", "list_silences",
+           "matching_silences", "parse_matchers"]
 
 
 class SilenceError(ValueError):

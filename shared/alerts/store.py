@@ -1,11 +1,5 @@
-"""The alert state store: one interface over SQLite (local default) and Azure Table storage.
-
-A backend only knows documents addressed by (partition, row) with ETags and an atomic batch of
-writes inside one partition (what Table storage offers); `StateStore` builds every record kind
-on that: alerts with their history, silences, notification groups + outbox (one partition per
-receiver, so a group's log update and its outbox message commit together), the notification
-log, Event Grid event ids seen, last audit time per resource and audit runs.
-"""
+"""The alert state store: every record kind amlguard keeps, over documents with ETags and
+single-partition batches that SQLite and Azure Table storage both offer (docs/alerts.md, "State stores")."""
 
 from __future__ import annotations
 
@@ -23,20 +17,8 @@ from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
 from amlguard.timeparse import parse_time
 
-__all__ = [
-    "Backend",
-    "Conflict",
-    "Doc",
-    "Op",
-    "StateStore",
-    "StoredAlert",
-    "alert_from_json",
-    "alert_to_json",
-    "notification_from_json",
-    "notification_to_json",
-    "open_store",
-    "to_utc",
-]
+__all__ = ["Backend", "Conflict", "Doc", "Op", "StateStore", "StoredAlert", "alert_from_json", "alert_to_json",
+           "notification_from_json", "notification_to_json", "open_store", "to_utc"]
 
 HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
 
@@ -260,11 +242,6 @@ class StateStore:
         """When `resource_id` was last audited, or None."""
         doc = self.backend.get("audit", self._audit_key(resource_id))
         return None if doc is None else _dt(doc.body.get("at"))
-
-    def audit_record(self, resource_id: str) -> dict[str, Any] | None:
-        """The last audit record of a resource: `{"resource", "at", "summary"}`."""
-        doc = self.backend.get("audit", self._audit_key(resource_id))
-        return None if doc is None else dict(doc.body)
 
     def audit_records(self, prefix: str = "") -> list[dict[str, Any]]:
         """Every audit record whose (lower-cased) resource id starts with `prefix`, by id."""

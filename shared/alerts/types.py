@@ -13,14 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-__all__ = [
-    "Alert",
-    "AlertStatus",
-    "Notification",
-    "Notifier",
-    "NotifyReason",
-    "fingerprint",
-]
+__all__ = ["Alert", "AlertStatus", "Notification", "Notifier", "NotifyReason", "fingerprint"]
 
 
 class AlertStatus(enum.StrEnum):

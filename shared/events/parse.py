@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
-SUBSCRIPTION_DELETED_EVENT = "microsoft.eventgrid.subscriptiondeletedevent"
 WRITE_EVENT = "microsoft.resources.resourcewritesuccess"
 DELETE_EVENT = "microsoft.resources.resourcedeletesuccess"
 MODEL_DEPLOYED_EVENT = "microsoft.machinelearningservices.modeldeployed"

@@ -10,16 +10,5 @@ from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, 
 from amlguard.inventory.files import SnapshotInventory, load_data, load_paths
 from amlguard.inventory.normalize import WorkspaceContext, normalize_enum, resource_from_yaml
 
-__all__ = [
-    "Inventory",
-    "InventoryError",
-    "InventoryResult",
-    "Scope",
-    "SnapshotInventory",
-    "WorkspaceContext",
-    "load_data",
-    "load_paths",
-    "normalize_enum",
-    "resource_from_arm",
-    "resource_from_yaml",
-]
+__all__ = ["Inventory", "InventoryError", "InventoryResult", "Scope", "SnapshotInventory", "WorkspaceContext",
+           "load_data", "load_paths", "normalize_enum", "resource_from_arm", "resource_from_yaml"]

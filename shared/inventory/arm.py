@@ -8,17 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from amlguard.armid import ArmId
-from amlguard.inventory.normalize import (
-    clean_values,
-    finish,
-    has_service_fields,
-    parse_duration,
-    take_explicit_id,
-    text_of,
-)
+from amlguard.inventory.normalize import clean_values, finish, has_service_fields, take_explicit_id, text_of
 from amlguard.inventory.recognize import arm_kind
 from amlguard.inventory.values import camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import Kind, Resource
+from amlguard.timeparse import seconds_or_none
 
 __all__ = ["build_from_arm", "resource_from_arm"]
 
@@ -28,12 +22,12 @@ def _number(value: float) -> int | float:
 
 
 def _seconds(value: Any) -> Any:
-    parsed = parse_duration(value)
+    parsed = seconds_or_none(value, "wire")
     return value if parsed is None else _number(parsed)
 
 
 def _millis(value: Any) -> Any:
-    parsed = parse_duration(value)
+    parsed = seconds_or_none(value, "wire")
     return value if parsed is None else _number(round(parsed * 1000, 3))
 
 

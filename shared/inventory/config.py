@@ -24,20 +24,9 @@ if TYPE_CHECKING:
 
     from amlguard.config import Settings
 
-__all__ = [
-    "INVENTORY_MODES",
-    "ClientOptions",
-    "add_live_arguments",
-    "credential_from_env",
-    "find_workspace_config",
-    "inventory_from_args",
-    "inventory_from_settings",
-    "make_inventory",
-    "options_from_env",
-    "scope_from_env",
-    "scope_from_settings",
-    "wants_live",
-]
+__all__ = ["INVENTORY_MODES", "ClientOptions", "add_live_arguments", "credential_from_env", "find_workspace_config",
+           "inventory_from_args", "inventory_from_settings", "make_inventory", "options_from_env", "scope_from_env",
+           "scope_from_settings"]
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -183,13 +172,6 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
                        help="ARM calls in flight with --inventory workspace (default 16, AMLGUARD_CONCURRENCY)")
     group.add_argument("--arm-endpoint", metavar="URL",
                        help="Resource Manager URL for sovereign clouds (default AMLGUARD_ARM_ENDPOINT or public)")
-
-
-def wants_live(args: argparse.Namespace) -> bool:
-    """True when the command line asks for a live scope (a subscription, resource group or
-    workspace flag) rather than files."""
-    return bool(getattr(args, "subscription", None) or getattr(args, "resource_group", None)
-                or getattr(args, "workspace", None))
 
 
 def inventory_from_args(args: argparse.Namespace, env: Mapping[str, str], *,

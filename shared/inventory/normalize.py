@@ -1,15 +1,5 @@
-"""Normalise what was read into one `Resource`: canonical fields, Azure defaults, ids.
-
-Canonical field names are the Azure ML CLI v2 YAML names (snake_case); enum values are
-lower-case snake (`Disabled`, `PublicNetworkAccessType.DISABLED` -> `disabled`, `AADToken` ->
-`aad_token`); ARM durations become numbers in the YAML unit (ms for request settings, seconds
-elsewhere). Every inventory (files, live ARM, Resource Graph) goes through here or
-`amlguard.inventory.arm`, so the policy engine sees one shape whatever the source.
-
-A resource is built in two steps so that each is done once: `build_*` normalises the fields;
-`finish` fills the Azure defaults and the id once its kind and workspace are settled (the file
-inventory settles them across files in between). No azure-ai-ml import on this path.
-"""
+"""Normalise what was read into one `Resource` (canonical fields and values: docs/inventory.md): `build_*`
+normalises the fields, `finish` adds Azure defaults and the id once kind and workspace are settled."""
 
 from __future__ import annotations
 
@@ -21,22 +11,8 @@ from amlguard.armid import ArmId
 from amlguard.inventory.recognize import Classification, classify_document, with_compute
 from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import KINDS, NO_PATHS, Kind, Resource
-from amlguard.timeparse import seconds_or_none
 
-__all__ = [
-    "WorkspaceContext",
-    "build_from_yaml",
-    "camel_to_snake",
-    "finish",
-    "normalize_enum",
-    "parse_duration",
-    "resource_from_yaml",
-]
-
-def parse_duration(value: Any) -> float | None:
-    """Seconds in an ISO-8601 duration (`PT5M`, `P1DT2H`), a .NET TimeSpan (`00:00:05`) or a
-    number, as ARM and Azure ML write them; None when unreadable."""
-    return seconds_or_none(value, "wire")
+__all__ = ["WorkspaceContext", "build_from_yaml", "camel_to_snake", "finish", "normalize_enum", "resource_from_yaml"]
 
 
 @dataclass(slots=True, frozen=True)

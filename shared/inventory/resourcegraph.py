@@ -1,13 +1,5 @@
-"""Inventory through Azure Resource Graph: one paged query finds every workspace, endpoint and
-deployment across subscriptions, the fast path for estates of thousands.
-
-Paging follows `$skipToken`; the per-user quota headers (`x-ms-user-quota-remaining`,
-`x-ms-user-quota-resets-after`) pace the next page so amlguard waits before it is throttled;
-429 / 5xx that still happen are retried by azure-core's RetryPolicy.
-
-Resource Graph is eventually consistent (seconds to minutes behind ARM) and only returns what
-the identity may read, so single-resource reads after an event go to ARM (`fallback`).
-"""
+"""Inventory through Azure Resource Graph: one paged query for every workspace, endpoint and
+deployment, paced by the quota headers (docs/live.md); single resources read fresh through `fallback`."""
 
 from __future__ import annotations
 

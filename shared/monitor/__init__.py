@@ -18,27 +18,9 @@ if TYPE_CHECKING:
     from amlguard.monitor.runner import run, run_monitors
     from amlguard.monitor.signals import SIGNALS, MetricSeries, Observation, SignalSpec, register_signal
 
-__all__ = [
-    "SIGNALS",
-    "AzureMonitor",
-    "ExampleSource",
-    "LogsAnswer",
-    "MetricSeries",
-    "MetricsAnswer",
-    "MonitorClientSettings",
-    "MonitorResult",
-    "MonitorRule",
-    "MonitorSource",
-    "Observation",
-    "SignalSpec",
-    "evaluate_rules",
-    "judge",
-    "load_example",
-    "load_monitor_rules",
-    "register_signal",
-    "run",
-    "run_monitors",
-]
+__all__ = ["SIGNALS", "AzureMonitor", "ExampleSource", "LogsAnswer", "MetricSeries", "MetricsAnswer",
+           "MonitorClientSettings", "MonitorResult", "MonitorRule", "MonitorSource", "Observation", "SignalSpec",
+           "evaluate_rules", "judge", "load_example", "load_monitor_rules", "register_signal", "run", "run_monitors"]
 
 _LAZY = {
     "AzureMonitor": "azure_monitor", "LogsAnswer": "azure_monitor", "MetricsAnswer": "azure_monitor",

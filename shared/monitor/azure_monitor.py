@@ -1,11 +1,5 @@
-"""The one module that talks to Azure Monitor: platform metrics (batch `metrics:getBatch` through
-azure-monitor-querymetrics, single resources through azure-mgmt-monitor) and Log Analytics
-queries (azure-monitor-query), returned in the neutral shapes of shared/monitor/signals.py.
-
-Clients are built from a credential and plain SDK settings (endpoint, audience, CA bundle,
-timeouts, azure-core retry policy, which honours Retry-After on 429 / 503); nothing here exists
-only for tests. SDK imports happen on first use, never at import.
-"""
+"""The one module that talks to Azure Monitor: metrics (getBatch or ARM per resource) and Log Analytics,
+returned in the shapes of signals.py (docs/monitoring.md); SDK imports happen on first use."""
 
 from __future__ import annotations
 
@@ -26,20 +20,9 @@ from amlguard.timeparse import parse_time as _parse_time
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-__all__ = [
-    "DEFAULT_LOGS_ENDPOINT",
-    "DEFAULT_METRICS_AUDIENCE",
-    "MAX_BATCH_RESOURCES",
-    "MAX_METRICS_PER_CALL",
-    "AzureMonitor",
-    "LogsAnswer",
-    "MetricsAnswer",
-    "MonitorClientSettings",
-    "parse_metric_id",
-    "parse_metric_values",
-    "parse_time",
-    "partial_error_text",
-]
+__all__ = ["DEFAULT_LOGS_ENDPOINT", "DEFAULT_METRICS_AUDIENCE", "MAX_BATCH_RESOURCES", "MAX_METRICS_PER_CALL",
+           "AzureMonitor", "LogsAnswer", "MetricsAnswer", "MonitorClientSettings", "parse_metric_id",
+           "parse_metric_values", "parse_time", "partial_error_text"]
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,5 @@
-"""Evaluate monitor rules once: plan as few Azure Monitor queries as possible for every rule and
-resource, reduce each window to one value, and judge it into Findings.
-
-Metric rules are grouped by (namespace, dimension split, window, grain) so one metrics:getBatch
-call serves every rule and up to 50 resources; traffic-log rules share one KQL per window; drift
-rules read their baseline once per file. A query that fails is an `error` finding for exactly
-the resources it covered; a partial Log Analytics answer is used and flagged.
-"""
+"""Evaluate monitor rules once: as few Azure Monitor queries as possible (docs/monitoring.md, "How
+queries are made"), one value per window, judged into Findings; a failed query is an `error` finding."""
 
 from __future__ import annotations
 
@@ -28,15 +22,9 @@ from amlguard.monitor.signals import (
     deployment_id,
     format_value,
 )
+from amlguard.timeparse import format_duration
 
-__all__ = [
-    "MonitorResult",
-    "MonitorSource",
-    "evaluate_rules",
-    "format_duration",
-    "judge",
-    "traffic_query",
-]
+__all__ = ["MonitorResult", "MonitorSource", "evaluate_rules", "judge", "traffic_query"]
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +79,6 @@ class MonitorResult:
     def findings(self) -> list[Finding]:
         return [e.finding for e in self.evaluated if e.finding is not None]
 
-    def observed(self, rule_id: str) -> list[str]:
-        """Resources the rule produced a finding for (those whose alert state may change)."""
-        return [e.resource.id for e in self.evaluated if e.rule.id == rule_id and e.finding is not None]
-
     def summary(self) -> dict[str, int]:
         counts = {"resources": len({e.resource.id for e in self.evaluated}), "evaluated": len(self.evaluated),
                   "passed": 0, "failed": 0, "errors": 0, "not_applicable": 0, "kept": 0, "partial": 0}
@@ -104,16 +88,6 @@ class MonitorResult:
             counts["partial"] += int(e.observation.partial)
         return counts
 
-
-def format_duration(seconds: float) -> str:
-    """`300` -> `5m`, `86400` -> `24h`, `90` -> `90s`."""
-    s = round(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size and s % size == 0:
-            if unit == "d" and s < 2 * 86400:
-                return f"{s // 3600}h"
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 # ------------------------------------------------------------------------------------------ judging

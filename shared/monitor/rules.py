@@ -24,16 +24,8 @@ from amlguard.policy.schema import DURATION_PATTERN
 from amlguard.policy.valuetypes import Clock, parse_duration
 from amlguard.yamlsource import LocatedDocument
 
-__all__ = [
-    "MONITOR_RULE_ID_PATTERN",
-    "NO_DATA_MODES",
-    "DriftSpec",
-    "MonitorRule",
-    "expand_template",
-    "load_monitor_rules",
-    "monitor_rules_schema",
-    "parse_monitor_rules",
-]
+__all__ = ["MONITOR_RULE_ID_PATTERN", "NO_DATA_MODES", "DriftSpec", "MonitorRule", "expand_template",
+           "load_monitor_rules", "monitor_rules_schema", "parse_monitor_rules"]
 
 MONITOR_RULE_ID_PATTERN = r"^AMLG-MON-[A-Z]{2,8}-[0-9]{3}$"
 NO_DATA_MODES = ("alert", "ignore", "keep_state")

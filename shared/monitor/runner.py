@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
 from amlguard.model import Finding, Resource, Status
-from amlguard.monitor.evaluate import MonitorResult, MonitorSource, evaluate_rules, format_duration
+from amlguard.monitor.evaluate import Evaluated, MonitorResult, MonitorSource, evaluate_rules
 from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
 from amlguard.monitor.signals import format_value
-from amlguard.timeparse import parse_time
+from amlguard.timeparse import format_duration, parse_time
 
 if TYPE_CHECKING:
     from amlguard.alerts import AlertFacade, StateStoreProtocol, Transition
@@ -107,20 +107,13 @@ def _timers(rules: Sequence[MonitorRule]) -> dict[str, dict[str, float]]:
     return timers
 
 
-def _open_alerts(alerts: Any) -> list[dict[str, Any]] | None:
-    lister = getattr(alerts, "list_alerts", None)
-    return None if lister is None else list(lister(include_resolved=False))
-
-
-def _for_alerts(alerts: Any, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
+def _for_alerts(alerts: AlertFacade, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
                 result: MonitorResult) -> list[Finding]:
     """The findings to hand to the alert manager: every failing one, the clear ones that can resolve
     an open alert (a clear finding without an alert changes nothing, and costs a state read each),
     and resolving findings for stale monitor alerts."""
-    open_alerts = _open_alerts(alerts)
+    open_alerts = alerts.list_alerts(include_resolved=False)
     findings = result.findings
-    if open_alerts is None:
-        return findings
     opened = {(str(a.get("rule")), str(a.get("resource")).lower()) for a in open_alerts}
     kept = [f for f in findings if f.status in (Status.FAIL.value, Status.ERROR.value)
             or (f.rule, f.resource.lower()) in opened]
@@ -155,12 +148,10 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
     return out
 
 
-def _record_signals(store: Any, result: MonitorResult, now: datetime) -> None:
+def _record_signals(store: StateStoreProtocol, result: MonitorResult, now: datetime) -> None:
     """Keep the latest signals where the dashboard reads them (amlguard.reports.dashboard)."""
-    try:
-        from amlguard.reports.dashboard import record_monitor_signals
-    except ImportError:  # no dashboard in this build
-        return
+    from amlguard.reports.dashboard import record_monitor_signals
+
     try:
         record_monitor_signals(store, result, now)
     except Exception:  # the page is a view; the alerts are already updated
@@ -289,7 +280,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
 
 def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
     now = _parse_now(args.now)
-    source: Any
+    source: MonitorSource
     snapshot: Sequence[Path | str] | None = args.snapshot
     rules_path: list[Path] | None = [Path(args.rules)] if args.rules else None
     if args.example:
@@ -326,7 +317,7 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
         payload = {"now": now.isoformat(), "summary": result.summary(),
                    "signals": [e.to_json() for e in result.evaluated],
                    "findings": [f.to_json() for f in result.findings],
-                   "transitions": [t.to_json() if hasattr(t, "to_json") else t for t in transitions]}
+                   "transitions": [t.to_json() for t in transitions]}
         out.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
         out.write(render_table(result, now, transitions))
@@ -343,10 +334,10 @@ def _short_name(resource: Resource) -> str:
     return resource.name
 
 
-def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any] = ()) -> str:
+def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Transition] = ()) -> str:
     """The terminal report: one line per (rule, resource), the message under failures and errors."""
     rows: list[tuple[str, str, str, str, str, str, str]] = []
-    items: list[Any] = []
+    items: list[Evaluated] = []
     order = {"fail": 0, "error": 1, "kept": 2, "pass": 3, "not_applicable": 4}
     evaluated = sorted(result.evaluated, key=lambda e: (order.get(e.finding.status if e.finding else "kept", 5),
                                                         e.rule.id, e.resource.id))
@@ -377,8 +368,7 @@ def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Any
                   f"(ignored), {summary['kept']} no data (state kept)"
               + (f", {summary['partial']} from partial results (*)" if summary["partial"] else "")]
     if transitions:
-        lines.append("alerts: " + ", ".join(
-            f"{getattr(t, 'rule', '?')} on {str(getattr(t, 'resource', '?')).rsplit('/', 1)[-1]} -> "
-            f"{getattr(t, 'to_status', '?')}" for t in transitions))
+        lines.append("alerts: " + ", ".join(f"{t.rule} on {t.resource.rsplit('/', 1)[-1]} -> {t.to_status}"
+                                            for t in transitions))
     return "\n".join(lines) + "\n"
 

@@ -9,30 +9,16 @@ its Log Analytics column, and the runner plans one query for many resources from
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from amlguard.registry import Registry
 
-__all__ = [
-    "AGGREGATIONS",
-    "DEPLOYMENT_NAMESPACE",
-    "ENDPOINT_NAMESPACE",
-    "SIGNALS",
-    "LogRow",
-    "MetricPoint",
-    "MetricSeries",
-    "Observation",
-    "SignalSpec",
-    "combine",
-    "deployment_id",
-    "error_rate",
-    "format_value",
-    "reduce_points",
-    "register_signal",
-]
+__all__ = ["AGGREGATIONS", "DEPLOYMENT_NAMESPACE", "ENDPOINT_NAMESPACE", "SIGNALS", "MetricPoint", "MetricSeries",
+           "Observation", "SignalSpec", "combine", "deployment_id", "error_rate", "format_value", "reduce_points",
+           "register_signal"]
 
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
@@ -66,9 +52,6 @@ class MetricSeries:
     dimensions: dict[str, str] = field(default_factory=dict)
     points: list[MetricPoint] = field(default_factory=list)
     error: str | None = None  # the metric's own errorCode / message when not Success
-
-
-LogRow = Mapping[str, Any]
 
 
 @dataclass(slots=True)

@@ -13,20 +13,6 @@ from amlguard.policy.loader import default_policies_dir, load_pack, parse_param_
 from amlguard.policy.operators import register
 from amlguard.policy.valuetypes import register_value_type
 
-__all__ = [
-    "Exemption",
-    "Override",
-    "Parameter",
-    "PolicyPack",
-    "Rule",
-    "add_policy_arguments",
-    "default_policies_dir",
-    "load_pack",
-    "parse_param_args",
-    "register",
-    "register_document_kind",
-    "register_value_type",
-    "run",
-    "settings_from_args",
-    "validate_dir",
-]
+__all__ = ["Exemption", "Override", "Parameter", "PolicyPack", "Rule", "add_policy_arguments", "default_policies_dir",
+           "load_pack", "parse_param_args", "register", "register_document_kind", "register_value_type", "run",
+           "settings_from_args", "validate_dir"]

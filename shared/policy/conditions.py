@@ -1,17 +1,5 @@
-"""Compile condition trees (allOf / anyOf / not / field leaves / count) into fast predicates.
-
-A condition is compiled once per parameter set into a tree of nodes whose `fn(resource)` is a
-closure: no dict is interpreted per resource. A leaf's closure reads the field and calls the
-predicate its operator's registered `build` returned (shared/policy/operators.py), so an
-operator added with `register()` runs exactly like a built-in one. `explain(resource)` runs only
-for failures and says what is wrong in words (`public_network_access is 'enabled'; expected
-'disabled'`).
-
-Condition grammar (documented in docs/policy.md):
-  {allOf: [cond, ...]} | {anyOf: [cond, ...]} | {not: cond}
-  {field|tag|value|count: ..., <operator>: operand, value_type?, default?, case_sensitive?}
-Operands may be parameter references: `{param: name}`.
-"""
+"""Compile condition trees (allOf / anyOf / not / field leaves / count; grammar in docs/policy.md)
+into closures over the operators' registered predicates; `explain` words only the failures."""
 
 from __future__ import annotations
 
@@ -23,16 +11,8 @@ from amlguard.model import Resource
 from amlguard.policy.operators import OPERATORS, Operator, show
 from amlguard.policy.valuetypes import VALUE_TYPES, Clock
 
-__all__ = [
-    "LOGIC_KEYS",
-    "MODIFIER_KEYS",
-    "RESOURCE_ATTRIBUTES",
-    "SUBJECT_KEYS",
-    "CompileContext",
-    "Node",
-    "compile_condition",
-    "is_param_ref",
-]
+__all__ = ["LOGIC_KEYS", "MODIFIER_KEYS", "RESOURCE_ATTRIBUTES", "SUBJECT_KEYS", "CompileContext", "Node",
+           "compile_condition", "is_param_ref"]
 
 LOGIC_KEYS = ("allOf", "anyOf", "not")
 SUBJECT_KEYS = ("field", "tag", "value", "count")

@@ -1,12 +1,5 @@
-"""The policy engine: compiled rules, exemptions, parameter overrides, one-pass evaluation.
-
-A `PolicyPack` holds rules compiled into closures (shared/policy/conditions.py). `evaluate`
-groups rules by resource kind and walks the resources once, producing exactly one Finding per
-(rule, resource of a targeted kind): pass, fail, exempt, not_applicable or error. Each verdict
-comes first; the words are built after it, cheaply for a pass (the compiled rule prepared its
-message and field), by explaining the condition only for the rest. Inventory errors become
-`error` findings, never passes.
-"""
+"""The policy engine: compiled rules, exemptions, parameter overrides and the one-pass `evaluate`
+that gives one Finding per (rule, resource of a targeted kind) (docs/policy.md, "How it runs")."""
 
 from __future__ import annotations
 

@@ -17,26 +17,19 @@ from typing import TYPE_CHECKING, Any
 from amlguard.model import KINDS, SEVERITIES
 from amlguard.policy.operators import OPERATORS
 from amlguard.policy.valuetypes import VALUE_TYPES
+from amlguard.timeparse import duration_pattern
 
 if TYPE_CHECKING:  # the loader imports this module: the rule table takes rules the caller loaded
     from amlguard.policy.engine import Rule
 
-__all__ = [
-    "EFFECTS",
-    "RULE_ID_PATTERN",
-    "SCHEMA_ID",
-    "generate_reference",
-    "generate_schema",
-    "kind_schema",
-    "render_readme",
-    "write_generated",
-]
+__all__ = ["EFFECTS", "RULE_ID_PATTERN", "SCHEMA_ID", "generate_reference", "generate_schema", "kind_schema",
+           "render_readme", "write_generated"]
 
 SCHEMA_ID = "https://amlguard.dev/schemas/amlguard-policy.schema.json"
 RULE_ID_PATTERN = r"^AMLG-(NET|AUTH|PORT|OPS|TAG|SUP)-[0-9]{3}$"
 EFFECTS = ("audit", "alert", "remediate")
 PARAMETER_TYPES = ("string", "integer", "number", "boolean", "array", "object")
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)?|P([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+(\.[0-9]+)?S)?)?)$"
+DURATION_PATTERN = duration_pattern("policy")
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
 

@@ -26,25 +26,7 @@ from amlguard.remediation.runner import (
     remediate_from_args,
 )
 
-__all__ = [
-    "ACTIONS",
-    "Action",
-    "ApplyResult",
-    "ArmWriter",
-    "PlannedAction",
-    "RemediationRecord",
-    "add_remediation_arguments",
-    "annotate",
-    "apply",
-    "arm_clients",
-    "brake_reason",
-    "default_actor",
-    "options_schema",
-    "parse_max_resources",
-    "plan",
-    "register",
-    "remediate",
-    "remediate_from_args",
-    "validate_remediate",
-    "zero_traffic",
-]
+__all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "PlannedAction", "RemediationRecord",
+           "add_remediation_arguments", "annotate", "apply", "arm_clients", "brake_reason", "default_actor",
+           "options_schema", "parse_max_resources", "plan", "register", "remediate", "remediate_from_args",
+           "validate_remediate", "zero_traffic"]

@@ -15,19 +15,8 @@ from amlguard.armid import ArmId
 from amlguard.model import Kind, Resource
 from amlguard.registry import Registry
 
-__all__ = [
-    "ACTIONS",
-    "Action",
-    "ApplyResult",
-    "ArmWriter",
-    "DisablePublicNetworkAccess",
-    "SetTrafficZero",
-    "Tag",
-    "options_schema",
-    "register",
-    "validate_remediate",
-    "zero_traffic",
-]
+__all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "DisablePublicNetworkAccess", "SetTrafficZero", "Tag",
+           "options_schema", "register", "validate_remediate", "zero_traffic"]
 
 ACTIONS: Registry[type[Action]] = Registry("remediation action")
 

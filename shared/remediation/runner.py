@@ -17,27 +17,21 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from amlguard.config import RemediationSettings, Settings
 from amlguard.errors import ConfigError
 from amlguard.model import AuditReport, Finding, Resource, Status
 from amlguard.remediation.actions import ACTIONS, Action, ApplyResult, ArmWriter
 
-__all__ = [
-    "PlannedAction",
-    "RemediationRecord",
-    "add_remediation_arguments",
-    "annotate",
-    "apply",
-    "arm_clients",
-    "brake_reason",
-    "default_actor",
-    "parse_max_resources",
-    "plan",
-    "remediate",
-    "remediate_from_args",
-]
+if TYPE_CHECKING:
+    from amlguard.policy import PolicyPack
+
+# The rules remediation reads `effect` and `remediate` from: a pack, or its rules_metadata()
+RuleTable: TypeAlias = "PolicyPack | Mapping[str, Mapping[str, Any]]"
+
+__all__ = ["PlannedAction", "RemediationRecord", "add_remediation_arguments", "annotate", "apply", "arm_clients",
+           "brake_reason", "default_actor", "parse_max_resources", "plan", "remediate", "remediate_from_args"]
 
 log = logging.getLogger(__name__)
 
@@ -88,22 +82,12 @@ class RemediationRecord:
 
 
 # ---- planning -----------------------------------------------------------------------------
-def _rule_table(pack_rules: Any) -> dict[str, dict[str, Any]]:
-    """rule id -> {effect, remediate} from a Pack, its rules_metadata(), or a list of Rules."""
-    if hasattr(pack_rules, "rules_metadata"):
-        pack_rules = pack_rules.rules_metadata()
-    if isinstance(pack_rules, Mapping):
-        return {str(k): dict(v) for k, v in pack_rules.items()}
-    table: dict[str, dict[str, Any]] = {}
-    for rule in pack_rules or []:
-        rule_id = getattr(rule, "id", None) or (rule.get("id") if isinstance(rule, Mapping) else None)
-        if rule_id:
-            get = rule.get if isinstance(rule, Mapping) else lambda k, r=rule: getattr(r, k, None)
-            table[str(rule_id)] = {"effect": get("effect"), "remediate": get("remediate")}
-    return table
+def _rule_table(pack_rules: RuleTable) -> Mapping[str, Mapping[str, Any]]:
+    """rule id -> {effect, remediate, ...} from a PolicyPack or its rules_metadata()."""
+    return pack_rules if isinstance(pack_rules, Mapping) else pack_rules.rules_metadata()
 
 
-def plan(findings: Iterable[Finding], resources: Iterable[Resource], pack_rules: Any) -> list[PlannedAction]:
+def plan(findings: Iterable[Finding], resources: Iterable[Resource], pack_rules: RuleTable) -> list[PlannedAction]:
     """The actions the failing findings ask for: one per (action, resource, options), in finding
     order. Only rules with `effect: remediate` and a `remediate` block take part."""
     rules = _rule_table(pack_rules)
@@ -274,8 +258,8 @@ def annotate(findings: Iterable[Finding], records: Iterable[RemediationRecord]) 
             finding.message = f"{finding.message}; remediation {match.action} failed: {match.message}"
 
 
-def remediate(report: AuditReport, pack_rules: Any, *, client_factory: ArmWriter | None = None, dry_run: bool = True,
-              max_resources: int | str | None = None, actor: str | None = None,
+def remediate(report: AuditReport, pack_rules: RuleTable, *, client_factory: ArmWriter | None = None,
+              dry_run: bool = True, max_resources: int | str | None = None, actor: str | None = None,
               now: datetime | None = None) -> list[RemediationRecord]:
     """Plan, apply and annotate in one call (what the CLI and the service run)."""
     planned = plan(report.findings, report.resources, pack_rules)
@@ -298,7 +282,7 @@ def add_remediation_arguments(parser: argparse.ArgumentParser) -> None:
                             "audited) would change")
 
 
-def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Any, settings: Settings, *,
+def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: RuleTable, settings: Settings, *,
                         client_factory: ArmWriter | None = None) -> list[RemediationRecord]:
     """The `amlguard audit --remediate` hook: annotates `report` in place, returns the records
     and prints a one-line summary on stderr."""

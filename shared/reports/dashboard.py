@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard import __version__
 from amlguard.armid import ArmId
@@ -22,15 +22,13 @@ from amlguard.timeparse import time_or_none as _parse
 from . import svg
 from .html import AlertNote, _time, compliance, render_page, resources_table, rule_cards, who_text
 
-__all__ = [
-    "MONITOR_META",
-    "DashboardData",
-    "alert_state",
-    "collect",
-    "record_monitor_signals",
-    "render_dashboard",
-    "render_dashboard_data",
-]
+if TYPE_CHECKING:
+    from amlguard.alerts import StateStoreProtocol
+    from amlguard.monitor.evaluate import MonitorResult
+    from amlguard.service import Service
+
+__all__ = ["MONITOR_META", "DashboardData", "alert_state", "collect", "record_monitor_signals", "render_dashboard",
+           "render_dashboard_data"]
 
 log = logging.getLogger(__name__)
 
@@ -66,27 +64,20 @@ class DashboardData:
 
 
 # ------------------------------------------------------------------------------------------ reading
-def _monitor_from(service: Any) -> dict[str, Any] | None:
-    """The latest monitor signals: a service attribute if the runner keeps one, else the store's meta doc."""
-    for name in ("last_monitor", "latest_monitor"):
-        value = getattr(service, name, None)
-        value = value() if callable(value) else value
-        if isinstance(value, Mapping) and value.get("signals") is not None:
-            return dict(value)
-        if value is not None and hasattr(value, "evaluated"):  # a MonitorResult
-            return {"at": None, "signals": [ev.to_json() for ev in value.evaluated]}
-    getter = getattr(service.store, "get_meta", None)
-    doc = getter(MONITOR_META) if getter is not None else None
+def _monitor_from(store: StateStoreProtocol) -> dict[str, Any] | None:
+    """The latest monitor signals the monitor run stored (record_monitor_signals)."""
+    doc = store.get_meta(MONITOR_META)
     if doc is not None and isinstance(doc.body, Mapping) and doc.body.get("signals") is not None:
         return dict(doc.body)
     return None
 
 
-def record_monitor_signals(store: Any, result: Any, at: datetime) -> dict[str, Any]:
+def record_monitor_signals(store: StateStoreProtocol, result: MonitorResult | Iterable[Mapping[str, Any]],
+                           at: datetime) -> dict[str, Any]:
     """Keep the latest monitor signals where the dashboard reads them (the monitor run calls this).
 
-    `result` is a amlguard.monitor MonitorResult (or a list of its `Evaluated.to_json()` dicts). Only the
-    rules that were due are in one run, so signals merge by (rule, resource): a rule evaluated every hour
+    `result` is a MonitorResult or a list of its `Evaluated.to_json()` dicts. Only the rules that
+    were due are in one run, so signals merge by (rule, resource): a rule evaluated every hour
     stays on the page between its runs. Returns the stored document.
     """
     evaluated = getattr(result, "evaluated", None)
@@ -106,12 +97,11 @@ def record_monitor_signals(store: Any, result: Any, at: datetime) -> dict[str, A
     return body
 
 
-def collect(service: Any) -> DashboardData:
-    """Read the dashboard's data from a amlguard.service.Service; a source that fails is named, not fatal."""
+def collect(service: Service) -> DashboardData:
+    """Read the dashboard's data from the service; a source that fails is named, not fatal."""
     problems: list[str] = []
-    latest = getattr(service, "latest_report", None)
     try:
-        report = latest() if callable(latest) else service.sweep(record=False)
+        report = service.latest_report()
     except Exception as exc:  # the alert state and history are still worth showing
         log.warning("dashboard: no audit report", exc_info=True)
         report = AuditReport()
@@ -119,10 +109,9 @@ def collect(service: Any) -> DashboardData:
     alerts: list[dict[str, Any]] = []
     try:
         alerts = list(service.alerts.list_alerts(include_resolved=True))
-        history = getattr(service.alerts, "history", None)
         for index, alert in enumerate(alerts):
-            if history is not None and index < _FULL_HISTORY:
-                alert["history"] = list(history(alert["fingerprint"]))
+            if index < _FULL_HISTORY:
+                alert["history"] = list(service.alerts.history(alert["fingerprint"]))
             else:
                 alert["history"] = list(alert.get("recent_history") or [])
     except Exception as exc:  # the page still shows compliance without the alert state
@@ -136,17 +125,15 @@ def collect(service: Any) -> DashboardData:
         problems.append(f"audit history could not be read: {exc}")
     monitor: dict[str, Any] | None = None
     try:
-        monitor = _monitor_from(service)
+        monitor = _monitor_from(service.store)
     except Exception as exc:
         log.warning("dashboard: could not read monitor signals", exc_info=True)
         problems.append(f"monitor signals could not be read: {exc}")
-    clock = getattr(service, "clock", None)
-    now = clock() if callable(clock) else datetime.now(UTC)
     return DashboardData(report=report, alerts=alerts, runs=runs, monitor=monitor, problems=problems,
-                         generated_at=now)
+                         generated_at=service.clock())
 
 
-def render_dashboard(service: Any) -> str:
+def render_dashboard(service: Service) -> str:
     """The dashboard page for `GET /api/dashboard` (HTML, self-contained)."""
     return render_dashboard_data(collect(service))
 

@@ -1,10 +1,5 @@
-"""The self-contained HTML audit report (`amlguard audit --format html`) and what the dashboard shares with it.
-
-One file, no network: CSS and script are inlined and pinned by hash in a Content-Security-Policy,
-charts are server-side SVG, and the markup comes from Jinja2 templates (templates/) with
-autoescaping on, so every value from YAML or ARM is HTML-escaped. Python here computes numbers;
-the templates lay them out. jinja2 is imported on the first render, never on a cold start.
-"""
+"""The self-contained HTML audit report (`amlguard audit --format html`) and what the dashboard shares with
+it: numbers computed here, laid out by the autoescaping Jinja2 templates (docs/dashboard.md)."""
 
 from __future__ import annotations
 
@@ -38,19 +33,8 @@ from ._common import (
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = [
-    "STATUS_LABELS",
-    "AlertNote",
-    "ComplianceRow",
-    "compliance",
-    "environment",
-    "render_html",
-    "render_page",
-    "resource_status",
-    "resources_table",
-    "rule_cards",
-    "who_text",
-]
+__all__ = ["STATUS_LABELS", "AlertNote", "ComplianceRow", "compliance", "environment", "render_html", "render_page",
+           "resource_status", "resources_table", "rule_cards", "who_text"]
 
 # Resource status: the worst of its findings. Labels are what a platform lead reads.
 STATUS_LABELS: dict[str, str] = {

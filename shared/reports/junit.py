@@ -1,10 +1,5 @@
-"""JUnit XML report for CI test tabs (Azure DevOps PublishTestResults@2, GitLab, Jenkins).
-
-One <testsuite> per rule, one <testcase> per (rule, resource): a rule reads as a test and the
-resources it checked as its cases, like a parametrised test. The case name carries the
-resource, the classname the rule id, so the CI's "automated test name" (classname.name) is
-stable across runs and its history tracks one rule on one resource.
-"""
+"""JUnit XML report for CI test tabs: one <testsuite> per rule, one <testcase> per resource it checked,
+named so that CI test history follows one rule on one resource (docs/reports.md, "`junit` and Azure DevOps")."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""Server-side SVG charts for the HTML report and the dashboard: no script, no network, testable markup.
-
-Every chart is a string of inline SVG whose colours come from CSS classes (so the page's light and
-dark themes apply), with `role="img"`, an `aria-label` and a `<title>` per mark for a tooltip.
-Callers pass already-computed numbers; text is escaped here, and each chart is `Markup` that the
-templates insert as it is.
-"""
+"""Server-side SVG charts for the HTML report and the dashboard: inline markup coloured by CSS classes, with
+an `aria-label` and a `<title>` per mark, escaped here (docs/dashboard.md, "How it is built, and why")."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from amlguard.alerts import AlertManager, open_store
-from amlguard.alerts.cli import run, run_alerts, run_silence
+from amlguard.alerts.cli import run, run_alerts
 
 from .fakes import finding
 
@@ -28,17 +28,17 @@ def test_silence_add_list_edit_expire(tmp_path: Path, capsys: pytest.CaptureFixt
     [row] = _json(capsys)  # type: ignore[misc]
     assert (row["id"], row["status"], row["created_by"]) == (sid, "active", "ana")
     assert row["matchers"] == ['rule="AMLG-NET-001"', 'workspace=~"prod-.*"']
-    assert run_silence(["edit", sid, "--expires", "4h", "--by", "bo", "--state", state]) == 0
+    assert run(["edit", sid, "--expires", "4h", "--by", "bo", "--state", state]) == 0
     edited = _json(capsys)
     assert edited["replaces"] == sid  # type: ignore[index]
-    assert run_silence(["expire", edited["id"], "--state", state]) == 0  # type: ignore[index]
+    assert run(["expire", edited["id"], "--state", state]) == 0  # type: ignore[index]
     capsys.readouterr()
-    assert run_silence(["expire", edited["id"], "--state", state]) == 0  # type: ignore[index]
+    assert run(["expire", edited["id"], "--state", state]) == 0  # type: ignore[index]
     assert "expired" in capsys.readouterr().out  # idempotent: expiring again is fine
-    assert run_silence(["list", "--state", state]) == 0
+    assert run(["list", "--state", state]) == 0
     header = "ID  STATUS  MATCHERS  STARTS_AT  ENDS_AT  CREATED_BY  COMMENT"
     assert capsys.readouterr().out.strip().splitlines() == [header]  # expired ones are hidden
-    assert run_silence(["list", "--all", "--state", state, "--format", "json"]) == 0
+    assert run(["list", "--all", "--state", state, "--format", "json"]) == 0
     assert sorted(r["status"] for r in _json(capsys)) == ["expired", "expired"]  # type: ignore[union-attr]
 
 

@@ -255,7 +255,7 @@ def test_public_names_are_pinned() -> None:
     assert set(notifiers.__all__) == {
         "IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "AzureMonitorNotifier", "BaseNotifier", "EventGridNotifier",
         "HttpNotifier", "NotConfigured", "ReceiverError", "SlackNotifier", "TeamsNotifier", "WebhookNotifier",
-        "common_alert_schema", "notifier_class", "notifier_kinds", "portal_url", "register", "verify_signature"}
+        "common_alert_schema", "notifier_kinds", "portal_url", "register", "verify_signature"}
     assert set(notifiers.notifier_kinds()) == {"teams", "slack", "webhook", "eventgrid", "azure_monitor"}
     assert issubclass(ReceiverError, NotificationError)
 

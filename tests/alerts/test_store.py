@@ -58,8 +58,8 @@ def test_last_audit_never_moves_backwards(store: StateStore) -> None:
     store.record_audit(RID, T0 + timedelta(minutes=5), {"failed": 1})
     store.record_audit(RID.upper(), T0, {"failed": 9})  # older (and ARM ids are case-insensitive)
     assert store.last_audit(RID) == T0 + timedelta(minutes=5)
-    record = store.audit_record(RID)
-    assert record is not None and record["summary"] == {"failed": 1}
+    [record] = store.audit_records(RID)
+    assert record["summary"] == {"failed": 1}
 
 
 def test_runs_are_newest_first_and_filterable(store: StateStore) -> None:

@@ -22,7 +22,6 @@ from amlguard.inventory.config import (
     options_from_env,
     scope_from_env,
     scope_from_settings,
-    wants_live,
 )
 from amlguard.inventory.live import LiveInventory
 from amlguard.inventory.resourcegraph import ResourceGraphInventory
@@ -114,7 +113,6 @@ def test_cli_flags_win_over_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.chdir(tmp_path)
     args = _parse(["--subscription", f"{S1},{S2}", "--resource-group", "rg", "--inventory", "workspace",
                    "--concurrency", "3"])
-    assert wants_live(args) and not wants_live(_parse(["file.yml"]))
     inventory = inventory_from_args(args, {"AZURE_SUBSCRIPTION_ID": "ignored"}, credential=FakeCredential())
     assert isinstance(inventory, LiveInventory)
     assert inventory.scope == Scope((S1, S2), "rg") and inventory.options.concurrency == 3

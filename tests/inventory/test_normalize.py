@@ -9,8 +9,9 @@ import pytest
 
 from amlguard.armid import ArmId
 from amlguard.inventory.arm import resource_from_arm
-from amlguard.inventory.normalize import normalize_enum, parse_duration, resource_from_yaml
+from amlguard.inventory.normalize import normalize_enum, resource_from_yaml
 from amlguard.inventory.recognize import classify_document
+from amlguard.timeparse import seconds_or_none
 
 SUB = "00000000-0000-0000-0000-000000000000"
 WS_ID = f"/subscriptions/{SUB}/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/workspaces/ws1"
@@ -58,8 +59,8 @@ def test_normalize_enum_gives_one_spelling(value: Any, expected: str) -> None:
     ("pt10s", 10.0), ("P1W", 604800.0), ("00:00:05", 5.0), ("1.02:03:04", 93784.0), (7, 7.0),
     ("PT", None), ("P", None), ("soon", None), (None, None), (True, None),
 ])
-def test_parse_duration(text: Any, seconds: float | None) -> None:
-    assert parse_duration(text) == seconds
+def test_arm_durations(text: Any, seconds: float | None) -> None:
+    assert seconds_or_none(text, "wire") == seconds
 
 
 @pytest.mark.parametrize(("resource_id", "kind"), [

@@ -251,33 +251,6 @@ def test_dashboard_of_5000_resources_renders_quickly() -> None:
     assert f"showing the 500 most urgent of {len(alerts)}" in text
 
 
-def test_collect_sweeps_without_recording_when_the_service_has_no_latest_report() -> None:
-    calls: list[bool] = []
-
-    class Store:
-        def runs(self, limit: int, *, kind: str | None = None) -> list[dict[str, Any]]:
-            return []
-
-        def get_meta(self, name: str) -> None:
-            return None
-
-    class Alerts:
-        def list_alerts(self, **_: Any) -> list[dict[str, Any]]:
-            return []
-
-    class OlderService:  # no latest_report(): audit once without adding a point to the history
-        store, alerts = Store(), Alerts()
-
-        def sweep(self, *, record: bool = True) -> AuditReport:
-            calls.append(record)
-            return build_report()
-
-    data = collect(OlderService())
-    assert calls == [False]
-    assert data.report.summary() == build_report().summary()
-    assert data.problems == []
-
-
 def test_malformed_stored_documents_do_not_break_the_page() -> None:
     """Run summaries, alerts and signals are stored documents: wrong types degrade to blanks, never a 500."""
     signals = [

@@ -192,7 +192,7 @@ def test_a_sweep_of_a_workspace_forgets_what_it_no_longer_finds(service, workspa
     service.sweep(scope_for_workspace(WS))  # the queue worker's per-workspace sweep
     assert all(resource != GREEN for _, resource in _stored(service))
     assert any(resource == BLUE for _, resource in _stored(service))
-    record = service.store.audit_record(GREEN)
+    [record] = service.store.audit_records(GREEN)
     assert record["summary"] == {"gone": True, "reason": "not found in sweep"} and "state" not in record
 
 

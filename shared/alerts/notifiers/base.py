@@ -35,7 +35,6 @@ __all__ = [
     "changed_by_text",
     "common_alert_schema",
     "env_var",
-    "notifier_class",
     "notifier_kinds",
     "portal_url",
     "register",
@@ -87,11 +86,6 @@ def notifier_kinds() -> dict[str, type[BaseNotifier]]:
     from amlguard.alerts import notifiers  # noqa: F401 - importing registers the built-ins
 
     return dict(_REGISTRY)
-
-
-def notifier_class(kind: str) -> type[BaseNotifier]:
-    """The class registered for `kind`; KeyError when unknown."""
-    return notifier_kinds()[kind]
 
 
 def env_var(description: str) -> dict[str, Any]:

@@ -23,23 +23,9 @@ if TYPE_CHECKING:
     from amlguard.monitor.drift.engine import DriftReport, FeatureDrift, compute_drift
     from amlguard.monitor.drift.io import MdcTable, read_mdc_jsonl, read_table, table_columns
 
-__all__ = [
-    "BREACH_BELOW",
-    "CATEGORICAL_METRICS",
-    "DEFAULT_THRESHOLDS",
-    "NUMERICAL_METRICS",
-    "DriftReport",
-    "FeatureDrift",
-    "MdcTable",
-    "breached",
-    "compute_drift",
-    "parse_threshold_overrides",
-    "read_mdc_jsonl",
-    "read_table",
-    "resolve_thresholds",
-    "run",
-    "table_columns",
-]
+__all__ = ["BREACH_BELOW", "CATEGORICAL_METRICS", "DEFAULT_THRESHOLDS", "NUMERICAL_METRICS", "DriftReport",
+           "FeatureDrift", "MdcTable", "breached", "compute_drift", "parse_threshold_overrides", "read_mdc_jsonl",
+           "read_table", "resolve_thresholds", "run", "table_columns"]
 
 _LAZY = {
     "DriftReport": "engine",

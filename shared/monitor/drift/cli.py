@@ -19,6 +19,7 @@ from amlguard.errors import AmlguardError, ConfigError
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
+    from amlguard.monitor.drift.engine import DriftReport
 
 __all__ = ["build_parser", "format_table", "run"]
 
@@ -193,7 +194,7 @@ def _fmt(v: float | None) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-4 else f"{v:.2e}"
 
 
-def format_table(report: Any, notes: list[str] | None = None) -> str:
+def format_table(report: DriftReport, notes: list[str] | None = None) -> str:
     """A readable table: one row per feature, breached metrics marked with `*`."""
     metrics = list(_SHORT)
     header = ["feature", "type", "baseline", "current", *(_SHORT[m] for m in metrics), "drifted"]

@@ -17,18 +17,8 @@ from typing import Any
 import numpy as np
 
 from amlguard.errors import ConfigError
-from amlguard.monitor.drift.stats import (
-    categorical_drift,
-    count_categories,
-    finite_sorted,
-    numerical_drift,
-)
-from amlguard.monitor.drift.thresholds import (
-    CATEGORICAL_METRICS,
-    NUMERICAL_METRICS,
-    breached,
-    resolve_thresholds,
-)
+from amlguard.monitor.drift.stats import categorical_drift, count_categories, finite_sorted, numerical_drift
+from amlguard.monitor.drift.thresholds import CATEGORICAL_METRICS, NUMERICAL_METRICS, breached, resolve_thresholds
 
 __all__ = ["DriftReport", "FeatureDrift", "compute_drift"]
 

@@ -1,11 +1,5 @@
-"""Drift statistics with Azure ML model monitoring's definitions, computed from sorted arrays.
-
-Each numerical column is sorted once; the histogram, the Kolmogorov-Smirnov statistic and the
-Wasserstein distance all come from the two sorted arrays and their merge, so the cost per
-feature is two sorts plus a few linear passes. Values equal a plain scipy implementation of
-the same definitions (scipy.spatial.distance.jensenshannon, scipy.stats.wasserstein_distance,
-ks_2samp, chisquare) to ~1e-15; tests/monitor/drift_reference.py is that reference.
-"""
+"""Drift statistics with Azure ML model monitoring's definitions, computed from sorted arrays
+(how, and the scipy reference they are checked against: docs/drift.md, "Performance")."""
 
 from __future__ import annotations
 
@@ -18,17 +12,8 @@ import numpy as np
 
 from amlguard.monitor.drift.thresholds import CHI2, JS, KS, NWD, PSI
 
-__all__ = [
-    "CategoricalResult",
-    "NumericalResult",
-    "bin_edges",
-    "categorical_drift",
-    "count_categories",
-    "finite_sorted",
-    "ks_pvalue",
-    "numerical_drift",
-    "sturges_bins",
-]
+__all__ = ["CategoricalResult", "NumericalResult", "bin_edges", "categorical_drift", "count_categories",
+           "finite_sorted", "ks_pvalue", "numerical_drift", "sturges_bins"]
 
 # scipy.stats.ks_2samp(method='auto') is exact up to this many rows in the larger sample.
 _KS_MAX_AUTO_N = 10_000

@@ -10,17 +10,8 @@ from types import MappingProxyType
 
 from amlguard.errors import ConfigError
 
-__all__ = [
-    "BREACH_BELOW",
-    "CATEGORICAL_METRICS",
-    "DEFAULT_THRESHOLDS",
-    "METRIC_ALIASES",
-    "NUMERICAL_METRICS",
-    "breached",
-    "canonical_metric",
-    "parse_threshold_overrides",
-    "resolve_thresholds",
-]
+__all__ = ["BREACH_BELOW", "CATEGORICAL_METRICS", "DEFAULT_THRESHOLDS", "METRIC_ALIASES", "NUMERICAL_METRICS",
+           "breached", "canonical_metric", "parse_threshold_overrides", "resolve_thresholds"]
 
 JS = "jensen_shannon_distance"
 PSI = "population_stability_index"
