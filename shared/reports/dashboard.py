@@ -80,8 +80,7 @@ def record_monitor_signals(store: StateStoreProtocol, result: MonitorResult | It
     were due are in one run, so signals merge by (rule, resource): a rule evaluated every hour
     stays on the page between its runs. Returns the stored document.
     """
-    evaluated = getattr(result, "evaluated", None)
-    fresh = [ev.to_json() for ev in evaluated] if evaluated is not None else [dict(s) for s in result]
+    fresh = [ev.to_json() for ev in result.evaluated] if hasattr(result, "evaluated") else [dict(s) for s in result]
     stamp = at.isoformat()
     for signal in fresh:
         signal.setdefault("at", stamp)
