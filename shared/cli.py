@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("drift", help="compare a baseline and a current data set for drift", add_help=False)
     _serve_parser(sub)
     sub.add_parser("silence", help="add, list or expire alert silences", add_help=False)
+    sub.add_parser("alerts", help="list, show, acknowledge or close alerts; the notification log", add_help=False)
     sub.add_parser("monitor", help="evaluate monitor rules (latency, errors, drift) once", add_help=False)
     sub.add_parser("inventory", help="show how amlguard reads files: kinds, ids, fields and their lines",
                    add_help=False)
@@ -91,12 +92,13 @@ _DELEGATED = {
     "policy": ("amlguard.policy", "run"),
     "drift": ("amlguard.monitor.drift", "run"),
     "silence": ("amlguard.alerts.cli", "run"),
+    "alerts": ("amlguard.alerts.cli", "run_alerts"),
     "monitor": ("amlguard.monitor.runner", "run"),
     "routes": ("amlguard.alerts.config", "run"),
     "inventory": ("amlguard.inventory.cli", "run"),
 }
 # Those that read settings get the ones `main` read (the only place the environment is read).
-_TAKES_SETTINGS = frozenset({"silence", "monitor", "routes", "drift"})
+_TAKES_SETTINGS = frozenset({"silence", "alerts", "monitor", "routes", "drift"})
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -212,6 +212,6 @@ def _dispatch(args: argparse.Namespace, mgr: AlertManager, now: datetime) -> int
     return 0
 
 
-def run_alerts(argv: list[str]) -> int:
+def run_alerts(argv: list[str], settings: Settings | None = None) -> int:
     """`amlguard alerts list|show|ack|close|log ...` (argv after `alerts`)."""
-    return run(["alerts", *argv])
+    return run(["alerts", *argv], settings=settings)

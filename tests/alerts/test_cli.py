@@ -73,3 +73,13 @@ def test_alerts_list_ack_show_log(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "closed" in capsys.readouterr().out
     assert run_alerts(["log", "--state", str(tmp_path), "--format", "json"]) == 0
     assert _json(capsys) == []
+
+
+def test_amlguard_alerts_is_a_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from amlguard.cli import main
+
+    with open_store(tmp_path) as store:
+        AlertManager(store).process([finding()], now=datetime.now(UTC))
+    assert main(["alerts", "list", "--format", "json"], env={"AMLGUARD_STATE_DIR": str(tmp_path)}) == 0
+    [alert] = _json(capsys)  # type: ignore[misc]
+    assert alert["status"] == "firing"
