@@ -322,3 +322,21 @@ def test_an_empty_pack_is_an_error(tmp_path: Path, files: dict[str, str]) -> Non
     assert len(problems) == 1 and "no rule" in problems[0][3], problems
     with pytest.raises(PolicyError, match="no rule"):
         load_pack(tmp_path)
+
+
+@pytest.mark.parametrize(("pattern", "fragment"), [
+    ("(a)\\1", "backreferences"),
+    ("^(?=x)a", "lookarounds"),
+    ("a{2000}", "invalid repetition size"),
+])
+def test_regexes_outside_the_linear_time_subset_are_refused(tmp_path: Path, pattern: str, fragment: str) -> None:
+    """Every regex in a pack is compiled by RE2 (linear time) when the pack loads: what RE2 cannot
+    run is refused with the reason, in the condition and in an exemption's resource_regex."""
+    body = GOOD_RULE.replace("{field: public_network_access, equals: disabled}", f"{{field: name, regex: '{pattern}'}}")
+    body += f"exemptions:\n  - {{name: x, resource_regex: '{pattern}', reason: r, approver: a, expires: 2027-01-01}}\n"
+    problems = problems_for(tmp_path, body)
+    by_field = {p[2]: p[3] for p in problems}
+    assert fragment in by_field["rules.0.require.regex"], problems
+    assert fragment in by_field["exemptions.0.resource_regex"], problems
+    with pytest.raises(PolicyError):
+        load_pack(tmp_path)
