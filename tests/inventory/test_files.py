@@ -646,3 +646,75 @@ def test_objects_of_a_large_json_file_get_their_lines(tmp_path: Path) -> None:
     (tmp_path / "big.json").write_text(text + " " * (64 * 1024 * 1024 // 8))
     result = load_paths([tmp_path / "big.json"])
     assert sorted((r.name, r.line) for r in result.resources) == [("e0", 2), ("e1", 3), ("e2", 4)]
+
+
+# ------------------------------------------------------------------------------ hostile inputs
+def _load_in_child(paths: list[Path], cwd: Path) -> list[tuple[str, Any, str]]:
+    """load_paths in a child process with a timeout: a read that blocks (a FIFO) fails the test
+    instead of hanging the suite."""
+    import subprocess
+
+    code = ("import json, sys; from pathlib import Path; from amlguard.inventory import load_paths; "
+            "r = load_paths(sys.argv[1:], cwd=Path.cwd()); "
+            "print(json.dumps([[d.source, d.line, d.message] for d in r.diagnostics]))")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, paths)], cwd=cwd, capture_output=True, text=True,
+                         timeout=30, check=True)
+    return [tuple(d) for d in json.loads(out.stdout)]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
+    """A FIFO named endpoint.yml made audit wait forever for a writer; only regular files are read."""
+    os.mkfifo(tmp_path / "endpoint.yml")
+    write(tmp_path, "ok.yml", MANAGED_ENDPOINT)
+    expected = ("endpoint.yml", None, "not a regular file (a FIFO); amlguard reads only regular files: "
+                                      "replace it with the YAML or JSON file itself")
+    assert _load_in_child([tmp_path], tmp_path) == [expected]  # inside a folder
+    assert _load_in_child([tmp_path / "endpoint.yml"], tmp_path) == [expected]  # named
+
+
+def test_a_device_is_refused_not_read(tmp_path: Path) -> None:
+    result = load_paths(["/dev/zero"], cwd=tmp_path)
+    assert [(d.source, d.message.split(";")[0]) for d in result.diagnostics] == [
+        ("/dev/zero", "not a regular file (a character device)")]
+
+
+def test_an_unreadable_folder_is_a_diagnostic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder that cannot be listed was skipped without a word (its endpoints never audited)."""
+    write(tmp_path / "a", "endpoint.yml", MANAGED_ENDPOINT)
+    write(tmp_path / "locked", "endpoint.yml", MANAGED_ENDPOINT)
+    real_scandir = os.scandir
+
+    def deny(path: Any) -> Any:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", deny)
+    resources, diagnostics = load(tmp_path)
+    assert [r.source for r in resources] == [os.path.join("a", "endpoint.yml")]
+    assert [(d.source, d.line, d.message) for d in diagnostics] == [
+        ("locked", None, "cannot list the folder: Permission denied; check that amlguard may read it")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_utf16_without_a_bom_is_refused_with_a_diagnostic(tmp_path: Path, encoding: str) -> None:
+    """UTF-16LE without a BOM decoded as UTF-8 into text full of NULs, and was skipped silently."""
+    write(tmp_path, "endpoint.yml", MANAGED_ENDPOINT.encode(encoding))
+    write(tmp_path, "blob.json", b"\x00\x01\x02binary\x00")  # not text, not ours: quiet
+    resources, diagnostics = load(tmp_path)
+    assert resources == []
+    name = encoding.upper().replace("-LE", "LE").replace("-BE", "BE")
+    assert [(d.source, d.line, d.message) for d in diagnostics] == [
+        ("endpoint.yml", None, f"the file looks like {name} without a byte-order mark (BOM); amlguard reads "
+                               "UTF-8, or UTF-16 / UTF-32 that starts with a BOM: save it as UTF-8")]
+
+
+def test_a_5000_digit_number_is_not_called_nesting(tmp_path: Path) -> None:
+    write(tmp_path, "endpoint.json", '{"id": "/subscriptions/s/resourceGroups/r/providers/'
+                                     'Microsoft.MachineLearningServices/workspaces/w",\n "properties": {"n": '
+                                     + "9" * 5000 + "}}")
+    _, diagnostics = load(tmp_path)
+    assert [(d.line, d.message) for d in diagnostics] == [
+        (2, "not valid JSON: a number with 5,000 digits on line 2 (more than the 4,300 Python reads); "
+            "write it as a string")]
