@@ -270,8 +270,12 @@ class Reader:
             documents = load_documents(parse_text)
         except YamlSourceError as exc:
             if _looks_azure_ml(text):
-                where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
-                self.diagnose(file, exc.line, f"{exc}{where}; fix the YAML syntax there")
+                if str(exc).startswith("not valid YAML"):
+                    where = f" (line {exc.line}, column {exc.column})" if exc.line and exc.column else (
+                        f" (line {exc.line})" if exc.line else "")
+                    self.diagnose(file, exc.line, f"{exc}{where}; fix the YAML syntax there")
+                else:  # a limit: the message names it, where it was passed and what to do
+                    self.diagnose(file, exc.line, str(exc))
             return
         templated = bool(tokens) or has_placeholder(text)
         for document in documents:

@@ -718,3 +718,11 @@ def test_a_5000_digit_number_is_not_called_nesting(tmp_path: Path) -> None:
     assert [(d.line, d.message) for d in diagnostics] == [
         (2, "not valid JSON: a number with 5,000 digits on line 2 (more than the 4,300 Python reads); "
             "write it as a string")]
+
+
+def test_a_crowded_yaml_resource_is_a_diagnostic_with_the_limit_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "endpoint.yml", MANAGED_ENDPOINT + "extra: [" + ",".join(["1"] * 300_000) + "]\n")
+    _, diagnostics = load(tmp_path)
+    assert [(d.line, d.message) for d in diagnostics] == [
+        (7, "YAML text holds more than 250,000 values (the limit for one file, passed on line 7): split it into "
+            "one file per resource, or export it as JSON (`-o json`)")]
