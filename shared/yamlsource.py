@@ -46,7 +46,7 @@ class Duplicate:
 
     def message(self) -> str:
         return (f"duplicate key {self.path!r} on line {self.line} (first on line {self.first_line}); "
-                "YAML keeps only the last value: delete one of them")
+                "only the last value is read: delete one of them")
 
 
 @dataclass(slots=True)
@@ -91,7 +91,7 @@ ALIAS_LIMIT = 10_000
 # composed when it is longer than YAML_TEXT_LIMIT or, counted by the parser alone (~1 us a node,
 # only for texts over _COUNT_FROM), holds more than TEXT_NODE_LIMIT nodes.
 YAML_TEXT_LIMIT = 8 * 1024 * 1024
-TEXT_NODE_LIMIT = 250_000
+TEXT_NODE_LIMIT = 100_000
 _COUNT_FROM = 256 * 1024
 
 # libyaml's composer recurses on the C stack and crashes the process (not an exception) near
