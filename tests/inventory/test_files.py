@@ -342,6 +342,18 @@ def test_json_with_very_many_values_is_read_without_per_field_lines(tmp_path: Pa
     assert resource.line == 1 and resource.lines == {}
 
 
+def test_fields_are_the_same_with_or_without_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = json.loads(json.dumps(ARM_ENDPOINT))
+    endpoint["properties"]["someList"] = [1, "two", {"innerKey": [3, {"deepKey": 4}]}, [5]]
+    write(tmp_path, "a.json", json.dumps([endpoint], indent=1))
+    tracked = load(tmp_path)[0][0]
+    monkeypatch.setattr("amlguard.inventory.reader._JSON_LINES_LIMIT", 10)
+    untracked = load(tmp_path)[0][0]
+    assert tracked.lines and not untracked.lines
+    assert untracked.fields == tracked.fields
+    assert tracked.fields["some_list"] == [1, "two", {"inner_key": [3, {"deep_key": 4}]}, [5]]
+
+
 def test_json_template_placeholders(tmp_path: Path) -> None:
     doc = dict(ARM_ENDPOINT, properties={"authMode": "{{AUTH}}", "publicNetworkAccess": "Disabled"})
     res = one(tmp_path, "t.json", json.dumps(doc))
