@@ -176,7 +176,8 @@ def _crowded(text: str) -> int | None:
             if isinstance(event, _NODE_EVENTS):
                 count += 1
                 if count > TEXT_NODE_LIMIT:
-                    return int(event.start_mark.line) + 1
+                    mark = event.start_mark
+                    return int(mark.line) + 1 if mark is not None else 1
     except yaml.YAMLError:
         return None
     finally:

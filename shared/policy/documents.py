@@ -149,23 +149,20 @@ def read_documents(path: str | Path, *, problems: list[Problem]) -> list[PolicyD
             document = PolicyDocument(name, index, doc)
             # a kind nobody reads would vanish from every loader that picks its own kind out of
             # the folder (`kind: AuditRule` took its rules with it): it is refused here, once
-            wrong_kind = _kind_problem(document, document.kind is not None and document.kind in _known_kinds())
-            if wrong_kind is not None:
-                problems.append(wrong_kind)
+            if document.kind not in _known_kinds():
+                problems.append(_kind_problem(document))
                 continue
             out.append(document)
     return out
 
 
-def _kind_problem(document: PolicyDocument, known: bool) -> Problem | None:
-    """What is wrong with a document's `kind:` (missing, not text, or not a known kind), or None."""
+def _kind_problem(document: PolicyDocument) -> Problem:
+    """What is wrong with a document's `kind:`: missing, not text, or not a known kind."""
     kind_name, value = document.kind, document.doc.value
     if kind_name is None:
         got = f" (got {show(value.get('kind'))})" if "kind" in value else ""
         return (document.file, document.doc.line_of("kind"), "kind",
                 f"expected the document kind, one of {', '.join(_known_kinds())}{got}")
-    if known:
-        return None
     close = difflib.get_close_matches(kind_name, _known_kinds(), n=1)
     suggestion = f" (did you mean '{close[0]}'?)" if close else ""
     return (document.file, document.doc.line_of("kind"), "kind",
@@ -297,7 +294,7 @@ def validate_documents(documents: Iterable[PolicyDocument], problems: list[Probl
         kind_name = document.kind
         kind = document_kind(kind_name) if kind_name is not None else None
         if kind_name is None or kind is None:  # read_documents refuses these; a kind may be unregistered since
-            problems.append(_kind_problem(document, False) or (document.file, None, "kind", "unknown kind"))
+            problems.append(_kind_problem(document))
             continue
         found = _schema_problems_unless_known_valid(document, kind_name, kind.schema_fn)
         if found:
