@@ -40,6 +40,9 @@ def _audit_parser(sub: Any) -> None:
     p.add_argument("--fail-on", choices=_SEVERITIES, default="high", metavar="SEVERITY",
                    help="exit 1 when a failed or errored finding is at or above SEVERITY "
                         "(critical|high|medium|low|info|none; default: high)")
+    p.add_argument("--fail-on-diagnostics", action=argparse.BooleanOptionalAction, default=True,
+                   help="exit 1 when a file or folder could not be read or held nothing to audit "
+                        "(default: on; --no-fail-on-diagnostics to only report them)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
     from amlguard.inventory.config import add_live_arguments
@@ -178,7 +181,8 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
               f"{summary['failed']} failed, {summary['errors']} errors)", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return int(exit_code(report, None if args.fail_on == "none" else args.fail_on))
+    return int(exit_code(report, None if args.fail_on == "none" else args.fail_on,
+                         fail_on_diagnostics=args.fail_on_diagnostics))
 
 
 def _is_loopback(host: str) -> bool:

@@ -23,8 +23,8 @@ try:  # the C parser is several times faster; fall back quietly where libyaml is
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-__all__ = ["DEPTH_LIMIT", "NODE_LIMIT", "Duplicate", "LocatedDocument", "YamlSourceError", "load_documents",
-           "load_json", "parse_scalar", "too_deep"]
+__all__ = ["ALIAS_LIMIT", "DEPTH_LIMIT", "NODE_LIMIT", "TEXT_NODE_LIMIT", "YAML_TEXT_LIMIT", "Duplicate",
+           "LocatedDocument", "YamlSourceError", "load_documents", "load_json", "parse_scalar", "too_deep"]
 
 
 class YamlSourceError(ValueError):
@@ -46,7 +46,7 @@ class Duplicate:
 
     def message(self) -> str:
         return (f"duplicate key {self.path!r} on line {self.line} (first on line {self.first_line}); "
-                "YAML keeps only the last value: delete one of them")
+                "only the last value is read: delete one of them")
 
 
 @dataclass(slots=True)
@@ -83,6 +83,16 @@ _tags: dict[str, str] = {}
 # Azure ML resource or policy document comes near this many values; a document that expands
 # past it is refused, with the line of the alias that crossed the limit.
 NODE_LIMIT = 100_000
+# ...and no more than this many times may a document reuse an anchored block (`*name`).
+ALIAS_LIMIT = 10_000
+# libyaml composes a whole document into nodes before any value is built (~3 us and ~300 bytes
+# a node: 6 MB of `[1,1,...]` took 15 s and 880 MB). Azure ML resource and policy files are a few
+# KB (the largest of the real-world corpus is under 64 KB), so a text is refused before it is
+# composed when it is longer than YAML_TEXT_LIMIT or, counted by the parser alone (~1 us a node,
+# only for texts over _COUNT_FROM), holds more than TEXT_NODE_LIMIT nodes.
+YAML_TEXT_LIMIT = 8 * 1024 * 1024
+TEXT_NODE_LIMIT = 100_000
+_COUNT_FROM = 256 * 1024
 
 # libyaml's composer recurses on the C stack and crashes the process (not an exception) near
 # 30,000 levels; text nested deeper than this is refused before PyYAML sees it.
@@ -154,6 +164,28 @@ def too_deep(text: str) -> int | None:
     return None
 
 
+def _crowded(text: str) -> int | None:
+    """Line where the text passes TEXT_NODE_LIMIT nodes (scalars, aliases, collections), counted
+    from parser events without composing anything, or None (or None when it does not parse: the
+    composer then says where)."""
+    parser = _Loader(text)
+    count = 0
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, _NODE_EVENTS):
+                count += 1
+                if count > TEXT_NODE_LIMIT:
+                    mark = event.start_mark
+                    return int(mark.line) + 1 if mark is not None else 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        parser.dispose()
+    return None
+
+
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _BOOL = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 
 
@@ -200,20 +232,36 @@ def parse_scalar(node: yaml.ScalarNode) -> Any:
 
 
 class _Budget:
-    """Values left to build in one document (aliases included), and the duplicate keys met."""
+    """Values left to build in one document and alias expansions left (aliases repeat a block:
+    the same node met again), and the duplicate keys met."""
 
-    __slots__ = ("duplicates", "left")
+    __slots__ = ("aliases", "built", "duplicates", "left")
 
     def __init__(self) -> None:
         self.left = NODE_LIMIT
+        self.aliases = ALIAS_LIMIT
+        self.built: set[int] = set()  # ids of the collection nodes built so far
         self.duplicates: list[Duplicate] = []
 
     def spend(self, count: int, node: Any) -> None:
+        if id(node) in self.built:
+            self.aliases -= 1
+            if self.aliases < 0:
+                raise YamlSourceError(
+                    f"YAML document uses more than {ALIAS_LIMIT:,} alias expansions (the last one repeats the "
+                    f"block anchored on line {node.start_mark.line + 1}): write the values out or use fewer "
+                    "aliases", node.start_mark.line + 1)
+        else:
+            self.built.add(id(node))
         self.left -= count
         if self.left < 0:
+            if self.aliases < ALIAS_LIMIT:
+                raise YamlSourceError(
+                    f"YAML expands to more than {NODE_LIMIT:,} values (anchors and aliases, `&name` / `*name`, "
+                    "repeat the same block): write the values out or use fewer aliases", node.start_mark.line + 1)
             raise YamlSourceError(
-                f"YAML expands to more than {NODE_LIMIT:,} values (anchors and aliases, `&name` / `*name`, "
-                "repeat the same block): write the values out or use fewer aliases", node.start_mark.line + 1)
+                f"YAML document holds more than {NODE_LIMIT:,} values (the limit for one document): no Azure ML "
+                "resource or policy comes near it; split the file", node.start_mark.line + 1)
 
 
 def _build(node: Any, path: str, lines: dict[str, int], depth: int, budget: _Budget) -> Any:
@@ -263,14 +311,25 @@ def _build(node: Any, path: str, lines: dict[str, int], depth: int, budget: _Bud
 def load_documents(text: str) -> list[LocatedDocument]:
     """Parse every document in `text`; raises YamlSourceError with the line of the problem.
 
-    A leading BOM and CRLF line ends are accepted. Empty documents are skipped. Text nested
-    deeper than DEPTH_LIMIT is refused before parsing (libyaml would crash the process); a
-    document that expands past NODE_LIMIT values (alias bombs) is refused; repeated keys are
+    A leading BOM and CRLF line ends are accepted. Empty documents are skipped. Text longer than
+    YAML_TEXT_LIMIT or nested deeper than DEPTH_LIMIT is refused before parsing (libyaml would
+    crash the process on deep nesting); a document that expands past NODE_LIMIT values or
+    ALIAS_LIMIT alias expansions (alias bombs) is refused; repeated keys are
     listed in `LocatedDocument.duplicates` for the reader to report.
     """
     if text.startswith("\ufeff"):
         text = text[1:]
+    if len(text) > YAML_TEXT_LIMIT:
+        raise YamlSourceError(f"YAML text over {YAML_TEXT_LIMIT // (1024 * 1024)} MB (the limit for one file): split "
+                              "it into one file per resource, or export it as JSON (`-o json`)",
+                              _line_of_offset(text, YAML_TEXT_LIMIT))
     deep = too_deep(text)
+    if deep is None and len(text) > _COUNT_FROM:
+        crowded = _crowded(text)
+        if crowded is not None:
+            raise YamlSourceError(f"YAML text holds more than {TEXT_NODE_LIMIT:,} values (the limit for one file, "
+                                  f"passed on line {crowded}): split it into one file per resource, or export it "
+                                  "as JSON (`-o json`)", crowded)
     if deep is not None:
         raise YamlSourceError(f"not valid YAML: nested deeper than {DEPTH_LIMIT} levels", deep)
     loader = _Builder(text)

@@ -155,7 +155,8 @@ def _merge_bomb(levels: int, width: int) -> str:
                          ids=["billion-laughs", "six-levels", "merge-keys"])
 def test_alias_bombs_are_refused_with_the_limit_and_a_line(text: str) -> None:
     assert len(text) < 1500
-    with pytest.raises(yamlsource.YamlSourceError, match=r"expands to more than 100,000 values") as info:
+    with pytest.raises(yamlsource.YamlSourceError,
+                       match=r"expands to more than 100,000 values|more than 10,000 alias expansions") as info:
         yamlsource.load_documents(text)
     assert info.value.line is not None and 1 <= info.value.line <= text.count("\n")
 
@@ -171,10 +172,38 @@ def test_duplicate_keys_are_reported_with_both_lines_and_keep_the_last_value() -
     assert doc.value == reference(text)[0]
     assert [(d.path, d.first_line, d.line) for d in doc.duplicates] == [("identity.type", 4, 5), ("auth_mode", 2, 6)]
     assert doc.duplicates[1].message() == ("duplicate key 'auth_mode' on line 6 (first on line 2); "
-                                           "YAML keeps only the last value: delete one of them")
+                                           "only the last value is read: delete one of them")
 
 
 def test_duplicate_json_keys_are_reported_with_both_lines() -> None:
     located = yamlsource.load_json('{\n "auth_mode": "key",\n "x": {"a": 1, "a": 2},\n "auth_mode": "aad_token"\n}')
     assert located.value == {"auth_mode": "aad_token", "x": {"a": 2}}
     assert [(d.path, d.first_line, d.line) for d in located.duplicates] == [("x.a", 3, 3), ("auth_mode", 2, 4)]
+
+
+def test_a_big_yaml_text_is_refused_before_it_is_parsed() -> None:
+    """6 MB of `[1,1,1,...]` took 15 s and 880 MB to compose before the values limit could see it."""
+    text = "a: 1\ntags: [" + ",".join(["1"] * 3_000_000) + "]\n"
+    with pytest.raises(yamlsource.YamlSourceError, match=r"^YAML text holds more than 100,000 values \(the limit "
+                                                         r"for one file, passed on line 2\)") as info:
+        yamlsource.load_documents(text)
+    assert info.value.line == 2
+    with pytest.raises(yamlsource.YamlSourceError, match=r"^YAML text over 8 MB \(the limit for one file\)"):
+        yamlsource.load_documents("a: " + "x" * yamlsource.YAML_TEXT_LIMIT)
+    # many documents add up: the limit is on what the text makes libyaml compose
+    with pytest.raises(yamlsource.YamlSourceError, match=r"^YAML text holds more than 100,000 values"):
+        yamlsource.load_documents("".join("---\n[" + ",".join(["10"] * 999) + "]\n" for _ in range(120)))
+
+
+def test_many_alias_expansions_are_refused_with_the_limit() -> None:
+    text = "e: &e {}\nl: [" + ", ".join(["*e"] * (yamlsource.ALIAS_LIMIT + 1)) + "]\n"
+    with pytest.raises(yamlsource.YamlSourceError, match=r"more than 10,000 alias expansions \(the last one "
+                                                         r"repeats the block anchored on line 1\)") as info:
+        yamlsource.load_documents(text)
+    assert info.value.line == 1
+
+
+def test_many_values_without_aliases_are_not_blamed_on_aliases() -> None:
+    text = "l: [" + ",".join(["1"] * (yamlsource.NODE_LIMIT + 1)) + "]\n"
+    with pytest.raises(yamlsource.YamlSourceError, match=r"^YAML document holds more than 100,000 values"):
+        yamlsource.load_documents(text)

@@ -67,6 +67,8 @@ class _Arm:
                 out[name] = self.generic(item, child_raw, child, opaque=low in _OPAQUE and not opaque)
             return out
         if isinstance(value, list):
+            if not self.raw:  # no lines to carry (big JSON): only nested objects need converting
+                return [self.generic(item, raw, canon) if isinstance(item, (dict, list)) else item for item in value]
             result = []
             for index, item in enumerate(value):
                 self.mark(f"{canon}.{index}", f"{raw}.{index}")

@@ -136,7 +136,7 @@ def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = No
     result = _settle(reader)
     said = {r.source for r in result.resources} | {d.source for d in result.diagnostics}
     for display, folder, found in named:
-        if not said.intersection(file.display for file in found):
+        if display not in said and not said.intersection(file.display for file in found):
             result.diagnostics.append(Diagnostic(display, None, _nothing_read(display, folder, len(found))))
     return result
 

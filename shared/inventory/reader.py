@@ -12,6 +12,8 @@ import logging
 import os
 import pickle
 import re
+import stat
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,9 @@ log = logging.getLogger(__name__)
 
 _MAX_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
 _JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~1 s of line tracking; above it JSON resources get their first line only
+# ...and so do files with more values than this (commas counted: strings may overcount, which only
+# costs lines): a line per value is a dict entry per value, 7 s and 236 MB for 4 MB of `[1,1,...]`
+_JSON_LINES_VALUES = 200_000
 _CONFIG_NAMES = ("config.json", os.path.join(".azureml", "config.json"))
 
 # Text that marks a file as meant to be Azure ML: one of our $schema URLs, an Azure ML ARM type,
@@ -56,6 +61,9 @@ _MAYBE_OURS = re.compile(rf"(?:endpoint|deployment|workspace)\.schema|machinelea
 _MAYBE_OURS_JSON = re.compile(rf"machinelearningservices|\"\$schema\"|\"(?:{_KEYS})\"\s*:", re.IGNORECASE)
 
 
+_LONG_NUMBER = re.compile(rf"\d{{{sys.get_int_max_str_digits() + 1},}}")
+
+
 def _looks_azure_ml(text: str) -> bool:
     return _AML_HINT.search(text) is not None
 
@@ -78,12 +86,29 @@ def read_text(data: bytes) -> tuple[str | None, int | None, str | None]:
     boms = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
             (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
     encoding = next((name for bom, name in boms if data.startswith(bom)), "utf-8")
+    if encoding == "utf-8" and b"\x00" in data[:4096]:  # NUL is valid UTF-8, but text never holds it
+        guess = _bomless_encoding(data)
+        return None, None, (f"the file looks like {guess[0]} without a byte-order mark (BOM); amlguard reads "
+                            "UTF-8, or UTF-16 / UTF-32 that starts with a BOM: save it as UTF-8" if guess else
+                            "the file holds NUL bytes: it is not UTF-8 text; save it as UTF-8")
     try:
         return data.decode(encoding), None, None
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         return None, line, (f"cannot decode the file: byte 0x{data[exc.start]:02x} on line {line} is not "
                             f"valid {encoding.upper()}; save the file as UTF-8")
+
+
+def _bomless_encoding(data: bytes) -> tuple[str, str] | None:
+    """(name, codec) of UTF-16 / UTF-32 text without a BOM, told by where its NUL bytes fall
+    (mostly-ASCII text has a NUL in every other / three of every four bytes), or None."""
+    sample = data[:4096]
+    for name, codec, width, nul_at in (("UTF-32LE", "utf-32-le", 4, (1, 2, 3)), ("UTF-32BE", "utf-32-be", 4, (0, 1, 2)),
+                                       ("UTF-16LE", "utf-16-le", 2, (1,)), ("UTF-16BE", "utf-16-be", 2, (0,))):
+        units = len(sample) // width
+        if units and all(sample[i::width][:units].count(0) >= 0.9 * units for i in nul_at):
+            return name, codec
+    return None
 
 
 def _line_of_offset(text: str, offset: int) -> int:
@@ -183,10 +208,17 @@ class Reader:
     def _read(self, file: File, data: bytes | None) -> None:
         if data is None:
             try:
-                with open(file.path, "rb") as fh:
+                # non-blocking: opening a FIFO would otherwise wait for a writer, forever
+                with open(file.path, "rb", opener=_open_nonblocking) as fh:
+                    info = os.fstat(fh.fileno())
+                    if not stat.S_ISREG(info.st_mode):
+                        self.diagnose(file, None, f"not a regular file ({_file_type(info.st_mode)}); amlguard "
+                                                  "reads only regular files: replace it with the YAML or JSON "
+                                                  "file itself")
+                        return
                     # read(n) allocates n bytes up front (an mmap, mremap and munmap per file when n
                     # is the size limit): ask for what the file holds, plus one byte to see growth
-                    size = os.fstat(fh.fileno()).st_size
+                    size = info.st_size
                     data = fh.read(size + 1 if 0 < size <= _MAX_BYTES else _MAX_BYTES + 1)
                     if len(data) == size + 1:  # it grew while we read: the rest, up to the limit
                         data += fh.read(_MAX_BYTES + 1 - len(data))
@@ -201,7 +233,8 @@ class Reader:
             return
         text, bad_line, problem = read_text(data)
         if text is None:
-            if _looks_azure_ml(data.decode("utf-8", "replace")):
+            guess = _bomless_encoding(data) if bad_line is None else None
+            if _looks_azure_ml(data.decode(guess[1] if guess else "utf-8", "replace")):
                 self.diagnose(file, bad_line, problem or "cannot decode the file; save it as UTF-8")
             return
         if text.startswith("\ufeff"):
@@ -240,8 +273,12 @@ class Reader:
             documents = load_documents(parse_text)
         except YamlSourceError as exc:
             if _looks_azure_ml(text):
-                where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
-                self.diagnose(file, exc.line, f"{exc}{where}; fix the YAML syntax there")
+                if str(exc).startswith("not valid YAML"):
+                    where = f" (line {exc.line}, column {exc.column})" if exc.line and exc.column else (
+                        f" (line {exc.line})" if exc.line else "")
+                    self.diagnose(file, exc.line, f"{exc}{where}; fix the YAML syntax there")
+                else:  # a limit: the message names it, where it was passed and what to do
+                    self.diagnose(file, exc.line, str(exc))
             return
         templated = bool(tokens) or has_placeholder(text)
         for document in documents:
@@ -279,7 +316,8 @@ class Reader:
         lines: dict[str, int] | None = None
         duplicates: list[Duplicate] = []
         try:
-            if len(text) > _JSON_LINES_LIMIT or _MAYBE_OURS_JSON.search(text) is None:
+            if (len(text) > _JSON_LINES_LIMIT or text.count(",") > _JSON_LINES_VALUES
+                    or _MAYBE_OURS_JSON.search(text) is None):
                 raise ValueError("no line tracking")
             document = load_json(text)
             value, lines, duplicates = document.value, document.lines, document.duplicates
@@ -316,11 +354,31 @@ class Reader:
         if has_placeholder(text):  # unquoted {{TOKEN}} in JSON: read it as YAML (a superset)
             self._read_yaml(file, text, folder)
         elif _looks_azure_ml(text):
+            long_number = _LONG_NUMBER.search(text) if "digits" in str(exc) else None
             if isinstance(exc, json.JSONDecodeError):
                 self.diagnose(file, exc.lineno, f"not valid JSON: {exc.msg} (line {exc.lineno}, column "
                                                 f"{exc.colno}); fix the JSON syntax there")
-            else:
+            elif long_number is not None:  # Python refuses to read ints this long (CVE-2020-10735)
+                line = _line_of_offset(text, long_number.start())
+                self.diagnose(file, line, f"not valid JSON: a number with {len(long_number.group()):,} digits on "
+                                          f"line {line} (more than the {sys.get_int_max_str_digits():,} Python "
+                                          "reads); write it as a string")
+            elif isinstance(exc, RecursionError):
                 self.diagnose(file, None, "not valid JSON: nested too deeply")
+            else:
+                self.diagnose(file, None, f"not valid JSON: {exc}")
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a plain file"
 
 
 def _find_object_line(text: str, obj: dict[str, Any], start: tuple[int, int]) -> tuple[int | None, tuple[int, int]]:

@@ -46,7 +46,8 @@ class _Walker:
     directory symlink, a symlink loop — is listed once. Records which folders hold an Azure
     ML config.json, so finding a file's workspace costs no extra system calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics  # folders that could not be listed
         self.visited: set[tuple[int, int]] = set()
         self.seen_files: set[tuple[int, int]] = set()
         self.config_dirs: dict[str, bool] = {}  # folder -> holds config.json or .azureml/
@@ -72,13 +73,19 @@ class _Walker:
 
     def _inner(self, folder: str, shown: str, device: int, inode: int, depth: int) -> Iterator[tuple[str, str]]:
         key = (device, inode)
-        if key in self.visited or depth > _MAX_DEPTH:
+        if key in self.visited:
+            return
+        if depth > _MAX_DEPTH:
+            self.diagnostics.append(Diagnostic(shown, None, f"folders nested deeper than {_MAX_DEPTH} levels are "
+                                                            "not searched; name this folder on the command line"))
             return
         self.visited.add(key)
         try:
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
-        except OSError:
+        except OSError as exc:  # its files would go unaudited: say so
+            self.diagnostics.append(Diagnostic(shown, None, f"cannot list the folder: {exc.strerror or exc}; "
+                                                            "check that amlguard may read it"))
             return
         self.config_dirs[folder] = any(e.name in ("config.json", ".azureml") for e in entries)
         for entry in entries:
@@ -120,7 +127,7 @@ def collect(paths: Iterable[str | os.PathLike[str]], cwd: str, diagnostics: list
     that cannot be read becomes a diagnostic."""
     files: list[File] = []
     named: list[tuple[str, bool, list[File]]] = []
-    walker = _Walker()
+    walker = _Walker(diagnostics)
     for given_path in paths:
         given = os.fspath(given_path)
         absolute = os.path.normpath(os.path.join(cwd, os.path.expanduser(given)))

@@ -146,8 +146,27 @@ def read_documents(path: str | Path, *, problems: list[Problem]) -> list[PolicyD
                 continue
             # a key given twice would silently drop a rule or a parameter: the pack is refused
             problems.extend((name, dup.line, dup.path, dup.message()) for dup in doc.duplicates)
-            out.append(PolicyDocument(name, index, doc))
+            document = PolicyDocument(name, index, doc)
+            # a kind nobody reads would vanish from every loader that picks its own kind out of
+            # the folder (`kind: AuditRule` took its rules with it): it is refused here, once
+            if document.kind not in _known_kinds():
+                problems.append(_kind_problem(document))
+                continue
+            out.append(document)
     return out
+
+
+def _kind_problem(document: PolicyDocument) -> Problem:
+    """What is wrong with a document's `kind:`: missing, not text, or not a known kind."""
+    kind_name, value = document.kind, document.doc.value
+    if kind_name is None:
+        got = f" (got {show(value.get('kind'))})" if "kind" in value else ""
+        return (document.file, document.doc.line_of("kind"), "kind",
+                f"expected the document kind, one of {', '.join(_known_kinds())}{got}")
+    close = difflib.get_close_matches(kind_name, _known_kinds(), n=1)
+    suggestion = f" (did you mean '{close[0]}'?)" if close else ""
+    return (document.file, document.doc.line_of("kind"), "kind",
+            f"unknown kind '{kind_name}'{suggestion}; expected one of {', '.join(_known_kinds())}")
 
 
 def _expected_text(schema: dict[str, Any]) -> str | None:
@@ -273,19 +292,9 @@ def validate_documents(documents: Iterable[PolicyDocument], problems: list[Probl
     good: list[tuple[PolicyDocument, Any]] = []
     for document in documents:
         kind_name = document.kind
-        value = document.doc.value
-        if kind_name is None:
-            got = f" (got {show(value.get('kind'))})" if "kind" in value else ""
-            problems.append((document.file, document.doc.line_of("kind"), "kind",
-                             f"expected the document kind, one of {', '.join(_known_kinds())}{got}"))
-            continue
-        kind = document_kind(kind_name)
-        if kind is None:
-            close = difflib.get_close_matches(kind_name, _known_kinds(), n=1)
-            suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append((document.file, document.doc.line_of("kind"), "kind",
-                             f"unknown kind '{kind_name}'{suggestion}; expected one of "
-                             f"{', '.join(_known_kinds())}"))
+        kind = document_kind(kind_name) if kind_name is not None else None
+        if kind_name is None or kind is None:  # read_documents refuses these; a kind may be unregistered since
+            problems.append(_kind_problem(document))
             continue
         found = _schema_problems_unless_known_valid(document, kind_name, kind.schema_fn)
         if found:

@@ -14,7 +14,7 @@ from typing import Any
 from amlguard.inventory.base import InventoryError
 from amlguard.model import Finding, Resource, Status
 from amlguard.policy.conditions import CompileContext, Node, compile_condition
-from amlguard.policy.operators import show
+from amlguard.policy.operators import PolicyRegex, show
 from amlguard.policy.valuetypes import Clock
 
 __all__ = ["Exemption", "Override", "Parameter", "PolicyPack", "Rule"]
@@ -86,14 +86,14 @@ class Exemption:
     _rules_re: re.Pattern[str] | None = None
     _ids_re: re.Pattern[str] | None = None
     _names_re: re.Pattern[str] | None = None
-    _regex: re.Pattern[str] | None = None
+    _regex: PolicyRegex | None = None
     _tags_re: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rules_re = _glob_any(self.rules)
         self._ids_re = _glob_any(self.resources)
         self._names_re = _glob_any(self.names)
-        self._regex = re.compile(self.resource_regex, re.IGNORECASE) if self.resource_regex else None
+        self._regex = PolicyRegex(self.resource_regex, case_sensitive=False) if self.resource_regex else None
         self._tags_re = {k.casefold(): re.compile(fnmatch.translate(str(v)), re.IGNORECASE)
                          for k, v in self.tags.items()}
 
@@ -106,7 +106,7 @@ class Exemption:
             return False
         if self._names_re is not None and not self._names_re.match(resource.name or ""):
             return False
-        if self._regex is not None and not self._regex.search(resource.id or ""):
+        if self._regex is not None and not self._regex.search(resource.id or ""):  # RE2: linear time
             return False
         if self._tags_re:
             tags = {str(k).casefold(): str(v) for k, v in resource.tags.items()}

@@ -8,7 +8,6 @@ listing each problem as file:line: field: what was expected.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -168,8 +167,8 @@ def _parse_exemption(espec: dict[str, Any], path: str, file: str, doc: LocatedDo
             resource_regex=espec.get("resource_regex"),
             tags={str(k): str(v) for k, v in (espec.get("tags") or {}).items()},
             source=file, line=doc.line_of(path))
-    except re.error as exc:
-        problem(f"{path}.resource_regex", f"invalid regular expression: {exc}")
+    except ValueError as exc:  # PolicyRegex: not RE2 syntax
+        problem(f"{path}.resource_regex", str(exc))
         return None
 
 
@@ -286,18 +285,33 @@ def parse_param_args(args: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _check(root: Path, problems: list[Problem], *, every_kind: bool
+           ) -> tuple[list[PolicyDocument], list[AuditRulesDocument]]:
+    """What `load_pack` and `amlguard policy validate` both run: read every policy document under
+    `root` (a missing or unknown `kind:` is a problem, never a skip), check structure and meaning
+    of the AuditRules documents (of every kind with `every_kind`), and refuse a pack without a
+    rule. Returns the AuditRules documents read and those that passed; `problems` lists the rest."""
+    documents = read_documents(root, problems=problems)
+    rule_docs = [d for d in documents if d.kind == "AuditRules"]
+    good = validate_documents(documents if every_kind else rule_docs, problems)
+    has_rule = any(_entries(d.doc.value if isinstance(d.doc.value, dict) else {}, "rules") for d in rule_docs)
+    if not has_rule and not problems and (rule_docs or not documents or not every_kind):
+        # an empty pack would pass every resource: an audit with no rule proves nothing
+        found = ("its AuditRules documents list no rule" if rule_docs
+                 else "no `kind: AuditRules` documents found" if documents or not every_kind
+                 else "no amlguard policy document found")
+        problems.append((str(root), None, "", f"no rule in this policy pack: {found}; expected policy YAML with "
+                                              "apiVersion: amlguard/v1, kind: AuditRules and a `rules:` list"))
+    return rule_docs, [obj for document, obj in good if document.kind == "AuditRules"]
+
+
 def _load(path: Path, problems: list[Problem], *, parameters: Mapping[str, Any] | None,
           environment: str | None) -> PolicyPack | None:
-    documents = read_documents(path, problems=problems)
-    rule_docs: list[PolicyDocument] = [d for d in documents if d.kind == "AuditRules"]
-    loaded = [obj for _, obj in validate_documents(rule_docs, problems)]
-    if not rule_docs and not problems:
-        problems.append((str(path), None, "", "no `kind: AuditRules` documents found; expected policy YAML "
-                                              "with apiVersion: amlguard/v1 and kind: AuditRules"))
+    _, loaded = _check(path, problems, every_kind=False)
     if problems:
         return None
     return _assemble(loaded, problems, parameters=parameters, environment=environment,
-                     sources=sorted({d.file for d in rule_docs}))
+                     sources=sorted({part.file for part in loaded}))
 
 
 def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] | None = None,
@@ -324,11 +338,9 @@ def validate_dir(path: str | Path) -> list[Problem]:
     """Every problem in the policy files under `path` (all kinds), sorted by file and line; empty when valid."""
     root = Path(path)
     problems: list[Problem] = []
-    documents = read_documents(root, problems=problems)
-    validate_documents(documents, problems)
+    audit_docs, _ = _check(root, problems, every_kind=True)
     # cross-file checks (duplicate ids, exemptions naming unknown rules) over every rules file
     # whose structure is sound, even when its meaning is not: each problem is reported once
-    audit_docs = [d for d in documents if d.kind == "AuditRules"]
     schema = kind_schema("AuditRules")
     if audit_docs and all(not schema_problems(d, schema) for d in audit_docs):
         partial = [_parse_audit_rules(d.doc, d.file, []) for d in audit_docs]

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import re2
+
 from amlguard.registry import Registry
 
-__all__ = ["OPERATORS", "Operator", "Predicate", "register", "show"]
+__all__ = ["OPERATORS", "REGEX_TEXT_LIMIT", "Operator", "PolicyRegex", "Predicate", "register", "show"]
 
 Predicate = Callable[[Any], bool]
 
@@ -121,13 +123,48 @@ def _glob_operand(name: str, expected: Any) -> str | None:
     return f"'{name}' takes a glob or a list of globs; got {show(expected)}"
 
 
+# The longest text a policy regex is matched against. RE2 runs in time linear in the text, so
+# this bounds every evaluation (~1 ms here); Azure ML values are names, URIs and image
+# references, a few hundred characters at most.
+REGEX_TEXT_LIMIT = 100_000
+
+
+class PolicyRegex:
+    """A regular expression from a policy, compiled by RE2: matching takes time linear in the
+    text whatever the pattern (`^(a+)+$` cannot backtrack for hours as with Python's `re`), and
+    texts longer than REGEX_TEXT_LIMIT are refused rather than matched. The syntax is Python's
+    without what needs backtracking (lookarounds, backreferences); ValueError says which."""
+
+    __slots__ = ("_compiled", "pattern")
+
+    def __init__(self, pattern: str, *, case_sensitive: bool = True) -> None:
+        options = re2.Options()
+        options.log_errors = False  # the error is ours to report, not stderr's
+        options.case_sensitive = case_sensitive
+        self.pattern = pattern
+        try:
+            self._compiled = re2.compile(pattern, options)
+        except re2.error as exc:
+            reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            raise ValueError(f"invalid regular expression {show(pattern)}: {reason}; amlguard matches regexes "
+                             "in linear time (RE2), so lookarounds such as (?=...) and backreferences such as "
+                             "\\1 are not available, and \\Z is written $") from exc
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern occurs in `text`; ValueError for a text over REGEX_TEXT_LIMIT."""
+        if len(text) > REGEX_TEXT_LIMIT:
+            raise ValueError(f"the value is {len(text):,} characters, longer than the {REGEX_TEXT_LIMIT:,} "
+                             f"characters a policy regex is matched against; {show(self.pattern)} was not run")
+        return self._compiled.search(text) is not None
+
+
 def _regex_operand(name: str, expected: Any) -> str | None:
     if not isinstance(expected, str):
         return f"'{name}' takes a regular expression; got {show(expected)}"
     try:
-        re.compile(expected)
-    except re.error as exc:
-        return f"invalid regular expression {show(expected)}: {exc}"
+        PolicyRegex(expected)
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
@@ -240,19 +277,22 @@ def _not_match(expected: Any, case_sensitive: bool) -> Predicate:
 
 
 @register("regex", schema={"type": "string", "format": "regex",
-                           "description": "a Python regular expression, searched in the text"},
-          summary="The text contains a match of the regular expression (Python syntax, `re.search`; "
-                  "anchor with `^...$` for a whole-value match). Case-insensitive unless "
-                  "`case_sensitive: true`.",
+                           "description": "a regular expression (RE2: Python syntax without lookarounds "
+                                          "or backreferences), searched in the text"},
+          summary="The text contains a match of the regular expression (Python syntax, searched like "
+                  "`re.search`; anchor with `^...$` for a whole-value match). Case-insensitive unless "
+                  "`case_sensitive: true`. Matched by RE2 in time linear in the text, so no pattern can "
+                  "hang an audit: lookarounds and backreferences are refused when the pack loads, and a "
+                  "value over 100,000 characters gives an `error` finding instead of a match.",
           example="{field: scoring_uri, regex: '^https://'}",
           describe=lambda e: f"to match regex {show(e)}", check=_regex_operand)
 def _regex(expected: Any, case_sensitive: bool) -> Predicate:
-    pattern = re.compile(str(expected), 0 if case_sensitive else re.IGNORECASE)
-    return lambda actual: isinstance(actual, str) and pattern.search(actual) is not None
+    search = PolicyRegex(str(expected), case_sensitive=case_sensitive).search
+    return lambda actual: isinstance(actual, str) and search(actual)
 
 
 @register("notRegex", schema={"type": "string", "format": "regex",
-                              "description": "a Python regular expression that must not match"},
+                              "description": "a regular expression (RE2, as for regex) that must not match"},
           summary="The text does not contain a match of the regular expression.",
           example="{field: name, notRegex: '(?i)test'}",
           describe=lambda e: f"not to match regex {show(e)}", check=_regex_operand)

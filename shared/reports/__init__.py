@@ -153,12 +153,14 @@ def failing_findings(findings: Iterable[Finding], fail_on: str | None = DEFAULT_
     return [f for f in findings if f.status in ACTIONABLE and severity_rank(f.severity) <= threshold]
 
 
-def exit_code(report: AuditReport, fail_on: str | None = DEFAULT_FAIL_ON) -> int:
+def exit_code(report: AuditReport, fail_on: str | None = DEFAULT_FAIL_ON, *, fail_on_diagnostics: bool = True) -> int:
     """Exit code of `amlguard audit` (DESIGN.md contract 2).
 
-    0: no `fail` or `error` finding at or above `fail_on`; 1: at least one. `fail_on` is a
-    severity (case-insensitive); `none` (also `never`, `off`) or None means "never fail"
-    (always 0). Left out, it is DEFAULT_FAIL_ON (`high`). Diagnostics (unreadable files) do
-    not change the result. Raises ConfigError for any other value (exit 2).
+    0: no `fail` or `error` finding at or above `fail_on` and, unless `fail_on_diagnostics` is
+    off, no diagnostic (a file or folder that could not be read: an audit that read nothing it
+    was asked to read must not pass CI); 1 otherwise. `fail_on` is a severity
+    (case-insensitive); `none` (also `never`, `off`) or None means no finding fails the run.
+    Left out, it is DEFAULT_FAIL_ON (`high`). Raises ConfigError for any other value (exit 2).
     """
-    return 1 if failing_findings(report.findings, fail_on) else 0
+    failing = failing_findings(report.findings, fail_on)
+    return 1 if failing or (fail_on_diagnostics and report.diagnostics) else 0

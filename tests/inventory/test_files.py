@@ -333,6 +333,27 @@ def test_large_json_falls_back_to_resource_lines(tmp_path: Path, monkeypatch: py
     assert '"id"' in text[resources[1].line - 1] and "deployments/blue" in text[resources[1].line - 1]
 
 
+def test_json_with_very_many_values_is_read_without_per_field_lines(tmp_path: Path) -> None:
+    """4 MB of `[1,1,...]` in a JSON resource took 7 s and 236 MB to track a line for every item;
+    past 200,000 values json.loads reads it and each resource keeps its first line."""
+    endpoint = dict(ARM_ENDPOINT, tags={"owner": "a"}, extra=[1] * 250_000)
+    write(tmp_path, "big.json", json.dumps([endpoint]).replace('"tags"', '\n"tags"'))
+    (resource,) = load(tmp_path)[0]
+    assert resource.line == 1 and resource.lines == {}
+
+
+def test_fields_are_the_same_with_or_without_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = json.loads(json.dumps(ARM_ENDPOINT))
+    endpoint["properties"]["someList"] = [1, "two", {"innerKey": [3, {"deepKey": 4}]}, [5]]
+    write(tmp_path, "a.json", json.dumps([endpoint], indent=1))
+    tracked = load(tmp_path)[0][0]
+    monkeypatch.setattr("amlguard.inventory.reader._JSON_LINES_LIMIT", 10)
+    untracked = load(tmp_path)[0][0]
+    assert tracked.lines and not untracked.lines
+    assert untracked.fields == tracked.fields
+    assert tracked.fields["some_list"] == [1, "two", {"inner_key": [3, {"deep_key": 4}]}, [5]]
+
+
 def test_json_template_placeholders(tmp_path: Path) -> None:
     doc = dict(ARM_ENDPOINT, properties={"authMode": "{{AUTH}}", "publicNetworkAccess": "Disabled"})
     res = one(tmp_path, "t.json", json.dumps(doc))
@@ -572,7 +593,7 @@ def test_big_yaml_files_are_prescreened(tmp_path: Path) -> None:
     # every key that can make a document ours by shape passes the pre-screen (no drift between them)
     for key in _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode"}:
         assert _MAYBE_OURS.search(f"x: 1\n  - {key}: v\n"), key
-    filler = "".join(f"item{i}: [{i}, {i + 1}]\n" for i in range(_PRESCREEN_BYTES // 10))
+    filler = "".join(f"item{i}: [{i}, {i + 1}]  # {'-' * 40}\n" for i in range(_PRESCREEN_BYTES // 40))
     write(tmp_path, "data.yml", filler + "broken: [\n")  # big, broken, not ours: never parsed, no word
     write(tmp_path, "endpoints.yml", filler + "---\n" + MANAGED_ENDPOINT)
     resources, diagnostics = load(tmp_path)
@@ -631,9 +652,9 @@ def test_a_key_given_twice_in_a_resource_is_a_diagnostic_naming_both_lines(tmp_p
     said = sorted((Path(d.source).name, d.line, d.message) for d in result.diagnostics)
     assert said == [
         ("endpoint.json", 3, "duplicate key 'properties.authMode' on line 3 (first on line 2); "
-                             "YAML keeps only the last value: delete one of them"),
+                             "only the last value is read: delete one of them"),
         ("endpoint.yml", 5, "duplicate key 'auth_mode' on line 5 (first on line 3); "
-                            "YAML keeps only the last value: delete one of them"),
+                            "only the last value is read: delete one of them"),
     ]
     assert len(result.resources) == 2
 
@@ -646,3 +667,83 @@ def test_objects_of_a_large_json_file_get_their_lines(tmp_path: Path) -> None:
     (tmp_path / "big.json").write_text(text + " " * (64 * 1024 * 1024 // 8))
     result = load_paths([tmp_path / "big.json"])
     assert sorted((r.name, r.line) for r in result.resources) == [("e0", 2), ("e1", 3), ("e2", 4)]
+
+
+# ------------------------------------------------------------------------------ hostile inputs
+def _load_in_child(paths: list[Path], cwd: Path) -> list[tuple[str, Any, str]]:
+    """load_paths in a child process with a timeout: a read that blocks (a FIFO) fails the test
+    instead of hanging the suite."""
+    import subprocess
+
+    code = ("import json, sys; from pathlib import Path; from amlguard.inventory import load_paths; "
+            "r = load_paths(sys.argv[1:], cwd=Path.cwd()); "
+            "print(json.dumps([[d.source, d.line, d.message] for d in r.diagnostics]))")
+    out = subprocess.run([sys.executable, "-c", code, *map(str, paths)], cwd=cwd, capture_output=True, text=True,
+                         timeout=30, check=True)
+    return [tuple(d) for d in json.loads(out.stdout)]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
+    """A FIFO named endpoint.yml made audit wait forever for a writer; only regular files are read."""
+    os.mkfifo(tmp_path / "endpoint.yml")
+    write(tmp_path, "ok.yml", MANAGED_ENDPOINT)
+    expected = ("endpoint.yml", None, "not a regular file (a FIFO); amlguard reads only regular files: "
+                                      "replace it with the YAML or JSON file itself")
+    assert _load_in_child([tmp_path], tmp_path) == [expected]  # inside a folder
+    assert _load_in_child([tmp_path / "endpoint.yml"], tmp_path) == [expected]  # named
+
+
+def test_a_device_is_refused_not_read(tmp_path: Path) -> None:
+    result = load_paths(["/dev/zero"], cwd=tmp_path)
+    assert [(d.source, d.message.split(";")[0]) for d in result.diagnostics] == [
+        ("/dev/zero", "not a regular file (a character device)")]
+
+
+def test_an_unreadable_folder_is_a_diagnostic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder that cannot be listed was skipped without a word (its endpoints never audited)."""
+    write(tmp_path / "a", "endpoint.yml", MANAGED_ENDPOINT)
+    write(tmp_path / "locked", "endpoint.yml", MANAGED_ENDPOINT)
+    real_scandir = os.scandir
+
+    def deny(path: Any) -> Any:
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", deny)
+    resources, diagnostics = load(tmp_path)
+    assert [r.source for r in resources] == [os.path.join("a", "endpoint.yml")]
+    assert [(d.source, d.line, d.message) for d in diagnostics] == [
+        ("locked", None, "cannot list the folder: Permission denied; check that amlguard may read it")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_utf16_without_a_bom_is_refused_with_a_diagnostic(tmp_path: Path, encoding: str) -> None:
+    """UTF-16LE without a BOM decoded as UTF-8 into text full of NULs, and was skipped silently."""
+    write(tmp_path, "endpoint.yml", MANAGED_ENDPOINT.encode(encoding))
+    write(tmp_path, "blob.json", b"\x00\x01\x02binary\x00")  # not text, not ours: quiet
+    resources, diagnostics = load(tmp_path)
+    assert resources == []
+    name = encoding.upper().replace("-LE", "LE").replace("-BE", "BE")
+    assert [(d.source, d.line, d.message) for d in diagnostics] == [
+        ("endpoint.yml", None, f"the file looks like {name} without a byte-order mark (BOM); amlguard reads "
+                               "UTF-8, or UTF-16 / UTF-32 that starts with a BOM: save it as UTF-8")]
+
+
+def test_a_5000_digit_number_is_not_called_nesting(tmp_path: Path) -> None:
+    write(tmp_path, "endpoint.json", '{"id": "/subscriptions/s/resourceGroups/r/providers/'
+                                     'Microsoft.MachineLearningServices/workspaces/w",\n "properties": {"n": '
+                                     + "9" * 5000 + "}}")
+    _, diagnostics = load(tmp_path)
+    assert [(d.line, d.message) for d in diagnostics] == [
+        (2, "not valid JSON: a number with 5,000 digits on line 2 (more than the 4,300 Python reads); "
+            "write it as a string")]
+
+
+def test_a_crowded_yaml_resource_is_a_diagnostic_with_the_limit_and_line(tmp_path: Path) -> None:
+    write(tmp_path, "endpoint.yml", MANAGED_ENDPOINT + "extra: [" + ",".join(["1"] * 300_000) + "]\n")
+    _, diagnostics = load(tmp_path)
+    assert [(d.line, d.message) for d in diagnostics] == [
+        (7, "YAML text holds more than 100,000 values (the limit for one file, passed on line 7): split it into "
+            "one file per resource, or export it as JSON (`-o json`)")]

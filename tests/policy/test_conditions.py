@@ -243,3 +243,27 @@ def test_applies_when_false_is_not_applicable_with_reason() -> None:
                   compute_type="kubernetes")
     assert out.status == "not_applicable"
     assert out.message.startswith("not applicable: compute_type is 'kubernetes'")
+
+
+def test_a_catastrophic_regex_runs_in_linear_time() -> None:
+    """`^(a+)+$` passed validate and hung audit on a 35-character value (Python's backtracking
+    re: ~2^35 steps). Run in a child process so a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        from tests.policy.test_conditions import finding
+        out = finding({"field": "x", "regex": "^(a+)+$"}, {"x": "a" * 35 + "!"})
+        assert out.status == "fail", out
+        out = finding({"field": "x", "notRegex": "^(a|aa)+$"}, {"x": "a" * 5000 + "!"})
+        assert out.status == "pass", out
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=20)
+
+
+def test_a_huge_value_is_an_error_not_a_long_match() -> None:
+    from amlguard.policy.operators import REGEX_TEXT_LIMIT
+
+    out = finding({"field": "x", "regex": "x"}, {"x": "a" * (REGEX_TEXT_LIMIT + 1)})
+    assert out.status == "error" and f"longer than the {REGEX_TEXT_LIMIT:,} characters" in out.message

@@ -276,3 +276,67 @@ def test_a_key_given_twice_in_a_policy_file_refuses_the_pack(tmp_path: Path) -> 
     (pack / "auth.yaml").write_text(text.replace("kind: AuditRules", "kind: AuditRules\nkind: AuditRules", 1))
     with pytest.raises(PolicyError, match=r"auth.yaml:\d+: .*duplicate key 'kind' on line"):
         load_pack(pack)
+
+
+def test_a_misspelt_kind_refuses_the_pack_everywhere(tmp_path: Path) -> None:
+    """`kind: AuditRule` used to be dropped silently by `audit` and `serve` (its rules vanished,
+    exit 0) while `policy validate` refused it: loading and validating are one path now."""
+    write(tmp_path, "good.yaml", HEADER + GOOD_RULE)
+    write(tmp_path, "typo.yaml", HEADER.replace("AuditRules", "AuditRule") + GOOD_RULE.replace("NET-001", "NET-002"))
+    with pytest.raises(PolicyError) as raised:
+        load_pack(tmp_path)
+    ((file, line, fieldpath, message),) = raised.value.problems
+    assert (Path(str(file)).name, line, fieldpath) == ("typo.yaml", 2, "kind")
+    assert message.startswith("unknown kind 'AuditRule' (did you mean 'AuditRules'?)")
+    assert [(Path(str(p[0])).name, p[1], p[2]) for p in validate_dir(tmp_path)] == [("typo.yaml", 2, "kind")]
+    write(tmp_path, "typo.yaml", "apiVersion: amlguard/v1\nrules: []\n")  # no kind at all
+    with pytest.raises(PolicyError, match="expected the document kind"):
+        load_pack(tmp_path)
+
+
+def test_audit_and_serve_refuse_a_misspelt_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from amlguard.cli import main
+    from amlguard.config import Settings
+    from amlguard.service.pipeline import load_policy_pack
+
+    write(tmp_path, "good.yaml", HEADER + GOOD_RULE)
+    write(tmp_path, "typo.yaml", HEADER.replace("AuditRules", "Auditrules") + GOOD_RULE.replace("NET-001", "NET-002"))
+    endpoint = write(tmp_path, "endpoint.yml", "$schema: https://azuremlschemas.azureedge.net/latest/"
+                                               "managedOnlineEndpoint.schema.json\nname: ep\n")
+    assert main(["audit", str(endpoint), "--policies", str(tmp_path)], env={}) == 2
+    assert "typo.yaml:2: kind: unknown kind 'Auditrules'" in capsys.readouterr().err
+    with pytest.raises(PolicyError, match="unknown kind 'Auditrules'"):
+        load_policy_pack(Settings.from_env({"AMLGUARD_POLICIES": str(tmp_path)}))
+
+
+@pytest.mark.parametrize("files", [
+    {},  # an empty folder
+    {"notes.yaml": "title: not a policy\n"},  # YAML, but no amlguard document
+    {"exemptions.yaml": "apiVersion: amlguard/v1\nkind: AuditRules\nexemptions: []\n"},  # rules files, no rule
+    {"rules.yaml": HEADER.rstrip() + " []\n"},
+])
+def test_an_empty_pack_is_an_error(tmp_path: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        write(tmp_path, name, text)
+    problems = validate_dir(tmp_path)
+    assert len(problems) == 1 and "no rule" in problems[0][3], problems
+    with pytest.raises(PolicyError, match="no rule"):
+        load_pack(tmp_path)
+
+
+@pytest.mark.parametrize(("pattern", "fragment"), [
+    ("(a)\\1", "backreferences"),
+    ("^(?=x)a", "lookarounds"),
+    ("a{2000}", "invalid repetition size"),
+])
+def test_regexes_outside_the_linear_time_subset_are_refused(tmp_path: Path, pattern: str, fragment: str) -> None:
+    """Every regex in a pack is compiled by RE2 (linear time) when the pack loads: what RE2 cannot
+    run is refused with the reason, in the condition and in an exemption's resource_regex."""
+    body = GOOD_RULE.replace("{field: public_network_access, equals: disabled}", f"{{field: name, regex: '{pattern}'}}")
+    body += f"exemptions:\n  - {{name: x, resource_regex: '{pattern}', reason: r, approver: a, expires: 2027-01-01}}\n"
+    problems = problems_for(tmp_path, body)
+    by_field = {p[2]: p[3] for p in problems}
+    assert fragment in by_field["rules.0.require.regex"], problems
+    assert fragment in by_field["exemptions.0.resource_regex"], problems
+    with pytest.raises(PolicyError):
+        load_pack(tmp_path)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from amlguard.errors import ConfigError
@@ -59,14 +62,33 @@ def test_unknown_fail_on_is_a_config_error(bad: str) -> None:
         exit_code(AuditReport(), bad)
 
 
-def test_diagnostics_do_not_change_the_exit_code() -> None:
+def test_diagnostics_fail_the_run_unless_turned_off() -> None:
+    # an audit whose every file was unreadable used to exit 0 and pass CI
     report = AuditReport(diagnostics=[Diagnostic(source="x.yml", line=1, message="unreadable")])
-    assert exit_code(report, "info") == 0
+    assert exit_code(report, "info") == 1
+    assert exit_code(report, "none") == 1  # --fail-on is about findings; diagnostics have their own switch
+    assert exit_code(report, "info", fail_on_diagnostics=False) == 0
+    assert exit_code(AuditReport(), "info") == 0
 
 
 def test_sample_report() -> None:
     report = build_report()
-    assert [exit_code(report, s) for s in ("critical", "high", "medium", "low", "info", "none")] == [1, 1, 1, 1, 1, 0]
+    assert report.diagnostics and exit_code(report, "none") == 1
+    assert [exit_code(report, s, fail_on_diagnostics=False)
+            for s in ("critical", "high", "medium", "low", "info", "none")] == [1, 1, 1, 1, 1, 0]
     assert [f.rule for f in failing_findings(report.findings, "critical")] == ["AMLG-PORT-002"]
     assert sorted(f.rule for f in failing_findings(report.findings, "high")) == [
         "AMLG-AUTH-001", "AMLG-NET-001", "AMLG-NET-003", "AMLG-PORT-002"]
+
+
+def test_audit_that_read_nothing_does_not_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file unreadable: the audit used to exit 0 with no finding, and CI passed."""
+    from amlguard.cli import main
+
+    (tmp_path / "endpoint.yml").write_text("auth_mode: [\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["audit", ".", "--format", "json"], env={}) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["resources"] == 0 and report["diagnostics"][0]["source"] == "endpoint.yml"
+    assert main(["audit", ".", "--format", "json", "--no-fail-on-diagnostics"], env={}) == 0
