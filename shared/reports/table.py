@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Container, Mapping, Sequence
 from typing import TextIO
@@ -47,6 +48,9 @@ _STATUS_LABEL = {
 }
 _SEVERITY_STYLE = {"critical": "bold_red", "high": "red", "medium": "yellow", "low": "blue", "info": "dim"}
 _INDENT = "  "
+# plain strings: an Enum member's .value is a descriptor call, and these are read per finding
+_PASS, _FAIL, _EXEMPT, _NOT_APPLICABLE = (s.value for s in (Status.PASS, Status.FAIL, Status.EXEMPT,
+                                                             Status.NOT_APPLICABLE))
 
 
 def use_color(stream: TextIO | None = None, env: Mapping[str, str] | None = None) -> bool:
@@ -119,16 +123,22 @@ def _detail_lines(report: AuditReport, finding: Finding) -> list[str]:
     lines: list[str] = []
     message = escape_controls(finding.message or "")
     lines.extend(message.splitlines() or [])
-    if finding.status == Status.EXEMPT.value and finding.exemption:
+    if finding.status == _EXEMPT and finding.exemption:
         lines.append("exempt: " + escape_controls(exemption_text(finding.exemption)))
     where = location_text(finding.source, finding.line)
-    if where and finding.status != Status.NOT_APPLICABLE.value:
+    if where and finding.status != _NOT_APPLICABLE:
         lines.append(f"at {escape_controls(where)}")
-    if finding.status == Status.FAIL.value:
-        fix = short_text(remediation_of(report, finding))
+    if finding.status == _FAIL:
+        fix = _fix_line(remediation_of(report, finding))
         if fix:
-            lines.append(f"fix: {escape_controls(fix)}")
+            lines.append(fix)
     return lines
+
+
+@functools.lru_cache(maxsize=256)  # a report repeats each rule's remediation for every failure
+def _fix_line(remediation: str) -> str:
+    fix = short_text(remediation)
+    return f"fix: {escape_controls(fix)}" if fix else ""
 
 
 def render_table(report: AuditReport, *, color: bool | None = None, show_passed: bool = False) -> str:
@@ -139,7 +149,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
     """
     enabled = use_color() if color is None else color
     paint = _Painter(enabled)
-    groups = [(resource, findings, sorted((f for f in findings if f.status != Status.PASS.value or show_passed),
+    groups = [(resource, findings, sorted((f for f in findings if f.status != _PASS or show_passed),
                                           key=finding_sort_key))
               for resource, findings in group_by_resource(report)]
     # One table over every listed finding, so the columns line up across resources; the rule column
@@ -158,11 +168,11 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
 
     for resource, findings, listed in groups:
         out.append(_resource_header(resource, paint))
-        passed = [f for f in findings if f.status == Status.PASS.value]
+        passed = [f for f in findings if f.status == _PASS]
         for finding in listed:
             out.append(_INDENT + next(heads))
             out.extend(pad + line for line in _detail_lines(report, finding)
-                       if finding.status != Status.PASS.value)
+                       if finding.status != _PASS)
         if passed and not show_passed:
             out.append(f"{_INDENT}{paint(f'{len(passed)} passed', 'green')}")
         if not findings:
@@ -182,7 +192,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
         f"{c['errors']} errors, {c['not_applicable']} not applicable — {c['diagnostics']} diagnostics"
     )
     out.append(paint(summary, "bold"))
-    by_severity = severity_counts(report.findings, {Status.FAIL.value})
+    by_severity = severity_counts(report.findings, {_FAIL})
     if by_severity:
         out.append("failed by severity: " + ", ".join(
             paint(f"{sev} {n}", _SEVERITY_STYLE.get(sev)) for sev, n in by_severity.items()))
