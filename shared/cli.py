@@ -149,7 +149,7 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from amlguard.service.pipeline import evaluate, load_policy_pack
 
     settings = settings_from_args(args, settings)
-    pack = load_policy_pack(settings)
+    pack = load_policy_pack(settings, cache_dir=_cache_dir(settings.env))
     if args.paths:
         from amlguard.inventory import load_paths
 
@@ -181,6 +181,14 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     else:
         sys.stdout.write(text)
     return int(exit_code(report, None if args.fail_on == "none" else args.fail_on))
+
+
+def _cache_dir(env: Mapping[str, str]) -> Path | None:
+    """Where the CLI remembers the policy documents that passed the schema: the user's cache
+    folder (XDG_CACHE_HOME, else ~/.cache, as pip does); None without a home."""
+    xdg, home = env.get("XDG_CACHE_HOME", ""), env.get("HOME", "")
+    root = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache") if os.path.isabs(home) else None
+    return Path(root, "amlguard", "schema-checked") if root else None
 
 
 def _is_loopback(host: str) -> bool:

@@ -8,6 +8,11 @@ listing each problem as file:line: field: what was expected.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -286,31 +291,77 @@ def parse_param_args(args: list[str] | None) -> dict[str, str]:
     return out
 
 
+def _schema_checked(documents: list[PolicyDocument], cache_dir: Path | None) -> list[Path]:
+    """Where each document's "passed the schema" mark lives under `cache_dir` (empty: no cache).
+
+    The mark's name digests what decides the verdict: the generated schema, the document's value
+    (repr tells 'x' from a date and keeps key order), and the folder jsonschema is installed in
+    (its mtime changes when any package there, a format checker included, is added or upgraded).
+    A process that finds every mark neither imports jsonschema nor runs it: most of the pack's
+    load time on a CLI run. Marks are only written for a pack that loaded without a problem.
+    """
+    spec = importlib.util.find_spec("jsonschema") if cache_dir is not None else None
+    if cache_dir is None or spec is None or not spec.origin:
+        return []
+    try:
+        installed = os.stat(Path(spec.origin).parent.parent)
+    except OSError:
+        return []
+    stamp = hashlib.sha256(json.dumps([kind_schema("AuditRules"), installed.st_mtime_ns],
+                                      sort_keys=True).encode())
+    marks = []
+    for document in documents:
+        digest = stamp.copy()
+        digest.update(repr(document.doc.value).encode("utf-8", "surrogatepass"))
+        marks.append(cache_dir / digest.hexdigest())
+    return marks
+
+
 def _load(path: Path, problems: list[Problem], *, parameters: Mapping[str, Any] | None,
-          environment: str | None) -> PolicyPack | None:
+          environment: str | None, cache_dir: Path | None = None) -> PolicyPack | None:
     documents = read_documents(path, problems=problems)
     rule_docs: list[PolicyDocument] = [d for d in documents if d.kind == "AuditRules"]
-    loaded = [obj for _, obj in validate_documents(rule_docs, problems)]
+    marks = _schema_checked(rule_docs, cache_dir)
+    known = [mark.exists() for mark in marks] or [False] * len(rule_docs)
+    fresh = [d for d, k in zip(rule_docs, known, strict=True) if not k]
+    checked = {id(d): obj for d, obj in validate_documents(fresh, problems)}
+    loaded = []
+    for document, schema_valid in zip(rule_docs, known, strict=True):
+        if not schema_valid:
+            loaded.extend([checked[id(document)]] if id(document) in checked else [])
+            continue
+        try:  # what validate_documents does once the schema has passed
+            loaded.append(parse_audit_rules(document.doc, document.file))
+        except PolicyError as exc:
+            problems.extend(exc.problems)
     if not rule_docs and not problems:
         problems.append((str(path), None, "", "no `kind: AuditRules` documents found; expected policy YAML "
                                               "with apiVersion: amlguard/v1 and kind: AuditRules"))
     if problems:
         return None
-    return _assemble(loaded, problems, parameters=parameters, environment=environment,
+    pack = _assemble(loaded, problems, parameters=parameters, environment=environment,
                      sources=sorted({d.file for d in rule_docs}))
+    if pack is not None and marks and not all(known):
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            marks[0].parent.mkdir(parents=True, exist_ok=True)
+            for mark in marks:
+                mark.touch()
+    return pack
 
 
 def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] | None = None,
-              environment: str | None = None) -> PolicyPack:
+              environment: str | None = None, cache_dir: Path | None = None) -> PolicyPack:
     """Load and compile the policy pack at `path` (None: the bundled pack).
 
     `parameters` holds --param / settings values (`name` for every rule declaring it, or
-    `RULE-ID.name`); `environment` selects overrides written with `environment:`.
+    `RULE-ID.name`); `environment` selects overrides written with `environment:`. With
+    `cache_dir`, documents that passed the JSON Schema before (same text, same schema, same
+    jsonschema) are not checked against it again; every other check runs on every load.
     Raises PolicyError listing every problem when any file is invalid.
     """
     root = Path(path) if path is not None else default_policies_dir()
     problems: list[Problem] = []
-    pack = _load(root, problems, parameters=parameters, environment=environment)
+    pack = _load(root, problems, parameters=parameters, environment=environment, cache_dir=cache_dir)
     if pack is None:
         raise PolicyError(sorted(problems, key=_problem_order))
     return pack
