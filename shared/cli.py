@@ -7,6 +7,7 @@ follow DESIGN.md contract 2 (0 clean, 1 findings at or above --fail-on, 2 usage 
 from __future__ import annotations
 
 import argparse
+import gc
 import ipaddress
 import logging
 import os
@@ -143,7 +144,23 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    """The service's pipeline over files or a live scope, with no state: same pack, same verdicts."""
+    """The service's pipeline over files or a live scope, with no state: same pack, same verdicts.
+
+    The cyclic garbage collector is paused meanwhile: an audit allocates about a million objects
+    (values, lines, resources, findings) and keeps every one of them to the end, so each pass the
+    collector makes finds nothing, and on 5,000 small files those passes cost a tenth of the run.
+    Reference counting still frees everything; the few cycles made are collected afterwards.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _audit(args, settings)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from amlguard.policy import settings_from_args
     from amlguard.reports import exit_code, render, use_color
     from amlguard.service.pipeline import evaluate, load_policy_pack

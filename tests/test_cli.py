@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,3 +37,30 @@ def test_audit_remembers_the_policy_documents_that_passed_the_schema(tmp_path: P
     assert main(args, env={"XDG_CACHE_HOME": str(tmp_path)}) == 0
     assert capsys.readouterr().out == report
     assert sorted(p.name for p in (tmp_path / "amlguard" / "schema-checked").iterdir()) == marks
+
+
+def test_audit_pauses_the_garbage_collector_and_restores_it(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import gc
+
+    import amlguard.inventory as inventory
+
+    seen: list[bool] = []
+    real = inventory.load_paths
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inventory, "load_paths", recording)
+    example = str(repo_root() / "examples" / "workspace")
+    assert gc.isenabled()
+    assert main(["audit", example, "--fail-on", "none"], env={}) == 0
+    assert seen == [False] and gc.isenabled()
+    assert "resources" in capsys.readouterr().out
+    gc.disable()  # a caller that had paused it finds it paused
+    try:
+        main(["audit", example, "--fail-on", "none"], env={})
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

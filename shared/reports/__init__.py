@@ -11,8 +11,6 @@ from amlguard.model import SEVERITIES, AuditReport, Finding, severity_rank
 
 from ._common import ACTIONABLE
 from .json import render_json
-from .junit import render_junit
-from .sarif import render_sarif, sarif_log
 from .table import render_table, use_color
 
 __all__ = [
@@ -68,8 +66,12 @@ def render(
     if name == "json":
         return render_json(report)
     if name == "sarif":
+        from .sarif import render_sarif
+
         return render_sarif(report, tool_version=tool_version, srcroot=srcroot, include_exempt=include_exempt)
     if name == "junit":
+        from .junit import render_junit
+
         return render_junit(report)
     if name == "html":
         from .html import render_html
@@ -78,13 +80,16 @@ def render(
     raise ConfigError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)} (--format)")
 
 
-def __getattr__(name: str) -> Any:
-    # The HTML report loads on first use: `amlguard audit` in table/JSON/SARIF form and the Function
-    # App's cold start do not pay for it.
-    if name == "render_html":
-        from .html import render_html
+_LAZY = {"render_html": ".html", "render_junit": ".junit", "render_sarif": ".sarif", "sarif_log": ".sarif"}
 
-        return render_html
+
+def __getattr__(name: str) -> Any:
+    # HTML (jinja2), JUnit (xml.etree) and SARIF load on first use: `amlguard audit` in table or
+    # JSON form and the Function App's cold start do not pay for them.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
