@@ -13,10 +13,12 @@ import logging
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -123,13 +125,25 @@ def _attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
 def record_findings(findings: Iterable[Any]) -> None:
     """Count findings by rule, status and severity (objects with those attributes, or dicts)."""
     counter = _get().findings
-    totals: dict[tuple[str, str, str], int] = {}
-    for finding in findings:
-        get = finding.get if isinstance(finding, Mapping) else lambda k, f=finding: getattr(f, k, "")
-        key = (str(get("rule") or ""), str(get("status") or ""), str(get("severity") or ""))
-        totals[key] = totals.get(key, 0) + 1
+    items = findings if isinstance(findings, list) else list(findings)
+    try:  # objects that have the three attributes (Findings): counted in C, 40k in ~5 ms
+        raw = Counter(map(_FINDING_KEY, items))
+    except AttributeError:
+        raw = Counter(_finding_key(finding) for finding in items)
+    totals: Counter[tuple[str, str, str]] = Counter()
+    for (rule, status, severity), count in raw.items():
+        totals[(str(rule or ""), str(status or ""), str(severity or ""))] += count
     for (rule, status, severity), count in totals.items():
         counter.add(count, {"rule": rule, "status": status, "severity": severity})
+
+
+_FINDING_KEY = attrgetter("rule", "status", "severity")
+
+
+def _finding_key(finding: Any) -> tuple[Any, Any, Any]:
+    if isinstance(finding, Mapping):
+        return finding.get("rule"), finding.get("status"), finding.get("severity")
+    return getattr(finding, "rule", ""), getattr(finding, "status", ""), getattr(finding, "severity", "")
 
 
 def record_notification(receiver: str, ok: bool, latency_s: float, *, kind: str | None = None,
