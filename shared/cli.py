@@ -162,7 +162,7 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
     from amlguard.policy import settings_from_args
-    from amlguard.reports import exit_code, render, use_color
+    from amlguard.reports import exit_code, render_chunks, use_color
     from amlguard.service.pipeline import evaluate, load_policy_pack
 
     settings = settings_from_args(args, settings)
@@ -186,17 +186,16 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     color = {"always": True, "never": False}.get(args.color)
     if args.output:
         color = False
-    kwargs: dict[str, Any] = {"color": use_color(sys.stdout, settings.env) if color is None else color}
-    if args.show_passed:
-        kwargs["show_passed"] = True
-    text = render(report, args.format, **kwargs)
+    chunks = render_chunks(report, args.format, show_passed=args.show_passed,
+                           color=use_color(sys.stdout, settings.env) if color is None else color)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.writelines(chunks)
         summary = report.summary()
         print(f"amlguard: wrote {args.format} report to {args.output} ({summary['resources']} resources, "
               f"{summary['failed']} failed, {summary['errors']} errors)", file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        sys.stdout.writelines(chunks)
     return int(exit_code(report, None if args.fail_on == "none" else args.fail_on))
 
 

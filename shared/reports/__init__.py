@@ -10,7 +10,7 @@ from amlguard.errors import ConfigError
 from amlguard.model import SEVERITIES, AuditReport, Finding, severity_rank
 
 from ._common import ACTIONABLE
-from .json import render_json
+from .json import json_chunks, render_json
 from .table import render_table, use_color
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "exit_code",
     "failing_findings",
     "render",
+    "render_chunks",
     "render_html",
     "render_json",
     "render_junit",
@@ -81,6 +82,16 @@ def render(
 
 
 _LAZY = {"render_html": ".html", "render_junit": ".junit", "render_sarif": ".sarif", "sarif_log": ".sarif"}
+
+
+def render_chunks(report: AuditReport, fmt: str, *, color: bool | None = None,
+                  show_passed: bool = False) -> Iterable[str]:
+    """`render(report, fmt, ...)` as pieces to write one after the other: the JSON report is
+    encoded as it is written instead of first being joined into one string (23 MB for 5,000
+    files); other formats are rendered here, whole, before anything is written."""
+    if (fmt or "").strip().lower() == "json":
+        return json_chunks(report)
+    return (render(report, fmt, color=color, show_passed=show_passed),)
 
 
 def __getattr__(name: str) -> Any:
