@@ -118,10 +118,18 @@ def _resource_header(resource: Resource, paint: _Painter) -> str:
     return "  ".join(parts) + f"  ({escape_controls(where)})"
 
 
-def _detail_lines(report: AuditReport, finding: Finding) -> list[str]:
+class _Escaped(dict[str, str]):
+    """Text -> `escape_controls(text)`, worked out once per distinct text (messages and titles repeat)."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = escaped = escape_controls(text)
+        return escaped
+
+
+def _detail_lines(report: AuditReport, finding: Finding, escaped: _Escaped) -> list[str]:
     """Lines under a finding's head line: message, location, remediation or exemption."""
     lines: list[str] = []
-    message = escape_controls(finding.message or "")
+    message = escaped[finding.message or ""]
     lines.extend(message.splitlines() or [])
     if finding.status == _EXEMPT and finding.exemption:
         lines.append("exempt: " + escape_controls(exemption_text(finding.exemption)))
@@ -153,28 +161,31 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
                                           key=finding_sort_key))
               for resource, findings in group_by_resource(report)]
     # One table over every listed finding, so the columns line up across resources; the rule column
-    # is as wide as the longest rule id of the report, listed or not.
-    rows, styles = [], []
+    # is as wide as the longest rule id of the report, listed or not. Head lines repeat (a rule's
+    # failures look alike): each distinct one is laid out once.
+    keys, escaped = [], _Escaped()
     for _resource, _findings, listed in groups:
         for finding in listed:
-            label, style = _STATUS_LABEL.get(finding.status, (finding.status.upper(), None))
+            label, style = _STATUS_LABEL.get(finding.status) or (finding.status.upper(), None)
             severity = finding.severity.lower()
-            rows.append([label, severity, finding.rule, escape_controls(title_of(report, finding))])
-            styles.append([style, _SEVERITY_STYLE.get(severity)])
-    heads = iter(text_table(rows, min_widths=(6, 8, max((len(f.rule) for f in report.findings), default=0)),
-                            styles=styles, color=enabled))
+            keys.append((label, severity, finding.rule, escaped[title_of(report, finding)], style))
+    unique = list(dict.fromkeys(keys))
+    laid_out = text_table([key[:4] for key in unique], styles=[(k[4], _SEVERITY_STYLE.get(k[1])) for k in unique],
+                          min_widths=(6, 8, max((len(f.rule) for f in report.findings), default=0)), color=enabled)
+    line_of = dict(zip(unique, laid_out, strict=True))
+    heads = iter([line_of[key] for key in keys])
     pad = _INDENT + " " * (6 + 2 + 8 + 2)
     out: list[str] = []
 
     for resource, findings, listed in groups:
         out.append(_resource_header(resource, paint))
-        passed = [f for f in findings if f.status == _PASS]
         for finding in listed:
             out.append(_INDENT + next(heads))
-            out.extend(pad + line for line in _detail_lines(report, finding)
-                       if finding.status != _PASS)
+            if finding.status != _PASS:
+                out.extend([pad + line for line in _detail_lines(report, finding, escaped)])
+        passed = sum(1 for f in findings if f.status == _PASS)
         if passed and not show_passed:
-            out.append(f"{_INDENT}{paint(f'{len(passed)} passed', 'green')}")
+            out.append(f"{_INDENT}{paint(f'{passed} passed', 'green')}")
         if not findings:
             out.append(f"{_INDENT}{paint('no rule applies to this kind', 'dim')}")
         out.append("")
