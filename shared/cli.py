@@ -45,11 +45,18 @@ def _audit_parser(sub: Any) -> None:
     p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
     from amlguard.inventory.config import add_live_arguments
     from amlguard.policy import add_policy_arguments
-    from amlguard.remediation import add_remediation_arguments
 
     add_policy_arguments(p)
     add_live_arguments(p)
-    add_remediation_arguments(p)
+    # here, not in amlguard.remediation: every audit would import it (and socket) for three flags
+    group = p.add_argument_group("remediation (opt-in; rules with effect: remediate)")
+    group.add_argument("--remediate", action="store_true",
+                       help="plan the remediation the policy asks for (a dry run unless --no-dry-run)")
+    group.add_argument("--no-dry-run", action="store_true",
+                       help="with --remediate: really change the resources (default: only report)")
+    group.add_argument("--max-resources", metavar="N|N%",
+                       help="with --remediate: refuse to act when more than N resources (or N%% of those "
+                            "audited) would change")
 
 
 def _serve_parser(sub: Any) -> None:

@@ -14,7 +14,6 @@ from amlguard.remediation.actions import (
 from amlguard.remediation.runner import (
     PlannedAction,
     RemediationRecord,
-    add_remediation_arguments,
     annotate,
     apply,
     arm_clients,
@@ -33,7 +32,6 @@ __all__ = [
     "ArmWriter",
     "PlannedAction",
     "RemediationRecord",
-    "add_remediation_arguments",
     "annotate",
     "apply",
     "arm_clients",

@@ -27,7 +27,6 @@ from amlguard.remediation.actions import ACTIONS, Action, ApplyResult, ArmWriter
 __all__ = [
     "PlannedAction",
     "RemediationRecord",
-    "add_remediation_arguments",
     "annotate",
     "apply",
     "arm_clients",
@@ -283,18 +282,6 @@ def remediate(report: AuditReport, pack_rules: Any, *, client_factory: ArmWriter
 
 
 # ---- command line -------------------------------------------------------------------------
-def add_remediation_arguments(parser: argparse.ArgumentParser) -> None:
-    """`amlguard audit --remediate [--no-dry-run] [--max-resources N|N%]`."""
-    group = parser.add_argument_group("remediation (opt-in; rules with effect: remediate)")
-    group.add_argument("--remediate", action="store_true",
-                       help="plan the remediation the policy asks for (a dry run unless --no-dry-run)")
-    group.add_argument("--no-dry-run", action="store_true",
-                       help="with --remediate: really change the resources (default: only report)")
-    group.add_argument("--max-resources", metavar="N|N%",
-                       help="with --remediate: refuse to act when more than N resources (or N%% of those "
-                            "audited) would change")
-
-
 def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Any, settings: Settings, *,
                         client_factory: ArmWriter | None = None) -> list[RemediationRecord]:
     """The `amlguard audit --remediate` hook: annotates `report` in place, returns the records
