@@ -122,28 +122,23 @@ def _attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_FINDING_KEY = attrgetter("rule", "status", "severity")
+
+
 def record_findings(findings: Iterable[Any]) -> None:
     """Count findings by rule, status and severity (objects with those attributes, or dicts)."""
     counter = _get().findings
     items = findings if isinstance(findings, list) else list(findings)
     try:  # objects that have the three attributes (Findings): counted in C, 40k in ~5 ms
         raw = Counter(map(_FINDING_KEY, items))
-    except AttributeError:
-        raw = Counter(_finding_key(finding) for finding in items)
+    except AttributeError:  # dicts, or objects without them
+        raw = Counter((f.get("rule"), f.get("status"), f.get("severity")) if isinstance(f, Mapping) else
+                      (getattr(f, "rule", ""), getattr(f, "status", ""), getattr(f, "severity", "")) for f in items)
     totals: Counter[tuple[str, str, str]] = Counter()
     for (rule, status, severity), count in raw.items():
         totals[(str(rule or ""), str(status or ""), str(severity or ""))] += count
     for (rule, status, severity), count in totals.items():
         counter.add(count, {"rule": rule, "status": status, "severity": severity})
-
-
-_FINDING_KEY = attrgetter("rule", "status", "severity")
-
-
-def _finding_key(finding: Any) -> tuple[Any, Any, Any]:
-    if isinstance(finding, Mapping):
-        return finding.get("rule"), finding.get("status"), finding.get("severity")
-    return getattr(finding, "rule", ""), getattr(finding, "status", ""), getattr(finding, "severity", "")
 
 
 def record_notification(receiver: str, ok: bool, latency_s: float, *, kind: str | None = None,
