@@ -6,8 +6,12 @@ Two estates, each measured against its own floor in the same run:
 - `small`: 5,000 files of 5-15 lines, the usual size of an endpoint or deployment YAML; here
   start-up and per-file costs dominate, not parsing. Goal at most 1.5x the floor.
 
-Both sides run as fresh processes, interleaved, median of N runs; the audit writes its JSON
-report to a file (rendering included).
+Both sides run as fresh processes, interleaved, median of N runs. The audit runs twice per round:
+as CI runs it (`--format json --output FILE`, rendering included) and as people run it (the default
+table, on stdout, not a terminal); the goal is on both. amlguard's modules are byte-compiled first,
+as a wheel install does (an editable install's import finder still adds ~10 ms that a wheel does
+not have), and each audit after the warm-up finds the pack's schema check remembered in the user
+cache, as every run but a user's first does.
 """
 
 from __future__ import annotations
@@ -157,32 +161,36 @@ def timed(command: list[str]) -> tuple[float, float]:
 
 
 def measure(estate: str, files: int, runs: int) -> bool:
-    """Print one estate's table; True when the wall-clock median ratio meets its goal."""
+    """Print one estate's table; True when the wall-clock median ratios meet its goal."""
     folder = generate(estate, files)
     out = DATA / f"report-{estate}.json"
-    floor_cmd = [sys.executable, "-c", FLOOR, str(folder)]
-    audit_cmd = [str(ROOT / ".venv" / "bin" / "amlguard"), "audit", str(folder), "--format", "json", "--output",
-                 str(out), "--fail-on", "none"]
-    timed(floor_cmd)  # warm the page cache for both
-    timed(audit_cmd)
-    floor, audit = [], []
+    amlguard = [str(ROOT / ".venv" / "bin" / "amlguard"), "audit", str(folder), "--fail-on", "none"]
+    commands = {"floor: PyYAML CSafeLoader parse, one process": [sys.executable, "-c", FLOOR, str(folder)],
+                "amlguard audit --format json --output F": [*amlguard, "--format", "json", "--output", str(out)],
+                "amlguard audit (table on stdout)": amlguard}
+    for command in commands.values():  # warm the page cache (and the pack's schema mark)
+        timed(command)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):
-        floor.append(timed(floor_cmd))
-        audit.append(timed(audit_cmd))
+        for name, command in commands.items():
+            times[name].append(timed(command))
     summary = json.loads(out.read_text())["summary"]
     goal = ESTATES[estate][1]
     print(f"\n{estate} estate: {files} files, {runs} runs each (interleaved), report summary: {summary}")
-    print(f"{'what':46} {'wall median':>11} {'wall min':>8} {'CPU median':>10}")
-    rows = (("floor: PyYAML CSafeLoader parse, one process", floor),
-            ("amlguard audit --format json (whole process)", audit))
-    for name, values in rows:
-        print(f"{name:46} {statistics.median(w for w, _ in values):11.3f} {min(w for w, _ in values):8.3f} "
+    print(f"{'what':46} {'wall median':>11} {'wall range':>13} {'CPU median':>10}")
+    for name, values in times.items():
+        walls = [w for w, _ in values]
+        print(f"{name:46} {statistics.median(walls):11.3f} {min(walls):6.3f}-{max(walls):.3f} "
               f"{statistics.median(c for _, c in values):10.3f}")
-    wall = statistics.median(w for w, _ in audit) / statistics.median(w for w, _ in floor)
-    cpu = statistics.median(c for _, c in audit) / statistics.median(c for _, c in floor)
-    verdict = "met" if wall <= goal else "NOT met"
-    print(f"ratio audit / floor: wall {wall:.2f}x, CPU {cpu:.2f}x (goal <= {goal}x wall: {verdict})")
-    return wall <= goal
+    floor, *audits = times.values()
+    met = True
+    for name, audit in zip(list(times)[1:], audits, strict=True):
+        wall = statistics.median(w for w, _ in audit) / statistics.median(w for w, _ in floor)
+        cpu = statistics.median(c for _, c in audit) / statistics.median(c for _, c in floor)
+        met = met and wall <= goal
+        print(f"ratio {name} / floor: wall {wall:.2f}x, CPU {cpu:.2f}x (goal <= {goal}x wall: "
+              f"{'met' if wall <= goal else 'NOT met'})")
+    return met
 
 
 def main() -> int:
@@ -190,6 +198,10 @@ def main() -> int:
     files = 1000 if quick else 5000
     runs = 3 if quick else 5
     chosen = [a for a in sys.argv[1:] if a in ESTATES] or list(ESTATES)
+    # what a wheel install ships: byte-compiled modules (PYTHONDONTWRITEBYTECODE would otherwise
+    # make every timed run compile amlguard from source)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "shared")], check=True,
+                   stdout=subprocess.DEVNULL)
     for estate in chosen:
         measure(estate, files, runs)
     return 0

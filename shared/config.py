@@ -24,9 +24,12 @@ __all__ = ["SETTINGS", "RemediationSettings", "Setting", "Settings", "default_po
 def default_policies_dir() -> Path:
     """The bundled pack: `amlguard.policies`, installed with the package (a wheel, the Function
     App's `.python_packages`, or an editable install that maps it to the repository's policies/)."""
-    from importlib.resources import files
+    from importlib.util import find_spec  # importlib.resources would import zipfile, tempfile... on every start
 
-    return Path(str(files("amlguard.policies")))
+    spec = find_spec("amlguard.policies")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the bundled policy pack (amlguard.policies) is missing: reinstall amlguard")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,14 +242,6 @@ class AuditReport:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report of contract 2."""
-        return {key: list(value) if is_list else value for key, value, is_list in self.json_sections()}
-
-    def json_sections(self) -> list[tuple[str, Any, bool]]:
-        """`to_json` as (key, value, is a list) in key order, each list an iterator, so that a
-        writer can encode one record at a time instead of holding every record's dict at once."""
-        return [
-            ("summary", self.summary(), False),
-            ("resources", (r.summary() for r in self.resources), True),
-            ("findings", (f.to_json() for f in self.findings), True),
-            ("diagnostics", (d.to_json() for d in self.diagnostics), True),
-        ]
+        return {"summary": self.summary(), "resources": [r.summary() for r in self.resources],
+                "findings": [f.to_json() for f in self.findings],
+                "diagnostics": [d.to_json() for d in self.diagnostics]}

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from amlguard import telemetry
-from amlguard.model import Finding
+from amlguard.model import Finding, Severity, Status
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,6 +89,16 @@ def test_record_findings_counts_by_rule_status_severity(recorded: Recorded) -> N
     assert ({"rule": "AMLG-NET-001", "status": "fail", "severity": "high"}, 2) in points
     assert ({"rule": "AMLG-NET-001", "status": "pass", "severity": "high"}, 1) in points
     assert ({"rule": "AMLG-AUTH-001", "status": "error", "severity": "critical"}, 1) in points
+
+
+def test_record_findings_of_finding_objects_only(recorded: Recorded) -> None:
+    findings = [Finding("AMLG-NET-001", f"/r{i}", Status.FAIL, Severity.HIGH, "m") for i in range(3)]
+    findings.append(Finding("AMLG-NET-001", "/r", "fail", "high", "m"))
+    findings.append(Finding("", "/r", "pass", None, "m"))  # type: ignore[arg-type]
+    telemetry.record_findings(iter(findings))
+    assert sorted(recorded.points("amlguard.findings"), key=str) == [
+        ({"rule": "", "status": "pass", "severity": ""}, 1),
+        ({"rule": "AMLG-NET-001", "status": "fail", "severity": "high"}, 4)]
 
 
 def test_record_notification_latency_and_failures(recorded: Recorded) -> None:

@@ -8,6 +8,11 @@ listing each problem as file:line: field: what was expected.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -285,15 +290,28 @@ def parse_param_args(args: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _check(root: Path, problems: list[Problem], *, every_kind: bool
-           ) -> tuple[list[PolicyDocument], list[AuditRulesDocument]]:
+def _check(root: Path, problems: list[Problem], *, every_kind: bool, cache_dir: Path | None = None
+           ) -> tuple[list[PolicyDocument], list[AuditRulesDocument], list[Path]]:
     """What `load_pack` and `amlguard policy validate` both run: read every policy document under
     `root` (a missing or unknown `kind:` is a problem, never a skip), check structure and meaning
     of the AuditRules documents (of every kind with `every_kind`), and refuse a pack without a
-    rule. Returns the AuditRules documents read and those that passed; `problems` lists the rest."""
+    rule. Returns the AuditRules documents read, those that passed, and the schema marks still to
+    write (see `_schema_checked`); `problems` lists the rest."""
     documents = read_documents(root, problems=problems)
     rule_docs = [d for d in documents if d.kind == "AuditRules"]
-    good = validate_documents(documents if every_kind else rule_docs, problems)
+    marks = [] if every_kind else _schema_checked(rule_docs, cache_dir)
+    known = {id(d) for d, mark in zip(rule_docs, marks, strict=False) if mark.exists()}
+    fresh = [d for d in (documents if every_kind else rule_docs) if id(d) not in known]
+    checked = {id(document): obj for document, obj in validate_documents(fresh, problems)}
+    loaded: list[AuditRulesDocument] = []
+    for document in rule_docs:
+        if id(document) not in known:
+            loaded.extend([checked[id(document)]] if id(document) in checked else [])
+            continue
+        try:  # what validate_documents does once the schema has passed
+            loaded.append(parse_audit_rules(document.doc, document.file))
+        except PolicyError as exc:
+            problems.extend(exc.problems)
     has_rule = any(_entries(d.doc.value if isinstance(d.doc.value, dict) else {}, "rules") for d in rule_docs)
     if not has_rule and not problems and (rule_docs or not documents or not every_kind):
         # an empty pack would pass every resource: an audit with no rule proves nothing
@@ -302,29 +320,64 @@ def _check(root: Path, problems: list[Problem], *, every_kind: bool
                  else "no amlguard policy document found")
         problems.append((str(root), None, "", f"no rule in this policy pack: {found}; expected policy YAML with "
                                               "apiVersion: amlguard/v1, kind: AuditRules and a `rules:` list"))
-    return rule_docs, [obj for document, obj in good if document.kind == "AuditRules"]
+    unwritten = [] if len(known) == len(marks) else marks
+    return rule_docs, loaded, unwritten
+
+
+def _schema_checked(documents: list[PolicyDocument], cache_dir: Path | None) -> list[Path]:
+    """Where each document's "passed the schema" mark lives under `cache_dir` (empty: no cache).
+
+    The mark's name digests what decides the verdict: the generated schema, the document's value
+    (repr tells 'x' from a date and keeps key order), and the folder jsonschema is installed in
+    (its mtime changes when any package there, a format checker included, is added or upgraded).
+    A process that finds every mark neither imports jsonschema nor runs it: most of the pack's
+    load time on a CLI run. Marks are only written for a pack that loaded without a problem.
+    """
+    spec = importlib.util.find_spec("jsonschema") if cache_dir is not None else None
+    if cache_dir is None or spec is None or not spec.origin:
+        return []
+    try:
+        installed = os.stat(Path(spec.origin).parent.parent)
+    except OSError:
+        return []
+    stamp = hashlib.sha256(json.dumps([kind_schema("AuditRules"), installed.st_mtime_ns],
+                                      sort_keys=True).encode())
+    marks = []
+    for document in documents:
+        digest = stamp.copy()
+        digest.update(repr(document.doc.value).encode("utf-8", "surrogatepass"))
+        marks.append(cache_dir / digest.hexdigest())
+    return marks
 
 
 def _load(path: Path, problems: list[Problem], *, parameters: Mapping[str, Any] | None,
-          environment: str | None) -> PolicyPack | None:
-    _, loaded = _check(path, problems, every_kind=False)
+          environment: str | None, cache_dir: Path | None = None) -> PolicyPack | None:
+    _, loaded, unwritten = _check(path, problems, every_kind=False, cache_dir=cache_dir)
     if problems:
         return None
-    return _assemble(loaded, problems, parameters=parameters, environment=environment,
+    pack = _assemble(loaded, problems, parameters=parameters, environment=environment,
                      sources=sorted({part.file for part in loaded}))
+    if pack is not None and unwritten:
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            unwritten[0].parent.mkdir(parents=True, exist_ok=True)
+            for mark in unwritten:
+                mark.touch()
+    return pack
 
 
 def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] | None = None,
-              environment: str | None = None) -> PolicyPack:
+              environment: str | None = None, cache_dir: Path | None = None) -> PolicyPack:
     """Load and compile the policy pack at `path` (None: the bundled pack).
 
     `parameters` holds --param / settings values (`name` for every rule declaring it, or
-    `RULE-ID.name`); `environment` selects overrides written with `environment:`.
+    `RULE-ID.name`); `environment` selects overrides written with `environment:`. With
+    `cache_dir`, documents that passed the JSON Schema before (same text, same schema, same
+    jsonschema) are not checked against it again; every other check runs on every load.
     Raises PolicyError listing every problem when any file is invalid.
     """
     root = Path(path) if path is not None else default_policies_dir()
     problems: list[Problem] = []
-    pack = _load(root, problems, parameters=parameters, environment=environment)
+    pack = _load(root, problems, parameters=parameters, environment=environment, cache_dir=cache_dir)
     if pack is None:
         raise PolicyError(sorted(problems, key=_problem_order))
     return pack
@@ -338,7 +391,7 @@ def validate_dir(path: str | Path) -> list[Problem]:
     """Every problem in the policy files under `path` (all kinds), sorted by file and line; empty when valid."""
     root = Path(path)
     problems: list[Problem] = []
-    audit_docs, _ = _check(root, problems, every_kind=True)
+    audit_docs, _, _ = _check(root, problems, every_kind=True)
     # cross-file checks (duplicate ids, exemptions naming unknown rules) over every rules file
     # whose structure is sound, even when its meaning is not: each problem is reported once
     schema = kind_schema("AuditRules")

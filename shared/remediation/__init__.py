@@ -14,7 +14,6 @@ from amlguard.remediation.actions import (
 from amlguard.remediation.runner import (
     PlannedAction,
     RemediationRecord,
-    add_remediation_arguments,
     annotate,
     apply,
     arm_clients,
@@ -27,6 +26,6 @@ from amlguard.remediation.runner import (
 )
 
 __all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "PlannedAction", "RemediationRecord",
-           "add_remediation_arguments", "annotate", "apply", "arm_clients", "brake_reason", "default_actor",
+           "annotate", "apply", "arm_clients", "brake_reason", "default_actor",
            "options_schema", "parse_max_resources", "plan", "register", "remediate", "remediate_from_args",
            "validate_remediate", "zero_traffic"]

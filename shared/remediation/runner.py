@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # The rules remediation reads `effect` and `remediate` from: a pack, or its rules_metadata()
 RuleTable: TypeAlias = "PolicyPack | Mapping[str, Mapping[str, Any]]"
 
-__all__ = ["PlannedAction", "RemediationRecord", "add_remediation_arguments", "annotate", "apply", "arm_clients",
+__all__ = ["PlannedAction", "RemediationRecord", "annotate", "apply", "arm_clients",
            "brake_reason", "default_actor", "parse_max_resources", "plan", "remediate", "remediate_from_args"]
 
 log = logging.getLogger(__name__)
@@ -270,18 +270,6 @@ def remediate(report: AuditReport, pack_rules: RuleTable, *, client_factory: Arm
 
 
 # ---- command line -------------------------------------------------------------------------
-def add_remediation_arguments(parser: argparse.ArgumentParser) -> None:
-    """`amlguard audit --remediate [--no-dry-run] [--max-resources N|N%]`."""
-    group = parser.add_argument_group("remediation (opt-in; rules with effect: remediate)")
-    group.add_argument("--remediate", action="store_true",
-                       help="plan the remediation the policy asks for (a dry run unless --no-dry-run)")
-    group.add_argument("--no-dry-run", action="store_true",
-                       help="with --remediate: really change the resources (default: only report)")
-    group.add_argument("--max-resources", metavar="N|N%",
-                       help="with --remediate: refuse to act when more than N resources (or N%% of those "
-                            "audited) would change")
-
-
 def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: RuleTable, settings: Settings, *,
                         client_factory: ArmWriter | None = None) -> list[RemediationRecord]:
     """The `amlguard audit --remediate` hook: annotates `report` in place, returns the records

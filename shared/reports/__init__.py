@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from amlguard import __version__
 from amlguard.errors import ConfigError
 from amlguard.model import SEVERITIES, AuditReport, Finding, severity_rank
 
-from ._common import ACTIONABLE, json_default
-from .junit import render_junit
-from .sarif import render_sarif, sarif_log
+from ._common import ACTIONABLE
+from .json import json_chunks, render_json
 from .table import render_table, use_color
 
 __all__ = [
@@ -22,6 +20,7 @@ __all__ = [
     "exit_code",
     "failing_findings",
     "render",
+    "render_chunks",
     "render_html",
     "render_json",
     "render_junit",
@@ -39,49 +38,6 @@ FORMATS: tuple[str, ...] = ("table", "json", "sarif", "junit", "html")
 DEFAULT_FAIL_ON = "high"
 _NEVER = ("none", "never", "off")
 FAIL_ON_CHOICES: tuple[str, ...] = (*SEVERITIES, "none")
-
-
-def _record_encoder() -> Callable[[Any], str]:
-    """`JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode`, built once.
-
-    `JSONEncoder.encode` builds a new C encoder on every call, which is most of its cost for a
-    small record; the json module's own C encoder, made once, gives the same text at about half
-    the cost over 50,000 records. Falls back to `encode` where the C accelerator is missing.
-    """
-    from json import encoder
-
-    make = getattr(encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython always has the accelerator
-        return json.JSONEncoder(ensure_ascii=False, default=json_default, separators=(", ", ": ")).encode
-    # (markers, default, encode string, indent, key separator, item separator, sort keys,
-    # skip keys, allow NaN): the arguments JSONEncoder.iterencode passes for these settings
-    c_encode = make(None, json_default, encoder.encode_basestring, None, ": ", ", ", False, False, True)
-
-    def encode(value: Any) -> str:
-        if isinstance(value, str):
-            return str(encoder.encode_basestring(value))
-        return "".join(c_encode(value, 0))
-
-    return encode
-
-
-def render_json(report: AuditReport) -> str:
-    """Contract-2 JSON: `AuditReport.to_json()` in contract key order, one resource / finding /
-    diagnostic per line, newline-terminated.
-
-    `indent=` would switch json to its pure-Python encoder (about 5x slower on 50,000 findings);
-    encoding each record with the C encoder and laying the lists out by hand keeps the output
-    readable and diffable at the speed of compact JSON.
-    """
-    encode = _record_encoder()
-    parts = []
-    for key, value, is_list in report.json_sections():
-        if is_list:
-            items = ",\n    ".join([encode(item) for item in value])  # one record's dict alive at a time
-            parts.append(f'  "{key}": [\n    {items}\n  ]' if items else f'  "{key}": []')
-        else:
-            parts.append(f'  "{key}": {encode(value)}')
-    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def render(
@@ -111,8 +67,12 @@ def render(
     if name == "json":
         return render_json(report)
     if name == "sarif":
+        from .sarif import render_sarif
+
         return render_sarif(report, tool_version=tool_version, srcroot=srcroot, include_exempt=include_exempt)
     if name == "junit":
+        from .junit import render_junit
+
         return render_junit(report)
     if name == "html":
         from .html import render_html
@@ -121,13 +81,26 @@ def render(
     raise ConfigError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)} (--format)")
 
 
-def __getattr__(name: str) -> Any:
-    # The HTML report loads on first use: `amlguard audit` in table/JSON/SARIF form and the Function
-    # App's cold start do not pay for it.
-    if name == "render_html":
-        from .html import render_html
+_LAZY = {"render_html": ".html", "render_junit": ".junit", "render_sarif": ".sarif", "sarif_log": ".sarif"}
 
-        return render_html
+
+def render_chunks(report: AuditReport, fmt: str, *, color: bool | None = None,
+                  show_passed: bool = False) -> Iterable[str]:
+    """`render(report, fmt, ...)` as pieces to write one after the other: the JSON report is
+    encoded as it is written instead of first being joined into one string (23 MB for 5,000
+    files); other formats are rendered here, whole, before anything is written."""
+    if (fmt or "").strip().lower() == "json":
+        return json_chunks(report)
+    return (render(report, fmt, color=color, show_passed=show_passed),)
+
+
+def __getattr__(name: str) -> Any:
+    # HTML (jinja2), JUnit (xml.etree) and SARIF load on first use: `amlguard audit` in table or
+    # JSON form and the Function App's cold start do not pay for them.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

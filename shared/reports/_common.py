@@ -54,7 +54,8 @@ def finding_sort_key(finding: Finding) -> tuple[int, int, str]:
 def counts(report: AuditReport) -> dict[str, int]:
     """Contract-2 summary plus `not_applicable` and `diagnostics` counts."""
     out = dict(report.summary())
-    out["not_applicable"] = sum(1 for f in report.findings if f.status == Status.NOT_APPLICABLE.value)
+    not_applicable = Status.NOT_APPLICABLE.value
+    out["not_applicable"] = sum(1 for f in report.findings if f.status == not_applicable)
     out["diagnostics"] = len(report.diagnostics)
     return out
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Container, Mapping, Sequence
 from typing import TextIO
@@ -47,6 +48,9 @@ _STATUS_LABEL = {
 }
 _SEVERITY_STYLE = {"critical": "bold_red", "high": "red", "medium": "yellow", "low": "blue", "info": "dim"}
 _INDENT = "  "
+# plain strings: an Enum member's .value is a descriptor call, and these are read per finding
+_PASS, _FAIL, _EXEMPT, _NOT_APPLICABLE = (s.value for s in (Status.PASS, Status.FAIL, Status.EXEMPT,
+                                                             Status.NOT_APPLICABLE))
 
 
 def use_color(stream: TextIO | None = None, env: Mapping[str, str] | None = None) -> bool:
@@ -114,21 +118,35 @@ def _resource_header(resource: Resource, paint: _Painter) -> str:
     return "  ".join(parts) + f"  ({escape_controls(where)})"
 
 
-def _detail_lines(report: AuditReport, finding: Finding) -> list[str]:
+class _Escaped(dict[str, str]):
+    """Text -> `escape_controls(text)`, worked out once per distinct text (messages and titles repeat)."""
+
+    def __missing__(self, text: str) -> str:
+        self[text] = escaped = escape_controls(text)
+        return escaped
+
+
+def _detail_lines(report: AuditReport, finding: Finding, escaped: _Escaped) -> list[str]:
     """Lines under a finding's head line: message, location, remediation or exemption."""
     lines: list[str] = []
-    message = escape_controls(finding.message or "")
+    message = escaped[finding.message or ""]
     lines.extend(message.splitlines() or [])
-    if finding.status == Status.EXEMPT.value and finding.exemption:
+    if finding.status == _EXEMPT and finding.exemption:
         lines.append("exempt: " + escape_controls(exemption_text(finding.exemption)))
     where = location_text(finding.source, finding.line)
-    if where and finding.status != Status.NOT_APPLICABLE.value:
+    if where and finding.status != _NOT_APPLICABLE:
         lines.append(f"at {escape_controls(where)}")
-    if finding.status == Status.FAIL.value:
-        fix = short_text(remediation_of(report, finding))
+    if finding.status == _FAIL:
+        fix = _fix_line(remediation_of(report, finding))
         if fix:
-            lines.append(f"fix: {escape_controls(fix)}")
+            lines.append(fix)
     return lines
+
+
+@functools.lru_cache(maxsize=256)  # a report repeats each rule's remediation for every failure
+def _fix_line(remediation: str) -> str:
+    fix = short_text(remediation)
+    return f"fix: {escape_controls(fix)}" if fix else ""
 
 
 def render_table(report: AuditReport, *, color: bool | None = None, show_passed: bool = False) -> str:
@@ -139,32 +157,35 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
     """
     enabled = use_color() if color is None else color
     paint = _Painter(enabled)
-    groups = [(resource, findings, sorted((f for f in findings if f.status != Status.PASS.value or show_passed),
+    groups = [(resource, findings, sorted((f for f in findings if f.status != _PASS or show_passed),
                                           key=finding_sort_key))
               for resource, findings in group_by_resource(report)]
     # One table over every listed finding, so the columns line up across resources; the rule column
-    # is as wide as the longest rule id of the report, listed or not.
-    rows, styles = [], []
+    # is as wide as the longest rule id of the report, listed or not. Head lines repeat (a rule's
+    # failures look alike): each distinct one is laid out once.
+    keys, escaped = [], _Escaped()
     for _resource, _findings, listed in groups:
         for finding in listed:
-            label, style = _STATUS_LABEL.get(finding.status, (finding.status.upper(), None))
+            label, style = _STATUS_LABEL.get(finding.status) or (finding.status.upper(), None)
             severity = finding.severity.lower()
-            rows.append([label, severity, finding.rule, escape_controls(title_of(report, finding))])
-            styles.append([style, _SEVERITY_STYLE.get(severity)])
-    heads = iter(text_table(rows, min_widths=(6, 8, max((len(f.rule) for f in report.findings), default=0)),
-                            styles=styles, color=enabled))
+            keys.append((label, severity, finding.rule, escaped[title_of(report, finding)], style))
+    unique = list(dict.fromkeys(keys))
+    laid_out = text_table([key[:4] for key in unique], styles=[(k[4], _SEVERITY_STYLE.get(k[1])) for k in unique],
+                          min_widths=(6, 8, max((len(f.rule) for f in report.findings), default=0)), color=enabled)
+    line_of = dict(zip(unique, laid_out, strict=True))
+    heads = iter([line_of[key] for key in keys])
     pad = _INDENT + " " * (6 + 2 + 8 + 2)
     out: list[str] = []
 
     for resource, findings, listed in groups:
         out.append(_resource_header(resource, paint))
-        passed = [f for f in findings if f.status == Status.PASS.value]
         for finding in listed:
             out.append(_INDENT + next(heads))
-            out.extend(pad + line for line in _detail_lines(report, finding)
-                       if finding.status != Status.PASS.value)
+            if finding.status != _PASS:
+                out.extend([pad + line for line in _detail_lines(report, finding, escaped)])
+        passed = sum(1 for f in findings if f.status == _PASS)
         if passed and not show_passed:
-            out.append(f"{_INDENT}{paint(f'{len(passed)} passed', 'green')}")
+            out.append(f"{_INDENT}{paint(f'{passed} passed', 'green')}")
         if not findings:
             out.append(f"{_INDENT}{paint('no rule applies to this kind', 'dim')}")
         out.append("")
@@ -182,7 +203,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
         f"{c['errors']} errors, {c['not_applicable']} not applicable — {c['diagnostics']} diagnostics"
     )
     out.append(paint(summary, "bold"))
-    by_severity = severity_counts(report.findings, {Status.FAIL.value})
+    by_severity = severity_counts(report.findings, {_FAIL})
     if by_severity:
         out.append("failed by severity: " + ", ".join(
             paint(f"{sev} {n}", _SEVERITY_STYLE.get(sev)) for sev, n in by_severity.items()))

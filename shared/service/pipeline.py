@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from amlguard import telemetry
@@ -25,13 +26,14 @@ if TYPE_CHECKING:
 __all__ = ["Enforcement", "enforce", "evaluate", "load_policy_pack"]
 
 
-def load_policy_pack(settings: Settings) -> PolicyPack:
+def load_policy_pack(settings: Settings, *, cache_dir: Path | None = None) -> PolicyPack:
     """The pack every trigger evaluates with: `policies_dir`, its `environment:` overrides for
-    AMLGUARD_ENVIRONMENT, and `--param` values. PolicyError names every problem."""
+    AMLGUARD_ENVIRONMENT, and `--param` values. PolicyError names every problem. `cache_dir`
+    remembers which documents passed the schema (for short-lived processes: the CLI)."""
     from amlguard.policy import load_pack, parse_param_args
 
     return load_pack(settings.policies_dir, parameters=parse_param_args(list(settings.parameters)),
-                     environment=settings.environment)
+                     environment=settings.environment, cache_dir=cache_dir)
 
 
 def evaluate(pack: PolicyPack, resources: list[Resource], errors: Iterable[InventoryError] = (),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from amlguard.errors import PolicyError
+from amlguard.errors import ConfigError, PolicyError
 from amlguard.policy import load_pack, register_document_kind, validate_dir
 from amlguard.policy.documents import DOCUMENT_KINDS
 from amlguard.policy.loader import default_policies_dir
@@ -340,3 +340,67 @@ def test_regexes_outside_the_linear_time_subset_are_refused(tmp_path: Path, patt
     assert fragment in by_field["exemptions.0.resource_regex"], problems
     with pytest.raises(PolicyError):
         load_pack(tmp_path)
+
+
+def _count_schema_checks(monkeypatch: Any) -> list[str]:
+    """Files checked against the JSON Schema from now on (the in-process memory of valid
+    documents emptied, so that only the cache folder can spare a check)."""
+    import amlguard.policy.documents as documents
+
+    checked: list[str] = []
+    real = documents.schema_problems
+
+    def counting(document: Any, schema: Any) -> Any:
+        checked.append(Path(document.file).name)
+        return real(document, schema)
+
+    monkeypatch.setattr(documents, "_VALID_DOCUMENTS", set())
+    monkeypatch.setattr(documents, "schema_problems", counting)
+    return checked
+
+
+def test_a_cache_folder_spares_the_schema_check_of_documents_that_passed_it(tmp_path: Path,
+                                                                            monkeypatch: Any) -> None:
+    pack, cache = tmp_path / "pack", tmp_path / "cache"
+    pack.mkdir()
+    write(pack, "a.yaml", HEADER + GOOD_RULE)
+    write(pack, "b.yaml", HEADER + GOOD_RULE.replace("AMLG-NET-001", "AMLG-NET-002"))
+    checked = _count_schema_checks(monkeypatch)
+    first = load_pack(pack, cache_dir=cache)
+    assert checked == ["a.yaml", "b.yaml"] and len(list(cache.iterdir())) == 2
+
+    monkeypatch.setattr("amlguard.policy.documents._VALID_DOCUMENTS", set())  # as a new process would start
+    again = load_pack(pack, cache_dir=cache)
+    assert checked == ["a.yaml", "b.yaml"]  # nothing checked again
+    assert [r.metadata() for r in again.rules] == [r.metadata() for r in first.rules]
+
+    # an edited document is checked again; a broken one is refused and never remembered
+    write(pack, "b.yaml", HEADER + GOOD_RULE.replace("AMLG-NET-001", "AMLG-NET-002").replace("high", "hgh"))
+    with pytest.raises(PolicyError, match=r"b.yaml:6: rules.0.severity: expected one of critical"):
+        load_pack(pack, cache_dir=cache)
+    assert checked == ["a.yaml", "b.yaml", "b.yaml"] and len(list(cache.iterdir())) == 2
+    with pytest.raises(PolicyError, match=r"b.yaml:6: rules.0.severity"):
+        load_pack(pack, cache_dir=cache)
+
+
+def test_a_remembered_document_still_gets_every_check_of_meaning(tmp_path: Path, monkeypatch: Any) -> None:
+    pack, cache = tmp_path / "pack", tmp_path / "cache"
+    pack.mkdir()
+    write(pack, "a.yaml", HEADER + GOOD_RULE)
+    load_pack(pack, cache_dir=cache)
+    checked = _count_schema_checks(monkeypatch)
+    write(pack, "b.yaml", HEADER + GOOD_RULE)  # a.yaml's text (so its schema verdict is known) in a new file
+    with pytest.raises(PolicyError, match=r"b.yaml:4: rules.0.id: duplicate rule id AMLG-NET-001"):
+        load_pack(pack, cache_dir=cache)
+    assert checked == []
+    # parameters given on the command line are checked against the remembered rules too
+    (pack / "b.yaml").unlink()
+    with pytest.raises(ConfigError, match="--param nope: no rule declares that parameter"):
+        load_pack(pack, cache_dir=cache, parameters={"nope": "1"})
+
+
+def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
+    write(tmp_path, "rules.yaml", HEADER + GOOD_RULE)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    assert [r.id for r in load_pack(tmp_path, cache_dir=blocked / "cache").rules] == ["AMLG-NET-001"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from amlguard.model import AuditReport, Finding
+from amlguard.model import AuditReport, Finding, Severity, Status
 from amlguard.reports import render
+from amlguard.reports._common import json_default
 
 from .sample import build_report
 
@@ -58,3 +59,36 @@ def test_unicode_is_kept_readable() -> None:
     text = render(build_report(), "json")
     assert "Überweisung ✓ 日本語" in text
     assert "\\u001b[31m" in text  # a control character stays escaped, as JSON requires
+
+
+def _finding(**changes: object) -> Finding:
+    base = {"rule": "AMLG-NET-001", "resource": "ep.yml#online_endpoint/ep", "status": "fail", "severity": "high",
+            "message": "public_network_access is 'enabled'; expected 'disabled'", "source": "ep.yml", "line": 4,
+            "title": "Endpoints are private", "field": "public_network_access", "remediation": "Disable it."}
+    return Finding(**{**base, **changes})  # type: ignore[arg-type]
+
+
+# Each record's line is exactly json.dumps of Finding.to_json(): the usual finding is put together
+# from escaped pieces, anything unusual is encoded from to_json() itself; both must agree.
+FINDINGS = [
+    _finding(),
+    _finding(status="pass", message="compliant"),  # remediation only on fail / error
+    _finding(status="error", source=None, line=None, field=None),
+    _finding(status="not_applicable", title="", field="", remediation=""),
+    _finding(status="exempt", exemption={"reason": "r", "expires": dt.date(2026, 12, 31)}),
+    _finding(changed_by={"upn": "a@b.c"}),
+    _finding(remediation_action={"actions": [{"op": "set", "path": "a"}, {"op": "tag", "path": "b"}]}),
+    _finding(message='quote " backslash \\ newline \n tab \t escape \x1b[31m Überweisung ✓ 日本語 \ud800'),
+    _finding(resource='},\n{"rule": "x"}, {', source="a\nb.yml", title="}, {", remediation="},\n    {"),
+    _finding(line=True),  # not an int: to_json's own encoding
+    _finding(severity=Severity.HIGH, status=Status.FAIL),  # str subclasses
+    _finding(message=7),  # wrong type from a caller
+]
+
+
+def test_each_finding_line_is_json_dumps_of_to_json() -> None:
+    report = AuditReport(findings=[*FINDINGS, *FINDINGS])  # repeated: the escaped pieces are reused
+    lines = render(report, "json").splitlines()
+    start = lines.index('  "findings": [') + 1
+    got = [line.strip().removesuffix(",") for line in lines[start:start + len(report.findings)]]
+    assert got == [json.dumps(f.to_json(), ensure_ascii=False, default=json_default) for f in report.findings]
