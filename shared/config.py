@@ -97,6 +97,7 @@ SETTINGS: tuple[Setting, ...] = (
     # HTTP
     Setting("AMLGUARD_API_TOKEN", "", "api"),
     Setting("AMLGUARD_MAX_BODY_BYTES", "1048576", "api"),
+    Setting("AMLGUARD_MAX_EVENTS_PER_REQUEST", "100", "api"),
     # telemetry
     Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", "", "telemetry"),
     Setting("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "", "telemetry"),
@@ -170,6 +171,7 @@ class Settings:
     remediation: RemediationSettings = field(default_factory=RemediationSettings)
     api_token: str | None = None  # AMLGUARD_API_TOKEN (never logged)
     max_body_bytes: int = 1_048_576  # AMLGUARD_MAX_BODY_BYTES (Event Grid batches are <= 1 MB)
+    max_events_per_request: int = 100  # AMLGUARD_MAX_EVENTS_PER_REQUEST (each event audits one resource)
     # The mapping this object was read from: client knobs of inventory, monitor, state and
     # telemetry, and the receiver secrets alerting.yaml names, are parsed from it by their area.
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -204,6 +206,7 @@ class Settings:
                 client_id=(env.get("AZURE_CLIENT_ID") or "").strip() or None),
             api_token=env.get("AMLGUARD_API_TOKEN") or None,
             max_body_bytes=int(_number(env, "AMLGUARD_MAX_BODY_BYTES", 1_048_576)),
+            max_events_per_request=max(1, int(_number(env, "AMLGUARD_MAX_EVENTS_PER_REQUEST", 100))),
             env=env,
         )
 
