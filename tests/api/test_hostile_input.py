@@ -163,3 +163,17 @@ def test_audit_outside_the_configured_scope_is_404(scoped: httpx.Client) -> None
     assert response.status_code == 404
     assert "scope" in response.json()["detail"]
     assert scoped.get("/api/audit", params={"resource": GREEN}).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["x", "   ", "short-token-15ch", "sixteen chars ok", "tab\tinside-the-token"],
+                         ids=["1 char", "spaces", "15 chars", "space inside", "tab inside"])
+def test_serve_refuses_a_weak_token(tmp_path, token: str) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AMLGUARD_API_TOKEN": token[:15] if "15" in token else token}
+    result = subprocess.run([sys.executable, "-m", "amlguard.cli", "serve", "--port", "0"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "AMLGUARD_API_TOKEN" in result.stderr and "16" in result.stderr
+    assert token.strip() not in result.stderr or not token.strip()  # the token itself is never printed
