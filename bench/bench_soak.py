@@ -257,15 +257,17 @@ def check(client: httpx.Client, driver: Driver, receiver: Receiver, wait_s: floa
             break
         time.sleep(1)
     lost = duplicates = 0
+    examples = []
     for fp, wanted in histories.items():
         if not wanted:
             continue
         statuses = [s for s, _ in heard.get(fp, [])]
         if not statuses or statuses[0] != wanted[0] or statuses[-1] != wanted[-1]:
             lost += 1
+            examples.append(f"{fp}: history {wanted[-6:]}, heard {statuses[-6:]}")
         duplicates += sum(1 for a, b in itertools.pairwise(statuses) if a == b)
     changes = sum(len(steps) for steps in histories.values())
-    return {"unprocessed": unprocessed, "lost": lost, "duplicates": duplicates, "changes": changes,
+    return {"unprocessed": unprocessed, "lost": lost, "duplicates": duplicates, "changes": changes, "examples": examples,
             "notices": sum(len(v) for v in heard.values())}
 
 
@@ -447,6 +449,7 @@ def main() -> int:
             continue
         with tempfile.TemporaryDirectory(prefix="amlguard-soak-") as tmp:
             results.append(run(name, seconds=seconds, workdir=Path(tmp), **options))  # type: ignore[arg-type]
+        print(f"{name}: done, {results[-1]['accepted']} events accepted", file=sys.stderr, flush=True)
     print(f"{'run':<52} {'s':>5} {'accepted':>8} {'processed':>9} {'kills':>12} {'503s':>5} {'changes':>7} "
           f"{'notices':>7} {'ack w/o proc':>12} {'lost':>4} {'dup':>4} {'peak RSS':>9}")
     bad = False
@@ -455,6 +458,8 @@ def main() -> int:
         print(f"{r['name']:<52} {r['seconds']:>5.0f} {r['accepted']:>8} {r['processed']:>9} {kills:>12} "
               f"{r['refused_503']:>5} {r['changes']:>7} {r['notices']:>7} {r['unprocessed']:>12} {r['lost']:>4} "
               f"{r['duplicates']:>4} {r['peak_rss_mb']:>7.0f}MB")
+        for example in r["examples"][:3]:
+            print(f"  lost: {example}")
         for error in r["client_errors"][:3]:
             print(f"  client error (a bug): {error}")
         bad |= bool(r["unprocessed"] or r["lost"] or r["duplicates"] or r["client_errors"])
