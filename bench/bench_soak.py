@@ -416,7 +416,8 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
     ingest_s = time.monotonic() - started
     live = next(i for i in instances if i.url)
     with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
-        result = check(client, driver, receiver, wait_s=90)
+        # a notice whose sender was killed mid-send is resent when its lease (RetryPolicy.lease, 120 s) ends
+        result = check(client, driver, receiver, wait_s=150)
     for instance in instances:
         instance.stop()
     receiver.server.shutdown()
