@@ -371,17 +371,24 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
             victim = rng.choice(instances)
             how = next(mode) if instances_n == 1 else "random"
             if how == "delivery":
-                armed = threading.Event()
+                state = {"armed": True, "fired": False}
+                lock = threading.Lock()
 
-                def hook(victim: Instance = victim, armed: threading.Event = armed) -> None:
-                    if not armed.is_set():
-                        armed.set()
+                def hook(victim: Instance = victim, state: dict[str, bool] = state, lock: threading.Lock = lock) -> None:
+                    with lock:  # kill at most once, and never after the killer gave up waiting
+                        if not state["armed"]:
+                            return
+                        state["armed"], state["fired"] = False, True
                         victim.kill()
 
                 receiver.on_request = hook
-                armed.wait(kill_every)
+                deadline = time.monotonic() + kill_every
+                while time.monotonic() < deadline and not state["fired"]:
+                    time.sleep(0.01)
+                with lock:
+                    state["armed"] = False
                 receiver.on_request = None
-                if not armed.is_set():
+                if not state["fired"]:
                     continue
             elif how == "ingest":
                 driver.in_flight.wait(kill_every)
