@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_alerting import SECRET, Receiver
 from estate import estate, running_serve, write_snapshot
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-for-local-runs"  # serve wants >= 16 characters
 RATE = 5.0  # events per second
 SLACK_S = 2.0  # the goal: p99 <= group_wait + this
 

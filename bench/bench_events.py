@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estate import estate, running_serve, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "bench-token"
+TOKEN = "bench-token-for-local-runs"  # serve wants >= 16 characters
 
 
 

@@ -216,6 +216,9 @@ def _cache_dir(env: Mapping[str, str]) -> Path | None:
     return Path(root, "amlguard", "schema-checked") if root else None
 
 
+MIN_TOKEN_LENGTH = 16  # a guessable token guards remediation and alert acknowledgement
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -251,6 +254,9 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     elif not settings.api_token:
         raise ConfigError("set AMLGUARD_API_TOKEN to the bearer token clients must send "
                           "(or pass --insecure-no-auth on 127.0.0.1 for local experiments)")
+    elif len(settings.api_token) < MIN_TOKEN_LENGTH or any(c.isspace() for c in settings.api_token):
+        raise ConfigError(f"AMLGUARD_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters with no whitespace; "
+                          "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
     _configure_logging(args.log_level, settings.http_log_level)
     app = create_app(settings, require_auth=not args.insecure_no_auth)
     service = app.state.get_service()  # fail fast on a bad policy pack or state folder

@@ -102,6 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
     # HTTP
     Setting("AMLGUARD_API_TOKEN", "", "api"),
     Setting("AMLGUARD_MAX_BODY_BYTES", "1048576", "api"),
+    Setting("AMLGUARD_MAX_EVENTS_PER_REQUEST", "100", "api"),
     # telemetry
     Setting("APPLICATIONINSIGHTS_CONNECTION_STRING", "", "telemetry"),
     Setting("APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "", "telemetry"),
@@ -197,6 +198,7 @@ class Settings:
     # per receiver; above it the oldest are dropped, counted and alerted on (AMLG-OUTBOX-FULL)
     outbox_max_messages: int = 5000  # AMLGUARD_OUTBOX_MAX_MESSAGES: queued messages
     dead_letter_max: int = 1000  # AMLGUARD_DEAD_LETTER_MAX: dead letters kept
+    max_events_per_request: int = 100  # AMLGUARD_MAX_EVENTS_PER_REQUEST (each event audits one resource)
     # The mapping this object was read from: client knobs of inventory, monitor, state and
     # telemetry, and the receiver secrets alerting.yaml names, are parsed from it by their area.
     env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -234,6 +236,7 @@ class Settings:
             http_log_level=_log_level(env, "AMLGUARD_HTTP_LOG_LEVEL", "WARNING"),
             outbox_max_messages=_count(env, "AMLGUARD_OUTBOX_MAX_MESSAGES", 5000),
             dead_letter_max=_count(env, "AMLGUARD_DEAD_LETTER_MAX", 1000),
+            max_events_per_request=max(1, int(_number(env, "AMLGUARD_MAX_EVENTS_PER_REQUEST", 100))),
             env=env,
         )
 

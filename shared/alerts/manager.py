@@ -72,7 +72,9 @@ class AlertManager:
 
     def _route(self, observed: Observation, now: datetime) -> list[Transition]:
         """Tell the groups, then write the alerts; an alert another writer changed meanwhile is
-        evaluated again, routed, and marked routed."""
+        evaluated again, routed, and marked routed. A change a crash kept from the groups goes first,
+        so its notice is not lost under the change that followed it."""
+        self.grouper.route(observed.unrouted, now)
         self.grouper.route(observed.to_route, now)
         redo = self.observer.commit(observed, now)
         self.grouper.route(redo.to_route, now)

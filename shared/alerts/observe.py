@@ -7,6 +7,7 @@ groups must hear about a change to the next stage (`grouping`).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ class Observation:
     transitions: list[Transition] = field(default_factory=list)
     to_route: list[StoredAlert] = field(default_factory=list)
     to_save: list[tuple[StoredAlert, _Input]] = field(default_factory=list)
+    # alerts as they were stored when a crash kept that change from their groups: routed first
+    unrouted: list[StoredAlert] = field(default_factory=list)
 
     def add(self, change: tuple[StoredAlert | None, Transition | None, bool], obs: _Input) -> None:
         stored, transition, write = change
@@ -127,7 +130,7 @@ class Observer:
             step = _Input(failing, "failed" if failing else finding.status, finding,
                           finding.changed_by or changed_by, for_seconds.get(finding.rule),
                           keep_firing_for.get(finding.rule))
-            out.add(self._evaluate(fp, now, step, known.get(fp) if known is not None else None), step)
+            out.add(self._evaluate(fp, now, step, known.get(fp) if known is not None else None, out), step)
         if known is not None:
             candidates = [s for s in known.values() if s.alert.resource.lower() in audited_ids]
         else:
@@ -139,7 +142,7 @@ class Observer:
                 continue
             step = _Input(False, "no finding", None, changed_by, for_seconds.get(alert.rule),
                           keep_firing_for.get(alert.rule))
-            out.add(self._evaluate(alert.fingerprint, now, step, stored), step)
+            out.add(self._evaluate(alert.fingerprint, now, step, stored, out), step)
         return out
 
     def resolve_resource(self, resource_id: str, *, now: datetime, reason: str,
@@ -149,7 +152,7 @@ class Observer:
         for stored in self.store.alerts_for_resource(resource_id):
             if stored.alert.status in (PENDING, FIRING):
                 step = _Input(False, reason, None, changed_by, None, 0.0)
-                out.add(self._evaluate(stored.alert.fingerprint, now, step, stored), step)
+                out.add(self._evaluate(stored.alert.fingerprint, now, step, stored, out), step)
         return out
 
     def timers(self, now: datetime, *, scan_all: bool) -> Observation:
@@ -172,7 +175,7 @@ class Observer:
         timer = _Input(None, "timer")
         for stored in candidates:
             if stored.alert.status in (PENDING, FIRING):
-                out.add(self._evaluate(stored.alert.fingerprint, now, timer, stored), timer)
+                out.add(self._evaluate(stored.alert.fingerprint, now, timer, stored, out), timer)
             elif stored.needs_routing:  # written before its groups were told (a lost race, then a crash)
                 out.add((stored, None, False), timer)
         return out
@@ -212,11 +215,14 @@ class Observer:
 
         retry(mark)
 
-    def _evaluate(self, fp: str, now: datetime, obs: _Input,
-                  cached: StoredAlert | None) -> tuple[StoredAlert | None, Transition | None, bool]:
+    def _evaluate(self, fp: str, now: datetime, obs: _Input, cached: StoredAlert | None,
+                  out: Observation | None = None) -> tuple[StoredAlert | None, Transition | None, bool]:
         """Apply one observation to an alert in memory: (alert, transition, whether to write).
-        `cached` (from a scan just made) saves the read; a stale copy only costs a retry."""
+        `cached` (from a scan just made) saves the read; a stale copy only costs a retry. A change on
+        top of one its groups never heard (a crash between the alert write and routing) puts the
+        alert as stored into `out.unrouted`, so that earlier change is routed before this one."""
         stored = cached if cached is not None else self.store.get_alert(fp)
+        earlier = copy.deepcopy(stored) if out is not None and stored is not None and stored.needs_routing else None
         if stored is None and not obs.failing:
             return None, None, False
         if stored is not None and not obs.failing and stored.alert.status in (RESOLVED, INACTIVE):
@@ -227,6 +233,8 @@ class Observer:
                                        status=INACTIVE, severity=obs.finding.severity, since=now))
         before = stored.snapshot()
         transition = _step(stored, now, obs)
+        if earlier is not None and out is not None and stored.route_seq != earlier.route_seq:
+            out.unrouted.append(earlier)
         if stored.etag and transition is None:
             after = stored.snapshot()
             if after == before:

@@ -245,7 +245,9 @@ class StateStore:
 
     def audit_records(self, prefix: str = "") -> list[dict[str, Any]]:
         """Every audit record whose (lower-cased) resource id starts with `prefix`, by id."""
-        return [dict(doc.body) for doc in self.backend.query("audit", prefix.lower())]
+        prefix = prefix.lower()
+        return [dict(doc.body) for doc in self.backend.query("audit", prefix)
+                if str(doc.body.get("resource") or "").lower().startswith(prefix)]
 
     def record_audit(self, resource_id: str, at: datetime, summary: dict[str, Any] | None = None, *,
                      state: dict[str, Any] | None = None) -> None:

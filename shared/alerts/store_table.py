@@ -8,6 +8,7 @@ entities in one partition), which Table storage applies atomically.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -34,11 +35,31 @@ _TABLE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _UNSAFE = re.compile(r"[/\\#?%\x00-\x1f\x7f-\x9f]")
 _ESCAPE = re.compile(r"%([0-9A-F]{2})")
 _CONFLICT_STATUS = {404, 409, 412}
+# Table storage caps PartitionKey and RowKey at 1 KiB (of UTF-16). A longer key (the longest ARM id
+# of a watched type is ~1,300 characters) keeps a head that still sorts and prefixes as the key did,
+# then '~' and the SHA-256 of the whole escaped key.
+_KEY_BYTES = 1024
+_HEAD_BYTES = 2 * 440  # + "~" + 64 hex digits: 505 of the 512 UTF-16 units
 
 
 def encode_key(key: str) -> str:
-    """Escape the characters Table keys forbid (ARM ids are full of '/'); keeps prefixes prefixes."""
+    """Escape the characters Table keys forbid (ARM ids are full of '/'), and shorten a key over
+    1 KiB to a head and a hash; prefixes shorter than the head stay prefixes. `encode_key(decode_key(k))`
+    gives `k` back for every key this returns."""
+    escaped = _escape(key)
+    if len(escaped.encode("utf-16-le", "surrogatepass")) <= _KEY_BYTES:
+        return escaped
+    return _head(escaped) + "~" + hashlib.sha256(escaped.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _escape(key: str) -> str:
     return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", key)
+
+
+def _head(escaped: str) -> str:
+    """The longest start of `escaped` within _HEAD_BYTES of UTF-16, not ending inside a %XX escape."""
+    head = escaped.encode("utf-16-le", "surrogatepass")[:_HEAD_BYTES].decode("utf-16-le", "ignore")
+    return re.sub(r"%[0-9A-F]?$", "", head)
 
 
 def decode_key(key: str) -> str:
@@ -123,12 +144,15 @@ class TableBackend:
     def query(self, pk: str, prefix: str = "", *, limit: int | None = None, start: str | None = None) -> list[Doc]:
         params: dict[str, Any] = {"pk": encode_key(pk)}
         flt = "PartitionKey eq @pk"
+        low = ""
         if prefix:
-            low = encode_key(prefix)
+            low = _escape(prefix)
+            if len(low.encode("utf-16-le", "surrogatepass")) > _HEAD_BYTES:
+                low = _head(low)  # a longer prefix reads a few neighbours too; callers filter by id
             params.update(hi=low[:-1] + chr(ord(low[-1]) + 1))
             flt += " and RowKey lt @hi"
         if prefix or start:
-            params["lo"] = max(encode_key(prefix), encode_key(start or ""))
+            params["lo"] = max(low, encode_key(start or ""))
             flt += " and RowKey ge @lo"
         pages = self.client.query_entities(flt, parameters=params, results_per_page=limit)
         out: list[Doc] = []

@@ -10,20 +10,22 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from amlguard import __version__
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, PolicyError
-from amlguard.events import EventParseError, parse_webhook
+from amlguard.events import EventParseError, parse_webhook, watched_id
 
 if TYPE_CHECKING:
     from amlguard.service import Service
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 log = logging.getLogger("amlguard.api")
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# What Event Grid sends as WebHook-Request-Origin: a host name (eventgrid.azure.net).
+_ORIGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 
 _FORMAT_MEDIA = {
     "json": "application/json",
@@ -42,7 +48,8 @@ _FORMAT_MEDIA = {
 
 
 class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413 before reading them whole."""
+    """Refuse request bodies over `limit` bytes with 413, with a Content-Length or chunked: the body
+    is read (up to the limit) before the app sees it, so the app never meets a half-read body."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -52,34 +59,49 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_big = {"error": f"request body over {self.limit} bytes; send at most {self.limit} bytes "
+                            "(Event Grid: lower preferredBatchSizeInKilobytes)"}
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.limit
+                    declared = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
-                    await _send_json(send, 413, {"error": f"request body over {self.limit} bytes"})
+                    await _send_json(send, 400, {"error": "Content-Length is not a number"})
                     return
+                if declared > self.limit:
+                    await _send_json(send, 413, too_big)
+                    return
+        parts: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge()
-            return message
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await _send_json(send, 413, too_big)
+                return
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay([{"type": "http.request", "body": b"".join(parts), "more_body": False}],
+                                      receive), send)
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _send_json(send, 413, {"error": f"request body over {self.limit} bytes"})
 
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A receive() that gives `messages`, then defers to `then` (a disconnect) or waits forever."""
+    pending = list(messages)
 
-class _TooLarge(Exception):
-    pass
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
@@ -90,7 +112,19 @@ async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class AuditRequest(BaseModel):
+class _Body(BaseModel):
+    """A JSON request body whose strings are text: a lone UTF-16 surrogate (`\\ud800`) is refused."""
+
+    @field_validator("*")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and _LONE_SURROGATE.search(item):
+                raise ValueError("holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text")
+        return value
+
+
+class AuditRequest(_Body):
     """Body of POST /api/audit: one resource, or a scope (all fields optional)."""
 
     resource: str | None = Field(default=None, description="ARM id of one resource to audit")
@@ -99,12 +133,12 @@ class AuditRequest(BaseModel):
     workspace: str | None = None
 
 
-class AckRequest(BaseModel):
+class AckRequest(_Body):
     by: str = Field(min_length=1, max_length=256, description="who acknowledges")
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class SilenceRequest(BaseModel):
+class SilenceRequest(_Body):
     matchers: list[str] = Field(min_length=1, description='label matchers, e.g. rule="AMLG-NET-001"')
     ends_at: str = Field(description="ISO-8601 expiry (required: silences must expire)")
     created_by: str = Field(min_length=1, max_length=256)
@@ -171,6 +205,13 @@ def create_app(settings: Settings, *, service: Service | None = None,
             log.exception("unhandled error on %s %s", request.method, path)
             return JSONResponse({"error": "internal error; see the amlguard log"}, status_code=500)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the input, which may not be encodable (a lone surrogate)
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(AmlguardError)
     async def amlguard_error(_: Request, exc: AmlguardError) -> JSONResponse:
         status = 422 if isinstance(exc, PolicyError) else 400
@@ -189,7 +230,10 @@ def create_app(settings: Settings, *, service: Service | None = None,
     @app.options("/api/events", tags=["events"])
     def events_options(request: Request) -> Response:
         """CloudEvents webhook abuse-protection handshake."""
-        origin = request.headers.get("webhook-request-origin") or "*"
+        origin = request.headers.get("webhook-request-origin") or ""
+        if not _ORIGIN.fullmatch(origin):
+            return JSONResponse({"error": "WebHook-Request-Origin must be the host name of the sender "
+                                          "(eventgrid.azure.net), at most 253 characters"}, status_code=400)
         return Response(status_code=200, headers={
             "WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"})
 
@@ -207,7 +251,17 @@ def create_app(settings: Settings, *, service: Service | None = None,
         if not authorized(request, allow_code=True):
             return JSONResponse({"error": "missing or wrong token (Authorization: Bearer <token> or ?code=)"},
                                 status_code=401)
+        cap = settings.max_events_per_request
+        if len(delivery.events) > cap:
+            return JSONResponse({"error": f"{len(delivery.events)} events in one request; at most {cap} are "
+                                          f"accepted: set the Event Grid subscription's maxEventsPerBatch to {cap} "
+                                          "or less (or raise AMLGUARD_MAX_EVENTS_PER_REQUEST)"}, status_code=413)
         service_obj = get_service()
+        for event in delivery.events:  # refused before any is handled: Event Grid does not retry a 400
+            outside = service_obj.outside_scope(event.resource_id) if event.action != "ignore" else None
+            if outside is not None and event.resource_id is not None:
+                log.warning("rejected event delivery: event %s: %s", event.id, outside)
+                return JSONResponse({"error": f"event {event.id}: {outside}"}, status_code=400)
         outcomes = []
         for event in delivery.events:
             outcome = await run_in_threadpool(service_obj.handle_event, event)
@@ -226,8 +280,15 @@ def create_app(settings: Settings, *, service: Service | None = None,
         from amlguard.reports import render
 
         service_obj = get_service()
-        if req.resource:
-            report, _ = service_obj.audit(req.resource)
+        if req.resource is not None:
+            try:
+                resource = watched_id(req.resource).text
+            except EventParseError as exc:
+                raise HTTPException(400, f"resource: {exc}") from exc
+            outside = service_obj.outside_scope(resource)
+            if outside is not None:
+                raise HTTPException(404, outside)
+            report, _ = service_obj.audit(resource)
         else:
             scope = None
             if req.subscription or req.resource_group or req.workspace:

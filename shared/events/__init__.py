@@ -7,6 +7,7 @@ from amlguard.events.parse import (
     from_function_event,
     parse_event_dict,
     parse_webhook,
+    watched_id,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "from_function_event",
     "parse_event_dict",
     "parse_webhook",
+    "watched_id",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "from_function_event",
     "parse_event_dict",
     "parse_webhook",
+    "watched_id",
 ]
 
 VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
@@ -45,10 +46,36 @@ _UPN_CLAIMS = (
     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
 )
 _OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+# ARM's limits: a resource group name is at most 90 characters, a resource name at most 260 (Azure ML's
+# own are shorter: workspace 33, endpoint and deployment 32); no real id is near MAX_ID_LENGTH.
+MAX_NAME_LENGTH = 260
+_MAX_GROUP_LENGTH = 90
+MAX_EVENT_ID_LENGTH = 256
+# Event Grid's validation code is a GUID; the URL is https on Event Grid's own host.
+_VALIDATION_CODE = re.compile(r"[A-Za-z0-9-]{1,128}")
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class EventParseError(ValueError):
     """The delivery is not a well-formed Event Grid or CloudEvents body; says what is wrong."""
+
+
+def watched_id(text: object) -> ArmId:
+    """The ARM id of an Azure ML resource amlguard audits (workspace, online or batch endpoint or
+    deployment), anchored at /subscriptions and within ARM's name limits; EventParseError otherwise."""
+    shown = repr(text)[:160] + ("..." if len(repr(text)) > 160 else "")
+    parsed = ArmId.parse(text.rstrip("/") if isinstance(text, str) else text)
+    if parsed is None or parsed.kind is None:
+        raise EventParseError(
+            f"{shown} is not the ARM id of an Azure ML workspace, endpoint or deployment; expected "
+            "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices/"
+            "workspaces/<name>[/onlineEndpoints|batchEndpoints/<name>[/deployments/<name>]]")
+    if len(parsed.resource_group or "") > _MAX_GROUP_LENGTH or any(
+            len(name) > MAX_NAME_LENGTH for _, name in parsed.pairs):
+        raise EventParseError(f"{shown} has a name longer than ARM allows ({_MAX_GROUP_LENGTH} characters for a "
+                              f"resource group, {MAX_NAME_LENGTH} for a resource)")
+    return parsed
 
 
 @dataclass(slots=True)
@@ -144,15 +171,15 @@ def _classify(event: ParsedEvent) -> ParsedEvent:
         event.changed_by = _changed_by(data)
         watched_by_op = bool(operation and _OPERATION.match(str(operation)))
         parsed = ArmId.parse(event.resource_id.rstrip("/")) if event.resource_id else None
-        watched_by_id = parsed is not None and parsed.kind is not None
-        if not (watched_by_op or watched_by_id):
+        if parsed is not None and parsed.kind is None and not watched_by_op:
+            event.action = "ignore"  # another resource of the subscription (a storage account, a compute)
+            event.reason = f"not an Azure ML workspace, endpoint or deployment ({operation or event.subject})"
+        elif parsed is None and not watched_by_op and "/microsoft.machinelearningservices/" not in (
+                event.resource_id or "").lower():
             event.action = "ignore"
             event.reason = f"not an Azure ML workspace, endpoint or deployment ({operation or event.subject})"
-        elif not watched_by_id:
-            event.action = "ignore"
-            event.reason = f"operation {operation} but resource id {resource_id!r} is not one amlguard audits"
-        else:
-            event.resource_id = event.resource_id.rstrip("/") if event.resource_id else None
+        else:  # about an Azure ML resource: its id must be one, well formed
+            event.resource_id = watched_id(event.resource_id).text
             event.action = "delete" if etype == DELETE_EVENT else "audit"
         return event
     if etype == MODEL_DEPLOYED_EVENT:
@@ -160,7 +187,7 @@ def _classify(event: ParsedEvent) -> ParsedEvent:
         workspace = event.topic.rstrip("/")
         parsed = ArmId.parse(workspace)
         if service and parsed is not None and parsed.kind == Kind.WORKSPACE.value:
-            event.resource_id = f"{workspace}/onlineEndpoints/{service}"
+            event.resource_id = watched_id(f"{workspace}/onlineEndpoints/{service}").text
             event.action = "audit"
         else:
             event.action = "ignore"
@@ -175,6 +202,8 @@ def parse_event_dict(raw: Mapping[str, Any]) -> ParsedEvent:
     """One event in either schema. Raises EventParseError when required fields are missing."""
     if not isinstance(raw, Mapping):
         raise EventParseError(f"each event must be a JSON object, got {type(raw).__name__}")
+    if len(str(raw.get("id") or "")) > MAX_EVENT_ID_LENGTH:
+        raise EventParseError(f"event id is longer than {MAX_EVENT_ID_LENGTH} characters; Event Grid ids are GUIDs")
     if "specversion" in raw:
         missing = [k for k in ("id", "type", "source") if not raw.get(k)]
         if missing:
@@ -228,6 +257,13 @@ def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise EventParseError(f"body is not valid JSON ({exc.msg} at {where})") from exc
+    except RecursionError:
+        raise EventParseError("body is nested too deeply; events are a few levels of JSON objects") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise EventParseError(f"body holds a number amlguard will not read ({exc})") from None
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(payload):
+        raise EventParseError("body holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not text; "
+                              "send UTF-8 JSON")
     items = payload if isinstance(payload, list) else [payload]
     if not items:
         raise EventParseError("empty event array")
@@ -241,7 +277,10 @@ def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -
             code = data.get("validationCode") if isinstance(data, Mapping) else None
             if not code:
                 raise EventParseError("SubscriptionValidationEvent without data.validationCode")
-            delivery.validation_code = str(code)
+            if not isinstance(code, str) or not _VALIDATION_CODE.fullmatch(code):
+                raise EventParseError("data.validationCode is not an Event Grid validation code (a GUID: "
+                                      "letters, digits and '-', at most 128)")
+            delivery.validation_code = code
             delivery.validation_url = data.get("validationUrl") if isinstance(data, Mapping) else None
             continue
         try:
@@ -249,6 +288,21 @@ def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -
         except EventParseError as exc:
             raise EventParseError(f"event {index}: {exc}") from exc
     return delivery
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def from_function_event(event: Any) -> ParsedEvent:

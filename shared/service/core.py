@@ -99,6 +99,26 @@ class Service:
     def close(self) -> None:
         self.store.close()
 
+    def configured_scope(self) -> Scope | None:
+        """What amlguard watches (AMLGUARD_SCOPE_SUBSCRIPTIONS, AMLGUARD_SCOPE_RESOURCE_GROUP,
+        AZUREML_WORKSPACE_NAME), None when nothing narrows it."""
+        settings = self.settings
+        if not (settings.subscriptions or settings.resource_group or settings.workspace):
+            return None
+        return Scope(subscriptions=settings.subscriptions, resource_group=settings.resource_group,
+                     workspace=settings.workspace)
+
+    def outside_scope(self, resource_id: str) -> str | None:
+        """Why `resource_id` is outside the configured scope, or None when amlguard watches it."""
+        scope = self.configured_scope()
+        if scope is None or _in_scope(resource_id, scope):
+            return None
+        parts = [("subscription", ", ".join(scope.subscriptions)), ("resource group", scope.resource_group),
+                 ("workspace", scope.workspace)]
+        named = "; ".join(f"{what} {value}" for what, value in parts if value)
+        return (f"{resource_id} is outside the configured scope ({named}): widen AMLGUARD_SCOPE_SUBSCRIPTIONS, "
+                "AMLGUARD_SCOPE_RESOURCE_GROUP or AZUREML_WORKSPACE_NAME, or filter the Event Grid subscription")
+
     # -- audits ---------------------------------------------------------------------------
     def _alert_update(self, report: AuditReport, audited: Iterable[str], *,
                       changed_by: dict[str, Any] | None = None) -> int:
@@ -308,6 +328,11 @@ class Service:
         if event.action == "ignore":
             log.info("ignoring event %s: %s", event.id, event.reason)
             return EventOutcome(event.id, "ignored", event.resource_id, event.reason)
+        assert event.resource_id is not None
+        outside = self.outside_scope(event.resource_id)
+        if outside is not None:  # the HTTP route refuses these with 400; a trigger logs and drops them
+            log.warning("ignoring event %s: %s", event.id, outside)
+            return EventOutcome(event.id, "ignored", event.resource_id, outside)
         # An event is marked seen only after its effect is stored, so a delivery retried after a
         # failure anywhere before that redoes the work; two racing deliveries both audit (harmless).
         if self.store.event_seen(event.id):

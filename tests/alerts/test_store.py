@@ -255,3 +255,28 @@ def test_audit_records_keep_state_and_list_by_id_prefix(store: StateStore) -> No
     assert [r["resource"] for r in inside] == [f"{ws}w1", f"{ws}w1/onlineEndpoints/e"]
     assert inside[1]["state"] == state and "state" not in inside[0]
     assert len(store.audit_records()) == 3
+
+
+# The longest id ARM allows of a watched type: group 90, workspace, endpoint and deployment names 260.
+LONGEST = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/" + "g" * 90
+           + "/providers/Microsoft.MachineLearningServices/workspaces/" + "w" * 260 + "/onlineEndpoints/" + "e" * 260
+           + "/deployments/" + "d" * 260)
+
+
+@pytest.mark.parametrize("resource", [LONGEST, LONGEST.replace("e" * 260, "é/" * 130)[:-1] + "x"])
+def test_any_valid_arm_id_fits_the_table_key_limit(store: StateStore, resource: str) -> None:
+    """Table storage refuses keys over 1 KiB; an audit record and an event id of any valid id still fit,
+    stay apart from their neighbours, and are found by a scope prefix."""
+    other = resource[:-1] + "z"
+    store.record_audit(resource, T0, {"failed": 1})
+    store.record_audit(other, T0 + timedelta(seconds=1), {"failed": 2})
+    store.record_audit(resource, T0 + timedelta(seconds=2), {"failed": 3})  # replace keeps the key
+    assert store.audit_record(resource)["summary"] == {"failed": 3}
+    assert store.audit_record(other)["summary"] == {"failed": 2}
+    assert store.last_audit(resource) == T0 + timedelta(seconds=2)
+    prefix = resource[: resource.lower().index("/workspaces/")]
+    assert sorted(r["resource"] for r in store.audit_records(prefix)) == sorted([resource, other])
+    assert store.mark_event_seen(resource, T0) is True
+    assert store.event_seen(resource) and not store.event_seen(other)
+    assert store.prune_events(T0 + timedelta(days=2)) == 1
+    assert not store.event_seen(resource)

@@ -37,3 +37,26 @@ def test_a_later_group_wait_waits_for_the_alerts_timer(app_settings: Path) -> No
     assert recorder.sent == []
     user_function("alerts_timer")(TimerRequest(past_due=False))
     assert recorder.sent == []  # group_wait has not ended
+
+
+def test_a_failed_invocation_leaves_the_event_unseen_for_the_retry(app_settings: Path, monkeypatch) -> None:  # noqa: F811
+    """The trigger path records seen only with the effect: a store failure fails the invocation (Event
+    Grid retries it) and the retry audits instead of answering duplicate."""
+    import pytest
+
+    store = runtime.service().store
+    real = store.record_audit
+    failures = iter([OSError("storage unavailable")])
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "record_audit", flaky)
+    with pytest.raises(OSError):
+        user_function("on_resource_event")(grid_event("e9", GREEN))
+    assert not store.event_seen("e9")
+    user_function("on_resource_event")(grid_event("e9", GREEN))
+    assert store.event_seen("e9") and store.last_audit(GREEN) is not None
