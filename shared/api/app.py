@@ -258,8 +258,10 @@ def create_app(settings: Settings, *, service: Service | None = None,
                                           "or less (or raise AMLGUARD_MAX_EVENTS_PER_REQUEST)"}, status_code=413)
         service_obj = get_service()
         for event in delivery.events:  # refused before any is handled: Event Grid does not retry a 400
-            outside = service_obj.outside_scope(event.resource_id) if event.action != "ignore" else None
-            if outside is not None and event.resource_id is not None:
+            if event.action == "ignore" or event.resource_id is None:
+                continue
+            outside = service_obj.outside_scope(event.resource_id)
+            if outside is not None:
                 log.warning("rejected event delivery: event %s: %s", event.id, outside)
                 return JSONResponse({"error": f"event {event.id}: {outside}"}, status_code=400)
         outcomes = []
