@@ -77,10 +77,14 @@ def running_serve(snapshot: Path, workdir: Path, *, token: str, env: dict[str, s
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
+    # serve's log goes to a file: a pipe nobody reads fills after 64 KB (one WARNING per failed
+    # send soon does that) and then blocks the server's logging, and with it the server.
+    log_path = workdir / "serve.log"
+    log_file = log_path.open("wb")
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "amlguard"), "serve", "--port", str(port), "--snapshot",
                              str(snapshot), "--state", str(workdir / "state"), "--sweep-interval", "0",
                              "--log-level", "warning"], env={**os.environ, "AMLGUARD_API_TOKEN": token, **(env or {})},
-                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=log_file)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=timeout,
                           headers={"Authorization": f"Bearer {token}"}) as client:
@@ -92,10 +96,10 @@ def running_serve(snapshot: Path, workdir: Path, *, token: str, env: dict[str, s
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    stderr = proc.stderr.read().decode() if proc.stderr and proc.poll() is not None else ""
-                    raise SystemExit(f"amlguard serve did not start: {stderr}")
+                    raise SystemExit(f"amlguard serve did not start: {log_path.read_text(errors='replace')[-2000:]}")
                 time.sleep(0.1)
             yield client
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log_file.close()
