@@ -423,7 +423,9 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
     ingest_s = time.monotonic() - started
     live = next(i for i in instances if i.url)
     with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
-        # a notice whose sender was killed mid-send is resent when its lease (RetryPolicy.lease, 120 s) ends
+        # a notice whose sender was killed mid-send is resent on the next pass: every instance runs on this
+        # host, so its lease's holder is known dead (outbox._holder_dead); 150 s also covers a lease that
+        # had to run out (RetryPolicy.lease, 120 s)
         result = check(client, driver, receiver, wait_s=150)
     for instance in instances:
         instance.stop()

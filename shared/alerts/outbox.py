@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random as _random
+import socket
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +30,35 @@ __all__ = ["OUTBOX_FULL_RULE", "DeliveryStats", "RetryPolicy", "backoff_seconds"
 OUTBOX_FULL_RULE = "AMLG-OUTBOX-FULL"  # amlguard's own alert: a receiver's outbox or dead letters hit the cap
 
 _log = logging.getLogger(__name__)
+
+# Who holds a lease: this process, on this host. A lease whose holder is known to be dead (same
+# host, and its pid is gone or is this process under another token: a restart that got the same
+# pid, as pid 1 in a container) is reclaimed at once instead of waiting out its 120 s.
+OWNER: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
+
+
+def _holder_dead(owner: Any) -> bool:
+    """True only when the lease holder certainly cannot be sending: another host, or a live
+    process, or an unknown holder (a lease written before holders were recorded) keeps its lease."""
+    if not isinstance(owner, dict) or owner.get("host") != OWNER["host"]:
+        return False
+    if owner.get("token") == OWNER["token"]:
+        return False  # our own lease
+    try:
+        pid = int(owner.get("pid", 0))
+    except (TypeError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    if pid == OWNER["pid"]:
+        return True  # our pid, another token: our previous life
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists (PermissionError) or cannot tell: keep the lease
+        return False
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +317,7 @@ def _cap(store: StateStore, receiver: str, queue: list[Doc], policy: RetryPolicy
 
 def _due(doc: Doc, now: datetime) -> bool:
     leased = _dt(doc.body.get("leased_until"))
-    if leased is not None and leased > now:
+    if leased is not None and leased > now and not _holder_dead(doc.body.get("leased_by")):
         return False
     due = _dt(doc.body.get("next_attempt_at"))
     return due is None or due <= now
@@ -305,6 +337,7 @@ def _attempt(store: StateStore, notifier: Notifier, receiver: str, doc: Doc, now
     attempts += 1
     note_json["attempts"] = attempts
     body["leased_until"] = (now + timedelta(seconds=policy.lease)).isoformat()
+    body["leased_by"] = dict(OWNER)
     try:
         doc.etag = store.update_outbox(receiver, doc)
     except Conflict:

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from amlguard.alerts import AlertManager
+import pytest
+
+from amlguard.alerts import AlertManager, outbox
 from amlguard.alerts.store import StateStore
+from amlguard.alerts.types import Notification
 
 from .conftest import FakeClock, StoreFactory
 from .fakes import Recorder, ep_id, finding, router
@@ -52,3 +55,41 @@ def test_saved_but_never_routed_then_resolved_before_a_tick(store_factory: Store
         clock.advance(timedelta(seconds=2).total_seconds())
     statuses = [n.status for n in rec.sent]
     assert statuses[:1] == ["firing"] and statuses[-1:] == ["resolved"], statuses
+
+
+class Killed(BaseException):
+    """SIGKILL while the receiver holds the notice: nothing after the send runs."""
+
+
+def test_killed_mid_send_then_resolved_the_resolved_notice_does_not_wait_out_the_dead_lease(
+        store_factory: StoreFactory, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench_soak.py (SQLite): the kill landed while the receiver held an alert's firing notice. The
+    restarted process left that message leased for 120 s, and every later notice about the alert
+    queued behind it; the backlog then drained one send at a time with backoffs after the 20% of
+    failed sends, past the bench's wait: history `resolved`, receiver's last notice `firing`."""
+    _, mgr = restart(store_factory, clock)
+    monkeypatch.setattr(outbox, "OWNER", dict(outbox.OWNER, token="previous-life"))  # the process killed
+    mgr.process([finding()], audited=[ep_id()])
+    heard: list[Notification] = []
+
+    def killed(note: Notification) -> BaseException:
+        heard.append(note)
+        return Killed()
+
+    with pytest.raises(Killed):
+        mgr.deliver({"team": Recorder(fail=killed)})
+    monkeypatch.undo()  # the restart: same host, same pid (pid 1 in a container), a new process
+    clock.advance(2)
+    _, mgr = restart(store_factory, clock)
+    rec = Recorder()
+    for status in ("pass", "fail", "pass"):  # it flaps, then stays resolved
+        mgr.process([finding(status=status)], audited=[ep_id()], rules=["AMLG-NET-001"])
+        for _ in range(2):
+            clock.advance(1.1)
+            mgr.tick()
+            mgr.deliver({"team": rec})
+    assert [h["to"] for h in mgr.history(mgr.list_alerts()[0]["fingerprint"])][-1] == "resolved"
+    statuses = [n.status for n in heard + rec.sent]
+    # well inside the dead sender's 120 s lease, the receiver has heard the alert resolve
+    assert statuses[:1] == ["firing"] and statuses[-1:] == ["resolved"], statuses
+    assert rec.sent[0].idempotency_key == heard[0].idempotency_key  # the resend, which receivers drop

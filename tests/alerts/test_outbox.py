@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
 from collections import defaultdict
@@ -9,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from amlguard.alerts import AlertManager
+from amlguard.alerts import AlertManager, outbox
 from amlguard.alerts.outbox import RetryPolicy, backoff_seconds
 from amlguard.alerts.store import StateStore
 from amlguard.alerts.types import Notification
@@ -206,6 +208,51 @@ def test_crash_between_send_and_record_repeats_at_most_once(store_factory: Store
     assert len(received) == 1 and len(rec.sent) == 1
     assert rec.sent[0].idempotency_key == received[0].idempotency_key  # receivers can drop the repeat
     assert rec.sent[0].attempts == 2
+
+
+@pytest.mark.parametrize("holder", ["restarted with the same pid", "its pid is gone", "another live process",
+                                    "another host"])
+def test_a_lease_of_a_dead_holder_is_reclaimed_at_once(store_factory: StoreFactory, clock: FakeClock,
+                                                       monkeypatch: pytest.MonkeyPatch, holder: str) -> None:
+    """Soak (bench_soak.py, SQLite): a notice whose sender was SIGKILLed mid-send held every later
+    notice about its alert for the whole 120 s lease. A restarted process on the same host knows
+    its previous life is dead: it resends at once. A holder that may still be sending keeps it."""
+    received: list[Notification] = []
+
+    def crash_after_send(note: Notification) -> BaseException | None:
+        received.append(note)
+        return Crash()
+
+    first = store_factory()
+    mgr = manager(first, clock)
+    mgr.process([finding()])
+    dead_pid = _exited_pid()
+    previous = {"restarted with the same pid": dict(outbox.OWNER, token="previous-life"),
+                "its pid is gone": dict(outbox.OWNER, pid=dead_pid, token="dead"),
+                "another live process": dict(outbox.OWNER, pid=os.getppid(), token="live"),
+                "another host": dict(outbox.OWNER, host="other-host", token="elsewhere")}[holder]
+    monkeypatch.setattr(outbox, "OWNER", previous)
+    with pytest.raises(Crash):
+        mgr.deliver({"team": Recorder(fail=crash_after_send)})
+    first.close()
+    monkeypatch.undo()
+
+    rec = Recorder()
+    again = manager(store_factory(), clock)  # the restarted process
+    stats = again.deliver({"team": rec})
+    if holder in ("another live process", "another host"):
+        assert stats.attempted == 0  # it may still be sending: its lease holds
+        clock.advance(RetryPolicy().lease)
+        stats = again.deliver({"team": rec})
+    assert stats.delivered == 1 and len(rec.sent) == 1
+    assert rec.sent[0].idempotency_key == received[0].idempotency_key  # receivers can drop the repeat
+    assert again.deliver({"team": rec}).attempted == 0
+
+
+def _exited_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_concurrent_deliverers_send_each_message_once(store_factory: StoreFactory, clock: FakeClock) -> None:
