@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from amlguard.errors import ConfigError
 
-__all__ = ["SETTINGS", "RemediationSettings", "Setting", "Settings", "default_policies_dir"]
+__all__ = ["SETTINGS", "RemediationSettings", "Setting", "Settings", "default_policies_dir", "number_setting"]
 
 
 def default_policies_dir() -> Path:
@@ -141,18 +141,21 @@ def _log_level(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
+def number_setting(env: Mapping[str, str], name: str, default: float,
+                   cast: Callable[[str], float] = float) -> float:
+    """The number an app setting gives (`cast` it: `int` refuses fractions), `default` when unset;
+    a ConfigError naming the setting otherwise. Every area's numeric settings go through it."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
     try:
-        return float(raw)
+        return cast(raw)
     except ValueError as exc:
         raise ConfigError(f"app setting {name}={raw!r} is not a number; unset it or give e.g. {default:g}") from exc
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _number(env, name, default)
+    value = number_setting(env, name, default)
     if value < 1 or value != int(value):
         raise ConfigError(f"app setting {name}={value:g} is not a positive whole number; unset it or give "
                           f"e.g. {default}")
@@ -225,18 +228,18 @@ class Settings:
             sweep_schedule=env.get("AMLGUARD_SWEEP_SCHEDULE") or "0 */15 * * * *",
             monitor_schedule=env.get("AMLGUARD_MONITOR_SCHEDULE") or "0 */5 * * * *",
             alerts_schedule=env.get("AMLGUARD_ALERTS_SCHEDULE") or "*/30 * * * * *",
-            sweep_interval_seconds=_number(env, "AMLGUARD_SWEEP_INTERVAL", 900.0),
+            sweep_interval_seconds=number_setting(env, "AMLGUARD_SWEEP_INTERVAL", 900.0),
             remediation=RemediationSettings(
                 enabled=_flag(env.get("AMLGUARD_REMEDIATION_ENABLED")),
                 max_resources=_brake(env),
                 actor=(env.get("AMLGUARD_ACTOR") or "").strip() or None,
                 client_id=(env.get("AZURE_CLIENT_ID") or "").strip() or None),
             api_token=env.get("AMLGUARD_API_TOKEN") or None,
-            max_body_bytes=int(_number(env, "AMLGUARD_MAX_BODY_BYTES", 1_048_576)),
+            max_body_bytes=int(number_setting(env, "AMLGUARD_MAX_BODY_BYTES", 1_048_576)),
             http_log_level=_log_level(env, "AMLGUARD_HTTP_LOG_LEVEL", "WARNING"),
             outbox_max_messages=_count(env, "AMLGUARD_OUTBOX_MAX_MESSAGES", 5000),
             dead_letter_max=_count(env, "AMLGUARD_DEAD_LETTER_MAX", 1000),
-            max_events_per_request=max(1, int(_number(env, "AMLGUARD_MAX_EVENTS_PER_REQUEST", 100))),
+            max_events_per_request=max(1, int(number_setting(env, "AMLGUARD_MAX_EVENTS_PER_REQUEST", 100))),
             env=env,
         )
 

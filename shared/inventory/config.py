@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from amlguard.config import number_setting
 from amlguard.errors import ConfigError
 from amlguard.inventory.base import Inventory, Scope
 from amlguard.inventory.options import INVENTORY_MODES, ClientOptions
@@ -33,16 +34,6 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").replace(";", ",").split(",") if p.strip())
 
 
-def _number(env: Mapping[str, str], name: str, default: float, cast: type = float) -> Any:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        return cast(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}") from exc
-
-
 def options_from_env(env: Mapping[str, str], **overrides: Any) -> ClientOptions:
     """Client options from app settings / env vars (names in ClientOptions' comments)."""
     # requests' own variables count too: the sessions amlguard builds do not read the environment
@@ -54,11 +45,11 @@ def options_from_env(env: Mapping[str, str], **overrides: Any) -> ClientOptions:
         arm_endpoint=(env.get("AMLGUARD_ARM_ENDPOINT") or "").strip() or None,
         cloud=(env.get("AMLGUARD_CLOUD") or "").strip() or None,
         connection_verify=verify,
-        connection_timeout=_number(env, "AMLGUARD_CONNECT_TIMEOUT", 10.0),
-        read_timeout=_number(env, "AMLGUARD_READ_TIMEOUT", 60.0),
-        retry_total=_number(env, "AMLGUARD_RETRY_TOTAL", 5, int),
-        retry_backoff_factor=_number(env, "AMLGUARD_RETRY_BACKOFF", 0.8),
-        concurrency=_number(env, "AMLGUARD_CONCURRENCY", 16, int),
+        connection_timeout=number_setting(env, "AMLGUARD_CONNECT_TIMEOUT", 10.0),
+        read_timeout=number_setting(env, "AMLGUARD_READ_TIMEOUT", 60.0),
+        retry_total=int(number_setting(env, "AMLGUARD_RETRY_TOTAL", 5, int)),
+        retry_backoff_factor=number_setting(env, "AMLGUARD_RETRY_BACKOFF", 0.8),
+        concurrency=int(number_setting(env, "AMLGUARD_CONCURRENCY", 16, int)),
         mode=(env.get("AMLGUARD_INVENTORY") or "auto").strip().lower(),
     )
     overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -436,14 +436,8 @@ def _resource_from_summary(summary: dict[str, Any]) -> Resource:
 def _scope_prefix(scope: Scope | None) -> str:
     """The lower-cased id prefix every resource of `scope` shares ('' when it is wider than one
     subscription); `_in_scope` still decides, the prefix only narrows the read."""
-    if scope is None or len(scope.subscriptions) != 1:
-        return ""
-    prefix = f"/subscriptions/{scope.subscriptions[0]}"
-    if scope.resource_group:
-        prefix += f"/resourcegroups/{scope.resource_group}"
-        if scope.workspace:
-            prefix += f"/providers/microsoft.machinelearningservices/workspaces/{scope.workspace}"
-    return prefix.lower()
+    scope_id = _scope_id(scope)
+    return "" if scope_id == "/" else scope_id.lower()
 
 
 def _in_scope(resource_id: str, scope: Scope | None) -> bool:
