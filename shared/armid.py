@@ -37,7 +37,16 @@ _ML_KINDS: dict[tuple[str, ...], str] = {
     ("workspaces", "onlineendpoints", "deployments"): Kind.ONLINE_DEPLOYMENT.value,
     ("workspaces", "batchendpoints"): Kind.BATCH_ENDPOINT.value,
     ("workspaces", "batchendpoints", "deployments"): Kind.BATCH_DEPLOYMENT.value,
+    ("workspaces", "computes"): Kind.COMPUTE.value,
+    ("workspaces", "serverlessendpoints"): Kind.SERVERLESS_ENDPOINT.value,
+    ("workspaces", "datastores"): Kind.DATASTORE.value,
+    ("workspaces", "environments", "versions"): Kind.ENVIRONMENT.value,
+    ("registries",): Kind.REGISTRY.value,
+    ("registries", "environments", "versions"): Kind.ENVIRONMENT.value,
 }
+# kinds that live directly below a workspace, by name (environments add /versions/<version>)
+_CHILD_SEGMENT = {Kind.COMPUTE.value: "computes", Kind.SERVERLESS_ENDPOINT.value: "serverlessEndpoints",
+                  Kind.DATASTORE.value: "datastores", Kind.ENVIRONMENT.value: "environments"}
 _ENDPOINT_SEGMENT = {Kind.ONLINE_ENDPOINT.value: "onlineEndpoints", Kind.ONLINE_DEPLOYMENT.value: "onlineEndpoints",
                      Kind.BATCH_ENDPOINT.value: "batchEndpoints", Kind.BATCH_DEPLOYMENT.value: "batchEndpoints"}
 
@@ -72,10 +81,25 @@ class ArmId:
 
     @staticmethod
     def build(subscription: str, resource_group: str, workspace: str, *, kind: str = Kind.WORKSPACE.value,
-              endpoint: str | None = None, deployment: str | None = None) -> ArmId:
-        """The id of an Azure ML workspace, endpoint or deployment (azure-facts §2.1)."""
+              endpoint: str | None = None, deployment: str | None = None, name: str | None = None,
+              version: str | None = None) -> ArmId:
+        """The id of an Azure ML workspace, endpoint or deployment (azure-facts §2.1), or of a
+        compute, serverless endpoint, datastore or environment version (`name`, `version`) in it;
+        a registry's id is `workspace` read as the registry name."""
+        if kind == Kind.REGISTRY.value:
+            text = (f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{ML_PROVIDER}"
+                    f"/registries/{workspace}")
+            return ArmId(text, subscription, resource_group, ML_PROVIDER, (("registries", workspace),))
         pairs: list[tuple[str, str]] = [("workspaces", workspace)]
-        if kind != Kind.WORKSPACE.value:
+        if kind in _CHILD_SEGMENT:
+            if not name:
+                raise ValueError(f"an ARM id of a {kind} needs its name")
+            pairs.append((_CHILD_SEGMENT[kind], name))
+            if kind == Kind.ENVIRONMENT.value:
+                if not version:
+                    raise ValueError("an ARM id of an environment needs its version")
+                pairs.append(("versions", version))
+        elif kind != Kind.WORKSPACE.value:
             segment = _ENDPOINT_SEGMENT.get(kind)
             if segment is None:
                 raise ValueError(f"no ARM id shape for kind {kind!r}")

@@ -26,6 +26,11 @@ class Kind(enum.StrEnum):
     ONLINE_DEPLOYMENT = "online_deployment"
     BATCH_ENDPOINT = "batch_endpoint"
     BATCH_DEPLOYMENT = "batch_deployment"
+    COMPUTE = "compute"
+    REGISTRY = "registry"
+    SERVERLESS_ENDPOINT = "serverless_endpoint"
+    DATASTORE = "datastore"
+    ENVIRONMENT = "environment"
 
 
 KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
@@ -75,7 +80,7 @@ NO_PATHS: frozenset[str] = frozenset()  # the shared empty `defaulted` / `templa
 
 @dataclass(slots=True)
 class Resource:
-    """One Azure ML workspace, endpoint or deployment, normalised.
+    """One Azure ML resource (workspace, endpoint, deployment, compute, registry, ...), normalised.
 
     `fields` holds canonical snake_case keys with nested dicts/lists as in the CLI v2 YAML
     (e.g. `public_network_access`, `environment.inference_config.scoring_route.port`,
@@ -96,7 +101,9 @@ class Resource:
     source: str | None = None
     line: int | None = None
     lines: dict[str, int] = field(default_factory=dict)
-    compute_type: str | None = None  # "managed" | "kubernetes" | None (workspace, batch)
+    # endpoints and deployments: "managed" | "kubernetes"; computes: their type ("instance", "cluster",
+    # "kubernetes", "virtual_machine", "databricks", "hdinsight", "synapse_spark", "serverless", ...)
+    compute_type: str | None = None
     workspace: str | None = None  # workspace name when known
     subscription_id: str | None = None
     resource_group: str | None = None
@@ -147,8 +154,8 @@ class Resource:
             "source": self.source,
             "line": self.line,
         }
-        if self.compute_type == "kubernetes":
-            out["compute"] = "kubernetes"
+        if self.compute_type == "kubernetes" or (self.kind == Kind.COMPUTE and self.compute_type):
+            out["compute"] = self.compute_type
         if self.workspace:
             out["workspace"] = self.workspace
         return out

@@ -16,7 +16,8 @@ WS = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.MachineLearnin
     (f"{WS}/batchEndpoints/b", "batch_endpoint", "b", "b"),
     (f"{WS}/batchendpoints/b/deployments/d1", "batch_deployment", "d1", "b/d1"),
     (WS.replace("resourceGroups", "resourcegroups").lower(), "workspace", "ws", "ws"),
-    (f"{WS}/computes/cpu", None, "cpu", "cpu"),
+    (f"{WS}/computes/cpu", "compute", "cpu", "cpu"),
+    (f"{WS}/jobs/j1", None, "j1", "j1"),
     (f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa", None, "sa", "sa"),
     (f"/subscriptions/{SUB}/resourceGroups/rg", None, "rg", "rg"),
 ])

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from amlguard.armid import ArmId
+from amlguard.inventory import kinds
 from amlguard.inventory.normalize import clean_values, finish, has_service_fields, take_explicit_id, text_of
 from amlguard.inventory.recognize import arm_kind
 from amlguard.inventory.values import camel_to_snake, enum_or_keep, normalize_enum
@@ -245,7 +246,7 @@ _ARM_RENAMES = {"swaggeruri": "openapi_uri", "environmentid": "environment", "fr
 def resource_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int] | None = None,
                       line: int | None = None, origin: str = "arm") -> Resource | None:
     """A Resource from an ARM REST object or a Resource Graph row, or None when `obj` is not an
-    Azure ML workspace / endpoint / deployment.
+    Azure ML resource amlguard audits.
 
     `lines` maps the object's own dotted paths (`properties.authMode`) to lines; they are
     carried over to the canonical paths (`auth_mode`). Endpoint keys are dropped unread.
@@ -281,10 +282,15 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
         else:
             name = camel_to_snake(key)
             conv.put(fields, name, conv.generic(value, key, name, opaque=low in _OPAQUE), key)
-    if isinstance(props, dict):
-        _arm_properties(conv, fields, props, kind)
-    clean_values(fields, kind)  # enums and booleans, as for YAML
     compute_type: str | None = None
+    if isinstance(props, dict):
+        if kind in kinds.NEW_KINDS:
+            compute_type = kinds.arm_properties(kind, conv, fields, props)
+        else:
+            _arm_properties(conv, fields, props, kind)
+    clean_values(fields, kind)  # enums and booleans, as for YAML
+    if kind in kinds.NEW_KINDS:
+        kinds.normalize_yaml(kind, fields, conv.lines, compute_type, from_arm=True)
     if kind == Kind.ONLINE_ENDPOINT:
         # OnlineEndpoint._from_rest_object decides by properties.compute (azure-facts §1.2)
         k8s = bool(fields.get("compute")) or fields.get("type") == "kubernetes"
@@ -303,6 +309,10 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
     raw_name = fields.get("name")
     name_parts = str(raw_name).split("/") if isinstance(raw_name, (str, int)) else []
     name = (parsed.name if parsed else None) or (name_parts[-1] if name_parts else "unnamed")
+    if kind == Kind.ENVIRONMENT and (len(parsed.pairs) if parsed else len(name_parts)) >= 2:
+        # environments/{name}/versions/{version}: the resource is the environment, at a version
+        fields.setdefault("version", name)
+        name = parsed.pairs[-2][1] if parsed else name_parts[-2]
     endpoint_name = None
     if kind.endswith("_deployment"):
         endpoint_name = (parsed.endpoint if parsed else None) or (name_parts[-2] if len(name_parts) >= 2 else None)

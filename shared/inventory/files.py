@@ -20,6 +20,7 @@ from pathlib import Path
 
 from amlguard.armid import ArmId
 from amlguard.inventory.base import InventoryResult, Scope
+from amlguard.inventory.kinds import link_workspaces
 from amlguard.inventory.normalize import finish
 from amlguard.inventory.reader import Item, Reader, read_files
 from amlguard.inventory.walk import File, collect, under
@@ -41,7 +42,7 @@ def _resolve(items: list[Item]) -> None:
     if workspaces:
         for item in items:
             res = item.resource
-            if res.kind == Kind.WORKSPACE or res.workspace or item.explicit_id:
+            if res.kind in (Kind.WORKSPACE, Kind.REGISTRY) or res.workspace or item.explicit_id:
                 continue
             nearest = _nearest_workspace(item, workspaces)
             if nearest is not None:
@@ -166,6 +167,7 @@ def load_data(data: bytes | str, *, source: str = "<input>") -> InventoryResult:
 def _settle(reader: Reader) -> InventoryResult:
     _resolve(reader.items)
     resources = [item.resource for item in reader.items]
+    link_workspaces(resources)  # computes in a workspace read beside them learn its managed network
     _unique_ids(resources)
     return InventoryResult(resources=resources, diagnostics=reader.diagnostics, errors=[])
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amlguard.armid import ArmId
+from amlguard.inventory import kinds
 from amlguard.inventory.recognize import Classification, classify_document, with_compute
 from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import KINDS, NO_PATHS, Kind, Resource
@@ -110,6 +111,7 @@ _DEFAULTS: dict[tuple[str, str | None], tuple[tuple[str, Any], ...]] = {
     (Kind.BATCH_ENDPOINT.value, None): (("auth_mode", "aad_token"),),
     (Kind.WORKSPACE.value, None): (
         ("public_network_access", "enabled"), ("managed_network.isolation_mode", "disabled")),
+    **kinds.DEFAULTS,  # computes, registries, serverless endpoints, datastores
 }
 
 
@@ -164,6 +166,9 @@ def assign_id(resource: Resource) -> None:
     """Give a resource without an explicit id one built from its workspace context, else a local
     id `{source}#{kind}/{name}` (deployments: `{source}#{kind}/{endpoint}/{name}`; a deployment
     whose YAML leaves the endpoint to `--endpoint-name` gets `{source}#{kind}/{name}`)."""
+    if resource.kind in kinds.NEW_KINDS:
+        resource.id = _new_kind_id(resource) or _local_id(resource.source, resource.kind, resource.name, None)
+        return
     deployment = resource.kind.endswith("_deployment")
     endpoint = resource.endpoint_name if deployment else resource.name
     if (resource.subscription_id and resource.resource_group and resource.workspace
@@ -174,6 +179,19 @@ def assign_id(resource: Resource) -> None:
                                   deployment=resource.name if deployment else None).text
         return
     resource.id = _local_id(resource.source, resource.kind, resource.name, resource.endpoint_name)
+
+
+def _new_kind_id(resource: Resource) -> str | None:
+    """The ARM id of a compute, registry, serverless endpoint, datastore or environment version
+    when its context is known (a registry needs no workspace; an environment needs its version)."""
+    owner = resource.name if resource.kind == Kind.REGISTRY else resource.workspace
+    version = text_of(resource.fields.get("version"))
+    if (not resource.subscription_id or not resource.resource_group or not owner
+            or any(_is_templated(x) for x in (resource.name, owner, version))
+            or (resource.kind == Kind.ENVIRONMENT and not version)):
+        return None
+    return ArmId.build(resource.subscription_id, resource.resource_group, owner, kind=resource.kind,
+                       name=resource.name, version=version).text
 
 
 def finish(resource: Resource) -> Resource:
@@ -206,8 +224,8 @@ def resource_from_yaml(doc: Any, *, source: str | None = None, line: int | None 
                        context: WorkspaceContext | Mapping[str, Any] | None = None,
                        origin: str = "yaml", kind: str | None = None) -> Resource | None:
     """A Resource from a YAML-shaped document (CLI v2 YAML, `az ml ... show` JSON, or
-    azure-ai-ml `_to_dict()` output), or None when the document is not an Azure ML workspace,
-    endpoint or deployment. `doc` is taken over (normalised in place); `lines` maps the
+    azure-ai-ml `_to_dict()` output), or None when the document is not an Azure ML resource
+    amlguard audits. `doc` is taken over (normalised in place); `lines` maps the
     document's dotted paths to lines; `context` supplies subscription / resource group /
     workspace for ids when the document has no `id`. `kind`, when the caller knows it (an
     entity read from `ml_client.batch_endpoints`), overrides recognition: a batch endpoint's
@@ -232,6 +250,8 @@ def build_from_yaml(doc: Any, *, source: str | None, line: int | None, lines: di
     lines = lines if lines is not None else {}
     kind = cls.kind
     clean_values(doc, kind)
+    if kind in kinds.NEW_KINDS:
+        kinds.normalize_yaml(kind, doc, lines, cls.compute)
     if kind == Kind.BATCH_DEPLOYMENT:
         if cls.batch_type and doc.get("type") is None:
             doc["type"] = cls.batch_type
@@ -248,9 +268,9 @@ def build_from_yaml(doc: Any, *, source: str | None, line: int | None, lines: di
     resource = Resource(
         kind=kind, id="", name=name or _source_stem(source), fields=doc, source=source,
         line=line, lines=lines,
-        compute_type=cls.compute if kind in (Kind.ONLINE_ENDPOINT, Kind.ONLINE_DEPLOYMENT)
+        compute_type=cls.compute if kind in (Kind.ONLINE_ENDPOINT, Kind.ONLINE_DEPLOYMENT, Kind.COMPUTE)
         else None,
-        workspace=ctx.workspace if ctx else None,
+        workspace=ctx.workspace if ctx and kind != Kind.REGISTRY else None,
         subscription_id=ctx.subscription_id if ctx else None,
         resource_group=ctx.resource_group if ctx else None,
         endpoint_name=endpoint_name, origin=origin,

@@ -1,5 +1,6 @@
-"""What an object read from a file is: an Azure ML workspace, endpoint or deployment (and which
-kind, compute type and batch type), or none of ours. YAML-shaped documents are recognised by
+"""What an object read from a file is: an Azure ML workspace, endpoint, deployment, compute,
+registry, serverless endpoint, datastore or environment (and which kind, compute type and batch
+type), or none of ours. YAML-shaped documents are recognised by
 `$schema`, then an ARM `id`, then conservatively by shape; ARM objects by `type`, then `id`."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amlguard.armid import ML_PROVIDER, ArmId
+from amlguard.inventory import kinds
 from amlguard.inventory.values import normalize_enum
 from amlguard.model import Kind
 
@@ -50,12 +52,13 @@ _WORKSPACE_KEYS = frozenset({
     "serverless_compute", "provision_network_now", "feature_store_settings", "v1_legacy_mode",
     "allow_public_access_when_behind_vnet", "network_acls", "discovery_url", "mlflow_tracking_uri"})
 # Keys that make a named document without `$schema` ours by its shape (see classify_document).
-SHAPE_KEYS = _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode"}
-# Top-level keys that mark a document as something else: conda env, job, component, registry,
-# Kubernetes manifest, CI workflow.
+SHAPE_KEYS = _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode",
+                                                                           "replication_locations"}
+# Top-level keys that mark a document as something else: conda env, job, component, Kubernetes
+# manifest, CI workflow.
 _NOT_RESOURCE_KEYS = frozenset({
     "dependencies", "channels", "jobs", "command", "inputs", "outputs", "apiVersion",
-    "replication_locations", "trigger", "create_monitor", "steps", "stages"})
+    "trigger", "create_monitor", "steps", "stages"})
 
 
 @dataclass(slots=True)
@@ -89,9 +92,11 @@ def classify_document(doc: Any) -> Classification | None:
         return None
     schema = doc.get("$schema")
     if isinstance(schema, str) and schema.strip():
-        known = _SCHEMAS.get(_schema_stem(schema))
+        stem = _schema_stem(schema)
+        known = _SCHEMAS.get(stem)
         if known is None:
-            return None
+            other = kinds.SCHEMAS.get(stem)  # compute, registry, datastore, environment, ...
+            return Classification(other[0], other[1], True, None, True) if other else None
         kind, compute, batch_type = known
         if kind == Kind.BATCH_DEPLOYMENT and batch_type is None:
             batch_type = _batch_type(doc)
@@ -125,8 +130,13 @@ def classify_document(doc: Any) -> Classification | None:
         if batch > online:
             return with_compute(Kind.BATCH_DEPLOYMENT.value, doc, certain=True)
         return with_compute(Kind.ONLINE_DEPLOYMENT.value, doc, certain=online > 0)
-    if "type" in doc or not isinstance(doc.get("name"), (str, int)) or isinstance(doc.get("name"), bool):
-        return None  # endpoints and workspaces have no `type`; by shape they must be named
+    if not isinstance(doc.get("name"), (str, int)) or isinstance(doc.get("name"), bool):
+        return None  # by shape a resource must be named
+    other = kinds.classify_shape(doc)
+    if other is not None:
+        return Classification(other[0], other[1], True, None, True)
+    if "type" in doc:
+        return None  # endpoints and workspaces have no `type`
     if not keys.isdisjoint(_WORKSPACE_KEYS):
         return with_compute(Kind.WORKSPACE.value, doc, certain=True)
     if not keys.isdisjoint(_ONLINE_ENDPOINT_KEYS):
@@ -157,6 +167,8 @@ def with_compute(kind: str, doc: Mapping[str, Any], *, certain: bool) -> Classif
         return Classification(kind, "managed", False, None, certain)
     if kind == Kind.BATCH_DEPLOYMENT:
         return Classification(kind, None, False, _batch_type(doc), certain)
+    if kind == Kind.COMPUTE:
+        return Classification(kind, kinds.compute_type_of(doc.get("type")), True, None, certain)
     return Classification(kind, None, False, None, certain)
 
 
@@ -167,12 +179,13 @@ ARM_TYPES = {  # ARM type (lower case) -> kind
     f"{_PROVIDER}/workspaces/onlineendpoints/deployments": Kind.ONLINE_DEPLOYMENT.value,
     f"{_PROVIDER}/workspaces/batchendpoints": Kind.BATCH_ENDPOINT.value,
     f"{_PROVIDER}/workspaces/batchendpoints/deployments": Kind.BATCH_DEPLOYMENT.value,
+    **kinds.ARM_TYPES,
 }
 # ARM property keys (lower case) that say "this is an ARM object", for objects without `type`.
 _ARM_PROPERTY_HINTS = frozenset({
     "authmode", "publicnetworkaccess", "egresspublicnetworkaccess", "endpointcomputetype",
     "provisioningstate", "managednetwork", "scoringuri", "instancetype", "minibatchsize",
-    "storageaccount", "keyvault"})
+    "storageaccount", "keyvault", "computetype", "datastoretype", "regiondetails"})
 
 
 def arm_kind(obj: Mapping[str, Any]) -> str | None:

@@ -26,7 +26,7 @@ __all__ = ["EFFECTS", "RULE_ID_PATTERN", "SCHEMA_ID", "generate_reference", "gen
            "render_readme", "write_generated"]
 
 SCHEMA_ID = "https://amlguard.dev/schemas/amlguard-policy.schema.json"
-RULE_ID_PATTERN = r"^AMLG-(NET|AUTH|PORT|OPS|TAG|SUP)-[0-9]{3}$"
+RULE_ID_PATTERN = r"^AMLG-(NET|AUTH|PORT|OPS|TAG|SUP|CMP|REG|WS)-[0-9]{3}$"
 EFFECTS = ("audit", "alert", "remediate")
 PARAMETER_TYPES = ("string", "integer", "number", "boolean", "array", "object")
 DURATION_PATTERN = duration_pattern("policy")
@@ -125,7 +125,7 @@ def _defs() -> dict[str, Any]:
             "required": ["id", "title", "severity", "kinds", "require", "description", "rationale", "remediation"],
             "properties": {
                 "id": {"type": "string", "pattern": RULE_ID_PATTERN,
-                       "x-expected": "an id AMLG-{NET,AUTH,PORT,OPS,TAG,SUP}-NNN, e.g. AMLG-NET-001"},
+                       "x-expected": "an id AMLG-{NET,AUTH,PORT,OPS,TAG,SUP,CMP,REG,WS}-NNN, e.g. AMLG-NET-001"},
                 "title": {"type": "string", "minLength": 1},
                 "severity": {"enum": list(SEVERITIES)},
                 "kinds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(KINDS)}},
@@ -164,7 +164,7 @@ def _defs() -> dict[str, Any]:
             "properties": {
                 "file": {"type": "string", "description": "an Azure ML YAML or ARM JSON file (relative)"},
                 "name": {"type": "string"}, "id": {"type": "string"}, "kind": {"enum": list(KINDS)},
-                "compute_type": {"enum": ["managed", "kubernetes", None]},
+                "compute_type": {"enum": [*_compute_types(), None]},
                 "workspace": {"type": "string"}, "endpoint_name": {"type": "string"},
                 "live": {"type": "boolean"}, "fields": {"type": "object"},
                 "defaulted": _STRINGS, "templated": _STRINGS,
@@ -195,6 +195,13 @@ def _defs() -> dict[str, Any]:
             },
         },
     }
+
+
+def _compute_types() -> list[str]:
+    """Endpoints' and deployments' compute types, then the computes' (amlguard.inventory.kinds)."""
+    from amlguard.inventory.kinds import COMPUTE_TYPES
+
+    return ["managed", "kubernetes", *sorted({ctype for _, ctype in COMPUTE_TYPES.values()} - {"kubernetes"})]
 
 
 def generate_schema() -> dict[str, Any]:

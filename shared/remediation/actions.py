@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from amlguard.armid import ArmId
+from amlguard.inventory.values import camel_to_snake
 from amlguard.model import Kind, Resource
 from amlguard.registry import Registry
 
-__all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "DisablePublicNetworkAccess", "SetTrafficZero", "Tag",
-           "options_schema", "register", "validate_remediate", "zero_traffic"]
+__all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "DisableLocalAuth", "DisablePublicNetworkAccess",
+           "SetTrafficZero", "Tag", "options_schema", "register", "validate_remediate", "zero_traffic"]
 
 ACTIONS: Registry[type[Action]] = Registry("remediation action")
 
@@ -31,6 +32,7 @@ class ArmWriter(Protocol):
     def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any: ...
 
 TAGS_API_VERSION = "2021-04-01"  # Microsoft.Resources/tags
+ML_API_VERSION = "2024-04-01"  # Microsoft.MachineLearningServices workspaces, computes, registries (stable)
 
 
 def register(name: str) -> Callable[[type[Action]], type[Action]]:
@@ -103,11 +105,54 @@ class Action:
         raise NotImplementedError
 
 
+def _arm_property(clients: ArmWriter, resource: Resource, name: str, wanted: Any, *, patch: bool) -> ApplyResult:
+    """Read `properties.<name>` of the resource fresh through ARM and set it to `wanted` when it
+    differs: a PATCH of that one property where the API takes it (workspaces), else a PUT of the
+    body just read with it changed (computes, registries: their PATCH takes tags, sku and
+    identity only)."""
+    body: dict[str, Any] = clients.arm_request("GET", resource.id, api_version=ML_API_VERSION) or {}
+    props: dict[str, Any] = body["properties"] if isinstance(body.get("properties"), dict) else {}
+    field = camel_to_snake(name)
+    current = props.get(name)
+    if _lower(current) == _lower(wanted):
+        return ApplyResult({field: current}, {field: current})
+    if patch:
+        updated = clients.arm_request("PATCH", resource.id, api_version=ML_API_VERSION,
+                                      body={"properties": {name: wanted}}) or {}
+    else:
+        body = {k: v for k, v in body.items() if k not in ("id", "name", "type", "systemData")}
+        body["properties"] = {**props, name: wanted}
+        updated = clients.arm_request("PUT", resource.id, api_version=ML_API_VERSION, body=body) or {}
+    after = (updated.get("properties") or {}).get(name, wanted) if isinstance(updated, dict) else wanted
+    return ApplyResult({field: current}, {field: after}, True)
+
+
+@register("disable_local_auth")
+class DisableLocalAuth(Action):
+    kinds = (Kind.COMPUTE.value,)
+    role = "Contributor (or AzureML Compute Operator) on the workspace"
+    description = ("Set a compute instance's or cluster's disableLocalAuth to true (what Azure Policy "
+                   "a6f9a2d0 does with its Modify effect).")
+
+    def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
+        if resource.compute_type not in ("instance", "cluster"):
+            return f"disable_local_auth applies to compute instances and clusters, not to a {resource.compute_type}"
+        return super().refuse(resource, resources)
+
+    def preview(self, resource: Resource, resources: Mapping[str, Resource]) -> ApplyResult:
+        current = resource.get("disable_local_auth") is True
+        return ApplyResult({"disable_local_auth": current}, {"disable_local_auth": True}, not current)
+
+    def apply(self, clients: ArmWriter, resource: Resource) -> ApplyResult:
+        return _arm_property(clients, resource, "disableLocalAuth", True, patch=False)
+
+
 @register("disable_public_network_access")
 class DisablePublicNetworkAccess(Action):
-    kinds = (Kind.ONLINE_ENDPOINT.value,)
-    role = "AzureML Data Scientist (or Contributor) on the workspace"
-    description = "Set a managed online endpoint's public_network_access to disabled."
+    kinds = (Kind.ONLINE_ENDPOINT.value, Kind.WORKSPACE.value, Kind.REGISTRY.value)
+    role = "AzureML Data Scientist (or Contributor) on the workspace; Contributor on a workspace or registry"
+    description = ("Set public_network_access to disabled on a managed online endpoint, a workspace (as "
+                   "Azure Policy a10ee784 does) or a registry.")
 
     def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
         if resource.compute_type == "kubernetes":
@@ -121,6 +166,9 @@ class DisablePublicNetworkAccess(Action):
         return ApplyResult({"public_network_access": current}, {"public_network_access": "disabled"}, True)
 
     def apply(self, clients: ArmWriter, resource: Resource) -> ApplyResult:
+        if resource.kind != Kind.ONLINE_ENDPOINT.value:
+            return _arm_property(clients, resource, "publicNetworkAccess", "Disabled",
+                                 patch=resource.kind == Kind.WORKSPACE.value)
         sub, rg, ws = _parts(resource)
         ml = clients(sub, rg, ws)
         endpoint = ml.online_endpoints.get(resource.name)

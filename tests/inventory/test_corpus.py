@@ -1,5 +1,6 @@
-"""The real-world corpus: every endpoint / deployment file of Azure/azureml-examples is read
-into a Resource of the right kind with no diagnostic; everything beside them is skipped quietly."""
+"""The real-world corpus: every endpoint / deployment file of Azure/azureml-examples (and the
+environment files beside them) is read into a Resource of the right kind with no diagnostic;
+everything else is skipped quietly."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ KINDS = {
     "batchdeployment": ("batch_deployment", None),
     "modelbatchdeployment": ("batch_deployment", None),
     "pipelinecomponentbatchdeployment": ("batch_deployment", None),
+    "environment": ("environment", None),  # an audited kind since the workspace's assets are (issue 15)
 }
 SCHEMA = re.compile(r"^\$schema:\s*\S*/([A-Za-z]+)\.schema\.json", re.MULTILINE)
 
@@ -35,14 +37,14 @@ def expected_kinds(corpus: Path) -> dict[str, tuple[str, str | None]]:
 
 def test_corpus_endpoints_and_deployments(corpus_dir: Path) -> None:
     expected = expected_kinds(corpus_dir)
-    assert len(expected) == 77
+    assert len(expected) == 82  # 77 endpoints and deployments, 5 environments
     all_yaml = list(corpus_dir.rglob("*.y*ml"))
-    assert len(all_yaml) - len(expected) == 61
+    assert len(all_yaml) - len(expected) == 56
     result = load_paths([corpus_dir], cwd=corpus_dir)
     assert result.diagnostics == [] and result.errors == []
     got = {r.source: (r.kind, r.compute_type) for r in result.resources}
     assert got == expected  # one resource per file, right kind, others skipped quietly
-    assert len({r.id for r in result.resources}) == 77
+    assert len({r.id for r in result.resources}) == 82
     for res in result.resources:
         assert res.line is not None and res.line >= 1 and res.name
     # two deployments leave the endpoint to `az ml online-deployment create --endpoint-name`
@@ -68,7 +70,7 @@ def test_corpus_copy_without_referenced_files(corpus_dir: Path, tmp_path: Path) 
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
     result = load_paths([tmp_path], cwd=tmp_path)
-    assert len(result.resources) == 77 and result.diagnostics == []
+    assert len(result.resources) == 82 and result.diagnostics == []
 
 
 @pytest.mark.parametrize("name", ["cli/endpoints/online/kubernetes/kubernetes-blue-deployment.yml"])

@@ -497,7 +497,7 @@ def test_missing_path_is_a_diagnostic(tmp_path: Path) -> None:
     ("job.yml", f"$schema: {SCHEMA.format('commandJob')}\ncommand: python x.py\nenvironment: azureml:e:1\n"),
     ("component.yml", f"$schema: {SCHEMA.format('commandComponent')}\nname: c\ntype: command\ncommand: echo\n"),
     ("model.yml", f"$schema: {SCHEMA.format('model')}\nname: m\npath: ./m\nversion: {{{{MODEL_VERSION}}}}\n"),
-    ("environment.yml", "name: e\nimage: mcr.microsoft.com/x\nconda_file: conda.yml\n"),
+    ("conda.yml", "name: e\nchannels: [conda-forge]\ndependencies: [python=3.11]\n"),
     ("broken-unrelated.yml", "key: [unclosed\n"),
     ("broken-unrelated.json", "{ // comments are not JSON\n}"),
     ("tsconfig.json", '{"compilerOptions": {"strict": true}}'),

@@ -66,7 +66,7 @@ def test_arm_durations(text: Any, seconds: float | None) -> None:
 @pytest.mark.parametrize(("resource_id", "kind"), [
     (WS_ID, "workspace"), (EP_ID, "online_endpoint"), (DEP_ID.lower(), "online_deployment"),
     (BEP_ID, "batch_endpoint"), (BDEP_ID, "batch_deployment"), (EP_ID + "/", "online_endpoint"),
-    (f"{WS_ID}/computes/cpu", None), (f"{EP_ID}/deployments/blue/skus", None), ("not an id", None),
+    (f"{WS_ID}/computes/cpu", "compute"), (f"{EP_ID}/deployments/blue/skus", None), ("not an id", None),
 ])
 def test_an_explicit_id_of_the_same_kind_is_the_resource_id(resource_id: str, kind: str | None) -> None:
     """A YAML `id:` is recognised through ArmId (any casing); one of another kind is not the id."""
@@ -273,8 +273,8 @@ def test_arm_workspace_defaults_and_resource_graph_row() -> None:
 
 
 @pytest.mark.parametrize("obj", [
-    {"id": f"{WS_ID}/computes/cpu", "type": "Microsoft.MachineLearningServices/workspaces/computes"},
-    {"type": "Microsoft.MachineLearningServices/registries", "name": "r"},
+    {"id": f"{WS_ID}/jobs/j1", "type": "Microsoft.MachineLearningServices/workspaces/jobs"},
+    {"type": "Microsoft.MachineLearningServices/registries/models", "name": "r/m"},
     {"type": "Microsoft.Storage/storageAccounts", "name": "sa"},
     {"name": "nothing"}, [], "text", None,
 ])
@@ -348,17 +348,15 @@ def test_recognised_by_schema_id_or_shape(doc: dict[str, Any], kind: str, comput
 @pytest.mark.parametrize("doc", [
     {"name": "env", "channels": ["conda-forge"], "dependencies": ["python=3.10"]},
     {"$schema": "https://azuremlschemas.azureedge.net/latest/model.schema.json", "name": "m", "path": "./m"},
-    {"$schema": "https://azuremlschemas.azureedge.net/latest/environment.schema.json", "name": "e", "image": "x"},
     {"$schema": "http://azureml/sdk-2-0/ModelVersionPackage.json", "target_environment": "x"},
     {"name": "m", "path": "./model", "version": 1},
-    {"name": "env", "image": "mcr.microsoft.com/x", "conda_file": "c.yml"},
     {"type": "command", "command": "python x.py", "environment": "azureml:e:1", "compute": "cpu"},
     {"type": "pipeline", "jobs": {"a": {"type": "command"}}},
     {"name": "c", "type": "command", "inputs": {}, "command": "echo", "environment": "e"},
-    {"name": "r", "location": "eastus", "replication_locations": [], "public_network_access": "enabled"},
+    {"name": "c", "type": "kubernetes", "instance_type": "x"},  # a Kubernetes compute names its cluster
     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}},
     {"name": "d", "endpoint_name": "e"},  # nothing a deployment has
-    {"name": "c", "type": "amlcompute", "size": "x"},
+    {"name": "d", "type": "azure_sql", "server": "x"},  # no datastore type amlguard knows
     {"auth_mode": "key"},  # unnamed
     {"inputs": {"input_data": {"type": "uri_folder"}}},
     {"engine": "text-embedding-ada-002", "model": "text-embedding-ada-002"},

@@ -42,7 +42,7 @@ CASES: list[tuple[str, tuple[int, str, str]]] = [
     (GOOD_RULE.replace("severity: high", "severity: hgh"),
      (6, "rules.0.severity", "expected one of critical, high, medium, low, info (got 'hgh')")),
     (GOOD_RULE.replace("AMLG-NET-001", "NET-1"),
-     (4, "rules.0.id", "expected an id AMLG-{NET,AUTH,PORT,OPS,TAG,SUP}-NNN, e.g. AMLG-NET-001 (got 'NET-1')")),
+     (4, "rules.0.id", "expected an id AMLG-{NET,AUTH,PORT,OPS,TAG,SUP,CMP,REG,WS}-NNN, e.g. AMLG-NET-001 (got 'NET-1')")),
     (GOOD_RULE.replace("kinds: [online_endpoint]", "kinds: [online_endpoints]"),
      (7, "rules.0.kinds.0", "expected one of workspace, online_endpoint")),
     (GOOD_RULE.replace("equals: disabled", "equal: disabled"),
