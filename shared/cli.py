@@ -204,6 +204,11 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
               f"{summary['failed']} failed, {summary['errors']} errors)", file=sys.stderr)
     else:
         sys.stdout.writelines(chunks)
+    if args.paths and not result.resources and not result.errors:
+        # the files named hold nothing to audit: a passing run would prove nothing (DESIGN contract 2)
+        print("amlguard: nothing was audited: no Azure ML resource in the paths named (the diagnostics say what "
+              "each was read as); this is a configuration error (exit 2)", file=sys.stderr)
+        return 2
     return int(exit_code(report, None if args.fail_on == "none" else args.fail_on,
                          fail_on_diagnostics=args.fail_on_diagnostics))
 

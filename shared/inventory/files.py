@@ -138,21 +138,30 @@ def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = No
     said = {r.source for r in result.resources} | {d.source for d in result.diagnostics}
     for display, folder, found in named:
         if display not in said and not said.intersection(file.display for file in found):
-            result.diagnostics.append(Diagnostic(display, None, _nothing_read(display, folder, len(found))))
+            reason = None if folder or not found else why_nothing(found[0].path)  # templates, Bicep (iac.py)
+            result.diagnostics.append(Diagnostic(display, None, reason or _nothing_read(display, folder, len(found))))
     return result
+
+
+def why_nothing(path: str) -> str | None:
+    """What a named file that gave nothing was read as, when iac.py knows more (templates, Bicep)."""
+    from amlguard.inventory.iac import why_nothing as explain
+
+    return explain(path)
 
 
 def _nothing_read(display: str, folder: bool, count: int) -> str:
     """Why a file or folder named by the user gave nothing to audit (DESIGN contract 2)."""
-    skipped = ("amlguard reads Azure ML endpoint, deployment and workspace definitions (YAML, ARM or "
-               "`az ml` JSON); conda environments, jobs, components, models and other files are skipped")
+    skipped = ("amlguard reads Azure ML workspaces, endpoints, deployments, computes, registries, serverless "
+               "endpoints, datastores and environments (YAML, ARM or `az ml` JSON, ARM templates, Bicep); conda "
+               "environments, jobs, components, models and other files are skipped")
     if not folder:
         kind = "JSON" if display.lower().endswith(".json") else "YAML"
-        return f"read as {kind}, but it holds no Azure ML workspace, endpoint or deployment: {skipped}"
+        return f"read as {kind}, but it holds no Azure ML resource amlguard audits: {skipped}"
     if not count:
-        return ("no .yml, .yaml or .json file in this folder (hidden folders, .venv, venv, node_modules, "
+        return ("no .yml, .yaml, .json or .bicep file in this folder (hidden folders, .venv, venv, node_modules, "
                 "site-packages and __pycache__ are not searched); nothing to audit")
-    return f"none of the {count} YAML / JSON files in this folder holds an Azure ML resource: {skipped}"
+    return f"none of the {count} YAML / JSON / Bicep files in this folder holds an Azure ML resource: {skipped}"
 
 
 def load_data(data: bytes | str, *, source: str = "<input>") -> InventoryResult:

@@ -285,6 +285,8 @@ def _take(conv: _Converter, out: dict[str, Any], key: str, value: Any, raw: str,
         if value is not _ABSENT:
             _set(out, path, value)
             conv.mark(path, raw)
+            if nested and path not in conv.lines:  # the block came whole from a variable: its line
+                conv.mark(path, raw.rpartition(".")[0])
     elif not nested and table is _COMPUTE_INNER and low in _COMPUTE_NESTED and isinstance(value, dict):
         for inner, item in value.items():
             if isinstance(inner, str):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from amlguard.inventory.arm import build_from_arm
+from amlguard.inventory.armtemplate import is_template
 from amlguard.inventory.normalize import WorkspaceContext, build_from_yaml
 from amlguard.inventory.recognize import SHAPE_KEYS, Classification, arm_kind, classify_document, looks_like_arm
 from amlguard.inventory.templates import has_placeholder, placeholder_paths, restore, restore_lines, substitute
@@ -41,8 +42,9 @@ _CONFIG_NAMES = ("config.json", os.path.join(".azureml", "config.json"))
 # Text that marks a file as meant to be Azure ML: one of our $schema URLs, an Azure ML ARM type,
 # or an endpoint-ish key. Broken files without any of these are not ours and stay quiet.
 _AML_HINT = re.compile(
-    r"azuremlschemas\.azureedge\.net/[^\s\"']*(?:endpoint|deployment|workspace)\.schema"
-    r"|microsoft\.machinelearningservices/workspaces"
+    r"azuremlschemas\.azureedge\.net/[^\s\"']*(?:endpoint|deployment|workspace|compute|instance|registry"
+    r"|environment|blob|file|gen1|gen2)\.schema"
+    r"|microsoft\.machinelearningservices/(?:workspaces|registries)"
     r"|^[ \t-]*[\"']?(?:endpoint_name|auth_mode|public_network_access|egress_public_network_access"
     r"|instance_type|managed_network|scoring_route)[\"']?[ \t]*:"
     r"|\"(?:authMode|publicNetworkAccess|egressPublicNetworkAccess|endpointComputeType)\"\s*:",
@@ -56,7 +58,8 @@ _AML_HINT = re.compile(
 # by json.loads alone, with no line tracking.
 _PRESCREEN_BYTES = 256 * 1024
 _KEYS = "|".join(sorted(SHAPE_KEYS))
-_MAYBE_OURS = re.compile(rf"(?:endpoint|deployment|workspace)\.schema|machinelearningservices"
+_MAYBE_OURS = re.compile(rf"(?:endpoint|deployment|workspace|compute|instance|registry|environment|blob|file|gen1"
+                         rf"|gen2)\.schema|machinelearningservices"
                          rf"|^[ \t-]*[\"']?(?:{_KEYS})[\"']?[ \t]*:", re.IGNORECASE | re.MULTILINE)
 _MAYBE_OURS_JSON = re.compile(rf"machinelearningservices|\"\$schema\"|\"(?:{_KEYS})\"\s*:", re.IGNORECASE)
 
@@ -240,6 +243,11 @@ class Reader:
         if text.startswith("\ufeff"):
             text = text[1:]
         lower = file.path.lower()
+        if lower.endswith(".bicep"):  # infrastructure as code: a module of its own (iac.py)
+            from amlguard.inventory.iac import read_bicep_file
+
+            self._add_declared(file, read_bicep_file(file, text, lambda line, msg: self.diagnose(file, line, msg)))
+            return
         is_json = lower.endswith(".json") or (
             not lower.endswith((".yml", ".yaml")) and text.lstrip()[:1] in ("{", "["))
         folder = os.path.dirname(file.path)
@@ -261,6 +269,11 @@ class Reader:
         if templated:  # paths after normalisation, so ARM and YAML name them alike
             resource.templated = placeholder_paths(resource.fields)
         self.items.append(Item(resource, cls, folder, file.root, bool(resource.id)))
+
+    def _add_declared(self, file: File, resources: list[Resource]) -> None:
+        """Resources an ARM template or Bicep file declares (read by iac.py)."""
+        folder = os.path.dirname(file.path)
+        self.items.extend(Item(resource, None, folder, file.root, bool(resource.id)) for resource in resources)
 
     def _read_yaml(self, file: File, text: str, folder: str) -> None:
         if len(text) > _PRESCREEN_BYTES and _MAYBE_OURS.search(text) is None:
@@ -327,6 +340,12 @@ class Reader:
             except (ValueError, RecursionError) as exc:
                 self._json_error(file, text, folder, exc)
                 return
+        if is_template(value):
+            from amlguard.inventory.iac import read_template  # infrastructure as code: iac.py
+
+            declared = read_template(file, value, lines, lambda line, msg: self.diagnose(file, line, msg))
+            self._add_declared(file, declared)
+            return
         container, objects = _candidates(value)
         wanted = [(index, obj) for index, obj in objects if _is_resource(obj)]
         if not wanted:

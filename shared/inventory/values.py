@@ -33,9 +33,14 @@ def _enum_text(text: str) -> str:
         if head[:1].isupper() and head.replace(".", "").isidentifier() and tail.isidentifier():
             text = tail
     text = text.replace("-", "_").replace(" ", "_")
-    if text.isupper() or text.islower():
-        return text.lower()
-    return camel_to_snake(text)
+    snake = text.lower() if text.isupper() or text.islower() else camel_to_snake(text)
+    return _SPELLINGS.get(snake.replace("_", ""), snake)
+
+
+# Enum values Azure compares case-insensitively that camelCase splitting gets wrong when written
+# in another case (`AllowInternetOutBound` in Azure's own quickstart templates)
+_SPELLINGS = {"allowinternetoutbound": "allow_internet_outbound",
+              "allowonlyapprovedoutbound": "allow_only_approved_outbound"}
 
 
 def normalize_enum(value: Any) -> str:

@@ -13,7 +13,7 @@ from amlguard.model import Diagnostic
 
 __all__ = ["File", "collect", "under"]
 
-_EXTENSIONS = (".yml", ".yaml", ".json")
+_EXTENSIONS = (".yml", ".yaml", ".json", ".bicep")
 _SKIP_DIRS = frozenset({".venv", "venv", "node_modules", "__pycache__", "site-packages"})
 _MAX_DEPTH = 200
 

@@ -524,10 +524,10 @@ def test_a_named_file_or_folder_that_yields_nothing_gets_one_diagnostic(tmp_path
     assert [r.source for r in resources] == [f"ok{os.sep}endpoint.yml"]
     said = {d.source: d.message for d in diagnostics}
     assert list(said) == ["envs", f"envs{os.sep}conda.yml", "empty", f"envs{os.sep}tsconfig.json"]
-    assert said[f"envs{os.sep}conda.yml"].startswith("read as YAML, but it holds no Azure ML workspace")
+    assert said[f"envs{os.sep}conda.yml"].startswith("read as YAML, but it holds no Azure ML resource amlguard audits")
     assert said[f"envs{os.sep}tsconfig.json"].startswith("read as JSON, but")
-    assert said["envs"].startswith("none of the 2 YAML / JSON files in this folder holds an Azure ML resource")
-    assert said["empty"].startswith("no .yml, .yaml or .json file in this folder")
+    assert said["envs"].startswith("none of the 2 YAML / JSON / Bicep files in this folder holds an Azure ML resource")
+    assert said["empty"].startswith("no .yml, .yaml, .json or .bicep file in this folder")
 
 
 # ---------------------------------------------------------------------------------- walking
