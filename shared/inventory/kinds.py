@@ -91,7 +91,8 @@ def compute_type_of(value: Any) -> str | None:
 def classify_shape(doc: Mapping[str, Any]) -> tuple[str, str | None] | None:
     """(kind, compute type) of a named YAML document without `$schema` that is a compute
     (`type: amlcompute` ...), a datastore (`type: azure_blob` ...), a registry
-    (`replication_locations`) or an environment (`image` or `build`, no `type`); else None."""
+    (`replication_locations`), a serverless endpoint (`model_id`) or an environment (`image` or
+    `build`, no `type`); else None."""
     dtype = doc.get("type")
     if isinstance(dtype, str):
         ctype = compute_type_of(dtype)
@@ -104,6 +105,8 @@ def classify_shape(doc: Mapping[str, Any]) -> tuple[str, str | None] | None:
         return None
     if isinstance(doc.get("replication_locations"), list):
         return Kind.REGISTRY.value, None
+    if isinstance(doc.get("model_id"), str):  # ServerlessEndpoint: name, model_id, auth_mode
+        return Kind.SERVERLESS_ENDPOINT.value, None
     if ("image" in doc or isinstance(doc.get("build"), dict)) and not ({"command", "dependencies"} & doc.keys()):
         return Kind.ENVIRONMENT.value, None
     return None
@@ -261,6 +264,14 @@ _TOP: dict[str, dict[str, _Rename]] = {
 }
 
 
+def _snake(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {camel_to_snake(str(k)): _snake(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_snake(v) for v in value]
+    return value
+
+
 def _set(out: dict[str, Any], path: str, value: Any) -> None:
     *parents, leaf = path.split(".")
     for part in parents:
@@ -340,10 +351,15 @@ def arm_properties(kind: str, conv: _Converter, fields: dict[str, Any], props: M
     if kind == Kind.SERVERLESS_ENDPOINT.value and isinstance(fields.get("auth_mode"), str):
         fields["auth_mode"] = normalize_enum(fields["auth_mode"])  # Key / AAD / KeyAndAAD
     if kind == Kind.REGISTRY.value and isinstance(fields.get("private_endpoint_connections"), list):
+        # flattened and named as a workspace's are (registryPrivateLinkServiceConnectionState: its state)
         for conn in fields["private_endpoint_connections"]:
             inner = conn.pop("properties", None) if isinstance(conn, dict) else None
             if isinstance(inner, dict):
-                conn.update(inner)
+                for key, value in _snake(inner).items():
+                    conn[key.removeprefix("registry_")] = value
+            state = conn.get("private_link_service_connection_state") if isinstance(conn, dict) else None
+            if isinstance(state, dict) and "status" in state:
+                state["status"] = enum_or_keep(state["status"])
     return compute_type
 
 

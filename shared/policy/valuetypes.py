@@ -214,3 +214,24 @@ def _asset_reference(value: Any, clock: Clock) -> Any:
     if lowered.startswith("azureml:"):
         return "workspace"
     return "local_path"
+
+
+_VERSION_PATH = re.compile(r"/(versions|labels)/([^/]+)/?$", re.IGNORECASE)
+
+
+@register_value_type("asset_version", "the version an asset reference pins: '3' for azureml:name:3 or "
+                                      ".../versions/3, '@label' for azureml:name@label or .../labels/label, "
+                                      "'latest' when it names neither; inline assets and local paths unchanged")
+def _asset_version(value: Any, clock: Clock) -> Any:
+    if not isinstance(value, str) or _asset_reference(value, clock) not in ("workspace", "registry"):
+        return value
+    text = value.strip()
+    match = _VERSION_PATH.search(text)
+    if match:
+        return match.group(2) if match.group(1).lower() == "versions" else f"@{match.group(2)}"
+    if text.lower().startswith("azureml:") and not text.lower().startswith("azureml://"):
+        body = text[len("azureml:"):]
+        if "@" in body:
+            return "@" + body.rsplit("@", 1)[1]
+        return body.rsplit(":", 1)[1] if ":" in body else "latest"
+    return "latest"

@@ -165,3 +165,63 @@ def test_compute_id_from_the_workspace_context(tmp_path: Path) -> None:
 def test_yaml_and_in_memory_docs_agree() -> None:
     res = resource_from_yaml({"name": "c", "type": "amlcompute", "enable_node_public_ip": "false"}, source="c.yml")
     assert res is not None and res.fields["enable_node_public_ip"] is False
+
+
+# ------------------------------------------------------------------------------ the other kinds
+def test_registry_datastore_environment_serverless_from_yaml() -> None:
+    registry = one("name: r\nlocation: eastus\nreplication_locations:\n  - location: eastus\n")
+    assert (registry.kind, registry.workspace, registry.fields["public_network_access"]) == ("registry", None,
+                                                                                               "enabled")
+    assert registry.defaulted == {"public_network_access"}
+    store = one("$schema: " + SCHEMA.format("azureDataLakeGen2") + "\nname: d\ntype: azure_data_lake_gen2\n"
+                "account_name: a\nfilesystem: f\ncredentials:\n  tenant_id: t\n  client_id: c\n  client_secret: s3cr3t\n")
+    assert store.fields["credentials"] == {"type": "service_principal", "tenant_id": "t", "client_id": "c"}
+    credless = one("name: d\ntype: azure_blob\naccount_name: a\ncontainer_name: c\n")
+    assert credless.fields["credentials"] == {"type": "none"} and "credentials.type" in credless.defaulted
+    env = one("name: e\nversion: 2\nimage: mcr.microsoft.com/x:1\n")
+    assert (env.kind, env.fields["image"]) == ("environment", "mcr.microsoft.com/x:1")
+    serverless = one("name: s\nmodel_id: azureml://registries/r/models/m\n")
+    assert (serverless.kind, serverless.fields["auth_mode"]) == ("serverless_endpoint", "key")
+
+
+def test_registry_and_environment_ids_from_context(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG,
+                                                      "workspace_name": WS}))
+    (tmp_path / "registry.yml").write_text("name: shared\nlocation: eastus\nreplication_locations: []\n")
+    (tmp_path / "env.yml").write_text("name: env\nversion: 3\nimage: x:1\n")
+    (tmp_path / "env-unversioned.yml").write_text("name: env2\nimage: x:1\n")
+    found = {r.name: r for r in load_paths([tmp_path], cwd=tmp_path).resources}
+    assert found["shared"].id == (f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/"
+                                  "Microsoft.MachineLearningServices/registries/shared")
+    assert found["env"].id == f"{WS_ID}/environments/env/versions/3"
+    assert found["env2"].id == "env-unversioned.yml#environment/env2"  # no version: no ARM id
+
+
+def test_arm_shapes_of_the_other_kinds() -> None:
+    registry = resource_from_arm({"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices"
+                                        "/registries/r", "type": "Microsoft.MachineLearningServices/registries",
+                                  "properties": {"publicNetworkAccess": "Disabled", "regionDetails": [],
+                                                 "registryPrivateEndpointConnections": [{"properties": {
+                                                     "registryPrivateLinkServiceConnectionState": {
+                                                         "status": "Approved"}}}]}})
+    assert registry is not None and registry.fields["public_network_access"] == "disabled"
+    assert registry.fields["private_endpoint_connections"] == [
+        {"private_link_service_connection_state": {"status": "approved"}}]
+    store = resource_from_arm({"id": f"{WS_ID}/datastores/d", "type": "Microsoft.MachineLearningServices/workspaces/"
+                               "datastores", "properties": {"datastoreType": "AzureDataLakeGen2", "filesystem": "f",
+                                                            "credentials": {"credentialsType": "ServicePrincipal",
+                                                                            "clientId": "c", "secrets": {"x": 1}}}})
+    assert store is not None and store.fields["type"] == "azure_data_lake_gen2"
+    assert store.fields["credentials"] == {"type": "service_principal", "client_id": "c"}
+    env = resource_from_arm({"id": f"{WS_ID}/environments/e/versions/5", "type": "Microsoft.MachineLearningServices/"
+                             "workspaces/environments/versions", "properties": {"image": "x:1", "build": {
+                                 "contextUri": "https://x/ctx", "dockerfilePath": "Dockerfile"}}})
+    assert env is not None and (env.name, env.fields["version"], env.fields["build"]) == (
+        "e", "5", {"path": "https://x/ctx", "dockerfile_path": "Dockerfile"})
+    serverless = resource_from_arm({"id": f"{WS_ID}/serverlessEndpoints/s", "type": "Microsoft.MachineLearningServices"
+                                    "/workspaces/serverlessEndpoints", "properties": {
+                                        "authMode": "KeyAndAAD", "modelSettings": {"modelId": "m"},
+                                        "contentSafety": {"contentsafetyStatus": "Enabled"}}})
+    assert serverless is not None and (serverless.fields["auth_mode"], serverless.fields["model_id"],
+                                       serverless.fields["content_safety"]) == (
+        "key_and_aad", "m", {"content_safety_status": "enabled"})

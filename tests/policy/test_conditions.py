@@ -143,6 +143,13 @@ VALUE_TYPE_CASES: list[tuple[str, str, Any, Any, str, str]] = [
      "pass", ""),
     ("asset_reference", "in", ["workspace", "registry"], "./model", "fail", "(asset_reference: 'local_path')"),
     ("asset_reference", "in", ["workspace", "registry"], {"path": "model/"}, "fail", "(asset_reference: 'inline')"),
+    ("asset_version", "notIn", ["latest", "@latest"], "azureml:m:3", "pass", ""),
+    ("asset_version", "notIn", ["latest", "@latest"], "azureml:m@latest", "fail", "(asset_version: '@latest')"),
+    ("asset_version", "notIn", ["latest", "@latest"], "azureml:m", "fail", "(asset_version: 'latest')"),
+    ("asset_version", "notIn", ["latest", "@latest"], "azureml://registries/r/models/m/versions/7", "pass", ""),
+    ("asset_version", "notIn", ["latest", "@latest"], "azureml://registries/r/models/m/labels/latest", "fail",
+     "(asset_version: '@latest')"),
+    ("asset_version", "equals", "./model", "./model", "pass", ""),  # not a reference: unchanged
 ]
 
 
