@@ -288,6 +288,8 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
             compute_type = kinds.arm_properties(kind, conv, fields, props)
         else:
             _arm_properties(conv, fields, props, kind)
+            if kind == Kind.WORKSPACE:
+                kinds.workspace_arm(fields, conv.lines)
     clean_values(fields, kind)  # enums and booleans, as for YAML
     if kind in kinds.NEW_KINDS:
         kinds.normalize_yaml(kind, fields, conv.lines, compute_type, from_arm=True)

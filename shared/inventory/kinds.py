@@ -19,7 +19,7 @@ from amlguard.model import Kind, Resource
 from amlguard.timeparse import seconds_or_none
 
 __all__ = ["ARM_TYPES", "COMPUTE_TYPES", "DEFAULTS", "NEW_KINDS", "SCHEMAS", "arm_properties", "catalogue",
-           "classify_shape", "compute_type_of", "link_workspaces", "normalize_yaml"]
+           "classify_shape", "compute_type_of", "link_workspaces", "normalize_yaml", "workspace_arm"]
 
 NEW_KINDS = frozenset({Kind.COMPUTE.value, Kind.REGISTRY.value, Kind.SERVERLESS_ENDPOINT.value,
                        Kind.DATASTORE.value, Kind.ENVIRONMENT.value})
@@ -361,6 +361,28 @@ def arm_properties(kind: str, conv: _Converter, fields: dict[str, Any], props: M
             if isinstance(state, dict) and "status" in state:
                 state["status"] = enum_or_keep(state["status"])
     return compute_type
+
+
+def workspace_arm(fields: dict[str, Any], lines: dict[str, int]) -> None:
+    """A workspace's ARM names that its YAML spells differently: `encryption` (status and key
+    vault properties) is the YAML's `customer_managed_key` {key_vault, key_uri} when enabled;
+    `serverlessComputeSettings` is `serverless_compute` {custom_subnet, no_public_ip}."""
+    encryption = fields.get("encryption")
+    if isinstance(encryption, dict):
+        key = encryption.get("key_vault_properties")
+        if normalize_enum(encryption.get("status")) == "enabled" and isinstance(key, dict):
+            fields["customer_managed_key"] = {"key_vault": key.get("key_vault_arm_id"),
+                                              "key_uri": key.get("key_identifier")}
+            for canon, raw in (("customer_managed_key", "encryption"),
+                               ("customer_managed_key.key_vault", "encryption.key_vault_properties.key_vault_arm_id"),
+                               ("customer_managed_key.key_uri", "encryption.key_vault_properties.key_identifier")):
+                if raw in lines:
+                    lines[canon] = lines[raw]
+    serverless = fields.pop("serverless_compute_settings", None)
+    if isinstance(serverless, dict):
+        fields["serverless_compute"] = {k.removeprefix("serverless_compute_"): v for k, v in serverless.items()}
+        if "serverless_compute_settings" in lines:
+            lines["serverless_compute"] = lines["serverless_compute_settings"]
 
 
 # ------------------------------------------------------------------------- across resources

@@ -11,13 +11,15 @@ from amlguard.model import Resource
 from amlguard.policy.operators import OPERATORS, Operator, show
 from amlguard.policy.valuetypes import VALUE_TYPES, Clock
 
-__all__ = ["LOGIC_KEYS", "MODIFIER_KEYS", "RESOURCE_ATTRIBUTES", "SUBJECT_KEYS", "CompileContext", "Node",
-           "compile_condition", "is_param_ref"]
+__all__ = ["FIELDS_PREFIX", "LOGIC_KEYS", "MODIFIER_KEYS", "RESOURCE_ATTRIBUTES", "SUBJECT_KEYS", "CompileContext",
+           "Node", "compile_condition", "is_param_ref"]
 
 LOGIC_KEYS = ("allOf", "anyOf", "not")
 SUBJECT_KEYS = ("field", "tag", "value", "count")
 MODIFIER_KEYS = ("value_type", "default", "case_sensitive")
-# `field: compute_type` etc. read the Resource's own attributes, not `fields`
+# `field: compute_type` etc. read the Resource's own attributes, not `fields`; `fields.<name>` reads
+# the field of that name when a resource attribute has it too
+FIELDS_PREFIX = "fields."
 RESOURCE_ATTRIBUTES = frozenset({"kind", "id", "name", "compute_type", "workspace", "endpoint_name",
                                  "origin", "live", "source", "subscription_id", "resource_group"})
 # operators that make sense on a count
@@ -201,6 +203,8 @@ def _field_getter(path: str, mode: str) -> Callable[[Any], Any]:
     if path in RESOURCE_ATTRIBUTES:
         attr = path
         return lambda r: getattr(r, attr)
+    if path.startswith(FIELDS_PREFIX):  # `fields.kind`: the workspace's own kind (hub, project), not the Resource's
+        path = path[len(FIELDS_PREFIX):]
     parts = tuple(path.split("."))
     if len(parts) == 1:
         key = parts[0]

@@ -4,7 +4,9 @@ pollers and the Tags API, the max-resources brake, idempotency and the last-serv
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -232,4 +234,44 @@ def test_unknown_action_is_refused_by_name() -> None:
     rules = {"A": {"effect": "remediate", "remediate": {"action": "delete_endpoint"}}}
     records = apply(plan([Finding("A", "/e", "fail", "high", "a", effect="remediate")], [resource], rules))
     assert (records[0].action, records[0].status) == ("delete_endpoint", "refused")
-    assert "is not one of disable_public_network_access, set_traffic_zero, tag" in records[0].message
+    assert "is not one of disable_local_auth, disable_public_network_access, set_traffic_zero, tag" in records[0].message
+
+
+class _FakeArm:
+    """ARM for the property actions: GET returns the body, PATCH / PUT record the change."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body, self.calls = body, []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("property actions go through arm_request, not MLClient")
+
+    def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any:
+        self.calls.append((method, path, body))
+        if method == "GET":
+            return json.loads(json.dumps(self.body))
+        if method == "PATCH":
+            self.body["properties"].update(body["properties"])
+        else:
+            self.body = body
+        return self.body
+
+
+@pytest.mark.parametrize(("kind", "compute", "action", "prop", "wanted", "method"), [
+    ("compute", "cluster", "disable_local_auth", "disableLocalAuth", True, "PUT"),
+    ("workspace", None, "disable_public_network_access", "publicNetworkAccess", "Disabled", "PATCH"),
+    ("registry", None, "disable_public_network_access", "publicNetworkAccess", "Disabled", "PUT"),
+])
+def test_arm_property_actions_change_the_live_resource_once(kind: str, compute: str | None, action: str, prop: str,
+                                                            wanted: Any, method: str) -> None:
+    from amlguard.remediation.actions import ACTIONS
+
+    rid = f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/{kind}s/x"
+    resource = Resource(kind=kind, id=rid, name="x", compute_type=compute)
+    arm = _FakeArm({"id": rid, "location": "westeurope", "properties": {prop: "Enabled" if prop != "disableLocalAuth"
+                                                                          else False, "other": 1}})
+    first = ACTIONS.get(action)().apply(arm, resource)
+    assert first.changed and arm.calls[-1][0] == method and arm.body["properties"][prop] == wanted
+    assert arm.body["properties"]["other"] == 1  # the rest of the resource is kept
+    second = ACTIONS.get(action)().apply(arm, resource)
+    assert not second.changed and arm.calls[-1][0] == "GET"
