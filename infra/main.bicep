@@ -109,13 +109,19 @@ var readRoleIds = [
 ]
 
 // Exactly what amlguard remediation writes: disable public network access and set traffic
-// (endpoint PUT/PATCH), update a deployment, and tag batch endpoints and deployments. Reads come
+// (endpoint PUT/PATCH), update a deployment, tag batch endpoints and deployments, disable public
+// access of a workspace or registry and local auth of a compute. Reads come
 // from Reader on the same scope; no delete, no key or secret actions, no wildcard.
 var remediationActions = [
   'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write'
   'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write'
   'Microsoft.MachineLearningServices/workspaces/batchEndpoints/write'
   'Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/write'
+  // disable_public_network_access on a workspace (PATCH) and a registry (PUT), disable_local_auth
+  // on a compute (PUT)
+  'Microsoft.MachineLearningServices/workspaces/write'
+  'Microsoft.MachineLearningServices/registries/write'
+  'Microsoft.MachineLearningServices/workspaces/computes/write'
 ]
 var remediationRoleGuid = guid(subscription().id, environmentName, 'amlguard-remediation')
 var remediationScopes = [for subId in scopeSubscriptionIds: empty(scopeResourceGroup) ? '/subscriptions/${subId}' : '/subscriptions/${subId}/resourceGroups/${scopeResourceGroup}']

@@ -70,6 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMLGUARD_RETRY_TOTAL", "5", "inventory"),
     Setting("AMLGUARD_RETRY_BACKOFF", "0.8", "inventory"),
     Setting("AMLGUARD_CONCURRENCY", "16", "inventory"),
+    Setting("AMLGUARD_DIAGNOSTIC_SETTINGS", "false", "inventory"),
     Setting("AZURE_CLIENT_ID", "", "identity"),
     # Azure Monitor
     Setting("AMLGUARD_MONITOR_EXAMPLE", "", "monitor"),

@@ -58,6 +58,16 @@ var operationNames = [
   'Microsoft.MachineLearningServices/workspaces/batchEndpoints/delete'
   'Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/write'
   'Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/delete'
+  // the workspace's other resources amlguard audits (computes, serverless endpoints, datastores)
+  // and registries, which live beside workspaces
+  'Microsoft.MachineLearningServices/workspaces/computes/write'
+  'Microsoft.MachineLearningServices/workspaces/computes/delete'
+  'Microsoft.MachineLearningServices/workspaces/serverlessEndpoints/write'
+  'Microsoft.MachineLearningServices/workspaces/serverlessEndpoints/delete'
+  'Microsoft.MachineLearningServices/workspaces/datastores/write'
+  'Microsoft.MachineLearningServices/workspaces/datastores/delete'
+  'Microsoft.MachineLearningServices/registries/write'
+  'Microsoft.MachineLearningServices/registries/delete'
 ]
 
 resource systemTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {

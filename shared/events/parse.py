@@ -35,8 +35,9 @@ DELETE_EVENT = "microsoft.resources.resourcedeletesuccess"
 MODEL_DEPLOYED_EVENT = "microsoft.machinelearningservices.modeldeployed"
 
 _OPERATION = re.compile(
-    r"^microsoft\.machinelearningservices/workspaces"
-    r"(?:/(?:onlineendpoints|batchendpoints)(?:/deployments)?)?/(write|delete)$",
+    r"^microsoft\.machinelearningservices/(?:workspaces"
+    r"(?:/(?:onlineendpoints|batchendpoints)(?:/deployments)?|/computes|/serverlessendpoints|/datastores)?"
+    r"|registries)/(write|delete)$",
     re.IGNORECASE,
 )
 _UPN_CLAIMS = (
@@ -172,7 +173,7 @@ def _classify(event: ParsedEvent) -> ParsedEvent:
         watched_by_op = bool(operation and _OPERATION.match(str(operation)))
         parsed = ArmId.parse(event.resource_id.rstrip("/")) if event.resource_id else None
         if parsed is not None and parsed.kind is None and not watched_by_op:
-            event.action = "ignore"  # another resource of the subscription (a storage account, a compute)
+            event.action = "ignore"  # another resource of the subscription (a storage account, a job)
             event.reason = f"not an Azure ML workspace, endpoint or deployment ({operation or event.subject})"
         elif parsed is None and not watched_by_op and "/microsoft.machinelearningservices/" not in (
                 event.resource_id or "").lower():

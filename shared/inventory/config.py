@@ -51,6 +51,8 @@ def options_from_env(env: Mapping[str, str], **overrides: Any) -> ClientOptions:
         retry_backoff_factor=number_setting(env, "AMLGUARD_RETRY_BACKOFF", 0.8),
         concurrency=int(number_setting(env, "AMLGUARD_CONCURRENCY", 16, int)),
         mode=(env.get("AMLGUARD_INVENTORY") or "auto").strip().lower(),
+        diagnostic_settings=(env.get("AMLGUARD_DIAGNOSTIC_SETTINGS") or "").strip().lower() in (
+            "1", "true", "yes", "on"),
     )
     overrides = {k: v for k, v in overrides.items() if v is not None}
     return replace(options, **overrides) if overrides else options

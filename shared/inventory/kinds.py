@@ -19,7 +19,8 @@ from amlguard.model import Kind, Resource
 from amlguard.timeparse import seconds_or_none
 
 __all__ = ["ARM_TYPES", "COMPUTE_TYPES", "DEFAULTS", "NEW_KINDS", "SCHEMAS", "arm_properties", "catalogue",
-           "classify_shape", "compute_type_of", "link_workspaces", "normalize_yaml", "workspace_arm"]
+           "classify_shape", "compute_type_of", "diagnostic_settings", "link_workspaces", "normalize_yaml",
+           "workspace_arm"]
 
 NEW_KINDS = frozenset({Kind.COMPUTE.value, Kind.REGISTRY.value, Kind.SERVERLESS_ENDPOINT.value,
                        Kind.DATASTORE.value, Kind.ENVIRONMENT.value})
@@ -383,6 +384,28 @@ def workspace_arm(fields: dict[str, Any], lines: dict[str, int]) -> None:
         fields["serverless_compute"] = {k.removeprefix("serverless_compute_"): v for k, v in serverless.items()}
         if "serverless_compute_settings" in lines:
             lines["serverless_compute"] = lines["serverless_compute_settings"]
+
+
+def diagnostic_settings(settings: list[Any]) -> list[dict[str, Any]]:
+    """ARM diagnostic settings (Microsoft.Insights/diagnosticSettings) as what the rules read:
+    name, the enabled log categories and category groups, the enabled metrics, where they go."""
+    out = []
+    for setting in settings:
+        if not isinstance(setting, dict):
+            continue
+        props: dict[str, Any] = setting["properties"] if isinstance(setting.get("properties"), dict) else {}
+
+        def enabled(entries: Any) -> list[str]:
+            names = ((e.get("category") or e.get("categoryGroup"), e.get("enabled")) for e in entries or []
+                     if isinstance(e, dict))
+            return [str(name) for name, on in names if name and on is True]
+
+        out.append({"name": setting.get("name"), "enabled_logs": enabled(props.get("logs")),
+                    "enabled_metrics": enabled(props.get("metrics")),
+                    "destinations": {camel_to_snake(k): v for k, v in props.items()
+                                     if k in ("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId",
+                                              "marketplacePartnerId") and v}})
+    return out
 
 
 # ------------------------------------------------------------------------- across resources

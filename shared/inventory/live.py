@@ -15,6 +15,7 @@ from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.arm import resource_from_arm
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
+from amlguard.inventory.kinds import diagnostic_settings, link_workspaces
 from amlguard.inventory.normalize import WorkspaceContext, resource_from_yaml
 from amlguard.inventory.options import ClientOptions
 from amlguard.model import Kind, Resource
@@ -22,7 +23,8 @@ from amlguard.model import Kind, Resource
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-__all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "describe_failure", "is_not_found"]
+__all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "attach_diagnostic_settings", "describe_failure",
+           "is_not_found"]
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +274,9 @@ def _raw_get(rest: Any, url: str, *, api_version: str | None) -> dict[str, Any]:
     return body
 
 
-def _raw_pages(rest: Any, path: str) -> Iterator[dict[str, Any]]:
+def _raw_pages(rest: Any, path: str, api_version: str | None = None) -> Iterator[dict[str, Any]]:
     """The items of an ARM list at `path`, following `nextLink` (which carries its own query)."""
-    page = _raw_get(rest, path, api_version=rest._config.api_version)
+    page = _raw_get(rest, path, api_version=api_version or rest._config.api_version)
     while True:
         for item in page.get("value") or []:
             if isinstance(item, dict):
@@ -284,6 +286,15 @@ def _raw_pages(rest: Any, path: str) -> Iterator[dict[str, Any]]:
             return
         page = _raw_get(rest, str(next_link), api_version=None)
 
+
+# The workspace's other resources, read through the workspace operation's pipeline at the stable
+# API version that has them all (azure-rest-api-specs Microsoft.MachineLearningServices 2024-04-01).
+ML_API_VERSION = "2024-04-01"
+_CHILDREN = {Kind.COMPUTE.value: "computes", Kind.DATASTORE.value: "datastores",
+             Kind.SERVERLESS_ENDPOINT.value: "serverlessEndpoints"}
+_ENTITY_OPS = {Kind.COMPUTE.value: "compute", Kind.DATASTORE.value: "datastores",
+               Kind.SERVERLESS_ENDPOINT.value: "serverless_endpoints"}
+DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"  # Microsoft.Insights/diagnosticSettings
 
 _SEGMENTS = {
     Kind.ONLINE_ENDPOINT.value: "onlineEndpoints",
@@ -343,10 +354,27 @@ class WorkspaceReader:
             found = (entity_to_resource(e, kind) for e in (ops.list(endpoint) if endpoint else ops.list()))
         return [r for r in found if r is not None]
 
-    def get(self, kind: str, endpoint: str | None = None, deployment: str | None = None) -> Resource | None:
+    def children(self, kind: str) -> builtins.list[Resource]:
+        """The workspace's computes, datastores or serverless endpoints (ARM paging followed)."""
+        rest = self._rest(Kind.WORKSPACE.value)
+        if rest is not None:
+            items = _raw_pages(rest, f"{self._path}/{_CHILDREN[kind]}", ML_API_VERSION)
+            return [r for r in (arm_to_resource(item) for item in items) if r is not None]
+        ops = getattr(self.clients.ml_client(self.subscription, self.resource_group, self.workspace), _ENTITY_OPS[kind])
+        return [r for r in (entity_to_resource(e, kind) for e in ops.list()) if r is not None]
+
+    def get(self, kind: str, endpoint: str | None = None, deployment: str | None = None,
+            name: str | None = None) -> Resource | None:
         """One resource; raises the SDK's error (ResourceNotFoundError when it is gone)."""
         if kind == Kind.WORKSPACE.value:
             return self.workspace_resource()
+        if kind in _CHILDREN:
+            rest = self._rest(Kind.WORKSPACE.value)
+            if rest is not None:
+                path = f"{self._path}/{_CHILDREN[kind]}/{name}"
+                return arm_to_resource(_raw_get(rest, path, api_version=ML_API_VERSION))
+            return entity_to_resource(getattr(self.clients.ml_client(
+                self.subscription, self.resource_group, self.workspace), _ENTITY_OPS[kind]).get(name), kind)
         rest = self._rest(kind)
         if rest is not None:
             # onlineEndpoints/{endpoint} or onlineEndpoints/{endpoint}/deployments/{deployment}
@@ -396,28 +424,63 @@ class LiveInventory:
 
     def list(self, scope: Scope | None = None) -> InventoryResult:
         """Every workspace, endpoint and deployment in scope; unreadable ones in `errors`."""
-        ids, errors = self._discover(scope or self.scope)
-        result = self._run([self._workspace_task(ws_id) for ws_id in ids])
+        scope = scope or self.scope
+        ids, errors = self._discover(scope)
+        tasks = [self._workspace_task(ws_id) for ws_id in ids]
+        if not scope.workspace:  # registries live beside workspaces, in the subscription or group
+            tasks += [self._registries_task(sub, scope.resource_group) for sub in scope.subscriptions]
+        result = self._run(tasks)
         result.errors[:0] = errors
+        link_workspaces(result.resources)
+        if self.options.diagnostic_settings:
+            self._attach_diagnostic_settings(result.resources)
         return result
 
     def get(self, resource_id: str) -> Resource | None:
         """The resource as ARM has it now; None when it is gone (404). Other failures raise
         SourceError with a message naming the fix."""
         parsed = ArmId.parse(resource_id)
-        if parsed is None or parsed.resource_group is None or parsed.workspace is None or parsed.kind is None:
+        if parsed is not None and parsed.kind == Kind.REGISTRY.value and parsed.resource_group:
+            return self._get_registry(parsed)
+        if parsed is None or parsed.resource_group is None or parsed.workspace is None or parsed.kind is None \
+                or parsed.kind == Kind.ENVIRONMENT.value:
             raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id; expected "
                               "/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.MachineLearningServices"
                               "/workspaces/<name>[/onlineEndpoints|batchEndpoints/<name>[/deployments/<name>]]",
                               resource=resource_id)
         reader = WorkspaceReader(self.clients, parsed.subscription, parsed.resource_group, parsed.workspace)
         try:
-            return reader.get(parsed.kind, parsed.endpoint, parsed.deployment)
+            resource = reader.get(parsed.kind, parsed.endpoint, parsed.deployment, parsed.name)
+            if resource is not None and resource.kind == Kind.COMPUTE.value:
+                # whether it needs a subnet depends on its workspace's managed network
+                link_workspaces([resource, *filter(None, [reader.workspace_resource()])])
+            if resource is not None and self.options.diagnostic_settings:
+                self._attach_diagnostic_settings([resource])
+            return resource
         except Exception as exc:
             if is_not_found(exc):
                 return None
             message, retryable = describe_failure(exc, action="reading", what=resource_id, options=self.options)
             raise SourceError(message, source="azure-ai-ml", resource=resource_id, retryable=retryable) from exc
+
+    def _get_registry(self, parsed: ArmId) -> Resource | None:
+        rest = getattr(self.clients.ml_client(parsed.subscription).workspaces, "_operation", None)
+        try:
+            if rest is None:
+                raise SourceError("this azure-ai-ml has no workspace REST operation to read registries with",
+                                  resource=parsed.text)
+            return arm_to_resource(_raw_get(rest, parsed.text, api_version=ML_API_VERSION))
+        except SourceError:
+            raise
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            message, retryable = describe_failure(exc, action="reading", what=parsed.text, options=self.options)
+            raise SourceError(message, source="azure-ai-ml", resource=parsed.text, retryable=retryable) from exc
+
+    def _attach_diagnostic_settings(self, resources: Iterable[Resource]) -> None:
+        """Read the diagnostic settings of workspaces and online endpoints (one ARM call each)."""
+        attach_diagnostic_settings(self.clients, resources, self.options.concurrency)
 
     # -- discovery --------------------------------------------------------------------------
     def _discover(self, scope: Scope) -> tuple[builtins.list[str], builtins.list[InventoryError]]:
@@ -504,6 +567,10 @@ class LiveInventory:
                             resource=f"{ws_id}/onlineEndpoints", kind=Kind.ONLINE_ENDPOINT.value),
                 self._guard(lambda: self._endpoints(reader, online=False), what=f"batch endpoints of {ws}",
                             resource=f"{ws_id}/batchEndpoints", kind=Kind.BATCH_ENDPOINT.value),
+            ] + [  # computes, datastores, serverless endpoints: one list call each, in parallel
+                self._guard(self._children_task(reader, kind), what=f"{segment} of {ws}",
+                            resource=f"{ws_id}/{segment}", kind=kind)
+                for kind, segment in _CHILDREN.items()
             ]
             return outcome
 
@@ -521,9 +588,49 @@ class LiveInventory:
         return outcome
 
     @staticmethod
+    def _children_task(reader: WorkspaceReader, kind: str) -> Callable[[], _Outcome]:
+        return lambda: _Outcome(resources=reader.children(kind))
+
+    def _registries_task(self, sub: str, resource_group: str | None) -> Callable[[], _Outcome]:
+        where = f"/subscriptions/{sub}" + (f"/resourceGroups/{resource_group}" if resource_group else "")
+
+        def read() -> _Outcome:
+            rest = getattr(self.clients.ml_client(sub).workspaces, "_operation", None)
+            if rest is None:
+                return _Outcome()
+            items = _raw_pages(rest, f"{where}/providers/Microsoft.MachineLearningServices/registries", ML_API_VERSION)
+            return _Outcome(resources=[r for r in (arm_to_resource(item) for item in items) if r is not None])
+
+        return self._guard(read, what=f"registries in {where}", resource=f"{where}/registries",
+                           kind=Kind.REGISTRY.value)
+
+    @staticmethod
     def _deployments_task(reader: WorkspaceReader, kind: str, endpoint: str) -> Callable[[], _Outcome]:
         # A 404 here means the endpoint was deleted after it was listed: _guard marks it gone.
         return lambda: _Outcome(resources=reader.list(kind, endpoint))
+
+
+def attach_diagnostic_settings(clients: ArmClients, resources: Iterable[Resource], concurrency: int) -> None:
+    """Give each workspace and online endpoint `diagnostic_settings` as Azure Monitor has them
+    (one ARM call each, `concurrency` at a time); one that cannot be read keeps the field unset,
+    so the rules that need it say not_applicable rather than pass."""
+    wanted = [r for r in resources if r.kind in (Kind.WORKSPACE.value, Kind.ONLINE_ENDPOINT.value)
+              and ArmId.parse(r.id) is not None]
+
+    def read(resource: Resource) -> None:
+        try:
+            body = clients.arm_request("GET", f"{resource.id}/providers/Microsoft.Insights/diagnosticSettings",
+                                       api_version=DIAGNOSTIC_SETTINGS_API) or {}
+        except Exception as exc:
+            message, _ = describe_failure(exc, action="reading the diagnostic settings of", what=resource.id,
+                                          options=clients.options, role="Monitoring Reader")
+            log.warning("%s", message)
+            return
+        resource.fields["diagnostic_settings"] = diagnostic_settings(body.get("value") or [])
+
+    if wanted:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="amlguard-diag") as pool:
+            list(pool.map(read, wanted))
 
 
 def _list_workspace_ids(clients: ArmClients, sub: str, resource_group: str | None) -> list[str]:

@@ -37,6 +37,9 @@ class ClientOptions:
     polling_interval: float | None = None  # LRO poll interval when the service sends no Retry-After
     concurrency: int = 16  # AMLGUARD_CONCURRENCY: ARM calls in flight in the per-workspace sweep
     mode: str = "auto"  # AMLGUARD_INVENTORY: auto | resource-graph | workspace
+    # AMLGUARD_DIAGNOSTIC_SETTINGS: read each workspace's and online endpoint's diagnostic settings
+    # (one more ARM call each) for the rules on resource logs (AMLG-WS-007, AMLG-OPS-006)
+    diagnostic_settings: bool = False
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

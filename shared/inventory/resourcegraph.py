@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
-from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, describe_failure
+from amlguard.inventory.kinds import link_workspaces
+from amlguard.inventory.live import (
+    ArmClients,
+    LiveInventory,
+    arm_to_resource,
+    attach_diagnostic_settings,
+    describe_failure,
+)
 from amlguard.inventory.options import ClientOptions
 from amlguard.inventory.recognize import ARM_TYPES
 from amlguard.model import Kind, Resource
@@ -27,7 +34,11 @@ __all__ = ["AML_TYPES", "QueryStats", "ResourceGraphInventory", "build_query", "
 
 log = logging.getLogger(__name__)
 
-AML_TYPES: dict[str, str] = {kind: arm_type for arm_type, kind in ARM_TYPES.items()}  # kind -> type
+# kind -> type: the tracked Azure ML resources Resource Graph indexes, computes and registries
+# included; datastores and environment versions are not in its `resources` table (the per-workspace
+# sweep reads datastores and serverless endpoints)
+AML_TYPES: dict[str, str] = {kind: arm_type for arm_type, kind in ARM_TYPES.items()
+                             if kind not in (Kind.DATASTORE, Kind.ENVIRONMENT, Kind.SERVERLESS_ENDPOINT)}
 PAGE_SIZE = 1000  # Resource Graph's maximum $top
 MAX_SUBSCRIPTIONS = 1000  # subscriptions per request the API accepts
 _SAFE = re.compile(r"^[A-Za-z0-9_.()\-/]+$")  # ARM names and ids; nothing that could close a KQL string
@@ -189,10 +200,13 @@ class ResourceGraphInventory:
 
     # -- protocol ---------------------------------------------------------------------------
     def list(self, scope: Scope | None = None) -> InventoryResult:
-        """Every workspace, endpoint and deployment in scope; a failed query is an error per
-        subscription (resources already read are kept)."""
+        """Every workspace, endpoint, deployment, compute and registry in scope; a failed query is
+        an error per subscription (resources already read are kept)."""
         resources, errors = self._query(scope or self.scope, tuple(AML_TYPES), arm_to_resource)
         resources.sort(key=lambda r: r.id.lower())
+        link_workspaces(resources)
+        if self.options.diagnostic_settings:  # not in Resource Graph: one ARM call per workspace / endpoint
+            attach_diagnostic_settings(self.clients, resources, self.options.concurrency)
         return InventoryResult(resources=resources, errors=errors)
 
     def workspaces(self, scope: Scope | None = None) -> builtins.list[str]:
@@ -208,9 +222,9 @@ class ResourceGraphInventory:
         if self.fallback is not None:
             return self.fallback.get(resource_id)
         parsed = ArmId.parse(resource_id)
-        if parsed is None or parsed.kind is None:
-            raise SourceError(f"{resource_id} is not an Azure ML workspace, endpoint or deployment id",
-                              resource=resource_id)
+        if parsed is None or parsed.kind not in AML_TYPES:
+            raise SourceError(f"{resource_id} is not the id of an Azure ML resource Resource Graph holds (workspace, "
+                              "endpoint, deployment, compute, registry)", resource=resource_id)
         try:
             rows = list(self.rows(build_query(Scope(), (parsed.kind,), resource_id=parsed.text),
                                   (parsed.subscription,)))

@@ -50,9 +50,14 @@ def arm_event(event_type: str = "Microsoft.Resources.ResourceWriteSuccess", subj
         ("Microsoft.Resources.ResourceWriteSuccess", WS, "Microsoft.MachineLearningServices/workspaces/write", "audit"),
         ("Microsoft.Resources.ResourceWriteSuccess", f"{WS}/batchEndpoints/b1/deployments/d1", "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/write", "audit"),
         ("MICROSOFT.RESOURCES.RESOURCEWRITESUCCESS", EP.upper(), "MICROSOFT.MACHINELEARNINGSERVICES/WORKSPACES/ONLINEENDPOINTS/WRITE", "audit"),
-        # not ours: storage accounts, compute, jobs, keys
+        # the workspace's other resources (issue 15): computes, registries, serverless endpoints, datastores
+        ("Microsoft.Resources.ResourceWriteSuccess", f"{WS}/computes/cpu", "Microsoft.MachineLearningServices/workspaces/computes/write", "audit"),
+        ("Microsoft.Resources.ResourceDeleteSuccess", f"{WS}/computes/cpu", "Microsoft.MachineLearningServices/workspaces/computes/delete", "delete"),
+        ("Microsoft.Resources.ResourceWriteSuccess", "/subscriptions/sub-1/resourceGroups/rg-ml/providers/Microsoft.MachineLearningServices/registries/shared", "Microsoft.MachineLearningServices/registries/write", "audit"),
+        ("Microsoft.Resources.ResourceWriteSuccess", f"{WS}/serverlessEndpoints/llama", "Microsoft.MachineLearningServices/workspaces/serverlessEndpoints/write", "audit"),
+        # not ours: storage accounts, jobs, keys
         ("Microsoft.Resources.ResourceWriteSuccess", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a", "Microsoft.Storage/storageAccounts/write", "ignore"),
-        ("Microsoft.Resources.ResourceWriteSuccess", f"{WS}/computes/cpu", "Microsoft.MachineLearningServices/workspaces/computes/write", "ignore"),
+        ("Microsoft.Resources.ResourceWriteSuccess", f"{WS}/jobs/j1", "Microsoft.MachineLearningServices/workspaces/jobs/write", "ignore"),
         ("Microsoft.Resources.ResourceActionSuccess", EP, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/listKeys/action", "ignore"),
         ("Microsoft.Resources.ResourceWriteFailure", EP, "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write", "ignore"),
     ],

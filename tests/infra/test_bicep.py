@@ -46,15 +46,20 @@ FORBIDDEN_ROLE_GUIDS = {
 }
 
 # data.operationName values (reference/azure-facts.md §2.5 and §3.3) for the Azure ML resources
-# amlguard audits: workspaces, online/batch endpoints and their deployments, write and delete.
+# amlguard audits: workspaces, online/batch endpoints and their deployments, computes, serverless
+# endpoints, datastores and registries, write and delete.
 EXPECTED_OPERATIONS = {
-    f"Microsoft.MachineLearningServices/workspaces{suffix}/{verb}"
-    for suffix in (
-        "",
-        "/onlineEndpoints",
-        "/onlineEndpoints/deployments",
-        "/batchEndpoints",
-        "/batchEndpoints/deployments",
+    f"Microsoft.MachineLearningServices/{resource}/{verb}"
+    for resource in (
+        "workspaces",
+        "workspaces/onlineEndpoints",
+        "workspaces/onlineEndpoints/deployments",
+        "workspaces/batchEndpoints",
+        "workspaces/batchEndpoints/deployments",
+        "workspaces/computes",
+        "workspaces/serverlessEndpoints",
+        "workspaces/datastores",
+        "registries",
     )
     for verb in ("write", "delete")
 }
@@ -64,6 +69,9 @@ REMEDIATION_ACTIONS = [
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write",
     "Microsoft.MachineLearningServices/workspaces/batchEndpoints/write",
     "Microsoft.MachineLearningServices/workspaces/batchEndpoints/deployments/write",
+    "Microsoft.MachineLearningServices/workspaces/write",
+    "Microsoft.MachineLearningServices/registries/write",
+    "Microsoft.MachineLearningServices/workspaces/computes/write",
 ]
 
 # Settings Flex Consumption deprecates (functions-app-settings.md, "Flex Consumption plan

@@ -287,3 +287,20 @@ def test_outbox_caps_come_from_the_settings(workspace: Path, tmp_path: Path, clo
         assert (policy.max_queued, policy.max_dead) == (7, 3)
     finally:
         svc.close()
+
+
+def test_an_event_about_a_compute_audits_that_compute(workspace: Path, tmp_path: Path, clock: Clock) -> None:
+    (workspace / "compute").mkdir()
+    (workspace / "compute" / "gpu.yml").write_text("name: gpu\ntype: amlcompute\nmin_instances: 2\n")
+    compute = f"{WS}/computes/gpu"
+    service = make_service(workspace, tmp_path / "state", clock)
+    try:
+        event = {**write_event("c1", compute), "data": {
+            "operationName": "Microsoft.MachineLearningServices/workspaces/computes/write", "resourceUri": compute}}
+        outcome = service.handle_event(parse_event_dict(event))
+        assert (outcome.outcome, outcome.resource) == ("audited", compute)
+        rules = {rule for rule, resource in open_alerts(service) if resource == compute}
+        assert {"AMLG-CMP-001", "AMLG-CMP-005"} <= rules
+        assert "AMLG-CMP-002" not in rules  # no subnet, but the example workspace has a managed network
+    finally:
+        service.close()

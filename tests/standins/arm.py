@@ -1,5 +1,6 @@
 """ARM + Resource Graph stand-in for Azure ML: workspaces, online/batch endpoints and their
-deployments with ARM paging (`nextLink`), PUT/PATCH as long-running operations
+deployments, computes, datastores, serverless endpoints, registries and diagnostic settings, with
+ARM paging (`nextLink`), PUT/PATCH as long-running operations
 (`Azure-AsyncOperation`), Resource Graph queries with `$skipToken` paging and the user-quota
 throttling headers, and the cloud metadata document (`/metadata/endpoints`).
 
@@ -32,7 +33,13 @@ _TYPES = {
     "batchendpoints": f"{ML}/workspaces/batchEndpoints",
     "onlineendpoints/deployments": f"{ML}/workspaces/onlineEndpoints/deployments",
     "batchendpoints/deployments": f"{ML}/workspaces/batchEndpoints/deployments",
+    "computes": f"{ML}/workspaces/computes",
+    "datastores": f"{ML}/workspaces/datastores",
+    "serverlessendpoints": f"{ML}/workspaces/serverlessEndpoints",
+    "registries": f"{ML}/registries",
 }
+_CHILD_KIND = r"(?P<child>computes|datastores|serverlessEndpoints)"
+_REGISTRIES = rf"/subscriptions/(?P<sub>[^/]+)(?:/resourceGroups/(?P<rg>[^/]+))?/providers/{re.escape(ML)}/registries"
 
 
 def arm_id(sub: str, rg: str, ws: str, *children: str) -> str:
@@ -57,6 +64,7 @@ class Estate:
         self.objects: dict[str, dict[str, Any]] = {}
         self._children: dict[str, dict[str, None]] = {}  # "parent/segment" -> child keys, in order
         self.forbidden: set[str] = set()  # lower-cased workspace ids that answer 403
+        self.diagnostics: dict[str, list[dict[str, Any]]] = {}  # lower-cased resource id -> its diagnostic settings
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         key = obj["id"].lower()
@@ -130,6 +138,34 @@ class Estate:
                 "discoveryUrl": f"https://{location}.api.azureml.ms/discovery",
                 "hbiWorkspace": False,
             },
+        })
+
+    def add_compute(self, ws_id: str, name: str, *, compute_type: str = "AmlCompute", node_public_ip: bool = False,
+                    subnet: bool = True, disable_local_auth: bool = True, min_nodes: int = 0) -> dict[str, Any]:
+        props: dict[str, Any] = {"vmSize": "Standard_DS3_v2", "enableNodePublicIp": node_public_ip}
+        if subnet:
+            props["subnet"] = {"id": f"{ws_id.split('/providers/')[0]}/providers/Microsoft.Network/virtualNetworks/"
+                                     "ml-vnet/subnets/training"}
+        if compute_type == "AmlCompute":
+            props["scaleSettings"] = {"minNodeCount": min_nodes, "maxNodeCount": 4}
+            props["remoteLoginPortPublicAccess"] = "Disabled"
+        else:
+            props["idleTimeBeforeShutdown"] = "PT60M"
+            props["osImageMetadata"] = {"isLatestOsImageVersion": True}
+        return self.put({
+            "id": f"{ws_id}/computes/{name}", "name": name, "type": _TYPES["computes"], "location": "westeurope",
+            "identity": {"type": "SystemAssigned"}, "systemData": _system_data(),
+            "properties": {"computeType": compute_type, "disableLocalAuth": disable_local_auth,
+                           "provisioningState": "Succeeded", "properties": props},
+        })
+
+    def add_registry(self, sub: str, rg: str, name: str, *, public_network_access: str = "Disabled") -> dict[str, Any]:
+        return self.put({
+            "id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{ML}/registries/{name}", "name": name,
+            "type": _TYPES["registries"], "location": "westeurope", "tags": {"owner": "ml-platform"},
+            "systemData": _system_data(),
+            "properties": {"publicNetworkAccess": public_network_access, "regionDetails": [{"location": "westeurope"}],
+                           "provisioningState": "Succeeded"},
         })
 
     def add_online_endpoint(self, ws_id: str, name: str, *, public_network_access: str = "Disabled",
@@ -289,6 +325,14 @@ class ArmStandin(StandinServer):
         a("GET", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)", self._get)
         a("PUT", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)", self._put)
         a("PATCH", _WS + "/" + _EP_KIND + r"/(?P<ep>[^/]+)/deployments/(?P<dep>[^/]+)", self._patch)
+        a("GET", _WS + "/" + _CHILD_KIND, self._list_children)
+        a("GET", _WS + "/" + _CHILD_KIND + r"/(?P<name>[^/]+)", self._get)
+        a("PUT", _WS + "/" + _CHILD_KIND + r"/(?P<name>[^/]+)", self._replace)
+        a("GET", _REGISTRIES, self._list_registries)
+        a("GET", _REGISTRIES + r"/(?P<name>[^/]+)", self._get)
+        a("PUT", _REGISTRIES + r"/(?P<name>[^/]+)", self._replace)
+        a("GET", r"(?P<rid>/subscriptions/.+)/providers/Microsoft\.Insights/diagnosticSettings",
+          self._diagnostic_settings)
         tags = r"(?P<rid>/subscriptions/.+)/providers/Microsoft\.Resources/tags/default"
         a("GET", tags, self._get_tags)
         a("PATCH", tags, self._patch_tags)
@@ -355,6 +399,30 @@ class ArmStandin(StandinServer):
             return denied
         obj = self.estate.get(request.path)
         return Response(200, obj) if obj else _not_found(request.path)
+
+    def _list_registries(self, request: Request, m: re.Match[str]) -> Response:
+        sub, rg = m.group("sub").lower(), (m.group("rg") or "").lower()
+        items = [copy.deepcopy(o) for o in self.estate.all(copy_objects=False)
+                 if o["type"].lower() == _TYPES["registries"].lower()
+                 and o["id"].lower().startswith(f"/subscriptions/{sub}/")
+                 and (not rg or f"/resourcegroups/{rg}/" in o["id"].lower())]
+        return self._page(request, items)
+
+    def _replace(self, request: Request, _m: re.Match[str]) -> Response:
+        """PUT of a compute, datastore, serverless endpoint or registry: the body replaces it (sync)."""
+        existing = self.estate.get(request.path)
+        if existing is None:
+            return _not_found(request.path)
+        incoming = request.json() or {}
+        obj = {**existing, **{k: v for k, v in incoming.items() if k not in ("id", "name", "type")}}
+        self.estate.put(obj)
+        return Response(200, obj)
+
+    def _diagnostic_settings(self, _request: Request, m: re.Match[str]) -> Response:
+        rid = m.group("rid")
+        if self.estate.get(rid) is None:
+            return _not_found(rid)
+        return Response(200, {"value": copy.deepcopy(self.estate.diagnostics.get(rid.lower(), []))})
 
     def _accepted(self, request: Request, m: re.Match[str], obj: dict[str, Any]) -> Response:
         with self._op_lock:
