@@ -13,7 +13,8 @@ from amlguard.inventory.recognize import Classification, classify_document, with
 from amlguard.inventory.values import bool_or_keep, camel_to_snake, enum_or_keep, normalize_enum
 from amlguard.model import KINDS, NO_PATHS, Kind, Resource
 
-__all__ = ["WorkspaceContext", "build_from_yaml", "camel_to_snake", "finish", "normalize_enum", "resource_from_yaml"]
+__all__ = ["WorkspaceContext", "build_from_yaml", "camel_to_snake", "defaulted_fields", "finish", "normalize_enum",
+           "resource_from_yaml"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -113,6 +114,11 @@ _DEFAULTS: dict[tuple[str, str | None], tuple[tuple[str, Any], ...]] = {
         ("public_network_access", "enabled"), ("managed_network.isolation_mode", "disabled")),
     **kinds.DEFAULTS,  # computes, registries, serverless endpoints, datastores
 }
+
+
+def defaulted_fields(kind: str) -> set[str]:
+    """The top-level fields the normaliser fills with an Azure default for `kind` (any compute type)."""
+    return {path.split(".", 1)[0] for (k, _), pairs in _DEFAULTS.items() if k == kind for path, _ in pairs}
 
 
 def apply_defaults(resource: Resource) -> None:

@@ -14,7 +14,7 @@ from amlguard.inventory import kinds
 from amlguard.inventory.values import normalize_enum
 from amlguard.model import Kind
 
-__all__ = ["ARM_TYPES", "SHAPE_KEYS", "Classification", "arm_kind", "classify_document", "looks_like_arm",
+__all__ = ["ARM_TYPES", "KIND_KEYS", "SHAPE_KEYS", "Classification", "arm_kind", "classify_document", "looks_like_arm",
            "with_compute"]
 
 _PROVIDER = ML_PROVIDER.lower()
@@ -51,6 +51,11 @@ _WORKSPACE_KEYS = frozenset({
     "primary_user_assigned_identity", "enable_data_isolation", "system_datastores_auth_mode",
     "serverless_compute", "provision_network_now", "feature_store_settings", "v1_legacy_mode",
     "allow_public_access_when_behind_vnet", "network_acls", "discovery_url", "mlflow_tracking_uri"})
+# kind -> the keys that say a document is of that kind (for the field catalogue, catalogue.py)
+KIND_KEYS: dict[str, frozenset[str]] = {
+    Kind.WORKSPACE.value: _WORKSPACE_KEYS, Kind.ONLINE_ENDPOINT.value: _ONLINE_ENDPOINT_KEYS,
+    Kind.BATCH_ENDPOINT.value: _BATCH_ENDPOINT_KEYS, Kind.ONLINE_DEPLOYMENT.value: _DEPLOYMENT_KEYS,
+    Kind.BATCH_DEPLOYMENT.value: _DEPLOYMENT_KEYS}
 # Keys that make a named document without `$schema` ours by its shape (see classify_document).
 SHAPE_KEYS = _WORKSPACE_KEYS | _ONLINE_ENDPOINT_KEYS | _BATCH_ENDPOINT_KEYS | {"endpoint_name", "auth_mode",
                                                                            "replication_locations"}

@@ -1,4 +1,5 @@
-"""`amlguard policy validate DIR` and `amlguard policy test DIR` (exit 0 ok, 1 test failures, 2 invalid)."""
+"""`amlguard policy validate DIR` and `amlguard policy test DIR` (exit 0 ok, 1 test failures or a field no
+targeted kind has, 2 invalid)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,13 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
                 print(format_problems(problems), file=out)
                 print(f"{len(problems)} problem(s); the policy folder is refused as a whole", file=err)
                 return 2
+            from amlguard.policy.fieldcheck import unknown_fields
+
+            warnings = unknown_fields(args.dir)
+            if warnings:  # valid policy that cannot do what it says: exit 1, so CI notices
+                print(format_problems(warnings), file=out)
+                print(f"{args.dir}: policy files are valid, with {len(warnings)} warning(s)", file=err)
+                return 1
             print(f"{args.dir}: policy files are valid", file=out)
             return 0
         results, problems = run_policy_tests(args.dir, policies=args.policies)

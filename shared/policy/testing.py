@@ -112,26 +112,36 @@ def _matches(finding: Finding, target: str) -> bool:
     return target in (finding.resource, finding.resource_name)
 
 
-def _has_rules(path: Path) -> bool:
-    return any(d.kind == "AuditRules" for d in read_documents(path, problems=[]))
+def _has_rules(path: Path, unreadable: list[Problem]) -> bool:
+    problems: list[Problem] = []
+    found = any(d.kind == "AuditRules" for d in read_documents(path, problems=problems))
+    unreadable.extend(problems)
+    return found
 
 
 def _pack_dir(test: PolicyTestDocument, default: Path | None) -> Path:
     if test.value.get("policies"):
         return (Path(test.file).parent / str(test.value["policies"])).resolve()
-    if default is not None and _has_rules(default):
+    # a rules file that cannot be read is that error, not "no policy folder"
+    unreadable: list[Problem] = []
+    if default is not None and _has_rules(default, unreadable):
         return default
     for parent in Path(test.file).resolve().parents:
-        if any(p.suffix in (".yaml", ".yml") for p in parent.iterdir()) and _has_rules_flat(parent):
+        if any(p.suffix in (".yaml", ".yml") for p in parent.iterdir()) and _has_rules_flat(parent, unreadable):
             return parent
+        if unreadable:
+            break
+    if unreadable:
+        raise PolicyError(sorted(set(unreadable), key=lambda p: (p[0] or "", p[1] or 0)))
     raise ConfigError(f"{test.file}: no policy folder found; set `policies:` to the folder holding the rules")
 
 
-def _has_rules_flat(folder: Path) -> bool:
+def _has_rules_flat(folder: Path, unreadable: list[Problem]) -> bool:
     problems: list[Problem] = []
     for file in sorted(folder.glob("*.y*ml")):
         if any(d.kind == "AuditRules" for d in read_documents(file, problems=problems)):
             return True
+    unreadable.extend(problems)
     return False
 
 

@@ -139,3 +139,55 @@ def test_audit_arguments_select_parameters_and_environment(tmp_path: Path) -> No
     assert pack.parameters == {"min_instances": 2,
                                "AMLG-SUP-002.allowed_registries": ["mcr.microsoft.com", "myacr.azurecr.io"]}
     assert pack.parameters_for(pack.rule("AMLG-OPS-001"))["min_instances"] == 2
+
+
+FIELD_RULES = """\
+apiVersion: amlguard/v1
+kind: AuditRules
+rules:
+  - id: AMLG-OPS-101
+    title: approved instance types
+    severity: low
+    kinds: [online_deployment]
+    applies_when: {field: compute_type, equals: managed}
+    require: {field: FIELD, in: [Standard_DS3_v2]}
+    description: d
+    rationale: r
+    remediation: f
+  - id: AMLG-WS-101
+    title: projects and counts
+    severity: low
+    kinds: [workspace, compute]
+    applies_when: {field: fields.kind, notEquals: project}
+    require:
+      count: {field: private_endpoint_connections, where: {field: any_item_field, equals: x}}
+      greaterOrEquals: 0
+    description: d
+    rationale: r
+    remediation: f
+"""
+
+
+def test_validate_warns_on_a_field_no_targeted_kind_has(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(FIELD_RULES.replace("FIELD", "instance_typ"))
+    code, out, err = call(["validate", str(tmp_path)])
+    assert code == 1 and "with 1 warning(s)" in err
+    assert out.strip() == (f"{tmp_path / 'rules.yaml'}:9: rules.0.require.field: no online_deployment has a field "
+                           "'instance_typ' (the rule would fail or never apply to every resource); did you mean "
+                           "'instance_type'?")
+
+
+def test_validate_knows_the_fields_of_every_kind_from_the_inventory(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(FIELD_RULES.replace("FIELD", "instance_type.name"))
+    assert call(["validate", str(tmp_path)])[0] == 0  # fields.kind, a count's items, nested paths: known
+    assert call(["validate", str(default_policies_dir())])[0] == 0
+
+
+def test_policy_test_reports_a_yaml_error_in_a_rules_file_as_that_error(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES + "    title: [unclosed\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "auth_test.yaml").write_text(TEST.replace("STATUS", "pass"))
+    for target in (tmp_path, tmp_path / "tests"):
+        code, _, err = call(["test", str(target)])
+        assert code == 2 and f"{tmp_path / 'rules.yaml'}:13: not valid YAML" in err, err
+        assert "no policy folder found" not in err
