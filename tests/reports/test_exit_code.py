@@ -83,12 +83,18 @@ def test_sample_report() -> None:
 
 def test_audit_that_read_nothing_does_not_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every file unreadable: the audit used to exit 0 with no finding, and CI passed."""
+    """Every file unreadable: the audit used to exit 0 with no finding, and CI passed. Nothing audited
+    from the paths named is a configuration error (exit 2), whatever --fail-on and
+    --no-fail-on-diagnostics say (DESIGN contract 2, issue 15)."""
     from amlguard.cli import main
 
     (tmp_path / "endpoint.yml").write_text("auth_mode: [\n")
     monkeypatch.chdir(tmp_path)
-    assert main(["audit", ".", "--format", "json"], env={}) == 1
+    assert main(["audit", ".", "--format", "json"], env={}) == 2
     report = json.loads(capsys.readouterr().out)
     assert report["summary"]["resources"] == 0 and report["diagnostics"][0]["source"] == "endpoint.yml"
+    assert main(["audit", ".", "--format", "json", "--no-fail-on-diagnostics", "--fail-on", "none"], env={}) == 2
+    # one readable resource among the unreadable: diagnostics decide again
+    (tmp_path / "ok.yml").write_text("$schema: https://azuremlschemas.azureedge.net/latest/registry.schema.json\n"
+                                     "name: r\nlocation: eastus\npublic_network_access: disabled\n")
     assert main(["audit", ".", "--format", "json", "--no-fail-on-diagnostics"], env={}) == 0
