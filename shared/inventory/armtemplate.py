@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Declared", "Expansion", "Opaque", "expand", "is_template", "parameters_beside"]
+__all__ = ["Declared", "Expansion", "Opaque", "expand", "has_opaque", "is_template", "parameters_beside"]
 
 _DEPTH = 50  # nested deployments / variable chains deeper than this are not followed
 
@@ -175,7 +175,7 @@ class _Scope:
             value = self.value(self.variables[key])
         finally:
             self._resolving.discard(key)
-        if _has_opaque(value):
+        if has_opaque(value):
             raise _Unknown
         self._resolved[key] = value
         return value
@@ -311,13 +311,14 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _has_opaque(value: Any) -> bool:
+def has_opaque(value: Any) -> bool:
+    """True when `value` is, or holds, an Opaque value."""
     if isinstance(value, Opaque):
         return True
     if isinstance(value, dict):
-        return any(_has_opaque(v) for v in value.values())
+        return any(has_opaque(v) for v in value.values())
     if isinstance(value, list):
-        return any(_has_opaque(v) for v in value)
+        return any(has_opaque(v) for v in value)
     return False
 
 

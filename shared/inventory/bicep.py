@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from amlguard.inventory.armtemplate import Declared, Expansion, Opaque
+from amlguard.inventory.armtemplate import Declared, Expansion, Opaque, has_opaque
 
 __all__ = ["BicepError", "read_bicep", "read_bicepparam"]
 
@@ -234,16 +234,19 @@ class _Parser:
         return "end of file" if tok.kind == "eof" else "end of line" if tok.kind == "newline" else repr(
             tok.value if tok.kind != "string" else "'...'")
 
-    def skip_statement(self) -> None:
-        """Past the rest of this statement: to a newline outside any bracket."""
-        depth = 0
+    def skip(self, depth: int = 0, *, to_newline: bool = False) -> None:
+        """Past tokens: to the bracket that closes `depth` open ones (with 0, the group that starts
+        here), or with `to_newline` to the end of the statement, a newline outside any bracket."""
+        opened = depth > 0
         while self.tok.kind != "eof":
             tok = self.next()
             if tok.kind == "punct" and tok.value in "{[(":
-                depth += 1
+                depth, opened = depth + 1, True
             elif tok.kind == "punct" and tok.value in "}])":
                 depth -= 1
-            elif tok.kind == "newline" and depth <= 0:
+                if depth <= 0 and opened and not to_newline:
+                    return
+            elif tok.kind == "newline" and depth <= 0 and to_newline:
                 return
 
     def src(self, start: _Tok) -> str:
@@ -270,7 +273,7 @@ class _Parser:
             except BicepError as exc:
                 out.problems.append((exc.line or tok.line, str(exc)))
                 self.pos = start
-                self.skip_statement()
+                self.skip(to_newline=True)
             secure = False
 
     def statement(self, out: _File, secure: bool) -> None:
@@ -293,7 +296,7 @@ class _Parser:
             self.resource(out, tok, None)
         elif word in ("module", "output", "metadata", "targetScope", "type", "func", "import", "using",
                       "extension", "provider", "assert"):
-            self.skip_statement()
+            self.skip(to_newline=True)
             return
         else:
             raise BicepError(f"unexpected {self._show(tok)} at the start of a statement; amlguard reads param, "
@@ -305,20 +308,9 @@ class _Parser:
         """Past a param's type (`string`, `'a' | 'b'`, `string[]`, `{...}`, `resource '...'`, `T?`)."""
         tok = self.tok
         if tok.kind == "punct" and tok.value in "{[(":
-            self.skip_balanced()
+            self.skip()
         else:
             self.next()
-
-    def skip_balanced(self) -> None:
-        depth = 0
-        while self.tok.kind != "eof":
-            tok = self.next()
-            if tok.kind == "punct" and tok.value in "{[(":
-                depth += 1
-            elif tok.kind == "punct" and tok.value in "}])":
-                depth -= 1
-                if depth == 0:
-                    return
 
     def ident(self) -> str:
         tok = self.next()
@@ -473,7 +465,7 @@ class _Parser:
             inner = self.expression()
             self.skip_newlines()
             if self.at(","):  # a lambda's parameter list: (a, b) => ...
-                self.skip_balanced_from_inside()
+                self.skip(1)
                 self.expect("=>")
                 self.expression()
                 return _Node("opaque", (), tok.line, self.src(tok))
@@ -488,15 +480,6 @@ class _Parser:
         if self.at("["):
             return self.array()
         raise BicepError(f"expected a value, found {self._show(tok)}", tok.line)
-
-    def skip_balanced_from_inside(self) -> None:
-        depth = 1
-        while self.tok.kind != "eof" and depth:
-            tok = self.next()
-            if tok.kind == "punct" and tok.value in "{[(":
-                depth += 1
-            elif tok.kind == "punct" and tok.value in "}])":
-                depth -= 1
 
     def object(self, out: _File | None, owner: _Resource | None) -> _Node:
         start = self.expect("{")
@@ -537,7 +520,7 @@ class _Parser:
         start = self.expect("[")
         self.skip_newlines()
         if self.at("for"):  # a for-expression outside a resource: opaque
-            self.skip_balanced_from_inside()
+            self.skip(1)
             return _Node("opaque", (), start.line, self.src(start))
         items: list[_Node] = []
         while True:
@@ -697,7 +680,7 @@ class _Evaluator:
             return self.known(args[1] if condition else args[2])
         if kind in ("obj", "arr"):
             value = self.value(node)
-            if _has_opaque(value):
+            if has_opaque(value):
                 raise _Unknown
             return value
         raise _Unknown
@@ -774,19 +757,10 @@ class _Evaluator:
 
     @staticmethod
     def _plain(value: Any) -> Any:
-        if isinstance(value, Opaque) or _has_opaque(value):
+        if isinstance(value, Opaque) or has_opaque(value):
             raise _Unknown
         return value
 
-
-def _has_opaque(value: Any) -> bool:
-    if isinstance(value, Opaque):
-        return True
-    if isinstance(value, dict):
-        return any(_has_opaque(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_opaque(v) for v in value)
-    return False
 
 
 def _plain_text(value: Any) -> Any:
@@ -845,6 +819,6 @@ def read_bicepparam(text: str) -> dict[str, Any]:
     for name, (node, _secure) in parsed.params.items():
         if node is not None:
             value = evaluator.value(node)
-            if not _has_opaque(value):
+            if not has_opaque(value):
                 values[name.lower()] = value
     return values
