@@ -64,3 +64,20 @@ def test_audit_pauses_the_garbage_collector_and_restores_it(monkeypatch: pytest.
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_audit_of_files_loads_no_service_or_telemetry_machinery() -> None:
+    """A file audit is a short-lived process: what only the service uses (OpenTelemetry, the
+    alert state, event parsing) stays unloaded, so it does not add to every CI run's start-up."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom amlguard.cli import main\n"
+            "rc = main(['audit', sys.argv[1], '--format', 'json', '--output', sys.argv[2]])\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'opentelemetry'\n"
+            "                or m in ('amlguard.service.core', 'amlguard.alerts', 'amlguard.events'))\n"
+            "print(rc, loaded)\n")
+    root = repo_root()
+    result = subprocess.run([sys.executable, "-c", code, str(root / "examples" / "workspace"), "/dev/null"],
+                            capture_output=True, text=True, timeout=120, check=False, cwd=root)
+    assert result.stdout.strip() == "1 []", result.stderr
