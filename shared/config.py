@@ -94,6 +94,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMLGUARD_MONITOR_SCHEDULE", "0 */5 * * * *", "functions"),
     Setting("AMLGUARD_ALERTS_SCHEDULE", "*/30 * * * * *", "functions"),
     Setting("AMLGUARD_QUEUE_NAME", "amlguard-sweep", "functions"),
+    Setting("AMLGUARD_WAKE_QUEUE_NAME", "amlguard-wake", "functions"),
+    Setting("AzureWebJobsStorage", "", "functions"),
+    Setting("AzureWebJobsStorage__queueServiceUri", "", "functions"),
     Setting("AMLGUARD_SWEEP_INTERVAL", "900", "serve"),
     # enforcement
     Setting("AMLGUARD_REMEDIATION_ENABLED", "false", "remediation"),
@@ -189,6 +192,7 @@ class Settings:
     resource_group: str | None = None  # AMLGUARD_SCOPE_RESOURCE_GROUP or AZURE_RESOURCE_GROUP
     workspace: str | None = None  # AZUREML_WORKSPACE_NAME
     queue_name: str = "amlguard-sweep"  # AMLGUARD_QUEUE_NAME
+    wake_queue_name: str = "amlguard-wake"  # AMLGUARD_WAKE_QUEUE_NAME: delayed alert wake-ups (Functions)
     sweep_schedule: str = "0 */15 * * * *"  # AMLGUARD_SWEEP_SCHEDULE (NCRONTAB)
     monitor_schedule: str = "0 */5 * * * *"  # AMLGUARD_MONITOR_SCHEDULE (NCRONTAB)
     alerts_schedule: str = "*/30 * * * * *"  # AMLGUARD_ALERTS_SCHEDULE (NCRONTAB)
@@ -225,6 +229,7 @@ class Settings:
             resource_group=env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or None,
             workspace=env.get("AZUREML_WORKSPACE_NAME") or None,
             queue_name=env.get("AMLGUARD_QUEUE_NAME") or "amlguard-sweep",
+            wake_queue_name=env.get("AMLGUARD_WAKE_QUEUE_NAME") or "amlguard-wake",
             sweep_schedule=env.get("AMLGUARD_SWEEP_SCHEDULE") or "0 */15 * * * *",
             monitor_schedule=env.get("AMLGUARD_MONITOR_SCHEDULE") or "0 */5 * * * *",
             alerts_schedule=env.get("AMLGUARD_ALERTS_SCHEDULE") or "*/30 * * * * *",
