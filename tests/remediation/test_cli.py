@@ -53,7 +53,7 @@ def _audit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, di
 
 @pytest.mark.parametrize("mode", ["workspace", "resource-graph", "auto"])
 def test_live_audit(live_env: Path, capsys: pytest.CaptureFixture[str], mode: str) -> None:
-    code, report = _audit(["--policies", str(live_env), "--inventory", mode], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env), "--inventory", mode], capsys)
     assert code == 1
     assert report["summary"]["resources"] == 14
     failed = sorted(f["resource"].rsplit("/", 1)[-1] for f in report["findings"] if f["status"] == "fail")
@@ -62,19 +62,19 @@ def test_live_audit(live_env: Path, capsys: pytest.CaptureFixture[str], mode: st
 
 def test_remediate_dry_run_then_for_real(live_env: Path, arm_standin: ArmStandin,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    code, report = _audit(["--policies", str(live_env), "--remediate"], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env), "--remediate"], capsys)
     actions = [f["remediation_action"] for f in report["findings"] if f.get("remediation_action")]
     assert [a["status"] for a in actions] == ["would_change", "would_change"]
     assert not [r for r in arm_standin.api_requests() if r.method != "GET" and "ResourceGraph" not in r.path]
 
-    _audit(["--policies", str(live_env), "--remediate", "--no-dry-run", "--max-resources", "1"], capsys)
+    _audit(["--no-default-policies", "--policies", str(live_env), "--remediate", "--no-dry-run", "--max-resources", "1"], capsys)
     assert arm_standin.requests_to(r"/onlineEndpoints/[^/]+$", "PUT") == []  # the brake held
 
-    code, report = _audit(["--policies", str(live_env), "--remediate", "--no-dry-run"], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env), "--remediate", "--no-dry-run"], capsys)
     actions = [f["remediation_action"] for f in report["findings"] if f.get("remediation_action")]
     assert [(a["status"], a["actor"]) for a in actions] == [("changed", "cli-test")] * 2
     endpoint = arm_standin.estate.get(arm_id(SUB, "rg-ml", "ws-000", "onlineEndpoints", "ep-000-01"))
     assert endpoint is not None and endpoint["properties"]["publicNetworkAccess"].lower() == "disabled"
 
-    code, report = _audit(["--policies", str(live_env)], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env)], capsys)
     assert code == 0 and report["summary"]["failed"] == 0
