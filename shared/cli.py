@@ -343,7 +343,6 @@ def _live_inventory(args: argparse.Namespace, settings: Settings) -> Any:
 
     from amlguard.inventory.config import inventory_from_args
 
-    _configure_logging("warning", settings.http_log_level)
     inventory = inventory_from_args(args, settings.env)
     clients = inventory.clients  # type: ignore[attr-defined]
     try:

@@ -31,18 +31,18 @@ CONFIG_KEYS: dict[str, str | tuple[str, ...]] = {
 
 def find_config(start: Path) -> Path | None:
     """The nearest `.amlguard.yaml` (or `.yml`), or pyproject.toml holding `[tool.amlguard]`, in
-    `start` (a file's folder) or a parent; the search stops at a repository root (a `.git`)."""
+    `start` (a file's folder) or a parent, relative to the working folder when under it; the search
+    stops at a repository root (a `.git`)."""
     folder = start.resolve()
     if not folder.is_dir():
         folder = folder.parent
     for candidate in (folder, *folder.parents):
         for name in _NAMES:
             if (candidate / name).is_file():
-                return candidate / name
-        pyproject = candidate / "pyproject.toml"
+                return Path(_beside(candidate, name))
         try:
-            if _TOOL_TABLE in pyproject.read_bytes():
-                return pyproject
+            if _TOOL_TABLE in (candidate / "pyproject.toml").read_bytes():
+                return Path(_beside(candidate, "pyproject.toml"))
         except OSError:
             pass
         if (candidate / ".git").exists():

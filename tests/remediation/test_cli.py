@@ -78,3 +78,41 @@ def test_remediate_dry_run_then_for_real(live_env: Path, arm_standin: ArmStandin
 
     code, report = _audit(["--no-default-policies", "--policies", str(live_env)], capsys)
     assert code == 0 and report["summary"]["failed"] == 0
+
+
+def test_a_missing_credential_is_one_configuration_error(live_env: Path, arm_standin: ArmStandin,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from amlguard.cli import main
+
+    class NoCredential:
+        def get_token(self, *scopes: str, **kwargs: object) -> None:
+            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token from the included "
+                                            "credentials.")
+
+    monkeypatch.setattr("amlguard.inventory.config.credential_from_env", lambda env=None: NoCredential())
+    assert main(["audit", "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and arm_standin.api_requests() == []  # no sweep, no error finding per resource
+    assert captured.err.startswith("amlguard: no Azure credential for the live audit: DefaultAzureCredential failed")
+    assert "sign in with `az login`" in captured.err
+
+
+@pytest.mark.parametrize("mode", ["workspace", "resource-graph"])
+def test_a_live_sweep_shows_progress_on_a_terminal_only(live_env: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    import sys
+
+    from amlguard.cli import main
+
+    argv = ["audit", "--format", "json", "--no-default-policies", "--policies", str(live_env), "--inventory", mode]
+    main(argv)
+    assert "\r" not in capsys.readouterr().err  # not a terminal: no progress line
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    main(argv)
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    assert json.loads(out)["summary"]["resources"] == 14  # stdout holds the report alone
+    assert "resources read" in err and err.endswith("\r\x1b[K")  # the line is cleared at the end
