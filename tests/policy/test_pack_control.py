@@ -142,14 +142,20 @@ def test_exclude_leaves_files_unread_and_says_so(project: Path, capsys: pytest.C
 
 
 # ----------------------------------------------------------------------------- inline suppressions
+def audit_public_endpoint(project: Path, capsys: pytest.CaptureFixture[str], access_line: str,
+                          *argv: str) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """Audit ep.yml, a public endpoint written with `access_line` on line 4: exit code, report and
+    the AMLG-NET-001 finding."""
+    write(project / "ep.yml", ENDPOINT.format(name="ep", access="enabled").replace(
+        "public_network_access: enabled", access_line))
+    code, report, _ = audit(capsys, "ep.yml", *argv)
+    return code, report, next(f for f in report["findings"] if f["rule"] == "AMLG-NET-001")
+
+
 def test_an_inline_suppression_exempts_the_finding_on_its_line(project: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    text = ENDPOINT.format(name="ep", access="enabled").replace(
-        "public_network_access: enabled",
-        "public_network_access: enabled  # amlguard:ignore AMLG-NET-001 reason=\"partner demo\" until=2999-01-31")
-    write(project / "ep.yml", text)
-    code, report, _ = audit(capsys, "ep.yml")
-    finding = next(f for f in report["findings"] if f["rule"] == "AMLG-NET-001")
+    code, _, finding = audit_public_endpoint(project, capsys, "public_network_access: enabled  "
+                                             "# amlguard:ignore AMLG-NET-001 reason=\"partner demo\" until=2999-01-31")
     assert finding["status"] == "exempt" and code == 0
     assert finding["exemption"] == {"name": "amlguard:ignore at ep.yml:4", "reason": "partner demo",
                                     "expires": "2999-01-31", "kind": "inline"}
@@ -170,12 +176,8 @@ def test_a_comment_above_the_document_covers_the_whole_resource(project: Path,
 
 def test_an_expired_suppression_stops_applying_and_says_so(project: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    text = ENDPOINT.format(name="ep", access="enabled").replace(
-        "public_network_access: enabled",
-        "# amlguard:ignore AMLG-NET-001 reason=migration until=2020-03-31\npublic_network_access: enabled")
-    write(project / "ep.yml", text)
-    code, report, _ = audit(capsys, "ep.yml")
-    finding = next(f for f in report["findings"] if f["rule"] == "AMLG-NET-001")
+    code, report, finding = audit_public_endpoint(
+        project, capsys, "# amlguard:ignore AMLG-NET-001 reason=migration until=2020-03-31\npublic_network_access: enabled")
     assert finding["status"] == "fail" and code == 1
     assert finding["message"].endswith("; amlguard:ignore at ep.yml:4 expired on 2020-03-31")
     assert report["diagnostics"] == [{"source": "ep.yml", "line": 4, "message": (
@@ -192,11 +194,9 @@ def test_an_expired_suppression_stops_applying_and_says_so(project: Path,
 ])
 def test_an_incomplete_suppression_does_not_apply_and_is_a_diagnostic(
         project: Path, capsys: pytest.CaptureFixture[str], comment: str, problem: str) -> None:
-    text = ENDPOINT.format(name="ep", access="enabled").replace(
-        "public_network_access: enabled", f"public_network_access: enabled  # amlguard:ignore {comment}")
-    write(project / "ep.yml", text)
-    code, report, _ = audit(capsys, "ep.yml", "--fail-on", "none")
-    assert statuses(report)[("AMLG-NET-001", "online_endpoint/ep")] == "fail"
+    code, report, finding = audit_public_endpoint(
+        project, capsys, f"public_network_access: enabled  # amlguard:ignore {comment}", "--fail-on", "none")
+    assert finding["status"] == "fail"
     assert [(d["line"], d["message"].split(";")[0]) for d in report["diagnostics"]] == [
         (4, f"`# amlguard:ignore` does not apply: {problem}")]
     assert code == 1  # a diagnostic fails the run (--fail-on-diagnostics)
