@@ -373,7 +373,10 @@ class LiveInventory:
     and deployments, its batch endpoints and deployments; `concurrency` calls in flight at most.
 
     A workspace that cannot be read becomes an InventoryError naming the fix; the sweep goes on.
+    `progress`, when set, is told how the sweep is going (`amlguard audit` shows it on a terminal).
     """
+
+    progress: Callable[[str], None] | None = None
 
     def __init__(self, credential: TokenCredential | None = None, *, scope: Scope | None = None,
                  options: ClientOptions | None = None, clients: ArmClients | None = None) -> None:
@@ -457,6 +460,8 @@ class LiveInventory:
                     result.errors.extend(outcome.errors)
                     gone |= {g.lower() for g in outcome.gone}
                     pending |= {pool.submit(task) for task in outcome.more}
+                if self.progress is not None:
+                    self.progress(f"{len(result.resources)} resources read, {len(pending)} ARM calls in flight")
         if gone:
             result.resources = [r for r in result.resources if r.id.lower() not in gone]
         result.resources.sort(key=lambda r: r.id.lower())

@@ -89,7 +89,10 @@ class QueryStats:
 
 class ResourceGraphInventory:
     """The Inventory protocol over Resource Graph; `get` reads ARM through `fallback` (fresh)
-    when given one, else queries Resource Graph by id."""
+    when given one, else queries Resource Graph by id. `progress`, when set, is told the rows
+    read after each page (`amlguard audit` shows it on a terminal)."""
+
+    progress: Callable[[str], None] | None = None
 
     def __init__(self, credential: TokenCredential | None = None, *, scope: Scope | None = None,
                  options: ClientOptions | None = None, clients: ArmClients | None = None,
@@ -158,6 +161,8 @@ class ResourceGraphInventory:
                 self._pace(headers)
                 data = response.data if isinstance(response.data, list) else []
                 self.stats.rows += len(data)
+                if self.progress is not None:
+                    self.progress(f"Resource Graph: {self.stats.rows} resources read in {self.stats.calls} pages")
                 yield from (row for row in data if isinstance(row, dict))
                 if str(response.result_truncated).lower() == "true":
                     raise SourceError("Resource Graph truncated the result; narrow the scope (resource group) "

@@ -47,6 +47,7 @@ def render(
     color: bool | None = None,
     tool_version: str = __version__,
     show_passed: bool = False,
+    show_fix: bool = False,
     srcroot: str | None = None,
     include_exempt: bool = True,
 ) -> str:
@@ -55,6 +56,7 @@ def render(
     - `color` (table): None decides from stdout and NO_COLOR / FORCE_COLOR; pass False when
       writing to a file.
     - `show_passed` (table): list passing checks instead of counting them.
+    - `show_fix` (table): print each failure's remediation whole, not its first sentence.
     - `tool_version` (SARIF, HTML): the tool version.
     - `srcroot` (SARIF): absolute source paths under it become %SRCROOT%-relative.
     - `include_exempt` (SARIF): emit exempt findings as suppressed results (default) or drop them.
@@ -63,7 +65,7 @@ def render(
     """
     name = (fmt or "").strip().lower()
     if name == "table":
-        return render_table(report, color=color, show_passed=show_passed)
+        return render_table(report, color=color, show_passed=show_passed, show_fix=show_fix)
     if name == "json":
         return render_json(report)
     if name == "sarif":
@@ -85,13 +87,13 @@ _LAZY = {"render_html": ".html", "render_junit": ".junit", "render_sarif": ".sar
 
 
 def render_chunks(report: AuditReport, fmt: str, *, color: bool | None = None,
-                  show_passed: bool = False) -> Iterable[str]:
+                  show_passed: bool = False, show_fix: bool = False) -> Iterable[str]:
     """`render(report, fmt, ...)` as pieces to write one after the other: the JSON report is
     encoded as it is written instead of first being joined into one string (23 MB for 5,000
     files); other formats are rendered here, whole, before anything is written."""
     if (fmt or "").strip().lower() == "json":
         return json_chunks(report)
-    return (render(report, fmt, color=color, show_passed=show_passed),)
+    return (render(report, fmt, color=color, show_passed=show_passed, show_fix=show_fix),)
 
 
 def __getattr__(name: str) -> Any:
