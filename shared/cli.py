@@ -23,6 +23,7 @@ from amlguard.errors import AmlguardError, ConfigError, PolicyError
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
+    from amlguard.model import AuditReport
 
 __all__ = ["main"]
 
@@ -228,8 +229,9 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
                   + (", ..." if len(excluded) > 5 else ""), file=sys.stderr)
     else:
         result = _live_inventory(args, settings)
-    report = evaluate(pack, result.resources, result.errors, result.diagnostics)
-    _waive(report, args, whole)
+    report = evaluate(pack, result.resources, result.errors, result.diagnostics,
+                      known_rules=[r.id for r in whole.rules])
+    _waive(report, args)
     if getattr(args, "remediate", False):
         from amlguard.remediation import remediate_from_args
 
@@ -317,14 +319,13 @@ def _excluder(patterns: Sequence[str], excluded: list[str]) -> Callable[[Any], b
     return excluded_file
 
 
-def _waive(report: Any, args: argparse.Namespace, whole: Any) -> None:
-    """Inline suppressions, then the baseline: written from today's failures with
-    --write-baseline, applied with --baseline (a run that writes one applies it too)."""
-    from datetime import UTC, datetime
+def _waive(report: AuditReport, args: argparse.Namespace) -> None:
+    """The baseline, after the inline suppressions the pipeline applied: written from today's
+    failures with --write-baseline, applied with --baseline (a run that writes one applies it too)."""
+    if not (args.write_baseline or args.baseline):
+        return
+    from amlguard.policy.suppressions import apply_baseline, write_baseline
 
-    from amlguard.policy.suppressions import apply_baseline, apply_inline_suppressions, write_baseline
-
-    apply_inline_suppressions(report, [r.id for r in whole.rules], datetime.now(UTC))
     if args.write_baseline:
         count = write_baseline(args.write_baseline, report)
         print(f"amlguard: wrote {count} failed finding(s) to the baseline {args.write_baseline}", file=sys.stderr)

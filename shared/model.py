@@ -12,7 +12,7 @@ import dataclasses
 import enum
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["KINDS", "NO_PATHS", "SEVERITIES", "AuditReport", "Diagnostic", "Finding", "Kind", "Resource", "Severity",
            "Status", "severity_rank"]
@@ -73,6 +73,10 @@ _MISSING = object()
 NO_PATHS: frozenset[str] = frozenset()  # the shared empty `defaulted` / `templated`
 
 
+if TYPE_CHECKING:
+    from amlguard.policy.suppressions import Suppression
+
+
 @dataclass(slots=True)
 class Resource:
     """One Azure ML workspace, endpoint or deployment, normalised.
@@ -107,6 +111,9 @@ class Resource:
     defaulted: AbstractSet[str] = NO_PATHS
     templated: AbstractSet[str] = NO_PATHS
     live: bool = False  # True when read from the service (scoring URIs, private endpoints known)
+    # `# amlguard:ignore` comments of its YAML file (amlguard.policy.suppressions), shared by every
+    # resource of that file; applied after evaluation by every trigger's pipeline
+    suppressions: tuple[Suppression, ...] = ()
 
     @property
     def tags(self) -> dict[str, str]:

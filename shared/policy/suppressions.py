@@ -10,11 +10,9 @@ and baselines").
 
 from __future__ import annotations
 
-import codecs
 import fnmatch
 import hashlib
 import json
-import os
 import re
 from collections.abc import Collection
 from datetime import datetime
@@ -31,9 +29,6 @@ MARK = "amlguard:ignore"
 _MARK = re.compile(rf"(?:^|\s)#\s*{MARK}\b(.*)$")
 _KEYS = re.compile(r"\s+(reason|until)=")
 _FAIL, _EXEMPT = Status.FAIL.value, Status.EXEMPT.value
-_MARK_BYTES = MARK.encode()
-_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)  # text the byte search cannot see
-_CHUNK = 16384
 BASELINE_VERSION = 1
 
 
@@ -57,9 +52,10 @@ class Suppression:
                 "expires": self.until_text, "kind": "inline"}
 
 
-def parse_suppressions(text: str, source: str, rule_ids: Collection[str]) -> list[Suppression]:
-    """Every suppression comment in the YAML `text`; one naming no known rule (of `rule_ids`), or
-    lacking a reason or a valid expiry, carries its `problem`."""
+def parse_suppressions(text: str, source: str) -> tuple[Suppression, ...]:
+    """Every suppression comment in the YAML `text` (the reader calls this for each file that holds
+    one); one lacking rules, a reason or a valid expiry carries its `problem`. Whether its rules
+    exist is known only with the pack: `apply_inline_suppressions` checks that."""
     out: list[Suppression] = []
     lines = text.splitlines()
     for number, line in enumerate(lines, 1):
@@ -76,84 +72,65 @@ def parse_suppressions(text: str, source: str, rule_ids: Collection[str]) -> lis
         rules = tuple(r for r in re.split(r"[\s,]+", rules_text) if r)
         until_text = values.get("until", "")
         until = time_or_none(until_text) if until_text else None
-        unknown = [r for r in rules if not any(fnmatch.fnmatch(i.upper(), r.upper()) for i in rule_ids)]
         problem = ("it names no rule" if not rules
-                   else f"no rule of the policy pack matches {', '.join(unknown)}" if unknown
                    else "it gives no reason=" if not values.get("reason")
                    else "it gives no expiry until=YYYY-MM-DD" if not until_text
                    else f"until={until_text} is not a date (YYYY-MM-DD) or ISO 8601 timestamp" if until is None
                    else "")
         out.append(Suppression(source, number, target, rules, values.get("reason", ""), until, until_text, problem))
-    return out
-
-
-def _holds_mark(source: str) -> bool:
-    """Whether the file holds a suppression comment (or is UTF-16/32, which a byte search cannot
-    see into). Runs on every YAML file with a failure, most of which hold none: a raw read and a
-    byte search, a fifth of what `open()` and a decode cost."""
-    try:
-        fd = os.open(source, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        chunks = [os.read(fd, _CHUNK)]
-        while len(chunks[-1]) == _CHUNK:
-            chunks.append(os.read(fd, _CHUNK))
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    return _MARK_BYTES in data or data.startswith(_BOMS)
+    return tuple(out)
 
 
 def apply_inline_suppressions(report: AuditReport, rule_ids: Collection[str], now: datetime) -> None:
     """Turn each `fail` finding that a valid, unexpired suppression covers into `exempt`.
 
-    A suppression covers the findings of its rules reported on its target line and, when that is
-    a resource's first line, every finding of its rules on that resource. Only YAML files with a
-    failure are read. A suppression that is invalid, or expired while covering a failure, adds a
-    diagnostic at its line (and an expired one a note on the finding it no longer exempts).
+    The suppressions are those the reader found in each resource's YAML file. One covers the
+    findings of its rules reported on its target line and, when that is a resource's first line,
+    every finding of its rules on that resource. A suppression that is invalid (or names no rule
+    of the pack), or expired while covering a failure, adds one diagnostic at its line (and an
+    expired one a note on the finding it no longer exempts).
     """
-    sources = {f.source for f in report.findings if f.status == _FAIL}
-    marked = [s for s in sources if s and s.lower().endswith((".yml", ".yaml")) and _holds_mark(s)]
+    marked = [r for r in report.resources if r.suppressions]
     if not marked:
         return
-    from amlguard.inventory.reader import read_text
-
-    resources = {r.id: r for r in report.resources}
-    failing: dict[str, list[Finding]] = {source: [] for source in marked}
+    known = [i.upper() for i in rule_ids]
+    by_resource: dict[str, list[Finding]] = {r.id: [] for r in marked}
     for finding in report.findings:
-        if finding.status == _FAIL and finding.source in failing:
-            failing[finding.source].append(finding)
-    for source, findings in sorted(failing.items()):
-        with open(source, "rb") as handle:
-            text = read_text(handle.read())[0] or ""
-        suppressions = parse_suppressions(text, source, rule_ids)
+        if finding.status == _FAIL and finding.resource in by_resource:
+            by_resource[finding.resource].append(finding)
+    said: set[tuple[str, int]] = set()
+    expired: dict[tuple[str, int], Suppression] = {}
+    for resource in marked:
         by_target: dict[int, list[Suppression]] = {}
-        for suppression in suppressions:
-            if suppression.problem:
-                report.diagnostics.append(Diagnostic(source, suppression.line, (
-                    f"`# {MARK}` does not apply: {suppression.problem}; write `# {MARK} AMLG-TAG-001 "
-                    "reason=<why it is accepted> until=YYYY-MM-DD`")))
-            else:
+        for suppression in resource.suppressions:
+            problem = suppression.problem or _unknown_rules(suppression, known)
+            if not problem:
                 by_target.setdefault(suppression.target, []).append(suppression)
-        expired: set[int] = set()
-        for finding in findings if by_target else ():
-            resource = resources.get(finding.resource)
+            elif (suppression.source, suppression.line) not in said:
+                said.add((suppression.source, suppression.line))
+                report.diagnostics.append(Diagnostic(suppression.source, suppression.line, (
+                    f"`# {MARK}` does not apply: {problem}; write `# {MARK} AMLG-TAG-001 "
+                    "reason=<why it is accepted> until=YYYY-MM-DD`")))
+        for finding in by_resource[resource.id] if by_target else ():
             candidates = by_target.get(finding.line or 0, [])
-            if resource is not None and resource.line != finding.line:
+            if resource.line != finding.line:
                 candidates = candidates + by_target.get(resource.line or 0, [])
             _suppress(finding, [s for s in candidates if s.covers(finding.rule)], now, expired)
-        report.diagnostics.extend(Diagnostic(source, s.line, (
-            f"`# {MARK} {','.join(s.rules)}` expired on {s.until_text}: the finding applies again; fix the "
-            "resource, or renew the suppression with a later until= date")) for s in suppressions if s.line in expired)
+    report.diagnostics.extend(Diagnostic(s.source, s.line, (
+        f"`# {MARK} {','.join(s.rules)}` expired on {s.until_text}: the finding applies again; fix the "
+        "resource, or renew the suppression with a later until= date")) for s in expired.values())
 
 
-def _suppress(finding: Finding, matching: list[Suppression], now: datetime, expired: set[int]) -> None:
+def _unknown_rules(suppression: Suppression, known: list[str]) -> str:
+    unknown = [r for r in suppression.rules if not any(fnmatch.fnmatch(i, r.upper()) for i in known)]
+    return f"no rule of the policy pack matches {', '.join(unknown)}" if unknown else ""
+
+
+def _suppress(finding: Finding, matching: list[Suppression], now: datetime,
+              expired: dict[tuple[str, int], Suppression]) -> None:
     for s in matching:
         if s.until is not None and now >= s.until:
-            expired.add(s.line)
+            expired[(s.source, s.line)] = s
             finding.message += f"; {MARK} at {s.source}:{s.line} expired on {s.until_text}"
             continue
         finding.message = (f"suppressed at {s.source}:{s.line} until {s.until_text} ({s.reason}); "

@@ -265,3 +265,10 @@ def test_a_missing_or_broken_baseline_is_a_configuration_error(
         write(project / "baseline.json", content)
     code, _, err = audit(capsys, "a.yml", "--baseline", "baseline.json")
     assert code == 2 and message in err
+
+
+def test_the_reader_and_the_suppressions_module_agree_on_the_mark() -> None:
+    from amlguard.inventory.reader import SUPPRESSION_MARK
+    from amlguard.policy.suppressions import MARK
+
+    assert SUPPRESSION_MARK == MARK
