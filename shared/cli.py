@@ -154,6 +154,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except AmlguardError as exc:
         print(f"amlguard: {exc}", file=sys.stderr)
         return 2
+    from amlguard.telemetry import secure_logging
+
+    # every command: an SDK's WARNING can carry a URL whose query is a SAS token (`drift --current`)
+    secure_logging(settings.http_log_level)
     if args_list and args_list[0] in _DELEGATED:
         import importlib
 

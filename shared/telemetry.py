@@ -8,6 +8,7 @@ set, to the console (stderr) when `AMLGUARD_TELEMETRY_CONSOLE=1`, and nowhere ot
 
 from __future__ import annotations
 
+import functools
 import json as _json
 import logging
 import re
@@ -223,20 +224,32 @@ class JsonFormatter(logging.Formatter):
 # Slack the URL is the credential) and azure-core's HttpLoggingPolicy every request and response.
 HTTP_LOGGERS = ("httpx", "httpcore", "azure", "urllib3")
 
-# A URL: scheme, optional user:password@, host and path, optional query (?...).
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@'\"<>]*@)?([^\s?#'\"<>]*)(\?[^\s#'\"<>]*)?")
-# Webhook paths that are the credential: Slack's /services/T../B../<token>, Office 365's /webhookb2/...
-_SECRET_PATH = re.compile(r"(?i)(/services/|/webhookb2/).*")
-# key=value secrets outside URLs: SAS and connection strings, form bodies, headers.
-_SECRET_PAIR = re.compile(r"(?i)\b(sig|code|token|access_token|client_secret|secret|password|AccountKey|"
-                          r"SharedAccessKey|SharedAccessSignature)=([^&\s;,'\"]+)")
-_BEARER = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+")
 REDACTED = "REDACTED"
+
+
+class _Patterns:
+    """The redaction patterns, compiled on first use: compiling them costs more than the rest of
+    this module's import, and a CLI run that logs nothing never needs them."""
+
+    def __init__(self) -> None:
+        # A URL: scheme, optional user:password@, host and path, optional query (?...).
+        self.url = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@'\"<>]*@)?([^\s?#'\"<>]*)(\?[^\s#'\"<>]*)?")
+        # Webhook paths that are the credential: Slack's /services/T../B../<token>, Office 365's /webhookb2/...
+        self.secret_path = re.compile(r"(?i)(/services/|/webhookb2/).*")
+        # key=value secrets outside URLs: SAS and connection strings, form bodies, headers.
+        self.secret_pair = re.compile(r"(?i)\b(sig|code|token|access_token|client_secret|secret|password|"
+                                      r"AccountKey|SharedAccessKey|SharedAccessSignature)=([^&\s;,'\"]+)")
+        self.bearer = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+")
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    return _Patterns()
 
 
 def _redact_url(match: re.Match[str]) -> str:
     scheme, userinfo, rest, query = match.group(1), match.group(2), match.group(3), match.group(4)
-    rest = _SECRET_PATH.sub(rf"\1{REDACTED}", rest)
+    rest = _patterns().secret_path.sub(rf"\1{REDACTED}", rest)
     return f"{scheme}{f'{REDACTED}@' if userinfo else ''}{rest}{f'?{REDACTED}' if query else ''}"
 
 
@@ -244,11 +257,11 @@ def redact(text: str) -> str:
     """`text` without credentials: URL queries and user:password, Slack / Office webhook paths,
     `sig=` / `code=` / `token=` / AccountKey=... values and bearer tokens become REDACTED."""
     if "://" in text:
-        text = _URL.sub(_redact_url, text)
+        text = _patterns().url.sub(_redact_url, text)
     if "=" in text:
-        text = _SECRET_PAIR.sub(rf"\1={REDACTED}", text)
+        text = _patterns().secret_pair.sub(rf"\1={REDACTED}", text)
     if "earer" in text:
-        text = _BEARER.sub(f"Bearer {REDACTED}", text)
+        text = _patterns().bearer.sub(f"Bearer {REDACTED}", text)
     return text
 
 
@@ -279,11 +292,13 @@ _PLAIN = logging.Formatter()
 
 def secure_logging(http_level: int | str = "WARNING") -> None:
     """Quiet the HTTP stacks' request logs to `http_level` and redact credentials in every handler
-    on the root logger (ours, or the Azure Functions host's). Idempotent."""
+    on the root logger (ours, or the Azure Functions host's) and in `logging.lastResort`, which
+    prints WARNING records when a process (a CLI command) has no handler. Idempotent."""
     level = http_level.upper() if isinstance(http_level, str) else http_level
     for name in HTTP_LOGGERS:
         logging.getLogger(name).setLevel(level)
-    for handler in logging.getLogger().handlers:
+    handlers = [*logging.getLogger().handlers, *([logging.lastResort] if logging.lastResort else [])]
+    for handler in handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
 

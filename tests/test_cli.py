@@ -197,3 +197,18 @@ def test_logs_are_plain_on_a_terminal_and_json_elsewhere(monkeypatch: pytest.Mon
             if handler not in handlers:
                 root.removeHandler(handler)
         root.setLevel(level)
+
+
+def test_every_command_redacts_credentials_in_sdk_warnings() -> None:
+    """A CLI command has no log handler, so an SDK's WARNING goes through `logging.lastResort`; a
+    SAS URL in it (`drift --current https://...?sig=`) must not reach the terminal or a CI log."""
+    import subprocess
+    import sys
+
+    code = ("import logging, sys\nfrom amlguard.cli import main\nmain(['policy', 'validate'])\n"
+            "logging.getLogger('azure.storage.blob').warning(\n"
+            "    'Retrying GET https://acct.blob.core.windows.net/mdc?sv=2024&sig=s3cr3tSAS after 503')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            check=False, cwd=repo_root())
+    assert "Retrying GET https://acct.blob.core.windows.net/mdc?REDACTED after 503" in result.stderr
+    assert "s3cr3tSAS" not in result.stderr
