@@ -21,6 +21,7 @@ from amlguard.monitor.signals import (
     combine,
     deployment_id,
     format_value,
+    query_aggregation,
 )
 from amlguard.timeparse import format_duration
 
@@ -149,7 +150,9 @@ def _judge_drift(rule: MonitorRule, obs: Observation, finding: Callable[[Status,
 def _how(rule: MonitorRule, obs: Observation) -> str:
     if rule.signal.source == "metrics":
         grain = format_duration(rule.granularity)
-        return f" ({rule.aggregation} of {obs.samples} {grain} grain{'s' if obs.samples != 1 else ''})"
+        asked = query_aggregation(rule.signal, rule.aggregation)
+        via = "" if asked == rule.aggregation else f" from Azure's {asked}"
+        return f" ({rule.aggregation} of {obs.samples} {grain} grain{'s' if obs.samples != 1 else ''}{via})"
     if rule.signal.source == "logs":
         return f" ({obs.samples} request{'s' if obs.samples != 1 else ''} in the traffic log)"
     return ""
@@ -242,7 +245,7 @@ def _metrics(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSourc
         if loc:
             group["locations"][query_id.lower()] = loc
         group["metrics"].add(rule.signal.metric)
-        group["aggregations"].add(rule.aggregation)
+        group["aggregations"].add(query_aggregation(rule.signal, rule.aggregation))
         group["targets"].append(target)
     for (namespace, dims, window, grain), group in groups.items():
         filter_text = " and ".join(f"{d} eq '*'" for d in dims) or None
@@ -270,8 +273,9 @@ def _metrics(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSourc
             if error is not None and not found:
                 obs = Observation(None, unit=rule.signal.unit, error=error)
             else:
-                value, samples = combine(rule.signal, found, rule.aggregation)
-                obs = Observation(value, unit=rule.signal.unit, samples=samples)
+                value, samples = combine(rule.signal, found, rule.aggregation, rule.granularity)
+                cut = answer.cut.get((key, str(rule.signal.metric).lower()))
+                obs = Observation(value, unit=rule.signal.unit, samples=samples, partial=cut is not None, error=cut)
             observations[(rule.id, target.resource.id)] = obs
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from amlguard.errors import ConfigError, PolicyError
 from amlguard.model import SEVERITIES, Resource
-from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec
+from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec, query_aggregation
 from amlguard.policy.conditions import CompileContext, Node, compile_condition
 from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
 from amlguard.policy.operators import show
@@ -256,6 +256,11 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
         if signal.source == "metrics" and granularity > window:
             problem(f"{path}.granularity", f"granularity ({show(spec.get('granularity'))}) is longer than the "
                                            "window; use a grain no longer than the window (1m is usual)")
+        if signal.source == "metrics":
+            try:
+                query_aggregation(signal, spec.get("aggregation") or signal.aggregation)
+            except ValueError as exc:
+                problem(f"{path}.aggregation", str(exc))
         threshold = spec.get("threshold")
         drift = spec.get("drift")
         if signal.source == "drift":
