@@ -75,6 +75,7 @@ class MonitorResult:
 
     evaluated: list[Evaluated] = field(default_factory=list)
     resources: list[Resource] = field(default_factory=list)
+    never_heard: int = 0  # `no_data` warnings raised (amlguard.monitor.runner.never_heard)
 
     @property
     def findings(self) -> list[Finding]:
@@ -87,6 +88,7 @@ class MonitorResult:
         for e in self.evaluated:
             counts[key[e.finding.status] if e.finding else "kept"] += 1
             counts["partial"] += int(e.observation.partial)
+        counts["never_heard"] = self.never_heard
         return counts
 
 

@@ -24,10 +24,12 @@ from amlguard.policy.schema import DURATION_PATTERN
 from amlguard.policy.valuetypes import Clock, parse_duration
 from amlguard.yamlsource import LocatedDocument
 
-__all__ = ["MONITOR_RULE_ID_PATTERN", "NO_DATA_MODES", "DriftSpec", "MonitorRule", "expand_template",
-           "load_monitor_rules", "monitor_rules_schema", "parse_monitor_rules"]
+__all__ = ["MONITOR_RULE_ID_PATTERN", "NEVER_HEARD_SUFFIX", "NO_DATA_MODES", "DriftSpec", "MonitorRule",
+           "expand_template", "load_monitor_rules", "monitor_rule_of", "monitor_rules_schema", "parse_monitor_rules"]
 
 MONITOR_RULE_ID_PATTERN = r"^AMLG-MON-[A-Z]{2,8}-[0-9]{3}$"
+#: The rule id of a monitor rule's `no_data` warning (never heard from), beside its breach alert.
+NEVER_HEARD_SUFFIX = ":no-data"
 NO_DATA_MODES = ("alert", "ignore", "keep_state")
 DIRECTIONS = ("above", "below")
 _DURATION = {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number", "minimum": 0}],
@@ -217,6 +219,13 @@ class MonitorRule:
             return show(self.threshold)
         factor = f" x {self.threshold_factor:g}" if self.threshold_factor != 1.0 else ""
         return f"{self.threshold_field}{factor}"
+
+
+def monitor_rule_of(alert_rule: str) -> str | None:
+    """The monitor rule an alert's rule id belongs to (its breach or its `no_data` warning); None
+    for audit rules."""
+    base = alert_rule.removesuffix(NEVER_HEARD_SUFFIX)
+    return base if re.match(MONITOR_RULE_ID_PATTERN, base) else None
 
 
 def _duration(spec: Mapping[str, Any], key: str, default: float, path: str, problem: Any) -> float:

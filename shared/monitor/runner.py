@@ -8,9 +8,9 @@ read, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
-import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
-from amlguard.model import Finding, Resource, Status
+from amlguard.model import Finding, Resource, Status, severity_rank
 from amlguard.monitor.evaluate import Evaluated, MonitorResult, MonitorSource, evaluate_rules
-from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
+from amlguard.monitor.rules import NEVER_HEARD_SUFFIX, MonitorRule, load_monitor_rules, monitor_rule_of
 from amlguard.monitor.signals import format_value
 from amlguard.timeparse import format_duration, parse_time
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MONITORED_KINDS = ("online_deployment", "online_endpoint")
 _SCHEDULE_META = "monitor-schedule"
+_HEARD_META = "monitor-heard:"  # + rule id: {"heard": [key...], "watching": {key: since}} (see never_heard)
 _lock = threading.Lock()
 _last_good: dict[str, list[MonitorRule]] = {}
 _sources: dict[int, tuple[Service, MonitorSource]] = {}
@@ -108,12 +109,12 @@ def _timers(rules: Sequence[MonitorRule]) -> dict[str, dict[str, float]]:
 
 
 def _for_alerts(alerts: AlertFacade, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
-                result: MonitorResult) -> list[Finding]:
+                result: MonitorResult, extra: Sequence[Finding] = ()) -> list[Finding]:
     """The findings to hand to the alert manager: every failing one, the clear ones that can resolve
     an open alert (a clear finding without an alert changes nothing, and costs a state read each),
     and resolving findings for stale monitor alerts."""
     open_alerts = alerts.list_alerts(include_resolved=False)
-    findings = result.findings
+    findings = [*result.findings, *extra]
     opened = {(str(a.get("rule")), str(a.get("resource")).lower()) for a in open_alerts}
     kept = [f for f in findings if f.status in (Status.FAIL.value, Status.ERROR.value)
             or (f.rule, f.resource.lower()) in opened]
@@ -135,12 +136,13 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
     out = []
     for alert in open_alerts:
         rule_id, resource = str(alert.get("rule", "")), str(alert.get("resource", ""))
-        if not re.match(MONITOR_RULE_ID_PATTERN, rule_id):
+        base = monitor_rule_of(rule_id)
+        if base is None:
             continue
-        if rule_id not in known:
-            why = f"monitor rule {rule_id} was removed or disabled"
-        elif rule_id in due_ids and (rule_id, resource.lower()) not in selected:
-            why = f"monitor rule {rule_id} no longer selects this resource"
+        if base not in known:
+            why = f"monitor rule {base} was removed or disabled"
+        elif base in due_ids and (base, resource.lower()) not in selected:
+            why = f"monitor rule {base} no longer selects this resource"
         else:
             continue
         out.append(Finding(rule=rule_id, resource=resource, status=Status.NOT_APPLICABLE.value,
@@ -158,12 +160,84 @@ def _record_signals(store: StateStoreProtocol, result: MonitorResult, now: datet
         log.warning("could not record the monitor signals for the dashboard", exc_info=True)
 
 
+_NEVER_HEARD_HINT = {
+    "metrics": "check that Azure Monitor has the metric for this resource (the rule's namespace and "
+               "dimension) and that amlguard's identity has Monitoring Reader on it",
+    "logs": "check that the endpoint's diagnostic setting sends AmlOnlineEndpointTrafficLog to the workspace "
+            "AMLGUARD_MONITOR_WORKSPACE_ID names",
+    "drift": "check that the deployment's data collector is on and writes where the rule's `current` reads",
+}
+
+
+def _resource_key(resource_id: str) -> str:
+    # short keys keep a rule's record small when it watches thousands of deployments
+    return hashlib.sha256(resource_id.lower().encode()).hexdigest()[:16]
+
+
+def never_heard(store: StateStoreProtocol, due: Sequence[MonitorRule], result: MonitorResult, now: datetime,
+                after: float) -> list[Finding]:
+    """`no_data` warnings: a (rule, resource) whose signal has returned no data since amlguard started
+    watching it for `after` seconds fails `<rule>:no-data`; its first data passes it (resolving the warning).
+
+    Without this, `no_data: ignore` on a signal that never existed (a wrong dimension, a missing
+    diagnostic setting, a collector that is off) looked exactly like an idle, healthy endpoint.
+    A resource heard from once is idle when quiet, not broken: it never warns again. Failed queries
+    are already `error` findings and rules with `no_data: alert` already alert, so neither warns.
+    """
+    if after <= 0:
+        return []
+    out: list[Finding] = []
+    by_rule: dict[str, list[Evaluated]] = {}
+    for e in result.evaluated:
+        by_rule.setdefault(e.rule.id, []).append(e)
+    for rule in due:
+        doc = store.get_meta(_HEARD_META + rule.id)
+        body = dict(doc.body) if doc is not None else {}
+        heard, watching = set(body.get("heard") or ()), dict(body.get("watching") or {})
+        now_watching: dict[str, str] = {}
+        for e in by_rule.get(rule.id, []):
+            key = _resource_key(e.resource.id)
+            if e.observation.value is not None:
+                if key not in heard:
+                    heard.add(key)  # a pass resolves a warning if one is open (the caller sends it only then)
+                    out.append(_never_heard_finding(e, Status.PASS, f"{rule.signal.name} returned data for "
+                                                                    f"{e.resource.name}", None))
+                continue
+            if key in heard:
+                continue
+            since = watching.get(key) or now.isoformat()
+            now_watching[key] = since
+            waited = (now - parse_time(since)).total_seconds()
+            if waited >= after and e.observation.error is None and rule.no_data != "alert":
+                out.append(_never_heard_finding(e, Status.FAIL, f"{rule.signal.name} has returned no data for "
+                                                f"{e.resource.name} since amlguard started watching it "
+                                                f"{format_duration(waited)} ago ({since}); a rule that has never "
+                                                "seen data cannot tell a healthy endpoint from a missing signal",
+                                                _NEVER_HEARD_HINT.get(rule.signal.source)))
+        updated = {"heard": sorted(heard), "watching": now_watching}
+        if updated != {"heard": sorted(body.get("heard") or ()), "watching": watching}:
+            store.put_meta(_HEARD_META + rule.id, updated)
+    return out
+
+
+def _never_heard_finding(e: Evaluated, status: Status, message: str, hint: str | None) -> Finding:
+    # a warning (Sev2, medium) at most: the rule's own severity is for its breaches
+    severity = max(e.rule.severity, "medium", key=severity_rank)
+    return Finding(rule=e.rule.id + NEVER_HEARD_SUFFIX, resource=e.resource.id, status=status.value,
+                   severity=severity, message=message, title=f"{e.rule.title}: never heard from",
+                   kind=e.resource.kind, resource_name=e.resource.name, remediation=hint or "",
+                   effect="alert", workspace=e.resource.workspace, tags=dict(e.resource.tags))
+
+
 def feed_alerts(alerts: AlertFacade, store: StateStoreProtocol, rules: Sequence[MonitorRule],
-                due: Sequence[MonitorRule],
-                result: MonitorResult, now: datetime) -> list[Transition]:
+                due: Sequence[MonitorRule], result: MonitorResult, now: datetime,
+                no_data_after: float = 0.0) -> list[Transition]:
     """Monitor findings into the alert lifecycle, signals where the dashboard reads them: what the
-    timer and `amlguard monitor --state` both do with an evaluation."""
-    findings = _for_alerts(alerts, rules, due, result)
+    timer and `amlguard monitor --state` both do with an evaluation. With `no_data_after` (seconds),
+    rules never heard from for a resource that long raise their `no_data` warning (never_heard)."""
+    warnings = never_heard(store, due, result, now, no_data_after)
+    result.never_heard = sum(f.status == Status.FAIL.value for f in warnings)
+    findings = _for_alerts(alerts, rules, due, result, warnings)
     # no `audited` (see _stale_alert_findings): a pass / not_applicable finding resolves its own
     # alert, and no finding keeps it as it is
     transitions = alerts.process(findings, audited=[], now=now, **_timers(due))
@@ -201,7 +275,7 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     source = source or _source_for(service)
     calls_before = dict(getattr(source, "calls", None) or {})
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
-    transitions = feed_alerts(service.alerts, store, rules, due, result, now)
+    transitions = feed_alerts(service.alerts, store, rules, due, result, now, service.settings.monitor_no_data_after)
     for rule in due:
         last_run[rule.id] = now.isoformat()
     store.put_meta(_SCHEDULE_META, last_run)
@@ -310,7 +384,8 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
 
         store = open_store(args.state)
         try:
-            transitions = feed_alerts(AlertManager(store), store, rules, rules, result, now)
+            transitions = feed_alerts(AlertManager(store), store, rules, rules, result, now,
+                                      settings.monitor_no_data_after)
         finally:
             store.close()
     if args.format == "json":
@@ -366,7 +441,8 @@ def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Tra
     lines += ["", f"{summary['evaluated']} checks on {summary['resources']} resources: {summary['failed']} breached, "
                   f"{summary['passed']} healthy, {summary['errors']} errors, {summary['not_applicable']} no data "
                   f"(ignored), {summary['kept']} no data (state kept)"
-              + (f", {summary['partial']} from partial results (*)" if summary["partial"] else "")]
+              + (f", {summary['partial']} from partial results (*)" if summary["partial"] else "")
+              + (f", {summary['never_heard']} never heard from (no_data warning)" if summary["never_heard"] else "")]
     if transitions:
         lines.append("alerts: " + ", ".join(f"{t.rule} on {t.resource.rsplit('/', 1)[-1]} -> {t.to_status}"
                                             for t in transitions))

@@ -17,6 +17,7 @@ import pytest
 from amlguard.alerts.lifecycle import State, evaluate
 from amlguard.alerts.store import open_store
 from amlguard.config import Settings
+from amlguard.errors import ConfigError
 from amlguard.inventory import SnapshotInventory
 from amlguard.model import Finding
 from amlguard.monitor.azure_monitor import AzureMonitor, MonitorClientSettings
@@ -456,3 +457,61 @@ def test_the_monitor_timer_function_runs_the_monitors(tmp_path: Path) -> None:
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         ["AMLG-MON-ERR-001", "green", "pending"], ["AMLG-MON-LAT-001", "blue", "pending"],
         ["AMLG-MON-LAT-002", "blue", "pending"], ["AMLG-MON-RES-001", "blue", "pending"]]
+
+
+def test_a_rule_never_heard_from_warns_after_an_hour_apart_from_breaches(tmp_path: Path,
+                                                                        standin: MonitorStandin) -> None:
+    """`no_data: ignore` means "quiet while idle": a signal that never returned a point for a resource
+    since amlguard started watching it raises `<rule>:no-data` after AMLGUARD_MONITOR_NO_DATA_AFTER
+    (1h by default); its first data resolves it, and a resource once heard from never warns when idle."""
+    alerts = LifecycleAlerts()
+    clock = [T0]
+    service = service_with(tmp_path, alerts, rules_file(tmp_path, "ignore", for_="0s"), clock)
+    warning = "AMLG-MON-LAT-001:no-data"
+    standin.world.set_metric(EP, "RequestLatency_P95", None, {"deployment": "blue"})  # never any data
+    seen: list[tuple[int, str, str, int]] = []
+    with monitor_for(standin) as source:
+        for minute in range(0, 95, 5):
+            clock[0] = T0 + timedelta(minutes=minute)
+            standin.clear_faults()
+            if minute == 30:  # a failed query is an error finding, never a no-data warning
+                standin.inject(path="metrics", status=503, times=None)
+            if minute == 80:
+                standin.world.set_metric(EP, "RequestLatency_P95", 300, {"deployment": "blue"})
+            if minute >= 85:  # idle again: heard from once, so quiet
+                standin.world.set_metric(EP, "RequestLatency_P95", None, {"deployment": "blue"})
+            green = 300 if minute < 10 else None  # green reports, then goes idle
+            standin.world.set_metric(EP, "RequestLatency_P95", green, {"deployment": "green"})
+            summary = run_monitors(service, source=source)
+            seen.append((minute, alerts.status(warning, BLUE), alerts.status(warning, f"{EP}/deployments/green"),
+                         summary["never_heard"]))
+    service.close()
+    assert [m for m, blue, _, _ in seen if blue == "firing"] == [60, 65, 70, 75]
+    assert all(green == "inactive" for _, _, green, _ in seen)
+    assert [(m, n) for m, _, _, n in seen if n] == [(60, 1), (65, 1), (70, 1), (75, 1)]
+    assert seen[-1][1] == "resolved"
+    # the rule itself never breached (only the 503 tick was an error): the warning is a separate alert
+    assert not any(f.rule == "AMLG-MON-LAT-001" and f.status == "fail" for c in alerts.calls for f in c["findings"])
+    assert alerts.severities[(warning, BLUE)] == "medium"  # a warning, below the rule's high
+    fired = next(f for call in alerts.calls for f in call["findings"] if f.rule == warning and f.status == "fail")
+    assert "has returned no data for blue since amlguard started watching it 1h ago" in fired.message
+    assert "Monitoring Reader" in fired.remediation
+
+
+def test_the_no_data_warning_can_be_turned_off(tmp_path: Path, standin: MonitorStandin) -> None:
+    import dataclasses
+
+    alerts = LifecycleAlerts()
+    clock = [T0]
+    service = service_with(tmp_path, alerts, rules_file(tmp_path, "ignore"), clock)
+    service.settings = dataclasses.replace(service.settings, monitor_no_data_after=0.0)
+    standin.world.set_metric(EP, "RequestLatency_P95", None, {"deployment": "blue"})
+    with monitor_for(standin) as source:
+        for minute in (0, 120):
+            clock[0] = T0 + timedelta(minutes=minute)
+            run_monitors(service, source=source)
+    service.close()
+    assert alerts.status("AMLG-MON-LAT-001:no-data", BLUE) == "inactive"
+    assert Settings.from_env({"AMLGUARD_MONITOR_NO_DATA_AFTER": "30m"}).monitor_no_data_after == 1800
+    with pytest.raises(ConfigError, match="AMLGUARD_MONITOR_NO_DATA_AFTER"):
+        Settings.from_env({"AMLGUARD_MONITOR_NO_DATA_AFTER": "soon"})
