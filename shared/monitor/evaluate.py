@@ -373,6 +373,8 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
 
     spec = rule.drift
     assert spec is not None
+    # a replayed recording (ExampleSource with an anchor) holds collector files up to its own time
+    now = getattr(source, "anchor", None) or now
     start = now - timedelta(seconds=rule.window)
     baseline_path = _path(spec.baseline, rule, resource, env)
     key = (baseline_path, spec.features)

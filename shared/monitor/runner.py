@@ -42,13 +42,24 @@ _last_good: dict[str, list[MonitorRule]] = {}
 _sources: dict[int, tuple[Service, MonitorSource]] = {}
 
 
-def _load_rules(path: Path) -> tuple[list[MonitorRule], str | None]:
-    """The rules at `path`, or the last good ones (and the problem) when the files are invalid."""
-    key = str(path.resolve())
+def rules_paths(settings: Settings) -> list[Path]:
+    """Where the service's monitor rules live: the pack in use (AMLGUARD_MONITOR_RULES, else the policy
+    pack), plus the replayed example's own rules (AMLGUARD_MONITOR_EXAMPLE), which need its data."""
+    if not settings.monitor_example:
+        return [settings.monitor_rules_path]
+    from amlguard.monitor.example import example_rules
+
+    return [settings.monitor_rules_path, *example_rules(settings.monitor_example)]
+
+
+def _load_rules(paths: Sequence[Path]) -> tuple[list[MonitorRule], str | None]:
+    """The rules at `paths`, or the last good ones (and the problem) when the files are invalid."""
+    key = "|".join(str(p.resolve()) for p in paths)
     try:
-        rules = load_monitor_rules(path)
+        rules = load_monitor_rules(paths)
     except PolicyError as exc:
-        log.error("monitor rules under %s are invalid; keeping the last good rules:\n%s", path, exc.render())
+        log.error("monitor rules under %s are invalid; keeping the last good rules:\n%s",
+                  ", ".join(map(str, paths)), exc.render())
         with _lock:
             return list(_last_good.get(key, [])), exc.render()
     with _lock:
@@ -260,7 +271,10 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     now = now or service.clock()
     problem: str | None = None
     if rules is None:
-        rules, problem = _load_rules(service.settings.monitor_rules_path)
+        try:
+            rules, problem = _load_rules(rules_paths(service.settings))
+        except AmlguardError as exc:  # an unreadable example.yaml: the pack's rules, and say why
+            rules, problem = _load_rules([service.settings.monitor_rules_path])[0], str(exc)
     store = service.store
     meta = store.get_meta(_SCHEDULE_META)
     last_run: dict[str, str] = dict(meta.body) if meta is not None else {}
@@ -300,7 +314,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Evaluate monitor rules (latency, errors, utilisation, capacity, drift) once against "
                     "Azure Monitor, or against bundled example data with --example.")
     p.add_argument("--rules", metavar="FILE|DIR",
-                   help="monitor rules (default: the example's, AMLGUARD_MONITOR_RULES, or policies/)")
+                   help="monitor rules (default: AMLGUARD_MONITOR_RULES or policies/, plus the example's own)")
     p.add_argument("--snapshot", action="append", metavar="PATH",
                    help="files standing in for the live inventory (anything `audit` takes); repeatable")
     p.add_argument("--example", metavar="DIR", help="read signals from a bundled example (e.g. examples/monitoring)")
@@ -364,7 +378,7 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
         source = example.source
         now = now or example.now
         snapshot = snapshot or example.snapshot
-        rules_path = rules_path or example.rules or None
+        rules_path = rules_path or [settings.monitor_rules_path, *example.rules]
     else:
         from amlguard.monitor.azure_monitor import AzureMonitor
 

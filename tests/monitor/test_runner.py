@@ -420,6 +420,12 @@ def test_drift_rule_reads_a_log_analytics_table_through_the_stand_in(
     assert query.startswith("CreditInputs_CL\n| where TimeGenerated >= datetime(2026-11-25T11:00:00Z)")
 
 
+def _dashboard_health(data: Any) -> dict[str, Any]:
+    from amlguard.reports import dashboard
+
+    return dashboard._health(data)
+
+
 def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None:
     """AMLGUARD_MONITOR_EXAMPLE: the monitor timer without Azure (local serve, function tests)."""
     alerts = LifecycleAlerts()
@@ -431,13 +437,21 @@ def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None
                       clock=lambda: clock[0])
     summary = run_monitors(service)
     latest = service.store.get_meta("monitor-latest")  # what the dashboard shows
+    from amlguard.reports.dashboard import collect
+
+    health = _dashboard_health(collect(service))
     service.close()
+    # the documented `serve --monitor-example` shows the drift panel: the example's drift rule ran
+    assert [d["resource"].rsplit("/", 3)[-3::2] for d in health["drift"]] == [["fraud-scoring", "blue"]]
     assert latest is not None and latest.body["at"] == clock[0].isoformat()
     shown = {(s["rule"], s["resource"]): s for s in latest.body["signals"]}
     assert shown[("AMLG-MON-LAT-001", BLUE)]["status"] == "fail" and len(shown) == summary["evaluated"]
     assert alerts.status("AMLG-MON-LAT-001", BLUE) == "pending"
     assert alerts.status("AMLG-MON-RES-001", BLUE) == "pending"
-    assert summary["failed"] == 4 and summary["errors"] == 0  # LAT-001, LAT-002, RES-001 blue; ERR-001 green
+    # LAT-001, LAT-002, RES-001, LAT-101 and DRIFT-101 on blue; ERR-001 on green: the pack's rules and the
+    # example's own, whose drift rule reads the recorded collector files at the recording's time
+    assert summary["failed"] == 6 and summary["errors"] == 0
+    assert shown[("AMLG-MON-DRIFT-101", BLUE)]["drifted_features"] == ["age", "income", "region"]
 
 
 def test_the_monitor_timer_function_runs_the_monitors(tmp_path: Path) -> None:
@@ -455,8 +469,9 @@ def test_the_monitor_timer_function_runs_the_monitors(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                          check=True, timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
-        ["AMLG-MON-ERR-001", "green", "pending"], ["AMLG-MON-LAT-001", "blue", "pending"],
-        ["AMLG-MON-LAT-002", "blue", "pending"], ["AMLG-MON-RES-001", "blue", "pending"]]
+        ["AMLG-MON-DRIFT-101", "blue", "firing"], ["AMLG-MON-ERR-001", "green", "pending"],
+        ["AMLG-MON-LAT-001", "blue", "pending"], ["AMLG-MON-LAT-002", "blue", "pending"],
+        ["AMLG-MON-LAT-101", "blue", "pending"], ["AMLG-MON-RES-001", "blue", "pending"]]
 
 
 def test_a_rule_never_heard_from_warns_after_an_hour_apart_from_breaches(tmp_path: Path,
