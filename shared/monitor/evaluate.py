@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from amlguard.errors import AmlguardError
+from amlguard.errors import AmlguardError, SourceError
 from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer
 from amlguard.monitor.rules import MonitorRule, expand_template
@@ -23,7 +23,7 @@ from amlguard.monitor.signals import (
     format_value,
     query_aggregation,
 )
-from amlguard.timeparse import format_duration
+from amlguard.timeparse import format_duration, seconds_or_none
 
 __all__ = ["MonitorResult", "MonitorSource", "evaluate_rules", "judge", "traffic_query"]
 
@@ -367,6 +367,25 @@ def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, st
     return str(expanded if expanded.is_absolute() else rule.drift.base_dir / expanded)
 
 
+_DATA_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson"}
+
+
+def _data_file(path: str) -> str:
+    """`path`, or the one data file in the folder it names (a data asset's local copy: an MLTable
+    folder or uri_folder next to its data)."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    found = sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES)
+    if len(found) != 1:
+        raise SourceError(f"{path}: a folder with {len(found)} CSV / Parquet / JSONL files; amlguard reads a "
+                          "data asset's local copy as one such file: keep one there, or name the file",
+                          source=path)
+    return found[0]
+
+
 def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now: datetime,
                env: Mapping[str, str] | None, baselines: dict[Any, Any]) -> Observation:
     from amlguard.monitor.drift import compute_drift, read_mdc_jsonl, read_table
@@ -376,21 +395,33 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
     # a replayed recording (ExampleSource with an anchor) holds collector files up to its own time
     now = getattr(source, "anchor", None) or now
     start = now - timedelta(seconds=rule.window)
-    baseline_path = _path(spec.baseline, rule, resource, env)
-    key = (baseline_path, spec.features)
-    if key not in baselines:
-        baselines[key] = read_table(baseline_path, list(spec.features) if spec.features else None)
-    baseline = baselines[key]
+    endpoint = resource.endpoint_name if resource.kind == "online_deployment" else resource.name
+    deployment = resource.name if resource.kind == "online_deployment" else None
+    collection = spec.current.get("collection", "model_inputs")
+
+    def collected(where: str, begin: datetime | None, end: datetime, what: str = collection) -> Any:
+        return read_mdc_jsonl(_path(where, rule, resource, env), endpoint=endpoint, deployment=deployment,
+                              collection=what, start=begin, end=end, columns=spec.features, env=env)
+
+    baseline: Mapping[str, Any]
+    if isinstance(spec.baseline, str):
+        baseline_path = _data_file(_path(spec.baseline, rule, resource, env))
+        key = (baseline_path, spec.features)
+        if key not in baselines:
+            baselines[key] = read_table(baseline_path, list(spec.features) if spec.features else None)
+        baseline = baselines[key]
+    else:  # recent past production data: Azure ML's reference offset defaults to twice the window
+        past = spec.baseline
+        until = now - timedelta(seconds=seconds_or_none(past.get("offset")) or 2 * rule.window)
+        span = seconds_or_none(past.get("window"))
+        baseline = collected(past["mdc"], until - timedelta(seconds=span) if span else None, until,
+                             past.get("collection") or collection)
     partial = False
     error: str | None = None
     kind = spec.current_kind
     current: Mapping[str, Any]
     if kind == "mdc":
-        endpoint = resource.endpoint_name if resource.kind == "online_deployment" else resource.name
-        deployment = resource.name if resource.kind == "online_deployment" else None
-        current = read_mdc_jsonl(_path(spec.current["mdc"], rule, resource, env), endpoint=endpoint,
-                                 deployment=deployment, collection=spec.current.get("collection", "model_inputs"),
-                                 start=start, end=now, columns=spec.features, env=env)
+        current = collected(spec.current["mdc"], start, now)
     elif kind == "file":
         current = read_table(_path(spec.current["file"], rule, resource, env),
                              list(spec.features) if spec.features else None)
@@ -401,7 +432,7 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
         current = {c: [row.get(c) for row in answer.rows] for c in answer.columns
                    if c not in ("TimeGenerated", spec.current["log_analytics"].get("time_column"))}
     rows = max((len(v) for v in current.values()), default=0)
-    if rows == 0:
+    if rows == 0 or not any(len(v) for v in baseline.values()):  # nothing to judge, or nothing to compare with
         return Observation(None, unit="features", partial=partial, error=error if partial else None)
     features = list(spec.features) if spec.features else [c for c in baseline if c in current]
     report = compute_drift(baseline, current, features=features, thresholds=spec.thresholds or None,

@@ -22,7 +22,7 @@ from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
 from amlguard.model import Finding, Resource, Status, severity_rank
 from amlguard.monitor.evaluate import Evaluated, MonitorResult, MonitorSource, evaluate_rules
-from amlguard.monitor.rules import NEVER_HEARD_SUFFIX, MonitorRule, load_monitor_rules, monitor_rule_of
+from amlguard.monitor.rules import NEVER_HEARD_SUFFIX, MonitorPack, MonitorRule, load_monitor_pack, monitor_rule_of
 from amlguard.monitor.signals import format_value
 from amlguard.timeparse import format_duration, parse_time
 
@@ -38,7 +38,8 @@ MONITORED_KINDS = ("online_deployment", "online_endpoint")
 _SCHEDULE_META = "monitor-schedule"
 _HEARD_META = "monitor-heard:"  # + rule id: {"heard": [key...], "watching": {key: since}} (see never_heard)
 _lock = threading.Lock()
-_last_good: dict[str, list[MonitorRule]] = {}
+_last_good: dict[str, MonitorPack] = {}
+_reported: set[str] = set()  # signals not run, logged once per process
 _sources: dict[int, tuple[Service, MonitorSource]] = {}
 
 
@@ -52,19 +53,24 @@ def rules_paths(settings: Settings) -> list[Path]:
     return [settings.monitor_rules_path, *example_rules(settings.monitor_example)]
 
 
-def _load_rules(paths: Sequence[Path]) -> tuple[list[MonitorRule], str | None]:
-    """The rules at `paths`, or the last good ones (and the problem) when the files are invalid."""
+def _load_rules(paths: Sequence[Path]) -> tuple[MonitorPack, str | None]:
+    """The rules at `paths`, or the last good ones (and the problem) when the files are invalid.
+    Signals of Azure ML monitor schedules that do not run are logged once each."""
     key = "|".join(str(p.resolve()) for p in paths)
     try:
-        rules = load_monitor_rules(paths)
+        pack = load_monitor_pack(paths)
     except PolicyError as exc:
         log.error("monitor rules under %s are invalid; keeping the last good rules:\n%s",
                   ", ".join(map(str, paths)), exc.render())
         with _lock:
-            return list(_last_good.get(key, [])), exc.render()
+            return _last_good.get(key) or MonitorPack([]), exc.render()
     with _lock:
-        _last_good[key] = rules
-    return rules, None
+        _last_good[key] = pack
+        fresh = [r.render() for r in pack.not_run if r.render() not in _reported]
+        _reported.update(fresh)
+    for text in fresh:
+        log.warning("Azure ML monitor signal %s", text)
+    return pack, None
 
 
 def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: datetime) -> list[MonitorRule]:
@@ -266,15 +272,18 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     and notification routes as audit findings. A (rule, resource) without data under
     `no_data: keep_state` gets no finding, so its alert stays as it is. Rules run on their own
     `every` (last runs are kept in the state store); `force` runs them all. Invalid rule files
-    keep the last good rules (`rules_error` in the summary). Returns a summary for the log.
+    keep the last good rules (`rules_error` in the summary); signals of Azure ML monitor schedules
+    that cannot run are listed in `not_run`. Returns a summary for the log.
     """
     now = now or service.clock()
     problem: str | None = None
+    not_run: list[str] = []
     if rules is None:
         try:
-            rules, problem = _load_rules(rules_paths(service.settings))
+            pack, problem = _load_rules(rules_paths(service.settings))
         except AmlguardError as exc:  # an unreadable example.yaml: the pack's rules, and say why
-            rules, problem = _load_rules([service.settings.monitor_rules_path])[0], str(exc)
+            pack, problem = _load_rules([service.settings.monitor_rules_path])[0], str(exc)
+        rules, not_run = pack.rules, [r.render() for r in pack.not_run]
     store = service.store
     meta = store.get_meta(_SCHEDULE_META)
     last_run: dict[str, str] = dict(meta.body) if meta is not None else {}
@@ -282,6 +291,8 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     summary: dict[str, Any] = {"at": now.isoformat(), "rules": len(rules), "due": [r.id for r in due]}
     if problem:
         summary["rules_error"] = problem
+    if not_run:  # signals of Azure ML monitor schedules amlguard cannot run, each with the reason
+        summary["not_run"] = not_run
     if not due:
         return summary
     listing = service.inventory.list(None)
@@ -384,7 +395,8 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
 
         source = AzureMonitor.from_env(settings.env)
     now = now or datetime.now(UTC)
-    rules = load_monitor_rules(rules_path if rules_path is not None else settings.monitor_rules_path)
+    pack = load_monitor_pack(rules_path if rules_path is not None else settings.monitor_rules_path)
+    rules = pack.rules
     resources = [r for r in _inventory(snapshot, settings) if r.kind in MONITORED_KINDS]
     try:
         result = evaluate_rules(rules, resources, source, now=now, env=settings.env)
@@ -406,10 +418,13 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
         payload = {"now": now.isoformat(), "summary": result.summary(),
                    "signals": [e.to_json() for e in result.evaluated],
                    "findings": [f.to_json() for f in result.findings],
-                   "transitions": [t.to_json() for t in transitions]}
+                   "transitions": [t.to_json() for t in transitions],
+                   "azureml_signals": [r.to_json() for r in pack.signals]}
         out.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
         out.write(render_table(result, now, transitions))
+        if pack.signals:
+            out.write("\nAzure ML monitor signals:\n" + "".join(f"  {r.render()}\n" for r in pack.signals))
     summary = result.summary()
     return 1 if summary["failed"] or summary["errors"] else 0
 
