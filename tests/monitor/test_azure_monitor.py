@@ -4,7 +4,6 @@ throttling, server errors, timeouts, malformed answers and no data."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,6 @@ from tests.standins.monitor import SUB, MonitorStandin, seed_world
 NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 START = NOW - timedelta(minutes=5)
 GRAIN = timedelta(minutes=1)
-
-
-@pytest.fixture
-def standin() -> Iterator[MonitorStandin]:
-    server = MonitorStandin()
-    server.start()
-    yield server
-    server.stop()
-    assert not server.violations, "amlguard asked the monitor stand-in for a secret"
 
 
 def settings(server: MonitorStandin, **overrides: Any) -> MonitorClientSettings:

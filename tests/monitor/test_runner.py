@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,15 +64,6 @@ class LifecycleAlerts:
     def status(self, rule: str, resource: str) -> str:
         state = self.states.get((rule, resource))
         return state.status if state else "inactive"
-
-
-@pytest.fixture
-def standin() -> Iterator[MonitorStandin]:
-    server = MonitorStandin()
-    server.start()
-    yield server
-    server.stop()
-    assert not server.violations
 
 
 def monitor_for(server: MonitorStandin) -> AzureMonitor:

@@ -5,7 +5,6 @@ pack's error-rate and data-collection rules firing on a stand-in that serves onl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,14 +75,6 @@ def test_a_total_of_a_per_minute_rate_is_its_average_times_minutes() -> None:
     assert combine(spec, [MetricSeries("r", spec.metric or "", {}, per_minute)], "total", 60.0) == (1.5, 3)
     five_minutes = [MetricPoint(NOW, average=2.0)]  # 2 errors a minute for a 5-minute grain
     assert combine(spec, [MetricSeries("r", spec.metric or "", {}, five_minutes)], "total", 300.0) == (10.0, 1)
-
-
-@pytest.fixture
-def standin() -> Iterator[MonitorStandin]:
-    server = MonitorStandin()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_default_error_and_data_collection_rules_fire_on_what_azure_serves(standin: MonitorStandin) -> None:
