@@ -33,7 +33,8 @@ from amlguard.policy.documents import (
 from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
 from amlguard.policy.operators import show
 from amlguard.policy.schema import kind_schema
-from amlguard.policy.valuetypes import Clock, parse_duration, parse_when
+from amlguard.policy.valuetypes import Clock, parse_duration
+from amlguard.timeparse import time_or_none
 from amlguard.yamlsource import LocatedDocument
 
 __all__ = [
@@ -161,7 +162,7 @@ def _parse_exemption(espec: dict[str, Any], path: str, file: str, doc: LocatedDo
     if not any(espec.get(k) for k in ("resources", "names", "resource_regex", "tags")):
         problem(path, "an exemption needs at least one selector: resources (id globs), names, "
                       "resource_regex or tags")
-    expires = parse_when(espec["expires"])
+    expires = time_or_none(espec["expires"])
     if expires is None:
         problem(f"{path}.expires", f"expected a date (2026-12-31) or timestamp, got {show(espec['expires'])}")
     try:
