@@ -19,12 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
     from amlguard.model import Finding
 
 __all__ = [
@@ -56,7 +58,8 @@ _log = logging.getLogger(__name__)
 class _Instruments:
     """The tracer and metric instruments, bound to one pair of providers."""
 
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None,
+                 meter_provider: metrics.MeterProvider | None = None) -> None:
         # The API's global getters return proxies that bind once a real provider is set, so the
         # default state (no setup) is a cheap no-op that starts exporting after setup_telemetry.
         self.tracer = (tracer_provider.get_tracer(INSTRUMENTATION_NAME) if tracer_provider
@@ -89,7 +92,8 @@ def _get() -> _Instruments:
     return _instruments
 
 
-def use_providers(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+def use_providers(tracer_provider: trace.TracerProvider | None = None,
+                  meter_provider: metrics.MeterProvider | None = None) -> None:
     """Send spans and metrics to these SDK providers instead of the global ones.
 
     For tests (an InMemorySpanExporter / InMemoryMetricReader) and for hosts that own their
@@ -274,7 +278,7 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(sp
 
 
 def configure_logging(json: bool = True, level: int | str = "INFO", *,
-                      stream: Any = None, http_level: int | str = "WARNING") -> logging.Handler:
+                      stream: TextIO | None = None, http_level: int | str = "WARNING") -> logging.Handler:
     """Install one root handler writing to stderr (or `stream`), JSON lines or text, with trace ids,
     and `secure_logging(http_level)`: HTTP request logs quiet, credentials redacted.
 
@@ -341,7 +345,7 @@ def setup_telemetry(env: Mapping[str, str]) -> TelemetryStatus:
     return _status
 
 
-def azure_monitor_credential(env: Mapping[str, str]) -> Any:
+def azure_monitor_credential(env: Mapping[str, str]) -> TokenCredential | None:
     """The Entra credential for Application Insights ingestion, or None for key-based ingestion.
 
     The deployment disables local (key) auth on Application Insights and sets
@@ -359,7 +363,7 @@ def azure_monitor_credential(env: Mapping[str, str]) -> Any:
 
 
 def _install(connection: str | None, console: bool, export_logs: bool = True,
-             credential: Any = None) -> TelemetryStatus:
+             credential: TokenCredential | None = None) -> TelemetryStatus:
     # Heavy imports stay here so a cold start that never exports pays nothing for them.
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
