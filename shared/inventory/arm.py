@@ -38,8 +38,10 @@ _ARM_DROP = frozenset({"type", "etag", "tenantid", "resourcegroup", "subscriptio
 _OPAQUE = frozenset({"tags", "traffic", "mirrortraffic", "environmentvariables", "properties",
                      "userassignedidentities", "collections"})
 _SECRET_KEYS = frozenset({"keys", "primarykey", "secondarykey"})  # amlguard never reads endpoint keys
-# A key's canonical name where it is not the snake_case of the ARM name, or that name and how its value converts.
-Rename = str | tuple[str, Callable[[Any], Any]]
+# A key's canonical name where it is not the snake_case of the ARM name; or that name and how its
+# value converts; or that name and the key each entry of a `{name: entry}` mapping (or list of
+# named entries) is given in the list azure-ai-ml makes of it (`{"resource_id": id, ...}`).
+Rename = str | tuple[str, Callable[[Any], Any] | str]
 _NO_RENAMES: Mapping[str, Rename] = {}
 
 
@@ -68,14 +70,19 @@ class _Arm:
                 if low in _SECRET_KEYS and not opaque:
                     continue
                 rename = renames.get(low) if renames and not opaque else None
-                convert = None
+                convert: Callable[[Any], Any] | str | None = None
                 if isinstance(rename, tuple):
                     rename, convert = rename
                 name = rename or (key if opaque or not isinstance(key, str) else camel_to_snake(key))
                 child_raw, child = f"{raw}.{key}", f"{canon}.{name}"
                 self.mark(child, child_raw)
-                out[name] = convert(item) if convert is not None else self.generic(
-                    item, child_raw, child, opaque=low in _OPAQUE and not opaque, renames=renames)
+                if convert is None or (isinstance(convert, str) and not isinstance(item, (dict, list))):
+                    out[name] = self.generic(item, child_raw, child, opaque=low in _OPAQUE and not opaque,
+                                             renames=renames)
+                elif isinstance(convert, str):
+                    out[name] = self.named_list(item, child_raw, child, convert, renames)
+                else:
+                    out[name] = convert(item)
             return out
         if isinstance(value, list):
             if not self.raw:  # no lines to carry (big JSON): only nested objects need converting
@@ -88,59 +95,26 @@ class _Arm:
             return result
         return value
 
-    def put(self, out: dict[str, Any], name: str, value: Any, raw: str, canon_prefix: str = "") -> str:
-        canon = f"{canon_prefix}{name}"
+    def put(self, out: dict[str, Any], name: str, value: Any, raw: str) -> None:
         out[name] = value
-        self.mark(canon, raw)
-        return canon
+        self.mark(name, raw)
+
+    def named_list(self, value: dict[Any, Any] | list[Any], raw: str, canon: str, label: str,
+                   renames: Mapping[str, Rename]) -> list[dict[str, Any]]:
+        """`{name: entry}` (or a list of entries with a `name`) as `[{label: name, **entry}]`."""
+        pairs = value.items() if isinstance(value, dict) else (
+            ((r.get("name"), r) if isinstance(r, dict) else (None, r)) for r in value)
+        out = []
+        for index, (name, entry) in enumerate(pairs):
+            entry_raw = f"{raw}.{name if isinstance(value, dict) else index}"
+            self.mark(f"{canon}.{index}", entry_raw)
+            item: dict[str, Any] = {label: name}
+            if isinstance(entry, dict):
+                item.update(self.generic(entry, entry_raw, f"{canon}.{index}", renames=renames))
+            out.append(item)
+        return out
 
     # -- special shapes --------------------------------------------------------------------
-    def identity(self, value: Any, raw: str) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else ""
-            if low == "userassignedidentities" and isinstance(item, dict):
-                canon = self.put(out, "user_assigned_identities", [], f"{raw}.{key}", "identity.")
-                for index, (rid, detail) in enumerate(item.items()):
-                    entry = {"resource_id": rid}
-                    if isinstance(detail, dict):
-                        entry.update(self.generic(detail, f"{raw}.{key}.{rid}", f"{canon}.{index}"))
-                    self.mark(f"{canon}.{index}", f"{raw}.{key}.{rid}")
-                    out["user_assigned_identities"].append(entry)
-            else:
-                name = camel_to_snake(key) if isinstance(key, str) else key
-                out[name] = self.generic(item, f"{raw}.{key}", f"identity.{name}")
-                self.mark(f"identity.{name}", f"{raw}.{key}")
-        return out
-
-    def managed_network(self, value: Any, raw: str) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else ""
-            if low == "outboundrules" and isinstance(item, (dict, list)):
-                canon = self.put(out, "outbound_rules", [], f"{raw}.{key}", "managed_network.")
-                pairs = item.items() if isinstance(item, dict) else (
-                    ((r.get("name"), r) if isinstance(r, dict) else (None, r)) for r in item or [])
-                for index, (rname, rule) in enumerate(pairs):
-                    rule_raw = f"{raw}.{key}.{rname if isinstance(item, dict) else index}"
-                    self.mark(f"{canon}.{index}", rule_raw)
-                    entry: dict[str, Any] = {"name": rname}
-                    if isinstance(rule, dict):
-                        for rkey, rval in rule.items():
-                            rn = camel_to_snake(rkey) if isinstance(rkey, str) else rkey
-                            entry[rn] = self.generic(rval, f"{rule_raw}.{rkey}", f"{canon}.{index}.{rn}")
-                            self.mark(f"{canon}.{index}.{rn}", f"{rule_raw}.{rkey}")
-                    out["outbound_rules"].append(entry)
-            else:
-                name = camel_to_snake(key) if isinstance(key, str) else key
-                out[name] = self.generic(item, f"{raw}.{key}", f"managed_network.{name}")
-                self.mark(f"managed_network.{name}", f"{raw}.{key}")
-        return out
-
     def private_endpoints(self, value: Any, raw: str) -> Any:
         if not isinstance(value, list):
             return value
@@ -185,12 +159,14 @@ _COLLECTOR: dict[str, Rename] = {"datacollectionmode": "enabled", "dataid": "dat
 _RESOURCES: dict[str, Rename] = {"containerresourcerequests": "requests", "containerresourcelimits": "limits",
                                  "gpu": "nvidia.com/gpu"}
 _CODE: dict[str, Rename] = {"codeid": "code"}
+_IDENTITY: dict[str, Rename] = {"userassignedidentities": ("user_assigned_identities", "resource_id")}
+_NETWORK: dict[str, Rename] = {"outboundrules": ("outbound_rules", "name")}
 # properties key -> (canonical name, or None for its snake_case; the renames below it)
 _SHAPED: dict[str, tuple[str | None, Mapping[str, Rename]]] = {
     "containerresourcerequirements": ("resources", _RESOURCES), "requestsettings": (None, _REQUEST),
     "livenessprobe": (None, _PROBE), "readinessprobe": (None, _PROBE), "startupprobe": (None, _PROBE),
     "scalesettings": (None, _SCALE), "retrysettings": (None, _RETRY), "datacollector": (None, _COLLECTOR),
-    "codeconfiguration": (None, _CODE)}
+    "codeconfiguration": (None, _CODE), "managednetwork": (None, _NETWORK)}
 _ARM_RENAMES = {"swaggeruri": "openapi_uri", "environmentid": "environment", "friendlyname": "display_name",
                 "scoringuri": "scoring_uri", "mirrortraffic": "mirror_traffic"}
 
@@ -225,7 +201,8 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
         if low == "properties" or low in _ARM_DROP:
             continue
         if low == "identity":
-            conv.put(fields, "identity", conv.identity(value, key), key)
+            identity = conv.generic(value, key, "identity", renames=_IDENTITY) if isinstance(value, dict) else value
+            conv.put(fields, "identity", identity, key)
         elif low == "sku" and isinstance(value, dict):
             conv.put(fields, "sku", conv.generic(value, key, "sku"), key)
             capacity = next((v for k, v in value.items() if str(k).lower() == "capacity"), None)
@@ -292,8 +269,6 @@ def _arm_properties(conv: _Arm, fields: dict[str, Any], props: Mapping[str, Any]
             name = name or camel_to_snake(key)
             shaped = conv.generic(value, raw, name, renames=renames) if isinstance(value, dict) else value
             conv.put(fields, name, shaped, raw)
-        elif low == "managednetwork":
-            conv.put(fields, "managed_network", conv.managed_network(value, raw), raw)
         elif low == "privateendpointconnections":
             conv.put(fields, "private_endpoint_connections", conv.private_endpoints(value, raw), raw)
         elif low == "model" and kind == Kind.BATCH_DEPLOYMENT and isinstance(value, dict):
