@@ -265,8 +265,8 @@ def _arm_properties(conv: _Arm, fields: dict[str, Any], props: Mapping[str, Any]
         elif low == "endpointcomputetype":
             conv.put(fields, "type", enum_or_keep(value), raw)
         elif low in _SHAPED:
-            name, renames = _SHAPED[low]
-            name = name or camel_to_snake(key)
+            given, renames = _SHAPED[low]
+            name = given or camel_to_snake(key)
             shaped = conv.generic(value, raw, name, renames=renames) if isinstance(value, dict) else value
             conv.put(fields, name, shaped, raw)
         elif low == "privateendpointconnections":

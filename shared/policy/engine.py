@@ -6,14 +6,14 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from amlguard.inventory.base import InventoryError
 from amlguard.model import Finding, Resource, Status
-from amlguard.policy.conditions import CompileContext, Node, compile_condition
+from amlguard.policy.conditions import CompileContext, Node, WorkspaceTags, compile_condition
 from amlguard.policy.operators import PolicyRegex, show
 from amlguard.policy.valuetypes import Clock
 
@@ -172,7 +172,7 @@ class Rule:
         return {name: p.default for name, p in self.parameters.items()}
 
     def compile(self, params: Mapping[str, Any], clock: Clock,
-                workspace_tags: Mapping[str, Mapping[str, str]] | None = None,
+                workspace_tags: WorkspaceTags | None = None,
                 problems: list[tuple[str, str]] | None = None) -> _Compiled:
         """Compile applies_when and require for `params`; problems go to `problems` if given."""
         ctx = CompileContext(params, clock, workspace_tags or {}, "resource")
@@ -201,31 +201,17 @@ def _kind(resource_kind: Any) -> str:
     return str(getattr(resource_kind, "value", resource_kind))
 
 
-class _ThreadTags(Mapping[str, Mapping[str, str]]):
+class _ThreadTags(threading.local):
     """Workspace name -> tags of the evaluation running in this thread.
 
     Override `when` conditions are compiled once per pack and read workspace tags through this
-    mapping, so concurrent evaluations of one pack (service threads) never see each other's.
+    view, so concurrent evaluations of one pack (service threads) never see each other's.
     """
 
-    def __init__(self) -> None:
-        self._local = threading.local()
+    tags: Mapping[str, Mapping[str, str]] = {}  # until this thread's first evaluation sets them
 
-    def set(self, tags: dict[str, dict[str, str]]) -> None:
-        self._local.tags = tags
-
-    def _tags(self) -> dict[str, dict[str, str]]:
-        tags: dict[str, dict[str, str]] = getattr(self._local, "tags", {})
-        return tags
-
-    def __getitem__(self, name: str) -> Mapping[str, str]:
-        return self._tags()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tags())
-
-    def __len__(self) -> int:
-        return len(self._tags())
+    def get(self, name: str, /) -> Mapping[str, str] | None:
+        return self.tags.get(name)
 
 
 _NO_OVERRIDES: frozenset[int] = frozenset()
@@ -285,9 +271,6 @@ class PolicyPack:
         """rule id -> title, description, rationale, remediation, severity, help_uri (for SARIF)."""
         return {rule.id: rule.metadata() for rule in self.rules}
 
-    def kinds(self) -> set[str]:
-        return set(self._by_kind)
-
     # ------------------------------------------------------------------ parameters
     def parameters_for(self, rule: Rule, override_ids: tuple[int, ...] = ()) -> dict[str, Any]:
         """Defaults, then --param / settings values, then matching overrides (most specific wins)."""
@@ -340,7 +323,7 @@ class PolicyPack:
             tags_by_workspace = {r.name: dict(r.tags) for r in items if _kind(r.kind) == "workspace" and r.tags}
             for name, given in (workspace_tags or {}).items():
                 tags_by_workspace.setdefault(name, dict(given))
-            self._workspace_tags.set(tags_by_workspace)
+            self._workspace_tags.tags = tags_by_workspace
         findings: list[Finding] = []
         append = findings.append
         plans = self._plans
