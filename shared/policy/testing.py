@@ -128,11 +128,7 @@ def _pack_dir(test: PolicyTestDocument, default: Path | None) -> Path:
 
 
 def _has_rules_flat(folder: Path) -> bool:
-    problems: list[Problem] = []
-    for file in sorted(folder.glob("*.y*ml")):
-        if any(d.kind == "AuditRules" for d in read_documents(file, problems=problems)):
-            return True
-    return False
+    return any(_has_rules(file) for file in sorted(folder.glob("*.y*ml")))
 
 
 def run_policy_tests(path: str | Path, *, policies: str | Path | None = None
