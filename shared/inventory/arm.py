@@ -116,6 +116,7 @@ class _Arm:
 
     # -- special shapes --------------------------------------------------------------------
     def private_endpoints(self, value: Any, raw: str) -> Any:
+        """Each connection with its `properties` flattened, as the SDK entities have them."""
         if not isinstance(value, list):
             return value
         out = []
@@ -127,16 +128,11 @@ class _Arm:
                 continue
             entry: dict[str, Any] = {}
             for key, item in conn.items():
-                if isinstance(key, str) and key.lower() == "properties" and isinstance(item, dict):
-                    # flatten the connection's properties, as the SDK entities do
-                    for pkey, pval in item.items():
-                        pname = camel_to_snake(pkey) if isinstance(pkey, str) else pkey
-                        entry[pname] = self.generic(pval, f"{conn_raw}.{key}.{pkey}", f"{canon}.{pname}")
-                        self.mark(f"{canon}.{pname}", f"{conn_raw}.{key}.{pkey}")
-                elif not (isinstance(key, str) and key.lower() == "type"):
-                    name = camel_to_snake(key) if isinstance(key, str) else key
-                    entry[name] = self.generic(item, f"{conn_raw}.{key}", f"{canon}.{name}")
-                    self.mark(f"{canon}.{name}", f"{conn_raw}.{key}")
+                low = key.lower() if isinstance(key, str) else ""
+                if low == "properties" and isinstance(item, dict):
+                    entry.update(self.generic(item, f"{conn_raw}.{key}", canon))
+                elif low != "type":
+                    entry.update(self.generic({key: item}, conn_raw, canon))
             state = entry.get("private_link_service_connection_state")
             if isinstance(state, dict) and "status" in state:
                 state["status"] = enum_or_keep(state["status"])
