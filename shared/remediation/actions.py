@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from amlguard.armid import ArmId
 from amlguard.model import Kind, Resource
 from amlguard.registry import Registry
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient  # imported lazily at run time: it costs ~1 s
 
 __all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "DisablePublicNetworkAccess", "SetTrafficZero", "Tag",
            "register", "zero_traffic"]
@@ -25,7 +28,7 @@ class ArmWriter(Protocol):
     and plain ARM calls for what the SDK does not cover (tags)."""
 
     def __call__(self, subscription: str, resource_group: str | None = None,
-                 workspace: str | None = None) -> Any: ...  # azure.ai.ml.MLClient (imported lazily)
+                 workspace: str | None = None) -> MLClient: ...
 
     def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any: ...
 
