@@ -349,21 +349,6 @@ def _schema_checked(documents: list[PolicyDocument], cache_dir: Path | None) -> 
     return marks
 
 
-def _load(path: Path, problems: list[Problem], *, parameters: Mapping[str, Any] | None,
-          environment: str | None, cache_dir: Path | None = None) -> PolicyPack | None:
-    _, loaded, unwritten = _check(path, problems, every_kind=False, cache_dir=cache_dir)
-    if problems:
-        return None
-    pack = _assemble(loaded, problems, parameters=parameters, environment=environment,
-                     sources=sorted({part.file for part in loaded}))
-    if pack is not None and unwritten:
-        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
-            unwritten[0].parent.mkdir(parents=True, exist_ok=True)
-            for mark in unwritten:
-                mark.touch()
-    return pack
-
-
 def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] | None = None,
               environment: str | None = None, cache_dir: Path | None = None) -> PolicyPack:
     """Load and compile the policy pack at `path` (None: the bundled pack).
@@ -376,9 +361,16 @@ def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] |
     """
     root = Path(path) if path is not None else default_policies_dir()
     problems: list[Problem] = []
-    pack = _load(root, problems, parameters=parameters, environment=environment, cache_dir=cache_dir)
+    _, loaded, unwritten = _check(root, problems, every_kind=False, cache_dir=cache_dir)
+    pack = None if problems else _assemble(loaded, problems, parameters=parameters, environment=environment,
+                                           sources=sorted({part.file for part in loaded}))
     if pack is None:
         raise PolicyError(sorted(problems, key=_problem_order))
+    if unwritten:
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
+            unwritten[0].parent.mkdir(parents=True, exist_ok=True)
+            for mark in unwritten:
+                mark.touch()
     return pack
 
 
