@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -239,13 +240,9 @@ class AuditReport:
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
-        counts = {"resources": len(self.resources), "passed": 0, "failed": 0, "exempt": 0, "errors": 0}
-        key = {"pass": "passed", "fail": "failed", "exempt": "exempt", "error": "errors"}
-        for finding in self.findings:
-            name = key.get(finding.status)
-            if name:
-                counts[name] += 1
-        return counts
+        tally = Counter(f.status for f in self.findings)
+        return {"resources": len(self.resources), "passed": tally["pass"], "failed": tally["fail"],
+                "exempt": tally["exempt"], "errors": tally["error"]}
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report of contract 2."""

@@ -20,6 +20,7 @@ from amlguard.inventory.options import ClientOptions
 from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
     from azure.core.credentials import TokenCredential
 
 __all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "describe_failure", "is_not_found"]
@@ -93,7 +94,7 @@ class ArmClients:
         self.credential = credential
         self.options = options or ClientOptions()
         self._lock = threading.RLock()
-        self._ml: dict[tuple[str, str | None, str | None], Any] = {}
+        self._ml: dict[tuple[str, str | None, str | None], MLClient] = {}
         self._transport: Any = None
         self._arm: Any = None
 
@@ -145,7 +146,7 @@ class ArmClients:
         return kwargs
 
     def ml_client(self, subscription: str, resource_group: str | None = None,
-                  workspace: str | None = None) -> Any:
+                  workspace: str | None = None) -> MLClient:
         """An MLClient for the workspace, or for the subscription / resource group (whose REST
         operations take the workspace per call). Built once per key: each builds ~20 service
         clients (5-50 ms)."""
@@ -199,7 +200,7 @@ class ArmClients:
         return response.json() if response.content else None
 
     def __call__(self, subscription: str, resource_group: str | None = None,
-                 workspace: str | None = None) -> Any:
+                 workspace: str | None = None) -> MLClient:
         return self.ml_client(subscription, resource_group, workspace)
 
 

@@ -19,6 +19,7 @@ from amlguard.inventory.live import ArmClients, LiveInventory, arm_to_resource, 
 from amlguard.inventory.options import ClientOptions
 from amlguard.inventory.recognize import ARM_TYPES
 from amlguard.model import Kind, Resource
+from amlguard.timeparse import seconds_or_none
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -64,17 +65,8 @@ def build_query(scope: Scope, kinds: tuple[str, ...] = tuple(AML_TYPES), *, reso
 
 
 def parse_resets_after(value: str | None) -> float:
-    """Seconds from `x-ms-user-quota-resets-after` (`hh:mm:ss`, fractions allowed); 0 if absent."""
-    if not value:
-        return 0.0
-    try:
-        parts = [float(p) for p in value.strip().split(":")]
-    except ValueError:
-        return 0.0
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + part
-    return max(seconds, 0.0)
+    """Seconds from `x-ms-user-quota-resets-after` (a TimeSpan, `hh:mm:ss`); 0 if absent or unreadable."""
+    return max(seconds_or_none(value, "wire") or 0.0, 0.0)
 
 
 @dataclass(slots=True)

@@ -35,7 +35,8 @@ from amlguard.policy.documents import (
 from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
 from amlguard.policy.operators import show
 from amlguard.policy.schema import kind_schema
-from amlguard.policy.valuetypes import Clock, parse_duration, parse_when
+from amlguard.policy.valuetypes import Clock, parse_duration
+from amlguard.timeparse import time_or_none
 from amlguard.yamlsource import LocatedDocument
 
 __all__ = [
@@ -164,7 +165,7 @@ def _parse_exemption(espec: dict[str, Any], path: str, file: str, doc: LocatedDo
     if not any(espec.get(k) for k in ("resources", "names", "resource_regex", "tags")):
         problem(path, "an exemption needs at least one selector: resources (id globs), names, "
                       "resource_regex or tags")
-    expires = parse_when(espec["expires"])
+    expires = time_or_none(espec["expires"])
     if expires is None:
         problem(f"{path}.expires", f"expected a date (2026-12-31) or timestamp, got {show(espec['expires'])}")
     try:
@@ -222,18 +223,16 @@ def _assemble(loaded: list[AuditRulesDocument], problems: list[Problem], *,
         exemptions.extend(part.exemptions)
     by_id = {r.id: r for r in rules}
     for part in loaded:
-        for index, exemption in enumerate(part.exemptions):
-            for rindex, rule_id in enumerate(exemption.rules):
+        named: list[tuple[str, Exemption | Override]] = [
+            *((f"exemptions.{i}", e) for i, e in enumerate(part.exemptions)),
+            *((f"overrides.{i}", o) for i, o in enumerate(part.overrides))]
+        for path, entry in named:  # a glob may match nothing yet; a plain id must name a rule
+            for rindex, rule_id in enumerate(entry.rules):
                 if not any(ch in rule_id for ch in "*?[") and rule_id not in by_id:
-                    path = f"exemptions.{index}.rules.{rindex}"
-                    problems.append((part.file, part.doc.line_of(path), path,
+                    problems.append((part.file, part.doc.line_of(f"{path}.rules.{rindex}"), f"{path}.rules.{rindex}",
                                      f"no rule {rule_id} in the pack; expected one of {', '.join(sorted(by_id))}"))
         for index, override in enumerate(part.overrides):
             path = f"overrides.{index}"
-            for rindex, rule_id in enumerate(override.rules):
-                if not any(ch in rule_id for ch in "*?[") and rule_id not in by_id:
-                    problems.append((part.file, part.doc.line_of(f"{path}.rules.{rindex}"), f"{path}.rules.{rindex}",
-                                     f"no rule {rule_id} in the pack"))
             targeted = [r for r in rules if override.targets(r)]
             for name in override.parameters:
                 if not any(name in r.parameters for r in targeted):

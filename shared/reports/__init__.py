@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from amlguard import __version__
 from amlguard.errors import ConfigError
+from amlguard.lazy import lazy_getattr
 from amlguard.model import SEVERITIES, AuditReport, Finding, severity_rank
 
 from ._common import ACTIONABLE
@@ -83,9 +83,6 @@ def render(
     raise ConfigError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)} (--format)")
 
 
-_LAZY = {"render_html": ".html", "render_junit": ".junit", "render_sarif": ".sarif", "sarif_log": ".sarif"}
-
-
 def render_chunks(report: AuditReport, fmt: str, *, color: bool | None = None,
                   show_passed: bool = False, show_fix: bool = False) -> Iterable[str]:
     """`render(report, fmt, ...)` as pieces to write one after the other: the JSON report is
@@ -96,14 +93,10 @@ def render_chunks(report: AuditReport, fmt: str, *, color: bool | None = None,
     return (render(report, fmt, color=color, show_passed=show_passed, show_fix=show_fix),)
 
 
-def __getattr__(name: str) -> Any:
-    # HTML (jinja2), JUnit (xml.etree) and SARIF load on first use: `amlguard audit` in table or
-    # JSON form and the Function App's cold start do not pay for them.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# HTML (jinja2), JUnit (xml.etree) and SARIF load on first use: `amlguard audit` in table or JSON
+# form and the Function App's cold start do not pay for them.
+__getattr__ = lazy_getattr(__name__, {"render_html": "html", "render_junit": "junit", "render_sarif": "sarif",
+                                      "sarif_log": "sarif"}, globals())
 
 
 def _threshold(fail_on: str | None) -> int | None:
