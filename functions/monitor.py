@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from functions.runtime import service
+from functions.runtime import after_alert_work, service
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships no annotations here
 log = logging.getLogger("amlguard.functions.monitor")
@@ -23,6 +23,7 @@ def monitor_timer(timer: func.TimerRequest) -> None:
         summary = run_monitors(service())
     log.info("monitor run: %s", summary)
     service().tick()
+    after_alert_work()
 
 
 @bp.function_name("alerts_timer")
@@ -30,4 +31,14 @@ def monitor_timer(timer: func.TimerRequest) -> None:
 def alerts_timer(timer: func.TimerRequest) -> None:
     """Advance alert timers (`for`, group_wait, repeat) and deliver the outbox with its retries."""
     stats = service().tick()
+    after_alert_work()
     log.info("alert tick: %s", stats)
+
+
+@bp.function_name("alerts_wake")
+@bp.queue_trigger(arg_name="msg", queue_name="%AMLGUARD_WAKE_QUEUE_NAME%", connection="AzureWebJobsStorage")
+def alerts_wake(msg: func.QueueMessage) -> None:
+    """A wake message became visible: alert work (group_wait, `for`, a retry) is due now."""
+    stats = service().tick()
+    after_alert_work(woken_by=msg.get_body())
+    log.info("alert wake %s: %s", msg.id, stats)

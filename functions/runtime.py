@@ -14,10 +14,12 @@ if TYPE_CHECKING:
 
     from amlguard.config import Settings
     from amlguard.service import Service
+    from functions.wake import WakeQueue
 
 _lock = threading.Lock()
 _settings: Settings | None = None
 _service: Service | None = None
+_wake: WakeQueue | None = None
 
 
 def settings() -> Settings:
@@ -43,19 +45,34 @@ def service() -> Service:
         with _lock:
             if _service is None:
                 from amlguard.service import Service
+                from functions.wake import attach
 
-                _service = Service.from_settings(current)
+                service = Service.from_settings(current)
+                global _wake
+                _wake = attach(service, current)
+                _service = service
     return _service
+
+
+def after_alert_work(woken_by: bytes | None = None) -> None:
+    """Schedule the wake-up for the next alert work this worker's service knows of (`woken_by`: the
+    body of the wake message that ran this work)."""
+    from functions.wake import schedule_next
+
+    if woken_by is not None and _wake is not None:
+        _wake.woken(woken_by)
+    schedule_next(service(), _wake)
 
 
 def reset() -> None:
     """Forget the settings and the service (tests and settings reloads)."""
-    global _service, _settings
+    global _service, _settings, _wake
     with _lock:
         if _service is not None:
             _service.close()
         _service = None
         _settings = None
+        _wake = None
 
 
 def create_http_app() -> ASGIApp:

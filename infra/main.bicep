@@ -95,6 +95,7 @@ var rgName = !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentNa
 var scopeSubscriptionList = empty(scopeSubscriptions) ? subscription().subscriptionId : replace(scopeSubscriptions, ' ', '')
 var scopeSubscriptionIds = split(scopeSubscriptionList, ',')
 var queueName = 'amlguard-sweep'
+var wakeQueueName = 'amlguard-wake'
 var deadLetterContainerName = 'amlguard-deadletter'
 var deploymentContainerName = 'app-package-${resourceToken}'
 
@@ -168,6 +169,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     deadLetterContainerName: deadLetterContainerName
     queueName: queueName
+    wakeQueueName: wakeQueueName
     stateTableName: stateTablePrefix
     logAnalyticsId: monitoring.outputs.logAnalyticsId
     skuName: storageSkuName
@@ -213,6 +215,7 @@ module function 'modules/function.bicep' = {
       AMLGUARD_STATE_TABLE_ENDPOINT: 'https://${storage.outputs.storageAccountName}.table.${environment().suffixes.storage}'
       AMLGUARD_STATE_TABLE_PREFIX: stateTablePrefix
       AMLGUARD_QUEUE_NAME: queueName
+      AMLGUARD_WAKE_QUEUE_NAME: wakeQueueName
       AMLGUARD_SWEEP_SCHEDULE: sweepSchedule
       AMLGUARD_MONITOR_SCHEDULE: monitorSchedule
       AMLGUARD_ALERTS_SCHEDULE: alertsSchedule

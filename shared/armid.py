@@ -22,7 +22,9 @@ ML_PROVIDER = "Microsoft.MachineLearningServices"
 # ARM's request URL limit; no real resource id comes near it (names are at most 260 characters).
 MAX_ID_LENGTH = 2048
 
-_SEGMENT = r"[^/\s]+"
+# a name or type: no `/`, no white space, and none of `\ # ?`, which ARM's URL parsing cannot take
+# (its naming rules: "don't use # in a resource name"); a subject carrying them is not a resource
+_SEGMENT = r"[^/\s\\#?]+"
 _ID = re.compile(
     rf"/subscriptions/(?P<subscription>{_SEGMENT})"
     rf"(?:/resourcegroups/(?P<resource_group>{_SEGMENT}))?"

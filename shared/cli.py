@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete looks for this line to complete `amlguard` in the shell)
 """The `amlguard` command line: audit, policy, drift, serve, silence, monitor.
 
 Each subcommand parses its arguments and hands over to the area that owns the work; exit codes
@@ -12,7 +13,8 @@ import ipaddress
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,31 +23,55 @@ from amlguard.errors import AmlguardError, ConfigError, PolicyError
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
+    from amlguard.model import AuditReport
 
 __all__ = ["main"]
 
 log = logging.getLogger("amlguard")
 
-_FORMATS = ("table", "json", "sarif", "junit", "html")
 _SEVERITIES = ("critical", "high", "medium", "low", "info", "none")
+_EXIT_CODES = """exit codes:
+  0  nothing at or above --fail-on and no diagnostic (or --soft-fail)
+  1  a failed or errored finding at or above --fail-on, or a diagnostic: a file or folder not read,
+     an inline suppression that is invalid or expired (unless --no-fail-on-diagnostics)
+  2  usage or configuration error: a bad flag or config file, an invalid policy pack, no Azure credential"""
 
 
 def _audit_parser(sub: Any) -> None:
+    # Defaults of the flags a project config file may set are None (see projectconfig): a flag given
+    # on the command line wins over the file, and `_AUDIT_DEFAULTS` fills in what neither set.
     p = sub.add_parser("audit", help="audit Azure ML YAML / ARM JSON files, or live workspaces",
-                       description="Audit endpoint, deployment and workspace definitions against the policy pack.")
+                       description="Audit endpoint, deployment and workspace definitions against the policy pack.",
+                       epilog=_EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="files or folders of Azure ML YAML or ARM JSON (omit to audit live Azure)")
-    p.add_argument("--policies", metavar="DIR", help="policy pack folder (default: the bundled policies/)")
-    p.add_argument("--format", choices=_FORMATS, default="table", help="report format (default: table)")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
-    p.add_argument("--fail-on", choices=_SEVERITIES, default="high", metavar="SEVERITY",
+    p.add_argument("--format", action="append", metavar="FMT[:PATH]",
+                   help="report format: table, json, sarif, junit or html, written to PATH (- for stdout); "
+                        "repeatable, one of them on stdout; with only FMT:PATH outputs the table still goes to "
+                        "stdout (default: table)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write the report of the --format given without :PATH to FILE")
+    p.add_argument("--fail-on", choices=_SEVERITIES, metavar="SEVERITY",
                    help="exit 1 when a failed or errored finding is at or above SEVERITY "
                         "(critical|high|medium|low|info|none; default: high)")
-    p.add_argument("--fail-on-diagnostics", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--fail-on-diagnostics", action=argparse.BooleanOptionalAction,
                    help="exit 1 when a file or folder could not be read or held nothing to audit "
                         "(default: on; --no-fail-on-diagnostics to only report them)")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p.add_argument("--show-passed", action="store_true", help="list passing checks in the table")
+    p.add_argument("--soft-fail", action="store_true", default=None,
+                   help="exit 0 whatever is found (outputs are still written; usage errors still exit 2)")
+    p.add_argument("--color", choices=("auto", "always", "never"))
+    p.add_argument("--show-passed", action="store_true", default=None, help="list passing checks in the table")
+    p.add_argument("--show-fix", action="store_true", default=None,
+                   help="print each failure's remediation whole in the table (default: its first sentence)")
+    p.add_argument("--exclude", action="append", metavar="GLOB",
+                   help="do not read files matching GLOB (relative to the audited folder, or as reported, e.g. "
+                        "'legacy/**', '*.json'); repeatable")
+    p.add_argument("--baseline", metavar="FILE", help="fail only on findings not recorded in this baseline file")
+    p.add_argument("--write-baseline", metavar="FILE",
+                   help="record today's failed findings in FILE (then they pass, as with --baseline FILE)")
+    p.add_argument("--config", metavar="FILE",
+                   help="project config file (default: the nearest .amlguard.yaml, or pyproject.toml with "
+                        "[tool.amlguard], from the first PATH upward)")
     from amlguard.inventory.config import add_live_arguments
     from amlguard.policy import add_policy_arguments
 
@@ -60,6 +86,9 @@ def _audit_parser(sub: Any) -> None:
     group.add_argument("--max-resources", metavar="N|N%",
                        help="with --remediate: refuse to act when more than N resources (or N%% of those "
                             "audited) would change")
+
+
+_AUDIT_DEFAULTS = {"fail_on": "high", "fail_on_diagnostics": True, "color": "auto"}
 
 
 def _serve_parser(sub: Any) -> None:
@@ -81,8 +110,10 @@ def _serve_parser(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="amlguard",
-        description="Policy-as-code governance and SLO / drift monitoring for Azure ML endpoints.")
+        prog="amlguard", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Policy-as-code governance and SLO / drift monitoring for Azure ML endpoints.",
+        epilog="exit codes: 0 success; 1 findings at or above --fail-on (audit), failed policy tests, breached "
+               "monitor rules;\n            2 usage or configuration error. `amlguard audit --help` says more.")
     parser.add_argument("--version", action="version", version=f"amlguard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _audit_parser(sub)
@@ -123,6 +154,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except AmlguardError as exc:
         print(f"amlguard: {exc}", file=sys.stderr)
         return 2
+    from amlguard.telemetry import secure_logging
+
+    # every command: an SDK's WARNING can carry a URL whose query is a SAS token (`drift --current`)
+    secure_logging(settings.http_log_level)
     if args_list and args_list[0] in _DELEGATED:
         import importlib
 
@@ -132,6 +167,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return int(runner(args_list[1:], settings=settings))
         return int(runner(args_list[1:]))
     parser = build_parser()
+    if "_ARGCOMPLETE" in settings.env:  # the shell asks for completions (register-python-argcomplete amlguard)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
@@ -169,48 +208,177 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from amlguard.policy import settings_from_args
-    from amlguard.reports import exit_code, render_chunks, use_color
-    from amlguard.service.pipeline import evaluate, load_policy_pack
+    from amlguard.policy import pack_from_args, settings_from_args
+    from amlguard.reports import FORMATS, exit_code, render_chunks, use_color
+    from amlguard.service.pipeline import evaluate
 
+    _project_config(args)
+    outputs = _outputs(args, FORMATS)
     settings = settings_from_args(args, settings)
-    pack = load_policy_pack(settings, cache_dir=_cache_dir(settings.env))
+    pack, whole = pack_from_args(args, settings, cache_dir=_cache_dir(settings.env))
+    if len(pack.rules) < len(whole.rules):
+        print(f"amlguard: auditing {len(pack.rules)} of the pack's {len(whole.rules)} rules (--rule / --skip-rule)",
+              file=sys.stderr)
+    excluded: list[str] = []
     if args.paths:
         from amlguard.inventory import load_paths
 
         missing = [p for p in args.paths if not Path(p).exists()]
         if missing:
             raise ConfigError(f"no such file or folder: {', '.join(missing)}")
-        result = load_paths(args.paths, workers=min(os.cpu_count() or 1, 8))
+        result = load_paths(args.paths, workers=min(os.cpu_count() or 1, 8),
+                            exclude=_excluder(args.exclude, excluded) if args.exclude else None)
+        if excluded:
+            print(f"amlguard: {len(excluded)} file(s) not read (--exclude): {', '.join(excluded[:5])}"
+                  + (", ..." if len(excluded) > 5 else ""), file=sys.stderr)
     else:
-        from amlguard.inventory.config import inventory_from_args
-
-        result = inventory_from_args(args, settings.env).list(None)
-    report = evaluate(pack, result.resources, result.errors, result.diagnostics)
+        result = _live_inventory(args, settings)
+    report = evaluate(pack, result.resources, result.errors, result.diagnostics,
+                      known_rules=[r.id for r in whole.rules])
+    _waive(report, args)
     if getattr(args, "remediate", False):
         from amlguard.remediation import remediate_from_args
 
         remediate_from_args(args, report, pack, settings)
     color = {"always": True, "never": False}.get(args.color)
-    if args.output:
-        color = False
-    chunks = render_chunks(report, args.format, show_passed=args.show_passed,
-                           color=use_color(sys.stdout, settings.env) if color is None else color)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.writelines(chunks)
+    for fmt, path in outputs:
+        chunks = render_chunks(report, fmt, show_passed=bool(args.show_passed), show_fix=bool(args.show_fix),
+                               color=False if path else use_color(sys.stdout, settings.env) if color is None else color)
+        if path is None:
+            sys.stdout.writelines(chunks)
+            continue
+        try:
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.writelines(chunks)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the {fmt} report to {path}: {exc.strerror or exc}") from exc
         summary = report.summary()
-        print(f"amlguard: wrote {args.format} report to {args.output} ({summary['resources']} resources, "
+        print(f"amlguard: wrote {fmt} report to {path} ({summary['resources']} resources, "
               f"{summary['failed']} failed, {summary['errors']} errors)", file=sys.stderr)
-    else:
-        sys.stdout.writelines(chunks)
-    if args.paths and not result.resources and not result.errors:
-        # the files named hold nothing to audit: a passing run would prove nothing (DESIGN contract 2)
+    if args.paths and not result.resources and not result.errors and (result.diagnostics or not excluded):
+        # the files named hold nothing to audit: a passing run would prove nothing (DESIGN contract 2);
+        # a configuration error, so --soft-fail (which forgives findings) does not hide it. Paths
+        # the user left out with --exclude are no such error: the run said so above
         print("amlguard: nothing was audited: no Azure ML resource in the paths named (the diagnostics say what "
               "each was read as); this is a configuration error (exit 2)", file=sys.stderr)
         return 2
-    return int(exit_code(report, None if args.fail_on == "none" else args.fail_on,
+    code = int(exit_code(report, None if args.fail_on == "none" else args.fail_on,
                          fail_on_diagnostics=args.fail_on_diagnostics))
+    if code and args.soft_fail:
+        print(f"amlguard: --soft-fail: exit 0, although findings at or above --fail-on {args.fail_on} or "
+              "diagnostics would fail this audit", file=sys.stderr)
+        return 0
+    return code
+
+
+def _project_config(args: argparse.Namespace) -> None:
+    """Fill in what the project config file sets and the command line does not, then the defaults."""
+    from amlguard.projectconfig import apply_config, find_config, read_config
+
+    if args.config and not Path(args.config).is_file():
+        raise ConfigError(f"--config {args.config}: no such file")
+    path = Path(args.config) if args.config else find_config(Path(args.paths[0] if args.paths else "."))
+    if path is not None:
+        apply_config(args, read_config(path))
+        print(f"amlguard: settings from {path}", file=sys.stderr)
+    for key, value in _AUDIT_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
+def _outputs(args: argparse.Namespace, formats: Sequence[str]) -> list[tuple[str, str | None]]:
+    """(format, file or None for stdout) of each report to write: `--format FMT[:PATH]` repeated,
+    `--output FILE` for the one given without a path; with only FMT:PATH outputs, the table on stdout."""
+    specs: list[tuple[str, str | None]] = []
+    for text in args.format or ["table"]:
+        fmt, _, path = text.partition(":")
+        if fmt.strip().lower() not in formats:
+            raise ConfigError(f"--format {text}: unknown format {fmt!r}; use one of {', '.join(formats)}, "
+                              "optionally with :PATH (e.g. sarif:amlguard.sarif)")
+        specs.append((fmt.strip().lower(), None if path in ("", "-") else path))
+    to_stdout = [fmt for fmt, path in specs if path is None]
+    if args.output:
+        if len(to_stdout) != 1:
+            raise ConfigError("--output FILE names the file of the one --format given without :PATH; with several "
+                              "reports, give each its file: --format json:report.json --format sarif:report.sarif")
+        return [(fmt, path or args.output) for fmt, path in specs]
+    if len(to_stdout) > 1:
+        raise ConfigError(f"only one report can go to standard output, not {', '.join(to_stdout)}: give the others "
+                          "a file (--format sarif:amlguard.sarif)")
+    return specs if to_stdout else [*specs, ("table", None)]
+
+
+def _excluder(patterns: Sequence[str], excluded: list[str]) -> Callable[[Any], bool]:
+    """Whether `--exclude` leaves a file out: a GLOB matched against its path relative to the
+    folder named on the command line, or as reported (relative to the working folder), or, for a
+    GLOB without `/`, against any one folder or file name on that path. Excluded files are listed."""
+    import fnmatch
+
+    def excluded_file(file: Any) -> bool:
+        relative = os.path.relpath(file.path, file.root).replace(os.sep, "/")
+        shown = file.display.replace(os.sep, "/")
+        names = relative.split("/")
+        for pattern in patterns:
+            glob = pattern.replace(os.sep, "/").rstrip("/")
+            if (fnmatch.fnmatch(relative, glob) or fnmatch.fnmatch(shown, glob)
+                    or any(fnmatch.fnmatch("/".join(names[:n]), glob) for n in range(1, len(names)))
+                    or ("/" not in glob and any(fnmatch.fnmatch(name, glob) for name in names))):
+                excluded.append(file.display)
+                return True
+        return False
+
+    return excluded_file
+
+
+def _waive(report: AuditReport, args: argparse.Namespace) -> None:
+    """The baseline, after the inline suppressions the pipeline applied: written from today's
+    failures with --write-baseline, applied with --baseline (a run that writes one applies it too)."""
+    if not (args.write_baseline or args.baseline):
+        return
+    from amlguard.policy.suppressions import apply_baseline, write_baseline
+
+    if args.write_baseline:
+        count = write_baseline(args.write_baseline, report)
+        print(f"amlguard: wrote {count} failed finding(s) to the baseline {args.write_baseline}", file=sys.stderr)
+    baseline = args.write_baseline or args.baseline
+    if baseline:
+        stale = apply_baseline(report, baseline)
+        if stale:
+            print(f"amlguard: {stale} entr{'y' if stale == 1 else 'ies'} of the baseline {baseline} match no finding "
+                  "any more (fixed, or the resource changed): --write-baseline to drop them", file=sys.stderr)
+
+
+def _live_inventory(args: argparse.Namespace, settings: Settings) -> Any:
+    """Read the live estate: a credential that cannot get a token is one configuration error (exit
+    2), not an error finding per resource; on a terminal, stderr shows how the sweep is going."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from amlguard.inventory.config import inventory_from_args
+
+    inventory = inventory_from_args(args, settings.env)
+    clients = inventory.clients  # type: ignore[attr-defined]
+    try:
+        clients.credential.get_token(clients.options.resource_manager.rstrip("/") + "/.default")
+    except ClientAuthenticationError as exc:
+        raise ConfigError(f"no Azure credential for the live audit: {exc.message or exc}\nsign in with `az login`, "
+                          "set AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_CLIENT_SECRET, or run where a managed "
+                          "identity is available") from exc
+    if not sys.stderr.isatty():
+        return inventory.list(None)
+    last = [0.0]
+
+    def show(text: str) -> None:
+        if time.monotonic() - last[0] >= 0.1:  # a terminal redrawn 10 times a second at most
+            last[0] = time.monotonic()
+            sys.stderr.write(f"\r\x1b[K{text}")
+            sys.stderr.flush()
+
+    inventory.progress = show  # type: ignore[attr-defined]
+    try:
+        return inventory.list(None)
+    finally:
+        sys.stderr.write("\r\x1b[K")
+        sys.stderr.flush()
 
 
 def _cache_dir(env: Mapping[str, str]) -> Path | None:
@@ -278,9 +446,10 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _configure_logging(level: str, http_level: str) -> None:
+    """Plain log lines for a person at a terminal, JSON lines for a log collector everywhere else."""
     from amlguard.telemetry import configure_logging
 
-    configure_logging(json=True, level=level.upper(), http_level=http_level)
+    configure_logging(json=not sys.stderr.isatty(), level=level.upper(), http_level=http_level)
 
 
 if __name__ == "__main__":  # pragma: no cover

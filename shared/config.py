@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amlguard.errors import ConfigError
+from amlguard.timeparse import seconds_or_none
 
 __all__ = ["SETTINGS", "RemediationSettings", "Setting", "Settings", "default_policies_dir", "number_setting"]
 
@@ -80,6 +81,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMLGUARD_MONITOR_LOGS_AUDIENCE", "AMLGUARD_MONITOR_LOGS_ENDPOINT", "monitor"),
     Setting("AMLGUARD_MONITOR_WORKSPACE_ID", "", "monitor"),
     Setting("AMLGUARD_MONITOR_CONCURRENCY", "8", "monitor"),
+    Setting("AMLGUARD_MONITOR_NO_DATA_AFTER", "1h", "monitor"),
     # state
     Setting("AMLGUARD_STATE_DIR", ".amlguard", "state"),
     Setting("AMLGUARD_OUTBOX_MAX_MESSAGES", "5000", "alerts"),
@@ -95,6 +97,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMLGUARD_MONITOR_SCHEDULE", "0 */5 * * * *", "functions"),
     Setting("AMLGUARD_ALERTS_SCHEDULE", "*/30 * * * * *", "functions"),
     Setting("AMLGUARD_QUEUE_NAME", "amlguard-sweep", "functions"),
+    Setting("AMLGUARD_WAKE_QUEUE_NAME", "amlguard-wake", "functions"),
+    Setting("AzureWebJobsStorage", "", "functions"),
+    Setting("AzureWebJobsStorage__queueServiceUri", "", "functions"),
     Setting("AMLGUARD_SWEEP_INTERVAL", "900", "serve"),
     # enforcement
     Setting("AMLGUARD_REMEDIATION_ENABLED", "false", "remediation"),
@@ -163,6 +168,14 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _duration(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    seconds = seconds_or_none(raw) if raw else default
+    if seconds is None or seconds < 0:
+        raise ConfigError(f"app setting {name}={raw!r} is not a duration; unset it or give e.g. 1h, 30m or 0 (off)")
+    return seconds
+
+
 @dataclass(frozen=True, slots=True)
 class RemediationSettings:
     """Background enforcement: off unless enabled; a brake on how many resources one run changes."""
@@ -183,6 +196,8 @@ class Settings:
     alerting_file: Path | None = None  # AMLGUARD_ALERTING
     monitor_rules: Path | None = None  # AMLGUARD_MONITOR_RULES (default: policies_dir)
     monitor_example: str | None = None  # AMLGUARD_MONITOR_EXAMPLE: replay recorded Azure Monitor data
+    # AMLGUARD_MONITOR_NO_DATA_AFTER: a monitor never heard from for a resource this long warns (0: never)
+    monitor_no_data_after: float = 3600.0
     state_dir: Path = Path(".amlguard")  # AMLGUARD_STATE_DIR
     state_backend: str = "sqlite"  # AMLGUARD_STATE_BACKEND: sqlite | table
     snapshot: tuple[str, ...] = ()  # AMLGUARD_SNAPSHOT: paths standing in for the live inventory
@@ -190,6 +205,7 @@ class Settings:
     resource_group: str | None = None  # AMLGUARD_SCOPE_RESOURCE_GROUP or AZURE_RESOURCE_GROUP
     workspace: str | None = None  # AZUREML_WORKSPACE_NAME
     queue_name: str = "amlguard-sweep"  # AMLGUARD_QUEUE_NAME
+    wake_queue_name: str = "amlguard-wake"  # AMLGUARD_WAKE_QUEUE_NAME: delayed alert wake-ups (Functions)
     sweep_schedule: str = "0 */15 * * * *"  # AMLGUARD_SWEEP_SCHEDULE (NCRONTAB)
     monitor_schedule: str = "0 */5 * * * *"  # AMLGUARD_MONITOR_SCHEDULE (NCRONTAB)
     alerts_schedule: str = "*/30 * * * * *"  # AMLGUARD_ALERTS_SCHEDULE (NCRONTAB)
@@ -219,6 +235,7 @@ class Settings:
             monitor_rules=Path(env["AMLGUARD_MONITOR_RULES"].strip())
             if (env.get("AMLGUARD_MONITOR_RULES") or "").strip() else None,
             monitor_example=(env.get("AMLGUARD_MONITOR_EXAMPLE") or "").strip() or None,
+            monitor_no_data_after=_duration(env, "AMLGUARD_MONITOR_NO_DATA_AFTER", 3600.0),
             state_dir=Path(env.get("AMLGUARD_STATE_DIR") or ".amlguard"),
             state_backend=(env.get("AMLGUARD_STATE_BACKEND") or "sqlite").strip().lower(),
             snapshot=_split(env.get("AMLGUARD_SNAPSHOT")),
@@ -226,6 +243,7 @@ class Settings:
             resource_group=env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or None,
             workspace=env.get("AZUREML_WORKSPACE_NAME") or None,
             queue_name=env.get("AMLGUARD_QUEUE_NAME") or "amlguard-sweep",
+            wake_queue_name=env.get("AMLGUARD_WAKE_QUEUE_NAME") or "amlguard-wake",
             sweep_schedule=env.get("AMLGUARD_SWEEP_SCHEDULE") or "0 */15 * * * *",
             monitor_schedule=env.get("AMLGUARD_MONITOR_SCHEDULE") or "0 */5 * * * *",
             alerts_schedule=env.get("AMLGUARD_ALERTS_SCHEDULE") or "*/30 * * * * *",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections import Counter
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["KINDS", "NO_PATHS", "SEVERITIES", "AuditReport", "Diagnostic", "Finding", "Kind", "Resource", "Severity",
            "Status", "severity_rank"]
@@ -78,6 +79,10 @@ _MISSING = object()
 NO_PATHS: frozenset[str] = frozenset()  # the shared empty `defaulted` / `templated`
 
 
+if TYPE_CHECKING:
+    from amlguard.policy.suppressions import Suppression
+
+
 @dataclass(slots=True)
 class Resource:
     """One Azure ML resource (workspace, endpoint, deployment, compute, registry, ...), normalised.
@@ -114,6 +119,9 @@ class Resource:
     defaulted: AbstractSet[str] = NO_PATHS
     templated: AbstractSet[str] = NO_PATHS
     live: bool = False  # True when read from the service (scoring URIs, private endpoints known)
+    # `# amlguard:ignore` comments of its YAML file (amlguard.policy.suppressions), shared by every
+    # resource of that file; applied after evaluation by every trigger's pipeline
+    suppressions: tuple[Suppression, ...] = ()
 
     @property
     def tags(self) -> dict[str, str]:
@@ -239,13 +247,9 @@ class AuditReport:
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
-        counts = {"resources": len(self.resources), "passed": 0, "failed": 0, "exempt": 0, "errors": 0}
-        key = {"pass": "passed", "fail": "failed", "exempt": "exempt", "error": "errors"}
-        for finding in self.findings:
-            name = key.get(finding.status)
-            if name:
-                counts[name] += 1
-        return counts
+        tally = Counter(f.status for f in self.findings)
+        return {"resources": len(self.resources), "passed": tally["pass"], "failed": tally["fail"],
+                "exempt": tally["exempt"], "errors": tally["error"]}
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report of contract 2."""

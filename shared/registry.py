@@ -3,7 +3,6 @@ second registration of a name is an error, iteration follows registration order 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["Registry"]
@@ -12,7 +11,7 @@ T = TypeVar("T")
 
 
 class Registry(dict[str, T], Generic[T]):
-    """A dict of registered elements; `add` and the `register` decorator refuse a taken name."""
+    """A dict of registered elements; `add` refuses a taken name."""
 
     def __init__(self, what: str) -> None:
         super().__init__()
@@ -25,11 +24,3 @@ class Registry(dict[str, T], Generic[T]):
                              f"give one of them another name")
         self[name] = element
         return element
-
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator form of `add`: `@REGISTRY.register("name")`."""
-
-        def decorate(element: T) -> T:
-            return self.add(name, element)
-
-        return decorate

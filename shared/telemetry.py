@@ -1,29 +1,33 @@
 """OpenTelemetry traces, metrics and trace-correlated JSON logs for amlguard.
 
-Importing this module costs only the OpenTelemetry API; the SDK and the Azure Monitor exporter
-are imported inside `setup_telemetry`, which exports to Azure Monitor when
-`APPLICATIONINSIGHTS_CONNECTION_STRING` is set, to the console (stderr) when
-`AMLGUARD_TELEMETRY_CONSOLE=1`, and nowhere otherwise.
+Importing this module costs nothing beyond the standard library: the OpenTelemetry API loads on
+the first span or instrument, and the SDK and the Azure Monitor exporter inside
+`setup_telemetry`, which exports to Azure Monitor when `APPLICATIONINSIGHTS_CONNECTION_STRING` is
+set, to the console (stderr) when `AMLGUARD_TELEMETRY_CONSOLE=1`, and nowhere otherwise.
 """
 
 from __future__ import annotations
 
+import functools
 import json as _json
 import logging
 import re
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from opentelemetry import metrics, trace
-from opentelemetry.trace import Span, Status, StatusCode
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from opentelemetry import metrics, trace
+    from opentelemetry.trace import Span
+
+    from amlguard.model import Finding
 
 __all__ = [
     "HTTP_LOGGERS",
@@ -37,7 +41,6 @@ __all__ = [
     "redact",
     "secure_logging",
     "setup_telemetry",
-    "shutdown_telemetry",
     "span",
     "use_providers",
 ]
@@ -55,7 +58,10 @@ _log = logging.getLogger(__name__)
 class _Instruments:
     """The tracer and metric instruments, bound to one pair of providers."""
 
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None,
+                 meter_provider: metrics.MeterProvider | None = None) -> None:
+        from opentelemetry import metrics, trace
+
         # The API's global getters return proxies that bind once a real provider is set, so the
         # default state (no setup) is a cheap no-op that starts exporting after setup_telemetry.
         self.tracer = (tracer_provider.get_tracer(INSTRUMENTATION_NAME) if tracer_provider
@@ -88,7 +94,8 @@ def _get() -> _Instruments:
     return _instruments
 
 
-def use_providers(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+def use_providers(tracer_provider: trace.TracerProvider | None = None,
+                  meter_provider: metrics.MeterProvider | None = None) -> None:
     """Send spans and metrics to these SDK providers instead of the global ones.
 
     For tests (an InMemorySpanExporter / InMemoryMetricReader) and for hosts that own their
@@ -106,6 +113,8 @@ def span(name: str, **attrs: Any) -> Iterator[Span]:
     Attributes whose value is None are left out; others are converted to str unless they are
     bool/int/float. An exception marks the span as an error, is recorded on it and re-raised.
     """
+    from opentelemetry.trace import Status, StatusCode
+
     tracer = _get().tracer
     with tracer.start_as_current_span(name, attributes=_attributes(attrs),
                                       record_exception=False, set_status_on_exception=False) as current:
@@ -130,20 +139,17 @@ def _attributes(attrs: Mapping[str, Any]) -> dict[str, Any]:
 _FINDING_KEY = attrgetter("rule", "status", "severity")
 
 
-def record_findings(findings: Iterable[Any]) -> None:
-    """Count findings by rule, status and severity (objects with those attributes, or dicts)."""
+def record_findings(findings: Iterable[Finding]) -> None:
+    """Count findings by rule, status and severity."""
+    if _instruments is None and "opentelemetry.metrics" not in sys.modules:
+        # Nothing can have installed a meter provider before the API was imported, and the API's
+        # default provider drops what it is given: skipping is exact, and spares `amlguard audit`
+        # the API's import.
+        return
     counter = _get().findings
-    items = findings if isinstance(findings, list) else list(findings)
-    try:  # objects that have the three attributes (Findings): counted in C, 40k in ~5 ms
-        raw = Counter(map(_FINDING_KEY, items))
-    except AttributeError:  # dicts, or objects without them
-        raw = Counter((f.get("rule"), f.get("status"), f.get("severity")) if isinstance(f, Mapping) else
-                      (getattr(f, "rule", ""), getattr(f, "status", ""), getattr(f, "severity", "")) for f in items)
-    totals: Counter[tuple[str, str, str]] = Counter()
-    for (rule, status, severity), count in raw.items():
-        totals[(str(rule or ""), str(status or ""), str(severity or ""))] += count
-    for (rule, status, severity), count in totals.items():
-        counter.add(count, {"rule": rule, "status": status, "severity": severity})
+    # counted in C (40k findings in ~5 ms); a field left None is counted as ""
+    for (rule, status, severity), count in Counter(map(_FINDING_KEY, findings)).items():
+        counter.add(count, {"rule": str(rule or ""), "status": str(status or ""), "severity": str(severity or "")})
 
 
 def record_notification(receiver: str, ok: bool, latency_s: float, *, kind: str | None = None,
@@ -173,6 +179,8 @@ class TraceContextFilter(logging.Filter):
     """Adds `trace_id` / `span_id` (hex, or None outside a span) to every record it sees."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        from opentelemetry import trace
+
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
             record.trace_id = format(context.trace_id, "032x")
@@ -212,20 +220,32 @@ class JsonFormatter(logging.Formatter):
 # Slack the URL is the credential) and azure-core's HttpLoggingPolicy every request and response.
 HTTP_LOGGERS = ("httpx", "httpcore", "azure", "urllib3")
 
-# A URL: scheme, optional user:password@, host and path, optional query (?...).
-_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@'\"<>]*@)?([^\s?#'\"<>]*)(\?[^\s#'\"<>]*)?")
-# Webhook paths that are the credential: Slack's /services/T../B../<token>, Office 365's /webhookb2/...
-_SECRET_PATH = re.compile(r"(?i)(/services/|/webhookb2/).*")
-# key=value secrets outside URLs: SAS and connection strings, form bodies, headers.
-_SECRET_PAIR = re.compile(r"(?i)\b(sig|code|token|access_token|client_secret|secret|password|AccountKey|"
-                          r"SharedAccessKey|SharedAccessSignature)=([^&\s;,'\"]+)")
-_BEARER = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+")
 REDACTED = "REDACTED"
+
+
+class _Patterns:
+    """The redaction patterns, compiled on first use: compiling them costs more than the rest of
+    this module's import, and a CLI run that logs nothing never needs them."""
+
+    def __init__(self) -> None:
+        # A URL: scheme, optional user:password@, host and path, optional query (?...).
+        self.url = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#@'\"<>]*@)?([^\s?#'\"<>]*)(\?[^\s#'\"<>]*)?")
+        # Webhook paths that are the credential: Slack's /services/T../B../<token>, Office 365's /webhookb2/...
+        self.secret_path = re.compile(r"(?i)(/services/|/webhookb2/).*")
+        # key=value secrets outside URLs: SAS and connection strings, form bodies, headers.
+        self.secret_pair = re.compile(r"(?i)\b(sig|code|token|access_token|client_secret|secret|password|"
+                                      r"AccountKey|SharedAccessKey|SharedAccessSignature)=([^&\s;,'\"]+)")
+        self.bearer = re.compile(r"(?i)\bBearer\s+[A-Za-z0-9._~+/=-]+")
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    return _Patterns()
 
 
 def _redact_url(match: re.Match[str]) -> str:
     scheme, userinfo, rest, query = match.group(1), match.group(2), match.group(3), match.group(4)
-    rest = _SECRET_PATH.sub(rf"\1{REDACTED}", rest)
+    rest = _patterns().secret_path.sub(rf"\1{REDACTED}", rest)
     return f"{scheme}{f'{REDACTED}@' if userinfo else ''}{rest}{f'?{REDACTED}' if query else ''}"
 
 
@@ -233,11 +253,11 @@ def redact(text: str) -> str:
     """`text` without credentials: URL queries and user:password, Slack / Office webhook paths,
     `sig=` / `code=` / `token=` / AccountKey=... values and bearer tokens become REDACTED."""
     if "://" in text:
-        text = _URL.sub(_redact_url, text)
+        text = _patterns().url.sub(_redact_url, text)
     if "=" in text:
-        text = _SECRET_PAIR.sub(rf"\1={REDACTED}", text)
+        text = _patterns().secret_pair.sub(rf"\1={REDACTED}", text)
     if "earer" in text:
-        text = _BEARER.sub(f"Bearer {REDACTED}", text)
+        text = _patterns().bearer.sub(f"Bearer {REDACTED}", text)
     return text
 
 
@@ -268,11 +288,13 @@ _PLAIN = logging.Formatter()
 
 def secure_logging(http_level: int | str = "WARNING") -> None:
     """Quiet the HTTP stacks' request logs to `http_level` and redact credentials in every handler
-    on the root logger (ours, or the Azure Functions host's). Idempotent."""
+    on the root logger (ours, or the Azure Functions host's) and in `logging.lastResort`, which
+    prints WARNING records when a process (a CLI command) has no handler. Idempotent."""
     level = http_level.upper() if isinstance(http_level, str) else http_level
     for name in HTTP_LOGGERS:
         logging.getLogger(name).setLevel(level)
-    for handler in logging.getLogger().handlers:
+    handlers = [*logging.getLogger().handlers, *([logging.lastResort] if logging.lastResort else [])]
+    for handler in handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
 
@@ -281,7 +303,7 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [trace=%(trace_id)s span=%(sp
 
 
 def configure_logging(json: bool = True, level: int | str = "INFO", *,
-                      stream: Any = None, http_level: int | str = "WARNING") -> logging.Handler:
+                      stream: TextIO | None = None, http_level: int | str = "WARNING") -> logging.Handler:
     """Install one root handler writing to stderr (or `stream`), JSON lines or text, with trace ids,
     and `secure_logging(http_level)`: HTTP request logs quiet, credentials redacted.
 
@@ -309,17 +331,11 @@ def configure_logging(json: bool = True, level: int | str = "INFO", *,
 class TelemetryStatus:
     """What `setup_telemetry` configured (exporters by name) so callers can log it once."""
 
-    exporters: list[str] = field(default_factory=list)
+    exporters: list[str] = field(default_factory=list)  # empty: nothing is exported
     reason: str = ""
-
-    @property
-    def enabled(self) -> bool:
-        """True when any exporter is active."""
-        return bool(self.exporters)
 
 
 _status: TelemetryStatus | None = None
-_providers: list[Any] = []
 
 
 def setup_telemetry(env: Mapping[str, str]) -> TelemetryStatus:
@@ -354,7 +370,7 @@ def setup_telemetry(env: Mapping[str, str]) -> TelemetryStatus:
     return _status
 
 
-def azure_monitor_credential(env: Mapping[str, str]) -> Any:
+def azure_monitor_credential(env: Mapping[str, str]) -> TokenCredential | None:
     """The Entra credential for Application Insights ingestion, or None for key-based ingestion.
 
     The deployment disables local (key) auth on Application Insights and sets
@@ -372,7 +388,7 @@ def azure_monitor_credential(env: Mapping[str, str]) -> Any:
 
 
 def _install(connection: str | None, console: bool, export_logs: bool = True,
-             credential: Any = None) -> TelemetryStatus:
+             credential: TokenCredential | None = None) -> TelemetryStatus:
     # Heavy imports stay here so a cold start that never exports pays nothing for them.
     from opentelemetry._logs import set_logger_provider
     from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -413,27 +429,17 @@ def _install(connection: str | None, console: bool, export_logs: bool = True,
         readers.append(PeriodicExportingMetricReader(
             ConsoleMetricExporter(out=sys.stderr), export_interval_millis=60_000))
         exporters.append("console")
+    # every provider flushes and shuts down at process exit by itself (the SDK's shutdown_on_exit)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    from opentelemetry import metrics, trace
+
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    _providers.extend([tracer_provider, meter_provider])
     if connection and export_logs:
         set_logger_provider(logger_provider)
         # Python logging -> App Insights `traces`, carrying the active span's ids.
         handler = LoggingHandler(level=logging.INFO, logger_provider=logger_provider)
         handler.addFilter(RedactingFilter())
         logging.getLogger().addHandler(handler)
-        _providers.append(logger_provider)
     return TelemetryStatus(exporters=exporters)
 
-
-def shutdown_telemetry(timeout_s: float = 5.0) -> None:
-    """Flush and shut down what `setup_telemetry` installed (call at process exit)."""
-    deadline = time.monotonic() + timeout_s
-    for provider in _providers:
-        remaining = max(0.0, deadline - time.monotonic())
-        try:
-            provider.force_flush(int(remaining * 1000))
-            provider.shutdown()
-        except Exception:
-            _log.debug("telemetry provider shutdown failed", exc_info=True)

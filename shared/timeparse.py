@@ -57,8 +57,8 @@ def parse_duration(value: object, form: DurationForm = "policy") -> timedelta:
             found = _short(text, _SHORT[form], problem)
     except OverflowError:  # longer than timedelta holds (about 2.7 million years), or infinite
         raise ValueError(problem + " (too long)") from None
-    if form == "prometheus" and found < timedelta(0):
-        raise ValueError(problem)
+    if form != "wire" and found < timedelta(0):  # a wait, a window or an age is never negative
+        raise ValueError(problem + " (negative)")
     return found
 
 

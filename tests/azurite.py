@@ -1,6 +1,6 @@
-"""Pytest plugin: Azurite Table and Blob services for the whole session, started from node_modules.
+"""Pytest plugin: Azurite Table, Blob and Queue services for the whole session, started from node_modules.
 
-Use the `azurite_table` fixture (a connection string) or `azurite_blob` (an account URL). Load it with
+Use the `azurite_table` or `azurite_queue` fixture (a connection string) or `azurite_blob` (an account URL). Load it with
 `pytest_plugins` (tests/conftest.py does). The account
 key below is Azurite's published development key (it opens nothing outside the emulator).
 """
@@ -91,3 +91,11 @@ def azurite_blob() -> Iterator[str]:
     """Account URL of a fresh Azurite Blob service (`http://127.0.0.1:PORT/devstoreaccount1`); the
     account key is DEV_KEY."""
     yield from _serve("blob", "AMLGUARD_TEST_AZURITE_BLOB", lambda port: f"http://127.0.0.1:{port}/{DEV_ACCOUNT}")
+
+
+@pytest.fixture(scope="session")
+def azurite_queue() -> Iterator[str]:
+    """Connection string of a fresh Azurite Queue service (the Function App's wake queue)."""
+    yield from _serve("queue", "AMLGUARD_TEST_AZURITE_QUEUE", lambda port: (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"QueueEndpoint=http://127.0.0.1:{port}/{DEV_ACCOUNT};"))

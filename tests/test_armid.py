@@ -32,6 +32,7 @@ def test_parse_kinds_and_names(text, kind, name, short):
     "", "garbage", f"garbage{WS}", f"https://evil.example{WS}", f"../../etc/passwd{WS}",
     f"{WS}/onlineEndpoints", f"{WS}/onlineEndpoints/../x", f"/subscriptions/{SUB}/resourceGroups/r g",
     "/subscriptions//resourceGroups/rg", "/" + "x" * MAX_ID_LENGTH, None, 42,
+    f"{WS}/onlineEndpoints/a\\b", f"{WS}/onlineEndpoints/a#b", f"{WS}/onlineEndpoints/a?code=x",
 ])
 def test_malformed_ids_are_refused(text):
     assert ArmId.parse(text) is None

@@ -18,7 +18,7 @@ from amlguard.remediation.actions import register as register_action
 
 def test_registry_keeps_registration_order_and_refuses_a_taken_name() -> None:
     widgets: Registry[int] = Registry("widget")
-    assert widgets.register("b")(2) == 2
+    widgets.add("b", 2)
     widgets.add("a", 1)
     assert list(widgets) == ["b", "a"] and widgets["a"] == 1
     with pytest.raises(ValueError, match=r"widget 'a' is registered twice \(1 and 3\); give one of them another"):

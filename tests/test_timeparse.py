@@ -58,7 +58,7 @@ REFUSED = [
     ("prometheus", "", "not a duration"), ("prometheus", "5 m", "not a duration"),
     ("prometheus", "1.5h", "not a duration"), ("prometheus", "m", "not a duration"),
     ("prometheus", "4hours", "not a duration"), ("prometheus", "-1s", "not a duration"),
-    ("prometheus", "-PT1S", "not a duration"),
+    ("prometheus", "-PT1S", "not a duration"), ("policy", "-PT5M", "negative"), ("policy", -30, "negative"),
     ("wire", "5m", "not a duration"), ("wire", "1:2", "not a duration"), ("wire", "PT", "not a duration"),
 ]
 

@@ -18,6 +18,8 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from amlguard.monitor.signals import METRIC_AGGREGATIONS
+
 HERE = Path(__file__).resolve().parent
 NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 GRAINS = 20  # one-minute grains before NOW: enough for the 15-minute windows
@@ -41,26 +43,26 @@ def _wobble(value: float, i: int, amplitude: float = 0.03) -> float:
     return round(value * (1 + amplitude * math.sin(i * 1.7)), 3)
 
 
-def _points(value: float | None, steady: bool = False) -> list[dict[str, object]]:
+def _points(value: float | None, offered: tuple[str, ...], steady: bool = False) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for i in range(GRAINS):
         t = NOW - timedelta(minutes=GRAINS - i)
         point: dict[str, object] = {"timeStamp": t.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        if value is not None:
-            v = value if steady else _wobble(value, i)
-            point.update({"average": v, "minimum": v, "maximum": v, "total": v, "count": 1.0})
+        if value is not None:  # only the aggregations Azure Monitor offers for the metric
+            point.update(dict.fromkeys(offered, value if steady else _wobble(value, i)))
         out.append(point)
     return out
 
 
 def _metric(resource_id: str, name: str, unit: str, series: list[tuple[dict[str, str], float | None]]) -> dict:
+    offered = METRIC_AGGREGATIONS["deployment" if "/deployments/" in resource_id else "endpoint"][name]
     return {
         "id": f"{resource_id}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
         "name": {"value": name, "localizedValue": name}, "displayDescription": "", "unit": unit,
         "errorCode": "Success",
         "timeseries": [{"metadatavalues": [{"name": {"value": k, "localizedValue": k}, "value": v}
                                            for k, v in dims.items()],
-                        "data": _points(value, steady=name in STEADY)}
+                        "data": _points(value, offered, steady=name in STEADY)}
                        for dims, value in series],
     }
 

@@ -23,6 +23,9 @@ param deadLetterContainerName string
 @description('Fan-out queue the sweep timer fills and audit_workspace drains.')
 param queueName string
 
+@description('Queue of delayed alert wake-ups that alerts_wake drains.')
+param wakeQueueName string
+
 @description('Table that holds alert state, notification log and seen event ids.')
 param stateTableName string
 
@@ -137,6 +140,18 @@ resource sweepPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queue
   name: '${queueName}-poison'
 }
 
+// Delayed alert wake-ups (functions/wake.py): a message invisible until a group's group_wait ends
+// runs the alert tick then; alerts_wake drains it, and a failing one lands in its poison queue.
+resource wakeQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: wakeQueueName
+}
+
+resource wakePoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${wakeQueueName}-poison'
+}
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -198,5 +213,6 @@ output tableEndpoint string = storage.properties.primaryEndpoints.table
 output deploymentContainerName string = deploymentContainer.name
 output deadLetterContainerName string = deadLetterContainer.name
 output queueName string = sweepQueue.name
+output wakeQueueName string = wakeQueue.name
 output poisonQueueName string = sweepPoisonQueue.name
 output stateTableName string = stateTable.name

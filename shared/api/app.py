@@ -26,6 +26,7 @@ from amlguard import __version__
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, PolicyError
 from amlguard.events import EventParseError, parse_webhook, watched_id
+from amlguard.timeparse import time_or_none
 
 if TYPE_CHECKING:
     from amlguard.service import Service
@@ -345,10 +346,8 @@ def create_app(settings: Settings, *, service: Service | None = None,
 
     @app.post("/api/silences", tags=["alerts"], status_code=201)
     def add_silence(req: SilenceRequest) -> dict[str, Any]:
-        from amlguard.events.parse import _parse_time
-
-        ends_at = _parse_time(req.ends_at)
-        starts_at = _parse_time(req.starts_at) if req.starts_at else None
+        ends_at = time_or_none(req.ends_at)
+        starts_at = time_or_none(req.starts_at) if req.starts_at else None
         if ends_at is None or (req.starts_at and starts_at is None):
             raise HTTPException(400, "ends_at / starts_at must be ISO-8601 times, e.g. 2026-12-01T00:00:00Z")
         service_obj = get_service()

@@ -1,21 +1,7 @@
-"""Event Grid and CloudEvents deliveries: parsing, handshakes, and what each event asks for."""
+"""Event Grid and CloudEvents deliveries: parsing, handshakes, and what each event asks for.
 
-from amlguard.events.parse import (
-    EventParseError,
-    ParsedEvent,
-    WebhookDelivery,
-    from_function_event,
-    parse_event_dict,
-    parse_webhook,
-    watched_id,
-)
+The package's public names are those of amlguard.events.parse, listed once, in its `__all__`.
+"""
 
-__all__ = [
-    "EventParseError",
-    "ParsedEvent",
-    "WebhookDelivery",
-    "from_function_event",
-    "parse_event_dict",
-    "parse_webhook",
-    "watched_id",
-]
+from amlguard.events.parse import *  # noqa: F403
+from amlguard.events.parse import __all__ as __all__

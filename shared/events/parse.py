@@ -33,6 +33,8 @@ VALIDATION_EVENT = "microsoft.eventgrid.subscriptionvalidationevent"
 WRITE_EVENT = "microsoft.resources.resourcewritesuccess"
 DELETE_EVENT = "microsoft.resources.resourcedeletesuccess"
 MODEL_DEPLOYED_EVENT = "microsoft.machinelearningservices.modeldeployed"
+# ServiceComputeType of v1 web services (ACI, AKS: the event schema's examples, azure-facts §3.2)
+_V1_SERVICE_COMPUTE = frozenset({"ACI", "AKS"})
 
 _OPERATION = re.compile(
     r"^microsoft\.machinelearningservices/(?:workspaces"
@@ -185,13 +187,20 @@ def _classify(event: ParsedEvent) -> ParsedEvent:
         return event
     if etype == MODEL_DEPLOYED_EVENT:
         service = _ci_get(data, "ServiceName")
+        compute = str(_ci_get(data, "ServiceComputeType") or "").strip()
         workspace = event.topic.rstrip("/")
         parsed = ArmId.parse(workspace)
-        if service and parsed is not None and parsed.kind == Kind.WORKSPACE.value:
+        event.action = "ignore"
+        if compute.upper() in _V1_SERVICE_COMPUTE or not compute:
+            # azure-facts §3.2: ModelDeployed is v1-era (ServiceComputeType ACI / AKS web services);
+            # an online endpoint of that name does not exist, and its own ARM write event audits it
+            event.reason = (f"ModelDeployed about {service or 'a service'} with ServiceComputeType "
+                            f"{compute or '(none)'}: a v1 web service, not an online endpoint; online endpoints "
+                            "are audited from their ARM write events")
+        elif service and parsed is not None and parsed.kind == Kind.WORKSPACE.value:
             event.resource_id = watched_id(f"{workspace}/onlineEndpoints/{service}").text
             event.action = "audit"
         else:
-            event.action = "ignore"
             event.reason = "ModelDeployed event without a service name or workspace topic"
         return event
     event.action = "ignore"

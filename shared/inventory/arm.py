@@ -4,7 +4,7 @@ raw path's line carried over to its canonical path."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from amlguard.armid import ArmId
@@ -37,8 +37,13 @@ _ARM_DROP = frozenset({"type", "etag", "tenantid", "resourcegroup", "subscriptio
                        "plan", "apiversion", "dependson", "scope", "condition", "copy", "comments"})
 # Keys whose children are user data (names, not field names): keep them verbatim.
 _OPAQUE = frozenset({"tags", "traffic", "mirrortraffic", "environmentvariables", "properties",
-                     "userassignedidentities"})
+                     "userassignedidentities", "collections"})
 _SECRET_KEYS = frozenset({"keys", "primarykey", "secondarykey"})  # amlguard never reads endpoint keys
+# A key's canonical name where it is not the snake_case of the ARM name; or that name and how its
+# value converts; or that name and the key each entry of a `{name: entry}` mapping (or list of
+# named entries) is given in the list azure-ai-ml makes of it (`{"resource_id": id, ...}`).
+Rename = str | tuple[str, Callable[[Any], Any] | str]
+_NO_RENAMES: Mapping[str, Rename] = {}
 
 
 class _Arm:
@@ -54,156 +59,65 @@ class _Arm:
             if found is not None:
                 self.lines[canon] = found
 
-    def generic(self, value: Any, raw: str, canon: str, *, opaque: bool = False) -> Any:
-        """camelCase -> snake_case recursively; `opaque` keeps this level's keys (user data)."""
+    def generic(self, value: Any, raw: str, canon: str, *, opaque: bool = False,
+                renames: Mapping[str, Rename] = _NO_RENAMES) -> Any:
+        """camelCase -> snake_case recursively; `opaque` keeps this level's keys (user data);
+        `renames` maps a lower-case key, at any level below, to its canonical name, or to the name
+        and a conversion of its value."""
         if isinstance(value, dict):
             out: dict[Any, Any] = {}
             for key, item in value.items():
-                name = key if opaque or not isinstance(key, str) else camel_to_snake(key)
-                child_raw, child = f"{raw}.{key}", f"{canon}.{name}"
                 low = key.lower() if isinstance(key, str) else ""
                 if low in _SECRET_KEYS and not opaque:
                     continue
+                rename = renames.get(low) if renames and not opaque else None
+                convert: Callable[[Any], Any] | str | None = None
+                if isinstance(rename, tuple):
+                    rename, convert = rename
+                name = rename or (key if opaque or not isinstance(key, str) else camel_to_snake(key))
+                child_raw, child = f"{raw}.{key}", f"{canon}.{name}"
                 self.mark(child, child_raw)
-                out[name] = self.generic(item, child_raw, child, opaque=low in _OPAQUE and not opaque)
+                if convert is None or (isinstance(convert, str) and not isinstance(item, (dict, list))):
+                    out[name] = self.generic(item, child_raw, child, opaque=low in _OPAQUE and not opaque,
+                                             renames=renames)
+                elif isinstance(convert, str):
+                    out[name] = self.named_list(item, child_raw, child, convert, renames)
+                else:
+                    out[name] = convert(item)
             return out
         if isinstance(value, list):
             if not self.raw:  # no lines to carry (big JSON): only nested objects need converting
-                return [self.generic(item, raw, canon) if isinstance(item, (dict, list)) else item for item in value]
+                return [self.generic(item, raw, canon, renames=renames) if isinstance(item, (dict, list)) else item
+                        for item in value]
             result = []
             for index, item in enumerate(value):
                 self.mark(f"{canon}.{index}", f"{raw}.{index}")
-                result.append(self.generic(item, f"{raw}.{index}", f"{canon}.{index}"))
+                result.append(self.generic(item, f"{raw}.{index}", f"{canon}.{index}", renames=renames))
             return result
         return value
 
-    def put(self, out: dict[str, Any], name: str, value: Any, raw: str, canon_prefix: str = "") -> str:
-        canon = f"{canon_prefix}{name}"
+    def put(self, out: dict[str, Any], name: str, value: Any, raw: str) -> None:
         out[name] = value
-        self.mark(canon, raw)
-        return canon
+        self.mark(name, raw)
+
+    def named_list(self, value: dict[Any, Any] | list[Any], raw: str, canon: str, label: str,
+                   renames: Mapping[str, Rename]) -> list[dict[str, Any]]:
+        """`{name: entry}` (or a list of entries with a `name`) as `[{label: name, **entry}]`."""
+        pairs = value.items() if isinstance(value, dict) else (
+            ((r.get("name"), r) if isinstance(r, dict) else (None, r)) for r in value)
+        out = []
+        for index, (name, entry) in enumerate(pairs):
+            entry_raw = f"{raw}.{name if isinstance(value, dict) else index}"
+            self.mark(f"{canon}.{index}", entry_raw)
+            item: dict[str, Any] = {label: name}
+            if isinstance(entry, dict):
+                item.update(self.generic(entry, entry_raw, f"{canon}.{index}", renames=renames))
+            out.append(item)
+        return out
 
     # -- special shapes --------------------------------------------------------------------
-    def identity(self, value: Any, raw: str) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else ""
-            if low == "userassignedidentities" and isinstance(item, dict):
-                canon = self.put(out, "user_assigned_identities", [], f"{raw}.{key}", "identity.")
-                for index, (rid, detail) in enumerate(item.items()):
-                    entry = {"resource_id": rid}
-                    if isinstance(detail, dict):
-                        entry.update(self.generic(detail, f"{raw}.{key}.{rid}", f"{canon}.{index}"))
-                    self.mark(f"{canon}.{index}", f"{raw}.{key}.{rid}")
-                    out["user_assigned_identities"].append(entry)
-            else:
-                name = camel_to_snake(key) if isinstance(key, str) else key
-                out[name] = self.generic(item, f"{raw}.{key}", f"identity.{name}")
-                self.mark(f"identity.{name}", f"{raw}.{key}")
-        return out
-
-    def durations(self, value: Any, raw: str, canon: str, renames: Mapping[str, tuple[str, Any]]) -> Any:
-        """Snake-case a settings object, converting the listed duration keys (lower case)."""
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else ""
-            if low in renames:
-                name, convert = renames[low]
-                out[name] = convert(item)
-            elif low == "scaletype":  # scaleSettings.scaleType -> scale_settings.type
-                name = "type"
-                out[name] = item
-            else:
-                name = camel_to_snake(key) if isinstance(key, str) else key
-                out[name] = self.generic(item, f"{raw}.{key}", f"{canon}.{name}")
-            self.mark(f"{canon}.{name}", f"{raw}.{key}")
-        return out
-
-    def data_collector(self, value: Any, raw: str) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else ""
-            if low == "collections" and isinstance(item, dict):
-                collections: dict[str, Any] = {}
-                for cname, coll in item.items():
-                    base_raw, base = f"{raw}.{key}.{cname}", f"data_collector.collections.{cname}"
-                    self.mark(base, base_raw)
-                    if not isinstance(coll, dict):
-                        collections[cname] = coll
-                        continue
-                    entry: dict[str, Any] = {}
-                    for ckey, cval in coll.items():
-                        clow = ckey.lower() if isinstance(ckey, str) else ""
-                        if clow == "datacollectionmode":  # Enabled / Disabled: a boolean, cleaned below
-                            name = "enabled"
-                        elif clow == "dataid":
-                            name = "data"
-                        else:
-                            name = camel_to_snake(ckey) if isinstance(ckey, str) else ckey
-                        entry[name] = cval
-                        self.mark(f"{base}.{name}", f"{base_raw}.{ckey}")
-                    collections[cname] = entry
-                out["collections"] = collections
-                self.mark("data_collector.collections", f"{raw}.{key}")
-            else:
-                name = camel_to_snake(key) if isinstance(key, str) else key
-                out[name] = self.generic(item, f"{raw}.{key}", f"data_collector.{name}")
-                self.mark(f"data_collector.{name}", f"{raw}.{key}")
-        return out
-
-    def resources(self, value: Any, raw: str) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        names = {"containerresourcerequests": "requests", "containerresourcelimits": "limits"}
-        for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else ""
-            name = names.get(low) or (camel_to_snake(key) if isinstance(key, str) else key)
-            self.mark(f"resources.{name}", f"{raw}.{key}")
-            if isinstance(item, dict):
-                inner: dict[str, Any] = {}
-                for rkey, rval in item.items():
-                    rname = "nvidia.com/gpu" if str(rkey).lower() == "gpu" else camel_to_snake(str(rkey))
-                    inner[rname] = rval
-                    self.mark(f"resources.{name}.{rname}", f"{raw}.{key}.{rkey}")
-                out[name] = inner
-            else:
-                out[name] = item
-        return out
-
-    def managed_network(self, value: Any, raw: str) -> Any:
-        if not isinstance(value, dict):
-            return value
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            low = key.lower() if isinstance(key, str) else ""
-            if low == "outboundrules" and isinstance(item, (dict, list)):
-                canon = self.put(out, "outbound_rules", [], f"{raw}.{key}", "managed_network.")
-                pairs = item.items() if isinstance(item, dict) else (
-                    ((r.get("name"), r) if isinstance(r, dict) else (None, r)) for r in item or [])
-                for index, (rname, rule) in enumerate(pairs):
-                    rule_raw = f"{raw}.{key}.{rname if isinstance(item, dict) else index}"
-                    self.mark(f"{canon}.{index}", rule_raw)
-                    entry: dict[str, Any] = {"name": rname}
-                    if isinstance(rule, dict):
-                        for rkey, rval in rule.items():
-                            rn = camel_to_snake(rkey) if isinstance(rkey, str) else rkey
-                            entry[rn] = self.generic(rval, f"{rule_raw}.{rkey}", f"{canon}.{index}.{rn}")
-                            self.mark(f"{canon}.{index}.{rn}", f"{rule_raw}.{rkey}")
-                    out["outbound_rules"].append(entry)
-            else:
-                name = camel_to_snake(key) if isinstance(key, str) else key
-                out[name] = self.generic(item, f"{raw}.{key}", f"managed_network.{name}")
-                self.mark(f"managed_network.{name}", f"{raw}.{key}")
-        return out
-
     def private_endpoints(self, value: Any, raw: str) -> Any:
+        """Each connection with its `properties` flattened, as the SDK entities have them."""
         if not isinstance(value, list):
             return value
         out = []
@@ -215,16 +129,11 @@ class _Arm:
                 continue
             entry: dict[str, Any] = {}
             for key, item in conn.items():
-                if isinstance(key, str) and key.lower() == "properties" and isinstance(item, dict):
-                    # flatten the connection's properties, as the SDK entities do
-                    for pkey, pval in item.items():
-                        pname = camel_to_snake(pkey) if isinstance(pkey, str) else pkey
-                        entry[pname] = self.generic(pval, f"{conn_raw}.{key}.{pkey}", f"{canon}.{pname}")
-                        self.mark(f"{canon}.{pname}", f"{conn_raw}.{key}.{pkey}")
-                elif not (isinstance(key, str) and key.lower() == "type"):
-                    name = camel_to_snake(key) if isinstance(key, str) else key
-                    entry[name] = self.generic(item, f"{conn_raw}.{key}", f"{canon}.{name}")
-                    self.mark(f"{canon}.{name}", f"{conn_raw}.{key}")
+                low = key.lower() if isinstance(key, str) else ""
+                if low == "properties" and isinstance(item, dict):
+                    entry.update(self.generic(item, f"{conn_raw}.{key}", canon))
+                elif low != "type":
+                    entry.update(self.generic({key: item}, conn_raw, canon))
             state = entry.get("private_link_service_connection_state")
             if isinstance(state, dict) and "status" in state:
                 state["status"] = enum_or_keep(state["status"])
@@ -234,11 +143,27 @@ class _Arm:
         return out
 
 
-_PROBE = {"initialdelay": ("initial_delay", _seconds), "period": ("period", _seconds),
-          "timeout": ("timeout", _seconds)}
-_REQUEST = {"requesttimeout": ("request_timeout_ms", _millis), "maxqueuewait": ("max_queue_wait_ms", _millis)}
-_SCALE = {"pollinginterval": ("polling_interval", _seconds)}
-_RETRY = {"timeout": ("timeout", _seconds)}
+# Settings objects whose durations are ARM durations (ISO 8601 / TimeSpan) and numbers in the YAML
+_PROBE: dict[str, Rename] = {"initialdelay": ("initial_delay", _seconds), "period": ("period", _seconds),
+                             "timeout": ("timeout", _seconds)}
+_REQUEST: dict[str, Rename] = {"requesttimeout": ("request_timeout_ms", _millis),
+                               "maxqueuewait": ("max_queue_wait_ms", _millis)}
+_SCALE: dict[str, Rename] = {"pollinginterval": ("polling_interval", _seconds), "scaletype": "type"}
+_RETRY: dict[str, Rename] = {"timeout": ("timeout", _seconds)}
+# ...and objects whose REST names differ from the YAML's (dataCollectionMode: Enabled is `enabled`,
+# cleaned into a boolean with the YAML's values)
+_COLLECTOR: dict[str, Rename] = {"datacollectionmode": "enabled", "dataid": "data"}
+_RESOURCES: dict[str, Rename] = {"containerresourcerequests": "requests", "containerresourcelimits": "limits",
+                                 "gpu": "nvidia.com/gpu"}
+_CODE: dict[str, Rename] = {"codeid": "code"}
+_IDENTITY: dict[str, Rename] = {"userassignedidentities": ("user_assigned_identities", "resource_id")}
+_NETWORK: dict[str, Rename] = {"outboundrules": ("outbound_rules", "name")}
+# properties key -> (canonical name, or None for its snake_case; the renames below it)
+_SHAPED: dict[str, tuple[str | None, Mapping[str, Rename]]] = {
+    "containerresourcerequirements": ("resources", _RESOURCES), "requestsettings": (None, _REQUEST),
+    "livenessprobe": (None, _PROBE), "readinessprobe": (None, _PROBE), "startupprobe": (None, _PROBE),
+    "scalesettings": (None, _SCALE), "retrysettings": (None, _RETRY), "datacollector": (None, _COLLECTOR),
+    "codeconfiguration": (None, _CODE), "managednetwork": (None, _NETWORK)}
 _ARM_RENAMES = {"swaggeruri": "openapi_uri", "environmentid": "environment", "friendlyname": "display_name",
                 "scoringuri": "scoring_uri", "mirrortraffic": "mirror_traffic"}
 
@@ -273,7 +198,8 @@ def build_from_arm(obj: Any, *, source: str | None = None, lines: dict[str, int]
         if low == "properties" or low in _ARM_DROP:
             continue
         if low == "identity":
-            conv.put(fields, "identity", conv.identity(value, key), key)
+            identity = conv.generic(value, key, "identity", renames=_IDENTITY) if isinstance(value, dict) else value
+            conv.put(fields, "identity", identity, key)
         elif low == "sku" and isinstance(value, dict):
             conv.put(fields, "sku", conv.generic(value, key, "sku"), key)
             capacity = next((v for k, v in value.items() if str(k).lower() == "capacity"), None)
@@ -346,28 +272,11 @@ def _arm_properties(conv: _Arm, fields: dict[str, Any], props: Mapping[str, Any]
             conv.put(fields, name, conv.generic(value, raw, name, opaque=low == "mirrortraffic"), raw)
         elif low == "endpointcomputetype":
             conv.put(fields, "type", enum_or_keep(value), raw)
-        elif low == "containerresourcerequirements":
-            conv.put(fields, "resources", conv.resources(value, raw), raw)
-        elif low == "requestsettings":
-            conv.put(fields, "request_settings", conv.durations(value, raw, "request_settings", _REQUEST), raw)
-        elif low in ("livenessprobe", "readinessprobe", "startupprobe"):
-            name = camel_to_snake(key)
-            conv.put(fields, name, conv.durations(value, raw, name, _PROBE), raw)
-        elif low == "scalesettings":
-            conv.put(fields, "scale_settings", conv.durations(value, raw, "scale_settings", _SCALE), raw)
-        elif low == "retrysettings":
-            conv.put(fields, "retry_settings", conv.durations(value, raw, "retry_settings", _RETRY), raw)
-        elif low == "datacollector":
-            conv.put(fields, "data_collector", conv.data_collector(value, raw), raw)
-        elif low == "codeconfiguration" and isinstance(value, dict):
-            code = {("code" if str(k).lower() == "codeid" else camel_to_snake(str(k))): v
-                    for k, v in value.items()}
-            for k in value:
-                conv.mark(f"code_configuration.{'code' if str(k).lower() == 'codeid' else camel_to_snake(str(k))}",
-                          f"{raw}.{k}")
-            conv.put(fields, "code_configuration", code, raw)
-        elif low == "managednetwork":
-            conv.put(fields, "managed_network", conv.managed_network(value, raw), raw)
+        elif low in _SHAPED:
+            given, renames = _SHAPED[low]
+            name = given or camel_to_snake(key)
+            shaped = conv.generic(value, raw, name, renames=renames) if isinstance(value, dict) else value
+            conv.put(fields, name, shaped, raw)
         elif low == "privateendpointconnections":
             conv.put(fields, "private_endpoint_connections", conv.private_endpoints(value, raw), raw)
         elif low == "model" and kind == Kind.BATCH_DEPLOYMENT and isinstance(value, dict):

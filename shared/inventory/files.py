@@ -14,7 +14,7 @@ import builtins
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,19 +119,31 @@ def _unique_ids(resources: list[Resource]) -> None:
 
 
 def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None,
-               workers: int = 1) -> InventoryResult:
+               workers: int = 1, exclude: Callable[[File], bool] | None = None) -> InventoryResult:
     """Read files and folders into Resources; never raises on file content.
 
     Folders are walked recursively (`*.yml`, `*.yaml`, `*.json`; hidden folders, `.venv`,
     `node_modules`, `__pycache__` skipped) in sorted order. Sources are reported relative to
     `cwd` (default: the working folder) when under it, else as given. `workers` > 1 reads large
     file sets in that many forked processes (the CLI does; a threaded server must not fork).
+    Files for which `exclude` is true are not read (`audit --exclude`).
     """
     base = os.path.abspath(os.fspath(cwd) if cwd is not None else os.getcwd())
     reader = Reader()
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     files, config_dirs, named = collect(paths, base, reader.diagnostics)
+    if exclude is not None:  # a named path whose every file is excluded was left out on purpose: no diagnostic
+        excluded, verdicts = exclude, dict[str, bool]()
+
+        def keep(file: File) -> bool:  # asked once per file, though a file may be named twice
+            if file.path not in verdicts:
+                verdicts[file.path] = excluded(file)
+            return not verdicts[file.path]
+
+        files = [file for file in files if keep(file)]
+        named = [(display, folder, kept) for display, folder, found in named
+                 if (kept := [file for file in found if keep(file)]) or not found]
     reader.config_dirs.update(config_dirs)
     read_files(files, reader, workers)
     result = _settle(reader)

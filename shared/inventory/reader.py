@@ -16,7 +16,7 @@ import stat
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard.inventory.arm import build_from_arm
 from amlguard.inventory.armtemplate import is_template
@@ -26,6 +26,9 @@ from amlguard.inventory.templates import has_placeholder, placeholder_paths, res
 from amlguard.inventory.walk import File, under
 from amlguard.model import Diagnostic, Resource
 from amlguard.yamlsource import Duplicate, LocatedDocument, YamlSourceError, load_documents, load_json
+
+if TYPE_CHECKING:
+    from amlguard.policy.suppressions import Suppression
 
 __all__ = ["Item", "Reader", "read_files", "read_text"]
 
@@ -57,6 +60,8 @@ _AML_HINT = re.compile(
 # without them (an OpenAPI spec, a dataset) is skipped unparsed; a JSON file without them is read
 # by json.loads alone, with no line tracking.
 _PRESCREEN_BYTES = 256 * 1024
+# amlguard.policy.suppressions.MARK: a file without it costs one substring search, no import
+SUPPRESSION_MARK = "amlguard:ignore"
 _KEYS = "|".join(sorted(SHAPE_KEYS))
 _MAYBE_OURS = re.compile(rf"(?:endpoint|deployment|workspace|compute|instance|registry|environment|blob|file|gen1"
                          rf"|gen2)\.schema|machinelearningservices"
@@ -167,6 +172,7 @@ class Reader:
         self.diagnostics: list[Diagnostic] = []
         self._contexts: dict[str, WorkspaceContext | None] = {}
         self.config_dirs: dict[str, bool] = {}  # walked folders: whether config.json may be there
+        self._suppressions: tuple[Suppression, ...] = ()  # of the YAML file being read
 
     # -- workspace context (Azure ML config.json in the folder or a parent, up to a repository's top)
     def context(self, folder: str, root: str) -> WorkspaceContext | None:
@@ -251,6 +257,7 @@ class Reader:
         is_json = lower.endswith(".json") or (
             not lower.endswith((".yml", ".yaml")) and text.lstrip()[:1] in ("{", "["))
         folder = os.path.dirname(file.path)
+        self._suppressions = ()
         if is_json:
             self._read_json(file, text, folder)
         else:
@@ -266,6 +273,7 @@ class Reader:
                                             context=self.context(folder, file.root), origin=origin_yaml)
         if resource is None:
             return
+        resource.suppressions = self._suppressions
         if templated:  # paths after normalisation, so ARM and YAML name them alike
             resource.templated = placeholder_paths(resource.fields)
         self.items.append(Item(resource, cls, folder, file.root, bool(resource.id)))
@@ -278,6 +286,10 @@ class Reader:
     def _read_yaml(self, file: File, text: str, folder: str) -> None:
         if len(text) > _PRESCREEN_BYTES and _MAYBE_OURS.search(text) is None:
             return
+        if SUPPRESSION_MARK in text:
+            from amlguard.policy.suppressions import parse_suppressions
+
+            self._suppressions = parse_suppressions(text, file.display)
         tokens: list[str] = []
         parse_text = text
         if "{{" in text:

@@ -26,6 +26,7 @@ from amlguard.inventory.live import (
 from amlguard.inventory.options import ClientOptions
 from amlguard.inventory.recognize import ARM_TYPES
 from amlguard.model import Kind, Resource
+from amlguard.timeparse import seconds_or_none
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -75,17 +76,8 @@ def build_query(scope: Scope, kinds: tuple[str, ...] = tuple(AML_TYPES), *, reso
 
 
 def parse_resets_after(value: str | None) -> float:
-    """Seconds from `x-ms-user-quota-resets-after` (`hh:mm:ss`, fractions allowed); 0 if absent."""
-    if not value:
-        return 0.0
-    try:
-        parts = [float(p) for p in value.strip().split(":")]
-    except ValueError:
-        return 0.0
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + part
-    return max(seconds, 0.0)
+    """Seconds from `x-ms-user-quota-resets-after` (a TimeSpan, `hh:mm:ss`); 0 if absent or unreadable."""
+    return max(seconds_or_none(value, "wire") or 0.0, 0.0)
 
 
 @dataclass(slots=True)
@@ -100,7 +92,10 @@ class QueryStats:
 
 class ResourceGraphInventory:
     """The Inventory protocol over Resource Graph; `get` reads ARM through `fallback` (fresh)
-    when given one, else queries Resource Graph by id."""
+    when given one, else queries Resource Graph by id. `progress`, when set, is told the rows
+    read after each page (`amlguard audit` shows it on a terminal)."""
+
+    progress: Callable[[str], None] | None = None
 
     def __init__(self, credential: TokenCredential | None = None, *, scope: Scope | None = None,
                  options: ClientOptions | None = None, clients: ArmClients | None = None,
@@ -169,6 +164,8 @@ class ResourceGraphInventory:
                 self._pace(headers)
                 data = response.data if isinstance(response.data, list) else []
                 self.stats.rows += len(data)
+                if self.progress is not None:
+                    self.progress(f"Resource Graph: {self.stats.rows} resources read in {self.stats.calls} pages")
                 yield from (row for row in data if isinstance(row, dict))
                 if str(response.result_truncated).lower() == "true":
                     raise SourceError("Resource Graph truncated the result; narrow the scope (resource group) "

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
 __all__ = ["DEFAULT_LOGS_ENDPOINT", "DEFAULT_METRICS_AUDIENCE", "MAX_BATCH_RESOURCES", "MAX_METRICS_PER_CALL",
-           "AzureMonitor", "LogsAnswer", "MetricsAnswer", "MonitorClientSettings", "parse_metric_id",
+           "METRICS_TOP", "AzureMonitor", "LogsAnswer", "MetricsAnswer", "MonitorClientSettings", "parse_metric_id",
            "parse_metric_values", "parse_time", "partial_error_text"]
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,12 @@ DEFAULT_METRICS_AUDIENCE = "https://metrics.monitor.azure.com"
 MAX_BATCH_RESOURCES = 50
 #: Azure Monitor metrics REST accepts at most 20 metric names per call
 MAX_METRICS_PER_CALL = 20
+#: `top` of a query with a dimension filter: the most series returned per resource and metric.
+#: Azure's default is 10 and the answer has no next page (../shared/reference/online-endpoint-metrics.md,
+#: "Metrics API paging"; REST reference of metrics:getBatch: "valid only if filter is specified"),
+#: so a split by deployment x statusCodeClass lost series; 1,000 is far above what one endpoint
+#: has, and an answer that reaches it is marked cut (a partial value, never a silent one).
+METRICS_TOP = 1000
 _METRICS_MARKER = "/providers/microsoft.insights/metrics"
 
 
@@ -39,11 +45,22 @@ _METRICS_MARKER = "/providers/microsoft.insights/metrics"
 class MetricsAnswer:
     """Series returned for one metrics query; errors of whole resources (lower-cased ARM id -> text:
     the call failed) and of single metrics ((lower-cased id, lower-cased metric) -> text: the
-    metric's errorCode was not Success)."""
+    metric's errorCode was not Success); `cut` the metrics whose series reached `top`, so that
+    more may exist (same keys -> text)."""
 
     series: list[MetricSeries] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     metric_errors: dict[tuple[str, str], str] = field(default_factory=dict)
+    cut: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def mark_cut(self, top: int) -> MetricsAnswer:
+        """Record in `cut` every (resource, metric) whose answer holds `top` series."""
+        counts = Counter((s.resource_id.lower(), s.metric.lower()) for s in self.series)
+        for key, count in counts.items():
+            if count >= top:
+                self.cut[key] = (f"Azure Monitor returned {count} series, the `top` amlguard asks for: more may "
+                                 "exist and the value is computed from these only")
+        return self
 
     def error_for(self, resource_id: str, metric: str) -> str | None:
         """Why `metric` of `resource_id` has no data, when the service said so."""
@@ -85,6 +102,7 @@ class MonitorClientSettings:
     retry_backoff_max: float = 60.0
     concurrency: int = 8  # AMLGUARD_MONITOR_CONCURRENCY: metrics calls in flight
     batch_size: int = MAX_BATCH_RESOURCES
+    top: int = METRICS_TOP  # series per resource and metric asked for when a dimension filter is sent
 
     def __post_init__(self) -> None:
         for name in ("metrics_endpoint", "logs_endpoint", "arm_endpoint"):
@@ -96,6 +114,8 @@ class MonitorClientSettings:
             raise ConfigError(f"batch_size must be 1..{MAX_BATCH_RESOURCES}, got {self.batch_size}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.top < 1:
+            raise ConfigError(f"top must be at least 1, got {self.top}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> MonitorClientSettings:
@@ -335,7 +355,7 @@ class AzureMonitor:
             for rid, text in result.errors.items():
                 answer.errors.setdefault(rid, text)
             answer.metric_errors.update(result.metric_errors)
-        return answer
+        return answer.mark_cut(self.settings.top) if filter else answer
 
     def _batch(self, endpoint: str, ids: list[str], names: list[str], *, namespace: str,
                aggregations: list[str], start: datetime, end: datetime, granularity: timedelta,
@@ -355,7 +375,7 @@ class AzureMonitor:
                   "metricnames": ",".join(n.replace(",", "%2") for n in names),
                   "aggregation": ",".join(a.capitalize() for a in aggregations)}
         if filter:
-            params["filter"] = filter
+            params.update(filter=filter, top=str(self.settings.top))  # `top` applies to filtered queries only
         request = HttpRequest("POST", f"/subscriptions/{_subscription(ids[0])}/metrics:getBatch", params=params,
                               json={"resourceids": ids})
         response = client.send_request(request)
@@ -391,7 +411,7 @@ class AzureMonitor:
         response = client.metrics.list(
             rid, timespan=f"{_iso(start)}/{_iso(end)}", interval=isodate.duration_isoformat(granularity),
             metricnames=",".join(names), aggregation=",".join(a.capitalize() for a in aggregations),
-            filter=filter, metricnamespace=namespace)
+            filter=filter, top=self.settings.top if filter else None, metricnamespace=namespace)
         answer = MetricsAnswer()
         for metric in response.value or []:
             name = metric.name.value if metric.name is not None else None

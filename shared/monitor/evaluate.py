@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from amlguard.errors import AmlguardError
+from amlguard.errors import AmlguardError, SourceError
 from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer
 from amlguard.monitor.rules import MonitorRule, expand_template
@@ -21,8 +21,9 @@ from amlguard.monitor.signals import (
     combine,
     deployment_id,
     format_value,
+    query_aggregation,
 )
-from amlguard.timeparse import format_duration
+from amlguard.timeparse import format_duration, seconds_or_none
 
 __all__ = ["MonitorResult", "MonitorSource", "evaluate_rules", "judge", "traffic_query"]
 
@@ -74,6 +75,7 @@ class MonitorResult:
 
     evaluated: list[Evaluated] = field(default_factory=list)
     resources: list[Resource] = field(default_factory=list)
+    never_heard: int = 0  # `no_data` warnings raised (amlguard.monitor.runner.never_heard)
 
     @property
     def findings(self) -> list[Finding]:
@@ -86,6 +88,7 @@ class MonitorResult:
         for e in self.evaluated:
             counts[key[e.finding.status] if e.finding else "kept"] += 1
             counts["partial"] += int(e.observation.partial)
+        counts["never_heard"] = self.never_heard
         return counts
 
 
@@ -149,7 +152,9 @@ def _judge_drift(rule: MonitorRule, obs: Observation, finding: Callable[[Status,
 def _how(rule: MonitorRule, obs: Observation) -> str:
     if rule.signal.source == "metrics":
         grain = format_duration(rule.granularity)
-        return f" ({rule.aggregation} of {obs.samples} {grain} grain{'s' if obs.samples != 1 else ''})"
+        asked = query_aggregation(rule.signal, rule.aggregation)
+        via = "" if asked == rule.aggregation else f" from Azure's {asked}"
+        return f" ({rule.aggregation} of {obs.samples} {grain} grain{'s' if obs.samples != 1 else ''}{via})"
     if rule.signal.source == "logs":
         return f" ({obs.samples} request{'s' if obs.samples != 1 else ''} in the traffic log)"
     return ""
@@ -242,7 +247,7 @@ def _metrics(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSourc
         if loc:
             group["locations"][query_id.lower()] = loc
         group["metrics"].add(rule.signal.metric)
-        group["aggregations"].add(rule.aggregation)
+        group["aggregations"].add(query_aggregation(rule.signal, rule.aggregation))
         group["targets"].append(target)
     for (namespace, dims, window, grain), group in groups.items():
         filter_text = " and ".join(f"{d} eq '*'" for d in dims) or None
@@ -270,8 +275,9 @@ def _metrics(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSourc
             if error is not None and not found:
                 obs = Observation(None, unit=rule.signal.unit, error=error)
             else:
-                value, samples = combine(rule.signal, found, rule.aggregation)
-                obs = Observation(value, unit=rule.signal.unit, samples=samples)
+                value, samples = combine(rule.signal, found, rule.aggregation, rule.granularity)
+                cut = answer.cut.get((key, str(rule.signal.metric).lower()))
+                obs = Observation(value, unit=rule.signal.unit, samples=samples, partial=cut is not None, error=cut)
             observations[(rule.id, target.resource.id)] = obs
 
 
@@ -361,28 +367,61 @@ def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, st
     return str(expanded if expanded.is_absolute() else rule.drift.base_dir / expanded)
 
 
+_DATA_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson"}
+
+
+def _data_file(path: str) -> str:
+    """`path`, or the one data file in the folder it names (a data asset's local copy: an MLTable
+    folder or uri_folder next to its data)."""
+    from pathlib import Path
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return path
+    found = sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES)
+    if len(found) != 1:
+        raise SourceError(f"{path}: a folder with {len(found)} CSV / Parquet / JSONL files; amlguard reads a "
+                          "data asset's local copy as one such file: keep one there, or name the file",
+                          source=path)
+    return found[0]
+
+
 def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now: datetime,
                env: Mapping[str, str] | None, baselines: dict[Any, Any]) -> Observation:
     from amlguard.monitor.drift import compute_drift, read_mdc_jsonl, read_table
 
     spec = rule.drift
     assert spec is not None
+    # a replayed recording (ExampleSource with an anchor) holds collector files up to its own time
+    now = getattr(source, "anchor", None) or now
     start = now - timedelta(seconds=rule.window)
-    baseline_path = _path(spec.baseline, rule, resource, env)
-    key = (baseline_path, spec.features)
-    if key not in baselines:
-        baselines[key] = read_table(baseline_path, list(spec.features) if spec.features else None)
-    baseline = baselines[key]
+    endpoint = resource.endpoint_name if resource.kind == "online_deployment" else resource.name
+    deployment = resource.name if resource.kind == "online_deployment" else None
+    collection = spec.current.get("collection", "model_inputs")
+
+    def collected(where: str, begin: datetime | None, end: datetime, what: str = collection) -> Any:
+        return read_mdc_jsonl(_path(where, rule, resource, env), endpoint=endpoint, deployment=deployment,
+                              collection=what, start=begin, end=end, columns=spec.features, env=env)
+
+    baseline: Mapping[str, Any]
+    if isinstance(spec.baseline, str):
+        baseline_path = _data_file(_path(spec.baseline, rule, resource, env))
+        key = (baseline_path, spec.features)
+        if key not in baselines:
+            baselines[key] = read_table(baseline_path, list(spec.features) if spec.features else None)
+        baseline = baselines[key]
+    else:  # recent past production data: Azure ML's reference offset defaults to twice the window
+        past = spec.baseline
+        until = now - timedelta(seconds=seconds_or_none(past.get("offset")) or 2 * rule.window)
+        span = seconds_or_none(past.get("window"))
+        baseline = collected(past["mdc"], until - timedelta(seconds=span) if span else None, until,
+                             past.get("collection") or collection)
     partial = False
     error: str | None = None
     kind = spec.current_kind
     current: Mapping[str, Any]
     if kind == "mdc":
-        endpoint = resource.endpoint_name if resource.kind == "online_deployment" else resource.name
-        deployment = resource.name if resource.kind == "online_deployment" else None
-        current = read_mdc_jsonl(_path(spec.current["mdc"], rule, resource, env), endpoint=endpoint,
-                                 deployment=deployment, collection=spec.current.get("collection", "model_inputs"),
-                                 start=start, end=now, columns=spec.features, env=env)
+        current = collected(spec.current["mdc"], start, now)
     elif kind == "file":
         current = read_table(_path(spec.current["file"], rule, resource, env),
                              list(spec.features) if spec.features else None)
@@ -393,7 +432,7 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
         current = {c: [row.get(c) for row in answer.rows] for c in answer.columns
                    if c not in ("TimeGenerated", spec.current["log_analytics"].get("time_column"))}
     rows = max((len(v) for v in current.values()), default=0)
-    if rows == 0:
+    if rows == 0 or not any(len(v) for v in baseline.values()):  # nothing to judge, or nothing to compare with
         return Observation(None, unit="features", partial=partial, error=error if partial else None)
     features = list(spec.features) if spec.features else [c for c in baseline if c in current]
     report = compute_drift(baseline, current, features=features, thresholds=spec.thresholds or None,

@@ -2,7 +2,9 @@
 in the documented REST shapes (metrics:getBatch `{"values": [...]}`, a Logs query answer) and
 served through the same evaluation code as Azure Monitor's answers.
 
-DIR holds `example.yaml` (`now`, `snapshot`, `metrics`, `logs`, `rules`; paths relative to DIR).
+DIR holds `example.yaml` (`now`, `snapshot`, `metrics`, `logs`, `rules`; paths relative to DIR); its
+`rules` are the example's own monitor rules, evaluated on top of the pack in use (the policy pack or
+AMLGUARD_MONITOR_RULES), by `amlguard monitor --example` and by the service replaying it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from amlguard.monitor.azure_monitor import (
     partial_error_text,
 )
 
-__all__ = ["Example", "ExampleSource", "load_example", "replay_source"]
+__all__ = ["Example", "ExampleSource", "example_rules", "load_example", "replay_source"]
 
 
 class ExampleSource:
@@ -34,6 +36,7 @@ class ExampleSource:
         self.metrics = metrics or {"values": []}
         self.logs = logs
         # with an anchor, every window is moved to end at it: the recording replays at any clock
+        # (evaluate reads a drift rule's collector files at it too)
         self.anchor = anchor
         self.calls: dict[str, int] = {"metrics_batch": 0, "logs": 0}
 
@@ -99,8 +102,7 @@ def _read_json(path: Path) -> Any:
                           "response shape", source=str(path)) from exc
 
 
-def load_example(folder: str | Path) -> Example:
-    """Read DIR/example.yaml and the files it names."""
+def _manifest(folder: str | Path) -> tuple[Path, dict[str, Any]]:
     import yaml
 
     root = Path(folder)
@@ -114,17 +116,30 @@ def load_example(folder: str | Path) -> Example:
         raise ConfigError(f"{manifest}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise ConfigError(f"{manifest}: expected a mapping with now, snapshot, metrics, logs, rules")
+    return root, spec
+
+
+def _paths(root: Path, value: Any) -> list[Path]:
+    return [root / p for p in ([value] if isinstance(value, str) else list(value or []))]
+
+
+def example_rules(folder: str | Path) -> list[Path]:
+    """The example's own monitor rules (`rules:`), evaluated on top of the pack in use."""
+    root, spec = _manifest(folder)
+    return _paths(root, spec.get("rules"))
+
+
+def load_example(folder: str | Path) -> Example:
+    """Read DIR/example.yaml and the files it names."""
+    root, spec = _manifest(folder)
+    manifest = root / "example.yaml"
     now = parse_time(str(spec.get("now") or "")) if spec.get("now") else datetime.now(UTC)
     if now is None:
         raise ConfigError(f"{manifest}: now: expected an ISO 8601 time such as 2026-11-26T11:00:00Z")
-    snapshots = spec.get("snapshot") or []
-    snapshots = [snapshots] if isinstance(snapshots, str) else list(snapshots)
     metrics = _read_json(root / spec["metrics"]) if spec.get("metrics") else None
     logs = _read_json(root / spec["logs"]) if spec.get("logs") else None
-    rules = spec.get("rules") or []
-    rules = [rules] if isinstance(rules, str) else list(rules)
-    return Example(folder=root, now=now, snapshot=[(root / s) for s in snapshots], rules=[root / r for r in rules],
-                   source=ExampleSource(metrics, logs))
+    return Example(folder=root, now=now, snapshot=_paths(root, spec.get("snapshot")),
+                   rules=_paths(root, spec.get("rules")), source=ExampleSource(metrics, logs))
 
 
 def replay_source(folder: str | Path) -> ExampleSource:

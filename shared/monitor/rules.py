@@ -12,11 +12,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amlguard.errors import ConfigError, PolicyError
 from amlguard.model import SEVERITIES, Resource
-from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec
+from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec, query_aggregation
 from amlguard.policy.conditions import CompileContext, Node, compile_condition
 from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
 from amlguard.policy.operators import show
@@ -24,10 +24,17 @@ from amlguard.policy.schema import DURATION_PATTERN
 from amlguard.policy.valuetypes import Clock, parse_duration
 from amlguard.yamlsource import LocatedDocument
 
-__all__ = ["MONITOR_RULE_ID_PATTERN", "NO_DATA_MODES", "DriftSpec", "MonitorRule", "expand_template",
-           "load_monitor_rules", "monitor_rules_schema", "parse_monitor_rules"]
+if TYPE_CHECKING:
+    from amlguard.monitor.schedules import SignalReport
 
-MONITOR_RULE_ID_PATTERN = r"^AMLG-MON-[A-Z]{2,8}-[0-9]{3}$"
+__all__ = ["MONITOR_RULE_ID_PATTERN", "NEVER_HEARD_SUFFIX", "NO_DATA_MODES", "DriftSpec", "MonitorPack", "MonitorRule",
+           "expand_template", "load_monitor_pack", "load_monitor_rules", "monitor_rule_of", "monitor_rules_schema",
+           "parse_monitor_rules"]
+
+# AMLG-MON-<AREA>-NNN, or azureml/<schedule>/<signal> for a signal of an Azure ML monitor schedule
+MONITOR_RULE_ID_PATTERN = r"^(AMLG-MON-[A-Z]{2,8}-[0-9]{3}|azureml/[^/\s]+/[^/\s]+)$"
+#: The rule id of a monitor rule's `no_data` warning (never heard from), beside its breach alert.
+NEVER_HEARD_SUFFIX = ":no-data"
 NO_DATA_MODES = ("alert", "ignore", "keep_state")
 DIRECTIONS = ("above", "below")
 _DURATION = {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number", "minimum": 0}],
@@ -39,10 +46,18 @@ def _drift_schema() -> dict[str, Any]:
     return {
         "type": "object", "additionalProperties": False, "required": ["baseline", "current"],
         "properties": {
-            "baseline": {"type": "string", "minLength": 1,
-                         "description": "CSV / Parquet / JSONL file (or a data asset's local copy); relative to "
-                                        "this file; may use {endpoint}, {deployment}, {workspace}, {tag:NAME}, "
-                                        "{env:NAME}"},
+            "baseline": {"anyOf": [
+                {"type": "string", "minLength": 1,
+                 "description": "CSV / Parquet / JSONL file (or a data asset's local copy: a folder holding one "
+                                "such file); relative to this file; may use {endpoint}, {deployment}, "
+                                "{workspace}, {tag:NAME}, {env:NAME}"},
+                {"type": "object", "additionalProperties": False, "required": ["mdc"],
+                 "description": "recent past production data: the collector's data that ends `offset` before "
+                                "the run (default twice the window, Azure ML's) and spans `window` (default: all)",
+                 "properties": {"mdc": {"type": "string", "minLength": 1},
+                                "collection": {"type": "string", "minLength": 1},
+                                "offset": _DURATION, "window": _DURATION}}],
+                "x-expected": "a file, or {mdc: folder, offset: 48h, window: 7d} for recent past production data"},
             "current": {
                 "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 2,
                 "x-expected": "one of mdc (a model data collector folder or container URL), file, or log_analytics "
@@ -143,7 +158,7 @@ def monitor_rules_schema() -> dict[str, Any]:
 class DriftSpec:
     """Where a drift rule reads its baseline and current window, and how it judges features."""
 
-    baseline: str
+    baseline: str | dict[str, Any]  # a file, or the collector's recent past ({mdc, collection, offset, window})
     current: dict[str, Any]
     base_dir: Path
     features: tuple[str, ...] | None = None
@@ -219,6 +234,13 @@ class MonitorRule:
         return f"{self.threshold_field}{factor}"
 
 
+def monitor_rule_of(alert_rule: str) -> str | None:
+    """The monitor rule an alert's rule id belongs to (its breach or its `no_data` warning); None
+    for audit rules."""
+    base = alert_rule.removesuffix(NEVER_HEARD_SUFFIX)
+    return base if re.match(MONITOR_RULE_ID_PATTERN, base) else None
+
+
 def _duration(spec: Mapping[str, Any], key: str, default: float, path: str, problem: Any) -> float:
     if key not in spec:
         return default
@@ -256,6 +278,11 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
         if signal.source == "metrics" and granularity > window:
             problem(f"{path}.granularity", f"granularity ({show(spec.get('granularity'))}) is longer than the "
                                            "window; use a grain no longer than the window (1m is usual)")
+        if signal.source == "metrics":
+            try:
+                query_aggregation(signal, spec.get("aggregation") or signal.aggregation)
+            except ValueError as exc:
+                problem(f"{path}.aggregation", str(exc))
         threshold = spec.get("threshold")
         drift = spec.get("drift")
         if signal.source == "drift":
@@ -292,14 +319,14 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
         elif signal.source == "drift":
             rule.threshold = 0.0  # any drifted feature breaches
         if drift is not None and signal.source == "drift":
-            rule.drift = _drift(drift, base_dir, f"{path}.drift", problem)
+            rule.drift = _drift(drift, base_dir, f"{path}.drift", problem, signal.name == "data_drift")
         out.append(rule)
     if problems:
         raise PolicyError(problems)
     return out
 
 
-def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any) -> DriftSpec:
+def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any, drift_metrics: bool) -> DriftSpec:
     current = dict(spec["current"])
     sources = [k for k in ("mdc", "file", "log_analytics") if k in current]
     if len(sources) != 1:
@@ -310,7 +337,13 @@ def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any) -> 
     thresholds = {str(k): dict(v) for k, v in (spec.get("thresholds") or {}).items()}
     from amlguard.monitor.drift.thresholds import canonical_metric
 
-    for feature, metrics in thresholds.items():
+    baseline = spec["baseline"]
+    if isinstance(baseline, dict):
+        for key in ("offset", "window"):
+            if key in baseline and parse_duration(baseline[key]) is None:
+                problem(f"{path}.baseline.{key}", f"expected a duration such as 48h or P2D, got {show(baseline[key])}")
+    # other collector signals (prediction_drift, data_quality, model_performance) name their own metrics
+    for feature, metrics in thresholds.items() if drift_metrics else ():
         for metric in metrics:
             try:
                 canonical_metric(metric)
@@ -354,14 +387,36 @@ def expand_template(template: str, resource: Resource, env: Mapping[str, str]) -
     return _TEMPLATE.sub(value, template)
 
 
+@dataclass(slots=True)
+class MonitorPack:
+    """The monitor rules under a path, and what amlguard does with each signal of the Azure ML monitor
+    schedules among them (runs it as a rule, or why not: amlguard.monitor.schedules)."""
+
+    rules: list[MonitorRule]
+    signals: list[SignalReport] = field(default_factory=list)
+
+    @property
+    def not_run(self) -> list[SignalReport]:
+        return [r for r in self.signals if r.rule is None]
+
+
 def load_monitor_rules(path: str | Path | Sequence[str | Path] | None = None, *,
                        include_disabled: bool = False) -> list[MonitorRule]:
+    """The rules of `load_monitor_pack`."""
+    return load_monitor_pack(path, include_disabled=include_disabled).rules
+
+
+def load_monitor_pack(path: str | Path | Sequence[str | Path] | None = None, *,
+                      include_disabled: bool = False) -> MonitorPack:
     """Every MonitorRules rule under `path` (a file, a folder, or a list of them; default the
-    bundled policies/; the service passes `Settings.monitor_rules_path`).
+    bundled policies/; the service passes `Settings.monitor_rules_path`), and the signals of Azure
+    ML monitor schedules (`create_monitor:`) there, translated by amlguard.monitor.schedules.
 
     Raises PolicyError listing every problem (file, line, field, fix) when a file is invalid or
     two rules share an id: the caller keeps its last good rules.
     """
+    from amlguard.monitor.schedules import read_schedules
+
     if path is None:
         from amlguard.config import default_policies_dir
 
@@ -372,7 +427,8 @@ def load_monitor_rules(path: str | Path | Sequence[str | Path] | None = None, *,
         roots = [Path(p) for p in path]
     problems: list[Problem] = []
     documents = [d for root in roots for d in read_documents(root, problems=problems) if d.kind == "MonitorRules"]
-    loaded = validate_documents(documents, problems)
+    schedules, signals = read_schedules(roots, problems)
+    loaded = validate_documents([*documents, *schedules], problems)
     rules: list[MonitorRule] = []
     seen: dict[str, MonitorRule] = {}
     for _doc, parsed in loaded:
@@ -386,4 +442,4 @@ def load_monitor_rules(path: str | Path | Sequence[str | Path] | None = None, *,
             rules.append(rule)
     if problems:
         raise PolicyError(sorted(problems, key=lambda p: (p[0] or "", p[1] or 0, p[2])))
-    return rules if include_disabled else [r for r in rules if r.enabled]
+    return MonitorPack(rules if include_disabled else [r for r in rules if r.enabled], signals)

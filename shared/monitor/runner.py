@@ -8,9 +8,9 @@ read, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
-import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
-from amlguard.model import Finding, Resource, Status
+from amlguard.model import Finding, Resource, Status, severity_rank
 from amlguard.monitor.evaluate import Evaluated, MonitorResult, MonitorSource, evaluate_rules
-from amlguard.monitor.rules import MONITOR_RULE_ID_PATTERN, MonitorRule, load_monitor_rules
+from amlguard.monitor.rules import NEVER_HEARD_SUFFIX, MonitorPack, MonitorRule, load_monitor_pack, monitor_rule_of
 from amlguard.monitor.signals import format_value
 from amlguard.timeparse import format_duration, parse_time
 
@@ -36,23 +36,41 @@ log = logging.getLogger(__name__)
 
 MONITORED_KINDS = ("online_deployment", "online_endpoint")
 _SCHEDULE_META = "monitor-schedule"
+_HEARD_META = "monitor-heard:"  # + rule id: {"heard": [key...], "watching": {key: since}} (see never_heard)
 _lock = threading.Lock()
-_last_good: dict[str, list[MonitorRule]] = {}
+_last_good: dict[str, MonitorPack] = {}
+_reported: set[str] = set()  # signals not run, logged once per process
 _sources: dict[int, tuple[Service, MonitorSource]] = {}
 
 
-def _load_rules(path: Path) -> tuple[list[MonitorRule], str | None]:
-    """The rules at `path`, or the last good ones (and the problem) when the files are invalid."""
-    key = str(path.resolve())
+def rules_paths(settings: Settings) -> list[Path]:
+    """Where the service's monitor rules live: the pack in use (AMLGUARD_MONITOR_RULES, else the policy
+    pack), plus the replayed example's own rules (AMLGUARD_MONITOR_EXAMPLE), which need its data."""
+    if not settings.monitor_example:
+        return [settings.monitor_rules_path]
+    from amlguard.monitor.example import example_rules
+
+    return [settings.monitor_rules_path, *example_rules(settings.monitor_example)]
+
+
+def _load_rules(paths: Sequence[Path]) -> tuple[MonitorPack, str | None]:
+    """The rules at `paths`, or the last good ones (and the problem) when the files are invalid.
+    Signals of Azure ML monitor schedules that do not run are logged once each."""
+    key = "|".join(str(p.resolve()) for p in paths)
     try:
-        rules = load_monitor_rules(path)
+        pack = load_monitor_pack(paths)
     except PolicyError as exc:
-        log.error("monitor rules under %s are invalid; keeping the last good rules:\n%s", path, exc.render())
+        log.error("monitor rules under %s are invalid; keeping the last good rules:\n%s",
+                  ", ".join(map(str, paths)), exc.render())
         with _lock:
-            return list(_last_good.get(key, [])), exc.render()
+            return _last_good.get(key) or MonitorPack([]), exc.render()
     with _lock:
-        _last_good[key] = rules
-    return rules, None
+        _last_good[key] = pack
+        fresh = [r.render() for r in pack.not_run if r.render() not in _reported]
+        _reported.update(fresh)
+    for text in fresh:
+        log.warning("Azure ML monitor signal %s", text)
+    return pack, None
 
 
 def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: datetime) -> list[MonitorRule]:
@@ -108,12 +126,12 @@ def _timers(rules: Sequence[MonitorRule]) -> dict[str, dict[str, float]]:
 
 
 def _for_alerts(alerts: AlertFacade, rules: Sequence[MonitorRule], due: Sequence[MonitorRule],
-                result: MonitorResult) -> list[Finding]:
+                result: MonitorResult, extra: Sequence[Finding] = ()) -> list[Finding]:
     """The findings to hand to the alert manager: every failing one, the clear ones that can resolve
     an open alert (a clear finding without an alert changes nothing, and costs a state read each),
     and resolving findings for stale monitor alerts."""
     open_alerts = alerts.list_alerts(include_resolved=False)
-    findings = result.findings
+    findings = [*result.findings, *extra]
     opened = {(str(a.get("rule")), str(a.get("resource")).lower()) for a in open_alerts}
     kept = [f for f in findings if f.status in (Status.FAIL.value, Status.ERROR.value)
             or (f.rule, f.resource.lower()) in opened]
@@ -135,12 +153,13 @@ def _stale_alert_findings(open_alerts: Sequence[Mapping[str, Any]], rules: Seque
     out = []
     for alert in open_alerts:
         rule_id, resource = str(alert.get("rule", "")), str(alert.get("resource", ""))
-        if not re.match(MONITOR_RULE_ID_PATTERN, rule_id):
+        base = monitor_rule_of(rule_id)
+        if base is None:
             continue
-        if rule_id not in known:
-            why = f"monitor rule {rule_id} was removed or disabled"
-        elif rule_id in due_ids and (rule_id, resource.lower()) not in selected:
-            why = f"monitor rule {rule_id} no longer selects this resource"
+        if base not in known:
+            why = f"monitor rule {base} was removed or disabled"
+        elif base in due_ids and (base, resource.lower()) not in selected:
+            why = f"monitor rule {base} no longer selects this resource"
         else:
             continue
         out.append(Finding(rule=rule_id, resource=resource, status=Status.NOT_APPLICABLE.value,
@@ -158,12 +177,84 @@ def _record_signals(store: StateStoreProtocol, result: MonitorResult, now: datet
         log.warning("could not record the monitor signals for the dashboard", exc_info=True)
 
 
+_NEVER_HEARD_HINT = {
+    "metrics": "check that Azure Monitor has the metric for this resource (the rule's namespace and "
+               "dimension) and that amlguard's identity has Monitoring Reader on it",
+    "logs": "check that the endpoint's diagnostic setting sends AmlOnlineEndpointTrafficLog to the workspace "
+            "AMLGUARD_MONITOR_WORKSPACE_ID names",
+    "drift": "check that the deployment's data collector is on and writes where the rule's `current` reads",
+}
+
+
+def _resource_key(resource_id: str) -> str:
+    # short keys keep a rule's record small when it watches thousands of deployments
+    return hashlib.sha256(resource_id.lower().encode()).hexdigest()[:16]
+
+
+def never_heard(store: StateStoreProtocol, due: Sequence[MonitorRule], result: MonitorResult, now: datetime,
+                after: float) -> list[Finding]:
+    """`no_data` warnings: a (rule, resource) whose signal has returned no data since amlguard started
+    watching it for `after` seconds fails `<rule>:no-data`; its first data passes it (resolving the warning).
+
+    Without this, `no_data: ignore` on a signal that never existed (a wrong dimension, a missing
+    diagnostic setting, a collector that is off) looked exactly like an idle, healthy endpoint.
+    A resource heard from once is idle when quiet, not broken: it never warns again. Failed queries
+    are already `error` findings and rules with `no_data: alert` already alert, so neither warns.
+    """
+    if after <= 0:
+        return []
+    out: list[Finding] = []
+    by_rule: dict[str, list[Evaluated]] = {}
+    for e in result.evaluated:
+        by_rule.setdefault(e.rule.id, []).append(e)
+    for rule in due:
+        doc = store.get_meta(_HEARD_META + rule.id)
+        body = dict(doc.body) if doc is not None else {}
+        heard, watching = set(body.get("heard") or ()), dict(body.get("watching") or {})
+        now_watching: dict[str, str] = {}
+        for e in by_rule.get(rule.id, []):
+            key = _resource_key(e.resource.id)
+            if e.observation.value is not None:
+                if key not in heard:
+                    heard.add(key)  # a pass resolves a warning if one is open (the caller sends it only then)
+                    out.append(_never_heard_finding(e, Status.PASS, f"{rule.signal.name} returned data for "
+                                                                    f"{e.resource.name}", None))
+                continue
+            if key in heard:
+                continue
+            since = watching.get(key) or now.isoformat()
+            now_watching[key] = since
+            waited = (now - parse_time(since)).total_seconds()
+            if waited >= after and e.observation.error is None and rule.no_data != "alert":
+                out.append(_never_heard_finding(e, Status.FAIL, f"{rule.signal.name} has returned no data for "
+                                                f"{e.resource.name} since amlguard started watching it "
+                                                f"{format_duration(waited)} ago ({since}); a rule that has never "
+                                                "seen data cannot tell a healthy endpoint from a missing signal",
+                                                _NEVER_HEARD_HINT.get(rule.signal.source)))
+        updated = {"heard": sorted(heard), "watching": now_watching}
+        if updated != {"heard": sorted(body.get("heard") or ()), "watching": watching}:
+            store.put_meta(_HEARD_META + rule.id, updated)
+    return out
+
+
+def _never_heard_finding(e: Evaluated, status: Status, message: str, hint: str | None) -> Finding:
+    # a warning (Sev2, medium) at most: the rule's own severity is for its breaches
+    severity = max(e.rule.severity, "medium", key=severity_rank)
+    return Finding(rule=e.rule.id + NEVER_HEARD_SUFFIX, resource=e.resource.id, status=status.value,
+                   severity=severity, message=message, title=f"{e.rule.title}: never heard from",
+                   kind=e.resource.kind, resource_name=e.resource.name, remediation=hint or "",
+                   effect="alert", workspace=e.resource.workspace, tags=dict(e.resource.tags))
+
+
 def feed_alerts(alerts: AlertFacade, store: StateStoreProtocol, rules: Sequence[MonitorRule],
-                due: Sequence[MonitorRule],
-                result: MonitorResult, now: datetime) -> list[Transition]:
+                due: Sequence[MonitorRule], result: MonitorResult, now: datetime,
+                no_data_after: float = 0.0) -> list[Transition]:
     """Monitor findings into the alert lifecycle, signals where the dashboard reads them: what the
-    timer and `amlguard monitor --state` both do with an evaluation."""
-    findings = _for_alerts(alerts, rules, due, result)
+    timer and `amlguard monitor --state` both do with an evaluation. With `no_data_after` (seconds),
+    rules never heard from for a resource that long raise their `no_data` warning (never_heard)."""
+    warnings = never_heard(store, due, result, now, no_data_after)
+    result.never_heard = sum(f.status == Status.FAIL.value for f in warnings)
+    findings = _for_alerts(alerts, rules, due, result, warnings)
     # no `audited` (see _stale_alert_findings): a pass / not_applicable finding resolves its own
     # alert, and no finding keeps it as it is
     transitions = alerts.process(findings, audited=[], now=now, **_timers(due))
@@ -181,12 +272,18 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     and notification routes as audit findings. A (rule, resource) without data under
     `no_data: keep_state` gets no finding, so its alert stays as it is. Rules run on their own
     `every` (last runs are kept in the state store); `force` runs them all. Invalid rule files
-    keep the last good rules (`rules_error` in the summary). Returns a summary for the log.
+    keep the last good rules (`rules_error` in the summary); signals of Azure ML monitor schedules
+    that cannot run are listed in `not_run`. Returns a summary for the log.
     """
     now = now or service.clock()
     problem: str | None = None
+    not_run: list[str] = []
     if rules is None:
-        rules, problem = _load_rules(service.settings.monitor_rules_path)
+        try:
+            pack, problem = _load_rules(rules_paths(service.settings))
+        except AmlguardError as exc:  # an unreadable example.yaml: the pack's rules, and say why
+            pack, problem = _load_rules([service.settings.monitor_rules_path])[0], str(exc)
+        rules, not_run = pack.rules, [r.render() for r in pack.not_run]
     store = service.store
     meta = store.get_meta(_SCHEDULE_META)
     last_run: dict[str, str] = dict(meta.body) if meta is not None else {}
@@ -194,6 +291,8 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     summary: dict[str, Any] = {"at": now.isoformat(), "rules": len(rules), "due": [r.id for r in due]}
     if problem:
         summary["rules_error"] = problem
+    if not_run:  # signals of Azure ML monitor schedules amlguard cannot run, each with the reason
+        summary["not_run"] = not_run
     if not due:
         return summary
     listing = service.inventory.list(None)
@@ -201,7 +300,7 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
     source = source or _source_for(service)
     calls_before = dict(getattr(source, "calls", None) or {})
     result = evaluate_rules(due, resources, source, now=now, env=service.settings.env)
-    transitions = feed_alerts(service.alerts, store, rules, due, result, now)
+    transitions = feed_alerts(service.alerts, store, rules, due, result, now, service.settings.monitor_no_data_after)
     for rule in due:
         last_run[rule.id] = now.isoformat()
     store.put_meta(_SCHEDULE_META, last_run)
@@ -226,7 +325,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Evaluate monitor rules (latency, errors, utilisation, capacity, drift) once against "
                     "Azure Monitor, or against bundled example data with --example.")
     p.add_argument("--rules", metavar="FILE|DIR",
-                   help="monitor rules (default: the example's, AMLGUARD_MONITOR_RULES, or policies/)")
+                   help="monitor rules (default: AMLGUARD_MONITOR_RULES or policies/, plus the example's own)")
     p.add_argument("--snapshot", action="append", metavar="PATH",
                    help="files standing in for the live inventory (anything `audit` takes); repeatable")
     p.add_argument("--example", metavar="DIR", help="read signals from a bundled example (e.g. examples/monitoring)")
@@ -290,13 +389,14 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
         source = example.source
         now = now or example.now
         snapshot = snapshot or example.snapshot
-        rules_path = rules_path or example.rules or None
+        rules_path = rules_path or [settings.monitor_rules_path, *example.rules]
     else:
         from amlguard.monitor.azure_monitor import AzureMonitor
 
         source = AzureMonitor.from_env(settings.env)
     now = now or datetime.now(UTC)
-    rules = load_monitor_rules(rules_path if rules_path is not None else settings.monitor_rules_path)
+    pack = load_monitor_pack(rules_path if rules_path is not None else settings.monitor_rules_path)
+    rules = pack.rules
     resources = [r for r in _inventory(snapshot, settings) if r.kind in MONITORED_KINDS]
     try:
         result = evaluate_rules(rules, resources, source, now=now, env=settings.env)
@@ -310,17 +410,21 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
 
         store = open_store(args.state)
         try:
-            transitions = feed_alerts(AlertManager(store), store, rules, rules, result, now)
+            transitions = feed_alerts(AlertManager(store), store, rules, rules, result, now,
+                                      settings.monitor_no_data_after)
         finally:
             store.close()
     if args.format == "json":
         payload = {"now": now.isoformat(), "summary": result.summary(),
                    "signals": [e.to_json() for e in result.evaluated],
                    "findings": [f.to_json() for f in result.findings],
-                   "transitions": [t.to_json() for t in transitions]}
+                   "transitions": [t.to_json() for t in transitions],
+                   "azureml_signals": [r.to_json() for r in pack.signals]}
         out.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
         out.write(render_table(result, now, transitions))
+        if pack.signals:
+            out.write("\nAzure ML monitor signals:\n" + "".join(f"  {r.render()}\n" for r in pack.signals))
     summary = result.summary()
     return 1 if summary["failed"] or summary["errors"] else 0
 
@@ -366,7 +470,8 @@ def render_table(result: MonitorResult, now: datetime, transitions: Sequence[Tra
     lines += ["", f"{summary['evaluated']} checks on {summary['resources']} resources: {summary['failed']} breached, "
                   f"{summary['passed']} healthy, {summary['errors']} errors, {summary['not_applicable']} no data "
                   f"(ignored), {summary['kept']} no data (state kept)"
-              + (f", {summary['partial']} from partial results (*)" if summary["partial"] else "")]
+              + (f", {summary['partial']} from partial results (*)" if summary["partial"] else "")
+              + (f", {summary['never_heard']} never heard from (no_data warning)" if summary["never_heard"] else "")]
     if transitions:
         lines.append("alerts: " + ", ".join(f"{t.rule} on {t.resource.rsplit('/', 1)[-1]} -> {t.to_status}"
                                             for t in transitions))

@@ -16,14 +16,35 @@ from typing import Any
 
 from amlguard.registry import Registry
 
-__all__ = ["AGGREGATIONS", "DEPLOYMENT_NAMESPACE", "ENDPOINT_NAMESPACE", "SIGNALS", "MetricPoint", "MetricSeries",
-           "Observation", "SignalSpec", "combine", "deployment_id", "error_rate", "format_value", "reduce_points",
-           "register_signal"]
+__all__ = ["AGGREGATIONS", "DEPLOYMENT_NAMESPACE", "ENDPOINT_NAMESPACE", "METRIC_AGGREGATIONS", "SIGNALS",
+           "MetricPoint", "MetricSeries", "Observation", "SignalSpec", "combine", "deployment_id", "error_rate",
+           "format_value", "query_aggregation", "reduce_points", "register_signal"]
 
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
 #: How a window of per-grain values becomes one value (Azure Monitor's time aggregations).
 AGGREGATIONS = ("average", "minimum", "maximum", "total", "count")
+
+_AVG = ("average",)
+_MMA = ("average", "minimum", "maximum")
+#: The aggregations Azure Monitor offers for each platform metric of the two namespaces (`endpoint`,
+#: `deployment`), as published in the supported-metrics lists (../shared/reference/
+#: online-endpoint-metrics.md; tests/monitor/test_signals.py compares the two). No metric offers
+#: Total or Count: a total of a per-minute rate is computed from its per-grain Average.
+METRIC_AGGREGATIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "endpoint": {
+        "ConnectionsActive": _AVG, "DataCollectionErrorsPerMinute": _MMA, "DataCollectionEventsPerMinute": _MMA,
+        "NetworkBytes": _AVG, "NewConnectionsPerSecond": _AVG, "RequestLatency": _AVG,
+        **{f"RequestLatency_P{p}": _AVG for p in (50, 90, 95, 99)}, "RequestsPerMinute": _AVG,
+    },
+    "deployment": {
+        **{m: _MMA for m in ("CpuMemoryUtilizationPercentage", "CpuUtilizationPercentage",
+                             "DataCollectionErrorsPerMinute", "DataCollectionEventsPerMinute", "DeploymentCapacity",
+                             "DiskUtilization", "GpuEnergyJoules", "GpuMemoryUtilizationPercentage",
+                             "GpuUtilizationPercentage")},
+        **{f"RequestLatency_P{p}": _AVG for p in (50, 90, 95, 99)}, "RequestsPerMinute": _AVG,
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +142,12 @@ register_signal(SignalSpec(
     metric="RequestsPerMinute", kinds=_BOTH))
 register_signal(SignalSpec(
     "error_rate_5xx", "metrics", "share of requests answered with a 5xx status (RequestsPerMinute split by "
-    "statusCodeClass), 0..1", unit="ratio", metric="RequestsPerMinute", aggregation="total",
+    "statusCodeClass: the sums of its per-minute averages), 0..1", unit="ratio", metric="RequestsPerMinute",
+    aggregation="total",
     split_by=("statusCodeClass",), combine="error_rate", kinds=_BOTH))
 register_signal(SignalSpec(
-    "data_collection_errors", "metrics", "DataCollectionErrorsPerMinute: model data collector errors",
+    "data_collection_errors", "metrics", "DataCollectionErrorsPerMinute: model data collector errors (a total is "
+    "the sum of average x minutes of each grain)",
     unit="errors", metric="DataCollectionErrorsPerMinute", aggregation="total", kinds=_BOTH))
 for _name, _metric, _what in (
         ("cpu_utilization", "CpuUtilizationPercentage", "CPU utilisation (%) of the deployment's instances"),
@@ -178,20 +201,52 @@ def reduce_points(points: Iterable[MetricPoint], aggregation: str) -> tuple[floa
     return float(sum(values)), len(values)
 
 
+def query_aggregation(spec: SignalSpec, aggregation: str) -> str:
+    """The aggregation to ask Azure Monitor for so that a window reduces with `aggregation`.
+
+    The same one when the metric offers it; Average for the `total` of a per-minute rate (the
+    window's total is then the sum of average x grain minutes). ValueError says which
+    aggregations the metric offers when none serves.
+    """
+    offered = METRIC_AGGREGATIONS.get(spec.namespace, {}).get(str(spec.metric), ())
+    if aggregation in offered:
+        return aggregation
+    if aggregation == "total" and "average" in offered and str(spec.metric).endswith("PerMinute"):
+        return "average"
+    totals = ", or total (average x minutes of each grain)" if str(spec.metric).endswith("PerMinute") else ""
+    raise ValueError(f"Azure Monitor offers {spec.metric!s} only as {', '.join(offered) or 'nothing'}; use "
+                     f"aggregation {' / '.join(offered)}{totals}")
+
+
+def _window_value(points: Sequence[MetricPoint], spec: SignalSpec, aggregation: str,
+                 grain_seconds: float) -> tuple[float | None, int]:
+    """One value for a window of one series, from the aggregation `query_aggregation` asked for."""
+    if query_aggregation(spec, aggregation) == aggregation:
+        return reduce_points(points, aggregation)
+    mean, grains = reduce_points(points, "average")  # total of a per-minute rate: sum of rate x minutes
+    return (None if mean is None else mean * grains * grain_seconds / 60.0), grains
+
+
 def _is_5xx(value: str | None) -> bool:
     # statusCodeClass values are not documented; accept "5xx", "5XX" and "5"
     return bool(value) and str(value).strip().lower().startswith("5")
 
 
 def error_rate(series: Sequence[MetricSeries], dimension: str = "statuscodeclass") -> tuple[float | None, int]:
-    """5xx share of requests across series split by status code class (totals over the window)."""
+    """5xx share of requests across series split by status code class.
+
+    RequestsPerMinute is offered only as Average: each grain's average x its minutes is the
+    requests of that grain, and with one grain size for every series the minutes cancel, so the
+    share is the sum of the 5xx series' averages over the sum of all averages.
+    """
     errors = total = 0.0
     grains = 0
     for s in series:
-        value, n = reduce_points(s.points, "total")
-        if value is None:
+        values = [v for v in (p.get("average") for p in s.points) if v is not None]
+        if not values:
             continue
-        grains = max(grains, n)
+        value = sum(values)
+        grains = max(grains, len(values))
         total += value
         if _is_5xx(s.dimensions.get(dimension)):
             errors += value
@@ -200,16 +255,16 @@ def error_rate(series: Sequence[MetricSeries], dimension: str = "statuscodeclass
     return errors / total, grains
 
 
-def combine(spec: SignalSpec, series: Sequence[MetricSeries], aggregation: str) -> tuple[float | None, int]:
+def combine(spec: SignalSpec, series: Sequence[MetricSeries], aggregation: str,
+            grain_seconds: float = 60.0) -> tuple[float | None, int]:
     """The value of one resource from its series of one signal."""
     if spec.combine == "error_rate":
         return error_rate(series)
     if not series:
         return None, 0
-    if len(series) == 1:
-        return reduce_points(series[0].points, aggregation)
     # several series for one resource (e.g. an unexpected extra dimension): pool their points
-    return reduce_points([p for s in series for p in s.points], aggregation)
+    points = series[0].points if len(series) == 1 else [p for s in series for p in s.points]
+    return _window_value(points, spec, aggregation, grain_seconds)
 
 
 def format_value(value: float | None, unit: str) -> str:

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from amlguard.config import Settings
-from amlguard.errors import AmlguardError
+from amlguard.errors import AmlguardError, ConfigError
 from amlguard.policy.documents import Problem
-from amlguard.policy.loader import validate_dir
+from amlguard.policy.engine import PolicyPack
+from amlguard.policy.loader import load_pack, parse_param_args, select_rules, validate_dir
 from amlguard.policy.testing import format_results, run_policy_tests
 
-__all__ = ["add_policy_arguments", "format_problems", "run", "settings_from_args"]
+__all__ = ["add_policy_arguments", "format_problems", "pack_from_args", "run", "settings_from_args"]
 
 
 def format_problems(problems: list[Problem]) -> str:
@@ -28,26 +30,51 @@ def format_problems(problems: list[Problem]) -> str:
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--param NAME=VALUE` (repeatable) and `--environment NAME` to an audit-like command."""
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE", default=[],
-                        help="set a rule parameter for this run (NAME for every rule declaring it, or "
-                             "RULE-ID.NAME); lists as a,b or [a, b]; repeatable")
-    parser.add_argument("--environment", metavar="NAME",
-                        help="select the policy overrides written for this environment "
-                             "(default: $AMLGUARD_ENVIRONMENT)")
+    """Add the pack flags of an audit-like command: which packs (`--policies PATH` repeatable,
+    `--no-default-policies`), which of their rules (`--rule`, `--skip-rule`), `--param NAME=VALUE`
+    and `--environment NAME`. Defaults are None, so a project config file can fill them in."""
+    group = parser.add_argument_group("policy pack")
+    group.add_argument("--policies", action="append", metavar="PATH",
+                       help="a policy pack (folder or file) to load beside the bundled one; repeatable; a rule "
+                            "id defined by two packs is an error")
+    group.add_argument("--no-default-policies", action="store_true", default=None,
+                       help="leave the bundled pack (or AMLGUARD_POLICIES) out: only the --policies packs")
+    group.add_argument("--rule", action="append", metavar="ID_OR_GLOB",
+                       help="audit only the rules matching ID_OR_GLOB (e.g. AMLG-NET-*); repeatable")
+    group.add_argument("--skip-rule", action="append", metavar="ID_OR_GLOB",
+                       help="leave out the rules matching ID_OR_GLOB; repeatable")
+    group.add_argument("--param", action="append", metavar="NAME=VALUE",
+                       help="set a rule parameter for this run (NAME for every rule declaring it, or "
+                            "RULE-ID.NAME); lists as a,b or [a, b]; repeatable")
+    group.add_argument("--environment", metavar="NAME",
+                       help="select the policy overrides written for this environment "
+                            "(default: $AMLGUARD_ENVIRONMENT)")
 
 
 def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings:
-    """`settings` with what --policies, --param and --environment say (flags win over app settings);
-    the pack itself comes from `amlguard.service.pipeline.load_policy_pack`, as in the service."""
+    """`settings` with what --param and --environment say (flags win over app settings)."""
     changes: dict[str, Any] = {}
-    if getattr(args, "policies", None):
-        changes["policies_dir"] = Path(args.policies)
     if getattr(args, "environment", None):
         changes["environment"] = args.environment
     if getattr(args, "param", None):
         changes["parameters"] = tuple(args.param)
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def pack_from_args(args: argparse.Namespace, settings: Settings, *,
+                   cache_dir: Path | None = None) -> tuple[PolicyPack, PolicyPack]:
+    """The pack an audit evaluates, and the whole pack it was selected from (for suppressions
+    naming a skipped rule): the base pack (`settings.policies_dir`: bundled, or AMLGUARD_POLICIES)
+    unless --no-default-policies, with every --policies pack beside it, then --rule / --skip-rule.
+    Raises PolicyError for an invalid pack, ConfigError for a selection that matches nothing."""
+    roots = [] if args.no_default_policies else [settings.policies_dir]
+    roots += [Path(p) for p in args.policies or ()]
+    if not roots:
+        raise ConfigError("--no-default-policies leaves no policy pack: add one with --policies PATH")
+    unique = list({os.path.realpath(root): root for root in roots}.values())  # the bundled pack named again
+    whole = load_pack(unique, parameters=parse_param_args(list(settings.parameters)),
+                      environment=settings.environment, cache_dir=cache_dir)
+    return select_rules(whole, args.rule or (), args.skip_rule or ()), whole
 
 
 def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from amlguard.model import Resource
 from amlguard.policy.operators import OPERATORS, Operator, show
 from amlguard.policy.valuetypes import VALUE_TYPES, Clock
 
 __all__ = ["FIELDS_PREFIX", "LOGIC_KEYS", "MODIFIER_KEYS", "RESOURCE_ATTRIBUTES", "SUBJECT_KEYS", "CompileContext",
-           "Node", "compile_condition", "is_param_ref"]
+           "Node", "WorkspaceTags", "compile_condition", "is_param_ref"]
 
 LOGIC_KEYS = ("allOf", "anyOf", "not")
 SUBJECT_KEYS = ("field", "tag", "value", "count")
@@ -27,6 +27,12 @@ _COUNT_OPERATORS = frozenset({"equals", "notEquals", "in", "notIn", "less", "les
                               "greaterOrEquals"})
 _MISSING: Any = object()
 _CLOCK_TYPES = frozenset({"age", "expiration"})  # their words change with the clock: never memoised
+
+
+class WorkspaceTags(Protocol):
+    """Workspace name -> its tags: a dict, or the engine's view of the evaluation in this thread."""
+
+    def get(self, name: str, /) -> Mapping[str, str] | None: ...
 
 
 def is_param_ref(value: Any) -> bool:
@@ -44,7 +50,7 @@ class CompileContext:
 
     params: Mapping[str, Any]
     clock: Clock
-    workspace_tags: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    workspace_tags: WorkspaceTags = field(default_factory=dict[str, Mapping[str, str]])
     mode: str = "resource"
     problems: list[tuple[str, str]] = field(default_factory=list)  # (dotted path, message)
     params_used: set[str] = field(default_factory=set)
@@ -220,7 +226,7 @@ def _field_getter(path: str, mode: str) -> Callable[[Any], Any]:
     return lambda r: _walk(r.fields, parts)
 
 
-def _tag_getter(name: str, fallback: Mapping[str, Mapping[str, str]] | None) -> Callable[[Any], Any]:
+def _tag_getter(name: str, fallback: WorkspaceTags | None) -> Callable[[Any], Any]:
     folded = name.casefold()
 
     def lookup(tags: Any) -> Any:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from amlguard.inventory.base import InventoryError
 from amlguard.model import Finding, Resource, Status
-from amlguard.policy.conditions import CompileContext, Node, compile_condition
+from amlguard.policy.conditions import CompileContext, Node, WorkspaceTags, compile_condition
 from amlguard.policy.operators import PolicyRegex, show
 from amlguard.policy.valuetypes import Clock
 
@@ -136,11 +136,9 @@ class _Compiled:
     primary_field: str | None
     fields: tuple[str, ...]
     pass_message: str
-    applies_fn: Callable[[Resource], bool] | None = None
     require_fn: Callable[[Resource], bool] = field(default=bool)
 
     def __post_init__(self) -> None:
-        self.applies_fn = self.applies.fn if self.applies is not None else None
         self.require_fn = self.require.fn
 
 
@@ -172,7 +170,7 @@ class Rule:
         return {name: p.default for name, p in self.parameters.items()}
 
     def compile(self, params: Mapping[str, Any], clock: Clock,
-                workspace_tags: Mapping[str, Mapping[str, str]] | None = None,
+                workspace_tags: WorkspaceTags | None = None,
                 problems: list[tuple[str, str]] | None = None) -> _Compiled:
         """Compile applies_when and require for `params`; problems go to `problems` if given."""
         ctx = CompileContext(params, clock, workspace_tags or {}, "resource")
@@ -201,31 +199,17 @@ def _kind(resource_kind: Any) -> str:
     return str(getattr(resource_kind, "value", resource_kind))
 
 
-class _ThreadTags(Mapping[str, Mapping[str, str]]):
+class _ThreadTags(threading.local):
     """Workspace name -> tags of the evaluation running in this thread.
 
     Override `when` conditions are compiled once per pack and read workspace tags through this
-    mapping, so concurrent evaluations of one pack (service threads) never see each other's.
+    view, so concurrent evaluations of one pack (service threads) never see each other's.
     """
 
-    def __init__(self) -> None:
-        self._local = threading.local()
+    tags: Mapping[str, Mapping[str, str]] = {}  # until this thread's first evaluation sets them
 
-    def set(self, tags: dict[str, dict[str, str]]) -> None:
-        self._local.tags = tags
-
-    def _tags(self) -> dict[str, dict[str, str]]:
-        tags: dict[str, dict[str, str]] = getattr(self._local, "tags", {})
-        return tags
-
-    def __getitem__(self, name: str) -> Mapping[str, str]:
-        return self._tags()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tags())
-
-    def __len__(self) -> int:
-        return len(self._tags())
+    def get(self, name: str, /) -> Mapping[str, str] | None:
+        return self.tags.get(name)
 
 
 _NO_OVERRIDES: frozenset[int] = frozenset()
@@ -285,9 +269,6 @@ class PolicyPack:
         """rule id -> title, description, rationale, remediation, severity, help_uri (for SARIF)."""
         return {rule.id: rule.metadata() for rule in self.rules}
 
-    def kinds(self) -> set[str]:
-        return set(self._by_kind)
-
     # ------------------------------------------------------------------ parameters
     def parameters_for(self, rule: Rule, override_ids: tuple[int, ...] = ()) -> dict[str, Any]:
         """Defaults, then --param / settings values, then matching overrides (most specific wins)."""
@@ -340,7 +321,7 @@ class PolicyPack:
             tags_by_workspace = {r.name: dict(r.tags) for r in items if _kind(r.kind) == "workspace" and r.tags}
             for name, given in (workspace_tags or {}).items():
                 tags_by_workspace.setdefault(name, dict(given))
-            self._workspace_tags.set(tags_by_workspace)
+            self._workspace_tags.tags = tags_by_workspace
         findings: list[Finding] = []
         append = findings.append
         plans = self._plans
@@ -355,30 +336,35 @@ class PolicyPack:
             tags = resource.fields.get("tags")
             if not isinstance(tags, dict):
                 tags = {}
-            plain = not resource.templated  # placeholders get a note: the explaining path adds it
+            templated = resource.templated
             for rule, compiled, exemptable, rule_id, severity, title, remediation, effect in plan:
                 try:
                     if matched:
                         compiled = self._compiled_for(rule, matched)
-                    if not plain or exemptable or (compiled.applies_fn is not None
-                                                   and not compiled.applies_fn(resource)):
-                        append(self._evaluate_one(rule, compiled, resource))
-                        continue
+                    exemption, applies = None, compiled.applies
+                    if applies is not None and not applies.fn(resource):
+                        fieldpath, why = applies.explain(resource)
+                        # "compute_type is 'kubernetes' (the rule covers: compute_type notEquals 'kubernetes')"
+                        status, said = "not_applicable", why.split("; expected", 1)[0]
+                        message = f"not applicable: {said} (the rule covers: {applies.summary()})"
                     # the verdict first; a pass takes the words the compiled rule prepared
-                    if compiled.require_fn(resource):
+                    elif compiled.require_fn(resource):
                         status, message, fieldpath = "pass", compiled.pass_message, compiled.primary_field
                     else:
                         fieldpath, message = compiled.require.explain(resource)
                         status, fieldpath = "fail", fieldpath or compiled.primary_field
+                    if exemptable and status != "not_applicable":
+                        status, message, exemption = self._exempt(rule, resource, status, message)
+                    if templated:
+                        message += _placeholder_note(resource, compiled.fields)
                     # positional: Finding's field order (shared/model.py) is pinned by a test
                     line = rline if fieldpath is None or not lines else _line(resource, fieldpath)
                     append(Finding(rule_id, rid, status, severity, message, source, line, title, kind, name,
-                                   fieldpath, remediation, effect, None, None, None, workspace, tags))
+                                   fieldpath, remediation, effect, exemption, None, None, workspace, tags))
                 except Exception as exc:  # a bug or an odd value must not stop the sweep
                     what = ("parameter overrides could not be selected" if isinstance(matched, Exception)
                             else "rule could not be evaluated")
-                    append(self._finding(rule, resource, Status.ERROR.value,
-                                         f"{what}: {type(exc).__name__}: {exc}", None, None))
+                    append(self._error(rule, resource, f"{what}: {type(exc).__name__}: {exc}"))
         findings.extend(self._error_findings(errors))
         return findings
 
@@ -394,45 +380,27 @@ class PolicyPack:
                                    remediation=rule.remediation, effect=rule.effect))
         return out
 
-    def _evaluate_one(self, rule: Rule, compiled: _Compiled, resource: Resource) -> Finding:
-        applies = compiled.applies
-        if applies is not None and not applies.fn(resource):
-            fieldpath, why = applies.explain(resource)
-            # "compute_type is 'kubernetes' (the rule covers: compute_type notEquals 'kubernetes')"
-            said = why.split("; expected", 1)[0]
-            return self._finding(rule, resource, Status.NOT_APPLICABLE.value,
-                                 f"not applicable: {said} (the rule covers: {applies.summary()})",
-                                 fieldpath, compiled)
-        if compiled.require.fn(resource):
-            status, message, fieldpath = Status.PASS.value, compiled.pass_message, compiled.primary_field
-        else:
-            status = Status.FAIL.value
-            fieldpath, message = compiled.require.explain(resource)
-            fieldpath = fieldpath or compiled.primary_field
-        exemption_record = None
+    def _exempt(self, rule: Rule, resource: Resource, status: str, message: str
+                ) -> tuple[str, str, dict[str, Any] | None]:
+        """The finding's status, message and exemption record once the rule's exemptions are applied."""
+        record = None
         for exemption in self._exemptions_by_rule[rule.id]:
             if not exemption.matches(resource):
                 continue
             if exemption.expired(self._clock.now):
                 message += f"; exemption '{exemption.name}' expired on {exemption.expires_text}"
-                exemption_record = exemption_record or exemption.record(expired=True)
+                record = record or exemption.record(expired=True)
                 continue
             outcome = "the rule passes" if status == Status.PASS.value else f"without it: {message}"
-            message = (f"exempt by '{exemption.name}' until {exemption.expires_text} "
-                       f"(approved by {exemption.approver}: {exemption.reason}); {outcome}")
-            status, exemption_record = Status.EXEMPT.value, exemption.record()
-            break
-        return self._finding(rule, resource, status, message, fieldpath, compiled, exemption_record)
+            return (Status.EXEMPT.value, f"exempt by '{exemption.name}' until {exemption.expires_text} "
+                    f"(approved by {exemption.approver}: {exemption.reason}); {outcome}", exemption.record())
+        return status, message, record
 
-    def _finding(self, rule: Rule, resource: Resource, status: str, message: str, fieldpath: str | None,
-                 compiled: _Compiled | None, exemption: dict[str, Any] | None = None) -> Finding:
-        if resource.templated and compiled is not None:
-            message += _placeholder_note(resource, compiled.fields)
+    def _error(self, rule: Rule, resource: Resource, message: str) -> Finding:
         tags = resource.fields.get("tags")
-        return Finding(rule.id, resource.id, status, rule.severity, message, resource.source,
-                       _line(resource, fieldpath), rule.title,
-                       _kind(resource.kind), resource.name, fieldpath, rule.remediation, rule.effect, exemption,
-                       None, None, resource.workspace, tags if isinstance(tags, dict) else {})
+        return Finding(rule.id, resource.id, Status.ERROR.value, rule.severity, message, resource.source,
+                       resource.line, rule.title, _kind(resource.kind), resource.name, None, rule.remediation,
+                       rule.effect, None, None, None, resource.workspace, tags if isinstance(tags, dict) else {})
 
 
 def _line(resource: Resource, fieldpath: str | None) -> int | None:

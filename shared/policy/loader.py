@@ -1,19 +1,21 @@
 """Load a policy folder into a PolicyPack, or refuse it as a whole with every problem listed.
 
 `load_pack(path)` reads every `kind: AuditRules` document under `path` (the bundled pack when
-None), checks structure against the generated JSON Schema and meaning (parameters, operands,
-duplicate ids, exemptions naming unknown rules), compiles every rule, and raises PolicyError
-listing each problem as file:line: field: what was expected.
+None; several folders are layered into one pack), checks structure against the generated JSON
+Schema and meaning (parameters, operands, duplicate ids, exemptions naming unknown rules),
+compiles every rule, and raises PolicyError listing each problem as file:line: field: what was
+expected. `select_rules` narrows a loaded pack to the rules `--rule` / `--skip-rule` name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import importlib.util
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,8 @@ from amlguard.policy.documents import (
 from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
 from amlguard.policy.operators import show
 from amlguard.policy.schema import kind_schema
-from amlguard.policy.valuetypes import Clock, parse_duration, parse_when
+from amlguard.policy.valuetypes import Clock, parse_duration
+from amlguard.timeparse import time_or_none
 from amlguard.yamlsource import LocatedDocument
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "load_pack",
     "parse_audit_rules",
     "parse_param_args",
+    "select_rules",
     "validate_dir",
 ]
 
@@ -161,7 +165,7 @@ def _parse_exemption(espec: dict[str, Any], path: str, file: str, doc: LocatedDo
     if not any(espec.get(k) for k in ("resources", "names", "resource_regex", "tags")):
         problem(path, "an exemption needs at least one selector: resources (id globs), names, "
                       "resource_regex or tags")
-    expires = parse_when(espec["expires"])
+    expires = time_or_none(espec["expires"])
     if expires is None:
         problem(f"{path}.expires", f"expected a date (2026-12-31) or timestamp, got {show(espec['expires'])}")
     try:
@@ -196,7 +200,7 @@ register_document_kind("AuditRules", lambda: kind_schema("AuditRules"), parse_au
 
 def _assemble(loaded: list[AuditRulesDocument], problems: list[Problem], *,
               parameters: Mapping[str, Any] | None, environment: str | None,
-              sources: list[str]) -> PolicyPack | None:
+              sources: list[str], pack_of: Mapping[str, Path] | None = None) -> PolicyPack | None:
     """Cross-document checks (duplicate ids, unknown rule references), then the pack."""
     rules: list[Rule] = []
     overrides: list[Override] = []
@@ -206,8 +210,12 @@ def _assemble(loaded: list[AuditRulesDocument], problems: list[Problem], *,
         for rule in part.rules:
             if rule.id in first_seen:
                 other = first_seen[rule.id]
-                problems.append((rule.source, rule.line, f"{rule.path}.id",
-                                 f"duplicate rule id {rule.id}; already defined at {other.source}:{other.line}"))
+                message = f"duplicate rule id {rule.id}; already defined at {other.source}:{other.line}"
+                packs = pack_of or {}
+                if packs.get(str(rule.source)) != packs.get(str(other.source)):
+                    message += (f" in the policy pack {packs.get(str(other.source))}: rule ids are unique across "
+                                "the packs loaded together; give your rule an id of its own")
+                problems.append((rule.source, rule.line, f"{rule.path}.id", message))
                 continue
             first_seen[rule.id] = rule
             rules.append(rule)
@@ -215,18 +223,16 @@ def _assemble(loaded: list[AuditRulesDocument], problems: list[Problem], *,
         exemptions.extend(part.exemptions)
     by_id = {r.id: r for r in rules}
     for part in loaded:
-        for index, exemption in enumerate(part.exemptions):
-            for rindex, rule_id in enumerate(exemption.rules):
+        named: list[tuple[str, Exemption | Override]] = [
+            *((f"exemptions.{i}", e) for i, e in enumerate(part.exemptions)),
+            *((f"overrides.{i}", o) for i, o in enumerate(part.overrides))]
+        for path, entry in named:  # a glob may match nothing yet; a plain id must name a rule
+            for rindex, rule_id in enumerate(entry.rules):
                 if not any(ch in rule_id for ch in "*?[") and rule_id not in by_id:
-                    path = f"exemptions.{index}.rules.{rindex}"
-                    problems.append((part.file, part.doc.line_of(path), path,
+                    problems.append((part.file, part.doc.line_of(f"{path}.rules.{rindex}"), f"{path}.rules.{rindex}",
                                      f"no rule {rule_id} in the pack; expected one of {', '.join(sorted(by_id))}"))
         for index, override in enumerate(part.overrides):
             path = f"overrides.{index}"
-            for rindex, rule_id in enumerate(override.rules):
-                if not any(ch in rule_id for ch in "*?[") and rule_id not in by_id:
-                    problems.append((part.file, part.doc.line_of(f"{path}.rules.{rindex}"), f"{path}.rules.{rindex}",
-                                     f"no rule {rule_id} in the pack"))
             targeted = [r for r in rules if override.targets(r)]
             for name in override.parameters:
                 if not any(name in r.parameters for r in targeted):
@@ -290,13 +296,15 @@ def parse_param_args(args: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _check(root: Path, problems: list[Problem], *, every_kind: bool, cache_dir: Path | None = None
-           ) -> tuple[list[PolicyDocument], list[AuditRulesDocument], list[Path]]:
+def _check(root: Path, problems: list[Problem], *, every_kind: bool, cache_dir: Path | None = None,
+           layered: bool = False) -> tuple[list[PolicyDocument], list[AuditRulesDocument], list[Path]]:
     """What `load_pack` and `amlguard policy validate` both run: read every policy document under
     `root` (a missing or unknown `kind:` is a problem, never a skip), check structure and meaning
     of the AuditRules documents (of every kind with `every_kind`), and refuse a pack without a
-    rule. Returns the AuditRules documents read, those that passed, and the schema marks still to
-    write (see `_schema_checked`); `problems` lists the rest."""
+    rule (with `layered`, one pack among several: refuse only a folder without AuditRules documents,
+    as one holding only exemptions or overrides is useful). Returns the AuditRules documents read,
+    those that passed, and the schema marks still to write (see `_schema_checked`); `problems`
+    lists the rest."""
     documents = read_documents(root, problems=problems)
     rule_docs = [d for d in documents if d.kind == "AuditRules"]
     marks = [] if every_kind else _schema_checked(rule_docs, cache_dir)
@@ -312,7 +320,8 @@ def _check(root: Path, problems: list[Problem], *, every_kind: bool, cache_dir: 
             loaded.append(parse_audit_rules(document.doc, document.file))
         except PolicyError as exc:
             problems.extend(exc.problems)
-    has_rule = any(_entries(d.doc.value if isinstance(d.doc.value, dict) else {}, "rules") for d in rule_docs)
+    has_rule = bool(rule_docs) if layered else \
+        any(_entries(d.doc.value if isinstance(d.doc.value, dict) else {}, "rules") for d in rule_docs)
     if not has_rule and not problems and (rule_docs or not documents or not every_kind):
         # an empty pack would pass every resource: an audit with no rule proves nothing
         found = ("its AuditRules documents list no rule" if rule_docs
@@ -350,13 +359,23 @@ def _schema_checked(documents: list[PolicyDocument], cache_dir: Path | None) -> 
     return marks
 
 
-def _load(path: Path, problems: list[Problem], *, parameters: Mapping[str, Any] | None,
+def _load(roots: list[Path], problems: list[Problem], *, parameters: Mapping[str, Any] | None,
           environment: str | None, cache_dir: Path | None = None) -> PolicyPack | None:
-    _, loaded, unwritten = _check(path, problems, every_kind=False, cache_dir=cache_dir)
+    loaded: list[AuditRulesDocument] = []
+    unwritten: list[Path] = []
+    pack_of: dict[str, Path] = {}
+    for root in roots:
+        _, parts, marks = _check(root, problems, every_kind=False, cache_dir=cache_dir, layered=len(roots) > 1)
+        loaded += parts
+        unwritten += marks
+        pack_of.update((part.file, root) for part in parts)
+    if not problems and not any(part.rules for part in loaded):
+        problems.append((str(roots[0]), None, "", "no rule in these policy packs: their AuditRules documents "
+                                                  "list no rule; add a pack with a `rules:` list"))
     if problems:
         return None
     pack = _assemble(loaded, problems, parameters=parameters, environment=environment,
-                     sources=sorted({part.file for part in loaded}))
+                     sources=sorted({part.file for part in loaded}), pack_of=pack_of)
     if pack is not None and unwritten:
         with contextlib.suppress(OSError):  # a cache that cannot be written only costs time
             unwritten[0].parent.mkdir(parents=True, exist_ok=True)
@@ -365,9 +384,14 @@ def _load(path: Path, problems: list[Problem], *, parameters: Mapping[str, Any] 
     return pack
 
 
-def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] | None = None,
-              environment: str | None = None, cache_dir: Path | None = None) -> PolicyPack:
+def load_pack(path: str | Path | Sequence[str | Path] | None = None, *,
+              parameters: Mapping[str, Any] | None = None, environment: str | None = None,
+              cache_dir: Path | None = None) -> PolicyPack:
     """Load and compile the policy pack at `path` (None: the bundled pack).
+
+    A list of folders is layered into one pack: their rules side by side (a rule id defined twice
+    is refused, naming both places), and exemptions and overrides of one pack may name rules of
+    another; a folder among several may hold only exemptions or overrides.
 
     `parameters` holds --param / settings values (`name` for every rule declaring it, or
     `RULE-ID.name`); `environment` selects overrides written with `environment:`. With
@@ -375,12 +399,39 @@ def load_pack(path: str | Path | None = None, *, parameters: Mapping[str, Any] |
     jsonschema) are not checked against it again; every other check runs on every load.
     Raises PolicyError listing every problem when any file is invalid.
     """
-    root = Path(path) if path is not None else default_policies_dir()
+    roots = ([default_policies_dir()] if path is None else [Path(path)] if isinstance(path, (str, os.PathLike))
+             else [Path(p) for p in path])
+    if not roots:
+        raise ConfigError("no policy pack to load: name a folder (--policies) or keep the bundled pack")
     problems: list[Problem] = []
-    pack = _load(root, problems, parameters=parameters, environment=environment, cache_dir=cache_dir)
+    pack = _load(roots, problems, parameters=parameters, environment=environment, cache_dir=cache_dir)
     if pack is None:
         raise PolicyError(sorted(problems, key=_problem_order))
     return pack
+
+
+def select_rules(pack: PolicyPack, only: Sequence[str] = (), skip: Sequence[str] = ()) -> PolicyPack:
+    """`pack` with the rules matching a pattern of `only` (all when empty) and none of `skip`:
+    ids or globs (`AMLG-NET-*`), case-insensitive. A pattern matching no rule of the pack raises
+    ConfigError: a typo must not quietly audit more, or less, than asked."""
+    if not only and not skip:
+        return pack
+
+    def matching(pattern: str) -> set[str]:
+        found = {r.id for r in pack.rules if fnmatch.fnmatch(r.id.upper(), pattern.upper())}
+        if not found:
+            flag = "--rule" if pattern in only else "--skip-rule"
+            raise ConfigError(f"{flag} {pattern}: no rule of the policy pack matches it; its rules are "
+                              f"{', '.join(r.id for r in pack.rules)}")
+        return found
+
+    kept = set().union(*map(matching, only)) if only else {r.id for r in pack.rules}
+    kept -= set().union(set(), *map(matching, skip))
+    if not kept:
+        raise ConfigError("--rule / --skip-rule leave no rule to audit: an audit with no rule proves nothing")
+    return PolicyPack([r for r in pack.rules if r.id in kept], exemptions=pack.exemptions,
+                      overrides=pack.overrides, parameters=pack.parameters, environment=pack.environment,
+                      sources=pack.sources)
 
 
 def _problem_order(problem: Problem) -> tuple[str, int, str]:

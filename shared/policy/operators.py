@@ -172,6 +172,16 @@ def _number_operand(name: str, expected: Any) -> str | None:
     return None if _is_number(expected) else f"'{name}' compares with a number; got {show(expected)}"
 
 
+def _negation(build: Callable[[Any, bool], Predicate]) -> Callable[[Any, bool], Predicate]:
+    """The operator that holds exactly when `build`'s does not (an absent field included)."""
+
+    def negated(expected: Any, case_sensitive: bool) -> Predicate:
+        holds = build(expected, case_sensitive)
+        return lambda actual: not holds(actual)
+
+    return negated
+
+
 # ---------------------------------------------------------------------------------- equality
 @register("equals", schema={"description": "the value to compare with (text compares case-insensitively)"},
           summary="The value equals the operand. Text compares case-insensitively (`Disabled` equals "
@@ -197,14 +207,11 @@ def _equals(expected: Any, case_sensitive: bool) -> Predicate:
     return lambda actual: actual is not None and _key(actual, case_sensitive) == want
 
 
-@register("notEquals", schema={"description": "the value the field must not have"},
-          summary="The value does not equal the operand (same comparison as `equals`); "
-                  "an absent field is not equal.",
-          example="{field: auth_mode, notEquals: key}",
-          describe=lambda e: f"not {show(e)}")
-def _not_equals(expected: Any, case_sensitive: bool) -> Predicate:
-    same = _equals(expected, case_sensitive)
-    return lambda actual: not same(actual)
+register("notEquals", schema={"description": "the value the field must not have"},
+         summary="The value does not equal the operand (same comparison as `equals`); "
+                 "an absent field is not equal.",
+         example="{field: auth_mode, notEquals: key}",
+         describe=lambda e: f"not {show(e)}")(_negation(_equals))
 
 
 @register("in", schema={"type": "array", "description": "the allowed values"},
@@ -219,13 +226,10 @@ def _in(expected: Any, case_sensitive: bool) -> Predicate:
     return lambda actual: actual is not None and _key(actual, case_sensitive) in allowed
 
 
-@register("notIn", schema={"type": "array", "description": "the forbidden values"},
-          summary="The value is none of the listed values; an absent field is not in the list.",
-          example="{field: managed_network.isolation_mode, notIn: [disabled]}",
-          describe=lambda e: f"none of {show(e)}", check=_list_operand)
-def _not_in(expected: Any, case_sensitive: bool) -> Predicate:
-    member = _in(expected, case_sensitive)
-    return lambda actual: not member(actual)
+register("notIn", schema={"type": "array", "description": "the forbidden values"},
+         summary="The value is none of the listed values; an absent field is not in the list.",
+         example="{field: managed_network.isolation_mode, notIn: [disabled]}",
+         describe=lambda e: f"none of {show(e)}", check=_list_operand)(_negation(_in))
 
 
 @register("exists", schema={"type": "boolean", "description": "true: the field must be set; false: unset"},
@@ -267,13 +271,10 @@ def _match(expected: Any, case_sensitive: bool) -> Predicate:
     return lambda actual: isinstance(actual, str) and pattern.match(actual) is not None
 
 
-@register("notMatch", schema=_GLOB_SCHEMA,
-          summary="The text matches none of the globs; an absent field does not match.",
-          example="{field: environment.image, notMatch: '*:latest'}",
-          describe=lambda e: f"not to match {show(e)}", check=_glob_operand)
-def _not_match(expected: Any, case_sensitive: bool) -> Predicate:
-    matches = _match(expected, case_sensitive)
-    return lambda actual: not matches(actual)
+register("notMatch", schema=_GLOB_SCHEMA,
+         summary="The text matches none of the globs; an absent field does not match.",
+         example="{field: environment.image, notMatch: '*:latest'}",
+         describe=lambda e: f"not to match {show(e)}", check=_glob_operand)(_negation(_match))
 
 
 @register("regex", schema={"type": "string", "format": "regex",
@@ -291,14 +292,11 @@ def _regex(expected: Any, case_sensitive: bool) -> Predicate:
     return lambda actual: isinstance(actual, str) and search(actual)
 
 
-@register("notRegex", schema={"type": "string", "format": "regex",
-                              "description": "a regular expression (RE2, as for regex) that must not match"},
-          summary="The text does not contain a match of the regular expression.",
-          example="{field: name, notRegex: '(?i)test'}",
-          describe=lambda e: f"not to match regex {show(e)}", check=_regex_operand)
-def _not_regex(expected: Any, case_sensitive: bool) -> Predicate:
-    matches = _regex(expected, case_sensitive)
-    return lambda actual: not matches(actual)
+register("notRegex", schema={"type": "string", "format": "regex",
+                             "description": "a regular expression (RE2, as for regex) that must not match"},
+         summary="The text does not contain a match of the regular expression.",
+         example="{field: name, notRegex: '(?i)test'}",
+         describe=lambda e: f"not to match regex {show(e)}", check=_regex_operand)(_negation(_regex))
 
 
 # ---------------------------------------------------------------------------------- ordering

@@ -19,7 +19,7 @@ from amlguard.policy.documents import Problem, read_documents, register_document
 from amlguard.policy.engine import PolicyPack
 from amlguard.policy.loader import load_pack
 from amlguard.policy.schema import kind_schema
-from amlguard.policy.valuetypes import parse_when
+from amlguard.timeparse import time_or_none
 from amlguard.yamlsource import LocatedDocument
 
 __all__ = ["ExpectationResult", "PolicyTestDocument", "format_results", "parse_policy_test", "run_policy_tests"]
@@ -79,7 +79,7 @@ def parse_policy_test(doc: LocatedDocument, file: str) -> PolicyTestDocument:
             if target not in names and not has_files:
                 problems.append((file, doc.line_of(path), f"{path}.resource",
                                  f"no test resource named '{target}'; defined: {', '.join(sorted(names))}"))
-    if value.get("now") is not None and parse_when(value["now"]) is None:
+    if value.get("now") is not None and time_or_none(value["now"]) is None:
         problems.append((file, doc.line_of("now"), "now", "expected a date or ISO-8601 timestamp"))
     if problems:
         raise PolicyError(problems)
@@ -137,12 +137,7 @@ def _pack_dir(test: PolicyTestDocument, default: Path | None) -> Path:
 
 
 def _has_rules_flat(folder: Path, unreadable: list[Problem]) -> bool:
-    problems: list[Problem] = []
-    for file in sorted(folder.glob("*.y*ml")):
-        if any(d.kind == "AuditRules" for d in read_documents(file, problems=problems)):
-            return True
-    unreadable.extend(problems)
-    return False
+    return any(_has_rules(file, unreadable) for file in sorted(folder.glob("*.y*ml")))
 
 
 def run_policy_tests(path: str | Path, *, policies: str | Path | None = None
@@ -180,7 +175,7 @@ def run_policy_tests(path: str | Path, *, policies: str | Path | None = None
                 errors.extend(errs)
             else:
                 resources.append(_inline_resource(spec, index, test))
-        findings = pack.evaluate(resources, errors=errors, now=parse_when(value.get("now")),
+        findings = pack.evaluate(resources, errors=errors, now=time_or_none(value.get("now")),
                                  workspace_tags=value.get("workspace_tags"))
         for index, spec in enumerate(value["results"]):
             targets = ([spec["resource"]] if spec.get("resource") else []) + list(spec.get("resources") or [])

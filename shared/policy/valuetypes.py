@@ -18,7 +18,7 @@ from typing import Any
 from amlguard.registry import Registry
 from amlguard.timeparse import seconds_or_none, time_or_none
 
-__all__ = ["VALUE_TYPES", "Clock", "ValueType", "parse_duration", "parse_when", "register_value_type"]
+__all__ = ["VALUE_TYPES", "Clock", "ValueType", "parse_duration", "register_value_type"]
 
 
 class Clock(threading.local):
@@ -125,25 +125,16 @@ def _keys(value: Any, clock: Clock) -> Any:
     return list(value) if isinstance(value, dict) else value
 
 
-def parse_when(value: Any) -> datetime | None:
-    """A date or datetime (ISO-8601 text, date, datetime) as an aware UTC datetime, else None."""
-    return time_or_none(value)
-
-
 @register_value_type("age", "days since the date or timestamp (e.g. a createdAt); negative in the future")
 def _age(value: Any, clock: Clock) -> Any:
-    when = parse_when(value)
-    if when is None:
-        return value
-    return (clock.now - when).total_seconds() / 86400.0
+    when = time_or_none(value)
+    return value if when is None else (clock.now - when).total_seconds() / 86400.0
 
 
 @register_value_type("expiration", "days until the date or timestamp; negative once it has passed")
 def _expiration(value: Any, clock: Clock) -> Any:
-    when = parse_when(value)
-    if when is None:
-        return value
-    return (when - clock.now).total_seconds() / 86400.0
+    when = time_or_none(value)
+    return value if when is None else (when - clock.now).total_seconds() / 86400.0
 
 
 def parse_duration(value: Any) -> float | None:

@@ -6,9 +6,7 @@ from amlguard.remediation.actions import (
     Action,
     ApplyResult,
     ArmWriter,
-    options_schema,
     register,
-    validate_remediate,
     zero_traffic,
 )
 from amlguard.remediation.runner import (
@@ -27,5 +25,4 @@ from amlguard.remediation.runner import (
 
 __all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "PlannedAction", "RemediationRecord",
            "annotate", "apply", "arm_clients", "brake_reason", "default_actor",
-           "options_schema", "parse_max_resources", "plan", "register", "remediate", "remediate_from_args",
-           "validate_remediate", "zero_traffic"]
+           "parse_max_resources", "plan", "register", "remediate", "remediate_from_args", "zero_traffic"]

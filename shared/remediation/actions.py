@@ -1,23 +1,25 @@
 """Remediation actions a policy rule can name (`remediate: {action: <name>, ...options}`), kept
-in a name -> class registry like Cloud Custodian's; each action carries the JSON-schema fragment
-of its options, previews its change from the audited state, and applies it against fresh state
-through the SDK's long-running-operation pollers (or the ARM Tags API), so a second run changes
-nothing.
+in a name -> class registry like Cloud Custodian's; each action previews its change from the
+audited state and applies it against fresh state through the SDK's long-running-operation
+pollers (or the ARM Tags API), so a second run changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from amlguard.armid import ArmId
 from amlguard.inventory.values import camel_to_snake
 from amlguard.model import Kind, Resource
 from amlguard.registry import Registry
 
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient  # imported lazily at run time: it costs ~1 s
+
 __all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "DisableLocalAuth", "DisablePublicNetworkAccess",
-           "SetTrafficZero", "Tag", "options_schema", "register", "validate_remediate", "zero_traffic"]
+           "SetTrafficZero", "Tag", "register", "zero_traffic"]
 
 ACTIONS: Registry[type[Action]] = Registry("remediation action")
 
@@ -27,7 +29,7 @@ class ArmWriter(Protocol):
     and plain ARM calls for what the SDK does not cover (tags)."""
 
     def __call__(self, subscription: str, resource_group: str | None = None,
-                 workspace: str | None = None) -> Any: ...  # azure.ai.ml.MLClient (imported lazily)
+                 workspace: str | None = None) -> MLClient: ...
 
     def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any: ...
 
@@ -70,25 +72,15 @@ def _parts(resource: Resource) -> tuple[str, str, str]:
 
 
 class Action:
-    """One remediation. Subclasses set `kinds`, `schema` (JSON-schema properties of their
-    options), `role` (the Azure role the change needs) and implement preview / apply."""
+    """One remediation. Subclasses set `kinds` and `role` (the Azure role the change needs) and
+    implement preview / apply; their options are the rest of the rule's `remediate:` block."""
 
     name: ClassVar[str] = ""
     kinds: ClassVar[tuple[str, ...]] = ()
-    schema: ClassVar[dict[str, Any]] = {}
-    required: ClassVar[tuple[str, ...]] = ()
     role: ClassVar[str] = "Contributor"
-    description: ClassVar[str] = ""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = {k: v for k, v in dict(options or {}).items() if k != "action"}
-
-    @classmethod
-    def option_schema(cls) -> dict[str, Any]:
-        """The JSON schema of a `remediate:` block naming this action."""
-        return {"type": "object", "additionalProperties": False, "required": ["action", *cls.required],
-                "properties": {"action": {"const": cls.name}, **cls.schema},
-                "description": cls.description}
 
     def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
         """Why this action must not run on `resource` (planning time), or None."""
@@ -129,10 +121,11 @@ def _arm_property(clients: ArmWriter, resource: Resource, name: str, wanted: Any
 
 @register("disable_local_auth")
 class DisableLocalAuth(Action):
+    """Set a compute instance's or cluster's disableLocalAuth to true (what Azure Policy a6f9a2d0
+    does with its Modify effect)."""
+
     kinds = (Kind.COMPUTE.value,)
     role = "Contributor (or AzureML Compute Operator) on the workspace"
-    description = ("Set a compute instance's or cluster's disableLocalAuth to true (what Azure Policy "
-                   "a6f9a2d0 does with its Modify effect).")
 
     def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
         if resource.compute_type not in ("instance", "cluster"):
@@ -149,10 +142,11 @@ class DisableLocalAuth(Action):
 
 @register("disable_public_network_access")
 class DisablePublicNetworkAccess(Action):
+    """Set public_network_access to disabled on a managed online endpoint, a workspace (as Azure
+    Policy a10ee784 does) or a registry."""
+
     kinds = (Kind.ONLINE_ENDPOINT.value, Kind.WORKSPACE.value, Kind.REGISTRY.value)
     role = "AzureML Data Scientist (or Contributor) on the workspace; Contributor on a workspace or registry"
-    description = ("Set public_network_access to disabled on a managed online endpoint, a workspace (as "
-                   "Azure Policy a10ee784 does) or a registry.")
 
     def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
         if resource.compute_type == "kubernetes":
@@ -203,16 +197,16 @@ def zero_traffic(traffic: Mapping[str, int], deployment: str) -> dict[str, int]:
 
 @register("set_traffic_zero")
 class SetTrafficZero(Action):
+    """Move a non-compliant online deployment's traffic (and mirror traffic) to 0, its share going to
+    the endpoint's other serving deployments."""
+
     kinds = (Kind.ONLINE_DEPLOYMENT.value,)
-    schema = {"allow_last_serving": {
-        "type": "boolean", "default": False,
-        "description": "also zero the last deployment that serves traffic (the endpoint then serves nothing)"}}
     role = "AzureML Data Scientist (or Contributor) on the workspace"
-    description = ("Move a non-compliant online deployment's traffic (and mirror traffic) to 0, its share "
-                   "going to the endpoint's other serving deployments.")
 
     @property
     def allow_last_serving(self) -> bool:
+        """Option `allow_last_serving: true`: also zero the last deployment that serves traffic (the
+        endpoint then serves nothing)."""
         return bool(self.options.get("allow_last_serving", False))
 
     def _guard(self, traffic: Mapping[str, int], deployment: str) -> str | None:
@@ -271,15 +265,14 @@ class SetTrafficZero(Action):
 
 @register("tag")
 class Tag(Action):
+    """Add or fix tags through the ARM Tags API (merge; other tags are kept)."""
+
     kinds = tuple(k.value for k in Kind)
-    schema = {"tags": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
-                       "description": "tags to add, or to set when they hold another value"}}
-    required = ("tags",)
     role = "Tag Contributor on the resource"
-    description = "Add or fix tags through the ARM Tags API (merge; other tags are kept)."
 
     @property
     def tags(self) -> dict[str, str]:
+        """Option `tags`: the tags to add, or to set when they hold another value."""
         return {str(k): str(v) for k, v in dict(self.options.get("tags") or {}).items()}
 
     def _diff(self, current: Mapping[str, Any]) -> ApplyResult:
@@ -302,22 +295,3 @@ class Tag(Action):
         now = dict((updated.get("properties") or {}).get("tags") or {})
         return ApplyResult(result.before, {"tags": {k: now.get(k) for k in result.after["tags"]}}, True)
 
-
-def options_schema() -> dict[str, Any]:
-    """JSON schema of a rule's `remediate` block, generated from the registry."""
-    return {"oneOf": [cls.option_schema() for _name, cls in sorted(ACTIONS.items())]}
-
-
-def validate_remediate(block: Any) -> list[str]:
-    """Problems with a rule's `remediate` block (empty when valid)."""
-    if not isinstance(block, Mapping):
-        return ["remediate must be a mapping such as {action: disable_public_network_access}"]
-    name = block.get("action")
-    cls = ACTIONS.get(str(name)) if isinstance(name, str) else None
-    if cls is None:
-        return [f"remediate.action {name!r} is not one of {', '.join(sorted(ACTIONS))}"]
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(cls.option_schema())
-    return [f"remediate.{'.'.join(str(p) for p in error.absolute_path) or 'action'}: {error.message}"
-            for error in sorted(validator.iter_errors(dict(block)), key=lambda e: list(e.absolute_path))]

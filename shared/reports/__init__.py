@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from amlguard import __version__
 from amlguard.errors import ConfigError
+from amlguard.lazy import lazy_getattr
 from amlguard.model import SEVERITIES, AuditReport, Finding, severity_rank
 
 from ._common import ACTIONABLE
@@ -47,6 +47,7 @@ def render(
     color: bool | None = None,
     tool_version: str = __version__,
     show_passed: bool = False,
+    show_fix: bool = False,
     srcroot: str | None = None,
     include_exempt: bool = True,
 ) -> str:
@@ -55,6 +56,7 @@ def render(
     - `color` (table): None decides from stdout and NO_COLOR / FORCE_COLOR; pass False when
       writing to a file.
     - `show_passed` (table): list passing checks instead of counting them.
+    - `show_fix` (table): print each failure's remediation whole, not its first sentence.
     - `tool_version` (SARIF, HTML): the tool version.
     - `srcroot` (SARIF): absolute source paths under it become %SRCROOT%-relative.
     - `include_exempt` (SARIF): emit exempt findings as suppressed results (default) or drop them.
@@ -63,7 +65,7 @@ def render(
     """
     name = (fmt or "").strip().lower()
     if name == "table":
-        return render_table(report, color=color, show_passed=show_passed)
+        return render_table(report, color=color, show_passed=show_passed, show_fix=show_fix)
     if name == "json":
         return render_json(report)
     if name == "sarif":
@@ -81,27 +83,20 @@ def render(
     raise ConfigError(f"unknown report format {fmt!r}: use one of {', '.join(FORMATS)} (--format)")
 
 
-_LAZY = {"render_html": ".html", "render_junit": ".junit", "render_sarif": ".sarif", "sarif_log": ".sarif"}
-
-
 def render_chunks(report: AuditReport, fmt: str, *, color: bool | None = None,
-                  show_passed: bool = False) -> Iterable[str]:
+                  show_passed: bool = False, show_fix: bool = False) -> Iterable[str]:
     """`render(report, fmt, ...)` as pieces to write one after the other: the JSON report is
     encoded as it is written instead of first being joined into one string (23 MB for 5,000
     files); other formats are rendered here, whole, before anything is written."""
     if (fmt or "").strip().lower() == "json":
         return json_chunks(report)
-    return (render(report, fmt, color=color, show_passed=show_passed),)
+    return (render(report, fmt, color=color, show_passed=show_passed, show_fix=show_fix),)
 
 
-def __getattr__(name: str) -> Any:
-    # HTML (jinja2), JUnit (xml.etree) and SARIF load on first use: `amlguard audit` in table or
-    # JSON form and the Function App's cold start do not pay for them.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# HTML (jinja2), JUnit (xml.etree) and SARIF load on first use: `amlguard audit` in table or JSON
+# form and the Function App's cold start do not pay for them.
+__getattr__ = lazy_getattr(__name__, {"render_html": "html", "render_junit": "junit", "render_sarif": "sarif",
+                                      "sarif_log": "sarif"}, globals())
 
 
 def _threshold(fail_on: str | None) -> int | None:

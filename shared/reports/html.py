@@ -51,6 +51,7 @@ _ACTIONABLE = frozenset({Status.FAIL.value, Status.ERROR.value})
 _PAGE = 200  # resource rows displayed at first (and per "show more"); filters always search all rows
 _MAX_LISTED = 50  # failing resources listed under a rule card; the table filter shows all
 _CODE = re.compile(r"`([^`\n]+)`")
+_COUNTERS = {"pass": "passed", "fail": "failed", "exempt": "exempt", "error": "errors"}  # ComplianceRow's
 
 
 # ------------------------------------------------------------------------------------------ text
@@ -169,16 +170,8 @@ class ComplianceRow:
     not_applicable: int = 0
 
     def add(self, status: str) -> None:
-        if status == "pass":
-            self.passed += 1
-        elif status == "fail":
-            self.failed += 1
-        elif status == "exempt":
-            self.exempt += 1
-        elif status == "error":
-            self.errors += 1
-        else:
-            self.not_applicable += 1
+        counter = _COUNTERS.get(status, "not_applicable")
+        setattr(self, counter, getattr(self, counter) + 1)
 
     @property
     def checked(self) -> int:
@@ -230,33 +223,20 @@ class AlertNote:
     silenced: bool = False
 
 
-class _Texts:
-    """Interned strings: a rule's title, rationale and fix are stored once however many findings share them."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-        self._index: dict[str, int] = {}
-
-    def __call__(self, text: str) -> int:
-        index = self._index.get(text)
-        if index is None:
-            index = self._index[text] = len(self.items)
-            self.items.append(text)
-        return index
-
-
-def _finding_entry(report: AuditReport, finding: Finding, note: AlertNote | None, texts: _Texts) -> list[Any]:
+def _finding_entry(report: AuditReport, finding: Finding, note: AlertNote | None, texts: dict[str, int]) -> list[Any]:
     """One finding for the row's details, as the inline script renders it (text only, never markup):
-    `[rule, status, severity, title#, message, where, field, exemption, why#, fix#, history]`."""
+    `[rule, status, severity, title#, message, where, field, exemption, why#, fix#, history]`; a text#
+    is the index of the text in `texts` (text -> index, in the order first met), so that a rule's
+    title, rationale and fix are stored once however many findings share them."""
     status = finding.status
     where = location_text(finding.source, finding.line) if status != Status.NOT_APPLICABLE.value else ""
     why = fix = -1
     if status in _ACTIONABLE:
         rationale = str(rule_meta(report, finding.rule).get("rationale") or "")
         # In full: each distinct text is stored once in the data block, however many findings share it.
-        why = texts(rationale.strip()) if rationale else -1
+        why = texts.setdefault(rationale.strip(), len(texts)) if rationale else -1
         remedy = remediation_of(report, finding)
-        fix = texts(remedy.strip()) if remedy else -1
+        fix = texts.setdefault(remedy.strip(), len(texts)) if remedy else -1
     exempt = exemption_text(finding.exemption) if status == Status.EXEMPT.value and finding.exemption else ""
     history = []
     if note is not None:
@@ -268,8 +248,9 @@ def _finding_entry(report: AuditReport, finding: Finding, note: AlertNote | None
     who = who_text(finding.changed_by) or (note.changed_by if note else "")
     if who:
         history.append(f"changed by {who}")
-    values: list[Any] = [finding.rule, status, finding.severity.lower(), texts(title_of(report, finding)),
-                         finding.message or "", where, finding.field or "", exempt, why, fix, " \u00b7 ".join(history)]
+    title = texts.setdefault(title_of(report, finding), len(texts))
+    values: list[Any] = [finding.rule, status, finding.severity.lower(), title, finding.message or "", where,
+                         finding.field or "", exempt, why, fix, " \u00b7 ".join(history)]
     return [escape_controls(v) if isinstance(v, str) else v for v in values]
 
 
@@ -302,7 +283,7 @@ def resources_table(report: AuditReport, numbers: Mapping[str, Any],
     notes = notes or {}
     groups: list[tuple[Resource, list[Finding]]] = numbers["groups"]
     res_status: Mapping[str, str] = numbers["resource_status"]
-    texts = _Texts()
+    texts: dict[str, int] = {}
     details_data: list[list[list[Any]]] = []
     rows: list[_Row] = []
     for resource, findings in groups:
@@ -341,7 +322,7 @@ def resources_table(report: AuditReport, numbers: Mapping[str, Any],
         "kinds": sorted({r.kind for r, _ in groups}),
         "workspaces": sorted({r.workspace or "" for r, _ in groups} - {""}),
         "rules": [(rid, f"{rid} — {rule_meta(report, rid).get('title') or ''}".rstrip(" —")) for rid in failing_rules],
-        "data": {"texts": texts.items, "rows": details_data},
+        "data": {"texts": list(texts), "rows": details_data},
     }
 
 

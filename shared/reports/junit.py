@@ -162,7 +162,8 @@ def _outcome(case: ET.Element, report: AuditReport, finding: Finding, resource: 
         el.text = _details(report, finding, resource)
     elif status == Status.EXEMPT.value:
         reason = exemption_text(finding.exemption) or "exempt by policy"
-        el = ET.SubElement(case, "skipped", {"message": _safe(f"exempt: {reason}")})
+        how = "suppressed" if (finding.exemption or {}).get("kind") in ("inline", "baseline") else "exempt"
+        el = ET.SubElement(case, "skipped", {"message": _safe(f"{how}: {reason}")})
         el.text = _details(report, finding, resource)
     elif status == Status.NOT_APPLICABLE.value:
         message = finding.message or "not applicable"

@@ -191,7 +191,7 @@ def _result(finding: Finding, resource: Resource, rule_index: int, srcroot: str 
     if finding.status == Status.EXEMPT.value:
         exemption = finding.exemption or {}
         suppression: dict[str, Any] = {
-            "kind": "external",
+            "kind": _suppression_kind(exemption),
             "status": "accepted",
             "justification": exemption_text(exemption) or "exempt by policy",
         }
@@ -200,6 +200,12 @@ def _result(finding: Finding, resource: Resource, rule_index: int, srcroot: str 
             suppression["properties"] = extra
         result["suppressions"] = [suppression]
     return result
+
+
+def _suppression_kind(exemption: dict[str, Any]) -> str:
+    """SARIF's suppression kind: `inSource` for a `# amlguard:ignore` comment in the audited file,
+    `external` for a policy exemption or a baseline entry."""
+    return "inSource" if exemption.get("kind") == "inline" else "external"
 
 
 def _notification(source: str, line: int | None, message: str, srcroot: str | None) -> dict[str, Any]:

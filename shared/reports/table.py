@@ -126,7 +126,7 @@ class _Escaped(dict[str, str]):
         return escaped
 
 
-def _detail_lines(report: AuditReport, finding: Finding, escaped: _Escaped) -> list[str]:
+def _detail_lines(report: AuditReport, finding: Finding, escaped: _Escaped, show_fix: bool) -> list[str]:
     """Lines under a finding's head line: message, location, remediation or exemption."""
     lines: list[str] = []
     message = escaped[finding.message or ""]
@@ -137,10 +137,15 @@ def _detail_lines(report: AuditReport, finding: Finding, escaped: _Escaped) -> l
     if where and finding.status != _NOT_APPLICABLE:
         lines.append(f"at {escape_controls(where)}")
     if finding.status == _FAIL:
-        fix = _fix_line(remediation_of(report, finding))
-        if fix:
-            lines.append(fix)
+        fix = _whole_fix(remediation_of(report, finding)) if show_fix else [_fix_line(remediation_of(report, finding))]
+        lines.extend(line for line in fix if line)
     return lines
+
+
+def _whole_fix(remediation: str) -> list[str]:
+    """The remediation as written (`--show-fix`), its lines under `fix: `."""
+    lines = escape_controls(remediation.strip()).splitlines()
+    return [("fix: " if n == 0 else "     ") + line if line.strip() else "" for n, line in enumerate(lines)]
 
 
 @functools.lru_cache(maxsize=256)  # a report repeats each rule's remediation for every failure
@@ -149,11 +154,13 @@ def _fix_line(remediation: str) -> str:
     return f"fix: {escape_controls(fix)}" if fix else ""
 
 
-def render_table(report: AuditReport, *, color: bool | None = None, show_passed: bool = False) -> str:
+def render_table(report: AuditReport, *, color: bool | None = None, show_passed: bool = False,
+                 show_fix: bool = False) -> str:
     """Human-readable report: one block per resource, then diagnostics, then the summary.
 
     `color=None` decides from stdout (see `use_color`); pass `False` when writing to a file.
-    `show_passed=True` lists passing checks too instead of only counting them.
+    `show_passed=True` lists passing checks too instead of only counting them; `show_fix=True`
+    prints each failure's remediation whole instead of its first sentence.
     """
     enabled = use_color() if color is None else color
     paint = _Painter(enabled)
@@ -182,7 +189,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
         for finding in listed:
             out.append(_INDENT + next(heads))
             if finding.status != _PASS:
-                out.extend([pad + line for line in _detail_lines(report, finding, escaped)])
+                out.extend([pad + line for line in _detail_lines(report, finding, escaped, show_fix)])
         passed = sum(1 for f in findings if f.status == _PASS)
         if passed and not show_passed:
             out.append(f"{_INDENT}{paint(f'{passed} passed', 'green')}")
@@ -191,7 +198,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
         out.append("")
 
     if report.diagnostics:
-        out.append(paint("Diagnostics (files that could not be read)", "bold"))
+        out.append(paint("Diagnostics", "bold"))
         for diag in report.diagnostics:
             where = location_text(diag.source, diag.line)
             out.append(f"{_INDENT}{escape_controls(where)}: {escape_controls(diag.message)}")

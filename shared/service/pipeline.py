@@ -9,8 +9,8 @@ max-resources brake, a record of every change on its finding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,12 +37,21 @@ def load_policy_pack(settings: Settings, *, cache_dir: Path | None = None) -> Po
 
 
 def evaluate(pack: PolicyPack, resources: list[Resource], errors: Iterable[InventoryError] = (),
-             diagnostics: Iterable[Diagnostic] = (), *, now: datetime | None = None) -> AuditReport:
-    """One finding per (rule, resource) of the pack's kinds, an `error` finding per unreadable one."""
+             diagnostics: Iterable[Diagnostic] = (), *, now: datetime | None = None,
+             known_rules: Collection[str] | None = None) -> AuditReport:
+    """One finding per (rule, resource) of the pack's kinds, an `error` finding per unreadable one;
+    then the `# amlguard:ignore` comments of the resources' YAML files (a suppression naming a rule
+    outside `known_rules`, default the pack's, is a diagnostic)."""
     findings = pack.evaluate(resources, errors=list(errors), now=now)
     telemetry.record_findings(findings)
-    return AuditReport(resources=resources, findings=findings, diagnostics=list(diagnostics),
-                       rules=pack.rules_metadata())
+    report = AuditReport(resources=resources, findings=findings, diagnostics=list(diagnostics),
+                         rules=pack.rules_metadata())
+    if any(r.suppressions for r in resources):
+        from amlguard.policy.suppressions import apply_inline_suppressions
+
+        apply_inline_suppressions(report, known_rules if known_rules is not None else [r.id for r in pack.rules],
+                                  now or datetime.now(UTC))
+    return report
 
 
 class Enforcement:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import azure.functions as func
 import pytest
@@ -106,16 +107,29 @@ def test_cloudevents_structured_single_event() -> None:
     assert delivery.events[0].schema == "cloudevents"
 
 
+def _model_deployed(compute: str | None) -> dict[str, object]:
+    data = {"ServiceName": "fraud", "ModelIds": "fraud:3", "ServiceTags": {}, "ServiceProperties": {}}
+    if compute is not None:
+        data["ServiceComputeType"] = compute
+    return {"id": "m1", "topic": WS, "subject": "endpoints/fraud", "eventType":
+            "Microsoft.MachineLearningServices.ModelDeployed", "eventTime": "2026-11-26T10:00:00Z", "data": data,
+            "dataVersion": "", "metadataVersion": "1"}
+
+
 def test_batch_of_events_and_model_deployed() -> None:
-    model_deployed = {
-        "id": "m1", "topic": WS, "subject": "endpoints/fraud", "eventType":
-        "Microsoft.MachineLearningServices.ModelDeployed", "eventTime": "2026-11-26T10:00:00Z",
-        "data": {"ServiceName": "fraud", "ServiceComputeType": "Managed", "ModelIds": "fraud:3"},
-        "dataVersion": "", "metadataVersion": "1",
-    }
-    delivery = parse_webhook(json.dumps([arm_event(), model_deployed]))
+    delivery = parse_webhook(json.dumps([arm_event(), _model_deployed("Managed")]))
     assert [e.action for e in delivery.events] == ["audit", "audit"]
     assert delivery.events[1].resource_id == f"{WS}/onlineEndpoints/fraud"
+
+
+@pytest.mark.parametrize("compute", ["ACI", "aks", None])
+def test_model_deployed_about_a_v1_web_service_is_ignored_with_the_reason(compute: str | None) -> None:
+    """Azure's example ModelDeployed has ServiceComputeType ACI: a v1 web service. Reading its name as an
+    online endpoint audited an endpoint that does not exist (and fired alerts about it)."""
+    (event,) = parse_webhook(json.dumps(_model_deployed(compute))).events
+    assert (event.action, event.resource_id) == ("ignore", None)
+    assert f"ServiceComputeType {compute or '(none)'}: a v1 web service, not an online endpoint" in event.reason
+    assert "audited from their ARM write events" in event.reason
 
 
 def test_subscription_validation_handshake() -> None:
@@ -163,3 +177,29 @@ def test_function_event_grid_event_object() -> None:
     assert parsed.resource_id == EP
     assert parsed.time == datetime(2026, 11, 26, 10, tzinfo=UTC)
     assert parsed.changed_by and parsed.changed_by["upn"] == "ana@contoso.com"
+
+
+def test_the_service_audits_nothing_for_an_aci_model_deployed(tmp_path: Path) -> None:
+    """Azure's own ModelDeployed example (ServiceComputeType ACI) against the example workspace: ignored,
+    with the reason, and no alert about an online endpoint that does not exist."""
+    import dataclasses
+
+    from amlguard.config import Settings
+    from amlguard.service import Service
+
+    repo = Path(__file__).resolve().parents[2]
+    workspace = ("/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-ml-prod/providers/"
+                 "Microsoft.MachineLearningServices/workspaces/mlw-prod")
+    event = {**_model_deployed("ACI"), "topic": workspace}
+    settings = dataclasses.replace(Settings.from_env({}), snapshot=(str(repo / "examples" / "workspace"),),
+                                   state_dir=tmp_path)
+    service = Service.from_settings(settings)
+    try:
+        (parsed,) = parse_webhook(json.dumps(event)).events
+        outcome = service.handle_event(parsed)
+        alerts = service.alerts.list_alerts()
+    finally:
+        service.close()
+    assert (outcome.outcome, outcome.findings) == ("ignored", 0)
+    assert "a v1 web service" in outcome.reason
+    assert alerts == []

@@ -197,7 +197,7 @@ def test_amlguard_comes_from_python_packages(deployed: Deployed, worker_run: dic
 
 def test_functions_are_indexed(worker_run: dict[str, Any]) -> None:
     assert worker_run["functions"] == sorted(["http_app_func", "on_resource_event", "sweep_timer", "audit_workspace",
-                                              "monitor_timer", "alerts_timer", "health"])
+                                              "monitor_timer", "alerts_timer", "alerts_wake", "health"])
 
 
 def test_health_route(worker_run: dict[str, Any]) -> None:

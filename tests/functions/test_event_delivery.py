@@ -1,10 +1,15 @@
 """In Azure Functions there is no loop to wake: a notice due at once (group_wait 0) is delivered by
-the Event Grid invocation that made it due; a later one waits for the alerts timer."""
+the Event Grid invocation that made it due; a later one by a wake message on a Storage queue that
+becomes visible when its group_wait ends (Azurite's Queue service here), or else by the alerts timer."""
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from pathlib import Path
 
+import pytest
 from azure.functions.timer import TimerRequest
 
 from functions import runtime
@@ -16,6 +21,7 @@ from tests.service.conftest import GREEN
 def _route_to(recorder: Recorder, wait: float) -> None:
     service = runtime.service()
     service.alerts.grouper.router = router(recorder.name, wait=wait)
+    service.alerts.flusher.receivers = {recorder.name}  # configured: timer flushes reach it
     service.notifiers = {recorder.name: recorder}
 
 
@@ -30,7 +36,7 @@ def test_group_wait_zero_is_delivered_by_the_event_invocation(app_settings: Path
     assert len(recorder.sent) == sent
 
 
-def test_a_later_group_wait_waits_for_the_alerts_timer(app_settings: Path) -> None:  # noqa: F811
+def test_a_later_group_wait_waits_for_the_alerts_timer_without_a_queue(app_settings: Path) -> None:  # noqa: F811
     recorder = Recorder()
     _route_to(recorder, wait=3600)
     user_function("on_resource_event")(grid_event("e1", GREEN))
@@ -60,3 +66,50 @@ def test_a_failed_invocation_leaves_the_event_unseen_for_the_retry(app_settings:
     assert not store.event_seen("e9")
     user_function("on_resource_event")(grid_event("e9", GREEN))
     assert store.event_seen("e9") and store.last_audit(GREEN) is not None
+
+
+def test_a_later_group_wait_is_delivered_by_the_wake_message_when_it_ends(
+        app_settings: Path, azurite_queue: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    from azure.functions.queue import QueueMessage
+    from azure.storage.queue import QueueClient
+
+    monkeypatch.setenv("AzureWebJobsStorage", azurite_queue)
+    monkeypatch.setenv("AMLGUARD_WAKE_QUEUE_NAME", "wake-group-wait")
+    runtime.reset()
+    recorder = Recorder()
+    _route_to(recorder, wait=2)
+    started = time.monotonic()
+    user_function("on_resource_event")(grid_event("e1", GREEN))
+    user_function("on_resource_event")(grid_event("e2", GREEN.replace("green", "green2")))  # same group: same due
+    assert recorder.sent == []
+    queue = QueueClient.from_connection_string(azurite_queue, "wake-group-wait")
+    assert queue.get_queue_properties().approximate_message_count == 1  # one wake per due time
+    assert list(queue.receive_messages()) == []  # invisible until the group_wait ends
+
+    message = None
+    while message is None and time.monotonic() - started < 15:
+        time.sleep(0.2)
+        message = next(iter(queue.receive_messages(visibility_timeout=30)), None)
+    assert message is not None, "the wake message never became visible"
+    assert time.monotonic() - started >= 1.5
+    body = base64.b64decode(message.content)  # the Functions host's default queue encoding
+    assert json.loads(body)["due"]
+    user_function("alerts_wake")(QueueMessage(id=message.id, body=body))
+    assert {n.reason for n in recorder.sent} == {"first"}
+    assert GREEN in {a.resource for n in recorder.sent for a in n.alerts}
+
+
+def test_a_wake_message_that_cannot_be_sent_leaves_the_work_to_the_alerts_timer(
+        app_settings: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        caplog: pytest.LogCaptureFixture) -> None:
+    # nothing listens on this port: the send fails, the event is still handled and says what happens next
+    monkeypatch.setenv("AzureWebJobsStorage", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                       "AccountKey=a2V5;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;")
+    runtime.reset()
+    recorder = Recorder()
+    _route_to(recorder, wait=3600)
+    with caplog.at_level("WARNING", logger="amlguard.functions.wake"):
+        user_function("on_resource_event")(grid_event("e1", GREEN))
+    assert recorder.sent == [] and runtime.service().store.event_seen("e1")
+    assert any("could not schedule an alert wake-up" in r.getMessage() and "alerts timer" in r.getMessage()
+               for r in caplog.records)

@@ -30,7 +30,7 @@ def bindings() -> dict[str, dict[str, dict]]:
 
 def test_every_trigger_is_registered_under_the_names_infra_uses() -> None:
     assert set(bindings()) == {"http_app_func", "on_resource_event", "sweep_timer", "audit_workspace",
-                               "monitor_timer", "alerts_timer", "health"}
+                               "monitor_timer", "alerts_timer", "alerts_wake", "health"}
 
 
 def test_schedules_and_queues_come_from_app_settings() -> None:
@@ -42,6 +42,8 @@ def test_schedules_and_queues_come_from_app_settings() -> None:
     assert b["audit_workspace"]["msg"]["type"] == "queueTrigger"
     assert b["audit_workspace"]["msg"]["queueName"] == "%AMLGUARD_QUEUE_NAME%"
     assert b["audit_workspace"]["poison"]["queueName"] == "%AMLGUARD_QUEUE_NAME%-poison"
+    assert b["alerts_wake"]["msg"]["type"] == "queueTrigger"
+    assert b["alerts_wake"]["msg"]["queueName"] == "%AMLGUARD_WAKE_QUEUE_NAME%"
 
 
 def test_only_health_is_anonymous() -> None:

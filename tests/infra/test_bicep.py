@@ -124,6 +124,7 @@ EXPECTED_APP_SETTINGS = {
     "AMLGUARD_SCOPE_SUBSCRIPTIONS",
     "AMLGUARD_SCOPE_RESOURCE_GROUP",
     "AMLGUARD_STATE_BACKEND",
+    "AMLGUARD_WAKE_QUEUE_NAME",
     "AMLGUARD_STATE_TABLE_ENDPOINT",
     "AMLGUARD_STATE_TABLE_PREFIX",
     "AMLGUARD_QUEUE_NAME",
@@ -454,7 +455,7 @@ def test_storage_holds_queue_poison_queue_table_and_containers() -> None:
     storage = parse("modules/storage.bicep")
     queues = {body(r)["name"] for r in resources_of_type(
         storage, "Microsoft.Storage/storageAccounts/queueServices/queues").values()}
-    assert queues == {"queueName", "${queueName}-poison"}
+    assert queues == {"queueName", "${queueName}-poison", "wakeQueueName", "${wakeQueueName}-poison"}
     tables = resources_of_type(storage, "Microsoft.Storage/storageAccounts/tableServices/tables")
     assert [body(t)["name"] for t in tables.values()] == ["stateTableName"]
     containers = resources_of_type(storage, "Microsoft.Storage/storageAccounts/blobServices/containers")
@@ -463,6 +464,8 @@ def test_storage_holds_queue_poison_queue_table_and_containers() -> None:
         assert body(container)["properties"]["publicAccess"] == "None"
     main_storage = body(parse("main.bicep")["modules"]["storage"])["params"]
     assert main_storage["queueName"] == "queueName"  # amlguard-sweep, poison amlguard-sweep-poison
+    assert main_storage["wakeQueueName"] == "wakeQueueName"  # amlguard-wake (functions/wake.py)
+    assert variable(parse("main.bicep"), "wakeQueueName") == "amlguard-wake"
     assert main_storage["deadLetterContainerName"] == "deadLetterContainerName"
 
 

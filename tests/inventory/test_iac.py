@@ -106,6 +106,10 @@ def test_template_without_azure_ml_resources_named_gets_a_reason_and_exit_2(tmp_
                                    "Microsoft.Storage/storageAccounts, none an Azure ML resource")
     assert main(["audit", str(path), "--format", "json"]) == 2
     assert "nothing was audited" in capsys.readouterr().err
+    # --exclude of another file does not excuse it, and --soft-fail (which forgives findings) neither
+    other = write(tmp_path, "other.yml", "name: x\n")
+    assert main(["audit", str(path), str(other), "--exclude", "other.yml", "--soft-fail", "--format", "json"]) == 2
+    assert "1 file(s) not read (--exclude)" in capsys.readouterr().err
 
 
 def test_a_parameters_file_named_alone_says_so(tmp_path: Path) -> None:

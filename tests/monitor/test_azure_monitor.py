@@ -3,30 +3,26 @@ throttling, server errors, timeouts, malformed answers and no data."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ssl
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from amlguard.errors import ConfigError, SourceError
+from amlguard.model import Resource
 from amlguard.monitor.azure_monitor import AzureMonitor, MonitorClientSettings, parse_metric_id
+from amlguard.monitor.evaluate import evaluate_rules
+from amlguard.monitor.rules import load_monitor_rules
 from amlguard.monitor.signals import DEPLOYMENT_NAMESPACE, ENDPOINT_NAMESPACE
 from tests.standins.fixtures import FakeCredential
-from tests.standins.monitor import MonitorStandin, seed_world
+from tests.standins.monitor import SUB, MonitorStandin, seed_world
 
 NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 START = NOW - timedelta(minutes=5)
 GRAIN = timedelta(minutes=1)
-
-
-@pytest.fixture
-def standin() -> Iterator[MonitorStandin]:
-    server = MonitorStandin()
-    server.start()
-    yield server
-    server.stop()
-    assert not server.violations, "amlguard asked the monitor stand-in for a secret"
 
 
 def settings(server: MonitorStandin, **overrides: Any) -> MonitorClientSettings:
@@ -231,3 +227,65 @@ def test_a_metric_error_code_is_an_error_for_that_resource(standin: MonitorStand
     assert answer.error_for(ids[0], "RequestLatency_P99") is None
     assert [s.resource_id for s in answer.series] == [ids[1]]
 
+
+
+# ---------------------------------------------------------------------- every series a filter matches
+SPLIT = "deployment eq '*' and statusCodeClass eq '*'"
+ERR_RULE = Path(__file__).resolve().parents[2] / "policies" / "monitors.yaml"
+
+
+def _forty_series(standin: MonitorStandin) -> list[Resource]:
+    """Two endpoints with 20 deployments x {2xx, 5xx} each: 40 RequestsPerMinute series per endpoint.
+    Deployment d19 of each answers half its requests with 5xx."""
+    base = f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+    deployments = []
+    for ep in ("busy", "calm"):
+        endpoint = f"{base}/onlineEndpoints/{ep}"
+        for i in range(20):
+            name, errors = f"d{i:02d}", (50.0 if i == 19 else 0.0)
+            for status, value in (("2xx", 100.0 - errors), ("5xx", errors)):
+                standin.world.set_metric(endpoint, "RequestsPerMinute", value,
+                                         {"deployment": name, "statusCodeClass": status})
+            deployments.append(Resource(kind="online_deployment", id=f"{endpoint}/deployments/{name}", name=name,
+                                        endpoint_name=ep, workspace="ws"))
+    return deployments
+
+
+def _error_rule() -> list[Any]:
+    return [r for r in load_monitor_rules(ERR_RULE) if r.id == "AMLG-MON-ERR-001"]
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["getBatch", "arm"])
+def test_forty_deployment_by_status_class_series_all_arrive(standin: MonitorStandin, batch: bool) -> None:
+    deployments = _forty_series(standin)
+    endpoint = deployments[0].id.rpartition("/deployments/")[0]
+    # Azure's default: a filtered query without `top` gets 10 series
+    raw = httpx.get(f"{standin.url}{endpoint.lstrip('/')}/providers/Microsoft.Insights/metrics", verify=ssl.create_default_context(
+        cafile=str(standin.ca_file)), params={"metricnames": "RequestsPerMinute", "aggregation": "Average", "$filter": SPLIT,
+                                  "timespan": "2026-11-26T10:55:00Z/2026-11-26T11:00:00Z"})
+    assert len(raw.json()["value"][0]["timeseries"]) == 10
+    cfg = settings(standin) if batch else settings(standin, metrics_endpoint=None)
+    with AzureMonitor(FakeCredential(), cfg) as monitor:
+        answer = monitor.query_metrics(resource_ids=[endpoint], namespace=ENDPOINT_NAMESPACE,
+                                       metric_names=["RequestsPerMinute"], aggregations=["average"], start=START,
+                                       end=NOW, granularity=GRAIN, filter=SPLIT)
+        result = evaluate_rules(_error_rule(), deployments, monitor, now=NOW)
+    assert len(answer.series) == 40 and not answer.cut
+    calls = [c for c in standin.requests_to(r"metrics:getBatch" if batch else r"/providers/Microsoft\.Insights/metrics$")
+             if "api-version" in c.query]  # amlguard's, not the raw one above
+    assert calls and all(c.query["top"] == "1000" for c in calls)
+    status = {(e.resource.endpoint_name, e.resource.name): e.finding.status for e in result.evaluated if e.finding}
+    assert status == {(ep, f"d{i:02d}"): "fail" if i == 19 else "pass" for ep in ("busy", "calm") for i in range(20)}
+    # the 5xx share of d19 from RequestsPerMinute's averages (Azure offers no Total for it)
+    d19 = next(e for e in result.evaluated if e.resource.name == "d19")
+    assert d19.observation.value == pytest.approx(0.5)
+    assert {c.query["aggregation"] for c in calls} == {"Average"}
+
+
+def test_an_answer_that_reaches_top_is_marked_cut(standin: MonitorStandin) -> None:
+    deployments = _forty_series(standin)
+    with AzureMonitor(FakeCredential(), settings(standin, top=30)) as monitor:
+        result = evaluate_rules(_error_rule(), deployments, monitor, now=NOW)
+    assert result.summary()["partial"] == 40  # every deployment's value came from a cut answer
+    healthy = next(e for e in result.evaluated if e.finding and e.finding.status == "pass")
+    assert "returned 30 series, the `top` amlguard asks for: more may exist" in healthy.finding.message

@@ -117,8 +117,8 @@ class FakeSource:
      ["900 ms > 500 ms", "(partial results: PartialError: truncated)"]),
     ({"threshold": {"field": "instance_count"}, "direction": "below"}, Observation(2.0), "error",
      ["threshold instance_count has no value"]),
-    ({"window": "15m", "aggregation": "maximum"}, Observation(501.0, samples=15), "fail",
-     ["over the last 15m (maximum of 15 1m grains)"]),
+    ({"window": "15m", "signal": "cpu_utilization", "aggregation": "maximum", "threshold": 90},
+     Observation(91.0, samples=15), "fail", ["over the last 15m (maximum of 15 1m grains)"]),
 ], ids=["breach", "at-threshold", "below-breach", "below-ok", "nodata-alert", "nodata-ignore", "nodata-keep",
         "nodata-default", "error", "partial", "threshold-field-missing", "window-words"])
 def test_judge(tmp_path: Path, spec: dict[str, Any], obs: Observation, status: str | None,
@@ -153,11 +153,13 @@ def test_reduce_points(aggregation: str, values: list[float | None], expected: t
 
 
 def test_error_rate_and_formatting() -> None:
-    split = [series("r", "RequestsPerMinute", [98, 97], "total", statusCodeClass="2xx"),
-             series("r", "RequestsPerMinute", [2, 3], "total", statusCodeClass="5xx"),
-             series("r", "RequestsPerMinute", [0, 0], "total", statusCodeClass="4xx")]
+    # RequestsPerMinute comes as Average only: the share is sum(5xx averages) / sum(all averages)
+    split = [series("r", "RequestsPerMinute", [98, 97], statusCodeClass="2xx"),
+             series("r", "RequestsPerMinute", [2, 3], statusCodeClass="5xx"),
+             series("r", "RequestsPerMinute", [0, 0], statusCodeClass="4xx")]
     assert error_rate(split) == (0.025, 2)
-    assert error_rate([series("r", "RequestsPerMinute", [0], "total", statusCodeClass="2xx")]) == (None, 0)
+    assert error_rate([series("r", "RequestsPerMinute", [0], statusCodeClass="2xx")]) == (None, 0)
+    assert error_rate([series("r", "RequestsPerMinute", [5], "total", statusCodeClass="5xx")]) == (None, 0)
     assert [format_value(v, u) for v, u in ((0.025, "ratio"), (93.0, "%"), (1848.4, "ms"), (None, "ms"),
                                             (0.0713, "%"))] == ["2.50%", "93%", "1848 ms", "no data", "0.0713%"]
 
@@ -185,8 +187,8 @@ def test_metric_rules_share_calls_and_map_split_series_to_deployments(tmp_path: 
         series(a.id, "RequestLatency_P95", [700, 800, 900], deployment="blue"),
         series(a.id, "RequestLatency_P95", [100, 100, 100], deployment="GREEN"),  # dimension case differs
         series(a.id, "RequestLatency_P99", [950, 950], deployment="blue"),
-        series(a.id, "RequestsPerMinute", [100], "total", deployment="blue", statusCodeClass="2xx"),
-        series(a.id, "RequestsPerMinute", [5], "total", deployment="blue", statusCodeClass="5xx"),
+        series(a.id, "RequestsPerMinute", [100], deployment="blue", statusCodeClass="2xx"),
+        series(a.id, "RequestsPerMinute", [5], deployment="blue", statusCodeClass="5xx"),
         series(a.id, "RequestLatency_P95", [300, 300]),  # endpoint-level (no split)
         series(a1.id, "CpuUtilizationPercentage", [95, 96]),
         series(a1.id, "DeploymentCapacity", [3, 2, 3], "minimum"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from amlguard.alerts.lifecycle import State, evaluate
 from amlguard.alerts.store import open_store
 from amlguard.config import Settings
+from amlguard.errors import ConfigError
 from amlguard.inventory import SnapshotInventory
 from amlguard.model import Finding
 from amlguard.monitor.azure_monitor import AzureMonitor, MonitorClientSettings
@@ -64,15 +64,6 @@ class LifecycleAlerts:
     def status(self, rule: str, resource: str) -> str:
         state = self.states.get((rule, resource))
         return state.status if state else "inactive"
-
-
-@pytest.fixture
-def standin() -> Iterator[MonitorStandin]:
-    server = MonitorStandin()
-    server.start()
-    yield server
-    server.stop()
-    assert not server.violations
 
 
 def monitor_for(server: MonitorStandin) -> AzureMonitor:
@@ -419,6 +410,12 @@ def test_drift_rule_reads_a_log_analytics_table_through_the_stand_in(
     assert query.startswith("CreditInputs_CL\n| where TimeGenerated >= datetime(2026-11-25T11:00:00Z)")
 
 
+def _dashboard_health(data: Any) -> dict[str, Any]:
+    from amlguard.reports import dashboard
+
+    return dashboard._health(data)
+
+
 def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None:
     """AMLGUARD_MONITOR_EXAMPLE: the monitor timer without Azure (local serve, function tests)."""
     alerts = LifecycleAlerts()
@@ -430,13 +427,21 @@ def test_a_recorded_example_replays_at_the_service_clock(tmp_path: Path) -> None
                       clock=lambda: clock[0])
     summary = run_monitors(service)
     latest = service.store.get_meta("monitor-latest")  # what the dashboard shows
+    from amlguard.reports.dashboard import collect
+
+    health = _dashboard_health(collect(service))
     service.close()
+    # the documented `serve --monitor-example` shows the drift panel: the example's drift rule ran
+    assert [d["resource"].rsplit("/", 3)[-3::2] for d in health["drift"]] == [["fraud-scoring", "blue"]]
     assert latest is not None and latest.body["at"] == clock[0].isoformat()
     shown = {(s["rule"], s["resource"]): s for s in latest.body["signals"]}
     assert shown[("AMLG-MON-LAT-001", BLUE)]["status"] == "fail" and len(shown) == summary["evaluated"]
     assert alerts.status("AMLG-MON-LAT-001", BLUE) == "pending"
     assert alerts.status("AMLG-MON-RES-001", BLUE) == "pending"
-    assert summary["failed"] == 4 and summary["errors"] == 0  # LAT-001, LAT-002, RES-001 blue; ERR-001 green
+    # LAT-001, LAT-002, RES-001, LAT-101 and DRIFT-101 on blue; ERR-001 on green: the pack's rules and the
+    # example's own, whose drift rule reads the recorded collector files at the recording's time
+    assert summary["failed"] == 6 and summary["errors"] == 0
+    assert shown[("AMLG-MON-DRIFT-101", BLUE)]["drifted_features"] == ["age", "income", "region"]
 
 
 def test_the_monitor_timer_function_runs_the_monitors(tmp_path: Path) -> None:
@@ -454,5 +459,64 @@ def test_the_monitor_timer_function_runs_the_monitors(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
                          check=True, timeout=60)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
-        ["AMLG-MON-ERR-001", "green", "pending"], ["AMLG-MON-LAT-001", "blue", "pending"],
-        ["AMLG-MON-LAT-002", "blue", "pending"], ["AMLG-MON-RES-001", "blue", "pending"]]
+        ["AMLG-MON-DRIFT-101", "blue", "firing"], ["AMLG-MON-ERR-001", "green", "pending"],
+        ["AMLG-MON-LAT-001", "blue", "pending"], ["AMLG-MON-LAT-002", "blue", "pending"],
+        ["AMLG-MON-LAT-101", "blue", "pending"], ["AMLG-MON-RES-001", "blue", "pending"]]
+
+
+def test_a_rule_never_heard_from_warns_after_an_hour_apart_from_breaches(tmp_path: Path,
+                                                                        standin: MonitorStandin) -> None:
+    """`no_data: ignore` means "quiet while idle": a signal that never returned a point for a resource
+    since amlguard started watching it raises `<rule>:no-data` after AMLGUARD_MONITOR_NO_DATA_AFTER
+    (1h by default); its first data resolves it, and a resource once heard from never warns when idle."""
+    alerts = LifecycleAlerts()
+    clock = [T0]
+    service = service_with(tmp_path, alerts, rules_file(tmp_path, "ignore", for_="0s"), clock)
+    warning = "AMLG-MON-LAT-001:no-data"
+    standin.world.set_metric(EP, "RequestLatency_P95", None, {"deployment": "blue"})  # never any data
+    seen: list[tuple[int, str, str, int]] = []
+    with monitor_for(standin) as source:
+        for minute in range(0, 95, 5):
+            clock[0] = T0 + timedelta(minutes=minute)
+            standin.clear_faults()
+            if minute == 30:  # a failed query is an error finding, never a no-data warning
+                standin.inject(path="metrics", status=503, times=None)
+            if minute == 80:
+                standin.world.set_metric(EP, "RequestLatency_P95", 300, {"deployment": "blue"})
+            if minute >= 85:  # idle again: heard from once, so quiet
+                standin.world.set_metric(EP, "RequestLatency_P95", None, {"deployment": "blue"})
+            green = 300 if minute < 10 else None  # green reports, then goes idle
+            standin.world.set_metric(EP, "RequestLatency_P95", green, {"deployment": "green"})
+            summary = run_monitors(service, source=source)
+            seen.append((minute, alerts.status(warning, BLUE), alerts.status(warning, f"{EP}/deployments/green"),
+                         summary["never_heard"]))
+    service.close()
+    assert [m for m, blue, _, _ in seen if blue == "firing"] == [60, 65, 70, 75]
+    assert all(green == "inactive" for _, _, green, _ in seen)
+    assert [(m, n) for m, _, _, n in seen if n] == [(60, 1), (65, 1), (70, 1), (75, 1)]
+    assert seen[-1][1] == "resolved"
+    # the rule itself never breached (only the 503 tick was an error): the warning is a separate alert
+    assert not any(f.rule == "AMLG-MON-LAT-001" and f.status == "fail" for c in alerts.calls for f in c["findings"])
+    assert alerts.severities[(warning, BLUE)] == "medium"  # a warning, below the rule's high
+    fired = next(f for call in alerts.calls for f in call["findings"] if f.rule == warning and f.status == "fail")
+    assert "has returned no data for blue since amlguard started watching it 1h ago" in fired.message
+    assert "Monitoring Reader" in fired.remediation
+
+
+def test_the_no_data_warning_can_be_turned_off(tmp_path: Path, standin: MonitorStandin) -> None:
+    import dataclasses
+
+    alerts = LifecycleAlerts()
+    clock = [T0]
+    service = service_with(tmp_path, alerts, rules_file(tmp_path, "ignore"), clock)
+    service.settings = dataclasses.replace(service.settings, monitor_no_data_after=0.0)
+    standin.world.set_metric(EP, "RequestLatency_P95", None, {"deployment": "blue"})
+    with monitor_for(standin) as source:
+        for minute in (0, 120):
+            clock[0] = T0 + timedelta(minutes=minute)
+            run_monitors(service, source=source)
+    service.close()
+    assert alerts.status("AMLG-MON-LAT-001:no-data", BLUE) == "inactive"
+    assert Settings.from_env({"AMLGUARD_MONITOR_NO_DATA_AFTER": "30m"}).monitor_no_data_after == 1800
+    with pytest.raises(ConfigError, match="AMLGUARD_MONITOR_NO_DATA_AFTER"):
+        Settings.from_env({"AMLGUARD_MONITOR_NO_DATA_AFTER": "soon"})

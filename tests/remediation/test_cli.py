@@ -53,7 +53,7 @@ def _audit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, di
 
 @pytest.mark.parametrize("mode", ["workspace", "resource-graph", "auto"])
 def test_live_audit(live_env: Path, capsys: pytest.CaptureFixture[str], mode: str) -> None:
-    code, report = _audit(["--policies", str(live_env), "--inventory", mode], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env), "--inventory", mode], capsys)
     assert code == 1
     assert report["summary"]["resources"] == 14
     failed = sorted(f["resource"].rsplit("/", 1)[-1] for f in report["findings"] if f["status"] == "fail")
@@ -62,19 +62,57 @@ def test_live_audit(live_env: Path, capsys: pytest.CaptureFixture[str], mode: st
 
 def test_remediate_dry_run_then_for_real(live_env: Path, arm_standin: ArmStandin,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    code, report = _audit(["--policies", str(live_env), "--remediate"], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env), "--remediate"], capsys)
     actions = [f["remediation_action"] for f in report["findings"] if f.get("remediation_action")]
     assert [a["status"] for a in actions] == ["would_change", "would_change"]
     assert not [r for r in arm_standin.api_requests() if r.method != "GET" and "ResourceGraph" not in r.path]
 
-    _audit(["--policies", str(live_env), "--remediate", "--no-dry-run", "--max-resources", "1"], capsys)
+    _audit(["--no-default-policies", "--policies", str(live_env), "--remediate", "--no-dry-run", "--max-resources", "1"], capsys)
     assert arm_standin.requests_to(r"/onlineEndpoints/[^/]+$", "PUT") == []  # the brake held
 
-    code, report = _audit(["--policies", str(live_env), "--remediate", "--no-dry-run"], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env), "--remediate", "--no-dry-run"], capsys)
     actions = [f["remediation_action"] for f in report["findings"] if f.get("remediation_action")]
     assert [(a["status"], a["actor"]) for a in actions] == [("changed", "cli-test")] * 2
     endpoint = arm_standin.estate.get(arm_id(SUB, "rg-ml", "ws-000", "onlineEndpoints", "ep-000-01"))
     assert endpoint is not None and endpoint["properties"]["publicNetworkAccess"].lower() == "disabled"
 
-    code, report = _audit(["--policies", str(live_env)], capsys)
+    code, report = _audit(["--no-default-policies", "--policies", str(live_env)], capsys)
     assert code == 0 and report["summary"]["failed"] == 0
+
+
+def test_a_missing_credential_is_one_configuration_error(live_env: Path, arm_standin: ArmStandin,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from amlguard.cli import main
+
+    class NoCredential:
+        def get_token(self, *scopes: str, **kwargs: object) -> None:
+            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token from the included "
+                                            "credentials.")
+
+    monkeypatch.setattr("amlguard.inventory.config.credential_from_env", lambda env=None: NoCredential())
+    assert main(["audit", "--format", "json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and arm_standin.api_requests() == []  # no sweep, no error finding per resource
+    assert captured.err.startswith("amlguard: no Azure credential for the live audit: DefaultAzureCredential failed")
+    assert "sign in with `az login`" in captured.err
+
+
+@pytest.mark.parametrize("mode", ["workspace", "resource-graph"])
+def test_a_live_sweep_shows_progress_on_a_terminal_only(live_env: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    import sys
+
+    from amlguard.cli import main
+
+    argv = ["audit", "--format", "json", "--no-default-policies", "--policies", str(live_env), "--inventory", mode]
+    main(argv)
+    assert "\r" not in capsys.readouterr().err  # not a terminal: no progress line
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    main(argv)
+    monkeypatch.undo()
+    out, err = capsys.readouterr()
+    assert json.loads(out)["summary"]["resources"] == 14  # stdout holds the report alone
+    assert "resources read" in err and err.endswith("\r\x1b[K")  # the line is cleared at the end

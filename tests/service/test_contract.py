@@ -68,6 +68,9 @@ def estate(tmp_path: Path, repo_root: Path) -> dict[str, str]:
     shutil.copytree(repo_root / "policies", pack)
     (pack / "overrides.yaml").write_text(OVERRIDES, encoding="utf-8")
     (pack / "exemptions.yaml").write_text(EXEMPTIONS, encoding="utf-8")
+    endpoint = workspace / "recommender" / "endpoint.yml"  # and an inline suppression in a resource's file
+    endpoint.write_text(f"# amlguard:ignore AMLG-TAG-001 reason=tags are set by the platform team "
+                        f"until=2099-01-01\n{endpoint.read_text(encoding='utf-8')}", encoding="utf-8")
     return {"AMLGUARD_POLICIES": str(pack), "AMLGUARD_ENVIRONMENT": "prod", "AMLGUARD_SNAPSHOT": str(workspace),
             "AMLGUARD_API_TOKEN": TOKEN}
 
@@ -83,6 +86,7 @@ def test_cli_http_events_and_sweep_give_identical_findings(estate: dict[str, str
     tags = {r for r in expected if r[0] == "AMLG-TAG-001" and r[2] == "fail"}
     assert tags and all("data_classification" in r[3] for r in tags)
     assert any(r[0] == "AMLG-NET-002" and r[1].endswith("/deployments/green") and r[2] == "exempt" for r in expected)
+    assert any(r[0] == "AMLG-TAG-001" and r[2] == "exempt" and r[3].startswith("suppressed at ") for r in expected)
 
     # HTTP: GET /api/audit on the app `amlguard serve` runs
     settings = Settings.from_env({**estate, "AMLGUARD_STATE_DIR": str(tmp_path / "http")})

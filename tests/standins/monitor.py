@@ -6,7 +6,10 @@ malformed JSON).
 The data comes from a `MonitorWorld`: constant metric values per resource / metric / dimension
 set (split and aggregated as the filter asks, one point per grain of the requested timespan),
 rows of the traffic summary per deployment, custom tables for drift, and an optional partial
-error added to every Logs answer.
+error added to every Logs answer. Like Azure, a filtered query gets at most `top` series per
+resource and metric (default 10, no next page), and a point carries only the aggregations the
+metric offers (../shared/reference/online-endpoint-metrics.md): one asked for outside them is
+left out, so a rule that asks for it sees no data.
 
 Run standalone for benchmarks: `python -m tests.standins.monitor --deployments 1000`.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from amlguard.monitor.signals import METRIC_AGGREGATIONS
 from tests.standins.base import Request, Response, StandinServer
 
 __all__ = ["MonitorStandin", "MonitorWorld", "seed_world"]
@@ -117,7 +121,10 @@ class MonitorStandin(StandinServer):
     def _metric_objects(self, rid: str, query: dict[str, str]) -> list[dict[str, Any]]:
         names = [n for n in (query.get("metricnames") or "").split(",") if n]
         aggregations = [a.strip().lower() for a in (query.get("aggregation") or "average").split(",") if a.strip()]
-        split = _split_dims(query.get("filter") or query.get("$filter"))
+        filter_text = query.get("filter") or query.get("$filter")
+        split = _split_dims(filter_text)
+        top = int(query.get("top") or 10) if filter_text else None
+        level = "deployment" if (query.get("metricnamespace") or "").lower() == _DEPLOYMENT_NS else "endpoint"
         grains = _grains(query)
         out = []
         with self.world.lock:
@@ -136,8 +143,9 @@ class MonitorStandin(StandinServer):
                             "type": "Microsoft.Insights/metrics", "name": {"value": name, "localizedValue": name},
                             "unit": "Count", "errorCode": failed[0], "errorMessage": failed[1], "timeseries": []})
                 continue
+            offered = METRIC_AGGREGATIONS[level].get(name, ("average", "minimum", "maximum", "total", "count"))
             timeseries = []
-            for key, members in groups.items():
+            for key, members in list(groups.items())[:top]:
                 values = [m.value for m in members if m.value is not None]
                 data = []
                 for t in grains:
@@ -145,7 +153,7 @@ class MonitorStandin(StandinServer):
                     if values:
                         agg = {"average": sum(values) / len(values), "minimum": min(values),
                                "maximum": max(values), "total": sum(values), "count": float(len(values))}
-                        point.update({a: agg[a] for a in aggregations if a in agg})
+                        point.update({a: agg[a] for a in aggregations if a in agg and a in offered})
                     data.append(point)
                 timeseries.append({
                     "metadatavalues": [{"name": {"value": d, "localizedValue": d}, "value": v}

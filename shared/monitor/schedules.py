@@ -1,0 +1,361 @@
+"""Azure ML model-monitoring schedules (the `az ml schedule` YAML with `create_monitor:`) as monitor rules.
+
+A team keeps its monitor definitions and gets amlguard's schedule, alert lifecycle and routes
+instead of Azure ML's emails. Each signal of a schedule becomes one MonitorRules rule, id
+`azureml/<schedule>/<signal>`, checked by the same schema and loader as a hand-written one, with the
+file's thresholds and Azure ML's vocabulary and defaults (reference-yaml-monitor; the lookback
+defaults of concept-model-monitoring, "Lookback window size and offset"); breach directions are
+amlguard.monitor.drift's (Azure ML's evaluate_metrics_threshold). What amlguard cannot honour is
+reported per signal with the reason (`SignalReport`), never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from amlguard.monitor.signals import SIGNALS
+from amlguard.policy.documents import API_VERSION, PolicyDocument, Problem
+from amlguard.policy.documents import _policy_files as policy_files
+from amlguard.timeparse import format_duration, seconds_or_none
+from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
+
+__all__ = ["AZUREML_SIGNALS", "UNSUPPORTED_SIGNALS", "SignalReport", "read_schedules", "translate_schedule"]
+
+#: Azure ML signal type -> the amlguard signal that runs it. A type whose signal is not registered in
+#: this build (amlguard.monitor.signals.SIGNALS) is reported per signal as "not run in this build";
+#: registering that signal (its engine) makes the same definitions run, with no change here.
+AZUREML_SIGNALS: Mapping[str, str] = {"data_drift": "data_drift", "prediction_drift": "prediction_drift",
+                                      "data_quality": "data_quality", "model_performance": "model_performance"}
+#: Why the other signal types of reference-yaml-monitor cannot run in amlguard.
+UNSUPPORTED_SIGNALS: Mapping[str, str] = {
+    "feature_attribution_drift": "needs feature importance (normalized_discounted_cumulative_gain) from an "
+                                 "explainer trained on the reference data; amlguard trains no models",
+    "generation_safety_quality": "needs an LLM judge (GPT-assisted groundedness, relevance, fluency, similarity, "
+                                 "coherence through a workspace connection); amlguard calls no models",
+    "custom": "runs an Azure ML component (component_id) on Spark; amlguard cannot run Azure ML components",
+}
+# the collection the data collector writes each type's production data to (production_data.data_context)
+_CONTEXT = {"data_drift": "model_inputs", "data_quality": "model_inputs", "prediction_drift": "model_outputs",
+            "model_performance": "model_outputs"}
+# metric_thresholds scopes and metric names per type (reference-yaml-monitor; drift names are checked
+# against amlguard.monitor.drift.thresholds, which also accepts the YAML's chi_squared_test)
+_QUALITY = ("data_type_error_rate", "null_value_rate", "out_of_bounds_rate")
+_METRICS: dict[str, dict[str, tuple[str, ...]]] = {
+    "data_quality": {"numerical": _QUALITY, "categorical": _QUALITY},
+    "model_performance": {"classification": ("accuracy", "precision", "recall"),
+                          "regression": ("mae", "mse", "rmse")},
+}
+# "basic model monitoring": no monitoring_signals means these three on recent past production data
+_OUT_OF_BOX = ("data_drift", "prediction_drift", "data_quality")
+_FREQUENCY = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400}
+_ASSET = re.compile(r"^azureml:(?P<name>[^:@/]+):(?P<version>[^:@/]+)$")
+_DEPLOYMENT = re.compile(r"^azureml:(?P<endpoint>[^:/]+):(?P<deployment>[^:/]+)$")
+#: where the translated rules read: the data collector's folder or container, and local copies of
+#: data assets laid out <name>/<version> (a file, or a folder holding one data file)
+MDC_ROOT = "{env:AMLGUARD_MDC_ROOT}"
+ASSETS_ROOT = "{env:AMLGUARD_DATA_ASSETS}"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalReport:
+    """What amlguard does with one signal of a schedule: `rule` runs it (`note`: what differs from
+    Azure ML), or `rule` is None and `note` says why it does not run."""
+
+    file: str
+    line: int | None
+    schedule: str
+    signal: str
+    type: str
+    rule: str | None
+    note: str
+
+    def render(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        what = f"runs as {self.rule}" if self.rule else "not run"
+        return f"{where}: {self.schedule}/{self.signal} ({self.type}) {what}" + (f": {self.note}" if self.note else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "schedule": self.schedule, "signal": self.signal,
+                "type": self.type, "rule": self.rule, "note": self.note}
+
+
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def is_monitor_schedule(value: Any) -> bool:
+    """An Azure ML schedule whose action creates a monitor (not an amlguard document)."""
+    return isinstance(value, dict) and "create_monitor" in value and "kind" not in value \
+        and "apiVersion" not in value
+
+
+def read_schedules(roots: Iterable[Path], problems: list[Problem]
+                   ) -> tuple[list[PolicyDocument], list[SignalReport]]:
+    """MonitorRules documents translated from every monitor schedule under `roots`, and the report of
+    every signal. Files that are not YAML are reported by read_documents, once."""
+    documents: list[PolicyDocument] = []
+    reports: list[SignalReport] = []
+    for root in roots:
+        for file in policy_files(root) if root.exists() else []:
+            try:
+                text = file.read_text(encoding="utf-8")
+                docs = load_documents(text) if "create_monitor" in text else []
+            except (OSError, UnicodeDecodeError, YamlSourceError):
+                continue
+            for index, doc in enumerate(docs):
+                if is_monitor_schedule(doc.value):
+                    translated, found = translate_schedule(doc, str(file), problems)
+                    reports += found
+                    if translated is not None:
+                        documents.append(PolicyDocument(str(file), index, translated))
+    return documents, reports
+
+
+class _Schedule:
+    """One schedule's translation: problems (bad input) and the rules it yields."""
+
+    def __init__(self, doc: LocatedDocument, file: str, problems: list[Problem]) -> None:
+        self.doc, self.file, self.problems = doc, file, problems
+        self.name = str(doc.value.get("name") or "").strip()
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append((self.file, self.doc.line_of(path), path, message))
+
+    def every(self, trigger: Any) -> tuple[float | None, str]:
+        """Seconds between runs, and what differs from the trigger."""
+        if not isinstance(trigger, dict) or trigger.get("type") not in ("recurrence", "cron"):
+            self.problem("trigger", "expected a trigger of type recurrence (frequency, interval) or cron "
+                                    "(expression), as Azure ML requires")
+            return None, ""
+        if trigger["type"] == "cron":
+            fields = str(trigger.get("expression") or "").split()
+            if len(fields) != 5:
+                self.problem("trigger.expression", "expected a cron expression of five fields, e.g. '15 3 * * *'")
+                return None, ""
+            minute, hour, day = fields[0], fields[1], fields[2]
+            seconds = (60 * int(minute[2:]) if minute.startswith("*/") and minute[2:].isdigit() and hour == "*"
+                       else 60 if minute == "*" else 3600 if hour == "*" else 86400 if day == "*" else 30 * 86400)
+            return seconds, f"cron {' '.join(fields)} is evaluated every {format_duration(seconds)}"
+        frequency, interval = trigger.get("frequency"), trigger.get("interval", 1)
+        if frequency not in _FREQUENCY or isinstance(interval, bool) or not isinstance(interval, int) \
+                or interval < 1:
+            self.problem("trigger", f"expected frequency {' / '.join(_FREQUENCY)} and a whole interval of at "
+                                    f"least 1 (got {frequency!r}, {interval!r})")
+            return None, ""
+        seconds = _FREQUENCY[str(frequency)] * interval
+        notes = []
+        if trigger.get("schedule") or trigger.get("pattern"):
+            notes.append(f"evaluated every {format_duration(seconds)} by amlguard's timer, not at the schedule's "
+                         "hours / minutes / week_days")
+        if frequency == "month":
+            notes.append("a month counts as 30 days")
+        return seconds, "; ".join(notes)
+
+    def data(self, data: Mapping[str, Any], path: str) -> tuple[str | None, str]:
+        """The path template of a data input, or (None, why amlguard cannot read it)."""
+        raw = str(_map(data.get("input_data")).get("path") or "")
+        asset = _ASSET.match(raw)
+        if asset:
+            return f"{ASSETS_ROOT}/{asset['name']}/{asset['version']}", ""
+        if raw and ":" not in raw:  # a local path, relative to this file
+            return raw, ""
+        return None, (f"{path}.input_data.path {raw or '(none)'}: amlguard reads a data asset from its local "
+                      "copy under AMLGUARD_DATA_ASSETS/<name>/<version>; refer to it as azureml:<name>:<version> "
+                      "(or give a path relative to this file)")
+
+    def thresholds(self, kind: str, spec: Any, path: str) -> dict[str, dict[str, float | None]]:
+        """metric_thresholds as a drift rule's thresholds: given metrics replace the type's defaults,
+        as in Azure ML's SDK (one metric per feature type)."""
+        from amlguard.errors import ConfigError
+        from amlguard.monitor.drift.thresholds import (
+            CATEGORICAL_METRICS,
+            DEFAULT_THRESHOLDS,
+            NUMERICAL_METRICS,
+            canonical_metric,
+        )
+
+        if spec is None:
+            return {}
+        scopes = _METRICS.get(kind, {"numerical": NUMERICAL_METRICS, "categorical": CATEGORICAL_METRICS})
+        if not isinstance(spec, dict):
+            self.problem(path, f"expected a mapping of {' / '.join(scopes)} to {{metric: threshold}}")
+            return {}
+        out: dict[str, dict[str, float | None]] = {}
+        for scope, metrics in spec.items():
+            where = f"{path}.{scope}"
+            if scope not in scopes or not isinstance(metrics, dict):
+                self.problem(where, f"expected one of {', '.join(scopes)}, each a mapping of metric to threshold")
+                continue
+            layer: dict[str, float | None] = {m: None for m in DEFAULT_THRESHOLDS.get(scope, {})} \
+                if kind not in _METRICS else {}
+            for metric, value in metrics.items():
+                name = str(metric)
+                if kind not in _METRICS:
+                    try:
+                        name = canonical_metric(name)
+                    except ConfigError as exc:
+                        self.problem(f"{where}.{metric}", str(exc))
+                        continue
+                if name not in scopes[scope]:
+                    self.problem(f"{where}.{metric}", f"{metric} is not a {scope} metric of {kind}; use one of: "
+                                                      f"{', '.join(scopes[scope])}")
+                elif isinstance(value, bool) or not isinstance(value, int | float):
+                    self.problem(f"{where}.{metric}", f"expected a number such as 0.1, got {value!r}")
+                else:
+                    layer[name] = float(value)
+            out[scope] = layer
+        return out
+
+    def rule(self, kind: str, signal: str, spec: Mapping[str, Any], every: float,
+             select: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+        """One MonitorRules rule for a signal, and notes; (None, [why]) when amlguard cannot run it."""
+        path = f"create_monitor.monitoring_signals.{signal}"
+        notes: list[str] = []
+        if spec.get("alert_enabled") is False:
+            return None, ["alert_enabled is false: Azure ML computes it without alerting; amlguard runs the "
+                          "signals that alert (set alert_enabled: true)"]
+        for key in ("production_data", "reference_data"):
+            given = spec.get(key)
+            if given is not None and not isinstance(given, dict | list if key == "production_data" else dict):
+                self.problem(f"{path}.{key}", "expected a mapping with input_data (path, type) and data_context")
+        production = spec.get("production_data")
+        if isinstance(production, list):  # a list of inputs: the one of this type's context
+            production = next((p for p in production if isinstance(p, dict)
+                               and p.get("data_context") == _CONTEXT[kind]), production[0] if production else None)
+        production = _map(production)
+        collection = str(production.get("data_context") or _CONTEXT[kind])
+        window_spec = _map(production.get("data_window"))
+        if window_spec.get("window_start") or window_spec.get("window_end"):
+            return None, ["production_data.data_window is a fixed window; amlguard watches a rolling window "
+                          "(lookback_window_size)"]
+        size = window_spec.get("lookback_window_size") or production.get("data_window_size")
+        window = seconds_or_none(size) if size else every  # the production lookback defaults to the frequency
+        if window is None or window <= 0:
+            self.problem(f"{path}.production_data", f"expected the lookback window as an ISO 8601 duration such "
+                                                    f"as P7D, got {size!r}")
+            window = every
+        if seconds_or_none(window_spec.get("lookback_window_offset") or 0):
+            notes.append("production lookback_window_offset is not applied: amlguard's window ends at each run")
+        if production.get("input_data"):
+            where, why = self.data(production, f"{path}.production_data")
+            if where is None:
+                return None, [why]
+            if str(_map(production["input_data"]).get("type") or "") == "uri_folder":
+                current: dict[str, Any] = {"mdc": where, "collection": collection}
+                if production.get("pre_processing_component"):
+                    notes.append("pre_processing_component is not run: amlguard reads the collector's JSONL in "
+                                 "the asset's local copy")
+            else:
+                current = {"file": where}
+                notes.append("production data is a table without time: read whole, not by window")
+        else:
+            current = {"mdc": MDC_ROOT, "collection": collection}
+        reference = _map(spec.get("reference_data"))
+        reference_window = _map(reference.get("data_window"))
+        if not reference.get("input_data"):  # recent past production data
+            baseline: Any = {"mdc": current.get("mdc", MDC_ROOT), "collection": collection}
+            for key, given in (("offset", "lookback_window_offset"), ("window", "lookback_window_size")):
+                if reference_window.get(given):
+                    baseline[key] = reference_window[given]
+            notes.append("reference: the collector's data before " + (
+                f"the last {reference_window['lookback_window_offset']}" if "offset" in baseline
+                else "the last two windows (Azure ML's default offset)"))
+        else:
+            baseline, why = self.data(reference, f"{path}.reference_data")
+            if baseline is None:
+                return None, [why]
+            if reference_window:
+                notes.append("reference_data.data_window is not applied to a data asset: it is read whole")
+        features = spec.get("features")
+        drift: dict[str, Any] = {"baseline": baseline, "current": current}
+        if isinstance(features, list):
+            drift["features"] = [str(f) for f in features]
+        elif (isinstance(features, dict) and "top_n_feature_importance" in features) or (
+                features is None and reference.get("data_context") == "training"):
+            notes.append("top_n_feature_importance needs feature importance from the training data; amlguard "
+                         "compares every feature found in both data sets")
+        elif features not in (None, "all_features"):
+            self.problem(f"{path}.features", "expected a list of feature names, all_features or "
+                                             "{top_n_feature_importance: N}")
+        overrides = spec.get("feature_type_override") or {}
+        categorical = [str(f) for f, t in overrides.items() if str(t).lower() == "categorical"] \
+            if isinstance(overrides, dict) else []
+        if categorical:
+            drift["categorical"] = categorical
+        thresholds = self.thresholds(kind, spec.get("metric_thresholds"), f"{path}.metric_thresholds")
+        if thresholds:
+            drift["thresholds"] = thresholds
+        what = f"Azure ML monitor signal {signal} ({kind}) of schedule {self.name}"
+        return {
+            "id": f"azureml/{self.name}/{signal}", "title": f"{self.doc.value.get('display_name') or self.name}: "
+                                                          f"{signal}",
+            "severity": "medium", "signal": AZUREML_SIGNALS[kind], "kinds": ["online_deployment"], "select": select,
+            "window": window, "every": every, "no_data": "keep_state", "drift": drift,
+            "description": f"{what}, with its thresholds, on amlguard's schedule and alert routes.",
+            "rationale": str(self.doc.value.get("description") or f"Defined in Azure ML model monitoring ({what})."),
+            "remediation": "Compare the production window with the reference (`amlguard drift --baseline <reference> "
+                           "--current <collector folder>`), check the upstream data, and retrain if the shift is "
+                           "real.",
+        }, notes
+
+
+def translate_schedule(doc: LocatedDocument, file: str, problems: list[Problem]
+                       ) -> tuple[LocatedDocument | None, list[SignalReport]]:
+    """A MonitorRules document for the signals of one schedule that amlguard runs (its lines point into
+    `file`), and a report of every signal. Bad input goes to `problems` (file, line, field, fix)."""
+    schedule = _Schedule(doc, file, problems)
+    if not schedule.name:
+        schedule.problem("name", "a monitor schedule needs `name:`; its rules are named azureml/<name>/<signal>")
+        return None, []
+    monitor = doc.value.get("create_monitor")
+    signals = monitor.get("monitoring_signals") if isinstance(monitor, dict) else None
+    if not isinstance(monitor, dict) or not isinstance(signals, dict | None):
+        schedule.problem("create_monitor", "expected a monitor definition: monitoring_target and a mapping of "
+                                           "monitoring_signals (name: {type: ...})")
+        return None, []
+    every, trigger_note = schedule.every(doc.value.get("trigger"))
+    target = _map(monitor.get("monitoring_target"))
+    deployment = _DEPLOYMENT.match(str(target.get("endpoint_deployment_id") or ""))
+    select = {"allOf": [{"field": "endpoint_name", "equals": deployment["endpoint"]},
+                        {"field": "name", "equals": deployment["deployment"]}]} if deployment else None
+    out_of_box = signals is None
+    rules: list[dict[str, Any]] = []
+    lines: dict[str, int] = {}
+    reports: list[SignalReport] = []
+    for signal, spec in (signals or {kind: {"type": kind} for kind in _OUT_OF_BOX}).items():
+        path = "create_monitor" if out_of_box else f"create_monitor.monitoring_signals.{signal}"
+        line = doc.line_of(path)
+        if not isinstance(spec, dict):
+            schedule.problem(path, "expected a signal: a mapping with type: data_drift, prediction_drift, "
+                                   "data_quality, ...")
+            continue
+        kind = str(spec.get("type") or "")
+        rule: str | None = None
+        if kind in UNSUPPORTED_SIGNALS:
+            note = UNSUPPORTED_SIGNALS[kind]
+        elif kind not in AZUREML_SIGNALS:
+            note = f"unknown signal type {kind!r}; Azure ML's are {', '.join([*AZUREML_SIGNALS, *UNSUPPORTED_SIGNALS])}"
+        elif select is None:
+            note = (f"monitoring_target.endpoint_deployment_id {target.get('endpoint_deployment_id')!r} is not "
+                    "azureml:<endpoint>:<deployment>; amlguard watches online deployments")
+        elif every is None:
+            continue  # the trigger is a problem already
+        else:
+            body, notes = schedule.rule(kind, str(signal), spec, every, select)
+            note = "; ".join(n for n in [*notes, trigger_note] if n)
+            if body is not None and AZUREML_SIGNALS[kind] not in SIGNALS:
+                note = (f"this build has no {AZUREML_SIGNALS[kind]} signal engine (AZUREML_SIGNALS in "
+                        "amlguard.monitor.schedules)")
+            elif body is not None:
+                lines[f"rules.{len(rules)}"] = line
+                rules.append(body)
+                rule = body["id"]
+        reports.append(SignalReport(file, line, schedule.name, str(signal), kind, rule, note))
+    if not rules:
+        return None, reports
+    value = {"apiVersion": API_VERSION, "kind": "MonitorRules", "rules": rules}
+    return LocatedDocument(value, doc.line, {"rules": doc.line_of("create_monitor"), **lines}), reports

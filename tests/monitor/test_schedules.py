@@ -1,0 +1,307 @@
+"""Azure ML monitor schedules as input: every corpus file loads, the signals amlguard can honour run
+against generated collector data with the file's thresholds, the rest are reported per signal."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import shutil
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amlguard.config import Settings
+from amlguard.errors import PolicyError
+from amlguard.inventory import SnapshotInventory
+from amlguard.model import Resource
+from amlguard.monitor.evaluate import evaluate_rules
+from amlguard.monitor.rules import load_monitor_pack
+from amlguard.monitor.runner import run, run_monitors
+from amlguard.monitor.signals import SIGNALS, SignalSpec
+from amlguard.service import PackHolder, Service
+from tests.monitor.test_runner import LifecycleAlerts
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO.parent / "shared" / "corpus" / "azureml-monitoring" / "monitoring"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside this checkout")
+NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+FRAUD = "fraud_detection_model_monitoring"
+NOT_IN_BUILD = "this build has no {} signal engine"
+
+# signal -> (type, the rule it runs as or None, words of the note)
+EXPECTED: dict[str, dict[str, tuple[str, str | None, str]]] = {
+    "advanced-model-monitoring.yaml": {
+        "advanced_data_drift": ("data_drift", f"azureml/{FRAUD}/advanced_data_drift",
+                                "top_n_feature_importance needs feature importance"),
+        "advanced_data_quality": ("data_quality", None, NOT_IN_BUILD.format("data_quality")),
+        "feature_attribution_drift_signal": ("feature_attribution_drift", None, "amlguard trains no models"),
+    },
+    "custom-monitoring.yaml": {"customSignal": ("custom", None, "cannot run Azure ML components")},
+    "generation-safety-quality-monitoring.yaml": {
+        "testSignal": ("generation_safety_quality", None, "needs an LLM judge")},
+    "model-monitoring-with-collected-data.yaml": {
+        "advanced_data_drift": ("data_drift", f"azureml/{FRAUD}/advanced_data_drift",
+                                "pre_processing_component is not run"),
+        "advanced_prediction_drift": ("prediction_drift", None, NOT_IN_BUILD.format("prediction_drift")),
+    },
+    "out-of-box-monitoring.yaml": {
+        "data_drift": ("data_drift", "azureml/credit_default_model_monitoring/data_drift",
+                       "reference: the collector's data before the last two windows"),
+        "prediction_drift": ("prediction_drift", None, NOT_IN_BUILD.format("prediction_drift")),
+        "data_quality": ("data_quality", None, NOT_IN_BUILD.format("data_quality")),
+    },
+}
+
+
+@needs_corpus
+def test_the_corpus_is_the_five_files_expected() -> None:
+    assert sorted(p.name for p in CORPUS.glob("*.yaml")) == sorted(EXPECTED)
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_corpus_schedule_loads_and_reports_each_signal(name: str) -> None:
+    pack = load_monitor_pack(CORPUS / name)
+    got = {r.signal: (r.type, r.rule, r.note) for r in pack.signals}
+    assert set(got) == set(EXPECTED[name])
+    for signal, (kind, rule, words) in EXPECTED[name].items():
+        assert got[signal][:2] == (kind, rule)
+        assert words in got[signal][2], got[signal][2]
+    assert [r.id for r in pack.rules] == [rule for _, rule, _ in EXPECTED[name].values() if rule]
+    assert all(r.line and r.file == str(CORPUS / name) for r in pack.signals)
+
+
+@needs_corpus
+def test_the_advanced_drift_signal_keeps_its_thresholds_target_and_schedule() -> None:
+    (rule,) = load_monitor_pack(CORPUS / "advanced-model-monitoring.yaml").rules
+    assert (rule.signal.name, rule.every, rule.window, rule.severity) == ("data_drift", 86400.0, 86400.0, "medium")
+    assert rule.drift is not None
+    # given metrics replace the type's default (Azure ML's SDK: one metric per feature type)
+    assert rule.drift.thresholds == {"numerical": {"normalized_wasserstein_distance": None,
+                                                   "jensen_shannon_distance": 0.01},
+                                     "categorical": {"jensen_shannon_distance": None,
+                                                     "pearsons_chi_squared_test": 0.02}}
+    assert rule.drift.baseline == "{env:AMLGUARD_DATA_ASSETS}/credit-reference/1"
+    assert rule.drift.current == {"mdc": "{env:AMLGUARD_MDC_ROOT}", "collection": "model_inputs"}
+    main = Resource(kind="online_deployment", id="/x/onlineEndpoints/credit-default/deployments/main", name="main",
+                    endpoint_name="credit-default")
+    other = Resource(kind="online_deployment", id="/x/onlineEndpoints/credit-default/deployments/blue", name="blue",
+                     endpoint_name="credit-default")
+    assert rule.selects(main) and not rule.selects(other)
+
+
+# ------------------------------------------------------------------------------- generated collector data
+def _collector(root: Path, endpoint: str, deployment: str, hours: dict[datetime, list[dict[str, Any]]]) -> None:
+    """Model data collector JSONL, laid out as the collector writes it (one file per hour)."""
+    for hour, rows in hours.items():
+        folder = root / "modelDataCollector" / endpoint / deployment / "model_inputs" / hour.strftime("%Y/%m/%d/%H")
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {"specversion": "1.0", "id": hour.isoformat(), "type": "azureml.inference.model_inputs",
+                  "datacontenttype": "application/json", "time": hour.strftime("%Y-%m-%dT%H:%M:%SZ"), "data": rows}
+        (folder / "instance-0.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+
+def _rows(n: int, shift: float, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [{"LIMIT_BAL": round(rng.gauss(50_000 + shift, 10_000), 1), "AGE": 20 + i % 40,
+             "SEX": "F" if i % 3 else "M"} for i in range(n)]
+
+
+def _deployment(tmp_path: Path) -> Path:
+    snapshot = tmp_path / "snapshot" / "main.yaml"
+    snapshot.parent.mkdir()
+    snapshot.write_text(textwrap.dedent("""\
+        $schema: https://azuremlschemas.azureedge.net/latest/managedOnlineDeployment.schema.json
+        name: main
+        endpoint_name: credit-default
+        model: azureml:credit-default:1
+        instance_type: Standard_DS3_v2
+        instance_count: 2
+        """), encoding="utf-8")
+    return snapshot
+
+
+@needs_corpus
+def test_data_drift_of_a_corpus_schedule_runs_on_collector_data_with_its_thresholds(tmp_path: Path) -> None:
+    """advanced-model-monitoring.yaml unchanged: the training reference as a local copy of the data asset
+    credit-reference:1, the last day of collector data for credit-default/main, alerts through the
+    service's alert pipeline; the signals it cannot run are in the run's summary."""
+    pack_dir = tmp_path / "pack"
+    pack_dir.mkdir()
+    shutil.copy(CORPUS / "advanced-model-monitoring.yaml", pack_dir)
+    reference = tmp_path / "assets" / "credit-reference" / "1"
+    reference.mkdir(parents=True)
+    (reference / "MLTable").write_text("paths:\n  - file: ./data.csv\n", encoding="utf-8")
+    rows = _rows(400, 0, seed=1)
+    (reference / "data.csv").write_text("LIMIT_BAL,AGE,SEX,DEFAULT_NEXT_MONTH\n" + "".join(
+        f"{r['LIMIT_BAL']},{r['AGE']},{r['SEX']},{i % 2}\n" for i, r in enumerate(rows)), encoding="utf-8")
+    current = _rows(400, 30_000, seed=2)  # LIMIT_BAL moved; AGE and SEX as in training
+    _collector(tmp_path / "mdc", "credit-default", "main",
+               {NOW - timedelta(hours=h + 1): current[h * 100:(h + 1) * 100] for h in range(4)})
+    env = {"AMLGUARD_MDC_ROOT": str(tmp_path / "mdc"), "AMLGUARD_DATA_ASSETS": str(tmp_path / "assets")}
+    settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state", monitor_rules=pack_dir, env=env)
+    alerts = LifecycleAlerts()
+    from amlguard.alerts.store import open_store
+
+    service = Service(settings=settings, inventory=SnapshotInventory([str(_deployment(tmp_path))]),
+                      packs=PackHolder(REPO / "policies"), store=open_store(tmp_path / "state"), alerts=alerts,
+                      clock=lambda: NOW)
+    try:
+        summary = run_monitors(service, source=_NoAzure())
+    finally:
+        service.close()
+    rule = f"azureml/{FRAUD}/advanced_data_drift"
+    assert summary["due"] == [rule] and summary["failed"] == 1
+    assert [s.split(": ", 1)[1] for s in summary["not_run"]] == [
+        f"{FRAUD}/advanced_data_quality (data_quality) not run: this build has no data_quality signal engine "
+        "(AZUREML_SIGNALS in amlguard.monitor.schedules)",
+        f"{FRAUD}/feature_attribution_drift_signal (feature_attribution_drift) not run: needs feature importance "
+        "(normalized_discounted_cumulative_gain) from an explainer trained on the reference data; amlguard "
+        "trains no models"]
+    (finding,) = [f for call in alerts.calls for f in call["findings"]]
+    assert (finding.rule, finding.status, finding.severity) == (rule, "fail", "medium")
+    assert finding.message.startswith("1 feature drifted over the last 24h: LIMIT_BAL (jensen_shannon_distance ")
+    assert "> 0.01)" in finding.message and "3 features compared on 400 current rows" in finding.message
+    assert alerts.status(rule, finding.resource) == "firing"
+
+
+class _NoAzure:
+    """A MonitorSource for rules that read only collector files: any Azure Monitor call is a bug."""
+
+    def query_metrics(self, **_: Any) -> Any:
+        raise AssertionError("a drift rule queried Azure Monitor metrics")
+
+    def query_logs(self, *_: Any, **__: Any) -> Any:
+        raise AssertionError("a drift rule queried Log Analytics")
+
+
+@needs_corpus
+def test_out_of_box_monitoring_compares_with_recent_past_production(tmp_path: Path) -> None:
+    """No monitoring_signals: Azure ML's basic monitoring on recent past production data. The reference is
+    the collector's data that ends twice the window (2 days) before the run; default thresholds apply."""
+    (rule,) = load_monitor_pack(CORPUS / "out-of-box-monitoring.yaml").rules
+    day = timedelta(days=1)
+    hours = {NOW - 3 * day + timedelta(hours=h): _rows(50, 0, seed=h) for h in range(8)}  # the reference
+    hours.update({NOW - day / 2 + timedelta(hours=h): _rows(50, 40_000, seed=100 + h) for h in range(8)})
+    hours[NOW - day - timedelta(hours=12)] = _rows(50, 90_000, seed=7)  # between the two: in neither window
+    _collector(tmp_path / "mdc", "credit-default", "main", hours)
+    main = Resource(kind="online_deployment", id="/subscriptions/s/x/onlineEndpoints/credit-default/deployments/main",
+                    name="main", endpoint_name="credit-default")
+    result = evaluate_rules([rule], [main], _NoAzure(), now=NOW, env={"AMLGUARD_MDC_ROOT": str(tmp_path / "mdc")})
+    (evaluated,) = result.evaluated
+    assert evaluated.finding is not None and evaluated.finding.status == "fail"
+    assert evaluated.observation.data["drifted_features"] == ["LIMIT_BAL"]
+    assert evaluated.observation.samples == 400  # the last day only
+    assert "normalized_wasserstein_distance" in evaluated.finding.message  # Azure ML's numerical default
+
+
+# ------------------------------------------------------------------------------------------- reporting
+@needs_corpus
+def test_the_cli_lists_what_runs_and_what_does_not(tmp_path: Path) -> None:
+    out = io.StringIO()
+    args = ["--rules", str(CORPUS / "advanced-model-monitoring.yaml"), "--snapshot", str(_deployment(tmp_path)),
+            "--now", "2026-11-26T11:00:00Z"]
+    settings = Settings(policies_dir=REPO / "policies", env={"AMLGUARD_MDC_ROOT": str(tmp_path)})
+    run(args, stdout=out, settings=settings)
+    text = out.getvalue()
+    assert "\nAzure ML monitor signals:\n" in text
+    assert f"advanced-model-monitoring.yaml:27: {FRAUD}/advanced_data_drift (data_drift) runs as " \
+           f"azureml/{FRAUD}/advanced_data_drift" in text
+    assert f"advanced-model-monitoring.yaml:63: {FRAUD}/feature_attribution_drift_signal " \
+           "(feature_attribution_drift) not run: needs feature importance" in text
+    out = io.StringIO()
+    run([*args, "--format", "json"], stdout=out, settings=settings)
+    listed = {s["signal"]: s for s in json.loads(out.getvalue())["azureml_signals"]}
+    assert listed["advanced_data_quality"]["rule"] is None and listed["advanced_data_quality"]["line"] == 45
+
+
+@needs_corpus
+def test_a_signal_runs_once_its_engine_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """prediction_drift is translated with the file's metric names and thresholds; it runs as soon as a
+    `prediction_drift` signal exists (AZUREML_SIGNALS), here a stand-in for the engine."""
+    monkeypatch.setitem(SIGNALS, "prediction_drift", SignalSpec("prediction_drift", "drift", "stand-in engine",
+                                                                unit="features"))
+    pack = load_monitor_pack(CORPUS / "model-monitoring-with-collected-data.yaml")
+    rule = next(r for r in pack.rules if r.signal.name == "prediction_drift")
+    assert rule.id == f"azureml/{FRAUD}/advanced_prediction_drift" and rule.drift is not None
+    assert rule.drift.current == {"mdc": "{env:AMLGUARD_DATA_ASSETS}/my_production_inference_data_model_outputs/1",
+                                  "collection": "model_outputs"}
+    assert rule.drift.baseline == "{env:AMLGUARD_DATA_ASSETS}/my_model_validation_data/1"
+    assert rule.drift.thresholds == {"categorical": {"jensen_shannon_distance": None,
+                                                     "pearsons_chi_squared_test": 0.02}}
+    assert not pack.not_run
+
+
+SCHEDULE = """\
+$schema: http://azureml/sdk-2-0/Schedule.json
+name: s
+trigger: {trigger}
+create_monitor:
+  monitoring_target: {{endpoint_deployment_id: "{target}"}}
+  monitoring_signals:
+    drift:
+      type: data_drift
+      metric_thresholds: {thresholds}
+"""
+
+
+@pytest.mark.parametrize(("trigger", "target", "thresholds", "line", "field", "words"), [
+    ("{type: recurrence, frequency: day, interval: 1}", "azureml:ep:d", "{numerical: {jensen_shannon_distance: high}}",
+     9, "create_monitor.monitoring_signals.drift.metric_thresholds.numerical.jensen_shannon_distance",
+     "expected a number such as 0.1, got 'high'"),
+    ("{type: recurrence, frequency: day, interval: 1}", "azureml:ep:d", "{numerical: {chi_squared_test: 0.1}}",
+     9, "create_monitor.monitoring_signals.drift.metric_thresholds.numerical.chi_squared_test",
+     "not a numerical metric of data_drift"),
+    ("{type: recurrence, frequency: fortnight, interval: 1}", "azureml:ep:d", "{}", 3, "trigger",
+     "expected frequency minute / hour / day / week / month"),
+])
+def test_bad_schedules_name_file_line_field_and_fix(tmp_path: Path, trigger: str, target: str, thresholds: str,
+                                                    line: int, field: str, words: str) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(SCHEDULE.format(trigger=trigger, target=target, thresholds=thresholds), encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_monitor_pack(path)
+    assert f"{path}:{line}: {field}: " in info.value.render() and words in info.value.render()
+
+
+def test_a_schedule_without_an_endpoint_deployment_is_reported_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(SCHEDULE.format(trigger="{type: cron, expression: '*/30 * * * *'}", target="azureml:model:3",
+                                    thresholds="{}").replace("endpoint_deployment_id", "model_id"), encoding="utf-8")
+    (report,) = load_monitor_pack(path).signals
+    assert (report.rule, report.line) == (None, 7)
+    assert "endpoint_deployment_id None is not azureml:<endpoint>:<deployment>" in report.note
+    path.write_text(SCHEDULE.format(trigger="{type: cron, expression: '*/30 * * * *'}", target="azureml:ep:d",
+                                    thresholds="{}"), encoding="utf-8")
+    (rule,) = load_monitor_pack(path).rules
+    assert (rule.every, rule.window) == (1800.0, 1800.0)
+
+
+@pytest.mark.parametrize("signal", [
+    "{type: data_drift, production_data: text, reference_data: 5}",
+    "{type: data_drift, production_data: {input_data: text, data_window: 7}, reference_data: {input_data: [1]}}",
+    "{type: data_drift, production_data: [{}, 3], features: 12, feature_type_override: [a]}",
+    "{type: data_drift, production_data: {data_window_size: soon}, metric_thresholds: [1, 2]}",
+    "{type: data_quality, metric_thresholds: {numerical: {null_value_rate: x}, other: 3}}",
+    "{type: 7}", "[not, a, signal]",
+], ids=["scalars", "wrong-types", "list-items", "bad-window", "quality", "type-number", "list"])
+def test_malformed_signals_are_problems_or_reports_never_crashes(tmp_path: Path, signal: str) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: s
+        trigger: {{type: recurrence, frequency: hour, interval: 2}}
+        create_monitor:
+          monitoring_target: {{endpoint_deployment_id: "azureml:ep:d"}}
+          monitoring_signals:
+            broken: {signal}
+        """), encoding="utf-8")
+    try:
+        pack = load_monitor_pack(path)
+    except PolicyError as exc:
+        assert all(p[0] == str(path) and p[1] for p in exc.problems), exc.render()
+    else:
+        assert [r.signal for r in pack.signals] == ["broken"]
