@@ -21,6 +21,12 @@ __all__ = ["Backend", "Conflict", "Doc", "Op", "StateStore", "StoredAlert", "ale
            "notification_from_json", "notification_to_json", "open_store", "to_utc"]
 
 HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
+# A change written but not yet routed is due for a timer tick this long after it was made: the
+# writer routes it itself within milliseconds, so a tick only picks up what a crash left behind.
+ROUTING_GRACE = timedelta(seconds=5)
+# The timer index: one row per alert a tick must look at, in the alerts' own partition (so it is
+# written in one atomic batch with its alert), under row keys that sort after every fingerprint.
+DUE_ROW = "~due-"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,25 +105,31 @@ class StoredAlert:
     closed_by: str | None = None  # Azure's user state "Closed" (acknowledgement lives on Alert)
     closed_at: datetime | None = None
     etag: str = ""
-    saved_due: datetime | None = None  # the timer row as last written (see StateStore.due_alerts)
+    saved_due: datetime | None = None  # the timer row as stored with the alert (see StateStore.due_alerts)
 
     @property
     def due(self) -> datetime | None:
         """When a timer tick may change this alert, or None when only a new evaluation can.
 
         Pending alerts fire `for` after they became active; firing alerts with keep_firing_for
-        resolve that long after they last failed; an alert whose groups were not told yet (a crash
-        between writes) is due at once.
+        resolve that long after they last failed; a change its groups were not told yet is due
+        ROUTING_GRACE after it was made (its writer tells them at once, unless it crashed first).
         """
-        return self.alert.since if self.needs_routing else self.timer_due
+        timer = self.timer_due
+        if not self.needs_routing:
+            return timer
+        routing = self.alert.since + ROUTING_GRACE
+        return routing if timer is None else min(routing, timer)
 
     @property
     def timer_due(self) -> datetime | None:
-        """When the lifecycle's own timers (`for`, keep_firing_for) may change this alert."""
+        """When the lifecycle's own timers (`for`, keep_firing_for) may change this alert: a firing
+        alert whose condition still held at its last evaluation waits for the next one instead."""
         alert = self.alert
         if alert.status == "pending" and alert.active_since is not None:
             return alert.active_since + timedelta(seconds=self.for_seconds)
-        if alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None:
+        if (alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None
+                and alert.last_failed != alert.last_evaluated):
             return alert.last_failed + timedelta(seconds=self.keep_firing_for)
         return None
 
@@ -295,7 +307,7 @@ class StateStore:
 
     def list_alerts(self) -> list[StoredAlert]:
         """Every stored alert (any status)."""
-        return [StoredAlert.from_doc(doc) for doc in self.backend.query("alert")]
+        return [StoredAlert.from_doc(doc) for doc in self.backend.query("alert") if not doc.rk.startswith(DUE_ROW)]
 
     @staticmethod
     def _resource_partition(resource_id: str) -> str:
@@ -319,42 +331,62 @@ class StateStore:
             # (readers skip it); an alert missing from the index would be invisible to its resource.
             self.backend.write([Op("upsert", self._resource_partition(stored.alert.resource),
                                    stored.alert.fingerprint, {"resource": stored.alert.resource})])
-        (etag,) = self.backend.write([Op(action, "alert", stored.alert.fingerprint, stored.to_json(),
-                                         etag=stored.etag or None)])
-        stored.etag = etag
+        # The timer row goes in the same batch: a tick finds every alert whose timer or unfinished
+        # routing is due, whatever write a crash cut short.
+        fp = stored.alert.fingerprint
+        ops = [Op(action, "alert", fp, stored.to_json(), etag=stored.etag or None)]
         due = stored.due
         if due != stored.saved_due:
-            # Written after the alert (another partition, so not atomic): a stale or missing row only
-            # delays a timer until the next full scan (AlertManager's first tick and housekeeping).
-            fp = stored.alert.fingerprint
-            self.backend.write([Op("upsert", "due", fp, {"at": _iso(due)}) if due is not None
-                                else Op("delete", "due", fp)])
-            stored.saved_due = due
+            ops.append(Op("upsert", "alert", DUE_ROW + fp, {"at": _iso(due)}) if due is not None
+                       else Op("delete", "alert", DUE_ROW + fp))
+        stored.etag = self.backend.write(ops)[0]
+        stored.saved_due = due
         return stored
+
+    def due_index(self) -> dict[str, Doc]:
+        """The timer index, by fingerprint: each row says when its alert is due (`at`)."""
+        return {doc.rk[len(DUE_ROW):]: doc for doc in self.backend.query("alert", DUE_ROW)}
 
     def due_alerts(self, now: datetime) -> list[str]:
         """Fingerprints of alerts a timer tick must look at now (a small index, not every alert)."""
         cutoff = to_utc(now)
-        out = []
-        for doc in self.backend.query("due"):
-            at = _dt(doc.body.get("at"))
-            if at is None or at <= cutoff:
-                out.append(doc.rk)
-        return out
+        return [fp for fp, doc in self.due_index().items() if (at := _dt(doc.body.get("at"))) is None or at <= cutoff]
 
     def timer_times(self) -> list[datetime]:
         """When each alert in the timer index is due (a scheduler sleeps until the earliest)."""
-        return [at for doc in self.backend.query("due") if (at := _dt(doc.body.get("at"))) is not None]
+        return [at for doc in self.due_index().values() if (at := _dt(doc.body.get("at"))) is not None]
+
+    def reindex_due(self, stored: StoredAlert, row: Doc | None) -> bool:
+        """Make an alert's timer row say what the alert as read says (a full scan's repair of an
+        index written by an older version), conditional on the row as read in `row` before the
+        alert was: a writer that changed either since wins. Returns whether a row was written."""
+        fp = stored.alert.fingerprint
+        due = stored.due
+        if row is None and due is None:
+            return False
+        if row is not None and _dt(row.body.get("at")) == due:
+            return False
+        if due is None:
+            assert row is not None
+            op = Op("delete", "alert", DUE_ROW + fp, etag=row.etag)
+        elif row is None:
+            op = Op("insert", "alert", DUE_ROW + fp, {"at": _iso(due)})
+        else:
+            op = Op("replace", "alert", DUE_ROW + fp, {"at": _iso(due)}, etag=row.etag)
+        try:
+            self.backend.write([op])
+        except Conflict:
+            return False
+        return True
 
     def clear_due(self, fp: str) -> None:
         """Drop the timer row of an alert that no longer exists."""
-        self.backend.write([Op("delete", "due", fp)])
+        self.backend.write([Op("delete", "alert", DUE_ROW + fp)])
 
     def delete_alert(self, fp: str) -> None:
         """Forget an alert entirely (garbage collection of long-resolved alerts)."""
         stored = self.get_alert(fp)
-        self.backend.write([Op("delete", "alert", fp)])
-        self.backend.write([Op("delete", "due", fp)])
+        self.backend.write([Op("delete", "alert", fp), Op("delete", "alert", DUE_ROW + fp)])
         if stored is not None:
             self.backend.write([Op("delete", self._resource_partition(stored.alert.resource), fp)])
 
