@@ -252,8 +252,14 @@ class StateStore:
 
     def last_audit(self, resource_id: str) -> datetime | None:
         """When `resource_id` was last audited, or None."""
+        record = self.audit_record(resource_id)
+        return None if record is None else _dt(record.get("at"))
+
+    def audit_record(self, resource_id: str) -> dict[str, Any] | None:
+        """The last audit record of `resource_id`: `resource`, `at`, `summary`, the `state` found and
+        the `event` whose handling wrote it (None for sweeps and on-demand audits)."""
         doc = self.backend.get("audit", self._audit_key(resource_id))
-        return None if doc is None else _dt(doc.body.get("at"))
+        return None if doc is None else dict(doc.body)
 
     def audit_records(self, prefix: str = "") -> list[dict[str, Any]]:
         """Every audit record whose (lower-cased) resource id starts with `prefix`, by id."""
@@ -262,12 +268,15 @@ class StateStore:
                 if str(doc.body.get("resource") or "").lower().startswith(prefix)]
 
     def record_audit(self, resource_id: str, at: datetime, summary: dict[str, Any] | None = None, *,
-                     state: dict[str, Any] | None = None) -> None:
+                     state: dict[str, Any] | None = None, event: str | None = None) -> None:
         """Remember the audit time of a resource (and, in `state`, what the audit found: the
-        resource's summary and its findings); an older time never replaces a newer one."""
+        resource's summary and its findings; in `event`, the event whose handling audited it); an
+        older time never replaces a newer one."""
         body: dict[str, Any] = {"resource": resource_id, "at": _iso(at), "summary": summary}
         if state is not None:
             body["state"] = state
+        if event is not None:
+            body["event"] = event
 
         def attempt() -> None:
             doc = self.backend.get("audit", self._audit_key(resource_id))
