@@ -72,10 +72,11 @@ def statuses(notes: list[Notification], fp: str) -> list[str]:
 
 
 def interleave(folder: Path, k: int, *, prelude: Sequence[tuple[float, str]], event: tuple[float, str],
-               timer_at: float, timer_sends: bool = True) -> tuple[bool, list[str], list[str]]:
+               timer_at: float, timer_sends: bool = True, timer_first: bool = False) -> tuple[bool, list[str], list[str]]:
     """Run `prelude` (time, finding status) one at a time with the timer in between, then `event`
-    with the timer's tick and delivery at `timer_at` before the event's k-th store call. Returns
-    whether the timer ran inside the event, the alert's history and what the receiver heard."""
+    with the timer's tick and delivery at `timer_at` before the event's k-th store call (with
+    `timer_first`, the event before the timer's k-th call). Returns whether the interruption
+    happened, the alert's history and what the receiver heard."""
     clock = FakeClock()
     store = open_store(folder)
     mgr = AlertManager(store, clock=clock, random=lambda: 0.0,
@@ -94,11 +95,18 @@ def interleave(folder: Path, k: int, *, prelude: Sequence[tuple[float, str]], ev
         clock.now = at(when)
         observe(status)
         timer(clock.now, heard)
-    wrapped = Interleaved(store.backend, k, lambda: timer(at(timer_at), heard if timer_sends else down))
-    store.backend = wrapped
+    notifier = heard if timer_sends else down
     clock.now = at(event[0])
-    wrapped.counting = True
-    observe(event[1])
+    if timer_first:
+        wrapped = Interleaved(store.backend, k, lambda: observe(event[1]))
+        store.backend = wrapped
+        wrapped.counting = True
+        timer(at(timer_at), notifier)
+    else:
+        wrapped = Interleaved(store.backend, k, lambda: timer(at(timer_at), notifier))
+        store.backend = wrapped
+        wrapped.counting = True
+        observe(event[1])
     wrapped.counting = False
     for step in range(12):  # the timer alone, until every notice has left (backoffs are 2.5 s here)
         timer(at(timer_at + 1.1 * (step + 1)), heard)
@@ -122,11 +130,13 @@ SCENARIOS = {
 }
 
 
+@pytest.mark.parametrize("timer_first", [False, True], ids=["timer inside the event", "event inside the timer"])
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_the_timer_between_any_two_store_calls_of_an_event_loses_and_repeats_nothing(
-        name: str, tmp_path: Path) -> None:
+        name: str, timer_first: bool, tmp_path: Path) -> None:
     for k in range(60):
-        ran, history, heard = interleave(tmp_path / f"k{k}", k, **SCENARIOS[name])  # type: ignore[arg-type]
+        ran, history, heard = interleave(tmp_path / f"k{k}", k, timer_first=timer_first,
+                                         **SCENARIOS[name])  # type: ignore[arg-type]
         if not ran:
             assert k >= 3, "the event made fewer store calls than expected"
             return
