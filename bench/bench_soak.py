@@ -191,7 +191,10 @@ class Driver:
         self.resources = resources
         self.rng = random.Random(seed)
         self.accepted = 0
-        self.processed = 0  # acknowledged with their effect applied by that delivery (audited / resolved)
+        # acknowledged with their effect applied: by that delivery (audited / resolved), or by an earlier
+        # delivery of the same event that was killed after marking it seen (its retry says duplicate)
+        self.processed = 0
+        self.outcomes = Counter[str]()
         self.attempts = 0
         self.client_errors: list[str] = []
         self.last: dict[str, bool] = {}  # resource -> was its last acknowledged event a delete
@@ -203,6 +206,7 @@ class Driver:
         resource = self.rng.choice(self.resources)
         delete = self.last.get(resource) is False and self.rng.random() < 0.5
         body = arm_event(f"soak-{index}", resource, delete)
+        cut_short = False  # an earlier delivery of this event died without an answer
         while True:
             instance = self.instances[self.turn % len(self.instances)]
             self.turn += 1
@@ -215,6 +219,7 @@ class Driver:
                 response = httpx.post(f"{instance.url}/api/events", json=body, timeout=120,
                                       headers={"Authorization": f"Bearer {TOKEN}"})
             except httpx.TransportError:
+                cut_short = True
                 time.sleep(0.1)
                 continue
             finally:
@@ -227,7 +232,9 @@ class Driver:
                 continue
             outcome = response.json()["events"][0]
             self.accepted += 1
-            self.processed += outcome["outcome"] in ("audited", "resolved")
+            self.outcomes[outcome["outcome"]] += 1
+            self.processed += outcome["outcome"] in ("audited", "resolved") or (
+                outcome["outcome"] == "duplicate" and cut_short)
             if outcome["outcome"] == "audited":
                 self.failing[resource] = outcome["failed"]
             self.last[resource] = delete
@@ -495,6 +502,7 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
         azurite.terminate()
         azurite.wait(timeout=10)
     return {"name": name, "seconds": ingest_s, "accepted": driver.accepted, "processed": driver.processed,
+            "outcomes": dict(driver.outcomes),
             "attempts": driver.attempts, "client_errors": driver.client_errors, "kills": dict(kills),
             "refused_503": proxy.refused if proxy else 0, "failed_sends": receiver.failed,
             "peak_rss_mb": max(i.peak_kb for i in instances) / 1024, **result}
@@ -535,6 +543,8 @@ def main() -> int:
               f"{r['duplicates']:>4} {r['peak_rss_mb']:>7.0f}MB {r['waited_s']:>7.0f}")
         for example in r["examples"][:5]:
             print(f"  {example}")
+        if set(r["outcomes"]) - {"audited", "resolved"}:
+            print(f"  outcomes: {r['outcomes']}")
         for error in r["client_errors"][:3]:
             print(f"  client error (a bug): {error}")
         bad |= bool(r["unprocessed"] or r["lost"] or r["duplicates"] or r["client_errors"])
