@@ -81,8 +81,7 @@ class AlertManager:
         self.grouper.route(observed.unrouted, now)
         written = self.observer.commit(observed, now)
         self.grouper.route(written, now)
-        for stored in written:
-            self.observer.mark_routed(stored)
+        self.observer.mark_routed(written)
         return observed.transitions
 
     # -- the pipeline ----------------------------------------------------------------------------

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from amlguard.alerts import lifecycle
 from amlguard.alerts.lifecycle import Transition, evaluate, state_of
-from amlguard.alerts.records import Conflict, retry
+from amlguard.alerts.records import retry
 from amlguard.alerts.store import StateStore, StoredAlert
 from amlguard.alerts.types import Alert, fingerprint
 from amlguard.armid import ArmId
@@ -197,43 +198,33 @@ class Observer:
         An alert another writer changed meanwhile is read, evaluated and written again, and that
         version is the one returned."""
         redo = Observation()
-        lost: set[str] = set()
+        lost = {s.alert.fingerprint for s in self.store.save_alerts([s for s, _ in observed.to_save])}
         for stored, obs in observed.to_save:
-            try:
-                saved = self.store.save_alert(stored)
-            except Conflict:
-                fp = stored.alert.fingerprint
-                lost.add(fp)
-                redo.add(self._apply(fp, now, obs), obs)
-                continue
-            if saved.timer_due is not None and self.on_timer is not None:
-                self.on_timer(saved.timer_due)
+            if stored.alert.fingerprint in lost:
+                redo.add(self._apply(stored.alert.fingerprint, now, obs), obs)
+            elif stored.timer_due is not None and self.on_timer is not None:
+                self.on_timer(stored.timer_due)
         if lost:
             observed.transitions[:] = [t for t in observed.transitions if t.fingerprint not in lost]
             observed.transitions += redo.transitions
         return [s for s in observed.to_route if s.alert.fingerprint not in lost] + redo.to_route
 
-    def mark_routed(self, stored: StoredAlert) -> None:
-        """Record in the alert that its groups have been told its change (`routed_seq`); that also
+    def mark_routed(self, batch: Sequence[StoredAlert]) -> None:
+        """Record in each alert that its groups have been told its change (`routed_seq`); that also
         takes it out of the timer index unless a timer of its own is due."""
-        target_seq = stored.route_seq
-        if stored.routed_seq >= target_seq:
-            return
-        stored.routed_seq = target_seq
-        try:
-            self.store.save_alert(stored)  # the copy just written or read: usually still current
-            return
-        except Conflict:
-            pass
+        todo = [s for s in batch if s.routed_seq < s.route_seq]
+        for stored in todo:
+            stored.routed_seq = stored.route_seq
+        # the copies just written or read are usually still current: one batched write
+        for stored in self.store.save_alerts(todo):
+            retry(partial(self._mark_current, stored.alert.fingerprint, stored.route_seq))
 
-        def mark() -> None:
-            current = self.store.get_alert(stored.alert.fingerprint)
-            if current is None or current.routed_seq >= target_seq:
-                return
-            current.routed_seq = target_seq
-            self.store.save_alert(current)
-
-        retry(mark)
+    def _mark_current(self, fp: str, target_seq: int) -> None:
+        current = self.store.get_alert(fp)
+        if current is None or current.routed_seq >= target_seq:
+            return  # gone, or marked by another writer
+        current.routed_seq = target_seq
+        self.store.save_alert(current)
 
     def _evaluate(self, fp: str, now: datetime, obs: _Input, cached: StoredAlert | None,
                   out: Observation | None = None) -> tuple[StoredAlert | None, Transition | None, bool]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from amlguard.alerts.records import Backend, Conflict, Doc, Op, retry, to_utc
+from amlguard.alerts.records import Backend, Conflict, Doc, Op, dumps, retry, to_utc
 from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
 from amlguard.timeparse import parse_time
@@ -27,6 +27,10 @@ ROUTING_GRACE = timedelta(seconds=5)
 # The timer index: one row per alert a tick must look at, in the alerts' own partition (so it is
 # written in one atomic batch with its alert), under row keys that sort after every fingerprint.
 DUE_ROW = "~due-"
+# One batch (Table storage: an entity-group transaction) holds at most 100 writes and 4 MiB; the
+# bodies are sent as UTF-16, so 1.5 M characters of alert JSON leave room for the envelope.
+BATCH_OPS = 100
+BATCH_CHARS = 1_500_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,24 +337,69 @@ class StateStore:
 
     def save_alert(self, stored: StoredAlert) -> StoredAlert:
         """Insert (no ETag) or conditionally replace (ETag); raises Conflict when another writer won."""
+        ops = self._alert_ops(stored)
+        self._saved(stored, self.backend.write(ops)[0])
+        return stored
+
+    def save_alerts(self, batch: Sequence[StoredAlert]) -> list[StoredAlert]:
+        """Save several alerts in as few requests as a batch holds (a sweep changes hundreds: one
+        request each made Table storage the bottleneck). Returns the alerts another writer changed
+        first, left unwritten; the others are saved as by `save_alert`."""
+        lost: list[StoredAlert] = []
+        chunk: list[tuple[StoredAlert, list[Op]]] = []
+        count = size = 0
+
+        def flush() -> None:
+            ops = [op for _, alert_ops in chunk for op in alert_ops]
+            try:
+                etags = self.backend.write(ops) if ops else []
+            except Conflict:  # one of them lost its race: find which, saving one at a time
+                for stored, _ in chunk:
+                    try:
+                        self.save_alert(stored)
+                    except Conflict:
+                        lost.append(stored)
+                return
+            position = 0
+            for stored, alert_ops in chunk:
+                self._saved(stored, etags[position])
+                position += len(alert_ops)
+
+        for stored in batch:
+            alert_ops = self._alert_ops(stored)
+            weight = len(dumps(alert_ops[0].body or {}))
+            if chunk and (count + len(alert_ops) > BATCH_OPS or size + weight > BATCH_CHARS):
+                flush()
+                chunk, count, size = [], 0, 0
+            chunk.append((stored, alert_ops))
+            count += len(alert_ops)
+            size += weight
+        flush()
+        return lost
+
+    def _alert_ops(self, stored: StoredAlert) -> list[Op]:
+        """The writes saving one alert: the alert, and its timer row when that changes (in one batch,
+        so a tick finds every alert whose timer or unfinished routing is due, whatever write a crash
+        cut short). A new alert's per-resource index row is written first, here: an index row without
+        its alert is harmless (readers skip it), an alert missing from the index would be invisible
+        to its resource."""
         stored.history = stored.history[-HISTORY_LIMIT:]
         action: Literal["insert", "replace"] = "replace" if stored.etag else "insert"
-        if action == "insert":
-            # The per-resource index is written first: an index row without its alert is harmless
-            # (readers skip it); an alert missing from the index would be invisible to its resource.
-            self.backend.write([Op("upsert", self._resource_partition(stored.alert.resource),
-                                   stored.alert.fingerprint, {"resource": stored.alert.resource})])
-        # The timer row goes in the same batch: a tick finds every alert whose timer or unfinished
-        # routing is due, whatever write a crash cut short.
         fp = stored.alert.fingerprint
+        if action == "insert":
+            self.backend.write([Op("upsert", self._resource_partition(stored.alert.resource), fp,
+                                   {"resource": stored.alert.resource})])
         ops = [Op(action, "alert", fp, stored.to_json(), etag=stored.etag or None)]
         due = stored.due
         if due != stored.saved_due:
             ops.append(Op("upsert", "alert", DUE_ROW + fp, {"at": _iso(due)}) if due is not None
                        else Op("delete", "alert", DUE_ROW + fp))
-        stored.etag = self.backend.write(ops)[0]
-        stored.saved_due = due
-        return stored
+        return ops
+
+    @staticmethod
+    def _saved(stored: StoredAlert, etag: str) -> None:
+        stored.etag = etag
+        stored.saved_due = stored.due
 
     def due_index(self) -> dict[str, Doc]:
         """The timer index, by fingerprint: each row says when its alert is due (`at`)."""

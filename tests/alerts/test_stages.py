@@ -45,8 +45,7 @@ def settle(store: StateStore, observer: Observer, status: str, now: datetime) ->
                                  keep_firing_for={}, rules=None)
     written = observer.commit(observed, now)
     Grouper(store, None, lambda at, **kw: MuteContext(store, [], at, **kw)).route(written, now)
-    for stored in written:
-        observer.mark_routed(stored)
+    observer.mark_routed(written)
 
 
 @pytest.mark.parametrize(("before", "status", "for_s", "to", "writes"), [
@@ -205,7 +204,7 @@ def test_killed_after_telling_the_groups_another_instances_tick_finishes_and_sen
     other.tick()  # its first tick (a full scan) is behind it: from now on it reads the timer index
     mgr = AlertManager(store, clock=clock, router=router("team", wait=0))
 
-    def killed(_: StoredAlert) -> None:
+    def killed(_: list[StoredAlert]) -> None:
         raise Killed
 
     mgr.observer.mark_routed = killed  # type: ignore[method-assign,assignment]

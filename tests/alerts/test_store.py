@@ -309,3 +309,34 @@ def test_the_timer_index_is_written_with_its_alert_and_never_listed_as_one(store
     assert store.due_index() == {} and store.timer_times() == []
     store.delete_alert(stored.alert.fingerprint)
     assert store.list_alerts() == [] and store.due_index() == {}
+
+
+def test_save_alerts_batches_and_returns_only_those_another_writer_changed(store: StateStore,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import amlguard.alerts.store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_OPS", 4)  # two alerts with their timer rows per batch
+    alerts = [_alert(f"fp{i}", status="pending") for i in range(5)]
+    for stored in alerts:
+        stored.alert.active_since, stored.for_seconds = T0, 60.0  # each has a timer row
+    writes: list[int] = []
+    original = store.backend.write
+
+    def counting(ops: list[Op]) -> list[str]:
+        writes.append(len(ops))
+        return original(ops)
+
+    monkeypatch.setattr(store.backend, "write", counting)
+    assert store.save_alerts(alerts) == []
+    assert [n for n in writes if n > 1] == [4, 4, 2]  # after the five per-resource index rows
+    assert len(store.due_index()) == 5 and all(a.etag for a in alerts)
+    other = store.get_alert("fp3")
+    assert other is not None
+    other.alert.acknowledged_by = "oncall"
+    store.save_alert(other)  # another writer wins fp3
+    for stored in alerts:
+        stored.alert.status = "firing"
+    lost = store.save_alerts(alerts)
+    assert [s.alert.fingerprint for s in lost] == ["fp3"]
+    assert [s.alert.status for s in store.list_alerts()] == ["firing", "firing", "firing", "pending", "firing"]
+    assert sorted(store.due_index()) == ["fp3"]
