@@ -16,7 +16,8 @@ Idempotency-Key count once, as a receiver dedupes them):
   acknowledged for them (every acknowledged event must have had its effect);
 - lost state changes: alerts whose receiver never heard their first or last state;
 - duplicate notices: the same state announced twice in a row under different keys.
-`--quick` shortens each run.
+`--quick` shortens each run; `--keep` keeps each run's folder (state, serve logs, and flawed.json with the
+history and the notices heard of every alert counted lost or duplicated); names select runs (`sqlite`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from estate import estate, write_snapshot
+
+from amlguard.alerts.store import open_store
+from amlguard.timeparse import parse_time
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-soak-token-0123456789"
@@ -128,11 +132,14 @@ class Instance:
 
     def start(self) -> None:
         port = free_port()
-        self.proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "amlguard"), "serve", "--port", str(port), "--snapshot", str(self.snapshot),
-             "--state", str(self.workdir / "state"), "--sweep-interval", "0", "--log-level", "error"],
-            env={**os.environ, "AMLGUARD_API_TOKEN": TOKEN, **self.env}, cwd=self.workdir,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # the log is a file, not a pipe: an unread pipe blocks the server once it fills
+        with open(self.workdir / f"{self.name}.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(ROOT / ".venv" / "bin" / "amlguard"), "serve", "--port", str(port), "--snapshot",
+                 str(self.snapshot), "--state", str(self.workdir / "state"), "--sweep-interval", "0",
+                 "--log-level", "warning"],
+                env={**os.environ, "AMLGUARD_API_TOKEN": TOKEN, **self.env}, cwd=self.workdir,
+                stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -184,7 +191,10 @@ class Driver:
         self.resources = resources
         self.rng = random.Random(seed)
         self.accepted = 0
-        self.processed = 0  # acknowledged with their effect applied by that delivery (audited / resolved)
+        # acknowledged with their effect applied: by that delivery (audited / resolved), or by an earlier
+        # delivery of the same event that was killed after marking it seen (its retry says duplicate)
+        self.processed = 0
+        self.outcomes = Counter[str]()
         self.attempts = 0
         self.client_errors: list[str] = []
         self.last: dict[str, bool] = {}  # resource -> was its last acknowledged event a delete
@@ -196,6 +206,7 @@ class Driver:
         resource = self.rng.choice(self.resources)
         delete = self.last.get(resource) is False and self.rng.random() < 0.5
         body = arm_event(f"soak-{index}", resource, delete)
+        cut_short = False  # an earlier delivery of this event died without an answer
         while True:
             instance = self.instances[self.turn % len(self.instances)]
             self.turn += 1
@@ -208,6 +219,7 @@ class Driver:
                 response = httpx.post(f"{instance.url}/api/events", json=body, timeout=120,
                                       headers={"Authorization": f"Bearer {TOKEN}"})
             except httpx.TransportError:
+                cut_short = True
                 time.sleep(0.1)
                 continue
             finally:
@@ -220,19 +232,43 @@ class Driver:
                 continue
             outcome = response.json()["events"][0]
             self.accepted += 1
-            self.processed += outcome["outcome"] in ("audited", "resolved")
+            self.outcomes[outcome["outcome"]] += 1
+            self.processed += outcome["outcome"] in ("audited", "resolved") or (
+                outcome["outcome"] == "duplicate" and cut_short)
             if outcome["outcome"] == "audited":
                 self.failing[resource] = outcome["failed"]
             self.last[resource] = delete
             return
 
 
-def check(client: httpx.Client, driver: Driver, receiver: Receiver, wait_s: float) -> dict[str, Any]:
-    """Compare the final alerts with the last acknowledged events, and the receiver with the histories."""
+def queued_notices(store: Any) -> dict[str, list[dict[str, Any]]]:
+    """Messages still in the webhook receiver's outbox, by alert fingerprint: a notice waiting out its
+    retry backoff (the receiver refused it several times) is late, not lost."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for doc in store.outbox("webhook"):
+        note = doc.body["notification"]
+        item = {"status": note["status"], "created": note["created_at"], "attempts": note.get("attempts", 0),
+                "next_attempt_at": doc.body.get("next_attempt_at"), "state": doc.body.get("state")}
+        for alert in note.get("alerts") or ():
+            out.setdefault(alert["fingerprint"], []).append(item)
+    return out
+
+
+def check(client: httpx.Client, driver: Driver, receiver: Receiver, wait_s: float, store: Any,
+          keep: Path | None = None, wait_cap_s: float = 900) -> dict[str, Any]:
+    """Compare the final alerts with the last acknowledged events, and the receiver with the histories.
+
+    Waits `wait_s` for every alert's last state to reach the receiver; longer (up to `wait_cap_s`) while
+    each one still missing is queued in the outbox for a retry scheduled later (a notice refused several
+    times in a row by the 20%-failing receiver backs off for minutes: 5 s doubling, capped at 10 min).
+    With `keep`, each flawed alert's history, what the receiver heard of it and what is still queued go
+    to flawed.json there."""
     alerts = client.get("/api/alerts").json()["alerts"]
     histories: dict[str, list[str]] = {}
+    steps_by_fp: dict[str, list[dict[str, Any]]] = {}
     for alert in alerts:
         steps = client.get(f"/api/alerts/{alert['fingerprint']}").json()["history"]
+        steps_by_fp[alert["fingerprint"]] = steps
         histories[alert["fingerprint"]] = [s["to"] for s in steps
                                           if s.get("event") == "transition" and s.get("to") in ("firing", "resolved")]
     unprocessed = 0
@@ -241,34 +277,63 @@ def check(client: httpx.Client, driver: Driver, receiver: Receiver, wait_s: floa
         expected = 0 if deleted else driver.failing.get(resource, firing)
         unprocessed += firing != expected
     final = {fp: steps[-1] for fp, steps in histories.items() if steps}
-    deadline = time.monotonic() + wait_s
+    started = time.monotonic()
+    deadline = started + wait_s
     while True:
         with receiver.lock:
             heard: dict[str, list[tuple[str, str]]] = {}
+            detail: dict[str, list[dict[str, Any]]] = {}
             keys: set[tuple[str, str]] = set()
-            for _, key, note in sorted(receiver.accepted, key=lambda a: a[0]):
+            for at, key, note in sorted(receiver.accepted, key=lambda a: a[0]):
                 for alert in note["alerts"]:
                     fp = alert["data"]["essentials"]["originAlertId"]
                     if (fp, key) not in keys:
                         keys.add((fp, key))
                         heard.setdefault(fp, []).append((note["status"], key))
-        if all(heard.get(fp, [("", "")])[-1][0] == status for fp, status in final.items()) or (
-                time.monotonic() > deadline):
+                        detail.setdefault(fp, []).append({
+                            "accepted": datetime.fromtimestamp(at, UTC).isoformat(), "status": note["status"],
+                            "reason": note.get("reason"), "created": note.get("createdAt"), "key": key})
+        missing = [fp for fp, status in final.items() if heard.get(fp, [("", "")])[-1][0] != status]
+        if not missing:
             break
+        if time.monotonic() > deadline:
+            queued = queued_notices(store)
+            later = [parse_time(m["next_attempt_at"]) for fp in missing for m in queued.get(fp, ())
+                     if m["state"] == "queued" and m["next_attempt_at"]]
+            if not later or any(fp not in queued for fp in missing):
+                break
+            retry_in = (max(later) - datetime.now(UTC)).total_seconds() + 15
+            deadline = min(max(deadline, time.monotonic() + retry_in), started + wait_cap_s)
+            if time.monotonic() > deadline:
+                break
         time.sleep(1)
+    waited = time.monotonic() - started
+    queued = queued_notices(store)
     lost = duplicates = 0
     examples = []
+    flawed: dict[str, Any] = {}
     for fp, wanted in histories.items():
         if not wanted:
             continue
         statuses = [s for s, _ in heard.get(fp, [])]
-        if not statuses or statuses[0] != wanted[0] or statuses[-1] != wanted[-1]:
-            lost += 1
-            examples.append(f"{fp}: history {wanted[-6:]}, heard {statuses[-6:]}")
-        duplicates += sum(1 for a, b in itertools.pairwise(statuses) if a == b)
+        doubled = sum(1 for a, b in itertools.pairwise(statuses) if a == b)
+        missed = not statuses or statuses[0] != wanted[0] or statuses[-1] != wanted[-1]
+        if missed:
+            waiting = [f"{m['status']} ({m['state']}, {m['attempts']} attempts, next {m['next_attempt_at']})"
+                       for m in queued.get(fp, ())]
+            examples.append(f"lost: {fp}: history {wanted[-6:]}, heard {statuses[-6:]}"
+                            + (f", still queued: {waiting}" if waiting else ""))
+        if doubled:
+            examples.append(f"duplicate: {fp}: {doubled} repeated, heard {statuses[-6:]}")
+        lost += missed
+        duplicates += doubled
+        if missed or doubled:
+            flawed[fp] = {"history": steps_by_fp[fp], "heard": detail.get(fp, []), "queued": queued.get(fp, [])}
+    if flawed and keep is not None:
+        (keep / "flawed.json").write_text(json.dumps(flawed, indent=1))
     changes = sum(len(steps) for steps in histories.values())
     return {"unprocessed": unprocessed, "lost": lost, "duplicates": duplicates, "changes": changes, "examples": examples,
-            "notices": sum(len(v) for v in heard.values())}
+            "notices": sum(len(v) for v in heard.values()), "waited_s": waited}
 
 
 def start_azurite(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -338,7 +403,7 @@ class OutageProxy:
 
 
 def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every: float, outage_s: float,
-        workdir: Path) -> dict[str, Any]:
+        workdir: Path, keep: bool = False) -> dict[str, Any]:
     rows = estate(workspaces=2, endpoints_per_workspace=40)
     bad = [r["id"] for r in rows if r["type"].endswith("/onlineEndpoints") and r["properties"]["authMode"] == "Key"]
     snapshot = write_snapshot(workdir / "estate.json", rows)
@@ -422,11 +487,12 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
         thread.join(timeout=kill_every + 70)
     ingest_s = time.monotonic() - started
     live = next(i for i in instances if i.url)
-    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
-        # a notice whose sender was killed mid-send is resent on the next pass: every instance runs on this
-        # host, so its lease's holder is known dead (outbox._holder_dead); 150 s also covers a lease that
-        # had to run out (RetryPolicy.lease, 120 s)
-        result = check(client, driver, receiver, wait_s=150)
+    # a notice whose sender was killed mid-send is resent on the next pass: every instance runs on this
+    # host, so its lease's holder is known dead (outbox._holder_dead); 150 s also covers a lease that
+    # had to run out (RetryPolicy.lease, 120 s). The store is read for what is still queued.
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client, \
+            open_store(workdir / "state", settings=env) as store:
+        result = check(client, driver, receiver, wait_s=150, store=store, keep=workdir if keep else None)
     for instance in instances:
         instance.stop()
     receiver.server.shutdown()
@@ -436,6 +502,7 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
         azurite.terminate()
         azurite.wait(timeout=10)
     return {"name": name, "seconds": ingest_s, "accepted": driver.accepted, "processed": driver.processed,
+            "outcomes": dict(driver.outcomes),
             "attempts": driver.attempts, "client_errors": driver.client_errors, "kills": dict(kills),
             "refused_503": proxy.refused if proxy else 0, "failed_sends": receiver.failed,
             "peak_rss_mb": max(i.peak_kb for i in instances) / 1024, **result}
@@ -443,6 +510,7 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
 
 def main() -> int:
     quick = "--quick" in sys.argv
+    keep = "--keep" in sys.argv
     seconds = 25.0 if quick else 75.0
     runs = [
         ("sqlite, 1 instance, kill -9 in ingest and delivery", {"instances_n": 1, "table": False,
@@ -457,19 +525,26 @@ def main() -> int:
     for name, options in runs:
         if selected and not any(s in name for s in selected):
             continue
-        with tempfile.TemporaryDirectory(prefix="amlguard-soak-") as tmp:
-            results.append(run(name, seconds=seconds, workdir=Path(tmp), **options))  # type: ignore[arg-type]
+        if keep:
+            workdir = Path(tempfile.mkdtemp(prefix="amlguard-soak-"))
+            print(f"{name}: state, serve logs and flawed.json in {workdir}", file=sys.stderr, flush=True)
+            results.append(run(name, seconds=seconds, workdir=workdir, keep=True, **options))  # type: ignore[arg-type]
+        else:
+            with tempfile.TemporaryDirectory(prefix="amlguard-soak-") as tmp:
+                results.append(run(name, seconds=seconds, workdir=Path(tmp), **options))  # type: ignore[arg-type]
         print(f"{name}: done, {results[-1]['accepted']} events accepted", file=sys.stderr, flush=True)
     print(f"{'run':<52} {'s':>5} {'accepted':>8} {'processed':>9} {'kills':>12} {'503s':>5} {'changes':>7} "
-          f"{'notices':>7} {'ack w/o proc':>12} {'lost':>4} {'dup':>4} {'peak RSS':>9}")
+          f"{'notices':>7} {'ack w/o proc':>12} {'lost':>4} {'dup':>4} {'peak RSS':>9} {'drain s':>7}")
     bad = False
     for r in results:
         kills = ",".join(f"{k}:{v}" for k, v in sorted(r["kills"].items())) or "-"
         print(f"{r['name']:<52} {r['seconds']:>5.0f} {r['accepted']:>8} {r['processed']:>9} {kills:>12} "
               f"{r['refused_503']:>5} {r['changes']:>7} {r['notices']:>7} {r['unprocessed']:>12} {r['lost']:>4} "
-              f"{r['duplicates']:>4} {r['peak_rss_mb']:>7.0f}MB")
-        for example in r["examples"][:3]:
-            print(f"  lost: {example}")
+              f"{r['duplicates']:>4} {r['peak_rss_mb']:>7.0f}MB {r['waited_s']:>7.0f}")
+        for example in r["examples"][:5]:
+            print(f"  {example}")
+        if set(r["outcomes"]) - {"audited", "resolved"}:
+            print(f"  outcomes: {r['outcomes']}")
         for error in r["client_errors"][:3]:
             print(f"  client error (a bug): {error}")
         bad |= bool(r["unprocessed"] or r["lost"] or r["duplicates"] or r["client_errors"])

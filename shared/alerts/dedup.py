@@ -28,6 +28,9 @@ MAX_ALERTS_PER_MESSAGE = 50  # a bigger group flush is sent as several messages,
 # most 30 parts of 50 alerts (~2 KB each) per flush.
 MAX_PARTS = 30
 BULK_MEMBERS = 50  # members due at once above which a flush reads every alert in one scan
+# How long a group remembers the change it last heard of an alert that left it: far longer than
+# a tick takes to tell it again what a crash left untold (the timer index makes that due in seconds).
+SEQ_RETENTION = timedelta(days=1)
 
 
 def due_at(body: dict[str, Any]) -> datetime | None:
@@ -39,9 +42,17 @@ def due_at(body: dict[str, Any]) -> datetime | None:
 def decide(body: dict[str, Any], now: datetime, context: MuteContext,
            outbox_row: Callable[[datetime, str], str]) -> tuple[dict[str, Any], list[Notification]]:
     """Flush one group body at `now`: the updated body (members, nflog, next flush) and the
-    messages to enqueue with it (none when receivers need not hear)."""
+    messages to enqueue with it (none when receivers need not hear).
+
+    A flush never takes a time before the group's last one: a caller whose `now` was read before
+    another thread flushed the group would otherwise queue its message ahead of that flush's (the
+    outbox is read in creation order), and the receiver would hear the two changes backwards."""
     body = dict(body)
+    last = body.get("last_flush")
+    if last and parse_time(last) >= now:
+        now = parse_time(last) + timedelta(microseconds=1)
     receiver, group_key, settings = body["receiver"], body["group_key"], body["settings"]
+    seqs: dict[str, int] = body.get("seqs") or {}
     entry = NotifyLogEntry.from_json(body.get("nflog"))
     firing: list[Alert] = []
     resolved: list[Alert] = []
@@ -49,7 +60,7 @@ def decide(body: dict[str, Any], now: datetime, context: MuteContext,
     still_known: set[str] = set()  # muted now, but receivers were told it fires
     done: set[str] = set()
     for fp in body["members"]:
-        stored = context.get(fp)
+        stored = context.get(fp, at_least=int(seqs.get(fp, 0)))
         if stored is None:
             done.add(fp)
             continue
@@ -101,9 +112,23 @@ def decide(body: dict[str, Any], now: datetime, context: MuteContext,
             notes = _notifications(body, reason, firing, alerts, now, outbox_row, truncated=len(held))
     members = [fp for fp in body["members"] if fp not in done]
     body["members"] = members
+    if seqs:
+        body["seqs"], body["left"] = _forget_left(seqs, body.get("left") or {}, members, done, now)
     body["last_flush"] = now.isoformat()
     body["next_flush"] = (now + timedelta(seconds=settings["group_interval"])).isoformat() if members else None
     return body, notes
+
+
+def _forget_left(seqs: dict[str, int], left: dict[str, str], members: list[str], done: set[str],
+                 now: datetime) -> tuple[dict[str, int], dict[str, str]]:
+    """The group's `seqs` and `left` after a flush: members that left keep their seq for
+    SEQ_RETENTION, so that telling the group a change it already flushed (the writer died between
+    telling it and recording that in the alert; a tick tells it again) stays a no-op."""
+    left = {fp: at for fp, at in left.items() if fp not in members}
+    left.update({fp: now.isoformat() for fp in done if fp in seqs and fp not in left})
+    cutoff = now - SEQ_RETENTION
+    left = {fp: at for fp, at in left.items() if parse_time(at) >= cutoff}
+    return {fp: seq for fp, seq in seqs.items() if fp in members or fp in left}, left
 
 
 class Flusher:

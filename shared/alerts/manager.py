@@ -71,15 +71,17 @@ class AlertManager:
             self.on_due(at, receiver, deliver_only)
 
     def _route(self, observed: Observation, now: datetime) -> list[Transition]:
-        """Tell the groups, then write the alerts; an alert another writer changed meanwhile is
-        evaluated again, routed, and marked routed. A change a crash kept from the groups goes first,
-        so its notice is not lost under the change that followed it."""
+        """Write the alerts, tell their groups, then record in each alert that they were told.
+
+        In that order a flush on another thread or instance can only read a state its group was
+        told or is about to be told (and a telling always writes the group, so a flush that read
+        the state before loses its ETag race); a crash before the last step leaves the alert in the
+        timer index, and the next tick tells the groups again (a no-op if they heard). A change a
+        crash kept from the groups goes first, so its notice is not lost under the one that follows."""
         self.grouper.route(observed.unrouted, now)
-        self.grouper.route(observed.to_route, now)
-        redo = self.observer.commit(observed, now)
-        self.grouper.route(redo.to_route, now)
-        for stored in redo.to_route:
-            self.observer.mark_routed(stored)
+        written = self.observer.commit(observed, now)
+        self.grouper.route(written, now)
+        self.observer.mark_routed(written)
         return observed.transitions
 
     # -- the pipeline ----------------------------------------------------------------------------

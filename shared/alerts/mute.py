@@ -28,8 +28,7 @@ class MuteContext:
     """Silences and firing alerts as of `now`, to compute silenced_by / inhibited_by.
 
     `snapshot` loads every alert once (a flush of many groups reads members from it instead of
-    one read each: Table storage latency); `fresh` are alerts just written by this process, which
-    are newer than anything a read would return.
+    one read each: Table storage latency); `fresh` are alerts this process has just written.
     """
 
     def __init__(self, store: StateStore, rules: list[InhibitRule], now: datetime, *, snapshot: bool = False,
@@ -48,10 +47,12 @@ class MuteContext:
                 self.alerts = scanned
         self.alerts.update(fresh_by_fp)
 
-    def get(self, fp: str) -> StoredAlert | None:
-        """An alert from the snapshot or the fresh ones, else from the store."""
+    def get(self, fp: str, *, at_least: int = 0) -> StoredAlert | None:
+        """An alert from the snapshot or the fresh ones, else from the store; read again when the
+        copy held is older than change `at_least` (its group was told a later one: another thread
+        or instance wrote the alert since the snapshot)."""
         found = self.alerts.get(fp)
-        return found if found is not None else self.store.get_alert(fp)
+        return found if found is not None and found.route_seq >= at_least else self.store.get_alert(fp)
 
     def annotate(self, alert: Alert) -> Alert:
         """A copy of the alert with the silences and inhibiting alerts that mute it now."""

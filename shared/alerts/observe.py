@@ -2,21 +2,24 @@
 
 The lifecycle is `lifecycle.evaluate` (pure); this stage reads each alert, applies it and writes
 the alert back with one conditional write when something changed. It hands the alerts whose
-groups must hear about a change to the next stage (`grouping`).
+groups must hear about a change to the next stage (`grouping`), and once they have, records that
+in the alert (`mark_routed`). Until then the alert is in the store's timer index, so a tick tells
+its groups should its writer die first.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from amlguard.alerts import lifecycle
 from amlguard.alerts.lifecycle import Transition, evaluate, state_of
-from amlguard.alerts.records import Conflict, retry
+from amlguard.alerts.records import retry
 from amlguard.alerts.store import StateStore, StoredAlert
 from amlguard.alerts.types import Alert, fingerprint
 from amlguard.armid import ArmId
@@ -76,8 +79,8 @@ class _Input:
 @dataclass(slots=True)
 class Observation:
     """What one observation changed, in memory until `Observer.commit`: the transitions, the
-    alerts whose groups must be told, and the alerts to write (with the input that changed them,
-    to apply it again should another writer have won)."""
+    alerts to write (with the input that changed them, to apply it again should another writer
+    have won), and the alerts whose groups must be told once they are written."""
 
     transitions: list[Transition] = field(default_factory=list)
     to_route: list[StoredAlert] = field(default_factory=list)
@@ -93,7 +96,7 @@ class Observation:
             return
         if stored.needs_routing:
             self.to_route.append(stored)
-        if write or stored.needs_routing:
+        if write:
             self.to_save.append((stored, obs))
 
 
@@ -159,9 +162,12 @@ class Observer:
         """A timer tick: pending -> firing after `for`, keep_firing_for expiry, unfinished routing.
 
         Only alerts in the store's timer index are read unless `scan_all` (the first tick of a
-        process, and hourly), which also repairs a timer row lost between two writes.
+        process, and hourly), which also brings the index in line with the alerts (rows an older
+        version kept elsewhere, or none).
         """
+        index = None
         if scan_all:
+            index = self.store.due_index()  # read first: a row a writer changes after this is left alone
             candidates = self.store.list_alerts()
         else:
             candidates = []
@@ -176,44 +182,49 @@ class Observer:
         for stored in candidates:
             if stored.alert.status in (PENDING, FIRING):
                 out.add(self._evaluate(stored.alert.fingerprint, now, timer, stored, out), timer)
-            elif stored.needs_routing:  # written before its groups were told (a lost race, then a crash)
+            elif stored.needs_routing:  # written, then the process died before its groups were told
                 out.add((stored, None, False), timer)
+        if index is not None:
+            changing = {s.alert.fingerprint for s in out.to_route} | {s.alert.fingerprint for s, _ in out.to_save}
+            for stored in candidates:
+                if stored.alert.fingerprint not in changing:
+                    self.store.reindex_due(stored, index.get(stored.alert.fingerprint))
         return out
 
-    def commit(self, observed: Observation, now: datetime) -> Observation:
-        """Write the changed alerts, after their groups were told (`routed_seq` already moved).
+    def commit(self, observed: Observation, now: datetime) -> list[StoredAlert]:
+        """Write the changed alerts, before their groups are told (a group must never hear of a
+        state a flush cannot read back); returns the written alerts whose groups must now be told.
 
-        An alert another writer changed meanwhile is read, evaluated and written again; what that
-        gives is returned (its alerts still have to be routed, then `mark_routed`)."""
+        An alert another writer changed meanwhile is read, evaluated and written again, and that
+        version is the one returned."""
         redo = Observation()
-        lost: set[str] = set()
+        lost = {s.alert.fingerprint for s in self.store.save_alerts([s for s, _ in observed.to_save])}
         for stored, obs in observed.to_save:
-            try:
-                saved = self.store.save_alert(stored)
-            except Conflict:
-                fp = stored.alert.fingerprint
-                lost.add(fp)
-                redo.add(self._apply(fp, now, obs), obs)
-                continue
-            if saved.timer_due is not None and self.on_timer is not None:
-                self.on_timer(saved.timer_due)
+            if stored.alert.fingerprint in lost:
+                redo.add(self._apply(stored.alert.fingerprint, now, obs), obs)
+            elif stored.timer_due is not None and self.on_timer is not None:
+                self.on_timer(stored.timer_due)
         if lost:
             observed.transitions[:] = [t for t in observed.transitions if t.fingerprint not in lost]
             observed.transitions += redo.transitions
-        return redo
+        return [s for s in observed.to_route if s.alert.fingerprint not in lost] + redo.to_route
 
-    def mark_routed(self, stored: StoredAlert) -> None:
-        """Record that the groups of an alert written before they were told have been told."""
-        target_seq = stored.route_seq
+    def mark_routed(self, batch: Sequence[StoredAlert]) -> None:
+        """Record in each alert that its groups have been told its change (`routed_seq`); that also
+        takes it out of the timer index unless a timer of its own is due."""
+        todo = [s for s in batch if s.routed_seq < s.route_seq]
+        for stored in todo:
+            stored.routed_seq = stored.route_seq
+        # the copies just written or read are usually still current: one batched write
+        for stored in self.store.save_alerts(todo):
+            retry(partial(self._mark_current, stored.alert.fingerprint, stored.route_seq))
 
-        def mark() -> None:
-            current = self.store.get_alert(stored.alert.fingerprint)
-            if current is None or current.routed_seq >= target_seq:
-                return
-            current.routed_seq = target_seq
-            self.store.save_alert(current)
-
-        retry(mark)
+    def _mark_current(self, fp: str, target_seq: int) -> None:
+        current = self.store.get_alert(fp)
+        if current is None or current.routed_seq >= target_seq:
+            return  # gone, or marked by another writer
+        current.routed_seq = target_seq
+        self.store.save_alert(current)
 
     def _evaluate(self, fp: str, now: datetime, obs: _Input, cached: StoredAlert | None,
                   out: Observation | None = None) -> tuple[StoredAlert | None, Transition | None, bool]:

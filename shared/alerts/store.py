@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from amlguard.alerts.records import Backend, Conflict, Doc, Op, retry, to_utc
+from amlguard.alerts.records import Backend, Conflict, Doc, Op, dumps, retry, to_utc
 from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
 from amlguard.timeparse import parse_time
@@ -21,6 +21,16 @@ __all__ = ["Backend", "Conflict", "Doc", "Op", "StateStore", "StoredAlert", "ale
            "notification_from_json", "notification_to_json", "open_store", "to_utc"]
 
 HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
+# A change written but not yet routed is due for a timer tick this long after it was made: the
+# writer routes it itself within milliseconds, so a tick only picks up what a crash left behind.
+ROUTING_GRACE = timedelta(seconds=5)
+# The timer index: one row per alert a tick must look at, in the alerts' own partition (so it is
+# written in one atomic batch with its alert), under row keys that sort after every fingerprint.
+DUE_ROW = "~due-"
+# One batch (Table storage: an entity-group transaction) holds at most 100 writes and 4 MiB; the
+# bodies are sent as UTF-16, so 1.5 M characters of alert JSON leave room for the envelope.
+BATCH_OPS = 100
+BATCH_CHARS = 1_500_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,25 +109,31 @@ class StoredAlert:
     closed_by: str | None = None  # Azure's user state "Closed" (acknowledgement lives on Alert)
     closed_at: datetime | None = None
     etag: str = ""
-    saved_due: datetime | None = None  # the timer row as last written (see StateStore.due_alerts)
+    saved_due: datetime | None = None  # the timer row as stored with the alert (see StateStore.due_alerts)
 
     @property
     def due(self) -> datetime | None:
         """When a timer tick may change this alert, or None when only a new evaluation can.
 
         Pending alerts fire `for` after they became active; firing alerts with keep_firing_for
-        resolve that long after they last failed; an alert whose groups were not told yet (a crash
-        between writes) is due at once.
+        resolve that long after they last failed; a change its groups were not told yet is due
+        ROUTING_GRACE after it was made (its writer tells them at once, unless it crashed first).
         """
-        return self.alert.since if self.needs_routing else self.timer_due
+        timer = self.timer_due
+        if not self.needs_routing:
+            return timer
+        routing = self.alert.since + ROUTING_GRACE
+        return routing if timer is None else min(routing, timer)
 
     @property
     def timer_due(self) -> datetime | None:
-        """When the lifecycle's own timers (`for`, keep_firing_for) may change this alert."""
+        """When the lifecycle's own timers (`for`, keep_firing_for) may change this alert: a firing
+        alert whose condition still held at its last evaluation waits for the next one instead."""
         alert = self.alert
         if alert.status == "pending" and alert.active_since is not None:
             return alert.active_since + timedelta(seconds=self.for_seconds)
-        if alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None:
+        if (alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None
+                and alert.last_failed != alert.last_evaluated):
             return alert.last_failed + timedelta(seconds=self.keep_firing_for)
         return None
 
@@ -240,8 +256,14 @@ class StateStore:
 
     def last_audit(self, resource_id: str) -> datetime | None:
         """When `resource_id` was last audited, or None."""
+        record = self.audit_record(resource_id)
+        return None if record is None else _dt(record.get("at"))
+
+    def audit_record(self, resource_id: str) -> dict[str, Any] | None:
+        """The last audit record of `resource_id`: `resource`, `at`, `summary`, the `state` found and
+        the `event` whose handling wrote it (None for sweeps and on-demand audits)."""
         doc = self.backend.get("audit", self._audit_key(resource_id))
-        return None if doc is None else _dt(doc.body.get("at"))
+        return None if doc is None else dict(doc.body)
 
     def audit_records(self, prefix: str = "") -> list[dict[str, Any]]:
         """Every audit record whose (lower-cased) resource id starts with `prefix`, by id."""
@@ -250,12 +272,15 @@ class StateStore:
                 if str(doc.body.get("resource") or "").lower().startswith(prefix)]
 
     def record_audit(self, resource_id: str, at: datetime, summary: dict[str, Any] | None = None, *,
-                     state: dict[str, Any] | None = None) -> None:
+                     state: dict[str, Any] | None = None, event: str | None = None) -> None:
         """Remember the audit time of a resource (and, in `state`, what the audit found: the
-        resource's summary and its findings); an older time never replaces a newer one."""
+        resource's summary and its findings; in `event`, the event whose handling audited it); an
+        older time never replaces a newer one."""
         body: dict[str, Any] = {"resource": resource_id, "at": _iso(at), "summary": summary}
         if state is not None:
             body["state"] = state
+        if event is not None:
+            body["event"] = event
 
         def attempt() -> None:
             doc = self.backend.get("audit", self._audit_key(resource_id))
@@ -295,7 +320,7 @@ class StateStore:
 
     def list_alerts(self) -> list[StoredAlert]:
         """Every stored alert (any status)."""
-        return [StoredAlert.from_doc(doc) for doc in self.backend.query("alert")]
+        return [StoredAlert.from_doc(doc) for doc in self.backend.query("alert") if not doc.rk.startswith(DUE_ROW)]
 
     @staticmethod
     def _resource_partition(resource_id: str) -> str:
@@ -312,49 +337,114 @@ class StateStore:
 
     def save_alert(self, stored: StoredAlert) -> StoredAlert:
         """Insert (no ETag) or conditionally replace (ETag); raises Conflict when another writer won."""
+        ops = self._alert_ops(stored)
+        self._saved(stored, self.backend.write(ops)[0])
+        return stored
+
+    def save_alerts(self, batch: Sequence[StoredAlert]) -> list[StoredAlert]:
+        """Save several alerts in as few requests as a batch holds (a sweep changes hundreds: one
+        request each made Table storage the bottleneck). Returns the alerts another writer changed
+        first, left unwritten; the others are saved as by `save_alert`."""
+        lost: list[StoredAlert] = []
+        chunk: list[tuple[StoredAlert, list[Op]]] = []
+        count = size = 0
+
+        def flush() -> None:
+            ops = [op for _, alert_ops in chunk for op in alert_ops]
+            try:
+                etags = self.backend.write(ops) if ops else []
+            except Conflict:  # one of them lost its race: find which, saving one at a time
+                for stored, _ in chunk:
+                    try:
+                        self.save_alert(stored)
+                    except Conflict:
+                        lost.append(stored)
+                return
+            position = 0
+            for stored, alert_ops in chunk:
+                self._saved(stored, etags[position])
+                position += len(alert_ops)
+
+        for stored in batch:
+            alert_ops = self._alert_ops(stored)
+            weight = len(dumps(alert_ops[0].body or {}))
+            if chunk and (count + len(alert_ops) > BATCH_OPS or size + weight > BATCH_CHARS):
+                flush()
+                chunk, count, size = [], 0, 0
+            chunk.append((stored, alert_ops))
+            count += len(alert_ops)
+            size += weight
+        flush()
+        return lost
+
+    def _alert_ops(self, stored: StoredAlert) -> list[Op]:
+        """The writes saving one alert: the alert, and its timer row when that changes (in one batch,
+        so a tick finds every alert whose timer or unfinished routing is due, whatever write a crash
+        cut short). A new alert's per-resource index row is written first, here: an index row without
+        its alert is harmless (readers skip it), an alert missing from the index would be invisible
+        to its resource."""
         stored.history = stored.history[-HISTORY_LIMIT:]
         action: Literal["insert", "replace"] = "replace" if stored.etag else "insert"
+        fp = stored.alert.fingerprint
         if action == "insert":
-            # The per-resource index is written first: an index row without its alert is harmless
-            # (readers skip it); an alert missing from the index would be invisible to its resource.
-            self.backend.write([Op("upsert", self._resource_partition(stored.alert.resource),
-                                   stored.alert.fingerprint, {"resource": stored.alert.resource})])
-        (etag,) = self.backend.write([Op(action, "alert", stored.alert.fingerprint, stored.to_json(),
-                                         etag=stored.etag or None)])
-        stored.etag = etag
+            self.backend.write([Op("upsert", self._resource_partition(stored.alert.resource), fp,
+                                   {"resource": stored.alert.resource})])
+        ops = [Op(action, "alert", fp, stored.to_json(), etag=stored.etag or None)]
         due = stored.due
         if due != stored.saved_due:
-            # Written after the alert (another partition, so not atomic): a stale or missing row only
-            # delays a timer until the next full scan (AlertManager's first tick and housekeeping).
-            fp = stored.alert.fingerprint
-            self.backend.write([Op("upsert", "due", fp, {"at": _iso(due)}) if due is not None
-                                else Op("delete", "due", fp)])
-            stored.saved_due = due
-        return stored
+            ops.append(Op("upsert", "alert", DUE_ROW + fp, {"at": _iso(due)}) if due is not None
+                       else Op("delete", "alert", DUE_ROW + fp))
+        return ops
+
+    @staticmethod
+    def _saved(stored: StoredAlert, etag: str) -> None:
+        stored.etag = etag
+        stored.saved_due = stored.due
+
+    def due_index(self) -> dict[str, Doc]:
+        """The timer index, by fingerprint: each row says when its alert is due (`at`)."""
+        return {doc.rk[len(DUE_ROW):]: doc for doc in self.backend.query("alert", DUE_ROW)}
 
     def due_alerts(self, now: datetime) -> list[str]:
         """Fingerprints of alerts a timer tick must look at now (a small index, not every alert)."""
         cutoff = to_utc(now)
-        out = []
-        for doc in self.backend.query("due"):
-            at = _dt(doc.body.get("at"))
-            if at is None or at <= cutoff:
-                out.append(doc.rk)
-        return out
+        return [fp for fp, doc in self.due_index().items() if (at := _dt(doc.body.get("at"))) is None or at <= cutoff]
 
     def timer_times(self) -> list[datetime]:
         """When each alert in the timer index is due (a scheduler sleeps until the earliest)."""
-        return [at for doc in self.backend.query("due") if (at := _dt(doc.body.get("at"))) is not None]
+        return [at for doc in self.due_index().values() if (at := _dt(doc.body.get("at"))) is not None]
+
+    def reindex_due(self, stored: StoredAlert, row: Doc | None) -> bool:
+        """Make an alert's timer row say what the alert as read says (a full scan's repair of an
+        index written by an older version), conditional on the row as read in `row` before the
+        alert was: a writer that changed either since wins. Returns whether a row was written."""
+        fp = stored.alert.fingerprint
+        due = stored.due
+        if row is None and due is None:
+            return False
+        if row is not None and _dt(row.body.get("at")) == due:
+            return False
+        if due is None:
+            assert row is not None
+            op = Op("delete", "alert", DUE_ROW + fp, etag=row.etag)
+        elif row is None:
+            op = Op("insert", "alert", DUE_ROW + fp, {"at": _iso(due)})
+        else:
+            op = Op("replace", "alert", DUE_ROW + fp, {"at": _iso(due)}, etag=row.etag)
+        try:
+            self.backend.write([op])
+        except Conflict:
+            return False
+        return True
 
     def clear_due(self, fp: str) -> None:
         """Drop the timer row of an alert that no longer exists."""
-        self.backend.write([Op("delete", "due", fp)])
+        self.backend.write([Op("delete", "alert", DUE_ROW + fp)])
 
     def delete_alert(self, fp: str) -> None:
         """Forget an alert entirely (garbage collection of long-resolved alerts)."""
         stored = self.get_alert(fp)
-        self.backend.write([Op("delete", "alert", fp)])
-        self.backend.write([Op("delete", "due", fp)])
+        self.backend.write([Op("delete", "alert", fp), Op("delete", "alert", DUE_ROW + fp)])
         if stored is not None:
             self.backend.write([Op("delete", self._resource_partition(stored.alert.resource), fp)])
 

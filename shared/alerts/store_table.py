@@ -22,7 +22,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
 
 from amlguard.alerts.records import Conflict, Doc, Op, dumps, iter_chunks
 from amlguard.errors import ConfigError
@@ -193,6 +193,26 @@ class TableBackend:
         return str(meta.get("etag", ""))
 
     def _batch(self, ops: Sequence[Op]) -> list[str]:
+        """One entity-group transaction. An unconditional delete of a missing entity fails a whole
+        transaction, where alone it is no error (nor in SQLite): it is left out and the rest sent
+        again, so a batch means the same on both backends."""
+        pending = list(enumerate(ops))
+        etags = [""] * len(ops)
+        while pending:
+            try:
+                sent = self._transaction([op for _, op in pending])
+            except TableTransactionError as exc:
+                failed = pending[exc.index][1] if exc.status_code == 404 and 0 <= exc.index < len(pending) else None
+                if failed is None or failed.action != "delete" or failed.etag:
+                    raise
+                del pending[exc.index]  # already gone: as good as deleted
+                continue
+            for (position, _), etag in zip(pending, sent, strict=True):
+                etags[position] = etag
+            break
+        return etags
+
+    def _transaction(self, ops: Sequence[Op]) -> list[str]:
         batch: list[Any] = []
         for op in ops:
             entity = _to_entity(op.pk, op.rk, op.body or {})

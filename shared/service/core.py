@@ -22,6 +22,7 @@ from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, 
 from amlguard.model import AuditReport, Finding, Resource, Status
 from amlguard.service.packs import PackHolder
 from amlguard.service.pipeline import Enforcement, enforce, evaluate, load_policy_pack
+from amlguard.timeparse import parse_time
 
 if TYPE_CHECKING:
     from amlguard.alerts import AlertFacade, DeliveryStats, Notifier, StateStoreProtocol
@@ -179,11 +180,12 @@ class Service:
         report.findings = kept + fresh.findings
         return report
 
-    def audit(self, resource_id: str, *, changed_by: dict[str, Any] | None = None) -> tuple[AuditReport, int]:
-        """Audit exactly one resource and update its alerts. A resource the inventory cannot
-        find is an `error` finding (never a pass)."""
+    def audit(self, resource_id: str, *, changed_by: dict[str, Any] | None = None,
+              event_id: str | None = None) -> tuple[AuditReport, int]:
+        """Audit exactly one resource and update its alerts (for event `event_id`, when an event
+        asked). A resource the inventory cannot find is an `error` finding (never a pass)."""
         with telemetry.span("audit", resource=resource_id) as current:
-            report, transitions = self._audit(resource_id, changed_by=changed_by)
+            report, transitions = self._audit(resource_id, changed_by=changed_by, event_id=event_id)
             summary = report.summary()
             current.set_attribute("amlguard.failed", summary["failed"] + summary["errors"])
             return report, transitions
@@ -204,7 +206,8 @@ class Service:
                 kind=_kind_of(resource_id))
         return resource, None
 
-    def _audit(self, resource_id: str, *, changed_by: dict[str, Any] | None) -> tuple[AuditReport, int]:
+    def _audit(self, resource_id: str, *, changed_by: dict[str, Any] | None,
+               event_id: str | None = None) -> tuple[AuditReport, int]:
         now = self.clock()
         resource, error = self._read(resource_id)
         pack = self.packs.current()
@@ -217,7 +220,7 @@ class Service:
             resource = report.resources[0] if report.resources else None
         # an unreadable resource keeps its error finding in the store, as the report has it
         self.store.record_audit(resource.id if resource else resource_id, now, report.summary(),
-                                state=_audit_state(resource, report.findings))
+                                state=_audit_state(resource, report.findings), event=event_id)
         return report, transitions
 
     def sweep(self, scope: Scope | None = None, *, record: bool = True) -> AuditReport:
@@ -343,8 +346,12 @@ class Service:
 
     def _apply_event(self, event: ParsedEvent) -> EventOutcome:
         assert event.resource_id is not None
-        last = self.store.last_audit(event.resource_id)
-        if last is not None and event.time is not None and event.time < last and not (
+        record = self.store.audit_record(event.resource_id)
+        last = parse_time(record["at"]) if record is not None and record.get("at") else None
+        # A record this very event wrote is no later audit: an earlier delivery got that far and died
+        # before marking the event seen, so this one redoes the work (idempotently).
+        own = record is not None and record.get("event") == event.id
+        if last is not None and event.time is not None and event.time < last and not own and not (
                 event.action == "delete" and self._gone(event.resource_id)):
             # What the event changed was already read by a later audit. A late delete of a resource
             # that is really gone still resolves: the audit in between could only report an error.
@@ -354,10 +361,10 @@ class Service:
         if event.action == "delete":
             resolved = self.alerts.resolve_resource(event.resource_id, now=self.clock(), reason="deleted",
                                                     changed_by=event.changed_by)
-            self.store.record_audit(event.resource_id, self.clock(), {"deleted": True})
+            self.store.record_audit(event.resource_id, self.clock(), {"deleted": True}, event=event.id)
             return EventOutcome(event.id, "resolved", event.resource_id, "resource deleted",
                                 transitions=len(resolved))
-        report, transitions = self.audit(event.resource_id, changed_by=event.changed_by)
+        report, transitions = self.audit(event.resource_id, changed_by=event.changed_by, event_id=event.id)
         summary = report.summary()
         return EventOutcome(event.id, "audited", event.resource_id, findings=len(report.findings),
                             failed=summary["failed"] + summary["errors"], transitions=transitions)

@@ -16,6 +16,10 @@ from .conftest import FakeClock, StoreFactory
 from .fakes import Recorder, ep_id, finding, router
 
 
+class Killed(BaseException):
+    """SIGKILL: nothing after the point it lands runs."""
+
+
 def restart(store_factory: StoreFactory, clock: FakeClock) -> tuple[StateStore, AlertManager]:
     store = store_factory()
     return store, AlertManager(store, clock=clock, router=router("team", wait=0, interval=1))
@@ -39,10 +43,14 @@ def test_fired_then_killed_before_delivery_then_resolved_before_a_tick(store_fac
 
 def test_saved_but_never_routed_then_resolved_before_a_tick(store_factory: StoreFactory, clock: FakeClock) -> None:
     store, mgr = restart(store_factory, clock)
-    real_route = mgr.grouper.route
-    mgr.grouper.route = lambda alerts, now: None  # type: ignore[method-assign,assignment]  # killed before telling groups
-    mgr.process([finding()], audited=[ep_id()])
-    mgr.grouper.route = real_route  # type: ignore[method-assign]
+
+    def killed(alerts: list[object], now: object) -> None:
+        if alerts:
+            raise Killed  # the alert is written; the process dies before telling its groups
+
+    mgr.grouper.route = killed  # type: ignore[method-assign,assignment]
+    with pytest.raises(Killed):
+        mgr.process([finding()], audited=[ep_id()])
     stored = [s for s in store.list_alerts() if s.alert.status == "firing"]
     assert stored and stored[0].needs_routing
     clock.advance(2.6)
@@ -55,10 +63,6 @@ def test_saved_but_never_routed_then_resolved_before_a_tick(store_factory: Store
         clock.advance(timedelta(seconds=2).total_seconds())
     statuses = [n.status for n in rec.sent]
     assert statuses[:1] == ["firing"] and statuses[-1:] == ["resolved"], statuses
-
-
-class Killed(BaseException):
-    """SIGKILL while the receiver holds the notice: nothing after the send runs."""
 
 
 def test_killed_mid_send_then_resolved_the_resolved_notice_does_not_wait_out_the_dead_lease(

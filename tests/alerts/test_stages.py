@@ -40,11 +40,12 @@ class Writes:
 # -- observe -------------------------------------------------------------------------------------
 
 def settle(store: StateStore, observer: Observer, status: str, now: datetime) -> None:
-    """Observe, tell the (unrouted) groups, write: what the manager does."""
+    """Observe, write, tell the (unrouted) groups, record that they were told: what the manager does."""
     observed = observer.findings([finding(status=status)], audited=[], now=now, changed_by=None, for_seconds={},
                                  keep_firing_for={}, rules=None)
-    Grouper(store, None, lambda at, **kw: MuteContext(store, [], at, **kw)).route(observed.to_route, now)
-    observer.commit(observed, now)
+    written = observer.commit(observed, now)
+    Grouper(store, None, lambda at, **kw: MuteContext(store, [], at, **kw)).route(written, now)
+    observer.mark_routed(written)
 
 
 @pytest.mark.parametrize(("before", "status", "for_s", "to", "writes"), [
@@ -88,8 +89,7 @@ def test_commit_after_another_writer_won_evaluates_again(store: StateStore) -> N
     assert other is not None
     other.alert.acknowledged_by = "oncall"
     store.save_alert(other)
-    redo = observer.commit(observed, now)
-    [stored] = redo.to_route
+    [stored] = observer.commit(observed, now)  # the version written, whose groups must now be told
     assert stored.alert.status == "resolved" and stored.alert.acknowledged_by == "oncall"  # both kept
     assert [t.to_status for t in observed.transitions] == ["resolved"]
 
@@ -119,7 +119,12 @@ def test_joining_a_group_due_now_flushes_in_the_same_write(store: StateStore, wa
     group_writes = [call for call in writes.calls if any(pk == "rcv" for _, pk in call)]
     assert len(group_writes) == 1 and len(group_writes[0]) == 1 + outbox  # the group (+ its message)
     assert len(store.outbox("team")) == outbox and heard == scheduled
-    assert not stored.needs_routing  # told; the alert write that follows records it
+    [group] = store.list_groups("team")
+    assert group.body["seqs"] == {stored.alert.fingerprint: stored.route_seq}  # the change it was told
+    assert stored.needs_routing  # until the alert write that follows (Observer.mark_routed) records it
+    writes.calls.clear()
+    grouper.route([stored], T0)  # told again (a tick after a crash): nothing changes
+    assert writes.calls == []
 
 
 # -- decide --------------------------------------------------------------------------------------
@@ -134,7 +139,7 @@ class Context:
     def __init__(self, alerts: dict[str, StoredAlert]) -> None:
         self.alerts = alerts
 
-    def get(self, fp: str) -> StoredAlert | None:
+    def get(self, fp: str, *, at_least: int = 0) -> StoredAlert | None:
         return self.alerts.get(fp)
 
     def annotate(self, alert: Alert) -> Alert:
@@ -171,28 +176,49 @@ def test_writes_per_event(store: StateStore, clock: FakeClock) -> None:
     mgr.process([finding("AMLG-AUTH-001")])  # the receiver is registered once, by an earlier alert
     writes = Writes(store)
     mgr.process([finding()], audited=[ep_id()])
-    # the resource index, the alert, and the group with its outbox message in one batch
-    assert sorted(call[0] for call in writes.calls) == [("insert", "alert"), ("insert", "rcv"), ("upsert", "byres")]
+    assert writes.calls == [
+        [("upsert", "byres")],  # the per-resource index
+        [("insert", "alert"), ("upsert", "alert")],  # the alert, and its timer row: unrouted for now
+        [("insert", "rcv"), ("insert", "rcv")],  # the group told, with its outbox message
+        [("replace", "alert"), ("delete", "alert")],  # the alert routed, out of the timer index
+    ]
     writes.calls.clear()
     clock.advance(60)
     mgr.process([finding(status="pass")], audited=[ep_id()], rules=["AMLG-NET-001"])
-    assert writes.calls == [[("replace", "alert")]]  # the group hears at its next flush
+    # the group hears now and sends the resolved notice at its next flush
+    assert writes.calls == [[("replace", "alert"), ("upsert", "alert")], [("replace", "rcv")],
+                            [("replace", "alert"), ("delete", "alert")]]
+    writes.calls.clear()
+    clock.advance(60)
+    mgr.process([finding(status="pass")], audited=[ep_id()], rules=["AMLG-NET-001"])
+    assert writes.calls == []  # nothing new: nothing written
 
 
-def test_a_lost_alert_write_after_the_group_write_sends_nothing_twice(store: StateStore, clock: FakeClock) -> None:
+class Killed(BaseException):
+    """SIGKILL: nothing after the point it lands runs."""
+
+
+def test_killed_after_telling_the_groups_another_instances_tick_finishes_and_sends_nothing_twice(
+        store: StateStore, clock: FakeClock) -> None:
+    other = AlertManager(store, clock=clock, router=router("team", wait=0))
+    other.tick()  # its first tick (a full scan) is behind it: from now on it reads the timer index
     mgr = AlertManager(store, clock=clock, router=router("team", wait=0))
-    original = store.save_alert
 
-    def crash(_: StoredAlert) -> StoredAlert:
-        raise RuntimeError("the process died here")
+    def killed(_: list[StoredAlert]) -> None:
+        raise Killed
 
-    store.save_alert = crash  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError):
+    mgr.observer.mark_routed = killed  # type: ignore[method-assign,assignment]
+    with pytest.raises(Killed):
         mgr.process([finding()])
-    store.save_alert = original  # type: ignore[method-assign]
-    assert mgr.list_alerts() == [] and len(mgr.outbox()) == 1  # the notice is queued, the alert is not
-    mgr.process([finding()])  # Event Grid redelivers the event (or the next sweep sees it)
-    assert [a["status"] for a in mgr.list_alerts()] == ["firing"]
+    [stored] = store.list_alerts()
+    assert stored.needs_routing and len(mgr.outbox()) == 1  # the notice is queued; the alert says untold
+    clock.advance(1)
+    other.tick()
+    assert store.list_alerts()[0].needs_routing  # its writer may still be at it: left alone for ROUTING_GRACE
+    clock.advance(5)
+    other.tick()
+    [stored] = store.list_alerts()
+    assert not stored.needs_routing and store.due_alerts(clock()) == []
     rec = Recorder()
-    mgr.deliver({"team": rec})
+    other.deliver({"team": rec})
     assert [n.reason for n in rec.sent] == ["first"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from amlguard.alerts.records import Op
 from amlguard.alerts.store import Conflict, StateStore, StoredAlert, open_store
 from amlguard.alerts.types import Alert, Notification
 from amlguard.errors import ConfigError
@@ -279,3 +280,63 @@ def test_any_valid_arm_id_fits_the_table_key_limit(store: StateStore, resource: 
     assert store.event_seen(resource) and not store.event_seen(other)
     assert store.prune_events(T0 + timedelta(days=2)) == 1
     assert not store.event_seen(resource)
+
+
+def test_a_batch_deleting_a_missing_row_writes_the_rest(store: StateStore) -> None:
+    """A lone delete of a missing row is no error on either backend; inside a batch it is not one
+    either (Table storage fails the whole transaction, so the backend leaves that delete out)."""
+    etags = store.backend.write([Op("upsert", "alert", "a", {"n": 1}), Op("delete", "alert", "~gone"),
+                                 Op("upsert", "alert", "b", {"n": 2})])
+    assert len(etags) == 3 and etags[0] and etags[2]
+    assert [d.rk for d in store.backend.query("alert")] == ["a", "b"]
+    current = store.backend.get("alert", "a")
+    assert current is not None
+    with pytest.raises(Conflict):  # any other failure still fails the whole batch
+        store.backend.write([Op("delete", "alert", "~gone"), Op("insert", "alert", "b", {"n": 3}),
+                             Op("replace", "alert", "a", {"n": 3}, etag=current.etag)])
+    assert store.backend.get("alert", "a").body == {"n": 1}  # type: ignore[union-attr]
+
+
+def test_the_timer_index_is_written_with_its_alert_and_never_listed_as_one(store: StateStore) -> None:
+    stored = _alert()
+    stored.alert.status, stored.for_seconds = "pending", 60.0
+    stored.alert.active_since = T0
+    store.save_alert(stored)
+    assert store.due_alerts(T0 + timedelta(seconds=60)) == [stored.alert.fingerprint]
+    assert [s.alert.fingerprint for s in store.list_alerts()] == [stored.alert.fingerprint]
+    stored.alert.status = "firing"
+    store.save_alert(stored)
+    assert store.due_index() == {} and store.timer_times() == []
+    store.delete_alert(stored.alert.fingerprint)
+    assert store.list_alerts() == [] and store.due_index() == {}
+
+
+def test_save_alerts_batches_and_returns_only_those_another_writer_changed(store: StateStore,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import amlguard.alerts.store as store_module
+
+    monkeypatch.setattr(store_module, "BATCH_OPS", 4)  # two alerts with their timer rows per batch
+    alerts = [_alert(f"fp{i}", status="pending") for i in range(5)]
+    for stored in alerts:
+        stored.alert.active_since, stored.for_seconds = T0, 60.0  # each has a timer row
+    writes: list[int] = []
+    original = store.backend.write
+
+    def counting(ops: list[Op]) -> list[str]:
+        writes.append(len(ops))
+        return original(ops)
+
+    monkeypatch.setattr(store.backend, "write", counting)
+    assert store.save_alerts(alerts) == []
+    assert [n for n in writes if n > 1] == [4, 4, 2]  # after the five per-resource index rows
+    assert len(store.due_index()) == 5 and all(a.etag for a in alerts)
+    other = store.get_alert("fp3")
+    assert other is not None
+    other.alert.acknowledged_by = "oncall"
+    store.save_alert(other)  # another writer wins fp3
+    for stored in alerts:
+        stored.alert.status = "firing"
+    lost = store.save_alerts(alerts)
+    assert [s.alert.fingerprint for s in lost] == ["fp3"]
+    assert [s.alert.status for s in store.list_alerts()] == ["firing", "firing", "firing", "pending", "firing"]
+    assert sorted(store.due_index()) == ["fp3"]

@@ -6,7 +6,7 @@ from amlguard.alerts import AlertManager
 from amlguard.alerts.store import StateStore
 
 from .conftest import FakeClock
-from .fakes import ep_id, finding, router
+from .fakes import Recorder, ep_id, finding, router
 
 
 def manager(store: StateStore, clock: FakeClock) -> AlertManager:
@@ -74,3 +74,17 @@ def test_keep_firing_for_is_timed(store: StateStore, clock: FakeClock) -> None:
     steps = mgr.tick()
     assert [s.to_status for s in steps] == ["resolved"]
     assert store.due_alerts(clock()) == []
+
+
+def test_a_firing_alert_still_failing_waits_for_its_next_evaluation_not_for_a_timer(
+        store: StateStore, clock: FakeClock) -> None:
+    """keep_firing_for only counts once the condition clears: while the last evaluation failed, no tick
+    can resolve it, so it is not in the timer index (it was, from last_failed + keep_firing_for on,
+    and the serve loop then ran a tick every second for nothing)."""
+    mgr = manager(store, clock)
+    f = finding("AMLG-NET-001")
+    mgr.process([f], audited=[f.resource], keep_firing_for={"AMLG-NET-001": 120})
+    mgr.deliver({"team": Recorder()})
+    clock.advance(600)
+    assert store.due_alerts(clock()) == [] and store.timer_times() == []
+    assert mgr.tick() == []

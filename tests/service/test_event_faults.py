@@ -86,3 +86,36 @@ def test_a_503_on_the_resources_row_during_a_delete_leaves_the_event_unseen(tabl
     outage.down = False
     assert service.handle_event(delete).outcome == "resolved"
     assert [a for a in service.alerts.list_alerts() if a["status"] == "firing"] == []
+
+
+class Killed(BaseException):
+    """SIGKILL: nothing after the point it lands runs."""
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_killed_after_the_audit_record_before_the_event_is_seen_the_redelivery_redoes_the_work(
+        service: Service, clock: Clock, monkeypatch: pytest.MonkeyPatch, delete: bool) -> None:
+    """bench_soak.py's kill during ingest: the audit (or deletion) was recorded, the process died before
+    marking the event seen. The redelivery's time is older than that audit record, but the record is
+    the event's own: it is handled again (idempotently), not dropped as stale."""
+    assert service.handle_event(parse_event_dict(write_event("w0", GREEN))).outcome == "audited"
+    clock.advance(60)
+    event = parse_event_dict(write_event("e1", GREEN, "2026-11-26T09:01:00Z", delete=delete))
+    clock.advance(1)  # the audit runs a moment after the event happened
+    real_mark = service.store.mark_event_seen
+
+    def killed(event_id: str, at: Any = None) -> bool:
+        raise Killed
+
+    monkeypatch.setattr(service.store, "mark_event_seen", killed)
+    with pytest.raises(Killed):
+        service.handle_event(event)
+    monkeypatch.setattr(service.store, "mark_event_seen", real_mark)
+    assert not service.store.event_seen("e1")
+    clock.advance(30)
+    retried = service.handle_event(event)
+    assert retried.outcome == ("resolved" if delete else "audited"), retried
+    assert service.store.event_seen("e1")
+    assert service.handle_event(event).outcome == "duplicate"
+    later = parse_event_dict(write_event("e0", GREEN, "2026-11-26T09:00:30Z"))
+    assert service.handle_event(later).outcome == "stale"  # an older event of another id still is
