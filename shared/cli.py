@@ -123,6 +123,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except AmlguardError as exc:
         print(f"amlguard: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _dispatch(args_list, settings)
+    except ModuleNotFoundError as exc:  # a command of an extra this install does not have
+        from amlguard.extras import missing_extra_message
+
+        message = missing_extra_message(exc, args_list[0] if args_list else "")
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _dispatch(args_list: list[str], settings: Settings) -> int:
     if args_list and args_list[0] in _DELEGATED:
         import importlib
 
