@@ -125,6 +125,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     try:
         return _dispatch(args_list, settings)
+    except BrokenPipeError:  # the reader went away (`amlguard audit ... | head`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor one when Python flushes at exit
+        return 1
     except ModuleNotFoundError as exc:  # a command of an extra this install does not have
         from amlguard.extras import missing_extra_message
 
