@@ -124,7 +124,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(f"amlguard: {exc}", file=sys.stderr)
         return 2
     try:
-        return _dispatch(args_list, settings)
+        code = _dispatch(args_list, settings)
+        sys.stdout.flush()  # a reader gone away shows here, where it is handled, not at exit
+        return code
     except BrokenPipeError:  # the reader went away (`amlguard audit ... | head`): no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor one when Python flushes at exit
         return 1
