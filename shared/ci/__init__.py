@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "Finding",
     "add_audit_options",
     "audit_argv",
+    "audit_from_options",
     "failed_findings",
     "gates",
     "parse_formats",
@@ -35,7 +36,6 @@ __all__ = [
     "split_list",
     "summary_markdown",
     "truthy",
-    "written_lines",
 ]
 
 _FIX_LIMIT = 600  # characters of remediation text in one annotation
@@ -234,7 +234,17 @@ def summary_markdown(outcome: AuditOutcome, *, soft_fail: bool, title: str = "am
     return "\n".join(lines) + "\n"
 
 
-def written_lines(outcome: AuditOutcome) -> Iterable[str]:
-    """One log line per report written."""
+def audit_from_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                       formats: Callable[[argparse.Namespace], dict[str, str]],
+                       ) -> tuple[argparse.Namespace, AuditOutcome]:
+    """Parse an integration's options (`add_audit_options` and its own), run the audit writing
+    the integration's `formats(options)` and the user's `--formats`, and log each report written."""
+    options = parser.parse_args(argv)
+    try:
+        wanted = {**formats(options), **parse_formats(options.formats)}
+    except argparse.ArgumentTypeError as exc:
+        parser.error(str(exc))
+    outcome = run_audit(audit_argv(options), wanted)
     for fmt, path in outcome.written.items():
-        yield f"amlguard: {fmt} report: {path}"
+        print(f"amlguard: {fmt} report: {path}")
+    return options, outcome

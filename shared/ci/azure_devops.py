@@ -12,16 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from amlguard.ci import (
-    add_audit_options,
-    audit_argv,
-    failed_findings,
-    gates,
-    parse_formats,
-    run_audit,
-    summary_markdown,
-    written_lines,
-)
+from amlguard.ci import add_audit_options, audit_from_options, failed_findings, gates, summary_markdown
 
 __all__ = ["logging_command", "main"]
 
@@ -49,14 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="JUnit for PublishTestResults ($(Common.TestResultsDirectory)/...)")
     parser.add_argument("--sarif-file", required=True, help="SARIF for the CodeAnalysisLogs artifact")
     parser.add_argument("--summary-file", default="", help="where to write the build summary (markdown) to upload")
-    options = parser.parse_args(argv)
-    try:
-        formats = {"junit": options.junit_file, "sarif": options.sarif_file, **parse_formats(options.formats)}
-    except argparse.ArgumentTypeError as exc:
-        parser.error(str(exc))
-    outcome = run_audit(audit_argv(options), formats)
-    for line in written_lines(outcome):
-        print(line)
+    options, outcome = audit_from_options(parser, argv, lambda o: {"junit": o.junit_file, "sarif": o.sarif_file})
     findings = failed_findings(outcome.report) if outcome.usable else []
     for finding in findings[:ISSUE_LIMIT]:
         location: dict[str, str | int] = {}

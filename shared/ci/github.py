@@ -17,14 +17,11 @@ from amlguard.ci import (
     AuditOutcome,
     Finding,
     add_audit_options,
-    audit_argv,
+    audit_from_options,
     failed_findings,
     gates,
-    parse_formats,
-    run_audit,
     summary_markdown,
     truthy,
-    written_lines,
 )
 from amlguard.model import severity_rank
 
@@ -124,14 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                   "the findings in the files it changed, changed lines first")
     parser.add_argument("--step-summary", default="", help="file the job summary is appended to ($GITHUB_STEP_SUMMARY)")
     parser.add_argument("--outputs", default="", help="file the step outputs are appended to ($GITHUB_OUTPUT)")
-    options = parser.parse_args(argv)
-    try:
-        formats = {"sarif": options.sarif_file, **parse_formats(options.formats)}
-    except argparse.ArgumentTypeError as exc:
-        parser.error(str(exc))
-    outcome = run_audit(audit_argv(options), formats)
-    for line in written_lines(outcome):
-        print(line)
+    options, outcome = audit_from_options(parser, argv, lambda o: {"sarif": o.sarif_file})
     if outcome.usable and options.annotate:
         changed = changed_lines(options.base)
         if options.base.strip() and changed is None:
@@ -140,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for command in annotation_commands(failed_findings(outcome.report), outcome.fail_on, changed):
             print(command)
     _append(options.step_summary, summary_markdown(outcome, soft_fail=options.soft_fail))
-    _append(options.outputs, _outputs(outcome, formats["sarif"]))
+    _append(options.outputs, _outputs(outcome, options.sarif_file))
     if not outcome.usable:
         print("::error::amlguard audit stopped on a usage or configuration error; see the messages above")
         return 2
