@@ -158,6 +158,24 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
     # every command: an SDK's WARNING can carry a URL whose query is a SAS token (`drift --current`)
     secure_logging(settings.http_log_level)
+    try:
+        code = _dispatch(args_list, settings)
+        sys.stdout.flush()  # a reader gone away shows here, where it is handled, not at exit
+        return code
+    except BrokenPipeError:  # the reader went away (`amlguard audit ... | head`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor one when Python flushes at exit
+        return 1
+    except ModuleNotFoundError as exc:  # a command of an extra this install does not have
+        from amlguard.extras import missing_extra_message
+
+        message = missing_extra_message(exc, args_list[0] if args_list else "")
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
+
+
+def _dispatch(args_list: list[str], settings: Settings) -> int:
     if args_list and args_list[0] in _DELEGATED:
         import importlib
 

@@ -2,8 +2,9 @@
 to it) and nothing else, and a wheel installed with the pip `python -m venv` bundles into a fresh
 venv outside the repository runs `audit`, `policy validate|test` and `drift` on copies of examples/.
 
-The install pulls the whole runtime dependency set (azure-ai-ml, scipy, pyarrow...): one venv per
-session, `--no-compile`; about 30 s on the 2-core machine.
+Two installs per session, both `--no-compile`: the core (`pip install amlguard`: audit of files,
+policy, inventory, every report format; about 5 s) and the whole runtime with the `service`
+extra (azure-ai-ml, scipy, pyarrow...; about 30 s on the 2-core machine).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -80,12 +82,82 @@ def test_no_module_lies_outside_a_package() -> None:
                 assert module.parent in packages, f"{module.relative_to(REPO)} is in no package"
 
 
-def test_requirements_txt_is_pyproject_dependencies_plus_the_project() -> None:
+def extra_requirements(extra: str) -> list[str]:
+    """The requirements an extra brings, the extras it names (`amlguard[azure,drift]`) spelled out
+    in their place, each requirement once."""
+    out: list[str] = []
+    for line in PYPROJECT["project"]["optional-dependencies"][extra]:
+        req = Requirement(line)
+        listed = ([r for named in sorted(req.extras) for r in extra_requirements(named)] if req.name == "amlguard"
+                  else [str(req)])
+        out.extend(r for r in listed if r not in out)
+    return out
+
+
+def test_requirements_txt_is_the_core_and_the_service_extra() -> None:
     lines = [line.strip() for line in (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     assert lines[-1] == ".", "requirements.txt must end with `.`: the Functions build installs amlguard from it"
     listed = [str(Requirement(line)) for line in lines[:-1]]
-    assert listed == [str(Requirement(dep)) for dep in PYPROJECT["project"]["dependencies"]]
+    core = [str(Requirement(dep)) for dep in PYPROJECT["project"]["dependencies"]]
+    assert sorted(listed) == sorted(core + [r for r in extra_requirements("service") if r not in core])
+    assert len(listed) == len(set(listed))
+
+
+def test_extras_name_each_other_and_the_dev_extra_has_everything() -> None:
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    assert set(extras) == {"azure", "drift", "monitor", "service", "dev", "bench"}
+    assert set(extra_requirements("monitor")) >= set(extra_requirements("azure")) | set(extra_requirements("drift"))
+    assert set(extra_requirements("service")) >= set(extra_requirements("monitor"))
+    assert set(extra_requirements("dev")) >= set(extra_requirements("service"))
+
+
+def test_missing_extra_table_matches_pyproject() -> None:
+    """amlguard.extras names, for each module an extra brings, the smallest extra that installs it
+    (read from the distributions installed here, where every extra is) and never a core one."""
+    from importlib.metadata import files, packages_distributions, requires
+
+    from packaging.utils import canonicalize_name
+
+    from amlguard.extras import EXTRA_OF_MODULE
+
+    def closure(dist: str, seen: set[str]) -> set[str]:
+        if canonicalize_name(dist) not in seen:
+            seen.add(canonicalize_name(dist))
+            for line in requires(dist) or []:
+                req = Requirement(line)
+                if req.marker is None:
+                    closure(req.name, seen)
+        return seen
+
+    owners = packages_distributions()
+
+    def providers(module: str) -> set[str]:
+        prefix = module.replace(".", "/") + "/"
+        return {canonicalize_name(d) for d in owners.get(module.split(".")[0], [])
+                if any(str(f).startswith(prefix) for f in files(d) or [])}
+
+    core: set[str] = set()
+    for dep in PYPROJECT["project"]["dependencies"]:
+        closure(Requirement(dep).name, core)
+    installs: dict[str, set[str]] = {}
+    for extra in ("azure", "drift", "monitor", "service"):
+        installs[extra] = set()
+        for req in extra_requirements(extra):
+            closure(Requirement(req).name, installs[extra])
+    size = {extra: len(extra_requirements(extra)) for extra in installs}
+    for module, extra in EXTRA_OF_MODULE.items():
+        dists = providers(module)
+        assert dists and not dists & core, f"{module}: installed by {sorted(dists)}, which the core has"
+        provided = [e for e in installs if dists & installs[e]]
+        assert provided and extra == min(provided, key=size.__getitem__), \
+            f"{module}: the smallest extra installing it is {min(provided, key=size.__getitem__)}, not {extra}"
+    named = {d for module in EXTRA_OF_MODULE for d in providers(module)}
+    for extra in installs:  # every requirement an extra lists has a module in the table
+        for line in PYPROJECT["project"]["optional-dependencies"][extra]:
+            req = Requirement(line)
+            assert req.name == "amlguard" or canonicalize_name(req.name) in named, \
+                f"{req.name} ({extra}): no module of it in amlguard.extras.EXTRA_OF_MODULE"
 
 
 # -- (b) the wheel --------------------------------------------------------------------------------
@@ -95,33 +167,53 @@ def test_requirements_txt_is_pyproject_dependencies_plus_the_project() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`pip wheel --no-deps .` on a copy holding only what the build reads: pyproject.toml, README.md
     (its readme), shared/, policies/. A copy, so that no stale build/ in the work tree leaks in."""
-    src = tmp_path_factory.mktemp("wheel-src")
-    for name in ("pyproject.toml", "README.md"):
+    return build_wheel(copy_sources(tmp_path_factory.mktemp("wheel-src")), tmp_path_factory.mktemp("wheelhouse"))
+
+
+BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE")
+
+
+def copy_sources(src: Path) -> Path:
+    """What the build reads: pyproject.toml, README.md (its readme), LICENSE, shared/, policies/,
+    without the version file an editable install writes into shared/."""
+    for name in BUILD_INPUTS:
         shutil.copy2(REPO / name, src / name)
     for folder in ("shared", "policies"):
-        shutil.copytree(REPO / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    out = tmp_path_factory.mktemp("wheelhouse")
+        shutil.copytree(REPO / folder, src / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "_version.py"))
+    return src
+
+
+def build_wheel(src: Path, out: Path) -> Path:
     checked(run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--progress-bar", "off", "-w", out, src],
                 cwd=src))
     (built,) = out.glob("amlguard-*.whl")
     return built
 
 
+def dist_info(names: list[str]) -> str:
+    (found,) = {n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info")}
+    return found
+
+
 def expected_files() -> set[str]:
-    """Every file under shared/ and policies/ but caches, at its installed path."""
-    files = set()
+    """Every file under shared/ and policies/ but caches, at its installed path, and the version
+    file the build writes."""
+    files = {"amlguard/_version.py"}
     for name, root in ROOTS.items():
         for path in root.rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc" \
+                    and path.name != "_version.py":
                 files.add("/".join((*name.split("."), *path.relative_to(root).parts)))
     return files
 
 
 def test_wheel_holds_amlguard_and_nothing_else(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
-    dist_info = f"amlguard-{PYPROJECT['project']['version']}.dist-info"
-    assert {n.split("/")[0] for n in names} == {"amlguard", dist_info}
-    files = {n for n in names if not n.startswith(dist_info + "/")}
+    info = dist_info(names)
+    assert {n.split("/")[0] for n in names} == {"amlguard", info}
+    assert f"{info}/licenses/LICENSE" in names
+    files = {n for n in names if not n.startswith(info + "/")}
     assert files == expected_files()
     # what the issue names, spelled out
     for required in ("amlguard/py.typed", "amlguard/policies/README.md",
@@ -136,14 +228,24 @@ def test_wheel_holds_amlguard_and_nothing_else(wheel: Path) -> None:
 
 def test_wheel_metadata(wheel: Path) -> None:
     archive = zipfile.ZipFile(wheel)
-    dist_info = f"amlguard-{PYPROJECT['project']['version']}.dist-info"
-    metadata = archive.read(f"{dist_info}/METADATA").decode()
+    info = dist_info(archive.namelist())
+    metadata = archive.read(f"{info}/METADATA").decode()
     requires = [Requirement(line.split(":", 1)[1].strip()) for line in metadata.splitlines()
                 if line.startswith("Requires-Dist:")]
     runtime = [str(r) for r in requires if r.marker is None]
     assert runtime == [str(Requirement(d)) for d in PYPROJECT["project"]["dependencies"]]
-    assert archive.read(f"{dist_info}/top_level.txt").decode().split() == ["amlguard"]
-    entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
+    for extra, deps in PYPROJECT["project"]["optional-dependencies"].items():
+        assert f"Provides-Extra: {extra}" in metadata
+        listed = [r for r in requires if r.marker is not None and r.marker.evaluate({"extra": extra})]
+        assert sorted(str(r.name) + str(r.specifier) + str(sorted(r.extras)) for r in listed) == \
+            sorted(str(Requirement(d).name) + str(Requirement(d).specifier) + str(sorted(Requirement(d).extras))
+                   for d in deps)
+    assert "License-Expression: MIT" in metadata
+    # built outside git: setuptools-scm's fallback, never a version that looks released
+    assert re.search(r"^Version: 0\.0\.0\+unknown$", metadata, re.M)
+    assert archive.read("amlguard/_version.py").decode().count("0.0.0+unknown") >= 1
+    assert archive.read(f"{info}/top_level.txt").decode().split() == ["amlguard"]
+    entry_points = archive.read(f"{info}/entry_points.txt").decode()
     assert re.search(r"^amlguard = amlguard\.cli:main$", entry_points, re.M)
 
 
@@ -155,6 +257,7 @@ class Installed:
     venv: Path
     site_packages: Path
     pip_version: str
+    seconds: float
 
     @property
     def amlguard(self) -> Path:
@@ -165,19 +268,36 @@ class Installed:
         return self.venv / "bin" / "python"
 
 
-@pytest.fixture(scope="session")
-def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    """A new venv (the pip `python -m venv` bundles, never upgraded) with the wheel installed;
-    removed after the session (about 450 MB)."""
-    venv = tmp_path_factory.mktemp("stock-venv") / "venv"
+def install(wheel: Path, venv: Path, extras: str = "") -> Installed:
+    """A new venv (the pip `python -m venv` bundles, never upgraded) with the wheel installed,
+    with `extras` (e.g. "[service]"); how long `pip install` took is in `seconds`."""
     assert REPO not in venv.parents
     checked(run([sys.executable, "-m", "venv", venv], cwd=venv.parent))
     python = venv / "bin" / "python"
     pip_version = checked(run([python, "-m", "pip", "--version"], cwd=venv.parent)).stdout.split()[1]
-    checked(run([python, "-m", "pip", "install", "--no-compile", "--progress-bar", "off", wheel], cwd=venv.parent))
+    started = time.monotonic()
+    checked(run([python, "-m", "pip", "install", "--no-compile", "--progress-bar", "off",
+                 f"amlguard{extras} @ {wheel.as_uri()}"], cwd=venv.parent))
+    seconds = time.monotonic() - started
     site = checked(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                        cwd=venv.parent)).stdout.strip()
-    yield Installed(venv, Path(site), pip_version)
+    return Installed(venv, Path(site), pip_version, seconds)
+
+
+@pytest.fixture(scope="session")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    """The whole runtime (`amlguard[service]`: what the Function App has); removed after the
+    session (about 450 MB)."""
+    venv = tmp_path_factory.mktemp("stock-venv") / "venv"
+    yield install(wheel, venv, "[service]")
+    shutil.rmtree(venv, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def core(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    """`pip install amlguard`: the core alone (about 15 MB besides pip)."""
+    venv = tmp_path_factory.mktemp("core-venv") / "venv"
+    yield install(wheel, venv)
     shutil.rmtree(venv, ignore_errors=True)
 
 
@@ -256,3 +376,81 @@ def test_drift(installed: Installed, examples: Path) -> None:
     result = run([*argv, "--fail-on-drift"], cwd=examples)
     assert result.returncode == 1, result.stderr
     assert "3 of 6 feature(s) drifted: age, income, region" in result.stdout
+
+
+# -- (d) the core install: `pip install amlguard` -------------------------------------------------
+
+
+def test_core_install_audits_files_in_every_format(core: Installed, examples: Path) -> None:
+    assert core.pip_version == checked(run([sys.executable, "-c", "import ensurepip; print(ensurepip.version())"],
+                                           cwd=REPO)).stdout.strip()
+    for fmt in ("table", "json", "sarif", "junit", "html"):
+        result = run([core.amlguard, "audit", "workspace", "--format", fmt, "--output", f"report.{fmt}"],
+                     cwd=examples)
+        assert result.returncode == 1, result.stderr  # findings at or above --fail-on high
+        assert result.stderr.strip() == (f"amlguard: wrote {fmt} report to report.{fmt} "
+                                         "(10 resources, 26 failed, 0 errors)")
+    assert json.loads((examples / "report.json").read_text(encoding="utf-8"))["summary"] == {
+        "resources": 10, "passed": 25, "failed": 26, "exempt": 0, "errors": 0}
+    assert json.loads((examples / "report.sarif").read_text(encoding="utf-8"))["runs"][0]["automationDetails"] == {
+        "id": "amlguard/default/"}
+    pack = core.site_packages / "amlguard" / "policies"
+    assert checked(run([core.amlguard, "policy", "validate", pack], cwd=examples)).stdout.strip() == \
+        f"{pack}: policy files are valid"
+    assert re.search(r"^(\d+)/\1 expectations passed", checked(run([core.amlguard, "policy", "test", pack],
+                                                                    cwd=examples)).stdout, re.M)
+    assert checked(run([core.amlguard, "inventory", "workspace"], cwd=examples)).stdout.rstrip().endswith(
+        "10 resources, 0 unreadable files")
+    assert checked(run([core.amlguard, "--version"], cwd=examples)).stdout.strip() == "amlguard 0.0.0+unknown"
+
+
+@pytest.mark.parametrize(("argv", "module", "extra"), [
+    (["drift", "--baseline", "drift/baseline.csv", "--current", "drift/current.csv"], "numpy", "drift"),
+    (["audit", "--subscription", "00000000-0000-0000-0000-000000000000"], "azure", "azure"),
+    (["serve", "--insecure-no-auth"], "uvicorn", "service"),
+])
+def test_core_install_names_the_extra_a_command_needs(core: Installed, examples: Path, argv: list[str],
+                                                      module: str, extra: str) -> None:
+    result = run([core.amlguard, *argv], cwd=examples)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip() == (
+        f"amlguard {argv[0]} needs '{module}', which comes with the `{extra}` extra: pip install "
+        f"'amlguard[{extra}]' (this install has the core only: audit and inventory of files, policy "
+        "validate|test, every report format)")
+
+
+def installed_megabytes(install: Installed) -> float:
+    """What the install added to site-packages: everything but the pip and setuptools the venv
+    comes with."""
+    bundled = ("pip", "setuptools", "_distutils_hack", "distutils-precedence.pth")
+    total = 0
+    for entry in install.site_packages.iterdir():
+        if entry.name.split("-")[0] in bundled:
+            continue
+        files = [entry] if entry.is_file() else [p for p in entry.rglob("*") if p.is_file()]
+        total += sum(p.stat().st_size for p in files)
+    return total / 2**20
+
+
+def test_core_install_is_a_small_part_of_the_full_one(core: Installed, installed: Installed) -> None:
+    core_mb, full_mb = installed_megabytes(core), installed_megabytes(installed)
+    print(f"\ncore install: {core_mb:.1f} MB in {core.seconds:.1f} s; "
+          f"with [service]: {full_mb:.1f} MB in {installed.seconds:.1f} s")
+    assert core_mb < full_mb / 10, (core_mb, full_mb)
+    for heavy in ("azure", "numpy", "scipy", "pyarrow", "fastapi", "uvicorn"):
+        assert not (core.site_packages / heavy).exists(), f"{heavy} came with the core install"
+
+
+# -- (e) the version is the git tag ---------------------------------------------------------------
+
+
+def test_version_comes_from_the_git_tag(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    copy_sources(src)
+    git = ["git", "-c", "user.name=amlguard", "-c", "user.email=amlguard@example.invalid", "-c", "commit.gpgsign=false"]
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "release"], ["tag", "v9.8.7"]):
+        checked(run([*git, *argv], cwd=src))
+    built = build_wheel(src, tmp_path / "wheelhouse")
+    assert built.name == "amlguard-9.8.7-py3-none-any.whl"
+    assert "__version__ = version = '9.8.7'" in zipfile.ZipFile(built).read("amlguard/_version.py").decode()

@@ -192,6 +192,7 @@ class Rule:
             "description": self.description, "rationale": self.rationale, "remediation": self.remediation,
             "help_uri": self.help_uri,
             "parameters": {name: p.default for name, p in self.parameters.items()},
+            "source": self.source,  # the policy file: SARIF names the pack after its folder
         }
 
 

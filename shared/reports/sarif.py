@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -24,14 +24,20 @@ from ._common import (
     title_of,
 )
 
-__all__ = ["SARIF_SCHEMA_URI", "SECURITY_SEVERITY", "render_sarif", "sarif_log"]
+__all__ = ["SARIF_SCHEMA_URI", "SECURITY_CATEGORIES", "SECURITY_SEVERITY", "automation_id", "is_security_rule",
+           "render_sarif", "sarif_log"]
 
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "amlguardFinding/v1"
 
+# Rule id categories (`AMLG-NET-001` -> NET) that are security findings: network exposure,
+# authentication, ports and the software supply chain. Operations, tagging and monitoring rules
+# are quality findings, which GitHub lists apart from security alerts.
+SECURITY_CATEGORIES = frozenset({"NET", "AUTH", "PORT", "SUP"})
 # GitHub code scanning reads `security-severity` (a string holding a number) on a rule tagged
-# `security` and buckets it: > 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low.
+# `security` (and only there) and buckets it: > 9.0 critical, 7.0-8.9 high, 4.0-6.9 medium,
+# 0.1-3.9 low.
 SECURITY_SEVERITY: dict[str, str] = {
     "critical": "9.5",
     "high": "8.0",
@@ -108,19 +114,26 @@ def _help(meta: dict[str, Any], rule_id: str) -> dict[str, str]:
     return {"text": "\n\n".join(text_parts), "markdown": "\n\n".join(md_parts)}
 
 
+def is_security_rule(rule_id: str) -> bool:
+    """Whether the rule's category (the id's second part: `AMLG-NET-001` -> NET) is a security one."""
+    parts = rule_id.split("-")
+    return len(parts) >= 3 and parts[1].upper() in SECURITY_CATEGORIES
+
+
 def _rule_descriptor(rule_id: str, meta: dict[str, Any], fallback: Finding | None) -> dict[str, Any]:
     title = str(meta.get("title") or (fallback.title if fallback else "") or rule_id)
     severity = str(meta.get("severity") or (fallback.severity if fallback else "") or "medium").lower()
     level = _level(severity)
     kinds = meta.get("kinds") or []
-    tags = ["security", "azure-ml", *(str(k) for k in kinds)]
+    security = is_security_rule(rule_id)
+    tags = [*(["security"] if security else []), "azure-ml", *(str(k) for k in kinds)]
     properties: dict[str, Any] = {
         "tags": tags,
         "precision": "very-high",  # deterministic configuration checks: no false positives by design
         "problem.severity": _PROBLEM_SEVERITY[level],
         "severity": severity,
     }
-    if severity in SECURITY_SEVERITY:
+    if security and severity in SECURITY_SEVERITY:
         properties["security-severity"] = SECURITY_SEVERITY[severity]
     if meta.get("effect"):
         properties["effect"] = str(meta["effect"])
@@ -216,6 +229,25 @@ def _notification(source: str, line: int | None, message: str, srcroot: str | No
             "locations": [{"physicalLocation": physical}]}
 
 
+def automation_id(report: AuditReport) -> str:
+    """`runAutomationDetails.id`: `amlguard/<pack>/`, the category code scanning keeps this
+    analysis under, so an upload audited with one pack never closes the alerts of another.
+
+    A pack is named after the folder of its policy files (`default` for the bundled one); a
+    report of several packs joins their names with `+`; rules without a file add nothing.
+    """
+    from amlguard.config import default_policies_dir
+
+    bundled = default_policies_dir().resolve()
+    packs = set()
+    for meta in report.rules.values():
+        source = meta.get("source") if isinstance(meta, dict) else None
+        if source:
+            folder = Path(str(source)).resolve().parent
+            packs.add("default" if folder == bundled or bundled in folder.parents else folder.name)
+    return "/".join(["amlguard", *(["+".join(sorted(packs))] if packs else []), ""])
+
+
 def sarif_log(report: AuditReport, *, tool_version: str, srcroot: str | None = None,
               include_exempt: bool = True) -> dict[str, Any]:
     """The SARIF log as a dict (one run).
@@ -261,6 +293,7 @@ def sarif_log(report: AuditReport, *, tool_version: str, srcroot: str | None = N
         srcroot_desc["uri"] = _file_uri(srcroot.replace("\\", "/").rstrip("/") + "/")
     run: dict[str, Any] = {
         "tool": {"driver": driver},
+        "automationDetails": {"id": automation_id(report)},
         "invocations": [invocation],
         "originalUriBaseIds": {SRCROOT: srcroot_desc},
         "results": results,

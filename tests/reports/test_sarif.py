@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from amlguard.model import AuditReport, Diagnostic, Finding, Resource
 from amlguard.reports import render
-from amlguard.reports.sarif import SECURITY_SEVERITY, artifact_location, fingerprint
+from amlguard.reports.sarif import SECURITY_SEVERITY, artifact_location, fingerprint, is_security_rule
 
 from .sample import LIVE_ID, TOOL_VERSION, build_report, repo_root
 
@@ -37,7 +38,8 @@ def check_structure(log: dict[str, Any]) -> None:
         assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"]
         assert rule["help"]["text"] and rule["help"]["markdown"]
         assert rule["defaultConfiguration"]["level"] in LEVELS
-        assert "security" in rule["properties"]["tags"]
+        # GitHub treats a rule with a security-severity as a security rule: both or neither
+        assert ("security" in rule["properties"]["tags"]) == ("security-severity" in rule["properties"])
     suppressed_flags = set()
     for result in run["results"]:
         assert ids[result["ruleIndex"]] == result["ruleId"]
@@ -105,8 +107,44 @@ def test_rule_help_and_security_severity() -> None:
                 "low": ("3.0", "note"), "info": ("0.0", "note")}
     for rule in rules.values():
         sev = rule["properties"]["severity"]
-        assert rule["properties"]["security-severity"] == expected[sev][0] == SECURITY_SEVERITY[sev]
+        if "security" in rule["properties"]["tags"]:
+            assert rule["properties"]["security-severity"] == expected[sev][0] == SECURITY_SEVERITY[sev]
         assert rule["defaultConfiguration"]["level"] == expected[sev][1]
+
+
+def test_only_network_auth_port_and_supply_chain_rules_are_security_rules() -> None:
+    rules = {r["id"]: r["properties"] for r in sarif()["runs"][0]["tool"]["driver"]["rules"]}
+    security = {rid for rid, props in rules.items() if "security" in props["tags"]}
+    assert security == {rid for rid in rules if rid.split("-")[1] in {"NET", "AUTH", "PORT", "SUP"}}
+    assert security and security != set(rules)  # the sample has both kinds
+    for rid, props in rules.items():
+        assert "azure-ml" in props["tags"]
+        assert ("security-severity" in props) == (rid in security)
+        assert props["problem.severity"] in {"error", "warning", "recommendation"}
+    assert is_security_rule("ACME-SUP-7") and not is_security_rule("AMLG-MON-DRIFT-001")
+    assert not is_security_rule("NET") and not is_security_rule("AMLG-OPS-001")
+
+
+def test_automation_id_names_the_pack(tmp_path: Path) -> None:
+    from amlguard.config import default_policies_dir
+    from amlguard.policy import load_pack
+    from amlguard.reports.sarif import automation_id
+
+    def category(report: AuditReport) -> str:
+        (run,) = sarif(report)["runs"]
+        assert run["automationDetails"]["id"] == automation_id(report)
+        return str(run["automationDetails"]["id"])
+
+    bundled = load_pack(None)
+    assert category(AuditReport(rules=bundled.rules_metadata())) == "amlguard/default/"
+    team = tmp_path / "team-pack"
+    team.mkdir()
+    shutil.copy(default_policies_dir() / "ports.yaml", team / "ports.yaml")
+    team_rules = load_pack(team).rules_metadata()
+    assert category(AuditReport(rules=team_rules)) == "amlguard/team-pack/"
+    both = {**bundled.rules_metadata(), **{f"X{k}": v for k, v in team_rules.items()}}
+    assert category(AuditReport(rules=both)) == "amlguard/default+team-pack/"
+    assert category(build_report()) == "amlguard/"  # rules without a policy file: no pack to name
 
 
 def test_results_only_for_fail_error_and_exempt() -> None:
