@@ -389,9 +389,9 @@ def test_core_install_audits_files_in_every_format(core: Installed, examples: Pa
                      cwd=examples)
         assert result.returncode == 1, result.stderr  # findings at or above --fail-on high
         assert result.stderr.strip() == (f"amlguard: wrote {fmt} report to report.{fmt} "
-                                         "(10 resources, 26 failed, 0 errors)")
+                                         "(10 resources, 28 failed, 0 errors)")
     assert json.loads((examples / "report.json").read_text(encoding="utf-8"))["summary"] == {
-        "resources": 10, "passed": 25, "failed": 26, "exempt": 0, "errors": 0}
+        "resources": 10, "passed": 37, "failed": 28, "exempt": 0, "errors": 0}
     assert json.loads((examples / "report.sarif").read_text(encoding="utf-8"))["runs"][0]["automationDetails"] == {
         "id": "amlguard/default/"}
     pack = core.site_packages / "amlguard" / "policies"

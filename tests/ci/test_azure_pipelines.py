@@ -55,7 +55,7 @@ def test_audit_publishes_junit_and_sarif(template: AzurePipelinesTemplate, works
     assert junit_task["task"] == "PublishTestResults@2" and junit_task["condition"] == "succeededOrFailed()"
     junit = JUnitXml.fromfile(junit_task["inputs"]["testResultsFiles"])
     cases = [case for suite in junit for case in suite]
-    assert sum(1 for case in cases if not case.is_passed and not case.is_skipped) == 26
+    assert sum(1 for case in cases if not case.is_passed and not case.is_skipped) == 28
 
     artifact = steps["Publish SARIF (CodeAnalysisLogs)"]
     assert artifact["inputs"]["ArtifactName"] == "CodeAnalysisLogs"
@@ -63,7 +63,7 @@ def test_audit_publishes_junit_and_sarif(template: AzurePipelinesTemplate, works
     assert log["runs"][0]["automationDetails"] == {"id": "amlguard/default/"}
 
     issues = [issue(c) for c in result.commands("##vso[task.logissue")]
-    assert len(issues) == 26
+    assert len(issues) == 28
     first = issues[0]
     assert first["type"] == "error" and first["code"] == "AMLG-NET-002"
     assert first["sourcepath"] == str(workspace / "examples/workspace/fraud-scoring/green.yml")
@@ -77,7 +77,7 @@ def test_audit_publishes_junit_and_sarif(template: AzurePipelinesTemplate, works
     assert summary.startswith("## amlguard audit: failed") and "| high | 6 |" in summary
     assert result.commands("##vso[task.setvariable") == [
         "##vso[task.setvariable variable=exitCode;isoutput=true]1",
-        "##vso[task.setvariable variable=failed;isoutput=true]26",
+        "##vso[task.setvariable variable=failed;isoutput=true]28",
         "##vso[task.setvariable variable=errors;isoutput=true]0"]
 
 

@@ -53,7 +53,7 @@ def test_audit_writes_sarif_annotations_summary_and_outputs(
         action: GitHubAction, workspace: Path, check_sarif: Callable[[Path], dict[str, Any]]) -> None:
     result = action.run("audit", paths="examples/workspace")
     assert result.returncode == 1, result.stderr  # findings at or above high fail the job
-    assert result.outputs == {"exit-code": "1", "sarif-file": "amlguard.sarif", "failed": "26", "errors": "0",
+    assert result.outputs == {"exit-code": "1", "sarif-file": "amlguard.sarif", "failed": "28", "errors": "0",
                               "unreadable": "0"}
     assert action.action_outputs()["sarif-file"] == "amlguard.sarif"
     log = check_sarif(workspace / "amlguard.sarif")
@@ -72,7 +72,7 @@ def test_audit_writes_sarif_annotations_summary_and_outputs(
     assert all(n["file"].startswith("examples/workspace/") and n["line"].isdigit() for n in notes)
 
     assert result.summary.startswith("## amlguard audit: failed\n")
-    assert "| high | 6 |" in result.summary and "| low | 13 |" in result.summary
+    assert "| high | 6 |" in result.summary and "| low | 14 |" in result.summary
     assert "| `AMLG-NET-002` | high | Managed online deployments have no public outbound access | 2 |" in result.summary
 
 
@@ -128,7 +128,7 @@ def test_a_pull_request_annotates_its_changed_files_changed_lines_first(action: 
     assert {n["file"] for n in notes} == {"examples/workspace/fraud-scoring/green.yml"}
     assert notes[0]["line"] == str(port + 1) and notes[0]["title"].startswith("AMLG-PORT-001 (medium)")
     assert "liveness_route.port is 81" in notes[0]["message"]
-    assert result.outputs["failed"] == "26"  # the SARIF and the summary still hold every finding
+    assert result.outputs["failed"] == "28"  # the SARIF and the summary still hold every finding
 
 
 def test_an_unknown_base_annotates_everything_and_says_why(action: GitHubAction) -> None:

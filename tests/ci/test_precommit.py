@@ -66,7 +66,7 @@ def test_try_repo_audits_the_staged_azure_ml_yaml(hook_repo: Path, pre_commit_ho
     assert result.returncode == 1, result.stdout
     assert "amlguard audit" in result.stdout and "Failed" in result.stdout
     assert "online_deployment  green  workspace mlw-prod  (ml/fraud-scoring/green.yml:1)" in result.stdout
-    assert "10 resources, 25 passed, 26 failed, 0 exempt, 0 errors, 14 not applicable — 0 diagnostics" in result.stdout
+    assert "10 resources, 37 passed, 28 failed, 0 exempt, 0 errors, 20 not applicable — 0 diagnostics" in result.stdout
 
 
 def test_config_pins_a_tag_and_passes_options(hook_repo: Path, pre_commit_home: Path, target: Path,
@@ -80,7 +80,7 @@ def test_config_pins_a_tag_and_passes_options(hook_repo: Path, pre_commit_home: 
     assert result.returncode == 0, result.stdout + result.stderr
     log = check_sarif(target / "amlguard.sarif")
     # (pre-commit fetches the rev alone, without its tag: setuptools-scm cannot name the version)
-    assert len(log["runs"][0]["results"]) == 26
+    assert len(log["runs"][0]["results"]) == 28
 
     # a file that looks like an endpoint but is not valid YAML fails the hook, --fail-on none or not
     broken.write_text("$schema: https://azuremlschemas.azureedge.net/latest/managedOnlineEndpoint.schema.json\n"
