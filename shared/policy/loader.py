@@ -117,6 +117,20 @@ def _parse_audit_rules(doc: LocatedDocument, file: str, problems: list[Problem])
     return out
 
 
+def _check_remediate(block: dict[str, Any], kinds: tuple[str, ...], path: str, problem: Any) -> None:
+    """A `remediate:` block names a registered action, with options it takes, on kinds it changes:
+    found when the pack loads, not when the first run would remediate."""
+    from amlguard.remediation.actions import ACTIONS
+
+    action = ACTIONS.get(str(block.get("action")))
+    if action is None:
+        problem(f"{path}.remediate.action", f"unknown remediation action {block.get('action')!r}; "
+                                            f"registered: {', '.join(sorted(ACTIONS))}")
+        return
+    for where, message in action.problems(block, kinds):
+        problem(f"{path}.{where}", message)
+
+
 def _entries(value: dict[str, Any], key: str) -> list[Any]:
     entries = value.get(key)
     return entries if isinstance(entries, list) else []
@@ -134,6 +148,8 @@ def _parse_rule(spec: dict[str, Any], path: str, file: str, doc: LocatedDocument
     effect = spec.get("effect", "audit")
     if effect == "remediate" and not spec.get("remediate"):
         problem(f"{path}.effect", "effect remediate needs a `remediate: {action: ...}` block saying what to do")
+    if isinstance(spec.get("remediate"), dict):
+        _check_remediate(spec["remediate"], tuple(spec["kinds"]), path, problem)
     for_seconds = parse_duration(spec.get("for", 0))
     if for_seconds is None:
         problem(f"{path}.for", f"expected a duration such as 0s, 5m or PT5M, got {show(spec.get('for'))}")

@@ -78,9 +78,26 @@ class Action:
     name: ClassVar[str] = ""
     kinds: ClassVar[tuple[str, ...]] = ()
     role: ClassVar[str] = "Contributor"
+    # option -> the type its value must have; the policy loader refuses any other option
+    accepts: ClassVar[dict[str, type]] = {}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = {k: v for k, v in dict(options or {}).items() if k != "action"}
+
+    @classmethod
+    def problems(cls, options: Mapping[str, Any], rule_kinds: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(option path, what is wrong) for a rule's `remediate:` block naming this action: options
+        it does not take or of the wrong type, and rule kinds it cannot change."""
+        out = [(f"remediate.{key}", f"{cls.name} takes no option {key!r}"
+                + (f"; it takes {', '.join(sorted(cls.accepts))}" if cls.accepts else ""))
+               for key in options if key != "action" and key not in cls.accepts]
+        out += [(f"remediate.{key}", f"{cls.name} option {key} must be a {cls.accepts[key].__name__}")
+                for key, value in options.items() if key in cls.accepts and not isinstance(value, cls.accepts[key])]
+        other = [k for k in rule_kinds if k not in cls.kinds]
+        if other:
+            out.append(("remediate.action", f"{cls.name} changes only {', '.join(cls.kinds)}, not {', '.join(other)}: "
+                                            "narrow the rule's kinds or pick another action"))
+        return out
 
     def refuse(self, resource: Resource, resources: Mapping[str, Resource]) -> str | None:
         """Why this action must not run on `resource` (planning time), or None."""
@@ -202,6 +219,7 @@ class SetTrafficZero(Action):
 
     kinds = (Kind.ONLINE_DEPLOYMENT.value,)
     role = "AzureML Data Scientist (or Contributor) on the workspace"
+    accepts = {"allow_last_serving": bool}
 
     @property
     def allow_last_serving(self) -> bool:
@@ -269,6 +287,7 @@ class Tag(Action):
 
     kinds = tuple(k.value for k in Kind)
     role = "Tag Contributor on the resource"
+    accepts = {"tags": dict}
 
     @property
     def tags(self) -> dict[str, str]:
