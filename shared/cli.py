@@ -60,7 +60,8 @@ def _audit_parser(sub: Any) -> None:
     p.add_argument("--soft-fail", action="store_true", default=None,
                    help="exit 0 whatever is found (outputs are still written; usage errors still exit 2)")
     p.add_argument("--color", choices=("auto", "always", "never"))
-    p.add_argument("--show-passed", action="store_true", default=None, help="list passing checks in the table")
+    p.add_argument("--show-passed", action="store_true", default=None,
+                   help="list passing and not-applicable checks in the table, not only their counts")
     p.add_argument("--show-fix", action="store_true", default=None,
                    help="print each failure's remediation whole in the table (default: its first sentence)")
     p.add_argument("--exclude", action="append", metavar="GLOB",

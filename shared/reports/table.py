@@ -51,6 +51,7 @@ _INDENT = "  "
 # plain strings: an Enum member's .value is a descriptor call, and these are read per finding
 _PASS, _FAIL, _EXEMPT, _NOT_APPLICABLE = (s.value for s in (Status.PASS, Status.FAIL, Status.EXEMPT,
                                                              Status.NOT_APPLICABLE))
+_COUNTED_ONLY = frozenset((_PASS, _NOT_APPLICABLE))  # listed only with show_passed
 
 
 def use_color(stream: TextIO | None = None, env: Mapping[str, str] | None = None) -> bool:
@@ -159,12 +160,14 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
     """Human-readable report: one block per resource, then diagnostics, then the summary.
 
     `color=None` decides from stdout (see `use_color`); pass `False` when writing to a file.
-    `show_passed=True` lists passing checks too instead of only counting them; `show_fix=True`
-    prints each failure's remediation whole instead of its first sentence.
+    Passing and not-applicable checks are counted under each resource (a rule that does not
+    apply is no news at a terminal, and on a large estate they are most of the lines);
+    `show_passed=True` lists them too. `show_fix=True` prints each failure's remediation whole
+    instead of its first sentence.
     """
     enabled = use_color() if color is None else color
     paint = _Painter(enabled)
-    groups = [(resource, findings, sorted((f for f in findings if f.status != _PASS or show_passed),
+    groups = [(resource, findings, sorted((f for f in findings if show_passed or f.status not in _COUNTED_ONLY),
                                           key=finding_sort_key))
               for resource, findings in group_by_resource(report)]
     # One table over every listed finding, so the columns line up across resources; the rule column
@@ -191,8 +194,11 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
             if finding.status != _PASS:
                 out.extend([pad + line for line in _detail_lines(report, finding, escaped, show_fix)])
         passed = sum(1 for f in findings if f.status == _PASS)
-        if passed and not show_passed:
-            out.append(f"{_INDENT}{paint(f'{passed} passed', 'green')}")
+        not_applicable = sum(1 for f in findings if f.status == _NOT_APPLICABLE)
+        if (passed or not_applicable) and not show_passed:
+            counted = ([paint(f"{passed} passed", "green")] if passed else []) + (
+                [paint(f"{not_applicable} not applicable", "dim")] if not_applicable else [])
+            out.append(_INDENT + ", ".join(counted))
         if not findings:
             out.append(f"{_INDENT}{paint('no rule applies to this kind', 'dim')}")
         out.append("")
