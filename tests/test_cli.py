@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,24 @@ def test_every_command_redacts_credentials_in_sdk_warnings() -> None:
                             check=False, cwd=repo_root())
     assert "Retrying GET https://acct.blob.core.windows.net/mdc?REDACTED after 503" in result.stderr
     assert "s3cr3tSAS" not in result.stderr
+
+
+@pytest.mark.parametrize("registers_exit_work", [False, True])
+def test_the_console_script_exits_with_the_code_and_complete_output(tmp_path: Path, registers_exit_work: bool) -> None:
+    """`run()` skips the interpreter's teardown only when the command left no exit work; either
+    way the exit code is main()'s and every byte written reaches its file and stdout."""
+    import subprocess
+    import sys
+
+    hook = ("import atexit, amlguard.cli as c\nreal = c.main\n"
+            "def main():\n    atexit.register(lambda: print('exit work ran'))\n    return real()\nc.main = main\n"
+            if registers_exit_work else "")
+    code = (f"import sys\n{hook}from amlguard.cli import run\n"
+            "sys.argv = ['amlguard', 'audit', sys.argv[1], '--format', 'json:' + sys.argv[2], '--format', 'table']\n"
+            "run()\n")
+    report = tmp_path / "report.json"
+    result = subprocess.run([sys.executable, "-c", code, str(repo_root() / "examples" / "workspace"), str(report)],
+                            capture_output=True, text=True, timeout=120, check=False, cwd=repo_root())
+    assert result.returncode == 1, result.stderr
+    assert json.loads(report.read_text(encoding="utf-8"))["summary"]["resources"] == 10
+    assert result.stdout.rstrip().endswith("exit work ran" if registers_exit_work else "low 14")
