@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +29,9 @@ log = logging.getLogger("amlguard.functions.wake")
 
 # Azure Queue storage: a message's visibility timeout is at most seven days.
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
+# After a failed send, wake-ups wait this long before the next try: one event can make several
+# groups due, and each send to an unreachable account costs its connection attempts.
+RETRY_AFTER = timedelta(seconds=60)
 
 
 class WakeQueue:
@@ -40,6 +43,7 @@ class WakeQueue:
         self._scheduled: set[datetime] = set()
         self._lock = threading.Lock()
         self._queue_checked = False
+        self._down_until: datetime | None = None
 
     def schedule(self, due: datetime | None) -> bool:
         """Make sure a wake message becomes visible at `due`; False when none was needed (nothing
@@ -48,7 +52,7 @@ class WakeQueue:
         if due is None:
             return False
         now = self.clock()
-        if due <= now:
+        if due <= now or (self._down_until is not None and now < self._down_until):
             return False
         # Queue storage keeps a message's next-visible time to the second: one more second so the
         # message never shows before the work is due.
@@ -65,9 +69,11 @@ class WakeQueue:
         except Exception as exc:  # storage down or no permission: the alerts timer is the backstop
             with self._lock:
                 self._scheduled.discard(key)
+                self._down_until = now + RETRY_AFTER
             log.warning("could not schedule an alert wake-up for %s on queue %s (%s: %s); the alerts timer "
-                        "(AMLGUARD_ALERTS_SCHEDULE) runs that work instead", due.isoformat(),
-                        self.client.queue_name, type(exc).__name__, exc)
+                        "(AMLGUARD_ALERTS_SCHEDULE) runs that work instead, and wake-ups pause for %d s",
+                        due.isoformat(), self.client.queue_name, type(exc).__name__, exc,
+                        RETRY_AFTER.total_seconds())
             return False
         return True
 

@@ -246,7 +246,7 @@ def test_wheel_metadata(wheel: Path) -> None:
     assert archive.read("amlguard/_version.py").decode().count("0.0.0+unknown") >= 1
     assert archive.read(f"{info}/top_level.txt").decode().split() == ["amlguard"]
     entry_points = archive.read(f"{info}/entry_points.txt").decode()
-    assert re.search(r"^amlguard = amlguard\.cli:main$", entry_points, re.M)
+    assert re.search(r"^amlguard = amlguard\.cli:run$", entry_points, re.M)
 
 
 # -- (c) installed with the stock pip, outside the repository -------------------------------------

@@ -37,7 +37,7 @@ def test_documented_output_is_what_the_command_prints(command: str, shown: str,
 
 
 def test_the_readme_excerpt_is_lines_the_command_prints(monkeypatch: pytest.MonkeyPatch) -> None:
-    (command, shown), = re.findall(r"```\n\$ amlguard monitor (.*?)\n(.*?)```",
+    (command, shown), = re.findall(r"```(?:console)?\n\$ amlguard monitor (.*?)\n(.*?)```",
                                    (REPO / "README.md").read_text(encoding="utf-8"), re.S)
     monkeypatch.chdir(REPO)
     out = io.StringIO()
