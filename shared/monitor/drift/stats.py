@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ import numpy as np
 
 from amlguard.monitor.drift.thresholds import CHI2, JS, KS, NWD, PSI
 
-__all__ = ["CategoricalResult", "NumericalResult", "bin_edges", "categorical_drift", "count_categories",
-           "finite_sorted", "ks_pvalue", "numerical_drift", "sturges_bins"]
+__all__ = ["CategoricalResult", "NumericalResult", "bin_edges", "categorical_drift", "category_key",
+           "count_categories", "finite_sorted", "is_empty", "ks_pvalue", "numerical_drift", "object_array",
+           "sturges_bins"]
 
 # scipy.stats.ks_2samp(method='auto') is exact up to this many rows in the larger sample.
 _KS_MAX_AUTO_N = 10_000
@@ -233,21 +235,21 @@ def categorical_drift(categories: Sequence[str], c1: Sequence[int] | np.ndarray,
 
 
 def count_categories(values: Any) -> dict[str, int]:
-    """Count non-empty values by their string form; None, NaN and "" are dropped.
+    """Count non-empty values by their string form; None, NaN, +/-inf and "" are dropped.
 
     Integral floats count as integers ("3", not "3.0"), so a column read with nulls (float) and
-    the same column without (int) give the same categories.
+    the same column without (int) give the same categories; nested values count as their JSON.
     """
-    arr = np.asarray(values)
+    arr = values if isinstance(values, np.ndarray) else object_array(values)
     if arr.dtype.kind in "iub":
         uniq, counts = np.unique(arr, return_counts=True)
-        return {_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
+        return {category_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
     if arr.dtype.kind == "f":
         arr = arr[np.isfinite(arr)]
         if arr.size and np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2**53):
             arr = arr.astype(np.int64)
         uniq, counts = np.unique(arr, return_counts=True)
-        return {_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
+        return {category_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
     out: dict[str, int] = {}
     if arr.dtype.kind == "U":
         uniq, counts = np.unique(arr, return_counts=True)
@@ -257,19 +259,39 @@ def count_categories(values: Any) -> dict[str, int]:
         return out
     from collections import Counter
 
-    for value, c in Counter(arr.ravel().tolist()).items():
-        if value is None or value == "" or (isinstance(value, float) and not math.isfinite(value)):
-            continue
-        key = _key(value)
-        out[key] = out.get(key, 0) + c
+    items = arr.ravel().tolist()
+    try:
+        raw = Counter(items)  # count the values first, then key each distinct one
+    except TypeError:  # nested values (dicts, lists) are not hashable: key every value
+        raw = Counter(category_key(v) for v in items if not is_empty(v))
+    for value, n in raw.items():
+        if not (is_empty(value) or (isinstance(value, float) and not math.isfinite(value))):
+            key = category_key(value)
+            out[key] = out.get(key, 0) + n
     return out
 
 
-def _key(value: Any) -> str:
+def object_array(values: Any) -> np.ndarray:
+    """`values` as a 1-D object array (np.asarray would turn equal-length lists into a 2-D array)."""
+    items = list(values)
+    arr = np.empty(len(items), dtype=object)
+    arr[:] = items
+    return arr
+
+
+def is_empty(value: Any) -> bool:
+    """True for what counts as no value: None, NaN and ""."""
+    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value)
+
+
+def category_key(value: Any) -> str:
+    """The category a non-empty value counts as: its text, with true/false and integral floats as integers."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)
