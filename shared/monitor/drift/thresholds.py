@@ -2,7 +2,8 @@
 names, default thresholds (Azure ML's) and the breach rule of each metric.
 
 `SIGNAL_KINDS` is the registry: per signal kind, the collection it reads, the metrics it judges
-per feature type (or per task), and Azure ML's default thresholds. Kept free of numpy so that
+per feature type (or per task), and Azure ML's default thresholds; `RULE_OPTIONS_SCHEMA` and
+`rule_option_problems` are what a monitor rule may say about them. Kept free of numpy so that
 policy and monitor-rule code can read it on a cold start.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from amlguard.errors import ConfigError
 
 __all__ = ["ALL_METRICS", "BREACH_BELOW", "CATEGORICAL_METRICS", "CLASSIFICATION_METRICS", "DATA_QUALITY_METRICS",
-           "DEFAULT_THRESHOLDS", "METRIC_ALIASES", "NUMERICAL_METRICS", "REGRESSION_METRICS", "SIGNAL_KINDS",
-           "SignalKind", "breached", "canonical_metric", "parse_threshold_overrides", "resolve_thresholds",
-           "signal_kind"]
+           "DEFAULT_THRESHOLDS", "METRIC_ALIASES", "NUMERICAL_METRICS", "REGRESSION_METRICS", "RULE_OPTIONS_SCHEMA",
+           "SIGNAL_KINDS", "SignalKind", "breached", "canonical_metric", "parse_threshold_overrides",
+           "resolve_thresholds", "rule_option_problems", "signal_kind"]
 
 JS = "jensen_shannon_distance"
 PSI = "population_stability_index"
@@ -199,3 +201,48 @@ def resolve_thresholds(feature: str, ftype: str, overrides: Mapping[str, Mapping
                 continue
             result[metric] = None if value is None else float(value)
     return {m: v for m, v in result.items() if v is not None}
+
+
+#: JSON Schema of what a monitor rule's `drift:` block may add for the collector signals: Azure ML's
+#: feature selection, and model_performance's columns (reference-yaml-monitor's data_column_names).
+RULE_OPTIONS_SCHEMA: Mapping[str, Any] = MappingProxyType({
+    "features": {"anyOf": [
+        {"type": "array", "items": {"type": "string", "minLength": 1}},
+        {"const": "all_features"},
+        {"type": "object", "additionalProperties": False, "required": ["top_n_feature_importance"],
+         "properties": {"top_n_feature_importance": {"type": "integer", "minimum": 1}}}],
+        "x-expected": "a list of features, all_features, or {top_n_feature_importance: N}"},
+    "feature_importance": {"anyOf": [{"type": "object", "additionalProperties": {"type": "number"}},
+                                     {"type": "string", "minLength": 1}],
+                           "description": "{feature: importance}, or a file with columns feature and importance"},
+    "prediction": {"type": "string", "minLength": 1, "description": "model_performance: the predicted column"},
+    "actual": {"type": "string", "minLength": 1,
+               "description": "model_performance: the ground truth's column (default: prediction's name)"},
+    "correlation_id": {"type": "string", "minLength": 1,
+                       "description": "model_performance: the join column (default correlationid)"},
+    "task": {"enum": ["classification", "regression"]},
+    "positive_label": {"type": ["string", "number", "boolean"]},
+})
+_PERFORMANCE_OPTIONS = ("prediction", "actual", "correlation_id", "task", "positive_label")
+
+
+def rule_option_problems(signal: str, spec: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(field, message) for each option of a rule's `drift:` block that `signal` cannot use or misses."""
+    problems: list[tuple[str, str]] = []
+    if signal == "model_performance":
+        if "prediction" not in spec:
+            problems.append(("prediction", "model_performance needs `prediction:` (the model output column) and "
+                                           "`actual:` (the ground truth column in `baseline:`)"))
+        problems += [(k, f"model_performance compares predictions; remove {k}")
+                     for k in ("features", "feature_importance", "categorical") if k in spec]
+        if not any(spec.get("thresholds", {}).values()):
+            problems.append(("thresholds", "model_performance has no default thresholds in Azure ML; give some, "
+                                           "e.g. thresholds: {classification: {accuracy: 0.9}}"))
+    else:
+        problems += [(k, f"{k} applies to signal model_performance only; remove it") for k in _PERFORMANCE_OPTIONS
+                     if k in spec]
+        top_n = isinstance(spec.get("features"), Mapping)
+        if top_n and "feature_importance" not in spec:
+            problems.append(("features", "top_n_feature_importance needs feature_importance: {feature: importance} "
+                                         "or a file with columns feature and importance"))
+    return problems
