@@ -59,9 +59,13 @@ NUMERICAL_CASES = [
 ]
 
 
+@pytest.mark.parametrize("piece", [None, 7], ids=["one_merge", "merged_in_pieces"])
 @pytest.mark.parametrize(("baseline", "current"), [c[1:] for c in NUMERICAL_CASES],
                          ids=[c[0] for c in NUMERICAL_CASES])
-def test_numerical_metrics_equal_scipy_reference(baseline: np.ndarray, current: np.ndarray) -> None:
+def test_numerical_metrics_equal_scipy_reference(baseline: np.ndarray, current: np.ndarray, piece: int | None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    if piece:  # large windows are merged in pieces cut between runs of equal values
+        monkeypatch.setattr("amlguard.monitor.drift.stats._MERGE_PIECE", piece)
     report = compute_drift({"x": baseline}, {"x": current}, workers=1)
     feature = report.feature("x")
     assert feature.type == "numerical"

@@ -8,9 +8,12 @@ streaming reader filled batch by batch (amlguard.monitor.drift.collector).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -177,6 +180,7 @@ class CurrentColumn:
             return self._sample
         if len(self._chunks) != 1:
             self._chunks = [np.concatenate(self._chunks) if self._chunks else np.empty(0)]
+            _return_freed_memory()  # the batches lay between other columns' in the heap
         return self._chunks[0]
 
     def unseen(self) -> int:
@@ -193,6 +197,14 @@ class CurrentColumn:
         return {"null_value_rate": _rate(self.empty, self.rows),
                 "data_type_error_rate": _rate(self.type_errors, present),
                 OUT_OF_BOUNDS_RATE: _rate(outside, valid)}
+
+
+def _return_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc keeps them when freed blocks are not at its
+    top, so a window's batches, freed column by column, would otherwise stay in the RSS)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _rate(part: int, whole: int) -> float:

@@ -133,7 +133,7 @@ def _to_numpy(column: Any) -> np.ndarray:
     if pa.types.is_decimal(typ):
         return np.asarray(column.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     if pa.types.is_boolean(typ) or pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        return np.asarray(column.to_pylist(), dtype=object)
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     if pa.types.is_null(typ):
         return np.full(len(column), None, dtype=object)
     try:  # dates, times, binary: compare as text
