@@ -144,9 +144,11 @@ def _judge_drift(rule: MonitorRule, obs: Observation, finding: Callable[[Status,
     assert obs.value is not None
     count = int(obs.value)
     if rule.breached(obs.value, threshold):
-        noun = "feature" if count == 1 else "features"
-        return finding(Status.FAIL, f"{count} {noun} drifted over the last {window}: {obs.detail}{partial}")
-    return finding(Status.PASS, f"no drift beyond the thresholds over the last {window} ({obs.detail}){partial}")
+        noun = obs.unit[:-1] if count == 1 else obs.unit
+        return finding(Status.FAIL, f"{count} {noun} {obs.data.get('verb', 'drifted')} over the last {window}: "
+                                    f"{obs.detail}{partial}")
+    what = "drift" if rule.signal.name == "data_drift" else rule.signal.name.replace("_", " ")
+    return finding(Status.PASS, f"no {what} beyond the thresholds over the last {window} ({obs.detail}){partial}")
 
 
 def _how(rule: MonitorRule, obs: Observation) -> str:
@@ -388,7 +390,10 @@ def _data_file(path: str) -> str:
 
 def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now: datetime,
                env: Mapping[str, str] | None, baselines: dict[Any, Any]) -> Observation:
-    from amlguard.monitor.drift import compute_drift, read_mdc_jsonl, read_table
+    """One collector signal (data_drift, prediction_drift, data_quality, model_performance) of one resource."""
+    from amlguard.monitor.drift import read_mdc_jsonl, read_table
+    from amlguard.monitor.drift.engine import DriftReport
+    from amlguard.monitor.drift.signals import Collector, run_signal
 
     spec = rule.drift
     assert spec is not None
@@ -397,12 +402,7 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
     start = now - timedelta(seconds=rule.window)
     endpoint = resource.endpoint_name if resource.kind == "online_deployment" else resource.name
     deployment = resource.name if resource.kind == "online_deployment" else None
-    collection = spec.current.get("collection", "model_inputs")
-
-    def collected(where: str, begin: datetime | None, end: datetime, what: str = collection) -> Any:
-        return read_mdc_jsonl(_path(where, rule, resource, env), endpoint=endpoint, deployment=deployment,
-                              collection=what, start=begin, end=end, columns=spec.features, env=env)
-
+    collection = spec.current.get("collection")  # None: the signal's own (inputs, or outputs for predictions)
     baseline: Mapping[str, Any]
     if isinstance(spec.baseline, str):
         baseline_path = _data_file(_path(spec.baseline, rule, resource, env))
@@ -414,44 +414,48 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
         past = spec.baseline
         until = now - timedelta(seconds=seconds_or_none(past.get("offset")) or 2 * rule.window)
         span = seconds_or_none(past.get("window"))
-        baseline = collected(past["mdc"], until - timedelta(seconds=span) if span else None, until,
-                             past.get("collection") or collection)
+        baseline = read_mdc_jsonl(
+            _path(past["mdc"], rule, resource, env), endpoint=endpoint, deployment=deployment,
+            collection=past.get("collection") or collection or (
+                "model_outputs" if rule.signal.name == "prediction_drift" else "model_inputs"),
+            start=until - timedelta(seconds=span) if span else None, end=until, columns=spec.features, env=env)
     partial = False
     error: str | None = None
     kind = spec.current_kind
-    current: Mapping[str, Any]
+    current: Any
     if kind == "mdc":
-        current = collected(spec.current["mdc"], start, now)
+        current = Collector(_path(spec.current["mdc"], rule, resource, env), endpoint=endpoint, deployment=deployment,
+                            collection=collection, start=start, end=now, env=env or {})
     elif kind == "file":
-        current = read_table(_path(spec.current["file"], rule, resource, env),
-                             list(spec.features) if spec.features else None)
+        current = _path(spec.current["file"], rule, resource, env)
     else:
         answer = source.query_logs(_inputs_query(spec.current["log_analytics"], resource, start, now),
                                    start=start, end=now)
         partial, error = answer.partial, answer.error
         current = {c: [row.get(c) for row in answer.rows] for c in answer.columns
                    if c not in ("TimeGenerated", spec.current["log_analytics"].get("time_column"))}
-    rows = max((len(v) for v in current.values()), default=0)
-    if rows == 0 or not any(len(v) for v in baseline.values()):  # nothing to judge, or nothing to compare with
-        return Observation(None, unit="features", partial=partial, error=error if partial else None)
-    features = list(spec.features) if spec.features else [c for c in baseline if c in current]
-    report = compute_drift(baseline, current, features=features, thresholds=spec.thresholds or None,
-                           categorical=spec.categorical)
-    drifted = [f for f in report.features if f.drifted]
-    parts = []
-    for feature in drifted:
-        for metric in feature.breaches:
-            value = feature.metrics.get(metric)
-            limit = feature.thresholds.get(metric)
-            sign = "<" if metric in ("two_sample_kolmogorov_smirnov_test", "pearsons_chi_squared_test") else ">"
-            parts.append(f"{feature.name} ({metric} {value:.3g} {sign} {limit:g})")
-    detail = f"{len(report.features)} features compared on {rows} current rows"
-    if parts:
-        detail = f"{', '.join(parts)}; {detail}"
-    return Observation(float(len(drifted)), unit="features", samples=rows, partial=partial,
-                       error=error if partial else None, detail=detail,
-                       data={"drifted_features": [f.name for f in drifted],
-                             "features": [f.to_dict(max_categories=10) for f in report.features]})
+        if not answer.rows:
+            return Observation(None, unit=rule.signal.unit, partial=partial, error=error if partial else None)
+    if not any(len(v) for v in baseline.values()):  # nothing to compare with
+        return Observation(None, unit=rule.signal.unit, partial=partial, error=error if partial else None)
+    options = dict(spec.options)
+    if rule.signal.name != "model_performance":
+        options.update(categorical=list(spec.categorical),
+                       features=list(spec.features) if spec.features else options.get("features"))
+    result = run_signal(rule.signal.name, baseline, current, thresholds=spec.thresholds or None, **options)
+    rows = result.current_rows if isinstance(result, DriftReport) else result.rows
+    if rows == 0:
+        return Observation(None, unit=rule.signal.unit, partial=partial, error=error if partial else None)
+    detail = "; ".join([result.describe(), *result.notes])
+    if isinstance(result, DriftReport):
+        data: dict[str, Any] = {"drifted_features": result.drifted_features,
+                                "features": [f.to_dict(max_categories=10) for f in result.features]}
+        if rule.signal.name == "data_quality":
+            data["verb"] = "breached data-quality thresholds"
+    else:
+        data = {**result.to_dict(), "verb": "breached their thresholds"}
+    return Observation(float(len(result.breaching)), unit=rule.signal.unit, samples=rows, partial=partial,
+                       error=error if partial else None, detail=detail, data=data)
 
 
 def _inputs_query(spec: Mapping[str, Any], resource: Resource, start: datetime, end: datetime) -> str:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from amlguard.errors import ConfigError, PolicyError
 from amlguard.model import SEVERITIES, Resource
-from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec, query_aggregation
+from amlguard.monitor.drift.thresholds import RULE_OPTIONS_SCHEMA, SIGNAL_KINDS, rule_option_problems
+from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec, query_aggregation, register_signal
 from amlguard.policy.conditions import CompileContext, Node, compile_condition
 from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
 from amlguard.policy.operators import show
@@ -40,6 +41,11 @@ DIRECTIONS = ("above", "below")
 _DURATION = {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number", "minimum": 0}],
              "x-expected": "a duration such as 30s, 5m, 1h or PT5M"}
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+# The other collector signals of Azure ML model monitoring, read like data_drift from a `drift:` block.
+for _kind in ("prediction_drift", "data_quality", "model_performance"):
+    register_signal(SignalSpec(_kind, "drift", SIGNAL_KINDS[_kind].description,
+                               unit="metrics" if _kind == "model_performance" else "features"))
 
 
 def _drift_schema() -> dict[str, Any]:
@@ -83,8 +89,8 @@ def _drift_schema() -> dict[str, Any]:
                     },
                 },
             },
-            "features": _STRINGS,
             "categorical": _STRINGS,
+            **RULE_OPTIONS_SCHEMA,
             "thresholds": {"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": {"type": ["number", "null"]}},
                 "description": "{feature | '*' | numerical | categorical: {metric: value or null}}"},
@@ -164,6 +170,7 @@ class DriftSpec:
     features: tuple[str, ...] | None = None
     categorical: tuple[str, ...] = ()
     thresholds: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # feature selection, model_performance's columns
 
     @property
     def current_kind(self) -> str:
@@ -290,8 +297,9 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
                 problem(path, f"signal {signal.name} needs a `drift:` block with baseline and current")
         else:
             if drift is not None:
-                problem(f"{path}.drift", f"`drift:` only applies to signal data_drift (this rule watches "
-                                         f"{signal.name}); remove it")
+                problem(f"{path}.drift", "`drift:` only applies to signal data_drift and the other collector signals "
+                                         f"({', '.join(k for k in SIGNAL_KINDS if k != 'data_drift')}; this rule "
+                                         f"watches {signal.name}); remove it")
             if threshold is None:
                 problem(f"{path}.threshold", "required field 'threshold' is missing; give a number (in "
                                              f"{signal.unit or 'the signal unit'}) or {{field: instance_count}}")
@@ -319,14 +327,14 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
         elif signal.source == "drift":
             rule.threshold = 0.0  # any drifted feature breaches
         if drift is not None and signal.source == "drift":
-            rule.drift = _drift(drift, base_dir, f"{path}.drift", problem, signal.name == "data_drift")
+            rule.drift = _drift(drift, base_dir, f"{path}.drift", problem, signal.name)
         out.append(rule)
     if problems:
         raise PolicyError(problems)
     return out
 
 
-def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any, drift_metrics: bool) -> DriftSpec:
+def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any, signal: str) -> DriftSpec:
     current = dict(spec["current"])
     sources = [k for k in ("mdc", "file", "log_analytics") if k in current]
     if len(sources) != 1:
@@ -342,16 +350,19 @@ def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any, dri
         for key in ("offset", "window"):
             if key in baseline and parse_duration(baseline[key]) is None:
                 problem(f"{path}.baseline.{key}", f"expected a duration such as 48h or P2D, got {show(baseline[key])}")
-    # other collector signals (prediction_drift, data_quality, model_performance) name their own metrics
-    for feature, metrics in thresholds.items() if drift_metrics else ():
+    for feature, metrics in thresholds.items():
         for metric in metrics:
             try:
                 canonical_metric(metric)
             except ConfigError as exc:
                 problem(f"{path}.thresholds.{feature}.{metric}", str(exc))
-    features = tuple(spec["features"]) if spec.get("features") else None
-    return DriftSpec(baseline=spec["baseline"], current=current, base_dir=base_dir, features=features,
-                     categorical=tuple(spec.get("categorical") or ()), thresholds=thresholds)
+    for where, message in rule_option_problems(signal, spec):
+        problem(f"{path}.{where}", message)
+    listed = isinstance(spec.get("features"), list)
+    options = {k: spec[k] for k in RULE_OPTIONS_SCHEMA if k in spec and not (k == "features" and listed)}
+    return DriftSpec(baseline=spec["baseline"], current=current, base_dir=base_dir,
+                     features=tuple(spec["features"]) if listed and spec["features"] else None,
+                     categorical=tuple(spec.get("categorical") or ()), thresholds=thresholds, options=options)
 
 
 register_document_kind("MonitorRules", monitor_rules_schema, parse_monitor_rules)

@@ -17,10 +17,11 @@ from amlguard.monitor.drift import run
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())
 EXAMPLES = REPO / "examples" / "drift"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "drift_examples.json"
+QUALITY = {"null_value_rate", "data_type_error_rate", "out_of_bounds_rate"}
 METRICS = {
     "numerical": {"jensen_shannon_distance", "population_stability_index", "normalized_wasserstein_distance",
-                  "two_sample_kolmogorov_smirnov_test"},
-    "categorical": {"jensen_shannon_distance", "population_stability_index", "pearsons_chi_squared_test"},
+                  "two_sample_kolmogorov_smirnov_test"} | QUALITY,
+    "categorical": {"jensen_shannon_distance", "population_stability_index", "pearsons_chi_squared_test"} | QUALITY,
 }
 
 
@@ -103,7 +104,7 @@ def test_ks_threshold_breaches_below(tmp_path: Path, capsys: pytest.CaptureFixtu
     (["--baseline", "{dir}/missing.csv", "--current", "{cur}"], "--baseline {dir}/missing.csv: file not found"),
     (["--baseline", "{base}", "--current", "{dir}/gone.parquet"], "--current {dir}/gone.parquet: file or folder"),
     (["--baseline", "{dir}/junk.parquet", "--current", "{cur}"], "{dir}/junk.parquet: cannot read as parquet"),
-    (["--baseline", "{base}", "--current", "{cur}", "--features", "num,nope"], "no column(s) nope"),
+    (["--baseline", "{base}", "--current", "{cur}", "--features", "num,nope"], "feature(s) nope not in the baseline"),
     (["--baseline", "{base}", "--current", "{cur}", "--threshold", "num.bogus=1"], "unknown drift metric 'bogus'"),
     (["--baseline", "{base}", "--current", "{cur}", "--threshold", "num.psi=abc"], "'abc' is not a number"),
     (["--baseline", "{base}", "--current", "{cur}", "--threshold", "typo.psi=0.2"], "unknown feature(s) typo"),
@@ -127,7 +128,7 @@ def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert run(["--baseline", str(base), "--current", str(cur)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["feature", "type", "baseline", "current", "js", "psi",
-                                           "wasserstein", "ks_p", "chi2_p", "drifted"]
+                                           "wasserstein", "ks_p", "chi2_p", "null", "type_err", "oob", "drifted"]
     assert "1 of 3 feature(s) drifted: num" in out
 
 

@@ -123,7 +123,8 @@ def test_mdc_shapes_bad_lines_blob_records_and_filters(tmp_path: Path) -> None:
     _mdc_file(tmp_path, "ep", "blue", "model_inputs", "13", [_record([{"x": 50.0, "c": "q"}],
                                                                    time="2026-11-26T13:05:00Z")])
     table = read_mdc_jsonl(tmp_path, endpoint="ep", deployment="blue", end="2026-11-26T12:00:00Z")
-    assert table.stats() == {"files": 1, "records": 5, "rows": 8, "bad_lines": 3, "in_blob": 1, "bad_files": []}
+    assert table.stats() == {"files": 1, "records": 5, "rows": 8, "bad_lines": 3, "in_blob": 1, "in_blob_unread": 1,
+                             "bad_files": []}
     assert table["x"].tolist()[:3] == [1.0, 2.0, 3.0] and np.isnan(table["x"][3])
     assert table["x"].tolist()[4:] == [5.0, 6.0, 7.0, 8.0]
     assert table["c"].tolist() == ["a", "b", "a", "c", "b", "b", "a", "a"]
@@ -144,9 +145,9 @@ def test_mdc_record_time_filter_inside_an_hour(tmp_path: Path) -> None:
     assert table["x"].tolist() == [2.0]
 
 
-def test_mdc_mixed_value_kinds_become_text(tmp_path: Path) -> None:
+def test_mdc_mixed_value_kinds_keep_their_own_type(tmp_path: Path) -> None:
     _mdc_file(tmp_path, "ep", "blue", "model_inputs", "10", [_record([{"v": 1}, {"v": "one"}])])
-    assert read_mdc_jsonl(tmp_path)["v"].tolist() == ["1", "one"]
+    assert read_mdc_jsonl(tmp_path)["v"].tolist() == [1, "one"]  # a number and a text: typed one by one
 
 
 def test_mdc_folder_errors(tmp_path: Path) -> None:

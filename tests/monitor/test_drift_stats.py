@@ -20,7 +20,8 @@ def _rng(seed: int) -> np.random.Generator:
 
 
 def _close(got: dict[str, float | None], want: dict[str, float | None]) -> None:
-    assert set(got) == set(want)
+    quality = {"null_value_rate", "data_type_error_rate", "out_of_bounds_rate"}
+    assert set(got) == set(want) | quality
     for metric, expected in want.items():
         value = got[metric]
         if expected is None:
@@ -58,9 +59,13 @@ NUMERICAL_CASES = [
 ]
 
 
+@pytest.mark.parametrize("piece", [None, 7], ids=["one_merge", "merged_in_pieces"])
 @pytest.mark.parametrize(("baseline", "current"), [c[1:] for c in NUMERICAL_CASES],
                          ids=[c[0] for c in NUMERICAL_CASES])
-def test_numerical_metrics_equal_scipy_reference(baseline: np.ndarray, current: np.ndarray) -> None:
+def test_numerical_metrics_equal_scipy_reference(baseline: np.ndarray, current: np.ndarray, piece: int | None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    if piece:  # large windows are merged in pieces cut between runs of equal values
+        monkeypatch.setattr("amlguard.monitor.drift.stats._MERGE_PIECE", piece)
     report = compute_drift({"x": baseline}, {"x": current}, workers=1)
     feature = report.feature("x")
     assert feature.type == "numerical"
@@ -111,18 +116,27 @@ def test_numbers_in_lists_with_none_are_numerical() -> None:
     _close(feature.metrics, want)
 
 
-def test_mixed_numeric_and_text_sides_compare_as_categories() -> None:
+def test_the_baseline_types_a_feature_and_current_text_is_a_type_error() -> None:
     feature = compute_drift({"v": np.array([1, 2, 2, 3])},
-                            {"v": np.array(["1", "2", "x"], dtype=object)}).feature("v")
-    assert feature.type == "categorical"
-    assert feature.histogram["categories"] == ["2", "1", "3", "x"]
-    assert feature.histogram["baseline"] == [2, 1, 1, 0]
-    assert feature.histogram["current"] == [1, 1, 0, 1]
+                            {"v": np.array([1.5, "2", "x", None, True], dtype=object)}).feature("v")
+    assert feature.type == "numerical"
+    assert feature.counts == {"rows": 5, "empty": 1, "type_errors": 3, "out_of_bounds": 0}
+    assert feature.metrics["data_type_error_rate"] == 0.75 and feature.current_count == 1
+    text = compute_drift({"v": np.array(["1", "2", "2", "3"], dtype=object)},
+                         {"v": np.array([1, 2, "x"], dtype=object)}).feature("v")
+    assert text.type == "categorical"
+    assert text.histogram["categories"] == ["2", "1", "3", "x"]
+    assert text.histogram["baseline"] == [2, 1, 1, 0]
+    assert text.histogram["current"] == [1, 1, 0, 1]
+    assert text.metrics["out_of_bounds_rate"] == pytest.approx(1 / 3)
 
 
 def test_empty_side_gives_null_metrics_and_no_drift() -> None:
     feature = compute_drift({"x": np.array([1.0, 2.0])}, {"x": np.array([np.nan, np.nan])}).feature("x")
-    assert all(v is None for v in feature.metrics.values())
+    assert all(feature.metrics[m] is None for m in ("jensen_shannon_distance", "population_stability_index",
+                                                    "normalized_wasserstein_distance",
+                                                    "two_sample_kolmogorov_smirnov_test"))
+    assert feature.metrics["null_value_rate"] == 1.0
     assert feature.drifted is False and feature.current_count == 0
     assert "current" in (feature.note or "")
 

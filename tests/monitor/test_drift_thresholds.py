@@ -19,7 +19,8 @@ from amlguard.monitor.drift import (
 def test_defaults_are_azure_ml_sdk_defaults() -> None:
     assert dict(DEFAULT_THRESHOLDS["numerical"]) == {"normalized_wasserstein_distance": 0.1}
     assert dict(DEFAULT_THRESHOLDS["categorical"]) == {"jensen_shannon_distance": 0.1}
-    assert {"two_sample_kolmogorov_smirnov_test", "pearsons_chi_squared_test"} == BREACH_BELOW
+    assert {"two_sample_kolmogorov_smirnov_test", "pearsons_chi_squared_test", "accuracy", "precision",
+            "recall"} == BREACH_BELOW
 
 
 @pytest.mark.parametrize(("metric", "value", "threshold", "expected"), [

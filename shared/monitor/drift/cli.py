@@ -1,4 +1,5 @@
-"""`amlguard drift`: compare a current data window with a baseline and print per-feature drift.
+"""`amlguard drift`: compare a current data window with a baseline and print, per feature, the drift
+and data-quality metrics of Azure ML model monitoring, judged as one signal (data_drift by default).
 
 Exit codes: 0 compared (or drift without --fail-on-drift), 1 drift with --fail-on-drift,
 2 usage or input error (the message names the file and the fix).
@@ -11,7 +12,6 @@ import contextlib
 import sys
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +29,19 @@ _SHORT = {
     "normalized_wasserstein_distance": "wasserstein",
     "two_sample_kolmogorov_smirnov_test": "ks_p",
     "pearsons_chi_squared_test": "chi2_p",
+    "null_value_rate": "null",
+    "data_type_error_rate": "type_err",
+    "out_of_bounds_rate": "oob",
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="amlguard drift",
-        description="Per-feature data drift of a current window against a baseline, with Azure ML "
-                    "model monitoring's metrics (JS distance, PSI, normalized Wasserstein, KS and "
-                    "chi-squared p-values) and default thresholds.",
+        description="Per-feature data drift and data quality of a current window against a baseline, with "
+                    "Azure ML model monitoring's metrics (JS distance, PSI, normalized Wasserstein, KS and "
+                    "chi-squared p-values; null, data-type-error and out-of-bounds rates) and default "
+                    "thresholds.",
     )
     p.add_argument("--baseline", required=True, metavar="FILE", help="baseline data: CSV, Parquet or JSONL")
     p.add_argument("--current", required=True, metavar="FILE|FOLDER|URL",
@@ -53,11 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", action="append", default=[], metavar="FEATURE.METRIC=VALUE",
                    help="override a threshold: FEATURE.METRIC=VALUE, METRIC=VALUE for all features, "
                         "VALUE 'off' drops one (repeatable)")
-    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when any feature drifted")
+    p.add_argument("--signal", choices=("data_drift", "prediction_drift", "data_quality"), default="data_drift",
+                   help="which signal's thresholds judge the features (default: data_drift; prediction_drift reads "
+                        "the collection model_outputs; data_quality judges the null, type-error and "
+                        "out-of-bounds rates, default threshold 0)")
+    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when any feature breached a threshold")
     mdc = p.add_argument_group("model data collector (when --current is a folder or container URL)")
     mdc.add_argument("--endpoint", help="only this endpoint's files")
     mdc.add_argument("--deployment", help="only this deployment's files")
-    mdc.add_argument("--collection", default="model_inputs", help="collection name (default: model_inputs)")
+    mdc.add_argument("--collection", help="collection name (default: model_inputs; model_outputs for "
+                                           "--signal prediction_drift)")
     mdc.add_argument("--start", metavar="TIME", help="window start, ISO 8601 (inclusive)")
     mdc.add_argument("--end", metavar="TIME", help="window end, ISO 8601 (exclusive)")
     return p
@@ -122,67 +131,42 @@ def _warm() -> None:
 
 
 def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, list[str]]:
-    from amlguard.monitor.drift.engine import compute_drift
-    from amlguard.monitor.drift.io import is_container_url, read_mdc_jsonl, read_table, table_columns
+    from amlguard.monitor.drift.engine import DriftReport
+    from amlguard.monitor.drift.io import is_container_url
+    from amlguard.monitor.drift.signals import Collector, run_signal
     from amlguard.monitor.drift.thresholds import parse_threshold_overrides
 
     overrides = parse_threshold_overrides(args.threshold)
-    features = _split(args.features) or None
-    categorical = _split(args.categorical)
     baseline_path, current_path = Path(args.baseline), Path(args.current)
     current_is_url = is_container_url(args.current)
-    notes: list[str] = []
     if not baseline_path.exists():
         raise ConfigError(f"--baseline {baseline_path}: file not found; pass a CSV or Parquet file")
     if not current_is_url and not current_path.exists():
         raise ConfigError(f"--current {current_path}: file or folder not found; pass a CSV or Parquet "
                           "file, or a model data collector folder")
-    if sum(p.stat().st_size for p in (baseline_path, current_path) if p.is_file()) > _LARGE_INPUT:
+    current: Any = current_path
+    collector = current_is_url or current_path.is_dir()
+    if collector:
+        current = Collector(args.current if current_is_url else current_path, endpoint=args.endpoint,
+                            deployment=args.deployment, collection=args.collection, start=args.start, end=args.end,
+                            env=env)
+    elif sum(p.stat().st_size for p in (baseline_path, current_path) if p.is_file()) > _LARGE_INPUT:
         _keep_freed_memory()
-    if current_is_url or current_path.is_dir():
-        current: dict[str, Any] = read_mdc_jsonl(
-            args.current if current_is_url else current_path, endpoint=args.endpoint, deployment=args.deployment,
-            collection=args.collection or None, start=args.start, end=args.end, columns=features,
-            env=env)
-        stats = current.stats()  # type: ignore[attr-defined]
-        if stats["bad_lines"] or stats["in_blob"]:
-            notes.append(f"{current_path}: skipped {stats['bad_lines']} malformed line(s) and "
-                         f"{stats['in_blob']} record(s) stored in separate blobs")
-        if not stats["rows"]:
-            raise ConfigError(f"--current {current_path}: no model data collector rows found "
-                              f"(collection {args.collection!r}, endpoint {args.endpoint or 'any'}, "
-                              f"deployment {args.deployment or 'any'}, "
-                              f"window {args.start or '-'}..{args.end or '-'}); "
-                              "check the folder (or container URL) and filters")
-        if features is None:
-            base_cols = table_columns(baseline_path)
-            names = [c for c in base_cols if c in current]
-            extra = [c for c in base_cols if c not in current] + [c for c in current if c not in base_cols]
-            if extra:
-                notes.append(f"columns not on both sides, not compared: {', '.join(extra)}")
-        else:
-            names = features
-        baseline = read_table(baseline_path, names)
-    else:
-        if features is None:
-            base_cols = table_columns(baseline_path)
-            cur_cols = set(table_columns(current_path))
-            names = [c for c in base_cols if c in cur_cols]
-            extra = [c for c in base_cols if c not in cur_cols] + [
-                c for c in table_columns(current_path) if c not in set(base_cols)]
-            if extra:
-                notes.append(f"columns not on both sides, not compared: {', '.join(extra)}")
-        else:
-            names = features
-        # Both files at once: pyarrow decodes without the GIL.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            pending = pool.submit(read_table, current_path, names)
-            baseline = read_table(baseline_path, names)
-            current = pending.result()
-    report = compute_drift(baseline, current, features=names, thresholds=overrides, categorical=categorical)
+    report = run_signal(args.signal, baseline_path, current, features=_split(args.features) or None,
+                        categorical=_split(args.categorical), thresholds=overrides)
+    assert isinstance(report, DriftReport)  # --signal offers the per-feature signals only
+    if collector and not report.current_rows:
+        raise ConfigError(f"--current {current_path}: no model data collector rows found "
+                          f"(collection {args.collection or 'default'!r}, endpoint {args.endpoint or 'any'}, "
+                          f"deployment {args.deployment or 'any'}, window {args.start or '-'}..{args.end or '-'}); "
+                          "check the folder (or container URL) and filters")
     if not report.features:
         raise ConfigError(f"{baseline_path} and {current_path} share no columns; pass files with the same "
                           "feature columns, or name them with --features")
+    notes = list(report.notes)
+    extra = [s["name"] for s in report.skipped]
+    if extra:
+        notes.append(f"columns not on both sides, not compared: {', '.join(extra)}")
     return report, notes
 
 
@@ -214,8 +198,9 @@ def format_table(report: DriftReport, notes: list[str] | None = None) -> str:
     lines = text_table(rows, right=range(2, len(header)))
     n, k = len(report.features), len(report.drifted_features)
     lines.append("")
-    lines.append(f"{k} of {n} feature(s) drifted" + (f": {', '.join(report.drifted_features)}" if k else "")
-                 + "  (* = breached threshold; p-values breach below, distances above)")
+    verb = "breached data-quality thresholds" if report.signal == "data_quality" else "drifted"
+    lines.append(f"{k} of {n} feature(s) {verb}" + (f": {', '.join(report.drifted_features)}" if k else "")
+                 + "  (* = breached threshold; p-values breach below, distances and rates above)")
     from amlguard.monitor.drift.thresholds import BREACH_BELOW
 
     used = sorted({f"{m}{'<' if m in BREACH_BELOW else '>'}{t:g}"

@@ -1,14 +1,19 @@
-"""Per-feature drift report: pick each feature's type, compute its metrics, judge them against thresholds.
+"""Per-feature report of the drift and data-quality signals: type each feature by its baseline, reduce
+the current window to what the metrics need, compute them and judge them against thresholds.
 
 `compute_drift` is the one entry point; the CLI, monitor rules and the dashboard all read the
-`DriftReport` it returns.
+`DriftReport` it returns. A current column is an array (or list), or a `CurrentColumn` that a
+streaming reader filled batch by batch (amlguard.monitor.drift.collector).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,15 +22,216 @@ from typing import Any
 import numpy as np
 
 from amlguard.errors import ConfigError
-from amlguard.monitor.drift.stats import categorical_drift, count_categories, finite_sorted, numerical_drift
-from amlguard.monitor.drift.thresholds import CATEGORICAL_METRICS, NUMERICAL_METRICS, breached, resolve_thresholds
+from amlguard.monitor.drift.stats import (
+    categorical_drift,
+    count_categories,
+    finite_sorted,
+    is_empty,
+    numerical_drift,
+    object_array,
+)
+from amlguard.monitor.drift.thresholds import (
+    BREACH_BELOW,
+    CATEGORICAL_METRICS,
+    DATA_QUALITY_METRICS,
+    NUMERICAL_METRICS,
+    OUT_OF_BOUNDS_RATE,
+    breached,
+    resolve_thresholds,
+    signal_kind,
+)
 
-__all__ = ["DriftReport", "FeatureDrift", "compute_drift"]
+__all__ = ["CurrentColumn", "DriftReport", "FeatureDrift", "Reference", "compute_drift", "profile_baseline"]
 
 # Below this many values in all features together, threads cost more than they save.
 _PARALLEL_MIN_VALUES = 200_000
 # Categories shown in a JSON histogram; the rest are summed into one "(other)" bar.
 MAX_HISTOGRAM_CATEGORIES = 50
+# Distinct current categories kept apart beyond the baseline's; later unseen ones share one bucket.
+MAX_UNSEEN_CATEGORIES = 100_000
+UNSEEN_BUCKET = "(other unseen categories)"
+
+
+@dataclass
+class Reference:
+    """What the baseline says about one feature: its type and, for a numerical one, its values
+    (`finite`: sorted on first use) and bounds; for a categorical one, its category counts.
+    `value_type` is the JSON type its values have (number, integer, boolean, string)."""
+
+    name: str
+    numerical: bool
+    raw: np.ndarray | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    value_type: str = "string"
+    lo: float | None = None
+    hi: float | None = None
+
+    def finite(self) -> np.ndarray:
+        assert self.raw is not None
+        return finite_sorted(self.raw)
+
+
+def profile_baseline(baseline: Mapping[str, Any], names: Iterable[str],
+                     categorical: Iterable[str] = ()) -> dict[str, Reference]:
+    """A Reference per feature: numerical when every non-empty baseline value is a number (and the
+    feature is not forced categorical), else categorical."""
+    forced = set(categorical)
+    out: dict[str, Reference] = {}
+    for name in names:
+        values = baseline[name]
+        nb = None if name in forced else _numeric_view(values)
+        if nb is not None:
+            finite = nb[np.isfinite(nb)] if nb.dtype.kind == "f" else nb
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (None, None)
+            out[name] = Reference(name, True, raw=nb, value_type="number", lo=lo, hi=hi)
+        else:
+            out[name] = Reference(name, False, counts=count_categories(values), value_type=_value_type(values))
+    return out
+
+
+def _value_type(values: Any) -> str:
+    kind = getattr(values, "dtype", np.dtype(object)).kind
+    if kind in "iu":
+        return "integer"
+    if kind in "bf":
+        return {"b": "boolean", "f": "number"}[kind]
+    kinds = set(map(type, values.tolist() if isinstance(values, np.ndarray) else values)) - {type(None)}
+    return "boolean" if kinds == {bool} else "string"
+
+
+class CurrentColumn:
+    """One column of the current window reduced to what its metrics need, fed batch by batch.
+
+    Counts rows, empty values (null, NaN, missing, ""), type errors (for a numerical feature: a
+    value that is not a number) and out-of-bounds values (outside the baseline's min..max, or a
+    category the baseline lacks); keeps the type-valid finite numbers, or the category counts.
+    With `cap`, at most `cap` numbers are kept: beyond it, a uniform sample of them (reservoir,
+    seeded), and `sampled` is true. The counts always cover every value.
+    """
+
+    def __init__(self, reference: Reference, cap: int | None = None) -> None:
+        self.reference = reference
+        self.rows = self.empty = self.type_errors = self.out_of_bounds = 0
+        self.seen = 0  # type-valid finite numbers
+        self.counts: dict[str, int] = dict.fromkeys(reference.counts, 0)
+        self._chunks: list[np.ndarray] = []
+        self._sample: np.ndarray | None = None
+        self._cap = cap
+        self._rng = np.random.default_rng(0)
+
+    @property
+    def sampled(self) -> bool:
+        return self._sample is not None
+
+    def add(self, values: Any) -> None:
+        """Add a batch of raw values (array or list): typed here, as the definitions say."""
+        if self.reference.numerical:
+            self.add_numbers(*_numbers(values))
+        else:
+            arr = values if isinstance(values, np.ndarray) else object_array(values)
+            counts = count_categories(arr)
+            self.add_categories(counts, empty=int(arr.size) - sum(counts.values()))
+
+    def add_numbers(self, numbers: np.ndarray, type_errors: int = 0) -> None:
+        """Add float64 `numbers` (NaN: an empty value) and `type_errors` values that were not numbers."""
+        self.rows += int(numbers.size) + type_errors
+        self.type_errors += type_errors
+        valid = numbers[~np.isnan(numbers)]
+        self.empty += int(numbers.size - valid.size)
+        ref = self.reference
+        if ref.lo is not None and ref.hi is not None:
+            self.out_of_bounds += int(np.count_nonzero((valid < ref.lo) | (valid > ref.hi)))
+        else:  # an empty baseline has no range: every value lies outside it
+            self.out_of_bounds += int(valid.size)
+        self._keep(valid[np.isfinite(valid)])
+
+    def add_categories(self, counts: Mapping[str, int], empty: int = 0) -> None:
+        """Add category counts of non-empty values and `empty` empty values."""
+        self.rows += sum(counts.values()) + empty
+        self.empty += empty
+        mine = self.counts
+        for key, n in counts.items():
+            if key not in mine and len(mine) - len(self.reference.counts) >= MAX_UNSEEN_CATEGORIES:
+                key = UNSEEN_BUCKET
+            mine[key] = mine.get(key, 0) + n
+
+    def _keep(self, finite: np.ndarray) -> None:
+        first = self.seen
+        self.seen += int(finite.size)
+        if self._sample is None:
+            self._chunks.append(finite.copy() if finite.base is not None else finite)
+            if self._cap is None or self.seen <= self._cap:
+                return
+            # over the cap: a uniform sample of what was kept so far, then reservoir sampling
+            kept = np.concatenate(self._chunks)
+            self._chunks = []
+            self._sample = self._rng.choice(kept, self._cap, replace=False)
+            return
+        # Algorithm R, one batch at a time: value number t (1-based) replaces slot j, drawn
+        # uniformly from [0, t), when j falls inside the sample
+        t = np.arange(first + 1, first + finite.size + 1, dtype=np.float64)
+        slots = (self._rng.random(finite.size) * t).astype(np.int64)
+        take = slots < self._sample.size
+        self._sample[slots[take]] = finite[take]
+
+    def numbers(self) -> np.ndarray:
+        """The kept numbers (every type-valid finite value, or the sample), in no particular order."""
+        if self._sample is not None:
+            return self._sample
+        if len(self._chunks) != 1:
+            self._chunks = [np.concatenate(self._chunks) if self._chunks else np.empty(0)]
+            _return_freed_memory()  # the batches lay between other columns' in the heap
+        return self._chunks[0]
+
+    def unseen(self) -> int:
+        """Non-empty categorical values whose category the baseline lacks."""
+        return sum(n for k, n in self.counts.items() if k not in self.reference.counts)
+
+    def quality(self) -> dict[str, float]:
+        """null_value_rate, data_type_error_rate and out_of_bounds_rate (DESIGN.md contract 4)."""
+        present = self.rows - self.empty
+        if self.reference.numerical:
+            valid, outside = present - self.type_errors, self.out_of_bounds
+        else:
+            valid, outside = present, self.unseen()
+        return {"null_value_rate": _rate(self.empty, self.rows),
+                "data_type_error_rate": _rate(self.type_errors, present),
+                OUT_OF_BOUNDS_RATE: _rate(outside, valid)}
+
+
+def _return_freed_memory() -> None:
+    """Give the heap's free pages back to the system (glibc keeps them when freed blocks are not at its
+    top, so a window's batches, freed column by column, would otherwise stay in the RSS)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _rate(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _numbers(values: Any) -> tuple[np.ndarray, int]:
+    """Raw values as float64 (NaN: empty) and how many were not numbers (text, booleans, nested)."""
+    arr = values if isinstance(values, np.ndarray) else object_array(values)
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64, copy=False), 0
+    if arr.dtype.kind == "b":
+        return np.empty(0), int(arr.size)
+    if arr.dtype.kind != "O":  # text
+        return _numbers(arr.astype(object))
+    out = np.empty(arr.size, dtype=np.float64)
+    n = errors = 0
+    for v in arr.tolist():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out[n] = v
+        elif is_empty(v):
+            out[n] = np.nan
+        else:
+            errors += 1
+            continue
+        n += 1
+    return out[:n], errors
 
 
 @dataclass
@@ -46,6 +252,7 @@ class FeatureDrift:
     current_count: int
     histogram: dict[str, Any] = field(default_factory=dict)
     note: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self, max_categories: int | None = MAX_HISTOGRAM_CATEGORIES) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes null and long category lists are cut to `max_categories`."""
@@ -59,6 +266,7 @@ class FeatureDrift:
             "baseline_count": self.baseline_count,
             "current_count": self.current_count,
             "histogram": _trim_histogram(self.histogram, max_categories),
+            "counts": dict(self.counts),
         }
         if self.note:
             out["note"] = self.note
@@ -67,10 +275,14 @@ class FeatureDrift:
 
 @dataclass
 class DriftReport:
-    """Drift of every compared feature; `drifted` is true when any feature breached a threshold."""
+    """Every compared feature under one per-feature signal; `drifted` is true when any feature breached
+    one of the signal's thresholds. `notes` say what of the current window could not be read."""
 
     features: list[FeatureDrift]
     skipped: list[dict[str, str]] = field(default_factory=list)
+    signal: str = "data_drift"
+    current_rows: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
@@ -79,6 +291,17 @@ class DriftReport:
     @property
     def drifted_features(self) -> list[str]:
         return [f.name for f in self.features if f.drifted]
+
+    @property
+    def breaching(self) -> list[str]:
+        return self.drifted_features
+
+    def describe(self) -> str:
+        """The breached metrics, feature by feature, and what was compared (for findings)."""
+        parts = [f"{f.name} ({m} {f.metrics[m]:.3g} {'<' if m in BREACH_BELOW else '>'} {f.thresholds[m]:g})"
+                 for f in self.features if f.drifted for m in f.breaches if f.metrics.get(m) is not None]
+        compared = f"{len(self.features)} features compared on {self.current_rows} current rows"
+        return f"{', '.join(parts)}; {compared}" if parts else compared
 
     def feature(self, name: str) -> FeatureDrift:
         """The result for one feature by name (KeyError if it was not compared)."""
@@ -90,11 +313,14 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         """The `amlguard drift --format json` object."""
         return {
+            "signal": self.signal,
             "drifted": self.drifted,
             "summary": {"features": len(self.features), "drifted": len(self.drifted_features),
                         "drifted_features": self.drifted_features},
+            "current_rows": self.current_rows,
             "features": [f.to_dict() for f in self.features],
             "skipped": list(self.skipped),
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -109,18 +335,25 @@ def compute_drift(
     thresholds: Mapping[str, Mapping[str, float | None]] | None = None,
     categorical: Iterable[str] | None = None,
     workers: int | None = None,
+    signal: str = "data_drift",
+    references: Mapping[str, Reference] | None = None,
 ) -> DriftReport:
-    """Compare `current` with `baseline`, column by column (each a 1-D array or list).
+    """Compare `current` with `baseline`, column by column (each a 1-D array, list or CurrentColumn).
 
     - features: columns to compare (default: every column present on both sides, baseline order;
       the others are listed in `report.skipped`). A named feature missing on a side is a ConfigError.
     - thresholds: {feature | "*" | "numerical" | "categorical": {metric: value or None}} layered
-      over DEFAULT_THRESHOLDS (see thresholds.resolve_thresholds).
+      over the defaults of `signal` (data_drift, prediction_drift or data_quality), which also
+      decides which metrics are judged; every feature's metrics hold both the drift and the
+      data-quality metrics.
     - categorical: columns to treat as categorical even when numeric.
-    A column is numerical when both sides hold numbers (bool counts as categorical). NaN, +/-inf,
-    None and "" are dropped per feature; a side left empty gives null metrics and no drift.
+    - references: baseline profiles already made (profile_baseline) for these features.
+    A feature is numerical when every non-empty baseline value is a number (bool counts as
+    categorical). NaN, +/-inf, None and "" are left out of the drift statistics; a side left
+    empty gives null drift metrics and no drift.
     """
-    forced = set(categorical or ())
+    if not signal_kind(signal).per_feature:
+        raise ConfigError(f"{signal} is not a per-feature signal; use compute_model_performance")
     skipped: list[dict[str, str]] = []
     if features is None:
         names = [c for c in baseline if c in current]
@@ -137,34 +370,30 @@ def compute_drift(
     if unknown:
         raise ConfigError(f"threshold given for unknown feature(s) {', '.join(unknown)}; "
                           f"compared features are: {', '.join(names) or '(none)'}")
+    refs = dict(references or {})
+    refs.update(profile_baseline(baseline, [n for n in names if n not in refs], categorical or ()))
+    limits = {n: resolve_thresholds(n, "numerical" if refs[n].numerical else "categorical", thresholds, signal)
+              for n in names}
 
-    plans: list[tuple[str, np.ndarray | None, np.ndarray | None, dict[str, float]]] = []
-    for name in names:
-        nb = nc = None
-        if name not in forced:
-            nb = _numeric_view(baseline[name])
-            nc = _numeric_view(current[name]) if nb is not None else None
-        ftype = "numerical" if nb is not None and nc is not None else "categorical"
-        plans.append((name, nb, nc, resolve_thresholds(name, ftype, thresholds)))
-
-    def run_one(plan: tuple[str, np.ndarray | None, np.ndarray | None, dict[str, float]]) -> FeatureDrift:
-        name, nb, nc, limits = plan
-        if nb is not None and nc is not None:
-            return _numerical_feature(name, nb, nc, limits)
-        return _categorical_feature(name, baseline[name], current[name], limits)
+    def run_one(name: str) -> FeatureDrift:
+        column = current[name]
+        if not isinstance(column, CurrentColumn):
+            values, column = column, CurrentColumn(refs[name])
+            column.add(values)
+        return _feature(column, limits[name])
 
     total = sum(_size(baseline[n]) + _size(current[n]) for n in names)
     if workers is None:
-        workers = min(len(plans), os.cpu_count() or 1) if total >= _PARALLEL_MIN_VALUES else 1
-    if workers <= 1 or len(plans) <= 1:
-        results = [run_one(p) for p in plans]
+        workers = min(len(names), os.cpu_count() or 1) if total >= _PARALLEL_MIN_VALUES else 1
+    if workers <= 1 or len(names) <= 1:
+        results = [run_one(n) for n in names]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
-            if any(p[1] is not None and p[2] is not None for p in plans):
+            if any(refs[n].numerical for n in names):
                 # scipy.stats takes ~0.5 s to import; let one worker pay it while the other sorts.
                 pool.submit(_warm_scipy_stats)
-            results = list(pool.map(run_one, plans))
-    return DriftReport(results, skipped)
+            results = list(pool.map(run_one, names))
+    return DriftReport(results, skipped, signal=signal)
 
 
 def _warm_scipy_stats() -> None:
@@ -172,6 +401,8 @@ def _warm_scipy_stats() -> None:
 
 
 def _size(values: Any) -> int:
+    if isinstance(values, CurrentColumn):
+        return values.seen + sum(values.counts.values())
     try:
         return len(values)
     except TypeError:
@@ -179,15 +410,15 @@ def _size(values: Any) -> int:
 
 
 def _numeric_view(values: Any) -> np.ndarray | None:
-    """The values as a numeric array, or None when the column is not numbers (bools are not)."""
-    arr = values if isinstance(values, np.ndarray) else np.asarray(values)
+    """The values as a numeric array, or None when a non-empty value is not a number (bools are not)."""
+    arr = values if isinstance(values, np.ndarray) else object_array(values)
     if arr.dtype.kind in "iuf":
         return arr
     if arr.dtype.kind != "O":
         return None
     out = np.empty(arr.size, dtype=np.float64)
     for i, v in enumerate(arr.ravel().tolist()):
-        if v is None:
+        if is_empty(v):
             out[i] = np.nan
         elif isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_):
             out[i] = v
@@ -196,42 +427,47 @@ def _numeric_view(values: Any) -> np.ndarray | None:
     return out
 
 
-def _judge(metrics: Mapping[str, float | None], limits: Mapping[str, float]) -> list[str]:
-    return [m for m, t in limits.items() if breached(m, metrics.get(m), t)]
-
-
-def _numerical_feature(name: str, nb: np.ndarray, nc: np.ndarray, limits: dict[str, float]) -> FeatureDrift:
-    a = finite_sorted(nb)
-    b = finite_sorted(nc)
-    res = numerical_drift(a, b)
-    breaches = _judge(res.metrics, limits)
+def _feature(column: CurrentColumn, limits: dict[str, float]) -> FeatureDrift:
+    ref = column.reference
+    quality = column.quality()
+    counts = {"rows": column.rows, "empty": column.empty, "type_errors": column.type_errors,
+              "out_of_bounds": column.out_of_bounds if ref.numerical else column.unseen()}
+    if ref.numerical:
+        a = ref.finite()
+        b = column.numbers()
+        b.sort()
+        res = numerical_drift(a, b)
+        metrics = {m: res.metrics[m] for m in NUMERICAL_METRICS}
+        n1, n2 = int(a.size), int(b.size)
+        histogram: dict[str, Any] = {"edges": res.edges, "baseline": res.baseline_counts,
+                                     "current": res.current_counts}
+    else:
+        cb, cc = ref.counts, {k: v for k, v in column.counts.items() if v}
+        # Baseline categories by frequency, then the categories only the current window has.
+        order = sorted(cb, key=lambda k: (-cb[k], k))
+        order += sorted((k for k in cc if k not in cb), key=lambda k: (-cc[k], k))
+        cres = categorical_drift(order, [cb.get(k, 0) for k in order], [cc.get(k, 0) for k in order])
+        metrics = {m: cres.metrics[m] for m in CATEGORICAL_METRICS}
+        n1, n2 = sum(cres.baseline_counts), sum(cres.current_counts)
+        histogram = {"categories": cres.categories, "baseline": cres.baseline_counts,
+                     "current": cres.current_counts}
+    metrics.update((m, quality[m]) for m in DATA_QUALITY_METRICS)
+    breaches = [m for m, t in limits.items() if breached(m, metrics.get(m), t)]
+    notes = [n for n in (_empty_note(n1, n2), _sample_note(column)) if n]
     return FeatureDrift(
-        name=name, type="numerical", metrics={m: res.metrics[m] for m in NUMERICAL_METRICS},
-        thresholds=limits, drifted=bool(breaches), breaches=breaches,
-        baseline_count=int(a.size), current_count=int(b.size),
-        histogram={"edges": res.edges, "baseline": res.baseline_counts, "current": res.current_counts},
-        note=_empty_note(int(a.size), int(b.size)),
-    )
+        name=ref.name, type="numerical" if ref.numerical else "categorical", metrics=metrics,
+        thresholds=limits, drifted=bool(breaches), breaches=breaches, baseline_count=n1, current_count=n2,
+        histogram=histogram, note="; ".join(notes) or None, counts=counts)
 
 
-def _categorical_feature(name: str, base_values: Any, cur_values: Any,
-                         limits: dict[str, float]) -> FeatureDrift:
-    cb = count_categories(base_values)
-    cc = count_categories(cur_values)
-    # Baseline categories by frequency, then the categories only the current window has.
-    order = sorted(cb, key=lambda k: (-cb[k], k))
-    order += sorted((k for k in cc if k not in cb), key=lambda k: (-cc[k], k))
-    res = categorical_drift(order, [cb.get(k, 0) for k in order], [cc.get(k, 0) for k in order])
-    breaches = _judge(res.metrics, limits)
-    n1, n2 = sum(res.baseline_counts), sum(res.current_counts)
-    return FeatureDrift(
-        name=name, type="categorical", metrics={m: res.metrics[m] for m in CATEGORICAL_METRICS},
-        thresholds=limits, drifted=bool(breaches), breaches=breaches,
-        baseline_count=n1, current_count=n2,
-        histogram={"categories": res.categories, "baseline": res.baseline_counts,
-                   "current": res.current_counts},
-        note=_empty_note(n1, n2),
-    )
+def _sample_note(column: CurrentColumn) -> str | None:
+    if column.sampled:
+        return (f"drift metrics from a uniform sample of {column.numbers().size:,} of the {column.seen:,} current "
+                "values (memory budget); the data-quality rates count every value")
+    if column.counts.get(UNSEEN_BUCKET):
+        return (f"more than {MAX_UNSEEN_CATEGORIES:,} categories the baseline lacks: the rest share one bucket, "
+                f"{UNSEEN_BUCKET!r}")
+    return None
 
 
 def _empty_note(n1: int, n2: int) -> str | None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,13 +13,16 @@ import numpy as np
 
 from amlguard.monitor.drift.thresholds import CHI2, JS, KS, NWD, PSI
 
-__all__ = ["CategoricalResult", "NumericalResult", "bin_edges", "categorical_drift", "count_categories",
-           "finite_sorted", "ks_pvalue", "numerical_drift", "sturges_bins"]
+__all__ = ["CategoricalResult", "NumericalResult", "bin_edges", "categorical_drift", "category_key",
+           "count_categories", "finite_sorted", "is_empty", "ks_pvalue", "numerical_drift", "object_array",
+           "sturges_bins"]
 
 # scipy.stats.ks_2samp(method='auto') is exact up to this many rows in the larger sample.
 _KS_MAX_AUTO_N = 10_000
 # Asymptotic KS p-values provably below this are reported as 0.0 (see ks_pvalue).
 _KS_TINY_P = 1e-12
+# Values merged at a time by _merged_cdf_stats (each takes ~60 bytes of temporaries).
+_MERGE_PIECE = 1 << 20
 # Long enough for numpy to run a ufunc loop without the GIL (its threshold is 500 elements).
 _GIL_FREE_LOOP = 512
 # Azure ML's floor on the baseline standard deviation for the normalised Wasserstein distance.
@@ -102,39 +106,69 @@ def _psi(c1: np.ndarray, c2: np.ndarray) -> float:
     return float(np.sum((q - p) * np.log(q / p)))
 
 
+def _runs(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of sorted `s` and how often each occurs."""
+    if s.size == 0:
+        return s, np.empty(0, dtype=np.int64)
+    first = np.empty(s.size, dtype=bool)
+    first[0] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return s[starts], np.diff(starts, append=s.size)
+
+
 def _merged_cdf_stats(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Two-sided KS statistic and Wasserstein-1 distance of two sorted finite samples.
 
-    Merges the sorted arrays (ties: baseline first) and reads both empirical CDFs off the merge
-    with one cumulative sum; at the end of each run of equal values these are exactly the
-    `searchsorted(..., 'right')` CDFs that scipy's ks_2samp and wasserstein_distance use.
+    Merges the distinct values of both (ties: baseline first) and reads both empirical CDFs off
+    the merge with cumulative counts; at the end of each run of equal values these are exactly
+    the `searchsorted(..., 'right')` CDFs that scipy's ks_2samp and wasserstein_distance use.
+    Merging distinct values with their counts makes tied data (integers, rounded values) cheap;
+    the merge goes in pieces of about _MERGE_PIECE values, cut between distinct values, so its
+    temporaries stay a few tens of MB whatever the sizes.
     """
     n1, n2 = a.size, b.size
-    n = n1 + n2
-    both = np.concatenate([a, b])
-    # A stable argsort of two sorted runs is a single linear merge (timsort), and it says
-    # which side each merged value came from.
-    order = np.argsort(both, kind="stable")
-    merged = both[order]
-    is_b = order >= n1
-    del both, order
-    cum_b = np.cumsum(is_b, dtype=np.int64)
-    cum_a = np.arange(1, n + 1, dtype=np.int64)
-    cum_a -= cum_b
-    cdiff = cum_a / n1
-    cdiff -= cum_b / n2
-    deltas = np.diff(merged)
-    # Wasserstein: sum |F_a - F_b| * width; inside a tie run the width is 0, so every term
-    # equals scipy's term for term. (Not `@`: BLAS ddot spins up its own threads on top of ours.)
-    terms = np.abs(cdiff[:-1])
-    terms *= deltas
-    wasserstein = float(terms.sum())
-    run_end = np.empty(n, dtype=bool)
-    np.not_equal(deltas, 0.0, out=run_end[:-1])
-    run_end[-1] = True
-    ends = cdiff[run_end]
-    max_s = float(ends.max())
-    min_s = min(max(-float(ends.min()), 0.0), 1.0)
+    (av, ac), (bv, bc) = _runs(a), _runs(b)
+    before_a, before_b = np.concatenate([[0], np.cumsum(ac)]), np.concatenate([[0], np.cumsum(bc)])
+    cuts = np.unique((bv if bv.size >= av.size else av)[_MERGE_PIECE::_MERGE_PIECE])
+    ia = np.concatenate([[0], np.searchsorted(av, cuts), [av.size]])
+    ib = np.concatenate([[0], np.searchsorted(bv, cuts), [bv.size]])
+    wasserstein, max_s, min_s = 0.0, -np.inf, np.inf
+    last: tuple[float, float] | None = None  # value and CDF difference at the end of the previous piece
+    for a0, a1, b0, b1 in zip(ia[:-1].tolist(), ia[1:].tolist(), ib[:-1].tolist(), ib[1:].tolist(), strict=True):
+        if a1 - a0 + b1 - b0 == 0:
+            continue
+        both = np.concatenate([av[a0:a1], bv[b0:b1]])
+        # A stable argsort of two sorted runs is a single linear merge (timsort), and it says
+        # which side each merged value came from.
+        order = np.argsort(both, kind="stable")
+        merged = both[order]
+        counts = np.concatenate([ac[a0:a1], np.zeros(b1 - b0, dtype=np.int64)])[order]
+        cum_a = np.cumsum(counts)
+        cum_a += before_a[a0]
+        counts = np.concatenate([np.zeros(a1 - a0, dtype=np.int64), bc[b0:b1]])[order]
+        cum_b = np.cumsum(counts)
+        cum_b += before_b[b0]
+        del both, order, counts
+        cdiff = cum_a / n1
+        cdiff -= cum_b / n2
+        deltas = np.diff(merged)
+        # Wasserstein: sum |F_a - F_b| * width between consecutive distinct values, the terms
+        # scipy sums (its terms inside a tie run have width 0). (Not `@`: BLAS ddot spins up its
+        # own threads on top of ours.)
+        if last is not None:
+            wasserstein += abs(last[1]) * (float(merged[0]) - last[0])
+        terms = np.abs(cdiff[:-1])
+        terms *= deltas
+        wasserstein += float(terms.sum())
+        # A value on both sides appears twice in a row: its first copy is not the end of the run.
+        run_end = np.empty(merged.size, dtype=bool)
+        np.not_equal(deltas, 0.0, out=run_end[:-1])
+        run_end[-1] = True  # the next piece starts with a larger value
+        max_s = max(max_s, float(np.max(cdiff, where=run_end, initial=-np.inf)))
+        min_s = min(min_s, float(np.min(cdiff, where=run_end, initial=np.inf)))
+        last = (float(merged[-1]), float(cdiff[-1]))
+    min_s = min(max(-min_s, 0.0), 1.0)
     ks_d = min_s if min_s > max_s else max_s
     return ks_d, wasserstein
 
@@ -233,21 +267,21 @@ def categorical_drift(categories: Sequence[str], c1: Sequence[int] | np.ndarray,
 
 
 def count_categories(values: Any) -> dict[str, int]:
-    """Count non-empty values by their string form; None, NaN and "" are dropped.
+    """Count non-empty values by their string form; None, NaN, +/-inf and "" are dropped.
 
     Integral floats count as integers ("3", not "3.0"), so a column read with nulls (float) and
-    the same column without (int) give the same categories.
+    the same column without (int) give the same categories; nested values count as their JSON.
     """
-    arr = np.asarray(values)
+    arr = values if isinstance(values, np.ndarray) else object_array(values)
     if arr.dtype.kind in "iub":
         uniq, counts = np.unique(arr, return_counts=True)
-        return {_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
+        return {category_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
     if arr.dtype.kind == "f":
         arr = arr[np.isfinite(arr)]
         if arr.size and np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2**53):
             arr = arr.astype(np.int64)
         uniq, counts = np.unique(arr, return_counts=True)
-        return {_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
+        return {category_key(u): int(c) for u, c in zip(uniq.tolist(), counts.tolist(), strict=True)}
     out: dict[str, int] = {}
     if arr.dtype.kind == "U":
         uniq, counts = np.unique(arr, return_counts=True)
@@ -257,19 +291,39 @@ def count_categories(values: Any) -> dict[str, int]:
         return out
     from collections import Counter
 
-    for value, c in Counter(arr.ravel().tolist()).items():
-        if value is None or value == "" or (isinstance(value, float) and not math.isfinite(value)):
-            continue
-        key = _key(value)
-        out[key] = out.get(key, 0) + c
+    items = arr.ravel().tolist()
+    try:
+        raw = Counter(items)  # count the values first, then key each distinct one
+    except TypeError:  # nested values (dicts, lists) are not hashable: key every value
+        raw = Counter(category_key(v) for v in items if not is_empty(v))
+    for value, n in raw.items():
+        if not (is_empty(value) or (isinstance(value, float) and not math.isfinite(value))):
+            key = category_key(value)
+            out[key] = out.get(key, 0) + n
     return out
 
 
-def _key(value: Any) -> str:
+def object_array(values: Any) -> np.ndarray:
+    """`values` as a 1-D object array (np.asarray would turn equal-length lists into a 2-D array)."""
+    items = list(values)
+    arr = np.empty(len(items), dtype=object)
+    arr[:] = items
+    return arr
+
+
+def is_empty(value: Any) -> bool:
+    """True for what counts as no value: None, NaN and ""."""
+    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value)
+
+
+def category_key(value: Any) -> str:
+    """The category a non-empty value counts as: its text, with true/false and integral floats as integers."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)
