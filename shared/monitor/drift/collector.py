@@ -458,7 +458,7 @@ class _Reader:
             return True
         return not ((self.t0 and moment < self.t0) or (self.t1 and moment >= self.t1))
 
-    def python(self, lines: Iterable[bytes], timed: bool) -> None:
+    def python(self, lines: Iterable[bytes | bytearray], timed: bool) -> None:
         rows: list[dict[str, Any]] = []
         keys: list[str | None] = []
         for line in lines:
