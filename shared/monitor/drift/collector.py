@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 # that a block and its table stay a few tens of MB.
 BLOCK_BYTES = 16 << 20
 # Numbers kept per window for the exact drift statistics (8 bytes each) before sampling starts.
-MAX_VALUES = 64_000_000
+MAX_VALUES = 50_000_000
 _ARROW_TYPES = {"number": "float64", "integer": "int64", "boolean": "bool_", "string": "string"}
 _SPECIAL = (b'"datainblob"', b'"dataref"')  # records whose payload is elsewhere
 _DIGITS = re.compile(r"^\d+$")
