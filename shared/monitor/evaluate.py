@@ -147,8 +147,9 @@ def _judge_drift(rule: MonitorRule, obs: Observation, finding: Callable[[Status,
         noun = obs.unit[:-1] if count == 1 else obs.unit
         return finding(Status.FAIL, f"{count} {noun} {obs.data.get('verb', 'drifted')} over the last {window}: "
                                     f"{obs.detail}{partial}")
-    what = "drift" if rule.signal.name == "data_drift" else rule.signal.name.replace("_", " ")
-    return finding(Status.PASS, f"no {what} beyond the thresholds over the last {window} ({obs.detail}){partial}")
+    what = "no drift beyond the thresholds" if rule.signal.name == "data_drift" else \
+        f"no {rule.signal.name} threshold breached"
+    return finding(Status.PASS, f"{what} over the last {window} ({obs.detail}){partial}")
 
 
 def _how(rule: MonitorRule, obs: Observation) -> str:

@@ -98,7 +98,7 @@ def test_each_collector_signal_is_a_rule_with_its_own_findings(folder: Path, tmp
     assert performance.observation.data["breaches"] == ["accuracy"]
     passing = got[("AMLG-MON-PERF-002", "blue")]
     assert passing.finding is not None and passing.finding.status == "pass"
-    assert passing.finding.message.startswith("no model performance beyond the thresholds over the last 24h")
+    assert passing.finding.message.startswith("no model_performance threshold breached over the last 24h")
     assert got[("AMLG-MON-DQ-001", "idle")].observation.no_data  # no collector files for this deployment
 
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+import mmap
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +40,7 @@ log = logging.getLogger(__name__)
 # that a block and its table stay a few tens of MB.
 BLOCK_BYTES = 16 << 20
 # Numbers kept per window for the exact drift statistics (8 bytes each) before sampling starts.
-MAX_VALUES = 64_000_000
+MAX_VALUES = 50_000_000
 _ARROW_TYPES = {"number": "float64", "integer": "int64", "boolean": "bool_", "string": "string"}
 _SPECIAL = (b'"datainblob"', b'"dataref"')  # records whose payload is elsewhere
 _DIGITS = re.compile(r"^\d+$")
@@ -75,7 +78,7 @@ class FeatureSink:
         for name, column in self.columns.items():
             values = pc.struct_field(rows, name)
             if column.reference.numerical:
-                column.add_numbers(values.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
+                column.add_numbers(values.drop_null().to_numpy(), empty=values.null_count)
                 continue
             counts: dict[str, int] = {}
             empty = 0
@@ -138,7 +141,7 @@ class _Store(Protocol):
     def files(self, endpoint: str | None, deployment: str | None, collection: str | None,
               t0: datetime | None, t1: datetime | None) -> list[_File]: ...
 
-    def chunks(self, name: str) -> Iterator[bytes]: ...
+    def blocks(self, name: str) -> Iterator[bytes | bytearray | memoryview]: ...
 
     def payload(self, ref: str) -> bytes: ...
 
@@ -162,10 +165,18 @@ class _Folder:
                 out.append(_File(str(path), *_path_period(parts)[1:]))
         return out
 
-    def chunks(self, name: str) -> Iterator[bytes]:
+    def blocks(self, name: str) -> Iterator[bytes | bytearray | memoryview]:
+        """Whole lines, about BLOCK_BYTES at a time, as views of the file mapped into memory: no copy.
+        (The map closes when the last view is released, as pyarrow may still parse the last block.)"""
         with open(name, "rb") as fh:
-            while chunk := fh.read(BLOCK_BYTES):
-                yield chunk
+            if not os.fstat(fh.fileno()).st_size:
+                return
+            whole = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        start, size = 0, len(whole)
+        while start < size:
+            cut = whole.find(b"\n", min(start + BLOCK_BYTES, size) - 1) + 1 or size
+            yield memoryview(whole)[start:cut]
+            start = cut
 
     def payload(self, ref: str) -> bytes:
         """A separately stored payload, found under the folder by the longest tail of its URL's path."""
@@ -249,11 +260,11 @@ class _Container:
         return [_File(n, *_path_period(n.split("/"))[1:]) for n in names
                 if _wanted(n.split("/"), endpoint, deployment, collection, t0, t1)]
 
-    def chunks(self, name: str) -> Iterator[bytes]:
+    def blocks(self, name: str) -> Iterator[bytes | bytearray | memoryview]:
         from azure.core.exceptions import AzureError
 
         try:
-            yield from self.client.download_blob(name).chunks()
+            yield from _blocks(self.client.download_blob(name).chunks())
         except AzureError as exc:  # one unreadable blob is skipped and named, like an unreadable file
             raise OSError(str(exc)) from exc
 
@@ -383,34 +394,43 @@ class _Reader:
         inside = (file.start is not None and file.length is not None and (not self.t0 or file.start >= self.t0)
                   and (not self.t1 or file.start + file.length <= self.t1))
         timed = bool(self.t0 or self.t1) and not inside  # records are checked only where the period may cross
-        try:
-            for block in _blocks(self.store.chunks(file.name)):
-                self.block(block, timed)
-        except OSError as exc:
-            log.warning("skipping unreadable MDC file %s: %s", file.name, exc)
-            self.stats.bad_files.append(file.name)
-            return
+        # pyarrow parses the next block (without the GIL) while this thread adds the last one's rows
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mdc-parse") as pool:
+            try:
+                pending: tuple[bytes | bytearray | memoryview, Future[Any] | None] | None = None
+                for block in self.store.blocks(file.name):
+                    parsed = pool.submit(self.parse, block) if self.use_arrow else None
+                    if pending is not None:
+                        self.block(*pending, timed)
+                    pending = (block, parsed)
+                if pending is not None:
+                    self.block(*pending, timed)
+            except OSError as exc:
+                log.warning("skipping unreadable MDC file %s: %s", file.name, exc)
+                self.stats.bad_files.append(file.name)
+                return
         self.stats.files += 1
 
-    def block(self, block: bytes | bytearray, timed: bool) -> None:
-        """Parse a block with pyarrow; lines of records whose payload is elsewhere, and blocks pyarrow
-        refuses, are read record by record."""
-        if self.use_arrow:
+    def block(self, view: bytes | bytearray | memoryview, parsed: Future[Any] | None, timed: bool) -> None:
+        """Add a block pyarrow parsed; lines of records whose payload is elsewhere, and blocks pyarrow
+        refuses, are read record by record (from a copy of the block)."""
+        if parsed is not None:
+            table = parsed.result()
+            if table is not None:
+                self.add_table(table, timed)
+                return
+        block = bytes(view)
+        if parsed is not None and any(marker in block for marker in _SPECIAL):
+            lines = block.split(b"\n")
+            self.python([line for line in lines if _special(line)], timed)
+            block = b"\n".join(line for line in lines if not _special(line))
             table = self.parse(block)
             if table is not None:
                 self.add_table(table, timed)
                 return
-            if any(marker in block for marker in _SPECIAL):
-                lines = block.split(b"\n")
-                self.python([line for line in lines if _special(line)], timed)
-                block = b"\n".join(line for line in lines if not _special(line))
-                table = self.parse(block)
-                if table is not None:
-                    self.add_table(table, timed)
-                    return
         self.python(block.split(b"\n"), timed)
 
-    def parse(self, block: bytes | bytearray) -> Any:
+    def parse(self, block: bytes | bytearray | memoryview) -> Any:
         """The block as a table of the schema's fields; None when pyarrow refuses it (a value of another
         type, a malformed line) or a record's payload is elsewhere."""
         import pyarrow as pa
@@ -441,8 +461,9 @@ class _Reader:
         keys = None
         if self.needs_keys and len(rows):
             parents = pc.list_parent_indices(data)
-            offsets = data.offsets.to_numpy()
-            position = np.arange(len(rows)) - offsets[parents.to_numpy()]
+            lengths = pc.list_value_length(data).fill_null(0).to_numpy()
+            first = np.cumsum(lengths) - lengths  # each record's first row among `rows`
+            position = np.arange(len(rows)) - first[parents.to_numpy()]
             ids = table.column("correlationid").combine_chunks().take(parents)
             keys = pc.binary_join_element_wise(ids, pa.array(position).cast(pa.string()), "_")
         for sink in self.sinks:

@@ -8,12 +8,10 @@ streaming reader filled batch by batch (amlguard.monitor.drift.collector).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import math
 import os
-import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,18 +130,21 @@ class CurrentColumn:
             counts = count_categories(arr)
             self.add_categories(counts, empty=int(arr.size) - sum(counts.values()))
 
-    def add_numbers(self, numbers: np.ndarray, type_errors: int = 0) -> None:
-        """Add float64 `numbers` (NaN: an empty value) and `type_errors` values that were not numbers."""
-        self.rows += int(numbers.size) + type_errors
+    def add_numbers(self, numbers: np.ndarray, type_errors: int = 0, empty: int = 0) -> None:
+        """Add float64 `numbers` (NaN: an empty value), `empty` more empty values and `type_errors`
+        values that were not numbers."""
+        self.rows += int(numbers.size) + type_errors + empty
         self.type_errors += type_errors
         valid = numbers[~np.isnan(numbers)]
-        self.empty += int(numbers.size - valid.size)
-        ref = self.reference
-        if ref.lo is not None and ref.hi is not None:
-            self.out_of_bounds += int(np.count_nonzero((valid < ref.lo) | (valid > ref.hi)))
-        else:  # an empty baseline has no range: every value lies outside it
+        self.empty += int(numbers.size - valid.size) + empty
+        if not valid.size:
+            return
+        ref, low, high = self.reference, float(valid.min()), float(valid.max())
+        if ref.lo is None or ref.hi is None:  # an empty baseline has no range: every value lies outside it
             self.out_of_bounds += int(valid.size)
-        self._keep(valid[np.isfinite(valid)])
+        elif low < ref.lo or high > ref.hi:  # (min and max first: most batches lie inside the range)
+            self.out_of_bounds += int(np.count_nonzero(valid < ref.lo)) + int(np.count_nonzero(valid > ref.hi))
+        self._keep(valid if np.isfinite(low) and np.isfinite(high) else valid[np.isfinite(valid)])
 
     def add_categories(self, counts: Mapping[str, int], empty: int = 0) -> None:
         """Add category counts of non-empty values and `empty` empty values."""
@@ -174,14 +175,24 @@ class CurrentColumn:
         take = slots < self._sample.size
         self._sample[slots[take]] = finite[take]
 
-    def numbers(self) -> np.ndarray:
-        """The kept numbers (every type-valid finite value, or the sample), in no particular order."""
-        if self._sample is not None:
-            return self._sample
-        if len(self._chunks) != 1:
-            self._chunks = [np.concatenate(self._chunks) if self._chunks else np.empty(0)]
-            _return_freed_memory()  # the batches lay between other columns' in the heap
-        return self._chunks[0]
+    @property
+    def kept(self) -> int:
+        """How many numbers the drift statistics use: all type-valid finite ones, or the sample's."""
+        return int(self._sample.size) if self._sample is not None else sum(c.size for c in self._chunks)
+
+    def sorted_numbers(self, scratch: threading.local) -> np.ndarray:
+        """The kept numbers, sorted, in this thread's array of `scratch` (valid until its next use).
+
+        The batches stay as they are: joining them into a new array per column and freeing them
+        left holes between other columns' batches that the heap never gave back, and every new
+        array paid a page fault per 4 KiB; one array per thread, reused, does neither.
+        """
+        parts = [self._sample] if self._sample is not None else self._chunks
+        out = _scratch(scratch, sum(p.size for p in parts))
+        if parts:
+            np.concatenate(parts, out=out)
+        out.sort()
+        return out
 
     def unseen(self) -> int:
         """Non-empty categorical values whose category the baseline lacks."""
@@ -199,12 +210,13 @@ class CurrentColumn:
                 OUT_OF_BOUNDS_RATE: _rate(outside, valid)}
 
 
-def _return_freed_memory() -> None:
-    """Give the heap's free pages back to the system (glibc keeps them when freed blocks are not at its
-    top, so a window's batches, freed column by column, would otherwise stay in the RSS)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
+def _scratch(scratch: threading.local, n: int) -> np.ndarray:
+    """A float64 array of `n` values owned by this thread, grown when too small."""
+    buffer = getattr(scratch, "buffer", None)
+    if buffer is None or buffer.size < n:
+        buffer = scratch.buffer = np.empty(n)
+    view: np.ndarray = buffer[:n]
+    return view
 
 
 def _rate(part: int, whole: int) -> float:
@@ -375,12 +387,14 @@ def compute_drift(
     limits = {n: resolve_thresholds(n, "numerical" if refs[n].numerical else "categorical", thresholds, signal)
               for n in names}
 
+    scratch = threading.local()  # one sort buffer per worker, freed with this call
+
     def run_one(name: str) -> FeatureDrift:
         column = current[name]
         if not isinstance(column, CurrentColumn):
             values, column = column, CurrentColumn(refs[name])
             column.add(values)
-        return _feature(column, limits[name])
+        return _feature(column, limits[name], scratch)
 
     total = sum(_size(baseline[n]) + _size(current[n]) for n in names)
     if workers is None:
@@ -427,15 +441,14 @@ def _numeric_view(values: Any) -> np.ndarray | None:
     return out
 
 
-def _feature(column: CurrentColumn, limits: dict[str, float]) -> FeatureDrift:
+def _feature(column: CurrentColumn, limits: dict[str, float], scratch: threading.local) -> FeatureDrift:
     ref = column.reference
     quality = column.quality()
     counts = {"rows": column.rows, "empty": column.empty, "type_errors": column.type_errors,
               "out_of_bounds": column.out_of_bounds if ref.numerical else column.unseen()}
     if ref.numerical:
         a = ref.finite()
-        b = column.numbers()
-        b.sort()
+        b = column.sorted_numbers(scratch)
         res = numerical_drift(a, b)
         metrics = {m: res.metrics[m] for m in NUMERICAL_METRICS}
         n1, n2 = int(a.size), int(b.size)
@@ -462,7 +475,7 @@ def _feature(column: CurrentColumn, limits: dict[str, float]) -> FeatureDrift:
 
 def _sample_note(column: CurrentColumn) -> str | None:
     if column.sampled:
-        return (f"drift metrics from a uniform sample of {column.numbers().size:,} of the {column.seen:,} current "
+        return (f"drift metrics from a uniform sample of {column.kept:,} of the {column.seen:,} current "
                 "values (memory budget); the data-quality rates count every value")
     if column.counts.get(UNSEEN_BUCKET):
         return (f"more than {MAX_UNSEEN_CATEGORIES:,} categories the baseline lacks: the rest share one bucket, "
