@@ -3,10 +3,10 @@
 `read_collector` streams a window's files block by block into sinks (a `FeatureSink` of per-feature
 accumulators for the drift and data-quality signals, a performance sink for model_performance),
 so memory stays bounded whatever the window's size. Each block is parsed by pyarrow's JSON reader
-with a schema of only the fields the sinks need; a block it refuses (a value of an unexpected
-type, a malformed line, a payload in another shape) and the records whose payload was stored in
-a separate blob (`datainblob`, `dataref`) are read record by record instead, with the same
-results. `read_mdc_jsonl` returns a small window as columns (notebooks, tests).
+with a schema of only the fields the sinks need; the lines of a block it refuses (a value of an
+unexpected type, a malformed line, a payload in another shape, or stored in a separate blob:
+`datainblob`, `dataref`) are found by halving it and read record by record instead, with the
+same results. `read_mdc_jsonl` returns a small window as columns (notebooks, tests).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ BLOCK_BYTES = 16 << 20
 # Numbers kept per window for the exact drift statistics (8 bytes each) before sampling starts.
 MAX_VALUES = 50_000_000
 _ARROW_TYPES = {"number": "float64", "integer": "int64", "boolean": "bool_", "string": "string"}
-_SPECIAL = (b'"datainblob"', b'"dataref"')  # records whose payload is elsewhere
 _DIGITS = re.compile(r"^\d+$")
 
 
@@ -412,23 +411,22 @@ class _Reader:
         self.stats.files += 1
 
     def block(self, view: bytes | bytearray | memoryview, parsed: Future[Any] | None, timed: bool) -> None:
-        """Add a block pyarrow parsed; lines of records whose payload is elsewhere, and blocks pyarrow
-        refuses, are read record by record (from a copy of the block)."""
-        if parsed is not None:
-            table = parsed.result()
-            if table is not None:
-                self.add_table(table, timed)
-                return
-        block = bytes(view)
-        if parsed is not None and any(marker in block for marker in _SPECIAL):
-            lines = block.split(b"\n")
-            self.python([line for line in lines if _special(line)], timed)
-            block = b"\n".join(line for line in lines if not _special(line))
-            table = self.parse(block)
-            if table is not None:
-                self.add_table(table, timed)
-                return
-        self.python(block.split(b"\n"), timed)
+        """Add a block pyarrow parsed. A block it refuses (a value of another type, a malformed line,
+        a payload stored elsewhere or in another shape) is halved, and the halves parsed again,
+        until the pieces it still refuses are small enough to read record by record: a few odd
+        lines cost a few parses, not the whole block in Python."""
+        table = parsed.result() if parsed is not None else None
+        if table is not None:
+            self.add_table(table, timed)
+            return
+        block = bytes(view).rstrip(b"\n")
+        middle = block.find(b"\n", len(block) // 2) + 1 or block.rfind(b"\n", 0, len(block) // 2) + 1
+        if parsed is None or len(block) <= max(BLOCK_BYTES >> 8, 1024) or not middle:  # one line cannot split
+            self.python(block.split(b"\n"), timed)
+            return
+        for half in (block[:middle], block[middle:]):
+            if half.strip():
+                self.block(half, _done(self.parse(half)), timed)
 
     def parse(self, block: bytes | bytearray | memoryview) -> Any:
         """The block as a table of the schema's fields; None when pyarrow refuses it (a value of another
@@ -522,8 +520,11 @@ class _Reader:
                 sink.add_rows(rows, keys)
 
 
-def _special(line: bytes | bytearray) -> bool:
-    return any(marker in line for marker in _SPECIAL)
+def _done(result: Any) -> Future[Any]:
+    """`result` as a finished Future (a half parsed in this thread)."""
+    future: Future[Any] = Future()
+    future.set_result(result)
+    return future
 
 
 def _payload(raw: bytes) -> Any:
