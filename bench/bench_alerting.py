@@ -18,15 +18,13 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from estate import estate, running_serve, write_snapshot
+from estate import FlakyReceiver, estate, running_serve, write_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-for-local-runs"  # serve wants >= 16 characters
@@ -49,47 +47,6 @@ receivers:
     send_resolved: true
 """
 
-
-
-class Receiver:
-    """A webhook receiver on loopback that fails a seeded share of requests."""
-
-    def __init__(self, fail_share: float) -> None:
-        self.rng = random.Random(3)
-        self.fail_share = fail_share
-        self.lock = threading.Lock()
-        self.accepted: list[tuple[float, str, dict]] = []
-        self.failed = 0
-        self.bad_signature = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                from amlguard.alerts.notifiers.webhook import verify_signature
-
-                with receiver.lock:
-                    fail = receiver.rng.random() < receiver.fail_share
-                    if not verify_signature(SECRET, self.headers.get("X-Amlguard-Signature"), body):
-                        receiver.bad_signature += 1
-                    if fail:
-                        receiver.failed += 1
-                    else:
-                        receiver.accepted.append((time.time(), self.headers.get("Idempotency-Key", ""),
-                                                  json.loads(body)))
-                self.send_response(500 if fail else 200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
 # Events happened in index order, 20 ms apart, starting now (deliveries are shuffled).
@@ -120,8 +77,7 @@ def main() -> int:
     deliveries += [rng.choice(deliveries) for _ in range(total - unique)]
     rng.shuffle(deliveries)
 
-    receiver = Receiver(0.2)
-    receiver.thread.start()
+    receiver = FlakyReceiver(0.2, secret=SECRET)
     with tempfile.TemporaryDirectory() as tmp:
         snapshot = write_snapshot(Path(tmp) / "estate.json", rows)
         (Path(tmp) / "alerting.yaml").write_text(ALERTING)

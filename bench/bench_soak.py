@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,7 +44,7 @@ from urllib.parse import quote
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from estate import estate, write_snapshot
+from estate import FlakyReceiver, QuietServer, estate, write_snapshot
 
 from amlguard.alerts.store import open_store
 from amlguard.timeparse import parse_time
@@ -75,49 +75,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a sender killed mid-request resets its connection: expected here
-
-
-class Receiver:
-    """Webhook receiver failing a seeded 20%; `on_request` runs before each answer (a kill hook)."""
-
-    def __init__(self) -> None:
-        self.rng = random.Random(3)
-        self.lock = threading.Lock()
-        self.accepted: list[tuple[float, str, dict[str, Any]]] = []
-        self.failed = 0
-        self.on_request: Any = None
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                hook = receiver.on_request
-                if hook is not None:
-                    hook()
-                with receiver.lock:
-                    fail = receiver.rng.random() < 0.2
-                    if fail:
-                        receiver.failed += 1
-                    else:
-                        receiver.accepted.append((time.time(), self.headers.get("Idempotency-Key", ""),
-                                                  json.loads(body)))
-                self.send_response(500 if fail else 200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
 class Instance:
@@ -254,7 +211,7 @@ def queued_notices(store: Any) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def check(client: httpx.Client, driver: Driver, receiver: Receiver, wait_s: float, store: Any,
+def check(client: httpx.Client, driver: Driver, receiver: FlakyReceiver, wait_s: float, store: Any,
           keep: Path | None = None, wait_cap_s: float = 900) -> dict[str, Any]:
     """Compare the final alerts with the last acknowledged events, and the receiver with the histories.
 
@@ -397,7 +354,7 @@ class OutageProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.port = self.server.server_address[1]
 
@@ -408,7 +365,7 @@ def run(name: str, *, seconds: float, instances_n: int, table: bool, kill_every:
     bad = [r["id"] for r in rows if r["type"].endswith("/onlineEndpoints") and r["properties"]["authMode"] == "Key"]
     snapshot = write_snapshot(workdir / "estate.json", rows)
     (workdir / "alerting.yaml").write_text(ALERTING)
-    receiver = Receiver()
+    receiver = FlakyReceiver()
     env = {"AMLGUARD_ALERTING": str(workdir / "alerting.yaml"), "BENCH_WEBHOOK_URL": receiver.url,
            "BENCH_WEBHOOK_SECRET": SECRET, "AMLGUARD_ALERTS_SCHEDULE": "*/1 * * * * *"}
     azurite = proxy = None

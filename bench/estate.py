@@ -9,8 +9,10 @@ import os
 import random
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +105,54 @@ def running_serve(snapshot: Path, workdir: Path, *, token: str, env: dict[str, s
         proc.terminate()
         proc.wait(timeout=10)
         log_file.close()
+
+
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a sender killed mid-request resets its connection: expected in the soak
+
+
+class FlakyReceiver:
+    """A webhook receiver on loopback, serving from construction, that refuses a seeded share of
+    requests with 500. With `secret`, it counts requests whose HMAC signature does not verify;
+    `on_request`, when set, runs before each answer (the soak's kill hook)."""
+
+    def __init__(self, fail_share: float = 0.2, *, secret: str | None = None) -> None:
+        self.rng = random.Random(3)
+        self.fail_share = fail_share
+        self.lock = threading.Lock()
+        self.accepted: list[tuple[float, str, dict[str, Any]]] = []
+        self.failed = 0
+        self.bad_signature = 0
+        self.on_request: Any = None
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if receiver.on_request is not None:
+                    receiver.on_request()
+                with receiver.lock:
+                    if secret is not None:
+                        from amlguard.alerts.notifiers.webhook import verify_signature
+
+                        if not verify_signature(secret, self.headers.get("X-Amlguard-Signature"), body):
+                            receiver.bad_signature += 1
+                    fail = receiver.rng.random() < receiver.fail_share
+                    if fail:
+                        receiver.failed += 1
+                    else:
+                        receiver.accepted.append((time.time(), self.headers.get("Idempotency-Key", ""),
+                                                  json.loads(body)))
+                self.send_response(500 if fail else 200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
