@@ -155,34 +155,24 @@ def _fail_on(argv: Sequence[str]) -> str:
 
 
 def run_audit(argv: list[str], formats: dict[str, str], *, python: str = sys.executable) -> AuditOutcome:
-    """Run `amlguard audit` (argv from `audit_argv`) once per report format: first JSON, which
-    the integration reads, then each of `formats` ({format: path}). The CLI's messages go to
-    this process's stderr, where the runner's log shows them."""
+    """Run `amlguard audit` (argv from `audit_argv`) once, writing the JSON report the integration
+    reads and each of `formats` ({format: path}); the table goes to stdout and the CLI's messages
+    to stderr, where the runner's log shows them."""
+    for path in formats.values():
+        if os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="amlguard-ci-") as scratch:
         json_path = formats.get("json") or os.path.join(scratch, "report.json")
-        outcome = AuditOutcome(_audit(python, argv, "json", json_path), fail_on=_fail_on(argv))
-        if outcome.exit_code == 2:
+        wanted = {**formats, "json": json_path}
+        command = [python, "-m", "amlguard.cli", *argv[:1],
+                   *(arg for fmt, path in wanted.items() for arg in ("--format", f"{fmt}:{path}")), *argv[1:]]
+        outcome = AuditOutcome(subprocess.run(command, check=False).returncode, fail_on=_fail_on(argv))
+        if outcome.exit_code == 2:  # a usage or configuration error (a format the CLI refuses, for one)
             return outcome
         with open(json_path, encoding="utf-8") as handle:
             outcome.report = json.load(handle)
-        if "json" in formats:
-            outcome.written["json"] = json_path
-    for fmt, path in formats.items():
-        if fmt == "json":
-            continue
-        if os.path.dirname(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        code = _audit(python, argv, fmt, path)
-        if code == 2:  # a format the CLI refuses: the run fails as a whole
-            outcome.exit_code = 2
-            return outcome
-        outcome.written[fmt] = path
+    outcome.written.update(formats)
     return outcome
-
-
-def _audit(python: str, argv: list[str], fmt: str, path: str) -> int:
-    command = [python, "-m", "amlguard.cli", *argv[:1], "--format", fmt, "--output", path, *argv[1:]]
-    return subprocess.run(command, check=False).returncode
 
 
 def failed_findings(report: dict[str, Any]) -> list[Finding]:
