@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ API_VERSION = "amlguard/v1"
 KIND = "AlertRouting"
 ENV_OVERRIDE = "AMLGUARD_ALERTING"
 Problem = tuple[str | None, int | None, str, str]
+LineOf = Callable[[str], int]  # a dotted field path -> its line in the file
 
 _DURATION = {"type": "string", "pattern": duration_pattern("prometheus"),
              "x-expected": "a duration such as 30s, 5m, 4h or 1h30m"}
@@ -169,7 +170,7 @@ def _url_secret(text: str) -> str | None:
     return None
 
 
-def _secret_problems(value: Any, path: str, file: str | None, line_of: Any) -> list[Problem]:
+def _secret_problems(value: Any, path: str, file: str | None, line_of: LineOf) -> list[Problem]:
     out: list[Problem] = []
     if isinstance(value, Mapping):
         for key, child in value.items():
@@ -193,33 +194,15 @@ def _secret_problems(value: Any, path: str, file: str | None, line_of: Any) -> l
     return out
 
 
-def _lines_lookup(lines: LocatedDocument | Mapping[str, int] | None, default: int | None) -> Any:
-    if isinstance(lines, LocatedDocument):
-        return lines.line_of
-    table = dict(lines or {})
-
-    def line_of(path: str) -> int | None:
-        parts = path.split(".")
-        while parts:
-            if (found := table.get(".".join(parts))) is not None:
-                return found
-            parts.pop()
-        return default
-
-    return line_of
-
-
-def validate_alerting(doc: Any, file: str | None = None,
-                      lines: LocatedDocument | Mapping[str, int] | None = None) -> list[Problem]:
+def validate_alerting(located: LocatedDocument, file: str | None = None) -> list[Problem]:
     """Every problem in an alerting document: (file, line, field, message); [] when valid.
 
-    `lines` is the dotted-path line map from amlguard.yamlsource (a LocatedDocument or its
-    `.lines`). Checks structure (JSON Schema), literal secrets, matchers, durations, receiver
-    references and timer sanity (repeat_interval >= group_interval).
+    Checks structure (JSON Schema), literal secrets, matchers, durations, receiver references
+    and timer sanity (repeat_interval >= group_interval).
     """
     from amlguard.policy.documents import schema_errors
 
-    line_of = _lines_lookup(lines, lines.line if isinstance(lines, LocatedDocument) else 1)
+    doc, line_of = located.value, located.line_of
     problems = _secret_problems(doc, "", file, line_of)
     flagged = {p[2] for p in problems}
     problems.extend((file, line_of(path), path, message) for path, message in schema_errors(doc, ALERTING_SCHEMA)
@@ -229,7 +212,7 @@ def validate_alerting(doc: Any, file: str | None = None,
     return sorted(_meaning_problems(doc, file, line_of), key=lambda p: p[1] or 0)
 
 
-def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: Any) -> list[Problem]:
+def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: LineOf) -> list[Problem]:
     problems: list[Problem] = []
     names: dict[str, int] = {}
     for index, receiver in enumerate(doc.get("receivers") or ()):
@@ -328,7 +311,7 @@ class AlertingConfig:
 
 def parse_alerting(doc: LocatedDocument, file: str | None = None) -> AlertingConfig:
     """Validate one located YAML document and build the config; PolicyError lists every problem."""
-    problems = validate_alerting(doc.value, file, doc)
+    problems = validate_alerting(doc, file)
     if problems:
         raise PolicyError(problems)
     value = doc.value
