@@ -204,7 +204,6 @@ class Settings:
     subscriptions: tuple[str, ...] = ()  # AMLGUARD_SCOPE_SUBSCRIPTIONS or AZURE_SUBSCRIPTION_ID
     resource_group: str | None = None  # AMLGUARD_SCOPE_RESOURCE_GROUP or AZURE_RESOURCE_GROUP
     workspace: str | None = None  # AZUREML_WORKSPACE_NAME
-    queue_name: str = "amlguard-sweep"  # AMLGUARD_QUEUE_NAME
     wake_queue_name: str = "amlguard-wake"  # AMLGUARD_WAKE_QUEUE_NAME: delayed alert wake-ups (Functions)
     sweep_schedule: str = "0 */15 * * * *"  # AMLGUARD_SWEEP_SCHEDULE (NCRONTAB)
     monitor_schedule: str = "0 */5 * * * *"  # AMLGUARD_MONITOR_SCHEDULE (NCRONTAB)
@@ -242,7 +241,6 @@ class Settings:
             subscriptions=subs,
             resource_group=env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or None,
             workspace=env.get("AZUREML_WORKSPACE_NAME") or None,
-            queue_name=env.get("AMLGUARD_QUEUE_NAME") or "amlguard-sweep",
             wake_queue_name=env.get("AMLGUARD_WAKE_QUEUE_NAME") or "amlguard-wake",
             sweep_schedule=env.get("AMLGUARD_SWEEP_SCHEDULE") or "0 */15 * * * *",
             monitor_schedule=env.get("AMLGUARD_MONITOR_SCHEDULE") or "0 */5 * * * *",

@@ -6,8 +6,10 @@ from amlguard.alerts.lifecycle import NotifyLogEntry, State, Transition, evaluat
 from amlguard.alerts.manager import AlertManager, alert_fingerprint, alert_labels
 from amlguard.alerts.outbox import DeliveryStats, RetryPolicy
 from amlguard.alerts.protocols import AlertFacade, StateStoreProtocol
+from amlguard.alerts.records import Conflict
 from amlguard.alerts.silences import Silence, SilenceError
-from amlguard.alerts.store import Conflict, StateStore, StoredAlert, open_store
+from amlguard.alerts.store import StateStore, open_store
+from amlguard.alerts.stored import StoredAlert
 from amlguard.alerts.types import Alert, AlertStatus, Notification, Notifier, NotifyReason, fingerprint
 
 __all__ = ["Alert", "AlertFacade", "AlertManager", "AlertStatus", "Conflict", "DeliveryStats", "InhibitRule",

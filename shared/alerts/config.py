@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ API_VERSION = "amlguard/v1"
 KIND = "AlertRouting"
 ENV_OVERRIDE = "AMLGUARD_ALERTING"
 Problem = tuple[str | None, int | None, str, str]
+LineOf = Callable[[str], int]  # a dotted field path -> its line in the file
 
 _DURATION = {"type": "string", "pattern": duration_pattern("prometheus"),
              "x-expected": "a duration such as 30s, 5m, 4h or 1h30m"}
@@ -169,7 +170,7 @@ def _url_secret(text: str) -> str | None:
     return None
 
 
-def _secret_problems(value: Any, path: str, file: str | None, line_of: Any) -> list[Problem]:
+def _secret_problems(value: Any, path: str, file: str | None, line_of: LineOf) -> list[Problem]:
     out: list[Problem] = []
     if isinstance(value, Mapping):
         for key, child in value.items():
@@ -193,93 +194,25 @@ def _secret_problems(value: Any, path: str, file: str | None, line_of: Any) -> l
     return out
 
 
-_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
-               "array": "a list", "object": "a mapping", "null": "null"}
-
-
-def _leaf(error: Any) -> Any:
-    from jsonschema.exceptions import best_match
-
-    while error.validator in ("anyOf", "oneOf", "allOf") and error.context:
-        error = best_match(error.context)
-    return error
-
-
-def _schema_message(error: Any) -> tuple[str, str]:
-    """(field suffix, message naming what was expected) for one jsonschema error."""
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    hint = schema.get("x-expected")
-    instance = error.instance
-    if error.validator == "additionalProperties":
-        allowed = list((schema.get("properties") or {}).keys())
-        extras = [str(k) for k in instance if k not in allowed] if isinstance(instance, dict) else []
-        key = extras[0] if extras else ""
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        return key, (f"unknown field '{key}'" + (f" (did you mean '{close[0]}'?)" if close else "")
-                     + f"; expected one of {', '.join(allowed)}")
-    if error.validator == "required":
-        missing = str(error.message).split("'")[1] if "'" in str(error.message) else ""
-        return missing, f"required field '{missing}' is missing"
-    if error.validator == "enum":
-        return "", f"expected one of {', '.join(map(str, error.validator_value))} (got {instance!r})"
-    if error.validator == "const":
-        return "", f"expected {error.validator_value!r} (got {instance!r})"
-    if error.validator == "type":
-        wanted = error.validator_value
-        words = " or ".join(_TYPE_WORDS.get(w, w) for w in ([wanted] if isinstance(wanted, str) else wanted))
-        return "", f"expected {hint or words} (got {instance!r})"
-    if error.validator in ("pattern", "minLength") and hint:
-        return "", f"expected {hint} (got {instance!r})"
-    if error.validator == "uniqueItems":
-        return "", "expected every entry once (the list has duplicates)"
-    return "", f"expected {hint}" if hint else str(error.message)
-
-
-def _lines_lookup(lines: LocatedDocument | Mapping[str, int] | None, default: int | None) -> Any:
-    if isinstance(lines, LocatedDocument):
-        return lines.line_of
-    table = dict(lines or {})
-
-    def line_of(path: str) -> int | None:
-        parts = path.split(".")
-        while parts:
-            if (found := table.get(".".join(parts))) is not None:
-                return found
-            parts.pop()
-        return default
-
-    return line_of
-
-
-def validate_alerting(doc: Any, file: str | None = None,
-                      lines: LocatedDocument | Mapping[str, int] | None = None) -> list[Problem]:
+def validate_alerting(located: LocatedDocument, file: str | None = None) -> list[Problem]:
     """Every problem in an alerting document: (file, line, field, message); [] when valid.
 
-    `lines` is the dotted-path line map from amlguard.yamlsource (a LocatedDocument or its
-    `.lines`). Checks structure (JSON Schema), literal secrets, matchers, durations, receiver
-    references and timer sanity (repeat_interval >= group_interval).
+    Checks structure (JSON Schema), literal secrets, matchers, durations, receiver references
+    and timer sanity (repeat_interval >= group_interval).
     """
-    from jsonschema import Draft202012Validator
+    from amlguard.policy.documents import schema_errors
 
-    line_of = _lines_lookup(lines, lines.line if isinstance(lines, LocatedDocument) else 1)
+    doc, line_of = located.value, located.line_of
     problems = _secret_problems(doc, "", file, line_of)
     flagged = {p[2] for p in problems}
-    seen: set[tuple[str, str]] = set()
-    validator = Draft202012Validator(ALERTING_SCHEMA)
-    for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):
-        leaf = _leaf(error)
-        suffix, message = _schema_message(leaf)
-        path = ".".join([*(str(p) for p in leaf.absolute_path), *([suffix] if suffix else [])])
-        if path in flagged or (path, message) in seen:
-            continue
-        seen.add((path, message))
-        problems.append((file, line_of(path), path, message))
+    problems.extend((file, line_of(path), path, message) for path, message in schema_errors(doc, ALERTING_SCHEMA)
+                    if path not in flagged)
     if problems or not isinstance(doc, Mapping):
         return sorted(problems, key=lambda p: p[1] or 0)
     return sorted(_meaning_problems(doc, file, line_of), key=lambda p: p[1] or 0)
 
 
-def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: Any) -> list[Problem]:
+def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: LineOf) -> list[Problem]:
     problems: list[Problem] = []
     names: dict[str, int] = {}
     for index, receiver in enumerate(doc.get("receivers") or ()):
@@ -378,7 +311,7 @@ class AlertingConfig:
 
 def parse_alerting(doc: LocatedDocument, file: str | None = None) -> AlertingConfig:
     """Validate one located YAML document and build the config; PolicyError lists every problem."""
-    problems = validate_alerting(doc.value, file, doc)
+    problems = validate_alerting(doc, file)
     if problems:
         raise PolicyError(problems)
     value = doc.value

@@ -17,7 +17,8 @@ from amlguard.alerts.dedup import decide, due_at
 from amlguard.alerts.mute import MuteContext, labels_of
 from amlguard.alerts.records import retry
 from amlguard.alerts.routing import RouteMatch
-from amlguard.alerts.store import StateStore, StoredAlert
+from amlguard.alerts.store import StateStore
+from amlguard.alerts.stored import StoredAlert
 from amlguard.alerts.types import Alert, Notification
 
 __all__ = ["Grouper", "Router", "RoutingConfig", "join_changes", "router_from_config"]

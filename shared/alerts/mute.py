@@ -13,7 +13,8 @@ from datetime import datetime
 from amlguard.alerts import lifecycle
 from amlguard.alerts.inhibit import InhibitRule, inhibited_by
 from amlguard.alerts.silences import Silence, list_silences, matching_silences
-from amlguard.alerts.store import StateStore, StoredAlert
+from amlguard.alerts.store import StateStore
+from amlguard.alerts.stored import StoredAlert
 from amlguard.alerts.types import Alert
 
 __all__ = ["MuteContext", "labels_of"]

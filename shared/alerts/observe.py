@@ -20,7 +20,8 @@ from typing import Any
 from amlguard.alerts import lifecycle
 from amlguard.alerts.lifecycle import Transition, evaluate, state_of
 from amlguard.alerts.records import retry
-from amlguard.alerts.store import StateStore, StoredAlert
+from amlguard.alerts.store import StateStore
+from amlguard.alerts.stored import StoredAlert
 from amlguard.alerts.types import Alert, fingerprint
 from amlguard.armid import ArmId
 from amlguard.model import Finding, Status

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from amlguard.alerts.store import Conflict, Doc, StateStore, notification_from_json, to_utc
+from amlguard.alerts.records import Conflict, Doc, to_utc
+from amlguard.alerts.store import StateStore
+from amlguard.alerts.stored import notification_from_json
 from amlguard.alerts.types import Notifier
 from amlguard.errors import NotificationError
 from amlguard.model import Finding
-from amlguard.timeparse import parse_time
+from amlguard.timeparse import time_or_none
 
 __all__ = ["OUTBOX_FULL_RULE", "DeliveryStats", "RetryPolicy", "backoff_seconds", "cap_findings", "deliver"]
 
@@ -127,10 +129,6 @@ def backoff_seconds(attempts: int, policy: RetryPolicy, rand: Callable[[], float
     return raw / 2 + rand() * raw / 2
 
 
-def _dt(value: Any) -> datetime | None:
-    return None if not value else parse_time(str(value))
-
-
 def _log_entry(doc: Doc, outcome: str, error: str | None, attempts: int) -> dict[str, Any]:
     note = doc.body["notification"]
     return {
@@ -160,7 +158,7 @@ class _Breaker:
         self.dirty = False
 
     def is_open(self, now: datetime) -> bool:
-        until = _dt(self.body.get("open_until"))
+        until = time_or_none(self.body.get("open_until"))
         return until is not None and now < until
 
     @property
@@ -220,7 +218,7 @@ def deliver(store: StateStore, notifiers: Mapping[str, Notifier], *, now: dateti
             # dead-letter them (visible, not silently dropped).
             waiting = 0
             for doc in live:
-                created = _dt(doc.body["notification"].get("created_at")) or now
+                created = time_or_none(doc.body["notification"].get("created_at")) or now
                 if (now - created).total_seconds() > policy.max_age:
                     _dead(store, receiver, doc, now, f"no notifier named {receiver!r} for "
                           f"{policy.max_age / 3600:.0f} h; add it to alerting.yaml or drop the route",
@@ -316,10 +314,10 @@ def _cap(store: StateStore, receiver: str, queue: list[Doc], policy: RetryPolicy
 
 
 def _due(doc: Doc, now: datetime) -> bool:
-    leased = _dt(doc.body.get("leased_until"))
+    leased = time_or_none(doc.body.get("leased_until"))
     if leased is not None and leased > now and not _holder_dead(doc.body.get("leased_by")):
         return False
-    due = _dt(doc.body.get("next_attempt_at"))
+    due = time_or_none(doc.body.get("next_attempt_at"))
     return due is None or due <= now
 
 
@@ -327,7 +325,7 @@ def _attempt(store: StateStore, notifier: Notifier, receiver: str, doc: Doc, now
              policy: RetryPolicy, rand: Callable[[], float], breaker: _Breaker) -> str | None:
     body = doc.body
     note_json = body["notification"]
-    created = _dt(note_json.get("created_at")) or now
+    created = time_or_none(note_json.get("created_at")) or now
     attempts = int(note_json.get("attempts", 0))
     if (now - created).total_seconds() > policy.max_age:
         _dead(store, receiver, doc, now, f"undelivered after {attempts} attempts over "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
-__all__ = ["Backend", "Conflict", "Doc", "Op", "dumps", "iter_chunks", "retry", "to_utc"]
+__all__ = ["Backend", "Conflict", "Doc", "Op", "dumps", "iter_chunks", "retry", "to_iso", "to_utc"]
 
 T = TypeVar("T")
 
@@ -61,6 +61,11 @@ class Backend(Protocol):
 def to_utc(value: datetime) -> datetime:
     """Aware UTC datetime (naive values are taken as UTC)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def to_iso(value: datetime | None) -> str | None:
+    """ISO 8601 text of `value` in UTC (naive values are taken as UTC); None stays None."""
+    return None if value is None else to_utc(value).isoformat()
 
 
 def retry(attempt: Callable[[], T], *, tries: int = 20) -> T:

@@ -7,23 +7,26 @@ import contextlib
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from amlguard.alerts.records import Backend, Conflict, Doc, Op, dumps, retry, to_utc
-from amlguard.alerts.types import Alert, Notification
+from amlguard.alerts.records import Backend, Conflict, Doc, Op, dumps, retry, to_iso, to_utc
+from amlguard.alerts.stored import (
+    StoredAlert,
+    alert_from_json,
+    alert_to_json,
+    notification_from_json,
+    notification_to_json,
+)
+from amlguard.alerts.types import Notification
 from amlguard.errors import ConfigError
-from amlguard.timeparse import parse_time
+from amlguard.timeparse import time_or_none
 
 __all__ = ["Backend", "Conflict", "Doc", "Op", "StateStore", "StoredAlert", "alert_from_json", "alert_to_json",
            "notification_from_json", "notification_to_json", "open_store", "to_utc"]
 
 HISTORY_LIMIT = 500  # transitions kept per alert (the entity stays far below Table's 1 MB)
-# A change written but not yet routed is due for a timer tick this long after it was made: the
-# writer routes it itself within milliseconds, so a tick only picks up what a crash left behind.
-ROUTING_GRACE = timedelta(seconds=5)
 # The timer index: one row per alert a tick must look at, in the alerts' own partition (so it is
 # written in one atomic batch with its alert), under row keys that sort after every fingerprint.
 DUE_ROW = "~due-"
@@ -31,146 +34,6 @@ DUE_ROW = "~due-"
 # bodies are sent as UTF-16, so 1.5 M characters of alert JSON leave room for the envelope.
 BATCH_OPS = 100
 BATCH_CHARS = 1_500_000
-
-
-# ---------------------------------------------------------------------------------------------
-# JSON forms
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else to_utc(value).isoformat()
-
-
-def _dt(value: Any) -> datetime | None:
-    return None if value in (None, "") else parse_time(value)
-
-
-_ALERT_FIELDS = tuple(f.name for f in fields(Alert))
-_ALERT_TIMES = ("since", "active_since", "last_evaluated", "last_failed", "resolved_at", "acknowledged_at")
-
-
-def alert_to_json(alert: Alert) -> dict[str, Any]:
-    """Alert as a JSON-ready dict (ISO times), contract-5 keys first."""
-    out: dict[str, Any] = {}
-    for f in fields(alert):
-        value = getattr(alert, f.name)
-        out[f.name] = _iso(value) if isinstance(value, datetime) else value
-    return out
-
-
-def alert_from_json(data: Mapping[str, Any]) -> Alert:
-    """Inverse of `alert_to_json` (unknown keys ignored)."""
-    known = {f.name for f in fields(Alert)}
-    values = {k: v for k, v in data.items() if k in known}
-    for name in _ALERT_TIMES:
-        if name in values:
-            values[name] = _dt(values[name])
-    values["labels"] = dict(values.get("labels") or {})
-    values["annotations"] = dict(values.get("annotations") or {})
-    values["silenced_by"] = list(values.get("silenced_by") or [])
-    values["inhibited_by"] = list(values.get("inhibited_by") or [])
-    return Alert(**values)
-
-
-def notification_to_json(note: Notification) -> dict[str, Any]:
-    """Notification as a JSON-ready dict (alerts included)."""
-    return {
-        "id": note.id, "receiver": note.receiver, "group_key": note.group_key,
-        "group_labels": dict(note.group_labels), "reason": note.reason, "status": note.status,
-        "alerts": [alert_to_json(a) for a in note.alerts], "created_at": _iso(note.created_at),
-        "idempotency_key": note.idempotency_key, "attempts": note.attempts,
-        **({"truncated": note.truncated} if note.truncated else {}),
-    }
-
-
-def notification_from_json(data: Mapping[str, Any]) -> Notification:
-    """Inverse of `notification_to_json`."""
-    created = _dt(data["created_at"])
-    assert created is not None
-    return Notification(
-        id=data["id"], receiver=data["receiver"], group_key=data["group_key"],
-        group_labels=dict(data.get("group_labels") or {}), reason=data["reason"], status=data["status"],
-        alerts=[alert_from_json(a) for a in data.get("alerts") or ()], created_at=created,
-        idempotency_key=data["idempotency_key"], attempts=int(data.get("attempts", 0)),
-        truncated=int(data.get("truncated", 0)),
-    )
-
-
-@dataclass(slots=True)
-class StoredAlert:
-    """An alert as persisted: the shared record plus lifecycle settings, history and routing flag."""
-
-    alert: Alert
-    history: list[dict[str, Any]] = field(default_factory=list)
-    for_seconds: float = 0.0
-    keep_firing_for: float = 0.0
-    route_seq: int = 0  # bumped by each firing/resolved transition that groups must hear about
-    routed_seq: int = 0  # the last route_seq whose groups were updated
-    closed_by: str | None = None  # Azure's user state "Closed" (acknowledgement lives on Alert)
-    closed_at: datetime | None = None
-    etag: str = ""
-    saved_due: datetime | None = None  # the timer row as stored with the alert (see StateStore.due_alerts)
-
-    @property
-    def due(self) -> datetime | None:
-        """When a timer tick may change this alert, or None when only a new evaluation can.
-
-        Pending alerts fire `for` after they became active; firing alerts with keep_firing_for
-        resolve that long after they last failed; a change its groups were not told yet is due
-        ROUTING_GRACE after it was made (its writer tells them at once, unless it crashed first).
-        """
-        timer = self.timer_due
-        if not self.needs_routing:
-            return timer
-        routing = self.alert.since + ROUTING_GRACE
-        return routing if timer is None else min(routing, timer)
-
-    @property
-    def timer_due(self) -> datetime | None:
-        """When the lifecycle's own timers (`for`, keep_firing_for) may change this alert: a firing
-        alert whose condition still held at its last evaluation waits for the next one instead."""
-        alert = self.alert
-        if alert.status == "pending" and alert.active_since is not None:
-            return alert.active_since + timedelta(seconds=self.for_seconds)
-        if (alert.status == "firing" and self.keep_firing_for > 0 and alert.last_failed is not None
-                and alert.last_failed != alert.last_evaluated):
-            return alert.last_failed + timedelta(seconds=self.keep_firing_for)
-        return None
-
-    @property
-    def user_state(self) -> str:
-        """Azure Monitor's user response: new, acknowledged or closed."""
-        if self.closed_by:
-            return "closed"
-        return "acknowledged" if self.alert.acknowledged_by else "new"
-
-    @property
-    def needs_routing(self) -> bool:
-        return self.route_seq != self.routed_seq
-
-    def snapshot(self) -> dict[str, Any]:
-        """The persisted fields as they are now, to tell whether a change needs a write (cheaper
-        than the JSON form: the lifecycle replaces labels and claims, it never edits them in place)."""
-        alert = self.alert
-        return {**{name: getattr(alert, name) for name in _ALERT_FIELDS}, "history": len(self.history),
-                "for_seconds": self.for_seconds, "keep_firing_for": self.keep_firing_for,
-                "route_seq": self.route_seq, "routed_seq": self.routed_seq, "closed_by": self.closed_by,
-                "closed_at": self.closed_at}
-
-    def to_json(self) -> dict[str, Any]:
-        return {"alert": alert_to_json(self.alert), "history": self.history, "for_seconds": self.for_seconds,
-                "keep_firing_for": self.keep_firing_for, "route_seq": self.route_seq,
-                "routed_seq": self.routed_seq, "closed_by": self.closed_by, "closed_at": _iso(self.closed_at)}
-
-    @classmethod
-    def from_doc(cls, doc: Doc) -> StoredAlert:
-        body = doc.body
-        stored = cls(alert_from_json(body["alert"]), list(body.get("history") or []),
-                     float(body.get("for_seconds", 0.0)), float(body.get("keep_firing_for", 0.0)),
-                     int(body.get("route_seq", 0)), int(body.get("routed_seq", 0)), body.get("closed_by"),
-                     _dt(body.get("closed_at")), doc.etag)
-        stored.saved_due = stored.due
-        return stored
 
 
 def _run_partition(kind: str) -> str:
@@ -231,7 +94,7 @@ class StateStore:
         """Record an event id; True if it was new (atomic: of two racing callers one gets True)."""
         at = to_utc(at or datetime.now(UTC))
         try:
-            self.backend.write([Op("insert", "event", str(event_id), {"at": _iso(at)})])
+            self.backend.write([Op("insert", "event", str(event_id), {"at": to_iso(at)})])
         except Conflict:
             return False
         return True
@@ -241,7 +104,7 @@ class StateStore:
         cutoff = to_utc(older_than)
         removed = 0
         for doc in self.backend.query("event"):
-            seen = _dt(doc.body.get("at"))
+            seen = time_or_none(doc.body.get("at"))
             if seen is not None and seen < cutoff:
                 try:
                     self.backend.write([Op("delete", doc.pk, doc.rk, etag=doc.etag)])
@@ -257,7 +120,7 @@ class StateStore:
     def last_audit(self, resource_id: str) -> datetime | None:
         """When `resource_id` was last audited, or None."""
         record = self.audit_record(resource_id)
-        return None if record is None else _dt(record.get("at"))
+        return None if record is None else time_or_none(record.get("at"))
 
     def audit_record(self, resource_id: str) -> dict[str, Any] | None:
         """The last audit record of `resource_id`: `resource`, `at`, `summary`, the `state` found and
@@ -276,7 +139,7 @@ class StateStore:
         """Remember the audit time of a resource (and, in `state`, what the audit found: the
         resource's summary and its findings; in `event`, the event whose handling audited it); an
         older time never replaces a newer one."""
-        body: dict[str, Any] = {"resource": resource_id, "at": _iso(at), "summary": summary}
+        body: dict[str, Any] = {"resource": resource_id, "at": to_iso(at), "summary": summary}
         if state is not None:
             body["state"] = state
         if event is not None:
@@ -287,7 +150,7 @@ class StateStore:
             if doc is None:
                 self.backend.write([Op("insert", "audit", self._audit_key(resource_id), body)])
                 return
-            current = _dt(doc.body.get("at"))
+            current = time_or_none(doc.body.get("at"))
             if current is not None and current > to_utc(at):
                 return
             self.backend.write([Op("replace", doc.pk, doc.rk, body, etag=doc.etag)])
@@ -302,7 +165,7 @@ class StateStore:
         monitor runs of the same days.
         """
         rk = f"{_inverted(at)}-{uuid.uuid4().hex[:8]}"
-        body = {"kind": kind, "at": _iso(at), "summary": summary}
+        body = {"kind": kind, "at": to_iso(at), "summary": summary}
         self.backend.write([Op("insert", _run_partition(kind), rk, body)])
         self.backend.write([Op("insert", "run", rk, body)])
 
@@ -392,7 +255,7 @@ class StateStore:
         ops = [Op(action, "alert", fp, stored.to_json(), etag=stored.etag or None)]
         due = stored.due
         if due != stored.saved_due:
-            ops.append(Op("upsert", "alert", DUE_ROW + fp, {"at": _iso(due)}) if due is not None
+            ops.append(Op("upsert", "alert", DUE_ROW + fp, {"at": to_iso(due)}) if due is not None
                        else Op("delete", "alert", DUE_ROW + fp))
         return ops
 
@@ -408,11 +271,12 @@ class StateStore:
     def due_alerts(self, now: datetime) -> list[str]:
         """Fingerprints of alerts a timer tick must look at now (a small index, not every alert)."""
         cutoff = to_utc(now)
-        return [fp for fp, doc in self.due_index().items() if (at := _dt(doc.body.get("at"))) is None or at <= cutoff]
+        return [fp for fp, doc in self.due_index().items()
+                if (at := time_or_none(doc.body.get("at"))) is None or at <= cutoff]
 
     def timer_times(self) -> list[datetime]:
         """When each alert in the timer index is due (a scheduler sleeps until the earliest)."""
-        return [at for doc in self.due_index().values() if (at := _dt(doc.body.get("at"))) is not None]
+        return [at for doc in self.due_index().values() if (at := time_or_none(doc.body.get("at"))) is not None]
 
     def reindex_due(self, stored: StoredAlert, row: Doc | None) -> bool:
         """Make an alert's timer row say what the alert as read says (a full scan's repair of an
@@ -422,15 +286,15 @@ class StateStore:
         due = stored.due
         if row is None and due is None:
             return False
-        if row is not None and _dt(row.body.get("at")) == due:
+        if row is not None and time_or_none(row.body.get("at")) == due:
             return False
         if due is None:
             assert row is not None
             op = Op("delete", "alert", DUE_ROW + fp, etag=row.etag)
         elif row is None:
-            op = Op("insert", "alert", DUE_ROW + fp, {"at": _iso(due)})
+            op = Op("insert", "alert", DUE_ROW + fp, {"at": to_iso(due)})
         else:
-            op = Op("replace", "alert", DUE_ROW + fp, {"at": _iso(due)}, etag=row.etag)
+            op = Op("replace", "alert", DUE_ROW + fp, {"at": to_iso(due)}, etag=row.etag)
         try:
             self.backend.write([op])
         except Conflict:
@@ -502,7 +366,7 @@ class StateStore:
                else Op("insert", pk, self.group_row(group_key), body)]
         notes = [outbox] if isinstance(outbox, Notification) else list(outbox or ())
         for note in notes:
-            item = {"notification": notification_to_json(note), "next_attempt_at": _iso(note.created_at),
+            item = {"notification": notification_to_json(note), "next_attempt_at": to_iso(note.created_at),
                     "leased_until": None, "last_error": None, "state": "queued"}
             ops.append(Op("insert", pk, note.id, item))
         return self.backend.write(ops)[0]
@@ -520,13 +384,13 @@ class StateStore:
         """When each queued message of a receiver may next be attempted: its retry time, its
         lease's end and the end of an open circuit, whichever is last (dead letters: never)."""
         breaker = self.get_breaker(receiver)
-        open_until = _dt(breaker.body.get("open_until")) if breaker is not None else None
+        open_until = time_or_none(breaker.body.get("open_until")) if breaker is not None else None
         out = []
         for doc in self.outbox(receiver):
             if doc.body.get("state") == "dead":
                 continue
-            times = [_dt(doc.body.get(k)) for k in ("next_attempt_at", "leased_until")] + [open_until]
-            out.append(max(t for t in times if t is not None) if any(times) else _dt(
+            times = [time_or_none(doc.body.get(k)) for k in ("next_attempt_at", "leased_until")] + [open_until]
+            out.append(max(t for t in times if t is not None) if any(times) else time_or_none(
                 doc.body["notification"]["created_at"]) or datetime.now(UTC))
         return out
 
@@ -554,9 +418,9 @@ class StateStore:
     def log_notification(self, entry: dict[str, Any], at: datetime) -> None:
         """Record one delivery outcome at `at`; keyed by the notification's creation time and id,
         so a redelivery after a crash rewrites the same row instead of adding one."""
-        created = _dt(entry.get("created_at")) or at
+        created = time_or_none(entry.get("created_at")) or at
         rk = f"{_inverted(created)}-{_hash(str(entry.get('id')), 16)}"
-        self.backend.write([Op("upsert", "nlog", rk, {**entry, "at": _iso(at)})])
+        self.backend.write([Op("upsert", "nlog", rk, {**entry, "at": to_iso(at)})])
 
     def prune_history(self, *, log_before: datetime, runs_before: datetime) -> int:
         """Delete notification-log entries and audit runs older than the cutoffs (newest-first keys

@@ -11,7 +11,8 @@ from amlguard.alerts import lifecycle
 from amlguard.alerts.mute import MuteContext
 from amlguard.alerts.records import retry
 from amlguard.alerts.silences import list_silences
-from amlguard.alerts.store import StateStore, StoredAlert, alert_to_json
+from amlguard.alerts.store import StateStore
+from amlguard.alerts.stored import StoredAlert, alert_to_json
 from amlguard.alerts.types import Alert
 from amlguard.model import severity_rank
 from amlguard.timeparse import parse_time

@@ -93,7 +93,6 @@ class ParsedEvent:
     topic: str
     action: str
     resource_id: str | None = None
-    operation_name: str | None = None
     changed_by: dict[str, Any] | None = None
     reason: str = ""  # why an event is ignored
     data: dict[str, Any] = field(default_factory=dict)
@@ -105,7 +104,6 @@ class WebhookDelivery:
 
     events: list[ParsedEvent] = field(default_factory=list)
     validation_code: str | None = None
-    validation_url: str | None = None
 
 
 def _loads_maybe(value: Any) -> Any:
@@ -169,7 +167,6 @@ def _classify(event: ParsedEvent) -> ParsedEvent:
     if etype in (WRITE_EVENT, DELETE_EVENT):
         resource_id = _ci_get(data, "resourceUri") or event.subject
         operation = _ci_get(data, "operationName") or ""
-        event.operation_name = str(operation) if operation else None
         event.resource_id = str(resource_id) if resource_id else None
         event.changed_by = _changed_by(data)
         watched_by_op = bool(operation and _OPERATION.match(str(operation)))
@@ -291,7 +288,6 @@ def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -
                 raise EventParseError("data.validationCode is not an Event Grid validation code (a GUID: "
                                       "letters, digits and '-', at most 128)")
             delivery.validation_code = code
-            delivery.validation_url = data.get("validationUrl") if isinstance(data, Mapping) else None
             continue
         try:
             delivery.events.append(parse_event_dict(item))

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Declared", "Expansion", "Opaque", "expand", "has_opaque", "is_template", "parameters_beside"]
+__all__ = ["Declared", "Expansion", "Opaque", "expand", "has_opaque", "is_template", "opaque_as_text",
+           "parameters_beside"]
 
 _DEPTH = 50  # nested deployments / variable chains deeper than this are not followed
 
@@ -322,15 +323,15 @@ def has_opaque(value: Any) -> bool:
     return False
 
 
-def _plain(value: Any, opaque: set[str]) -> Any:
+def opaque_as_text(value: Any, opaque: set[str]) -> Any:
     """The evaluated value with each Opaque replaced by its text (collected in `opaque`)."""
     if isinstance(value, Opaque):
         opaque.add(value.text)
         return value.text
     if isinstance(value, dict):
-        return {k: _plain(v, opaque) for k, v in value.items()}
+        return {k: opaque_as_text(v, opaque) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v, opaque) for v in value]
+        return [opaque_as_text(v, opaque) for v in value]
     return value
 
 
@@ -372,15 +373,17 @@ def _walk(template: Mapping[str, Any], lines: dict[str, int], base: str, scope: 
         condition = scope.value(res["condition"]) if "condition" in res else True
         if condition is False:
             continue
-        rtype, name = _plain(scope.value(res.get("type")), opaque), _plain(scope.value(res.get("name")), opaque)
+        rtype = opaque_as_text(scope.value(res.get("type")), opaque)
+        name = opaque_as_text(scope.value(res.get("name")), opaque)
         if parent is not None and isinstance(rtype, str) and "/" not in rtype:
             rtype, name = f"{parent[0]}/{rtype}", f"{parent[1]}/{name}"  # a child resource's short type and name
-        obj = {k: _plain(scope.value(v), opaque) for k, v in res.items()
+        obj = {k: opaque_as_text(scope.value(v), opaque) for k, v in res.items()
                if k not in ("type", "name", "resources", "condition", "copy")}
         obj["type"], obj["name"] = rtype, name
         loop = None
         if isinstance(res.get("copy"), dict):
-            loop = {"name": res["copy"].get("name"), "count": _plain(scope.value(res["copy"].get("count")), opaque)}
+            count = opaque_as_text(scope.value(res["copy"].get("count")), opaque)
+            loop = {"name": res["copy"].get("name"), "count": count}
         out.resources.append(Declared(obj, line, _sub_lines(lines, path), opaque, loop))
         if isinstance(res.get("resources"), (list, dict)) and isinstance(rtype, str) and isinstance(name, str):
             _walk(res["resources"], lines, f"{path}.resources.", scope, out, parent=(rtype, name))

@@ -16,6 +16,7 @@ from amlguard.inventory.arm import build_from_arm
 from amlguard.inventory.armtemplate import Declared, Expansion, expand, is_template, parameters_beside
 from amlguard.inventory.bicep import BicepError, read_bicep, read_bicepparam
 from amlguard.inventory.recognize import arm_kind
+from amlguard.inventory.templates import string_paths
 
 if TYPE_CHECKING:
     from amlguard.inventory.walk import File
@@ -26,21 +27,6 @@ Diagnose = Callable[[int | None, str], None]  # (line, message): a diagnostic ab
 __all__ = ["read_bicep_file", "read_template", "why_nothing"]
 
 _AML = "microsoft.machinelearningservices"
-
-
-def _opaque_paths(value: Any, texts: set[str], path: str = "") -> set[str]:
-    """Dotted paths of `value` whose text is one of the opaque expressions."""
-    found: set[str] = set()
-    if isinstance(value, str):
-        if value in texts:
-            found.add(path)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found |= _opaque_paths(item, texts, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found |= _opaque_paths(item, texts, f"{path}.{index}" if path else str(index))
-    return found
 
 
 def _resources(file: File, declared: Iterable[Declared]) -> list[Resource]:
@@ -54,7 +40,7 @@ def _resources(file: File, declared: Iterable[Declared]) -> list[Resource]:
         if item.loop:  # one resource stands for the loop's copies
             resource.fields["copy_loop"] = item.loop
         if item.opaque:
-            paths = _opaque_paths(resource.fields, item.opaque)
+            paths = string_paths(resource.fields, item.opaque.__contains__)
             if item.obj.get("name") in item.opaque or resource.name in item.opaque:
                 paths.add("name")  # e.g. `tpl-[copyIndex()]`, `${prefix}-ci`: known only at deployment
             resource.templated = frozenset(paths)

@@ -8,9 +8,11 @@ Tokens never span lines, so line numbers are unchanged by the swap.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["PLACEHOLDER", "has_placeholder", "placeholder_paths", "restore", "restore_lines", "substitute"]
+__all__ = ["PLACEHOLDER", "has_placeholder", "placeholder_paths", "restore", "restore_lines", "string_paths",
+           "substitute"]
 
 PLACEHOLDER = re.compile(r"(?<!\$)\{\{[^{}\r\n]*\}\}")
 _MARK = "__amlg_ph_{}__"
@@ -55,23 +57,29 @@ def restore(value: Any, tokens: list[str], depth: int = 0) -> Any:
     return value
 
 
-def placeholder_paths(value: Any, path: str = "", depth: int = 0) -> set[str]:
+def placeholder_paths(value: Any) -> set[str]:
     """Dotted paths of the strings (and keys) in `value` that hold a placeholder."""
+    return string_paths(value, has_placeholder)
+
+
+def string_paths(value: Any, matches: Callable[[str], bool], path: str = "", depth: int = 0) -> set[str]:
+    """Dotted paths of the strings (and keys) in `value` that `matches` accepts: the fields a
+    resource has only once it is deployed (a `{{placeholder}}`, a template expression)."""
     found: set[str] = set()
     if depth > 200:
         return found
     if isinstance(value, str):
-        if "{{" in value and PLACEHOLDER.search(value):
+        if matches(value):
             found.add(path)
     elif isinstance(value, dict):
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and "{{" in key and PLACEHOLDER.search(key):
+            if isinstance(key, str) and matches(key):
                 found.add(child)
-            found |= placeholder_paths(item, child, depth + 1)
+            found |= string_paths(item, matches, child, depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found |= placeholder_paths(item, f"{path}.{index}" if path else str(index), depth + 1)
+            found |= string_paths(item, matches, f"{path}.{index}" if path else str(index), depth + 1)
     return found
 
 

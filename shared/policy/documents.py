@@ -31,6 +31,7 @@ __all__ = [
     "document_kind",
     "read_documents",
     "register_document_kind",
+    "schema_errors",
     "schema_problems",
     "validate_documents",
 ]
@@ -245,26 +246,26 @@ def _message(error: Any) -> tuple[str, str]:
     return "", (f"expected {hint} (got {show(instance)})" if hint else error.message)
 
 
-def schema_problems(document: PolicyDocument, schema: dict[str, Any]) -> list[Problem]:
-    """Every structural problem of `document` against `schema`, with file, line and field."""
+def schema_errors(value: Any, schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """(dotted field path, message naming what was expected) of every structural problem of
+    `value` against `schema`, each once: the words every kind of policy file reports them in."""
     from jsonschema import Draft202012Validator, FormatChecker
 
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
-    problems: list[Problem] = []
-    seen: set[tuple[int, str, str]] = set()
-    for error in validator.iter_errors(document.doc.value):
+    found: dict[tuple[str, str], None] = {}
+    for error in validator.iter_errors(value):
         suffix, message = _message(error)
         parts = [str(p) for p in _leaf_error(error).absolute_path]
         if suffix:
             parts.append(suffix)
-        fieldpath = ".".join(parts)
-        line = document.doc.line_of(fieldpath) if fieldpath else document.doc.line
-        key = (line, fieldpath, message)
-        if key in seen:
-            continue
-        seen.add(key)
-        problems.append((document.file, line, fieldpath, message))
-    return problems
+        found[".".join(parts), message] = None
+    return list(found)
+
+
+def schema_problems(document: PolicyDocument, schema: dict[str, Any]) -> list[Problem]:
+    """Every structural problem of `document` against `schema`, with file, line and field."""
+    return [(document.file, document.doc.line_of(path) if path else document.doc.line, path, message)
+            for path, message in schema_errors(document.doc.value, schema)]
 
 
 # documents (by kind and the repr of their value) that passed the schema: the service reloads

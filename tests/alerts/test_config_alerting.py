@@ -45,7 +45,7 @@ receivers:
 
 def problems_of(text: str) -> list[tuple]:
     (doc,) = load_documents(textwrap.dedent(text))
-    return validate_alerting(doc.value, "alerting.yaml", doc)
+    return validate_alerting(doc, "alerting.yaml")
 
 
 def test_default_file_is_valid_and_routes_as_documented() -> None:

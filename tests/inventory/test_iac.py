@@ -255,6 +255,12 @@ def test_bicep_syntax_it_sets_aside_parses(text: str) -> None:
     assert read_bicep(text).problems == []
 
 
+def test_a_name_that_fails_to_evaluate_is_kept_as_written() -> None:
+    (declared,) = read_bicep("resource w 'Microsoft.MachineLearningServices/workspaces@2024-04-01' = {\n"
+                             "  name: 'ws-${1 / 0}'\n}\n").resources
+    assert declared.obj["name"] == "ws-${1 / 0}" and "ws-${1 / 0}" in declared.opaque
+
+
 def test_bicep_lexing_errors_raise_with_a_line() -> None:
     with pytest.raises(BicepError) as error:
         read_bicep("param a string\nparam b string = 'x\n")

@@ -90,7 +90,6 @@ class AzureMonitorNotifier(BaseNotifier):
         self._logs = LoggerProvider(resource=resource)
         self._logs.add_log_record_processor(SimpleLogRecordProcessor(self._exporter))  # type: ignore[arg-type]
         self._logger = self._logs.get_logger("amlguard.alerts")
-        self._metric_reader = metric_reader
         self._meters = MeterProvider(resource=resource, metric_readers=[metric_reader] if metric_reader else [])
         self._counter = self._meters.get_meter("amlguard.alerts").create_counter(
             METRIC_NAME, unit="{alert}", description="Alert notifications by rule, severity and condition")
