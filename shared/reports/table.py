@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Container, Mapping, Sequence
 from typing import TextIO
@@ -127,20 +126,40 @@ class _Escaped(dict[str, str]):
         return escaped
 
 
-def _detail_lines(report: AuditReport, finding: Finding, escaped: _Escaped, show_fix: bool) -> list[str]:
-    """Lines under a finding's head line: message, location, remediation or exemption."""
-    lines: list[str] = []
-    message = escaped[finding.message or ""]
-    lines.extend(message.splitlines() or [])
-    if finding.status == _EXEMPT and finding.exemption:
-        lines.append("exempt: " + escape_controls(exemption_text(finding.exemption)))
-    where = location_text(finding.source, finding.line)
-    if where and finding.status != _NOT_APPLICABLE:
-        lines.append(f"at {escape_controls(where)}")
-    if finding.status == _FAIL:
-        fix = _whole_fix(remediation_of(report, finding)) if show_fix else [_fix_line(remediation_of(report, finding))]
-        lines.extend(line for line in fix if line)
-    return lines
+class _Details:
+    """The lines under a finding's head line (message, location, remediation or exemption), indented
+    by `pad`. A report repeats its messages, files and remediations across findings, so each
+    distinct one is escaped and laid out once."""
+
+    def __init__(self, report: AuditReport, escaped: _Escaped, show_fix: bool, pad: str) -> None:
+        self.report, self.escaped, self.show_fix, self.pad = report, escaped, show_fix, pad
+        self.messages: dict[str, list[str]] = {}
+        self.sources: dict[str, str] = {}
+        self.fixes: dict[str, list[str]] = {}
+
+    def __call__(self, finding: Finding) -> list[str]:
+        pad, message = self.pad, finding.message or ""
+        lines = self.messages.get(message)
+        if lines is None:
+            lines = self.messages[message] = [pad + line for line in self.escaped[message].splitlines()]
+        lines = lines.copy()
+        status = finding.status
+        if status == _EXEMPT and finding.exemption:
+            lines.append(pad + "exempt: " + escape_controls(exemption_text(finding.exemption)))
+        source = finding.source
+        if source and status != _NOT_APPLICABLE:
+            where = self.sources.get(source)
+            if where is None:
+                where = self.sources[source] = pad + "at " + escape_controls(source)
+            lines.append(f"{where}:{finding.line}" if finding.line else where)
+        if status == _FAIL:
+            remediation = remediation_of(self.report, finding)
+            fix = self.fixes.get(remediation)
+            if fix is None:
+                fix = self.fixes[remediation] = [pad + line for line in (
+                    _whole_fix(remediation) if self.show_fix else [_fix_line(remediation)]) if line]
+            lines.extend(fix)
+        return lines
 
 
 def _whole_fix(remediation: str) -> list[str]:
@@ -149,7 +168,6 @@ def _whole_fix(remediation: str) -> list[str]:
     return [("fix: " if n == 0 else "     ") + line if line.strip() else "" for n, line in enumerate(lines)]
 
 
-@functools.lru_cache(maxsize=256)  # a report repeats each rule's remediation for every failure
 def _fix_line(remediation: str) -> str:
     fix = short_text(remediation)
     return f"fix: {escape_controls(fix)}" if fix else ""
@@ -184,7 +202,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
                           min_widths=(6, 8, max((len(f.rule) for f in report.findings), default=0)), color=enabled)
     line_of = dict(zip(unique, laid_out, strict=True))
     heads = iter([line_of[key] for key in keys])
-    pad = _INDENT + " " * (6 + 2 + 8 + 2)
+    details = _Details(report, escaped, show_fix, _INDENT + " " * (6 + 2 + 8 + 2))
     out: list[str] = []
 
     for resource, findings, listed in groups:
@@ -192,7 +210,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
         for finding in listed:
             out.append(_INDENT + next(heads))
             if finding.status != _PASS:
-                out.extend([pad + line for line in _detail_lines(report, finding, escaped, show_fix)])
+                out.extend(details(finding))
         passed = sum(1 for f in findings if f.status == _PASS)
         not_applicable = sum(1 for f in findings if f.status == _NOT_APPLICABLE)
         if (passed or not_applicable) and not show_passed:
