@@ -52,6 +52,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Deployed:
     app: Path
     files: frozenset[str]
+    version: str  # what the prepackage hook stamped
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +63,16 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     for rel in files:
         (app / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, app / rel)
+    # azure.yaml's prepackage hook, run in the checkout, writes PKG-INFO into what is packaged
+    stamped = subprocess.run([sys.executable, str(REPO / "infra" / "hooks" / "stamp_version.py"), str(REPO)],
+                             env=clean_env(), capture_output=True, text=True, check=True)
+    shutil.move(REPO / "PKG-INFO", app / "PKG-INFO")
+    version = stamped.stdout.rsplit(" as version ", 1)[1].split()[0]
     build = subprocess.run([sys.executable, "-m", "pip", "install", "--no-compile", "--progress-bar", "off",
                             "-r", "requirements.txt", "--target", str(SITE)],
                            cwd=app, env=clean_env(), capture_output=True, text=True, timeout=800, check=False)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-6000:]
-    yield Deployed(app, frozenset(p.as_posix() for p in files))
+    yield Deployed(app, frozenset(p.as_posix() for p in files), version)
     shutil.rmtree(app, ignore_errors=True)
 
 
@@ -200,9 +206,10 @@ def test_functions_are_indexed(worker_run: dict[str, Any]) -> None:
                                               "monitor_timer", "alerts_timer", "alerts_wake", "health"])
 
 
-def test_health_route(worker_run: dict[str, Any]) -> None:
+def test_health_route_reports_the_stamped_version(deployed: Deployed, worker_run: dict[str, Any]) -> None:
     status, body = worker_run["health"]
     assert status == 200 and body["status"] == "ok"
+    assert body["version"] == deployed.version != "0.0.0+unknown"  # built without .git, as in Azure
 
 
 def test_event_grid_timer_and_queue_functions_audit(worker_run: dict[str, Any]) -> None:

@@ -92,3 +92,39 @@ def test_provisions_without_waiting_when_the_azure_cli_is_absent(tmp_path: Path)
 def test_hook_is_executable_and_passes_sh_syntax_check() -> None:
     assert os.access(HOOK, os.X_OK)
     subprocess.run([str(SH), "-n", str(HOOK)], check=True, timeout=30)
+
+
+# ------------------------------------------------------------------ prepackage: the version stamp
+STAMP = INFRA / "hooks" / "stamp_version.py"
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+
+
+def _stamp(repo: Path) -> str:
+    done = subprocess.run(["python3", str(STAMP)], cwd=repo, capture_output=True, text=True, check=True)
+    assert done.returncode == 0, done.stderr
+    return (repo / "PKG-INFO").read_text(encoding="utf-8")
+
+
+def _commit(repo: Path, name: str) -> str:
+    (repo / name).write_text(name, encoding="utf-8")
+    subprocess.run([*GIT, "add", name], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-qm", name], cwd=repo, check=True)
+    return subprocess.run([*GIT, "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_prepackage_stamps_the_version_setuptools_scm_would_give(tmp_path: Path) -> None:
+    subprocess.run([*GIT, "init", "-q", str(tmp_path)], check=True)
+    sha = _commit(tmp_path, "a")
+    assert f"Version: 0.0.1.dev1+g{sha}\n" in _stamp(tmp_path)  # no release tag yet
+    subprocess.run([*GIT, "tag", "v1.4.0"], cwd=tmp_path, check=True)
+    assert _stamp(tmp_path) == "Metadata-Version: 2.1\nName: amlguard\nVersion: 1.4.0\n"
+    sha = _commit(tmp_path, "b")
+    assert f"Version: 1.4.1.dev1+g{sha}\n" in _stamp(tmp_path)
+
+
+def test_prepackage_outside_git_writes_nothing_and_says_so(tmp_path: Path) -> None:
+    done = subprocess.run(["python3", str(STAMP)], cwd=tmp_path, capture_output=True, text=True, check=False,
+                          env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)})
+    assert done.returncode == 0 and "0.0.0+unknown" in done.stderr
+    assert not (tmp_path / "PKG-INFO").exists()
