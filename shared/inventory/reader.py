@@ -430,6 +430,9 @@ def _find_object_line(text: str, obj: dict[str, Any], start: tuple[int, int]) ->
 # ------------------------------------------------------------------------------ many files
 # Below this many files a second process costs more than it saves.
 _PARALLEL_MIN_FILES = 400
+# Pickling a share's items costs about this fraction of reading them (5,000 small endpoint and
+# deployment files: 15 us a file against 92 us to read it, 9 us more to unpickle)
+_PICKLE_COST = 0.16
 
 
 def read_files(files: list[File], reader: Reader, workers: int) -> None:
@@ -442,8 +445,10 @@ def read_files(files: list[File], reader: Reader, workers: int) -> None:
         for file in files:
             reader.read(file)
         return
-    size = -(-len(files) // workers)
-    shares = [files[start:start + size] for start in range(0, len(files), size)]
+    # A child also pickles what it read, and this process unpickles it after reading its own
+    # share: children take that much less, so that both ends are ready at the same moment.
+    size = int(len(files) / (workers + _PICKLE_COST))
+    shares = [files[n * size:(n + 1) * size] for n in range(workers - 1)] + [files[(workers - 1) * size:]]
     children = [_fork(share, reader) for share in shares[:-1]]
     items, diagnostics = len(reader.items), len(reader.diagnostics)
     for file in shares[-1]:
