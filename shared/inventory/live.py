@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import builtins
 import logging
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -305,15 +306,6 @@ _SEGMENTS = {
 }
 
 
-def _wire(obj: Any) -> dict[str, Any]:
-    """A generated REST model as its ARM JSON."""
-    if hasattr(obj, "as_dict"):
-        return dict(obj.as_dict())
-    if hasattr(obj, "serialize"):
-        return dict(obj.serialize(keep_readonly=True))
-    return dict(obj)
-
-
 @dataclass(frozen=True, slots=True)
 class WorkspaceReader:
     """Reads one workspace's resources through the subscription's MLClient."""
@@ -514,18 +506,30 @@ class LiveInventory:
         """Run tasks and the tasks they discover with at most `concurrency` in flight."""
         result = InventoryResult()
         gone: set[str] = set()
+        # Finished futures arrive on a queue, one at a time: `wait(pending, FIRST_COMPLETED)` locks
+        # and unlocks every pending future on each call, and with a thousand deployment listings
+        # queued that bookkeeping took a quarter of the sweep's CPU (the GIL the workers need).
+        finished: queue.SimpleQueue[Future[_Outcome]] = queue.SimpleQueue()
+        in_flight = 0
         with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="amlguard-inv") as pool:
-            pending: set[Future[_Outcome]] = {pool.submit(task) for task in tasks}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcome = future.result()
-                    result.resources.extend(outcome.resources)
-                    result.errors.extend(outcome.errors)
-                    gone |= {g.lower() for g in outcome.gone}
-                    pending |= {pool.submit(task) for task in outcome.more}
+
+            def submit(task: Callable[[], _Outcome]) -> None:
+                nonlocal in_flight
+                pool.submit(task).add_done_callback(finished.put)
+                in_flight += 1
+
+            for task in tasks:
+                submit(task)
+            while in_flight:
+                outcome = finished.get().result()
+                in_flight -= 1
+                result.resources.extend(outcome.resources)
+                result.errors.extend(outcome.errors)
+                gone |= {g.lower() for g in outcome.gone}
+                for task in outcome.more:
+                    submit(task)
                 if self.progress is not None:
-                    self.progress(f"{len(result.resources)} resources read, {len(pending)} ARM calls in flight")
+                    self.progress(f"{len(result.resources)} resources read, {in_flight} ARM calls in flight")
         if gone:
             result.resources = [r for r in result.resources if r.id.lower() not in gone]
         result.resources.sort(key=lambda r: r.id.lower())
@@ -640,11 +644,15 @@ def attach_diagnostic_settings(clients: ArmClients, resources: Iterable[Resource
 
 
 def _list_workspace_ids(clients: ArmClients, sub: str, resource_group: str | None) -> list[str]:
-    """ARM ids of the workspaces in a subscription or resource group (REST listing, as above)."""
-    ml = clients.ml_client(sub, resource_group)
+    """ARM ids of the workspaces in a subscription or resource group, from the list pages' JSON
+    (as above: the generated `list_by_subscription` deserialises every workspace into models
+    first, on the sweep's critical path before any workspace is read)."""
+    ml = clients.ml_client(sub)
     rest = getattr(ml.workspaces, "_operation", None)
-    if rest is not None and hasattr(rest, "list_by_subscription"):
-        items = rest.list_by_resource_group(resource_group) if resource_group else rest.list_by_subscription()
-        return [str(ws_id) for ws_id in (_wire(item).get("id") for item in items) if ws_id]
-    listing = ml.workspaces.list(scope="resource_group" if resource_group else "subscription")
+    if rest is not None:
+        where = f"/subscriptions/{sub}" + (f"/resourceGroups/{resource_group}" if resource_group else "")
+        items = _raw_pages(rest, f"{where}/providers/Microsoft.MachineLearningServices/workspaces")
+        return [str(ws_id) for ws_id in (item.get("id") for item in items) if ws_id]
+    listing = clients.ml_client(sub, resource_group).workspaces.list(
+        scope="resource_group" if resource_group else "subscription")
     return [str(ws.id) for ws in listing if getattr(ws, "id", None)]
