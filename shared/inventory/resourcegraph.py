@@ -14,15 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
+from amlguard.inventory.armclients import ArmClients, describe_failure
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
 from amlguard.inventory.kinds import link_workspaces
-from amlguard.inventory.live import (
-    ArmClients,
-    LiveInventory,
-    arm_to_resource,
-    attach_diagnostic_settings,
-    describe_failure,
-)
+from amlguard.inventory.live import LiveInventory, arm_to_resource, attach_diagnostic_settings
 from amlguard.inventory.options import ClientOptions
 from amlguard.inventory.recognize import ARM_TYPES
 from amlguard.model import Kind, Resource
