@@ -130,7 +130,7 @@ class WorkspaceReader:
 
     def list(self, kind: str, endpoint: str | None = None) -> list[Resource]:
         """Every endpoint (or every deployment of `endpoint`) of `kind`, following ARM paging
-        (`nextLink`) through the SDK pager."""
+        (`nextLink`) through the REST operation's pipeline."""
         rest = self._rest(kind)
         if rest is not None and hasattr(rest, "list"):
             segment = _SEGMENTS[kind].format(endpoint=endpoint)
