@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["amlguard_concurrent"] = {
             "seconds": round(sweep_s, 2), "resources": len(result.resources), "errors": len(result.errors),
             "arm_calls": calls, "concurrency": args.concurrency, "client_cpu_seconds": round(sweep_cpu, 2),
+            # CPU per call compares runs on a loaded machine better than seconds do (the sweep is CPU-bound)
+            "client_cpu_ms_per_call": round(sweep_cpu * 1000 / max(calls, 1), 2),
             "peak_rss_mb": round(rss.peak / 2**20, 1), "rss_growth_mb": round((rss.peak - rss.start) / 2**20, 1),
         }
         print(json.dumps({"amlguard_concurrent": out["amlguard_concurrent"]}), file=sys.stderr)

@@ -1,19 +1,20 @@
-"""Live inventory through azure-ai-ml's MLClient, many workspaces at once on one keep-alive transport, every
-failure reported as data (docs/live.md); azure-ai-ml (~1 s, ~100 MB) is imported on first use."""
+"""The live inventory walk: every workspace and what it holds read through azure-ai-ml's MLClient, many at
+once, every failure reported as data (docs/live.md); the clients and raw ARM reads are in armclients.py."""
 
 from __future__ import annotations
 
 import builtins
 import logging
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import queue
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.arm import resource_from_arm
+from amlguard.inventory.armclients import ML_API_VERSION, ArmClients, describe_failure, is_not_found, raw_get, raw_pages
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
 from amlguard.inventory.kinds import diagnostic_settings, link_workspaces
 from amlguard.inventory.normalize import WorkspaceContext, resource_from_yaml
@@ -21,189 +22,14 @@ from amlguard.inventory.options import ClientOptions
 from amlguard.model import Kind, Resource
 
 if TYPE_CHECKING:
-    from azure.ai.ml import MLClient
     from azure.core.credentials import TokenCredential
 
+# ArmClients, describe_failure and is_not_found live in armclients.py; they are re-exported here,
+# where remediation and the benchmarks have always imported them from.
 __all__ = ["ArmClients", "LiveInventory", "WorkspaceReader", "attach_diagnostic_settings", "describe_failure",
            "is_not_found"]
 
 log = logging.getLogger(__name__)
-
-
-# ---- errors that name the fix -----------------------------------------------------------------
-def is_not_found(exc: BaseException) -> bool:
-    """True for an ARM 404: the resource is gone, which is not an error."""
-    return getattr(exc, "status_code", None) == 404 or type(exc).__name__ == "ResourceNotFoundError"
-
-
-def describe_failure(exc: BaseException, *, action: str, what: str, options: ClientOptions | None = None,
-                     role: str = "Reader") -> tuple[str, bool]:
-    """A message for a failed ARM call that says what happened and what to do, and whether a
-    later retry may help. `action` is e.g. "reading", `what` e.g. "workspace ws-1"."""
-    options = options or ClientOptions()
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        response = getattr(exc, "response", None)
-        status = getattr(response, "status_code", None)
-    code = ""
-    error = getattr(exc, "error", None)
-    if error is not None and getattr(error, "code", None):
-        code = f" ({error.code})"
-    name = type(exc).__name__
-    if name == "DecodeError" or isinstance(exc, ValueError):
-        return (f"Azure Resource Manager sent a response that is not valid JSON {action} {what}: "
-                f"{_short(exc)}; usually transient, the next sweep retries it", True)
-    if status == 401:
-        return (f"401 Unauthorized {action} {what}{code}: the credential was rejected; check `az login`, the "
-                "managed identity, or AZURE_TENANT_ID / AZURE_CLIENT_ID", False)
-    if status == 403:
-        return (f"403 Forbidden {action} {what}{code}: grant the amlguard identity {role} on it (or on its "
-                "resource group or subscription)", False)
-    if status == 404:
-        return f"404 Not Found {action} {what}{code}: it no longer exists or the id is wrong", False
-    if status == 429:
-        return (f"429 Too Many Requests {action} {what}: still throttled after {options.retry_total} retries "
-                "that honoured Retry-After; lower AMLGUARD_CONCURRENCY or sweep less often", True)
-    if isinstance(status, int) and status >= 500:
-        return (f"{status} from Azure Resource Manager {action} {what}{code} after {options.retry_total} "
-                "retries: a transient service error; the next sweep retries it", True)
-    if isinstance(status, int):
-        return f"HTTP {status} {action} {what}{code}: {_short(exc)}", False
-    if name in ("ServiceResponseTimeoutError", "ServiceResponseError", "ReadTimeout") or "timed out" in str(exc):
-        return (f"no answer within {options.read_timeout:g}s {action} {what} (after retries): raise "
-                "AMLGUARD_READ_TIMEOUT or check the network path to Azure Resource Manager", True)
-    if name in ("ServiceRequestError", "ServiceRequestTimeoutError", "ConnectionError"):
-        return (f"could not connect to {options.resource_manager} {action} {what}: {_short(exc)}; check "
-                "network, proxy and AMLGUARD_ARM_ENDPOINT", True)
-    if name == "ClientAuthenticationError" or "CredentialUnavailable" in name:
-        return (f"no Azure credential {action} {what}: {_short(exc)}; run `az login`, or set up a managed "
-                "identity / AZURE_CLIENT_ID", False)
-    return f"{name} {action} {what}: {_short(exc)}", False
-
-
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# ---- clients ------------------------------------------------------------------------------------
-class ArmClients:
-    """Builds the SDK clients amlguard uses, all on one keep-alive transport with the same
-    timeouts, retry policy and cloud. `ml_client(sub, rg, ws)` is cached per key (the sweep uses
-    one per subscription); calling the object is the `client_factory` remediation takes."""
-
-    def __init__(self, credential: TokenCredential, options: ClientOptions | None = None) -> None:
-        self.credential = credential
-        self.options = options or ClientOptions()
-        self._lock = threading.RLock()
-        self._ml: dict[tuple[str, str | None, str | None], MLClient] = {}
-        self._transport: Any = None
-        self._arm: Any = None
-
-    @property
-    def transport(self) -> Any:
-        """A shared azure-core RequestsTransport sized for the configured concurrency."""
-        with self._lock:
-            if self._transport is None:
-                import requests
-                from azure.core.pipeline.transport import RequestsTransport
-
-                session = requests.Session()
-                # Each in-flight call holds a connection; without a big enough pool urllib3 drops
-                # and re-handshakes TLS on every call above 10 concurrent ones.
-                adapter = requests.adapters.HTTPAdapter(pool_connections=4,
-                                                        pool_maxsize=max(10, self.options.concurrency * 2))
-                session.mount("https://", adapter)
-                # requests re-reads proxy variables and ~/.netrc on every call when trust_env is
-                # on (~1 ms of CPU each); all calls go to one host, so resolve them once here.
-                kwargs = self.options.transport_kwargs()
-                session.trust_env = False
-                session.proxies.update(requests.utils.get_environ_proxies(self.options.resource_manager))
-                self._transport = RequestsTransport(session=session, session_owner=False, **kwargs)
-            return self._transport
-
-    def _cloud_kwargs(self) -> dict[str, Any]:
-        options = self.options
-        if options.arm_endpoint:
-            # A custom cloud as MLClient documents for sovereign clouds: its name is derived from
-            # the endpoint so two endpoints never collide in the SDK's process-wide cloud table.
-            # Only resource_manager is used by the calls amlguard makes; the credential brings
-            # its own authority (AZURE_AUTHORITY_HOST).
-            arm = options.resource_manager
-            return {"cloud": f"amlguard:{arm}", "cloud_metadata": {
-                "azure_portal": "https://portal.azure.com/", "resource_manager": arm,
-                "active_directory": "https://login.microsoftonline.com/",
-                "aml_resource_id": "https://ml.azure.com/", "storage_endpoint": "core.windows.net",
-                "registry_discovery_endpoint": arm,
-            }}
-        if options.cloud:
-            return {"cloud": options.cloud}
-        return {}
-
-    def sdk_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments every azure-core based client accepts: transport and retry policy."""
-        kwargs: dict[str, Any] = {"transport": self.transport, **self.options.retry_kwargs()}
-        if self.options.polling_interval is not None:
-            kwargs["polling_interval"] = self.options.polling_interval
-        return kwargs
-
-    def ml_client(self, subscription: str, resource_group: str | None = None,
-                  workspace: str | None = None) -> MLClient:
-        """An MLClient for the workspace, or for the subscription / resource group (whose REST
-        operations take the workspace per call). Built once per key: each builds ~20 service
-        clients (5-50 ms)."""
-        key = (subscription.lower(), (resource_group or "").lower() or None, (workspace or "").lower() or None)
-        with self._lock:
-            client = self._ml.get(key)
-        if client is not None:
-            return client
-        from azure.ai.ml import MLClient
-
-        kwargs = {**self.sdk_kwargs(), **self._cloud_kwargs()}
-        with self._lock:  # MLClient records the cloud in os.environ; build one at a time
-            client = self._ml.get(key)
-            if client is None:
-                client = MLClient(self.credential, subscription_id=subscription,
-                                  resource_group_name=resource_group, workspace_name=workspace,
-                                  enable_telemetry=False, show_progress=False, **kwargs)
-                self._ml[key] = client
-        return client
-
-    def arm_kwargs(self) -> dict[str, Any]:
-        """base_url / credential_scopes for azure-mgmt clients (Resource Graph) on this cloud."""
-        arm = self.options.resource_manager
-        return {"base_url": arm, "credential_scopes": [arm.rstrip("/") + "/.default"], **self.sdk_kwargs()}
-
-    def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any:
-        """One ARM call (`path` is a resource id plus suffix) through an azure-mgmt-core pipeline
-        with the same transport, retry policy and token scope. Returns the parsed JSON body;
-        raises azure-core's HttpResponseError on failure."""
-        from azure.core.rest import HttpRequest
-
-        with self._lock:
-            if self._arm is None:
-                from azure.core.pipeline import policies
-                from azure.mgmt.core import ARMPipelineClient
-                from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
-
-                arm = self.options.resource_manager
-                self._arm = ARMPipelineClient(base_url=arm, transport=self.transport, policies=[
-                    policies.RequestIdPolicy(), policies.HeadersPolicy(),
-                    policies.UserAgentPolicy(sdk_moniker="amlguard"), policies.ContentDecodePolicy(),
-                    policies.RetryPolicy(**self.options.retry_kwargs()),
-                    ARMChallengeAuthenticationPolicy(self.credential, arm.rstrip("/") + "/.default"),
-                    policies.HttpLoggingPolicy(),
-                ])
-            client = self._arm
-        url = f"{self.options.resource_manager.rstrip('/')}{path}"
-        request = HttpRequest(method, url, params={"api-version": api_version}, json=body)
-        response = client.send_request(request)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def __call__(self, subscription: str, resource_group: str | None = None,
-                 workspace: str | None = None) -> MLClient:
-        return self.ml_client(subscription, resource_group, workspace)
 
 
 # ---- conversion -----------------------------------------------------------------------------
@@ -258,39 +84,7 @@ _REST_OPS: dict[str, tuple[str, str]] = {
 }
 
 
-def _raw_get(rest: Any, url: str, *, api_version: str | None) -> dict[str, Any]:
-    """GET through a generated REST operation's own pipeline (MLClient's transport, retry policy
-    and credential) and return the ARM JSON as is: deserialising into the SDK's models and back
-    with `as_dict()` cost more CPU than the rest of the sweep."""
-    from azure.core.rest import HttpRequest
-
-    if url.startswith("/"):
-        url = rest._config.base_url.rstrip("/") + url
-    request = HttpRequest("GET", url, params={"api-version": api_version} if api_version else None)
-    response = rest._client.send_request(request)
-    response.raise_for_status()
-    body = response.json() if response.content else {}
-    if not isinstance(body, dict):
-        raise ValueError(f"ARM answered GET {url} with {type(body).__name__}, expected a JSON object")
-    return body
-
-
-def _raw_pages(rest: Any, path: str, api_version: str | None = None) -> Iterator[dict[str, Any]]:
-    """The items of an ARM list at `path`, following `nextLink` (which carries its own query)."""
-    page = _raw_get(rest, path, api_version=api_version or rest._config.api_version)
-    while True:
-        for item in page.get("value") or []:
-            if isinstance(item, dict):
-                yield item
-        next_link = page.get("nextLink")
-        if not next_link:
-            return
-        page = _raw_get(rest, str(next_link), api_version=None)
-
-
-# The workspace's other resources, read through the workspace operation's pipeline at the stable
-# API version that has them all (azure-rest-api-specs Microsoft.MachineLearningServices 2024-04-01).
-ML_API_VERSION = "2024-04-01"
+# The workspace's other resources, read through the workspace operation's pipeline at ML_API_VERSION.
 _CHILDREN = {Kind.COMPUTE.value: "computes", Kind.DATASTORE.value: "datastores",
              Kind.SERVERLESS_ENDPOINT.value: "serverlessEndpoints"}
 _ENTITY_OPS = {Kind.COMPUTE.value: "compute", Kind.DATASTORE.value: "datastores",
@@ -303,15 +97,6 @@ _SEGMENTS = {
     Kind.BATCH_ENDPOINT.value: "batchEndpoints",
     Kind.BATCH_DEPLOYMENT.value: "batchEndpoints/{endpoint}/deployments",
 }
-
-
-def _wire(obj: Any) -> dict[str, Any]:
-    """A generated REST model as its ARM JSON."""
-    if hasattr(obj, "as_dict"):
-        return dict(obj.as_dict())
-    if hasattr(obj, "serialize"):
-        return dict(obj.serialize(keep_readonly=True))
-    return dict(obj)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,16 +125,16 @@ class WorkspaceReader:
         """The workspace as full ARM JSON (managed network, private endpoint connections)."""
         rest = self._rest(Kind.WORKSPACE.value)
         if rest is not None:
-            return arm_to_resource(_raw_get(rest, self._path, api_version=rest._config.api_version))
+            return arm_to_resource(raw_get(rest, self._path, api_version=rest._config.api_version))
         return entity_to_resource(self._entity_ops(Kind.WORKSPACE.value).get(self.workspace), Kind.WORKSPACE.value)
 
     def list(self, kind: str, endpoint: str | None = None) -> list[Resource]:
         """Every endpoint (or every deployment of `endpoint`) of `kind`, following ARM paging
-        (`nextLink`) through the SDK pager."""
+        (`nextLink`) through the REST operation's pipeline."""
         rest = self._rest(kind)
         if rest is not None and hasattr(rest, "list"):
             segment = _SEGMENTS[kind].format(endpoint=endpoint)
-            found = (arm_to_resource(item) for item in _raw_pages(rest, f"{self._path}/{segment}"))
+            found = (arm_to_resource(item) for item in raw_pages(rest, f"{self._path}/{segment}"))
         else:
             ops = self._entity_ops(kind)
             found = (entity_to_resource(e, kind) for e in (ops.list(endpoint) if endpoint else ops.list()))
@@ -359,7 +144,7 @@ class WorkspaceReader:
         """The workspace's computes, datastores or serverless endpoints (ARM paging followed)."""
         rest = self._rest(Kind.WORKSPACE.value)
         if rest is not None:
-            items = _raw_pages(rest, f"{self._path}/{_CHILDREN[kind]}", ML_API_VERSION)
+            items = raw_pages(rest, f"{self._path}/{_CHILDREN[kind]}", ML_API_VERSION)
             return [r for r in (arm_to_resource(item) for item in items) if r is not None]
         ops = getattr(self.clients.ml_client(self.subscription, self.resource_group, self.workspace), _ENTITY_OPS[kind])
         return [r for r in (entity_to_resource(e, kind) for e in ops.list()) if r is not None]
@@ -373,7 +158,7 @@ class WorkspaceReader:
             rest = self._rest(Kind.WORKSPACE.value)
             if rest is not None:
                 path = f"{self._path}/{_CHILDREN[kind]}/{name}"
-                return arm_to_resource(_raw_get(rest, path, api_version=ML_API_VERSION))
+                return arm_to_resource(raw_get(rest, path, api_version=ML_API_VERSION))
             return entity_to_resource(getattr(self.clients.ml_client(
                 self.subscription, self.resource_group, self.workspace), _ENTITY_OPS[kind]).get(name), kind)
         rest = self._rest(kind)
@@ -381,7 +166,7 @@ class WorkspaceReader:
             # onlineEndpoints/{endpoint} or onlineEndpoints/{endpoint}/deployments/{deployment}
             leaf = deployment if deployment else endpoint
             path = f"{self._path}/{_SEGMENTS[kind].format(endpoint=endpoint)}/{leaf}"
-            return arm_to_resource(_raw_get(rest, path, api_version=rest._config.api_version))
+            return arm_to_resource(raw_get(rest, path, api_version=rest._config.api_version))
         ops = self._entity_ops(kind)
         return entity_to_resource(ops.get(deployment, endpoint) if deployment else ops.get(endpoint), kind)
 
@@ -473,7 +258,7 @@ class LiveInventory:
             if rest is None:
                 raise SourceError("this azure-ai-ml has no workspace REST operation to read registries with",
                                   resource=parsed.text)
-            return arm_to_resource(_raw_get(rest, parsed.text, api_version=ML_API_VERSION))
+            return arm_to_resource(raw_get(rest, parsed.text, api_version=ML_API_VERSION))
         except SourceError:
             raise
         except Exception as exc:
@@ -514,18 +299,30 @@ class LiveInventory:
         """Run tasks and the tasks they discover with at most `concurrency` in flight."""
         result = InventoryResult()
         gone: set[str] = set()
+        # Finished futures arrive on a queue, one at a time: `wait(pending, FIRST_COMPLETED)` locks
+        # and unlocks every pending future on each call, and with a thousand deployment listings
+        # queued that bookkeeping took a quarter of the sweep's CPU (the GIL the workers need).
+        finished: queue.SimpleQueue[Future[_Outcome]] = queue.SimpleQueue()
+        in_flight = 0
         with ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="amlguard-inv") as pool:
-            pending: set[Future[_Outcome]] = {pool.submit(task) for task in tasks}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    outcome = future.result()
-                    result.resources.extend(outcome.resources)
-                    result.errors.extend(outcome.errors)
-                    gone |= {g.lower() for g in outcome.gone}
-                    pending |= {pool.submit(task) for task in outcome.more}
+
+            def submit(task: Callable[[], _Outcome]) -> None:
+                nonlocal in_flight
+                pool.submit(task).add_done_callback(finished.put)
+                in_flight += 1
+
+            for task in tasks:
+                submit(task)
+            while in_flight:
+                outcome = finished.get().result()
+                in_flight -= 1
+                result.resources.extend(outcome.resources)
+                result.errors.extend(outcome.errors)
+                gone |= {g.lower() for g in outcome.gone}
+                for task in outcome.more:
+                    submit(task)
                 if self.progress is not None:
-                    self.progress(f"{len(result.resources)} resources read, {len(pending)} ARM calls in flight")
+                    self.progress(f"{len(result.resources)} resources read, {in_flight} ARM calls in flight")
         if gone:
             result.resources = [r for r in result.resources if r.id.lower() not in gone]
         result.resources.sort(key=lambda r: r.id.lower())
@@ -604,7 +401,7 @@ class LiveInventory:
             rest = getattr(self.clients.ml_client(sub).workspaces, "_operation", None)
             if rest is None:
                 return _Outcome()
-            items = _raw_pages(rest, f"{where}/providers/Microsoft.MachineLearningServices/registries", ML_API_VERSION)
+            items = raw_pages(rest, f"{where}/providers/Microsoft.MachineLearningServices/registries", ML_API_VERSION)
             return _Outcome(resources=[r for r in (arm_to_resource(item) for item in items) if r is not None])
 
         return self._guard(read, what=f"registries in {where}", resource=f"{where}/registries",
@@ -640,11 +437,15 @@ def attach_diagnostic_settings(clients: ArmClients, resources: Iterable[Resource
 
 
 def _list_workspace_ids(clients: ArmClients, sub: str, resource_group: str | None) -> list[str]:
-    """ARM ids of the workspaces in a subscription or resource group (REST listing, as above)."""
-    ml = clients.ml_client(sub, resource_group)
+    """ARM ids of the workspaces in a subscription or resource group, from the list pages' JSON
+    (as above: the generated `list_by_subscription` deserialises every workspace into models
+    first, on the sweep's critical path before any workspace is read)."""
+    ml = clients.ml_client(sub)
     rest = getattr(ml.workspaces, "_operation", None)
-    if rest is not None and hasattr(rest, "list_by_subscription"):
-        items = rest.list_by_resource_group(resource_group) if resource_group else rest.list_by_subscription()
-        return [str(ws_id) for ws_id in (_wire(item).get("id") for item in items) if ws_id]
-    listing = ml.workspaces.list(scope="resource_group" if resource_group else "subscription")
+    if rest is not None:
+        where = f"/subscriptions/{sub}" + (f"/resourceGroups/{resource_group}" if resource_group else "")
+        items = raw_pages(rest, f"{where}/providers/Microsoft.MachineLearningServices/workspaces")
+        return [str(ws_id) for ws_id in (item.get("id") for item in items) if ws_id]
+    listing = clients.ml_client(sub, resource_group).workspaces.list(
+        scope="resource_group" if resource_group else "subscription")
     return [str(ws.id) for ws in listing if getattr(ws, "id", None)]

@@ -14,15 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from amlguard.armid import ArmId
 from amlguard.errors import ConfigError, SourceError
+from amlguard.inventory.armclients import ArmClients, describe_failure
 from amlguard.inventory.base import InventoryError, InventoryResult, Scope
 from amlguard.inventory.kinds import link_workspaces
-from amlguard.inventory.live import (
-    ArmClients,
-    LiveInventory,
-    arm_to_resource,
-    attach_diagnostic_settings,
-    describe_failure,
-)
+from amlguard.inventory.live import LiveInventory, arm_to_resource, attach_diagnostic_settings
 from amlguard.inventory.options import ClientOptions
 from amlguard.inventory.recognize import ARM_TYPES
 from amlguard.model import Kind, Resource
@@ -35,11 +30,15 @@ __all__ = ["AML_TYPES", "QueryStats", "ResourceGraphInventory", "build_query", "
 
 log = logging.getLogger(__name__)
 
-# kind -> type: the tracked Azure ML resources Resource Graph indexes, computes and registries
-# included; datastores and environment versions are not in its `resources` table (the per-workspace
-# sweep reads datastores and serverless endpoints)
+# kind -> type: the Azure ML types asked for in the one query. Resource Graph's table reference
+# (learn.microsoft.com/azure/governance/resource-graph/reference/supported-tables-resources, the
+# `resources` table) lists registries, workspaces, online and batch endpoints and deployments and
+# workspaces/serverlessendpoints. It lists neither workspaces/datastores nor environment versions,
+# so those stay out (only the per-workspace sweep reads datastores). It does not list
+# workspaces/computes either, but that page says it is no longer kept up to date: computes stay in
+# the same query, where they cost no extra call if Resource Graph returns them.
 AML_TYPES: dict[str, str] = {kind: arm_type for arm_type, kind in ARM_TYPES.items()
-                             if kind not in (Kind.DATASTORE, Kind.ENVIRONMENT, Kind.SERVERLESS_ENDPOINT)}
+                             if kind not in (Kind.DATASTORE, Kind.ENVIRONMENT)}
 PAGE_SIZE = 1000  # Resource Graph's maximum $top
 MAX_SUBSCRIPTIONS = 1000  # subscriptions per request the API accepts
 _SAFE = re.compile(r"^[A-Za-z0-9_.()\-/]+$")  # ARM names and ids; nothing that could close a KQL string
@@ -197,8 +196,8 @@ class ResourceGraphInventory:
 
     # -- protocol ---------------------------------------------------------------------------
     def list(self, scope: Scope | None = None) -> InventoryResult:
-        """Every workspace, endpoint, deployment, compute and registry in scope; a failed query is
-        an error per subscription (resources already read are kept)."""
+        """Every workspace, endpoint, deployment, compute, serverless endpoint and registry in scope;
+        a failed query is an error per subscription (resources already read are kept)."""
         resources, errors = self._query(scope or self.scope, tuple(AML_TYPES), arm_to_resource)
         resources.sort(key=lambda r: r.id.lower())
         link_workspaces(resources)
@@ -221,7 +220,7 @@ class ResourceGraphInventory:
         parsed = ArmId.parse(resource_id)
         if parsed is None or parsed.kind not in AML_TYPES:
             raise SourceError(f"{resource_id} is not the id of an Azure ML resource Resource Graph holds (workspace, "
-                              "endpoint, deployment, compute, registry)", resource=resource_id)
+                              "endpoint, deployment, compute, serverless endpoint, registry)", resource=resource_id)
         try:
             rows = list(self.rows(build_query(Scope(), (parsed.kind,), resource_id=parsed.text),
                                   (parsed.subscription,)))

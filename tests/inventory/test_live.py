@@ -9,7 +9,7 @@ import pytest
 from amlguard.errors import SourceError
 from amlguard.inventory.base import Scope
 from amlguard.inventory.live import LiveInventory, describe_failure
-from tests.standins.arm import SUB, ArmStandin, arm_id
+from tests.standins.arm import ML, SUB, ArmStandin, arm_id
 from tests.standins.helpers import FakeCredential, fast_options
 
 SCOPE = Scope(subscriptions=(SUB,))
@@ -235,3 +235,26 @@ def test_an_entity_is_the_kind_its_operations_say() -> None:
     resource = entity_to_resource(Entity(), "batch_endpoint")
     assert resource is not None and resource.kind == "batch_endpoint" and resource.origin == "live"
     assert resource.fields["auth_mode"] == "aad_token" and not resource.defaulted
+
+
+def test_every_call_is_one_list_page_or_one_read(arm_standin: ArmStandin) -> None:
+    """The sweep's cost in calls: one per list page (workspaces, endpoints, deployments, computes,
+    datastores, serverless endpoints, registries) and one GET per workspace, none repeated."""
+    arm_standin.estate.add_workspace(SUB, "rg-ml", "ws-002")  # three workspaces: two pages of two
+    result = inventory(arm_standin).list(SCOPE)
+
+    assert result.errors == []
+    calls = [(r.method, r.path.lower(), r.query.get("$skiptoken")) for r in arm_standin.api_requests()]
+    assert [c for c, n in Counter(calls).items() if n > 1] == []
+    assert len(arm_standin.requests_to(rf"/subscriptions/{SUB}/providers/{ML}/workspaces$")) == 2
+    # ws-000 and ws-001: GET, 2 endpoint lists, 3 deployment lists, 3 child lists; ws-002 has no endpoints
+    assert len(calls) == 2 + 9 + 9 + 6 + 1
+
+
+def test_progress_is_told_until_nothing_is_in_flight(arm_standin: ArmStandin) -> None:
+    inv = inventory(arm_standin)
+    seen: list[str] = []
+    inv.progress = seen.append
+    result = inv.list(SCOPE)
+    assert len(seen) == len(arm_standin.api_requests()) - 1  # one per finished task: every call but the listing
+    assert seen[-1] == f"{len(result.resources)} resources read, 0 ARM calls in flight"

@@ -1,6 +1,6 @@
 """The workspace's other kinds read live from the HTTPS ARM stand-in: computes, datastores and
-serverless endpoints per workspace, registries per subscription, all of them through Resource
-Graph in one paged query; a single compute read fresh for an event knows its workspace's managed
+serverless endpoints per workspace, registries per subscription, all but datastores through
+Resource Graph in one paged query; a single compute read fresh for an event knows its workspace's managed
 network; diagnostic settings when asked for."""
 
 from __future__ import annotations
@@ -26,6 +26,13 @@ def seed_kinds(server: ArmStandin) -> None:
     estate.add_compute(WS1, "open-gpu", subnet=False, node_public_ip=True, disable_local_auth=False, min_nodes=2)
     estate.add_compute(WS1, "ci-ana", compute_type="ComputeInstance")
     estate.add_registry(SUB, "rg-ml", "shared-models", public_network_access="Enabled")
+    # a serverless endpoint as ARM lists it (Microsoft.MachineLearningServices 2024-04-01 ServerlessEndpoint)
+    estate.put({"id": f"{WS0}/serverlessEndpoints/llama-key", "name": "llama-key",
+                "type": f"{ML}/workspaces/serverlessEndpoints", "location": "westeurope",
+                "sku": {"name": "Consumption"}, "properties": {
+                    "authMode": "Key", "provisioningState": "Succeeded",
+                    "modelSettings": {"modelId": "azureml://registries/azureml-meta/models/Meta-Llama-3-8B-Instruct"},
+                    "inferenceEndpoint": {"uri": "https://llama-key.westeurope.models.ai.azure.com"}}})
 
 
 def by_name(resources: list) -> dict:
@@ -49,24 +56,29 @@ def test_live_sweep_reads_computes_and_registries_with_their_workspace_network(a
     assert findings[("AMLG-CMP-002", "open-gpu")] == "fail"
     assert findings[("AMLG-CMP-001", "open-gpu")] == findings[("AMLG-CMP-006", "open-gpu")] == "fail"
     assert findings[("AMLG-REG-001", "shared-models")] == "fail"
+    assert (found["llama-key"].kind, found["llama-key"].fields["auth_mode"]) == ("serverless_endpoint", "key")
+    assert findings[("AMLG-AUTH-003", "llama-key")] == "fail"
     # one list of computes, datastores and serverless endpoints per workspace; registries once
     assert len(arm_standin.requests_to(r"/computes$")) == 2
     assert len(arm_standin.requests_to(rf"/providers/{ML}/registries$")) == 1
 
 
-def test_resource_graph_reads_computes_and_registries_in_one_call_per_page(arm_standin: ArmStandin) -> None:
+def test_resource_graph_reads_computes_registries_and_serverless_endpoints_in_one_call_per_page(arm_standin: ArmStandin) -> None:
     seed_kinds(arm_standin)
     inv = ResourceGraphInventory(FakeCredential(), options=fast_options(arm_standin))
     result = inv.list(SCOPE)
     assert result.errors == []
     kinds = [r.kind for r in result.resources]
-    assert kinds.count("compute") == 3 and kinds.count("registry") == 1 and len(kinds) == 18
-    assert len(arm_standin.requests_to(GRAPH, "POST")) == inv.stats.calls == math.ceil(18 / arm_standin.rg_page_size)
+    assert (kinds.count("compute"), kinds.count("registry"), kinds.count("serverless_endpoint")) == (3, 1, 1)
+    assert len(kinds) == 19  # the 14 of the seeded estate and the 5 above
+    # the same one query, one call per page of 4, as for the 14 resources alone
+    assert len(arm_standin.requests_to(GRAPH, "POST")) == inv.stats.calls == math.ceil(19 / arm_standin.rg_page_size)
+    assert inv.stats.rows == 19
     assert arm_standin.requests_to(r"/workspaces/") == []  # no per-workspace calls at all
     managed = by_name(result.resources)["managed-cpu"]
     assert managed.fields["workspace_managed_network"] == "allow_only_approved_outbound"
     slow = by_name(LiveInventory(FakeCredential(), options=fast_options(arm_standin)).list(SCOPE).resources)
-    for name in ("managed-cpu", "open-gpu", "ci-ana", "shared-models"):
+    for name in ("managed-cpu", "open-gpu", "ci-ana", "shared-models", "llama-key"):
         fast = by_name(result.resources)[name]
         assert fast.id.lower() == slow[name].id.lower(), name
         # a Resource Graph row has no systemData and empty kind / sku / tags as null: the rest is the same

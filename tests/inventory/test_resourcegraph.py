@@ -127,6 +127,20 @@ def test_query_text_and_unsafe_names() -> None:
         build_query(Scope(subscriptions=(SUB,), resource_group="x' or 1==1 //"))
 
 
+def test_one_query_names_every_indexed_type_and_no_other() -> None:
+    """Computes, registries and serverless endpoints ride in the same `type in~` list as the
+    workspaces and endpoints (so they cost no extra call); datastores and environment versions,
+    which Resource Graph's table reference does not list, are not asked for."""
+    query = build_query(Scope(subscriptions=(SUB,)))
+    [types] = [line for line in query.splitlines() if line.startswith("| where type in~ (")]
+    asked = {t.strip(" '").lower() for t in types.removeprefix("| where type in~ (").removesuffix(")").split(",")}
+    ml = "microsoft.machinelearningservices"
+    assert asked == {f"{ml}/workspaces", f"{ml}/workspaces/onlineendpoints", f"{ml}/workspaces/onlineendpoints/deployments",
+                     f"{ml}/workspaces/batchendpoints", f"{ml}/workspaces/batchendpoints/deployments",
+                     f"{ml}/workspaces/computes", f"{ml}/workspaces/serverlessendpoints", f"{ml}/registries"}
+    assert query.count("| where type in~") == 1
+
+
 @pytest.mark.parametrize(("header", "seconds"), [
     ("00:00:05", 5.0), ("00:01:00.5", 60.5), ("01:00:00", 3600.0), (None, 0.0), ("garbage", 0.0),
 ])

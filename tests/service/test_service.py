@@ -304,3 +304,41 @@ def test_an_event_about_a_compute_audits_that_compute(workspace: Path, tmp_path:
         assert "AMLG-CMP-002" not in rules  # no subnet, but the example workspace has a managed network
     finally:
         service.close()
+
+
+def arm_event(event_id: str, resource: str, operation: str, when: str, *, delete: bool = False) -> dict:
+    """An Event Grid ResourceWrite/DeleteSuccess event as ARM sends it for `operation` (write/delete)."""
+    return {**write_event(event_id, resource, when, delete=delete),
+            "data": {"operationName": f"Microsoft.MachineLearningServices/{operation}/{'delete' if delete else 'write'}",
+                     "resourceUri": resource}}
+
+
+def test_events_about_computes_and_registries_are_audited_and_their_deletes_resolve(
+        workspace: Path, tmp_path: Path, clock: Clock) -> None:
+    """The event filter (infra/modules/events.bicep) lets compute and registry writes and deletes
+    through; the service audits exactly that resource on a write and resolves its alerts on a delete."""
+    (workspace / "compute").mkdir()
+    (workspace / "compute" / "gpu.yml").write_text("name: gpu\ntype: amlcompute\nmin_instances: 2\n")
+    (workspace / "registry").mkdir()
+    (workspace / "registry" / "shared.yml").write_text(
+        "name: shared-models\nlocation: westeurope\npublic_network_access: enabled\n"
+        "replication_locations:\n  - location: westeurope\n")
+    compute = f"{WS}/computes/gpu"
+    registry = WS.split("/workspaces/")[0] + "/registries/shared-models"
+    service = make_service(workspace, tmp_path / "state", clock)
+    try:
+        for n, (resource, operation, rule) in enumerate([(compute, "workspaces/computes", "AMLG-CMP-005"),
+                                                         (registry, "registries", "AMLG-REG-001")]):
+            outcome = service.handle_event(parse_event_dict(arm_event(f"w{n}", resource, operation,
+                                                                      "2026-11-26T09:00:00Z")))
+            assert (outcome.outcome, outcome.resource) == ("audited", resource)
+            assert rule in {r for r, res in open_alerts(service) if res == resource}
+        assert {res for _, res in open_alerts(service)} == {compute, registry}  # nothing else was audited
+        clock.advance(120)
+        for n, (resource, operation) in enumerate([(compute, "workspaces/computes"), (registry, "registries")]):
+            outcome = service.handle_event(parse_event_dict(arm_event(f"d{n}", resource, operation,
+                                                                      "2026-11-26T09:01:30Z", delete=True)))
+            assert (outcome.outcome, outcome.resource) == ("resolved", resource)
+        assert open_alerts(service) == {}
+    finally:
+        service.close()
