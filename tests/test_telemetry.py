@@ -216,7 +216,7 @@ def test_connection_string_exports_to_azure_monitor(tmp_path: Path) -> None:
                 f"InstrumentationKey=00000000-0000-0000-0000-0000000000bb;IngestionEndpoint={ingestion.url}"),
             REQUESTS_CA_BUNDLE=str(ingestion.ca_file), APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
             APPLICATIONINSIGHTS_SDKSTATS_DISABLED="true", APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true",
-            AZURE_MONITOR_OPENTELEMETRY_EXPORTER_STORAGE_DIRECTORY=str(tmp_path))
+            TMPDIR=str(tmp_path))
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "['azure_monitor']"
         envelopes = [e for d in ingestion.received("track") for e in d.json()]
@@ -232,7 +232,7 @@ def test_connection_string_exports_to_azure_monitor(tmp_path: Path) -> None:
     assert metric["data"]["baseData"]["properties"]["rule"] == "AMLG-NET-001"
 
 
-def test_inside_azure_functions_logs_stay_with_the_host() -> None:
+def test_inside_azure_functions_logs_stay_with_the_host(tmp_path: Path) -> None:
     result = _run("import logging\n"
                   "import os\nfrom amlguard import telemetry as t\n"
                   "t.setup_telemetry(os.environ)\n"
@@ -240,7 +240,8 @@ def test_inside_azure_functions_logs_stay_with_the_host() -> None:
                   APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-0000000000cc;"
                                                         "IngestionEndpoint=https://127.0.0.1:9/",
                   FUNCTIONS_WORKER_RUNTIME="python", APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL="true",
-                  APPLICATIONINSIGHTS_SDKSTATS_DISABLED="true", APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true")
+                  APPLICATIONINSIGHTS_SDKSTATS_DISABLED="true", APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED="true",
+                  TMPDIR=str(tmp_path))  # the exporter keeps retries under tempfile.gettempdir()
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 

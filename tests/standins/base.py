@@ -9,6 +9,7 @@ server runs in another process, over HTTP (`POST /_standin/faults`).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import re
@@ -134,6 +135,7 @@ def ca_bundle() -> tuple[Any, Path]:
                                              delete=False) as handle:
                 handle.write(_CA.cert_pem.bytes())
             _CA_FILE = Path(handle.name)
+            atexit.register(_CA_FILE.unlink, missing_ok=True)  # one file per test process, not one per run in /tmp
         assert _CA_FILE is not None
         return _CA, _CA_FILE
 
