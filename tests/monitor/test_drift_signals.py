@@ -349,11 +349,14 @@ def test_feature_selection_all_a_list_or_the_top_n_by_importance(tmp_path: Path)
     columns = ["a", "b", "c", "d"]
     assert select_features(columns) == select_features(columns, "all_features") == columns
     assert select_features(columns, ["c", "a"]) == ["c", "a"]
+    assert select_features(columns, exclude=["b"]) == ["a", "c", "d"]  # a label, an id: never a feature
+    assert select_features(columns, ["c", "a"], exclude=["a"]) == ["c"]
     top = {"top_n_feature_importance": 2}
     assert select_features(columns, top, {"a": 0.1, "b": 0.7, "d": 0.4, "zz": 9.0}) == ["b", "d"]
     importance = tmp_path / "importance.csv"
     importance.write_text("feature,metric_value\na,3\nb,1\nc,2\n")  # Azure ML's feature-importance output
     assert select_features(columns, top, importance) == ["a", "c"]
+    assert select_features(columns, top, importance, exclude=["a"]) == ["c", "b"]  # the next most important
     with pytest.raises(ConfigError, match="needs feature_importance"):
         select_features(columns, top)
     with pytest.raises(ConfigError, match=r"expected \{top_n_feature_importance: N\} with N >= 1"):
