@@ -245,8 +245,8 @@ def rule_option_problems(signal: str, spec: Mapping[str, Any]) -> list[tuple[str
         problems += [(k, f"{k} applies to signal model_performance only; remove it") for k in _PERFORMANCE_OPTIONS
                      if k in spec]
         top_n = isinstance(spec.get("features"), Mapping)
-        listed = spec.get("features") if isinstance(spec.get("features"), list) else []
-        both = [f for f in listed if f in (spec.get("exclude") or ())]
+        features = spec.get("features")
+        both = [f for f in features if f in (spec.get("exclude") or ())] if isinstance(features, list) else []
         if both:
             problems.append(("exclude", f"{', '.join(both)} is both listed in features and excluded; remove it "
                                         "from one of them"))
