@@ -345,7 +345,7 @@ def _logs(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource, 
 
 def _drift(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource, now: datetime,
            observations: dict[tuple[str, str], Observation], env: Mapping[str, str] | None) -> None:
-    baselines: dict[tuple[str, tuple[str, ...] | None], Any] = {}
+    baselines: dict[tuple[str, tuple[str, ...] | None, tuple[str, ...]], Any] = {}
     for rule, resource in pairs:
         if rule.signal.source != "drift" or rule.drift is None:
             continue
@@ -392,7 +392,7 @@ def _data_file(path: str) -> str:
 def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now: datetime,
                env: Mapping[str, str] | None, baselines: dict[Any, Any]) -> Observation:
     """One collector signal (data_drift, prediction_drift, data_quality, model_performance) of one resource."""
-    from amlguard.monitor.drift import read_mdc_jsonl, read_table
+    from amlguard.monitor.drift import read_mdc_jsonl, read_table, table_columns
     from amlguard.monitor.drift.engine import DriftReport
     from amlguard.monitor.drift.signals import Collector, run_signal
 
@@ -404,12 +404,15 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
     endpoint = resource.endpoint_name if resource.kind == "online_deployment" else resource.name
     deployment = resource.name if resource.kind == "online_deployment" else None
     collection = spec.current.get("collection")  # None: the signal's own (inputs, or outputs for predictions)
+    exclude = tuple(spec.options.get("exclude") or ())  # the label and ids: never read as features
     baseline: Mapping[str, Any]
     if isinstance(spec.baseline, str):
         baseline_path = _data_file(_path(spec.baseline, rule, resource, env))
-        key = (baseline_path, spec.features)
+        key = (baseline_path, spec.features, exclude)
         if key not in baselines:
-            baselines[key] = read_table(baseline_path, list(spec.features) if spec.features else None)
+            columns = list(spec.features) if spec.features else (
+                [c for c in table_columns(baseline_path) if c not in exclude] if exclude else None)
+            baselines[key] = read_table(baseline_path, columns)
         baseline = baselines[key]
     else:  # recent past production data: Azure ML's reference offset defaults to twice the window
         past = spec.baseline
@@ -420,6 +423,7 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
             collection=past.get("collection") or collection or (
                 "model_outputs" if rule.signal.name == "prediction_drift" else "model_inputs"),
             start=until - timedelta(seconds=span) if span else None, end=until, columns=spec.features, env=env)
+        baseline = {k: v for k, v in baseline.items() if k not in exclude}
     partial = False
     error: str | None = None
     kind = spec.current_kind

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from amlguard.monitor.schedules import SignalReport
 
 __all__ = ["MONITOR_RULE_ID_PATTERN", "NEVER_HEARD_SUFFIX", "NO_DATA_MODES", "DriftSpec", "MonitorPack", "MonitorRule",
-           "expand_template", "load_monitor_pack", "load_monitor_rules", "monitor_rule_of", "monitor_rules_schema",
-           "parse_monitor_rules"]
+           "cron_problem", "expand_template", "load_monitor_pack", "load_monitor_rules", "monitor_rule_of",
+           "monitor_rules_schema", "parse_monitor_rules"]
 
 # AMLG-MON-<AREA>-NNN, or azureml/<schedule>/<signal> for a signal of an Azure ML monitor schedule
 MONITOR_RULE_ID_PATTERN = r"^(AMLG-MON-[A-Z]{2,8}-[0-9]{3}|azureml/[^/\s]+/[^/\s]+)$"
@@ -114,6 +114,9 @@ def _rule_schema() -> dict[str, Any]:
                        "description": "which resources: a condition on name, tags, workspace, fields"},
             "window": {**_DURATION, "description": "the lookback the value is computed over (default 5m)"},
             "every": {**_DURATION, "description": "how often the rule is evaluated (default 5m)"},
+            "cron": {"type": "string", "minLength": 1,
+                     "description": "when the rule is evaluated instead of every `every`: a five-field cron "
+                                    "expression in UTC, run at the first monitor tick at or after each time"},
             "granularity": {**_DURATION, "description": "metric time grain queried (default 1m)"},
             "aggregation": {"enum": list(AGGREGATIONS),
                             "description": "how the window's grains become one value (default: the signal's)"},
@@ -191,6 +194,7 @@ class MonitorRule:
     remediation: str
     window: float = 300.0
     every: float = 300.0
+    cron: str | None = None  # when set, the rule runs at these times (UTC) instead of every `every`
     granularity: float = 60.0
     aggregation: str = "average"
     threshold: float | None = None
@@ -248,6 +252,21 @@ def monitor_rule_of(alert_rule: str) -> str | None:
     return base if re.match(MONITOR_RULE_ID_PATTERN, base) else None
 
 
+def cron_problem(expression: str) -> str | None:
+    """Why `expression` is not a five-field cron expression, or None when it is one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return (f"expected a cron expression of five fields (minute hour day month day-of-week, UTC), e.g. "
+                f"'15 3 * * *'; {expression!r} has {len(fields)}")
+    try:
+        from croniter import croniter
+    except ImportError:  # croniter comes with the service, whose timer reads the times; this is a check
+        return None
+    if not croniter.is_valid(" ".join(fields)):
+        return f"{expression!r} is not a valid cron expression; e.g. '15 3 * * *' (03:15 UTC daily) or '0 */6 * * *'"
+    return None
+
+
 def _duration(spec: Mapping[str, Any], key: str, default: float, path: str, problem: Any) -> float:
     if key not in spec:
         return default
@@ -282,6 +301,9 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
         keep_firing_for = _duration(spec, "keep_firing_for", 0.0, path, problem)
         if window <= 0:
             problem(f"{path}.window", "the window must be longer than 0s")
+        why = cron_problem(spec["cron"]) if "cron" in spec else None
+        if why:
+            problem(f"{path}.cron", why)
         if signal.source == "metrics" and granularity > window:
             problem(f"{path}.granularity", f"granularity ({show(spec.get('granularity'))}) is longer than the "
                                            "window; use a grain no longer than the window (1m is usual)")
@@ -312,7 +334,8 @@ def parse_monitor_rules(doc: LocatedDocument, file: str) -> list[MonitorRule]:
         rule = MonitorRule(
             id=spec["id"], title=spec["title"], severity=spec["severity"], signal=signal, kinds=kinds,
             description=spec["description"], rationale=spec["rationale"], remediation=spec["remediation"],
-            window=window, every=every, granularity=granularity,
+            window=window, every=every, cron=" ".join(spec["cron"].split()) if "cron" in spec else None,
+            granularity=granularity,
             aggregation=spec.get("aggregation") or signal.aggregation,
             direction=spec.get("direction", "above"), for_seconds=for_seconds, keep_firing_for=keep_firing_for,
             no_data=spec.get("no_data", "keep_state"), select_node=select_node,

@@ -14,7 +14,7 @@ import logging
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -74,10 +74,11 @@ def _load_rules(paths: Sequence[Path]) -> tuple[MonitorPack, str | None]:
 
 
 def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: datetime) -> list[MonitorRule]:
-    """Rules whose `every` has elapsed since their last evaluation.
+    """Rules whose `every` has elapsed since their last evaluation, or, for a rule with `cron`, one
+    of whose times has come since then (a rule never run is due at once, as Azure ML's first run).
 
     A timer tick a few seconds early must not skip a run, so a rule is due once 90% of its
-    interval (at most 30 s short of it) has passed.
+    interval (at most 30 s short of it) has passed, and a cron time 30 s ahead counts as come.
     """
     due = []
     for rule in rules:
@@ -89,6 +90,13 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
             last = parse_time(text)
         except ValueError:
             due.append(rule)
+            continue
+        if rule.cron:
+            from croniter import croniter
+
+            early = timedelta(seconds=30)  # the run 30 s before a time was that time's run
+            if croniter(rule.cron, last + early).get_next(datetime) <= now + early:
+                due.append(rule)
             continue
         slack = min(30.0, rule.every * 0.1)
         if (now - last).total_seconds() >= rule.every - slack:

@@ -1,12 +1,13 @@
 """Azure ML model-monitoring schedules (the `az ml schedule` YAML with `create_monitor:`) as monitor rules.
 
-A team keeps its monitor definitions and gets amlguard's schedule, alert lifecycle and routes
-instead of Azure ML's emails. Each signal of a schedule becomes one MonitorRules rule, id
+A team keeps its monitor definitions and gets amlguard's alert lifecycle and routes instead of
+Azure ML's emails. Each signal of a schedule becomes one MonitorRules rule, id
 `azureml/<schedule>/<signal>`, checked by the same schema and loader as a hand-written one, with the
-file's thresholds and Azure ML's vocabulary and defaults (reference-yaml-monitor; the lookback
-defaults of concept-model-monitoring, "Lookback window size and offset"); breach directions are
-amlguard.monitor.drift's (Azure ML's evaluate_metrics_threshold). What amlguard cannot honour is
-reported per signal with the reason (`SignalReport`), never dropped.
+file's thresholds, trigger times (the rule's `cron`) and data_column_names (a label or id is no
+feature; model_performance's join), in Azure ML's vocabulary and defaults (reference-yaml-monitor;
+the lookback defaults of concept-model-monitoring, "Lookback window size and offset"); breach
+directions are amlguard.monitor.drift's (Azure ML's evaluate_metrics_threshold). What amlguard
+cannot honour is reported per signal with the reason (`SignalReport`), never dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amlguard.monitor.rules import cron_problem
 from amlguard.monitor.signals import SIGNALS
 from amlguard.policy.documents import API_VERSION, PolicyDocument, Problem
 from amlguard.policy.documents import _policy_files as policy_files
@@ -51,6 +53,9 @@ _METRICS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 # "basic model monitoring": no monitoring_signals means these three on recent past production data
 _OUT_OF_BOX = ("data_drift", "prediction_drift", "data_quality")
+# data_column_names that name no model input (reference-yaml-monitor; azure.ai.ml's FADColumnNames)
+_NOT_FEATURES = ("target", "correlation_id", "prediction", "prediction_probability")
+_WEEK_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FREQUENCY = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400}
 _ASSET = re.compile(r"^azureml:(?P<name>[^:@/]+):(?P<version>[^:@/]+)$")
 _DEPLOYMENT = re.compile(r"^azureml:(?P<endpoint>[^:/]+):(?P<deployment>[^:/]+)$")
@@ -125,35 +130,48 @@ class _Schedule:
     def problem(self, path: str, message: str) -> None:
         self.problems.append((self.file, self.doc.line_of(path), path, message))
 
-    def every(self, trigger: Any) -> tuple[float | None, str]:
-        """Seconds between runs, and what differs from the trigger."""
+    def trigger(self, trigger: Any) -> tuple[float | None, str | None, str]:
+        """Seconds between runs (also the default lookback), the cron expression (UTC) the rule runs
+        at when the trigger has fixed times, and what differs from the trigger."""
         if not isinstance(trigger, dict) or trigger.get("type") not in ("recurrence", "cron"):
             self.problem("trigger", "expected a trigger of type recurrence (frequency, interval) or cron "
                                     "(expression), as Azure ML requires")
-            return None, ""
+            return None, None, ""
+        notes = []
+        zone = str(trigger.get("time_zone") or trigger.get("timezone") or "UTC")
+        if zone.upper() != "UTC":
+            notes.append(f"time_zone {zone} is not applied: amlguard reads the trigger's times as UTC")
+        if trigger.get("start_time") or trigger.get("end_time"):
+            notes.append("start_time / end_time are not applied: amlguard runs the rule from when it loads it")
         if trigger["type"] == "cron":
-            fields = str(trigger.get("expression") or "").split()
-            if len(fields) != 5:
-                self.problem("trigger.expression", "expected a cron expression of five fields, e.g. '15 3 * * *'")
-                return None, ""
-            minute, hour, day = fields[0], fields[1], fields[2]
-            seconds = (60 * int(minute[2:]) if minute.startswith("*/") and minute[2:].isdigit() and hour == "*"
-                       else 60 if minute == "*" else 3600 if hour == "*" else 86400 if day == "*" else 30 * 86400)
-            return seconds, f"cron {' '.join(fields)} is evaluated every {format_duration(seconds)}"
+            expression = " ".join(str(trigger.get("expression") or "").split())
+            why = cron_problem(expression)
+            if why:
+                self.problem("trigger.expression", why)
+                return None, None, ""
+            minute, hour, day = expression.split()[:3]
+            # the lookback when the file gives none: about the time between two runs
+            step = {f: 1 if f == "*" else int(f[2:]) if f.startswith("*/") and f[2:].isdigit() else 0
+                    for f in (minute, hour)}
+            seconds = (60 * step[minute] if step[minute] and hour == "*" else 3600 * step[hour] if step[hour]
+                       else 86400 if day == "*" else 30 * 86400)
+            return seconds, expression, "; ".join(notes)
         frequency, interval = trigger.get("frequency"), trigger.get("interval", 1)
         if frequency not in _FREQUENCY or isinstance(interval, bool) or not isinstance(interval, int) \
                 or interval < 1:
             self.problem("trigger", f"expected frequency {' / '.join(_FREQUENCY)} and a whole interval of at "
                                     f"least 1 (got {frequency!r}, {interval!r})")
-            return None, ""
+            return None, None, ""
         seconds = _FREQUENCY[str(frequency)] * interval
-        notes = []
-        if trigger.get("schedule") or trigger.get("pattern"):
+        pattern = _map(trigger.get("schedule") or trigger.get("pattern"))
+        cron = _pattern_cron(str(frequency), interval, pattern) if pattern else None
+        if pattern and cron is None:
             notes.append(f"evaluated every {format_duration(seconds)} by amlguard's timer, not at the schedule's "
-                         "hours / minutes / week_days")
+                         "hours / minutes / week_days (kept for a daily, or weekly with week_days, recurrence of "
+                         "interval 1)")
         if frequency == "month":
             notes.append("a month counts as 30 days")
-        return seconds, "; ".join(notes)
+        return seconds, cron, "; ".join(notes)
 
     def data(self, data: Mapping[str, Any], path: str) -> tuple[str | None, str]:
         """The path template of a data input, or (None, why amlguard cannot read it)."""
@@ -222,11 +240,10 @@ class _Schedule:
             given = spec.get(key)
             if given is not None and not isinstance(given, dict | list if key == "production_data" else dict):
                 self.problem(f"{path}.{key}", "expected a mapping with input_data (path, type) and data_context")
-        production = spec.get("production_data")
-        if isinstance(production, list):  # a list of inputs: the one of this type's context
-            production = next((p for p in production if isinstance(p, dict)
-                               and p.get("data_context") == _CONTEXT[kind]), production[0] if production else None)
-        production = _map(production)
+        given = spec.get("production_data")
+        inputs = [p for p in (given if isinstance(given, list) else [given]) if isinstance(p, dict)]
+        # a list of inputs: the one of this type's context
+        production = next((p for p in inputs if p.get("data_context") == _CONTEXT[kind]), inputs[0] if inputs else {})
         collection = str(production.get("data_context") or _CONTEXT[kind])
         window_spec = _map(production.get("data_window"))
         if window_spec.get("window_start") or window_spec.get("window_end"):
@@ -270,8 +287,15 @@ class _Schedule:
                 return None, [why]
             if reference_window:
                 notes.append("reference_data.data_window is not applied to a data asset: it is read whole")
-        features = spec.get("features")
         drift: dict[str, Any] = {"baseline": baseline, "current": current}
+        thresholds = self.thresholds(kind, spec.get("metric_thresholds"), f"{path}.metric_thresholds")
+        if thresholds:
+            drift["thresholds"] = thresholds
+        produced = {k: v for p in inputs for k, v in _column_names(p).items()}
+        if kind == "model_performance":
+            why = self.performance(drift, produced, _column_names(reference), bool(reference.get("input_data")))
+            return (None, [why]) if why else (self.body(kind, signal, select, window, every, drift), notes)
+        features = spec.get("features")
         if isinstance(features, list):
             drift["features"] = [str(f) for f in features]
         elif (isinstance(features, dict) and "top_n_feature_importance" in features) or (
@@ -286,21 +310,76 @@ class _Schedule:
             if isinstance(overrides, dict) else []
         if categorical:
             drift["categorical"] = categorical
-        thresholds = self.thresholds(kind, spec.get("metric_thresholds"), f"{path}.metric_thresholds")
-        if thresholds:
-            drift["thresholds"] = thresholds
+        # Azure ML compares the columns both data sets share (model_monitor_feature_selector): the
+        # reference's label and the ids are never features, nor, for the input signals, the outputs
+        keys = ("correlation_id",) if kind == "prediction_drift" else _NOT_FEATURES
+        exclude = {n[k] for n in (produced, _column_names(reference)) for k in keys if k in n}
+        exclude -= set(drift.get("features", ()))  # a column the file lists is a feature after all
+        if exclude:
+            drift["exclude"] = sorted(exclude)
+        return self.body(kind, signal, select, window, every, drift), notes
+
+    def performance(self, drift: dict[str, Any], produced: Mapping[str, str], referred: Mapping[str, str],
+                    asset: bool) -> str:
+        """Add model_performance's columns and task to `drift`; or say why the signal cannot run."""
+        prediction, actual = produced.get("prediction"), referred.get("target")
+        ids = {n["correlation_id"] for n in (produced, referred) if "correlation_id" in n}
+        if not (asset and prediction and actual) or len(ids) > 1:
+            return ("model_performance needs the ground truth as reference_data (a data asset) with "
+                    "data_column_names.target_column, production_data's data_column_names.prediction, and one "
+                    "correlation_id column name on both sides, to join them")
+        if not drift.get("thresholds"):
+            return ("model_performance has no default thresholds in Azure ML; give metric_thresholds "
+                    "(classification: accuracy, precision, recall; regression: mae, mse, rmse)")
+        drift.update(prediction=prediction, actual=actual, **({"correlation_id": ids.pop()} if ids else {}))
+        task = _map(_map(self.doc.value.get("create_monitor")).get("monitoring_target")).get("ml_task")
+        if task in ("classification", "regression"):
+            drift["task"] = task
+        return ""
+
+    def body(self, kind: str, signal: str, select: dict[str, Any], window: float, every: float,
+             drift: dict[str, Any]) -> dict[str, Any]:
         what = f"Azure ML monitor signal {signal} ({kind}) of schedule {self.name}"
         return {
             "id": f"azureml/{self.name}/{signal}", "title": f"{self.doc.value.get('display_name') or self.name}: "
                                                           f"{signal}",
             "severity": "medium", "signal": AZUREML_SIGNALS[kind], "kinds": ["online_deployment"], "select": select,
             "window": window, "every": every, "no_data": "keep_state", "drift": drift,
-            "description": f"{what}, with its thresholds, on amlguard's schedule and alert routes.",
+            "description": f"{what}, with its thresholds and trigger, through amlguard's alert routes.",
             "rationale": str(self.doc.value.get("description") or f"Defined in Azure ML model monitoring ({what})."),
             "remediation": "Compare the production window with the reference (`amlguard drift --baseline <reference> "
                            "--current <collector folder>`), check the upstream data, and retrain if the shift is "
                            "real.",
-        }, notes
+        }
+
+
+def _column_names(data: Mapping[str, Any]) -> dict[str, str]:
+    """An input's data_column_names (on it or on its input_data), keyed without Azure ML's optional
+    `_column` suffix (target_column -> target), and the SDK's target_column_name."""
+    given = _map(data.get("data_column_names")) or _map(_map(data.get("input_data")).get("data_column_names"))
+    named = {str(k).removesuffix("_column"): str(v) for k, v in given.items() if v}
+    if data.get("target_column_name"):
+        named.setdefault("target", str(data["target_column_name"]))
+    return named
+
+
+def _pattern_cron(frequency: str, interval: int, pattern: Mapping[str, Any]) -> str | None:
+    """A recurrence's `schedule:` (hours, minutes, week_days) as a cron expression, when cron can say
+    exactly the same: every day, or every week on given days; else None."""
+    def values(key: str, top: int) -> str | None:
+        given = pattern.get(key)
+        items = given if isinstance(given, list) else [given]
+        if not items or any(isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top for v in items):
+            return None
+        return ",".join(str(v) for v in sorted(set(items)))
+
+    hours, minutes = values("hours", 23), values("minutes", 59)
+    days = pattern.get("week_days")
+    names = [str(d).strip().lower()[:3] for d in (days if isinstance(days, list) else [days] if days else [])]
+    if interval != 1 or hours is None or minutes is None or any(n not in _WEEK_DAYS for n in names) \
+            or (frequency, bool(names)) not in (("day", False), ("week", True)):
+        return None
+    return f"{minutes} {hours} * * {','.join(names) or '*'}"
 
 
 def translate_schedule(doc: LocatedDocument, file: str, problems: list[Problem]
@@ -317,7 +396,7 @@ def translate_schedule(doc: LocatedDocument, file: str, problems: list[Problem]
         schedule.problem("create_monitor", "expected a monitor definition: monitoring_target and a mapping of "
                                            "monitoring_signals (name: {type: ...})")
         return None, []
-    every, trigger_note = schedule.every(doc.value.get("trigger"))
+    every, cron, trigger_note = schedule.trigger(doc.value.get("trigger"))
     target = _map(monitor.get("monitoring_target"))
     deployment = _DEPLOYMENT.match(str(target.get("endpoint_deployment_id") or ""))
     select = {"allOf": [{"field": "endpoint_name", "equals": deployment["endpoint"]},
@@ -352,7 +431,7 @@ def translate_schedule(doc: LocatedDocument, file: str, problems: list[Problem]
                         "amlguard.monitor.schedules)")
             elif body is not None:
                 lines[f"rules.{len(rules)}"] = line
-                rules.append(body)
+                rules.append({**body, "cron": cron} if cron else body)
                 rule = body["id"]
         reports.append(SignalReport(file, line, schedule.name, str(signal), kind, rule, note))
     if not rules:

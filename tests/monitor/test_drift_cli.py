@@ -208,3 +208,14 @@ def test_import_is_cheap_and_pandas_is_never_loaded() -> None:
     proc = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "baseline.csv"), str(EXAMPLES / "current.csv")],
                           cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_exclude_leaves_a_label_out_of_both_sides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, cur = _files(tmp_path)
+    table = pq.read_table(base)
+    pq.write_table(table.append_column("label", pa.array([0, 1] * (len(table) // 2))), base)  # training data
+    code, doc = _run_json(capsys, "--baseline", str(base), "--current", str(cur))
+    assert doc["skipped"] == [{"name": "label", "reason": "not in current"}]
+    code, doc = _run_json(capsys, "--baseline", str(base), "--current", str(cur), "--exclude", "label,other")
+    assert code == 0 and [f["name"] for f in doc["features"]] == ["num", "cat"]
+    assert doc["skipped"] == []  # asked out, not missing

@@ -111,6 +111,10 @@ def test_each_collector_signal_is_a_rule_with_its_own_findings(folder: Path, tmp
     ("data_quality", "prediction: y", "rules.0.drift.prediction", "applies to signal model_performance only"),
     ("data_drift", "features: {top_n_feature_importance: 3}", "rules.0.drift.features", "needs feature_importance"),
     ("data_drift", "features: {top_n: 3}", "rules.0.drift.features", "all_features"),
+    ("model_performance", "prediction: y\nexclude: [a]\nthresholds: {'*': {accuracy: 0.9}}",
+     "rules.0.drift.exclude", "remove exclude"),
+    ("data_quality", "features: [a, b]\nexclude: [b]", "rules.0.drift.exclude",
+     "b is both listed in features and excluded; remove it from one of them"),
 ])
 def test_invalid_signal_options_name_the_field_and_the_fix(tmp_path: Path, signal: str, extra: str, field: str,
                                                            message: str) -> None:
@@ -128,3 +132,34 @@ def test_feature_selection_options_reach_the_signal(tmp_path: Path) -> None:
     assert spec is not None and spec.features is None
     assert spec.options == {"features": {"top_n_feature_importance": 2},
                             "feature_importance": {"age": 0.9, "amount": 0.5, "region": 0.1}}
+
+
+def test_excluded_columns_are_read_from_neither_side(folder: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reference's label (Azure ML's data_column_names.target_column) is no feature: with `exclude` it
+    is neither read from the baseline nor compared; without, it is a feature the collector never has."""
+    import amlguard.monitor.drift as drift
+
+    labelled = pa.table({**pq.read_table(folder / "inputs.parquet").to_pydict(), "is_fraud": [0, 1] * 152 + [0]})
+    pq.write_table(labelled, tmp_path / "training.parquet")
+    path = _rules(
+        tmp_path,
+        {"id": "DQ-003", "signal": "data_quality", "baseline": str(tmp_path / "training.parquet")},
+        {"id": "DQ-004", "signal": "data_quality", "baseline": str(tmp_path / "training.parquet"),
+         "extra": _extra("exclude: [is_fraud]")},
+        {"id": "DQ-005", "signal": "data_quality", "baseline": '{mdc: "{env:MDC}", offset: 1m, window: 24h}',
+         "extra": _extra("exclude: [member]")},
+    )
+    read: list[list[str] | None] = []
+    real = drift.read_table
+    monkeypatch.setattr(drift, "read_table", lambda file, columns=None: (read.append(columns), real(file, columns))[1])
+    result = evaluate_rules(load_monitor_rules(path), [deployment("credit-ep", "blue")], FakeSource(), now=NOW,
+                            env={"MDC": str(folder / "mdc")})
+    got = {e.rule.id: e.observation for e in result.evaluated}
+    names = {rule: [f["name"] for f in obs.data["features"]] for rule, obs in got.items()}
+    assert names["AMLG-MON-DQ-003"] == ["amount", "age", "region", "member", "is_fraud"]
+    assert "is_fraud" in got["AMLG-MON-DQ-003"].data["drifted_features"]  # null in every current row
+    assert names["AMLG-MON-DQ-004"] == ["amount", "age", "region", "member"]
+    assert "4 features compared" in (got["AMLG-MON-DQ-004"].detail or "")
+    assert read == [None, ["amount", "age", "region", "member"]]  # the label was not even read
+    assert names["AMLG-MON-DQ-005"] == ["amount", "age", "region"]  # recent past production data too

@@ -343,17 +343,77 @@ def test_numbers_beyond_the_budget_are_sampled_and_the_rates_still_count_every_v
 
 
 
+@pytest.mark.parametrize(("options", "selected"), [
+    ({}, ["amount", "age", "region", "member", "is_fraud"]),  # all: the label too, null in every current row
+    ({"features": "all_features", "exclude": ["is_fraud"]}, ["amount", "age", "region", "member"]),
+    ({"features": ["region", "amount"]}, ["region", "amount"]),
+    ({"features": {"top_n_feature_importance": 2}, "exclude": ["is_fraud"],
+      "feature_importance": {"is_fraud": 9.0, "member": 0.2, "age": 0.7, "region": 0.4, "amount": 0.1}},
+     ["age", "region"]),
+], ids=["all", "all-but-the-label", "list", "top-n"])
+def test_feature_selection_on_the_collector_equals_the_definitions(window: Window, where: str,
+                                                                   options: dict[str, Any],
+                                                                   selected: list[str]) -> None:
+    """Azure ML's feature selection over a training reference (with its label), each selected feature's
+    values against the references, in a folder and in blob storage."""
+    from amlguard.monitor.drift.signals import data_drift
+
+    training = {**window.baseline_inputs, "is_fraud": np.array([0, 1] * 152 + [1])}
+    report = data_drift(training, _source(where), **options)
+    assert [f.name for f in report.features] == selected
+    for feature in report.features:
+        current = window.current("model_inputs", feature.name)
+        _close(feature.metrics, _quality(training[feature.name], current), feature.name)
+        _close(feature.metrics, _drift(training[feature.name], current), feature.name)
+
+
+class _Keyed:
+    """A sink keeping one field per row id, parsed by pyarrow where it can (the payload-blob records force
+    their blocks through the record-by-record path)."""
+
+    needs_keys = True
+
+    def __init__(self, name: str) -> None:
+        import pyarrow as pa
+
+        self.name, self.fields, self.got = name, {name: pa.float64()}, {}
+
+    def add_arrow(self, rows: Any, keys: Any) -> None:
+        import pyarrow.compute as pc
+
+        if keys is not None:  # None: a block without rows
+            self.got.update(zip(keys.to_pylist(), pc.struct_field(rows, self.name).to_pylist(), strict=True))
+
+    def add_rows(self, rows: list[dict[str, Any]], keys: list[str | None]) -> None:
+        self.got.update((k, r.get(self.name)) for k, r in zip(keys, rows, strict=True))
+
+
+def test_payloads_stored_in_separate_blobs_are_fetched(window: Window, where: str) -> None:
+    """`datainblob` (the URL in data) and `dataref` records: their rows read from the same store, under
+    their record's correlation id; a payload that is gone is counted, named and skipped."""
+    sink = _Keyed("score")
+    stats = collector.read_collector(where, [sink], endpoint=EP, deployment=DEP, collection="model_outputs",
+                                     start=START, end=END)
+    assert (stats.in_blob, stats.in_blob_unread) == (3, 1) and "missing.json" in stats.first_problem
+    assert sink.got == {key: row.get("score") for key, row in window.rows["model_outputs"]}
+    fetched = {key for key in sink.got if key.startswith(("p0_", "r0_"))}
+    assert len(fetched) == 9 + 4  # every row of both payloads
+
+
 def test_feature_selection_all_a_list_or_the_top_n_by_importance(tmp_path: Path) -> None:
     from amlguard.monitor.drift.signals import select_features
 
     columns = ["a", "b", "c", "d"]
     assert select_features(columns) == select_features(columns, "all_features") == columns
     assert select_features(columns, ["c", "a"]) == ["c", "a"]
+    assert select_features(columns, exclude=["b"]) == ["a", "c", "d"]  # a label, an id: never a feature
+    assert select_features(columns, ["c", "a"], exclude=["a"]) == ["c"]
     top = {"top_n_feature_importance": 2}
     assert select_features(columns, top, {"a": 0.1, "b": 0.7, "d": 0.4, "zz": 9.0}) == ["b", "d"]
     importance = tmp_path / "importance.csv"
     importance.write_text("feature,metric_value\na,3\nb,1\nc,2\n")  # Azure ML's feature-importance output
     assert select_features(columns, top, importance) == ["a", "c"]
+    assert select_features(columns, top, importance, exclude=["a"]) == ["c", "b"]  # the next most important
     with pytest.raises(ConfigError, match="needs feature_importance"):
         select_features(columns, top)
     with pytest.raises(ConfigError, match=r"expected \{top_n_feature_importance: N\} with N >= 1"):

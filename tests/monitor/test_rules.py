@@ -81,8 +81,11 @@ RULE = """\
     ("latency_p95", "    threshold: 1\n    select: {field: name, matches: x}\n", "rules.0.select.matches",
      "unknown field 'matches'"),
     ("latency_p95", "    threshold: {fields: instance_count}\n", "rules.0.threshold", "{field:"),
+    ("latency_p95", "    threshold: 1\n    cron: '15 3 * *'\n", "rules.0.cron", "five fields (minute hour day"),
+    ("latency_p95", "    threshold: 1\n    cron: '75 3 * * *'\n", "rules.0.cron", "is not a valid cron expression"),
 ], ids=["no-threshold", "unknown-signal", "bad-window", "bad-no-data", "typo", "grain-over-window", "wrong-kind",
-        "drift-on-latency", "drift-missing", "two-currents", "bad-drift-metric", "bad-selector", "bad-threshold"])
+        "drift-on-latency", "drift-missing", "two-currents", "bad-drift-metric", "bad-selector", "bad-threshold",
+        "cron-fields", "bad-cron"])
 def test_invalid_rules_name_file_line_field_and_fix(tmp_path: Path, signal: str, extra: str, field: str,
                                                     message: str) -> None:
     path = write(tmp_path, RULE.format(signal=signal, extra=extra))

@@ -208,6 +208,24 @@ def test_due_rules(tmp_path: Path, last: Any, minutes: float, every: int, due: b
     assert bool(due_rules([rule], history, T0 + timedelta(minutes=minutes))) is due
 
 
+@pytest.mark.parametrize(("last", "now", "due"), [
+    (None, "2026-11-26T10:00:00Z", True),  # never run: at once, as Azure ML's first run
+    ("2026-11-26T03:15:02Z", "2026-11-27T03:10:00Z", False),  # `every: 5m` alone would run it
+    ("2026-11-26T03:15:02Z", "2026-11-27T03:14:40Z", True),  # a tick a little early is that time's run
+    ("2026-11-26T03:14:45Z", "2026-11-26T03:20:00Z", False),  # ... and not run again at the next tick
+    ("2026-11-24T03:15:00Z", "2026-11-26T09:00:00Z", True),  # runs missed while stopped: once
+], ids=["never", "before", "early-tick", "no-double-run", "missed"])
+def test_a_rule_with_cron_runs_at_its_times(tmp_path: Path, last: str | None, now: str, due: bool) -> None:
+    from amlguard.monitor.rules import load_monitor_rules
+
+    path = rules_file(tmp_path)
+    path.write_text(path.read_text().replace("    every: 5m\n", "    every: 5m\n    cron: '15 3 * * *'\n"))
+    (rule,) = load_monitor_rules(path)
+    assert rule.cron == "15 3 * * *"
+    history = {} if last is None else {rule.id: last}
+    assert bool(due_rules([rule], history, datetime.fromisoformat(now))) is due
+
+
 # ------------------------------------------------------------------------------------------ the CLI
 def test_cli_example_shows_a_latency_breach_and_a_drifted_feature() -> None:
     out = io.StringIO()

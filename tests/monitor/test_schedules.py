@@ -37,8 +37,7 @@ EXPECTED: dict[str, dict[str, tuple[str, str | None, str]]] = {
     "advanced-model-monitoring.yaml": {
         "advanced_data_drift": ("data_drift", f"azureml/{FRAUD}/advanced_data_drift",
                                 "top_n_feature_importance needs feature importance"),
-        "advanced_data_quality": ("data_quality", f"azureml/{FRAUD}/advanced_data_quality",
-                                  "evaluated every 24h by amlguard's timer"),
+        "advanced_data_quality": ("data_quality", f"azureml/{FRAUD}/advanced_data_quality", ""),
         "feature_attribution_drift_signal": ("feature_attribution_drift", None, "amlguard trains no models"),
     },
     "custom-monitoring.yaml": {"customSignal": ("custom", None, "cannot run Azure ML components")},
@@ -83,7 +82,9 @@ def test_every_corpus_schedule_loads_and_reports_each_signal(name: str) -> None:
 def test_the_advanced_drift_signal_keeps_its_thresholds_target_and_schedule() -> None:
     rule, _quality = load_monitor_pack(CORPUS / "advanced-model-monitoring.yaml").rules
     assert (rule.signal.name, rule.every, rule.window, rule.severity) == ("data_drift", 86400.0, 86400.0, "medium")
+    assert rule.cron == "15 3 * * *"  # daily at 03:15, as the trigger's schedule says
     assert rule.drift is not None
+    assert rule.drift.options == {"exclude": ["DEFAULT_NEXT_MONTH"]}  # the reference's target_column
     # given metrics replace the type's default (Azure ML's SDK: one metric per feature type)
     assert rule.drift.thresholds == {"numerical": {"normalized_wasserstein_distance": None,
                                                    "jensen_shannon_distance": 0.01},
@@ -99,12 +100,13 @@ def test_the_advanced_drift_signal_keeps_its_thresholds_target_and_schedule() ->
 
 
 # ------------------------------------------------------------------------------- generated collector data
-def _collector(root: Path, endpoint: str, deployment: str, hours: dict[datetime, list[dict[str, Any]]]) -> None:
+def _collector(root: Path, endpoint: str, deployment: str, hours: dict[datetime, list[dict[str, Any]]],
+               collection: str = "model_inputs") -> None:
     """Model data collector JSONL, laid out as the collector writes it (one file per hour)."""
     for hour, rows in hours.items():
-        folder = root / "modelDataCollector" / endpoint / deployment / "model_inputs" / hour.strftime("%Y/%m/%d/%H")
+        folder = root / "modelDataCollector" / endpoint / deployment / collection / hour.strftime("%Y/%m/%d/%H")
         folder.mkdir(parents=True, exist_ok=True)
-        record = {"specversion": "1.0", "id": hour.isoformat(), "type": "azureml.inference.model_inputs",
+        record = {"specversion": "1.0", "id": hour.isoformat(), "type": f"azureml.inference.{collection}",
                   "datacontenttype": "application/json", "time": hour.strftime("%Y-%m-%dT%H:%M:%SZ"), "data": rows}
         (folder / "instance-0.jsonl").write_text(json.dumps(record) + "\n", encoding="utf-8")
 
@@ -167,10 +169,71 @@ def test_data_drift_of_a_corpus_schedule_runs_on_collector_data_with_its_thresho
     (finding,) = [f for call in alerts.calls for f in call["findings"] if f.status == "fail"]
     assert (finding.rule, finding.status, finding.severity) == (rule, "fail", "medium")
     assert finding.message.startswith("1 feature drifted over the last 24h: LIMIT_BAL (jensen_shannon_distance ")
-    # the reference's target column (DEFAULT_NEXT_MONTH) is compared too: the schedule's
-    # data_column_names.target_column is not honoured yet (closing note)
-    assert "> 0.01)" in finding.message and "4 features compared on 400 current rows" in finding.message
+    # the reference's target column (DEFAULT_NEXT_MONTH, data_column_names.target_column) is no feature
+    assert "> 0.01)" in finding.message and "3 features compared on 400 current rows" in finding.message
     assert alerts.status(rule, finding.resource) == "firing"
+
+
+def _inputs(n: int, seed: int) -> list[dict[str, Any]]:
+    """Model inputs with nulls, a number sent as text and a category the reference lacks."""
+    rng = random.Random(seed)
+    return [{"LIMIT_BAL": None if i % 9 == 0 else "n/a" if i % 23 == 0 else round(rng.gauss(50_000, 10_000), 1),
+             "AGE": 20 + i % 40, "SEX": "X" if i % 31 == 0 else "F" if i % 3 else "M",
+             "EDUCATION": None if i % 13 == 0 else 1 + i % 4} for i in range(n)]
+
+
+def _outputs(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [{"is_fraud": int(rng.random() < 0.2), "is_fraud_probability": round(rng.random(), 4)} for _ in range(n)]
+
+
+def _csv(folder: Path, rows: list[dict[str, Any]]) -> None:
+    """A data asset's local copy: an MLTable folder next to its CSV."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "MLTable").write_text("paths:\n  - file: ./data.csv\n", encoding="utf-8")
+    names = list(rows[0])
+    (folder / "data.csv").write_text(",".join(names) + "\n" + "".join(
+        ",".join("" if r[c] is None else str(r[c]) for c in names) + "\n" for r in rows), encoding="utf-8")
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_honoured_corpus_signal_runs_on_generated_collector_data(tmp_path: Path, name: str) -> None:
+    """Each corpus file unchanged: every signal it runs reads generated collector data (the last day, and
+    for a recent-past reference the days before) and a local copy of each data asset it names, and
+    compares exactly the features the file asks for: never the reference's label."""
+    pack = load_monitor_pack(CORPUS / name)
+    assert len(pack.rules) == sum(1 for _, rule, _ in EXPECTED[name].values() if rule)
+    env = {"AMLGUARD_MDC_ROOT": str(tmp_path / "mdc"), "AMLGUARD_DATA_ASSETS": str(tmp_path / "assets")}
+    deployments = [("credit-default", "main"), ("fraud-detection-endpoint", "fraud-detection-deployment")]
+    hours = [NOW - timedelta(hours=h + 1) for h in range(72)]
+    inputs, outputs = ["LIMIT_BAL", "AGE", "SEX", "EDUCATION"], ["is_fraud", "is_fraud_probability"]
+    for rule in pack.rules:
+        assert rule.drift is not None
+        roots = {rule.drift.current["mdc"]} | ({rule.drift.baseline["mdc"]} if isinstance(rule.drift.baseline, dict)
+                                               else set())
+        for root in roots:  # the collector's folder, or a uri_folder asset's local copy
+            where = Path(root.replace("{env:AMLGUARD_MDC_ROOT}", env["AMLGUARD_MDC_ROOT"])
+                         .replace("{env:AMLGUARD_DATA_ASSETS}", env["AMLGUARD_DATA_ASSETS"]))
+            for ep, dep in deployments:
+                _collector(where, ep, dep, {h: _inputs(30, i) for i, h in enumerate(hours)})
+                _collector(where, ep, dep, {h: _outputs(30, i) for i, h in enumerate(hours)}, "model_outputs")
+        if isinstance(rule.drift.baseline, str):  # a data asset: training data keeps its label
+            labels = rule.drift.options.get("exclude", ())
+            rows = _outputs(300, 99) if rule.signal.name == "prediction_drift" else [
+                {**r, **dict.fromkeys(labels, i % 2)} for i, r in enumerate(_inputs(300, 98))]
+            _csv(Path(rule.drift.baseline.replace("{env:AMLGUARD_DATA_ASSETS}", env["AMLGUARD_DATA_ASSETS"])), rows)
+    resources = [Resource(kind="online_deployment", id=f"/x/onlineEndpoints/{ep}/deployments/{dep}", name=dep,
+                          endpoint_name=ep) for ep, dep in deployments]
+    result = evaluate_rules(pack.rules, resources, _NoAzure(), now=NOW, env=env)
+    assert len(result.evaluated) == len(pack.rules)  # each on the one deployment it names
+    for evaluated in result.evaluated:
+        obs, rule = evaluated.observation, evaluated.rule
+        assert obs.error is None and obs.value is not None and obs.samples == 24 * 30, (rule.id, obs)
+        assert rule.drift is not None
+        wanted = list(rule.drift.features or (outputs if rule.signal.name == "prediction_drift" else inputs))
+        assert [f["name"] for f in obs.data["features"]] == wanted, rule.id
+        assert evaluated.finding is not None and evaluated.finding.status in ("pass", "fail")
 
 
 class _NoAzure:
@@ -311,3 +374,94 @@ def test_malformed_signals_are_problems_or_reports_never_crashes(tmp_path: Path,
         assert all(p[0] == str(path) and p[1] for p in exc.problems), exc.render()
     else:
         assert [r.signal for r in pack.signals] == ["broken"]
+
+
+# ------------------------------------------------------------------------------------------- triggers
+@pytest.mark.parametrize(("trigger", "every", "cron", "words"), [
+    ("{type: recurrence, frequency: day, interval: 1, schedule: {hours: 3, minutes: 15}}", 86400, "15 3 * * *", ""),
+    ("{type: recurrence, frequency: week, interval: 1, schedule: {hours: [22, 20], minutes: [0, 30], "
+     "week_days: [monday, friday]}}", 7 * 86400, "0,30 20,22 * * mon,fri", ""),
+    ("{type: recurrence, frequency: hour, interval: 6}", 6 * 3600, None, ""),  # no times: every 6h from the start
+    ("{type: recurrence, frequency: day, interval: 2, schedule: {hours: 3, minutes: 15}}", 2 * 86400, None,
+     "evaluated every 2d by amlguard's timer, not at the schedule's hours / minutes / week_days"),
+    ("{type: recurrence, frequency: week, interval: 1, schedule: {hours: 3, minutes: 0}}", 7 * 86400, None,
+     "not at the schedule's hours"),  # which day of the week: not said
+    ("{type: cron, expression: '15 3 * * 1-5'}", 86400, "15 3 * * 1-5", ""),
+    ("{type: cron, expression: '0 */6 * * *', time_zone: Pacific Standard Time}", 6 * 3600, "0 */6 * * *",
+     "time_zone Pacific Standard Time is not applied: amlguard reads the trigger's times as UTC"),
+    ("{type: recurrence, frequency: day, interval: 1, start_time: '2026-12-01T00:00:00'}", 86400, None,
+     "start_time / end_time are not applied"),
+], ids=["daily-at", "weekly-on-days", "hourly", "every-2-days-at", "weekly-no-days", "cron", "time-zone", "start"])
+def test_the_trigger_is_honoured_or_reported_per_signal(tmp_path: Path, trigger: str, every: int, cron: str | None,
+                                                        words: str) -> None:
+    """Fixed times become the rule's cron (UTC); what cron cannot say the same is run every N and said."""
+    path = tmp_path / "monitor.yaml"
+    path.write_text(SCHEDULE.format(trigger=trigger, target="azureml:ep:d", thresholds="{}"), encoding="utf-8")
+    pack = load_monitor_pack(path)
+    (rule,), (report,) = pack.rules, pack.signals
+    assert (rule.every, rule.cron) == (every, cron)
+    assert words in report.note if words else not any(w in report.note for w in ("timer", "not applied", "time"))
+
+
+def test_a_bad_cron_expression_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(SCHEDULE.format(trigger="{type: cron, expression: '15 25 * * *'}", target="azureml:ep:d",
+                                    thresholds="{}"), encoding="utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_monitor_pack(path)
+    assert f"{path}:3: trigger.expression: '15 25 * * *' is not a valid cron expression" in info.value.render()
+
+
+# ------------------------------------------------------------------------------- data_column_names
+COLUMNS = """\
+name: s
+trigger: {type: recurrence, frequency: day, interval: 1}
+create_monitor:
+  monitoring_target: {endpoint_deployment_id: "azureml:ep:d", ml_task: classification}
+  monitoring_signals:
+    signal:
+      type: %s
+      production_data:
+        - input_data: {path: azureml:outputs:1, type: uri_folder}
+          data_context: model_outputs
+          data_column_names: {prediction: is_fraud, prediction_probability: p_fraud, correlation_id: cid}
+        - input_data: {path: azureml:inputs:1, type: uri_folder}
+          data_context: model_inputs
+      reference_data:
+        input_data: {path: azureml:training:1, type: mltable}
+        data_context: training
+        data_column_names: {target_column: is_fraud}
+%s"""
+
+
+@pytest.mark.parametrize(("kind", "extra", "options"), [
+    ("data_drift", "", {"exclude": ["cid", "is_fraud", "p_fraud"]}),
+    ("data_quality", "      features: [age, cid]\n", {"exclude": ["is_fraud", "p_fraud"]}),  # listed: a feature
+    ("prediction_drift", "", {"exclude": ["cid"]}),  # the outputs are what it compares
+    ("model_performance", "      metric_thresholds: {classification: {accuracy: 0.9}}\n",
+     {"prediction": "is_fraud", "actual": "is_fraud", "correlation_id": "cid", "task": "classification"}),
+])
+def test_data_column_names_are_no_features_and_join_model_performance(tmp_path: Path, kind: str, extra: str,
+                                                                     options: dict[str, Any]) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(COLUMNS % (kind, extra), encoding="utf-8")
+    (rule,) = load_monitor_pack(path).rules
+    assert rule.drift is not None and rule.drift.options == options
+    assert rule.drift.current["collection"] == ("model_outputs" if kind in ("prediction_drift", "model_performance")
+                                                else "model_inputs")
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (("prediction: is_fraud, ", ""), "needs the ground truth as reference_data (a data asset) with "
+                                     "data_column_names.target_column, production_data's data_column_names.prediction"),
+    (("{target_column: is_fraud}", "{target_column: is_fraud, correlation_id: request}"), "one correlation_id"),
+    (("metric_thresholds: {classification: {accuracy: 0.9}}", "alert_enabled: true"), "give metric_thresholds"),
+])
+def test_a_model_performance_signal_amlguard_cannot_join_is_reported(tmp_path: Path, change: tuple[str, str],
+                                                                     words: str) -> None:
+    path = tmp_path / "monitor.yaml"
+    text = COLUMNS % ("model_performance", "      metric_thresholds: {classification: {accuracy: 0.9}}\n")
+    path.write_text(text.replace(*change), encoding="utf-8")
+    pack = load_monitor_pack(path)
+    (report,) = pack.signals
+    assert not pack.rules and report.rule is None and words in report.note, report.note

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: table)")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     p.add_argument("--features", metavar="A,B", help="compare only these columns (comma separated)")
+    p.add_argument("--exclude", metavar="A,B", help="columns that are no features, never compared: the "
+                                                    "baseline's label, ids (comma separated)")
     p.add_argument("--categorical", action="append", default=[], metavar="COL",
                    help="treat COL as categorical even if numeric (repeatable, or comma separated)")
     p.add_argument("--threshold", action="append", default=[], metavar="FEATURE.METRIC=VALUE",
@@ -153,7 +155,7 @@ def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, lis
     elif sum(p.stat().st_size for p in (baseline_path, current_path) if p.is_file()) > _LARGE_INPUT:
         _keep_freed_memory()
     report = run_signal(args.signal, baseline_path, current, features=_split(args.features) or None,
-                        categorical=_split(args.categorical), thresholds=overrides)
+                        exclude=_split(args.exclude), categorical=_split(args.categorical), thresholds=overrides)
     assert isinstance(report, DriftReport)  # --signal offers the per-feature signals only
     if collector and not report.current_rows:
         raise ConfigError(f"--current {current_path}: no model data collector rows found "

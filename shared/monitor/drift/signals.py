@@ -53,10 +53,16 @@ Current = Collector | str | Path | Mapping[str, Any]  # collector output, a CSV 
 
 
 def select_features(available: Sequence[str], features: Any = None,
-                    feature_importance: Mapping[str, float] | str | Path | None = None) -> list[str]:
+                    feature_importance: Mapping[str, float] | str | Path | None = None,
+                    exclude: Sequence[str] = ()) -> list[str]:
     """Azure ML's feature selection over the baseline's columns: None or `all_features` -> all; a list
     -> those; `{"top_n_feature_importance": N}` -> the N most important by `feature_importance`
-    ({feature: importance}, or a file with columns feature and importance / metric_value)."""
+    ({feature: importance}, or a file with columns feature and importance / metric_value). Columns
+    in `exclude` (the label, ids: data_column_names in Azure ML) are never features."""
+    if exclude:
+        available = [c for c in available if c not in exclude]
+        if isinstance(features, list | tuple):
+            features = [f for f in features if f not in exclude]
     if features is None or features == "all_features":
         return list(available)
     if isinstance(features, Mapping):
@@ -98,10 +104,10 @@ def _baseline(baseline: str | Path | Mapping[str, Any]) -> tuple[list[str], Any]
 def _per_feature(signal: str, baseline: str | Path | Mapping[str, Any], current: Current, *,
                  features: Any = None, feature_importance: Mapping[str, float] | str | Path | None = None,
                  categorical: Sequence[str] = (), thresholds: Thresholds | None = None,
-                 max_values: int = MAX_VALUES) -> DriftReport:
+                 max_values: int = MAX_VALUES, exclude: Sequence[str] = ()) -> DriftReport:
     kind = signal_kind(signal)
     available, read = _baseline(baseline)
-    names = select_features(available, features, feature_importance)
+    names = select_features(available, features, feature_importance, exclude)
     skipped: list[dict[str, str]] = []
     if isinstance(current, Collector):
         base = read(names)
@@ -126,7 +132,7 @@ def _per_feature(signal: str, baseline: str | Path | Mapping[str, Any], current:
         names = [c for c in names if c in current]
     report = compute_drift(read(names), current, features=names, thresholds=thresholds, categorical=categorical,
                            signal=signal)
-    report.skipped = skipped
+    report.skipped = [s for s in skipped if s["name"] not in exclude]  # asked out, not missing
     report.current_rows = max((f.counts.get("rows", 0) for f in report.features), default=0)
     return report
 
@@ -134,7 +140,7 @@ def _per_feature(signal: str, baseline: str | Path | Mapping[str, Any], current:
 def data_drift(baseline: str | Path | Mapping[str, Any], current: Current, **options: Any) -> DriftReport:
     """Drift of the model inputs from the baseline, per feature (JS, PSI, normalized Wasserstein, KS
     and chi-squared, plus the data-quality rates), judged by Azure ML's data_drift defaults.
-    Options: features, feature_importance, categorical, thresholds, max_values."""
+    Options: features, feature_importance, exclude, categorical, thresholds, max_values."""
     return _per_feature("data_drift", baseline, current, **options)
 
 

@@ -204,7 +204,8 @@ def resolve_thresholds(feature: str, ftype: str, overrides: Mapping[str, Mapping
 
 
 #: JSON Schema of what a monitor rule's `drift:` block may add for the collector signals: Azure ML's
-#: feature selection, and model_performance's columns (reference-yaml-monitor's data_column_names).
+#: feature selection, the columns that are no features, and model_performance's columns
+#: (reference-yaml-monitor's data_column_names).
 RULE_OPTIONS_SCHEMA: Mapping[str, Any] = MappingProxyType({
     "features": {"anyOf": [
         {"type": "array", "items": {"type": "string", "minLength": 1}},
@@ -215,6 +216,8 @@ RULE_OPTIONS_SCHEMA: Mapping[str, Any] = MappingProxyType({
     "feature_importance": {"anyOf": [{"type": "object", "additionalProperties": {"type": "number"}},
                                      {"type": "string", "minLength": 1}],
                            "description": "{feature: importance}, or a file with columns feature and importance"},
+    "exclude": {"type": "array", "items": {"type": "string", "minLength": 1},
+                "description": "columns that are no features (the reference's label, ids): never compared"},
     "prediction": {"type": "string", "minLength": 1, "description": "model_performance: the predicted column"},
     "actual": {"type": "string", "minLength": 1,
                "description": "model_performance: the ground truth's column (default: prediction's name)"},
@@ -234,7 +237,7 @@ def rule_option_problems(signal: str, spec: Mapping[str, Any]) -> list[tuple[str
             problems.append(("prediction", "model_performance needs `prediction:` (the model output column) and "
                                            "`actual:` (the ground truth column in `baseline:`)"))
         problems += [(k, f"model_performance compares predictions; remove {k}")
-                     for k in ("features", "feature_importance", "categorical") if k in spec]
+                     for k in ("features", "feature_importance", "categorical", "exclude") if k in spec]
         if not any(spec.get("thresholds", {}).values()):
             problems.append(("thresholds", "model_performance has no default thresholds in Azure ML; give some, "
                                            "e.g. thresholds: {classification: {accuracy: 0.9}}"))
@@ -242,6 +245,11 @@ def rule_option_problems(signal: str, spec: Mapping[str, Any]) -> list[tuple[str
         problems += [(k, f"{k} applies to signal model_performance only; remove it") for k in _PERFORMANCE_OPTIONS
                      if k in spec]
         top_n = isinstance(spec.get("features"), Mapping)
+        features = spec.get("features")
+        both = [f for f in features if f in (spec.get("exclude") or ())] if isinstance(features, list) else []
+        if both:
+            problems.append(("exclude", f"{', '.join(both)} is both listed in features and excluded; remove it "
+                                        "from one of them"))
         if top_n and "feature_importance" not in spec:
             problems.append(("features", "top_n_feature_importance needs feature_importance: {feature: importance} "
                                          "or a file with columns feature and importance"))
