@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_alerting import SECRET, Receiver
-from estate import estate, running_serve, write_snapshot
+from bench_alerting import SECRET
+from estate import FlakyReceiver, estate, running_serve, write_snapshot
 
 TOKEN = "bench-token-for-local-runs"  # serve wants >= 16 characters
 RATE = 5.0  # events per second
@@ -57,8 +57,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def measure(wait_s: int, resources: list[str], warmup: str, rows: list[dict]) -> dict:
-    receiver = Receiver(0.0)
-    receiver.thread.start()
+    receiver = FlakyReceiver(0.0, secret=SECRET)
     posted: dict[str, float] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
