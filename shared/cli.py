@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from amlguard import __version__
 from amlguard.errors import AmlguardError, ConfigError, PolicyError
+from amlguard.projectconfig import COLORS, FAIL_ON_VALUES
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
@@ -30,7 +31,6 @@ __all__ = ["main", "run"]
 
 log = logging.getLogger("amlguard")
 
-_SEVERITIES = ("critical", "high", "medium", "low", "info", "none")
 _EXIT_CODES = """exit codes:
   0  nothing at or above --fail-on and no diagnostic (or --soft-fail)
   1  a failed or errored finding at or above --fail-on, or a diagnostic: a file or folder not read,
@@ -52,7 +52,7 @@ def _audit_parser(sub: Any) -> None:
                         "stdout (default: table)")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write the report of the --format given without :PATH to FILE")
-    p.add_argument("--fail-on", choices=_SEVERITIES, metavar="SEVERITY",
+    p.add_argument("--fail-on", choices=FAIL_ON_VALUES, metavar="SEVERITY",
                    help="exit 1 when a failed or errored finding is at or above SEVERITY "
                         "(critical|high|medium|low|info|none; default: high)")
     p.add_argument("--fail-on-diagnostics", action=argparse.BooleanOptionalAction,
@@ -60,7 +60,7 @@ def _audit_parser(sub: Any) -> None:
                         "(default: on; --no-fail-on-diagnostics to only report them)")
     p.add_argument("--soft-fail", action="store_true", default=None,
                    help="exit 0 whatever is found (outputs are still written; usage errors still exit 2)")
-    p.add_argument("--color", choices=("auto", "always", "never"))
+    p.add_argument("--color", choices=COLORS)
     p.add_argument("--show-passed", action="store_true", default=None,
                    help="list passing and not-applicable checks in the table, not only their counts")
     p.add_argument("--show-fix", action="store_true", default=None,

@@ -171,7 +171,7 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
 def _duration(env: Mapping[str, str], name: str, default: float) -> float:
     raw = (env.get(name) or "").strip()
     seconds = seconds_or_none(raw) if raw else default
-    if seconds is None or seconds < 0:
+    if seconds is None:  # parse_duration refuses negative durations
         raise ConfigError(f"app setting {name}={raw!r} is not a duration; unset it or give e.g. 1h, 30m or 0 (off)")
     return seconds
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from amlguard.errors import ConfigError
+from amlguard.model import SEVERITIES
 
 __all__ = ["CONFIG_KEYS", "apply_config", "find_config", "read_config"]
 
@@ -20,12 +21,15 @@ _NAMES = (".amlguard.yaml", ".amlguard.yml")
 _TOOL_TABLE = b"[tool.amlguard]"
 
 _BOOL, _LIST, _PATHS, _PATH, _TEXT = "bool", "list", "paths", "path", "text"
+# the values `audit --fail-on` and `--color` take, here or on the command line
+FAIL_ON_VALUES: tuple[str, ...] = (*SEVERITIES, "none")
+COLORS = ("auto", "always", "never")
 # key -> what it holds: paths are relative to the config file's folder, lists take one value too
 CONFIG_KEYS: dict[str, str | tuple[str, ...]] = {
     "policies": _PATHS, "no_default_policies": _BOOL, "rule": _LIST, "skip_rule": _LIST, "exclude": _LIST,
     "param": _LIST, "environment": _TEXT, "baseline": _PATH, "format": _LIST, "output": _PATH,
-    "fail_on": ("critical", "high", "medium", "low", "info", "none"), "fail_on_diagnostics": _BOOL,
-    "soft_fail": _BOOL, "show_fix": _BOOL, "show_passed": _BOOL, "color": ("auto", "always", "never"),
+    "fail_on": FAIL_ON_VALUES, "fail_on_diagnostics": _BOOL,
+    "soft_fail": _BOOL, "show_fix": _BOOL, "show_passed": _BOOL, "color": COLORS,
 }
 
 

@@ -21,7 +21,7 @@ from amlguard.alerts.store import StateStore
 from amlguard.alerts.stored import StoredAlert
 from amlguard.alerts.types import Alert, Notification
 
-__all__ = ["Grouper", "Router", "RoutingConfig", "join_changes", "router_from_config"]
+__all__ = ["Grouper", "Router", "RoutingConfig", "router_from_config"]
 
 Router = Callable[[Alert], Iterable[RouteMatch]]
 
@@ -61,7 +61,7 @@ def join_changes(body: dict[str, Any], batch: list[StoredAlert]) -> bool:
         told = True
     if told:
         body["members"], body["seqs"] = members, seqs
-        if left or "left" in body:
+        if "left" in body:
             body["left"] = left
     return told
 

@@ -7,9 +7,9 @@ The runner's names load on first use: the policy loader checks every `remediate:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from amlguard.lazy import lazy_getattr
 from amlguard.remediation.actions import ACTIONS, Action, ApplyResult, ArmWriter, register, zero_traffic
 
 if TYPE_CHECKING:
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["ACTIONS", "Action", "ApplyResult", "ArmWriter", "PlannedAction", "RemediationRecord",
            "annotate", "apply", "arm_clients", "brake_reason", "default_actor",
            "parse_max_resources", "plan", "register", "remediate", "remediate_from_args", "zero_traffic"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("amlguard.remediation.runner"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+_RUNNER = ("PlannedAction", "RemediationRecord", "annotate", "apply", "arm_clients", "brake_reason", "default_actor",
+           "parse_max_resources", "plan", "remediate", "remediate_from_args")
+__getattr__ = lazy_getattr(__name__, dict.fromkeys(_RUNNER, "runner"), globals())

@@ -210,7 +210,7 @@ def apply(planned: list[PlannedAction], *, client_factory: ArmWriter | None = No
 
 
 def _apply_one(item: PlannedAction, record: RemediationRecord, clients: ArmWriter | None) -> None:
-    from amlguard.inventory.live import describe_failure
+    from amlguard.inventory.armclients import describe_failure
 
     if item.resource.origin != "live":
         record.message = ("read from a file, not from Azure: remediation acts on live resources; audit with "
@@ -292,7 +292,7 @@ def remediate_from_args(args: argparse.Namespace, report: AuditReport, pack: Rul
 def arm_clients(settings: Settings, *, arm_endpoint: str | None = None) -> ArmWriter:
     """The Azure clients remediation writes through (`ArmClients`), from the settings' credential
     and client options."""
+    from amlguard.inventory.armclients import ArmClients
     from amlguard.inventory.config import credential_from_env, options_from_env
-    from amlguard.inventory.live import ArmClients
 
     return ArmClients(credential_from_env(settings.env), options_from_env(settings.env, arm_endpoint=arm_endpoint))

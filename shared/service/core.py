@@ -22,7 +22,7 @@ from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, 
 from amlguard.model import AuditReport, Finding, Resource, Status
 from amlguard.service.packs import PackHolder
 from amlguard.service.pipeline import Enforcement, enforce, evaluate, load_policy_pack
-from amlguard.timeparse import parse_time
+from amlguard.timeparse import time_or_none
 
 if TYPE_CHECKING:
     from amlguard.alerts import AlertFacade, DeliveryStats, Notifier, StateStoreProtocol
@@ -347,7 +347,7 @@ class Service:
     def _apply_event(self, event: ParsedEvent) -> EventOutcome:
         assert event.resource_id is not None
         record = self.store.audit_record(event.resource_id)
-        last = parse_time(record["at"]) if record is not None and record.get("at") else None
+        last = time_or_none((record or {}).get("at"))  # an unreadable time is no audit to compare with
         # A record this very event wrote is no later audit: an earlier delivery got that far and died
         # before marking the event seen, so this one redoes the work (idempotently).
         own = record is not None and record.get("event") == event.id

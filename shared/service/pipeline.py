@@ -43,7 +43,6 @@ def evaluate(pack: PolicyPack, resources: list[Resource], errors: Iterable[Inven
     then the `# amlguard:ignore` comments of the resources' YAML files (a suppression naming a rule
     outside `known_rules`, default the pack's, is a diagnostic)."""
     findings = pack.evaluate(resources, errors=list(errors), now=now)
-    telemetry.record_findings(findings)
     report = AuditReport(resources=resources, findings=findings, diagnostics=list(diagnostics),
                          rules=pack.rules_metadata())
     if any(r.suppressions for r in resources):
@@ -51,6 +50,7 @@ def evaluate(pack: PolicyPack, resources: list[Resource], errors: Iterable[Inven
 
         apply_inline_suppressions(report, known_rules if known_rules is not None else [r.id for r in pack.rules],
                                   now or datetime.now(UTC))
+    telemetry.record_findings(findings)  # as waived: an inline suppression makes a failure exempt
     return report
 
 
