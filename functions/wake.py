@@ -35,10 +35,15 @@ RETRY_AFTER = timedelta(seconds=60)
 
 
 class WakeQueue:
-    """Sends one delayed wake message per distinct due second, from this worker."""
+    """Sends one delayed wake message per distinct due second, from this worker. The queue client is
+    made by `connect` on the first send: the storage SDK costs a cold start ~0.2 s to import, and
+    most invocations (HTTP, sweeps, events that change no alert) never send."""
 
-    def __init__(self, client: QueueClient, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.client = client
+    def __init__(self, connect: Callable[[], QueueClient], queue_name: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._connect = connect
+        self._client: QueueClient | None = None
+        self.queue_name = queue_name
         self.clock = clock
         self._scheduled: set[datetime] = set()
         self._lock = threading.Lock()
@@ -72,7 +77,7 @@ class WakeQueue:
                 self._down_until = now + RETRY_AFTER
             log.warning("could not schedule an alert wake-up for %s on queue %s (%s: %s); the alerts timer "
                         "(AMLGUARD_ALERTS_SCHEDULE) runs that work instead, and wake-ups pause for %d s",
-                        due.isoformat(), self.client.queue_name, type(exc).__name__, exc,
+                        due.isoformat(), self.queue_name, type(exc).__name__, exc,
                         RETRY_AFTER.total_seconds())
             return False
         return True
@@ -90,15 +95,19 @@ class WakeQueue:
     def _send(self, body: str, delay: int) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            client = self._client
         try:
-            self.client.send_message(body, visibility_timeout=delay)
+            client.send_message(body, visibility_timeout=delay)
         except ResourceNotFoundError:
             if self._queue_checked:
                 raise
             # infra/ creates the queue; a local or hand-made app may not have it yet
             self._queue_checked = True
-            self.client.create_queue()
-            self.client.send_message(body, visibility_timeout=delay)
+            client.create_queue()
+            client.send_message(body, visibility_timeout=delay)
 
 
 def wake_queue_from_settings(settings: Settings) -> WakeQueue | None:
@@ -113,23 +122,23 @@ def wake_queue_from_settings(settings: Settings) -> WakeQueue | None:
         log.warning("no AzureWebJobsStorage setting: alert work due later (group_wait, retries) waits for the "
                     "alerts timer (AMLGUARD_ALERTS_SCHEDULE)")
         return None
-    from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
+    name = settings.wake_queue_name
 
-    # One quick retry: the send runs inside an Event Grid invocation, and the alerts timer covers a
-    # wake-up that could not be sent (storage's default retries back off for a minute).
-    options: dict[str, Any] = {"retry_policy": LinearRetry(backoff=1, retry_total=1), "connection_timeout": 5,
-                               "read_timeout": 10}
-    encode = TextBase64EncodePolicy()
-    if connection:
-        client = QueueClient.from_connection_string(connection, settings.wake_queue_name,
-                                                    message_encode_policy=encode, **options)
-    else:
+    def connect() -> QueueClient:
+        from azure.storage.queue import LinearRetry, QueueClient, TextBase64EncodePolicy
+
+        # One quick retry: the send runs inside an Event Grid invocation, and the alerts timer covers
+        # a wake-up that could not be sent (storage's default retries back off for a minute).
+        options: dict[str, Any] = {"retry_policy": LinearRetry(backoff=1, retry_total=1), "connection_timeout": 5,
+                                   "read_timeout": 10, "message_encode_policy": TextBase64EncodePolicy()}
+        if connection:
+            return QueueClient.from_connection_string(connection, name, **options)
         from azure.identity import DefaultAzureCredential
 
         url = endpoint or f"https://{account}.queue.core.windows.net"
-        client = QueueClient(url, settings.wake_queue_name, credential=DefaultAzureCredential(),
-                             message_encode_policy=encode, **options)
-    return WakeQueue(client)
+        return QueueClient(url, name, credential=DefaultAzureCredential(), **options)
+
+    return WakeQueue(connect, name)
 
 
 def attach(service: Service, settings: Settings) -> WakeQueue | None:

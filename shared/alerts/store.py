@@ -216,10 +216,10 @@ class StateStore:
             ops = [op for _, alert_ops in chunk for op in alert_ops]
             try:
                 etags = self.backend.write(ops) if ops else []
-            except Conflict:  # one of them lost its race: find which, saving one at a time
-                for stored, _ in chunk:
+            except Conflict:  # one of them lost its race: find which, writing one alert's ops at a time
+                for stored, alert_ops in chunk:
                     try:
-                        self.save_alert(stored)
+                        self._saved(stored, self.backend.write(alert_ops)[0])
                     except Conflict:
                         lost.append(stored)
                 return

@@ -18,10 +18,12 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+from amlguard.errors import ConfigError
 from amlguard.model import SEVERITIES, severity_rank
+from amlguard.reports import DEFAULT_FAIL_ON
 
 __all__ = [
     "AuditOutcome",
@@ -147,17 +149,26 @@ class AuditOutcome:
         return self.exit_code != 2 and "summary" in self.report
 
 
-def _fail_on(argv: Sequence[str]) -> str:
-    for flag, value in pairwise(argv):
-        if flag == "--fail-on":
-            return value
-    return "high"
+def _fail_on(options: argparse.Namespace) -> str:
+    """The fail-on level the CLI audits with: the input, else the project config file's (found from
+    the first path, as the CLI finds it), else the CLI's default."""
+    if options.fail_on.strip():
+        return str(options.fail_on.strip().lower())
+    from amlguard.projectconfig import find_config, read_config
+
+    found = find_config(Path((split_list(options.paths) or ["."])[0]))
+    try:
+        configured = read_config(found).get("fail_on") if found is not None else None
+    except ConfigError:  # the audit itself says what is wrong with the file (exit 2)
+        configured = None
+    return str(configured or DEFAULT_FAIL_ON)
 
 
-def run_audit(argv: list[str], formats: dict[str, str], *, python: str = sys.executable) -> AuditOutcome:
+def run_audit(argv: list[str], formats: dict[str, str], *, fail_on: str = DEFAULT_FAIL_ON,
+              python: str = sys.executable) -> AuditOutcome:
     """Run `amlguard audit` (argv from `audit_argv`) once, writing the JSON report the integration
     reads and each of `formats` ({format: path}); the table goes to stdout and the CLI's messages
-    to stderr, where the runner's log shows them."""
+    to stderr, where the runner's log shows them. `fail_on` is the level argv audits with."""
     for path in formats.values():
         if os.path.dirname(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -166,7 +177,7 @@ def run_audit(argv: list[str], formats: dict[str, str], *, python: str = sys.exe
         wanted = {**formats, "json": json_path}
         command = [python, "-m", "amlguard.cli", *argv[:1],
                    *(arg for fmt, path in wanted.items() for arg in ("--format", f"{fmt}:{path}")), *argv[1:]]
-        outcome = AuditOutcome(subprocess.run(command, check=False).returncode, fail_on=_fail_on(argv))
+        outcome = AuditOutcome(subprocess.run(command, check=False).returncode, fail_on=fail_on)
         if outcome.exit_code == 2:  # a usage or configuration error (a format the CLI refuses, for one)
             return outcome
         with open(json_path, encoding="utf-8") as handle:
@@ -234,7 +245,7 @@ def audit_from_options(parser: argparse.ArgumentParser, argv: Sequence[str] | No
         wanted = {**formats(options), **parse_formats(options.formats)}
     except argparse.ArgumentTypeError as exc:
         parser.error(str(exc))
-    outcome = run_audit(audit_argv(options), wanted)
+    outcome = run_audit(audit_argv(options), wanted, fail_on=_fail_on(options))
     for fmt, path in outcome.written.items():
         print(f"amlguard: {fmt} report: {path}")
     return options, outcome

@@ -370,18 +370,18 @@ def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, st
     return str(expanded if expanded.is_absolute() else rule.drift.base_dir / expanded)
 
 
-_DATA_SUFFIXES = {".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson"}
-
 
 def _data_file(path: str) -> str:
     """`path`, or the one data file in the folder it names (a data asset's local copy: an MLTable
     folder or uri_folder next to its data)."""
     from pathlib import Path
 
+    from amlguard.monitor.drift.io import DATA_SUFFIXES
+
     folder = Path(path)
     if not folder.is_dir():
         return path
-    found = sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES)
+    found = sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
     if len(found) != 1:
         raise SourceError(f"{path}: a folder with {len(found)} CSV / Parquet / JSONL files; amlguard reads a "
                           "data asset's local copy as one such file: keep one there, or name the file",

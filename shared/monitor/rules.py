@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from amlguard.errors import ConfigError, PolicyError
 from amlguard.model import SEVERITIES, Resource
 from amlguard.monitor.drift.thresholds import RULE_OPTIONS_SCHEMA, SIGNAL_KINDS, rule_option_problems
-from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec, query_aggregation, register_signal
+from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec, query_aggregation
 from amlguard.policy.conditions import CompileContext, Node, compile_condition
 from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
 from amlguard.policy.operators import show
@@ -41,11 +41,6 @@ DIRECTIONS = ("above", "below")
 _DURATION = {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "number", "minimum": 0}],
              "x-expected": "a duration such as 30s, 5m, 1h or PT5M"}
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
-
-# The other collector signals of Azure ML model monitoring, read like data_drift from a `drift:` block.
-for _kind in ("prediction_drift", "data_quality", "model_performance"):
-    register_signal(SignalSpec(_kind, "drift", SIGNAL_KINDS[_kind].description,
-                               unit="metrics" if _kind == "model_performance" else "features"))
 
 
 def _drift_schema() -> dict[str, Any]:
@@ -371,8 +366,7 @@ def _drift(spec: Mapping[str, Any], base_dir: Path, path: str, problem: Any, sig
     baseline = spec["baseline"]
     if isinstance(baseline, dict):
         for key in ("offset", "window"):
-            if key in baseline and parse_duration(baseline[key]) is None:
-                problem(f"{path}.baseline.{key}", f"expected a duration such as 48h or P2D, got {show(baseline[key])}")
+            _duration(baseline, key, 0.0, f"{path}.baseline", problem)
     for feature, metrics in thresholds.items():
         for metric in metrics:
             try:

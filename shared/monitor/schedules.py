@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from amlguard.monitor.rules import cron_problem
-from amlguard.monitor.signals import SIGNALS
 from amlguard.policy.documents import API_VERSION, PolicyDocument, Problem
 from amlguard.policy.documents import _policy_files as policy_files
 from amlguard.timeparse import format_duration, seconds_or_none
@@ -27,9 +26,7 @@ from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
 
 __all__ = ["AZUREML_SIGNALS", "UNSUPPORTED_SIGNALS", "SignalReport", "read_schedules", "translate_schedule"]
 
-#: Azure ML signal type -> the amlguard signal that runs it. A type whose signal is not registered in
-#: this build (amlguard.monitor.signals.SIGNALS) is reported per signal as "not run in this build";
-#: registering that signal (its engine) makes the same definitions run, with no change here.
+#: Azure ML signal type -> the amlguard signal that runs it (amlguard.monitor.signals registers each).
 AZUREML_SIGNALS: Mapping[str, str] = {"data_drift": "data_drift", "prediction_drift": "prediction_drift",
                                       "data_quality": "data_quality", "model_performance": "model_performance"}
 #: Why the other signal types of reference-yaml-monitor cannot run in amlguard.
@@ -426,10 +423,7 @@ def translate_schedule(doc: LocatedDocument, file: str, problems: list[Problem]
         else:
             body, notes = schedule.rule(kind, str(signal), spec, every, select)
             note = "; ".join(n for n in [*notes, trigger_note] if n)
-            if body is not None and AZUREML_SIGNALS[kind] not in SIGNALS:
-                note = (f"this build has no {AZUREML_SIGNALS[kind]} signal engine (AZUREML_SIGNALS in "
-                        "amlguard.monitor.schedules)")
-            elif body is not None:
+            if body is not None:
                 lines[f"rules.{len(rules)}"] = line
                 rules.append({**body, "cron": cron} if cron else body)
                 rule = body["id"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
 from amlguard.registry import Registry
 
 __all__ = ["AGGREGATIONS", "DEPLOYMENT_NAMESPACE", "ENDPOINT_NAMESPACE", "METRIC_AGGREGATIONS", "SIGNALS",
@@ -175,6 +176,10 @@ register_signal(SignalSpec(
 register_signal(SignalSpec(
     "data_drift", "drift", "features of the model inputs that drifted from the baseline (Azure ML metrics "
     "and default thresholds, amlguard.monitor.drift)", unit="features"))
+# The other collector signals of Azure ML model monitoring, read like data_drift from a `drift:` block.
+for _kind in ("prediction_drift", "data_quality", "model_performance"):
+    register_signal(SignalSpec(_kind, "drift", SIGNAL_KINDS[_kind].description,
+                               unit="metrics" if _kind == "model_performance" else "features"))
 
 
 def deployment_id(endpoint_id: str, deployment: str) -> str:

@@ -34,3 +34,23 @@ def test_a_refused_format_stops_the_run(tmp_path: Path) -> None:
     outcome = run_audit(["audit", str(REPO / "examples" / "workspace")], {"yaml": str(tmp_path / "r.yaml")})
 
     assert outcome.exit_code == 2 and not outcome.usable and not outcome.written
+
+
+def test_fail_on_comes_from_the_project_config_when_the_input_is_empty(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The annotations and the summary use the level the audit used: the project config file's, as
+    the CLI reads it, when the runner gives no fail-on input."""
+    import argparse
+
+    from amlguard.ci import add_audit_options, audit_from_options
+
+    shutil.copytree(REPO / "examples" / "workspace", tmp_path / "ws")
+    (tmp_path / "ws" / ".amlguard.yaml").write_text("fail_on: medium\n")
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser()
+    add_audit_options(parser)
+
+    _, outcome = audit_from_options(parser, ["--paths", "ws"], lambda options: {})
+    assert outcome.usable and outcome.fail_on == "medium"
+    _, given = audit_from_options(parser, ["--paths", "ws", "--fail-on", "critical"], lambda options: {})
+    assert given.fail_on == "critical"

@@ -21,7 +21,6 @@ from amlguard.model import Resource
 from amlguard.monitor.evaluate import evaluate_rules
 from amlguard.monitor.rules import load_monitor_pack
 from amlguard.monitor.runner import run, run_monitors
-from amlguard.monitor.signals import SIGNALS, SignalSpec
 from amlguard.service import PackHolder, Service
 from tests.monitor.test_runner import LifecycleAlerts
 
@@ -30,8 +29,6 @@ CORPUS = REPO.parent / "shared" / "corpus" / "azureml-monitoring" / "monitoring"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside this checkout")
 NOW = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
 FRAUD = "fraud_detection_model_monitoring"
-NOT_IN_BUILD = "this build has no {} signal engine"
-
 # signal -> (type, the rule it runs as or None, words of the note)
 EXPECTED: dict[str, dict[str, tuple[str, str | None, str]]] = {
     "advanced-model-monitoring.yaml": {
@@ -289,11 +286,8 @@ def test_the_cli_lists_what_runs_and_what_does_not(tmp_path: Path) -> None:
 
 
 @needs_corpus
-def test_a_signal_runs_once_its_engine_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """prediction_drift is translated with the file's metric names and thresholds; it runs as soon as a
-    `prediction_drift` signal exists (AZUREML_SIGNALS), here a stand-in for the engine."""
-    monkeypatch.setitem(SIGNALS, "prediction_drift", SignalSpec("prediction_drift", "drift", "stand-in engine",
-                                                                unit="features"))
+def test_prediction_drift_runs_with_the_files_metrics_and_thresholds() -> None:
+    """prediction_drift is translated with the file's metric names and thresholds, on the outputs."""
     pack = load_monitor_pack(CORPUS / "model-monitoring-with-collected-data.yaml")
     rule = next(r for r in pack.rules if r.signal.name == "prediction_drift")
     assert rule.id == f"azureml/{FRAUD}/advanced_prediction_drift" and rule.drift is not None

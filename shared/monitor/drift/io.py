@@ -15,11 +15,13 @@ import numpy as np
 
 from amlguard.errors import ConfigError, SourceError
 
-__all__ = ["is_container_url", "list_to_numpy", "read_table", "table_columns"]
+__all__ = ["DATA_SUFFIXES", "is_container_url", "list_to_numpy", "read_table", "table_columns"]
 
 
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 _JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+#: the data files read_table reads by their suffix (a .txt is read as CSV, but is not looked for)
+DATA_SUFFIXES = frozenset(_PARQUET_SUFFIXES | _JSONL_SUFFIXES | {".csv", ".tsv"})
 _FIX = "pass a CSV (with a header row), Parquet or JSON Lines file"
 
 

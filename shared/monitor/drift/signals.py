@@ -10,6 +10,7 @@ features as Azure ML does (all, a list, or the top N by importance) and computes
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -119,18 +120,20 @@ def _per_feature(signal: str, baseline: str | Path | Mapping[str, Any], current:
         report.current_rows = stats.rows
         report.notes = stats.notes(str(current.where))
         return report
-    if not isinstance(current, Mapping):
-        present = set(table_columns(current))
-        if features is None or features == "all_features":
-            skipped = [{"name": c, "reason": "not in current"} for c in names if c not in present]
-            skipped += [{"name": c, "reason": "not in baseline"} for c in table_columns(current) if c not in names]
-            names = [c for c in names if c in present]
-        current = read_table(current, names)
-    elif features is None or features == "all_features":
-        skipped = [{"name": c, "reason": "not in current"} for c in names if c not in current]
-        skipped += [{"name": c, "reason": "not in baseline"} for c in current if c not in names]
-        names = [c for c in names if c in current]
-    report = compute_drift(read(names), current, features=names, thresholds=thresholds, categorical=categorical,
+    columns = list(current) if isinstance(current, Mapping) else table_columns(current)
+    if features is None or features == "all_features":
+        present = set(columns)
+        skipped = [{"name": c, "reason": "not in current"} for c in names if c not in present]
+        skipped += [{"name": c, "reason": "not in baseline"} for c in columns if c not in names]
+        names = [c for c in names if c in present]
+    if isinstance(current, Mapping):
+        base = read(names)
+    else:  # both files at once: pyarrow decodes without the GIL
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(read_table, current, names)
+            base = read(names)
+            current = pending.result()
+    report = compute_drift(base, current, features=names, thresholds=thresholds, categorical=categorical,
                            signal=signal)
     report.skipped = [s for s in skipped if s["name"] not in exclude]  # asked out, not missing
     report.current_rows = max((f.counts.get("rows", 0) for f in report.features), default=0)
