@@ -14,7 +14,7 @@ from amlguard.config import Settings
 from amlguard.errors import AmlguardError, ConfigError
 from amlguard.policy.documents import Problem
 from amlguard.policy.engine import PolicyPack
-from amlguard.policy.loader import load_pack, parse_param_args, select_rules, validate_dir
+from amlguard.policy.loader import select_rules, validate_dir
 from amlguard.policy.testing import format_results, run_policy_tests
 
 __all__ = ["add_policy_arguments", "format_problems", "pack_from_args", "run", "settings_from_args"]
@@ -72,8 +72,9 @@ def pack_from_args(args: argparse.Namespace, settings: Settings, *,
     if not roots:
         raise ConfigError("--no-default-policies leaves no policy pack: add one with --policies PATH")
     unique = list({os.path.realpath(root): root for root in roots}.values())  # the bundled pack named again
-    whole = load_pack(unique, parameters=parse_param_args(list(settings.parameters)),
-                      environment=settings.environment, cache_dir=cache_dir)
+    from amlguard.service.pipeline import load_policy_pack  # the pack every trigger loads
+
+    whole = load_policy_pack(settings, roots=unique, cache_dir=cache_dir)
     return select_rules(whole, args.rule or (), args.skip_rule or ()), whole
 
 

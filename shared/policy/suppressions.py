@@ -11,15 +11,16 @@ and baselines").
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
 from amlguard.errors import ConfigError
-from amlguard.model import AuditReport, Diagnostic, Finding, Resource, Status
+from amlguard.model import AuditReport, Diagnostic, Finding, Status
 from amlguard.timeparse import time_or_none
 
 __all__ = ["BASELINE_VERSION", "Suppression", "apply_baseline", "apply_inline_suppressions", "parse_suppressions",
@@ -140,20 +141,31 @@ def _suppress(finding: Finding, matching: list[Suppression], now: datetime,
 
 
 # ------------------------------------------------------------------------------------- baseline
-def _fingerprint(finding: Finding, resource: Resource | None) -> str:
-    """Rule, resource id and a digest of the resource's normalised content: a resource that
-    changes in any field gets new fingerprints, so its findings count as new again."""
-    content = json.dumps([resource.kind, resource.compute_type, resource.fields] if resource else None,
-                         sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
-    return hashlib.sha256(f"{finding.rule}\x00{finding.resource}\x00{digest}".encode()).hexdigest()[:32]
+def _fingerprinter(report: AuditReport) -> Callable[[Finding], str]:
+    """A finding's baseline fingerprint: rule, resource id and a digest of the resource's normalised
+    content, so a resource that changes in any field gets new fingerprints and its findings count
+    as new again. Each resource is digested once, however many of its findings fail."""
+    resources = {r.id: r for r in report.resources}
+
+    @functools.cache
+    def digest(resource_id: str) -> str:
+        resource = resources.get(resource_id)
+        content = json.dumps([resource.kind, resource.compute_type, resource.fields] if resource else None,
+                             sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def fingerprint(finding: Finding) -> str:
+        key = f"{finding.rule}\x00{finding.resource}\x00{digest(finding.resource)}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    return fingerprint
 
 
 def write_baseline(path: str, report: AuditReport) -> int:
     """Record every `fail` finding of `report` in the baseline file `path`; returns how many.
     One entry a line, sorted, so a re-written baseline diffs cleanly in review."""
-    resources = {r.id: r for r in report.resources}
-    entries = sorted({(f.rule, f.resource, _fingerprint(f, resources.get(f.resource)), f.source or "", f.line or 0)
+    fingerprint = _fingerprinter(report)
+    entries = sorted({(f.rule, f.resource, fingerprint(f), f.source or "", f.line or 0)
                       for f in report.findings if f.status == _FAIL})
     lines = [json.dumps({"fingerprint": fp, "rule": rule, "resource": rid, "source": source or None,
                          "line": line or None}, ensure_ascii=False) for rule, rid, fp, source, line in entries]
@@ -190,13 +202,13 @@ def apply_baseline(report: AuditReport, path: str) -> int:
     baseline entries matched no finding (fixed or changed since). ConfigError for a file that is
     missing or not a baseline."""
     accepted = _read_baseline(path)
-    resources = {r.id: r for r in report.resources}
+    fingerprint_of = _fingerprinter(report)
     used: set[str] = set()
     record = {"name": "baseline", "reason": f"accepted in the baseline {path}", "kind": "baseline"}
     for finding in report.findings:
         if finding.status != _FAIL:
             continue
-        fingerprint = _fingerprint(finding, resources.get(finding.resource))
+        fingerprint = fingerprint_of(finding)
         if fingerprint in accepted:
             used.add(fingerprint)
             finding.status, finding.exemption = _EXEMPT, dict(record)

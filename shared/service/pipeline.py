@@ -9,7 +9,7 @@ max-resources brake, a record of every change on its finding.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,14 +26,17 @@ if TYPE_CHECKING:
 __all__ = ["Enforcement", "enforce", "evaluate", "load_policy_pack"]
 
 
-def load_policy_pack(settings: Settings, *, cache_dir: Path | None = None) -> PolicyPack:
-    """The pack every trigger evaluates with: `policies_dir`, its `environment:` overrides for
-    AMLGUARD_ENVIRONMENT, and `--param` values. PolicyError names every problem. `cache_dir`
-    remembers which documents passed the schema (for short-lived processes: the CLI)."""
+def load_policy_pack(settings: Settings, *, roots: Sequence[Path] | None = None,
+                     cache_dir: Path | None = None) -> PolicyPack:
+    """The pack every trigger evaluates with: `roots` (default `policies_dir`; the CLI adds its
+    --policies packs), their `environment:` overrides for AMLGUARD_ENVIRONMENT, and `--param`
+    values. PolicyError names every problem. `cache_dir` remembers which documents passed the
+    schema (for short-lived processes: the CLI)."""
     from amlguard.policy import load_pack, parse_param_args
 
-    return load_pack(settings.policies_dir, parameters=parse_param_args(list(settings.parameters)),
-                     environment=settings.environment, cache_dir=cache_dir)
+    return load_pack(list(roots) if roots is not None else settings.policies_dir,
+                     parameters=parse_param_args(list(settings.parameters)), environment=settings.environment,
+                     cache_dir=cache_dir)
 
 
 def evaluate(pack: PolicyPack, resources: list[Resource], errors: Iterable[InventoryError] = (),
