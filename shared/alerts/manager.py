@@ -118,7 +118,7 @@ class AlertManager:
 
         Only alerts in the store's timer index are read, so a tick costs what is due, not what is
         stored; the first tick of a manager and hourly housekeeping scan everything, which also
-        repairs a timer row lost to a crash between the alert write and the index write.
+        repairs the index of a store written before the alert and its timer row went in one batch.
         """
         now = self._now(now)
         scan_all = not self._scanned or housekeeping_due(self.store, now)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from amlguard.errors import AmlguardError, SourceError
 from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer
+from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
 from amlguard.monitor.rules import MonitorRule, expand_template
 from amlguard.monitor.signals import (
     DEPLOYMENT_NAMESPACE,
@@ -420,8 +421,7 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
         span = seconds_or_none(past.get("window"))
         baseline = read_mdc_jsonl(
             _path(past["mdc"], rule, resource, env), endpoint=endpoint, deployment=deployment,
-            collection=past.get("collection") or collection or (
-                "model_outputs" if rule.signal.name == "prediction_drift" else "model_inputs"),
+            collection=past.get("collection") or collection or SIGNAL_KINDS[rule.signal.name].collection,
             start=until - timedelta(seconds=span) if span else None, end=until, columns=spec.features, env=env)
         baseline = {k: v for k, v in baseline.items() if k not in exclude}
     partial = False

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
 from amlguard.monitor.rules import cron_problem
 from amlguard.policy.documents import API_VERSION, PolicyDocument, Problem
 from amlguard.policy.documents import _policy_files as policy_files
@@ -38,8 +39,7 @@ UNSUPPORTED_SIGNALS: Mapping[str, str] = {
     "custom": "runs an Azure ML component (component_id) on Spark; amlguard cannot run Azure ML components",
 }
 # the collection the data collector writes each type's production data to (production_data.data_context)
-_CONTEXT = {"data_drift": "model_inputs", "data_quality": "model_inputs", "prediction_drift": "model_outputs",
-            "model_performance": "model_outputs"}
+_CONTEXT = {name: kind.collection for name, kind in SIGNAL_KINDS.items()}
 # metric_thresholds scopes and metric names per type (reference-yaml-monitor; drift names are checked
 # against amlguard.monitor.drift.thresholds, which also accepts the YAML's chi_squared_test)
 _QUALITY = ("data_type_error_rate", "null_value_rate", "out_of_bounds_rate")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlguard.errors import AmlguardError, ConfigError
+from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", action="append", default=[], metavar="FEATURE.METRIC=VALUE",
                    help="override a threshold: FEATURE.METRIC=VALUE, METRIC=VALUE for all features, "
                         "VALUE 'off' drops one (repeatable)")
-    p.add_argument("--signal", choices=("data_drift", "prediction_drift", "data_quality"), default="data_drift",
+    p.add_argument("--signal", choices=[k for k, v in SIGNAL_KINDS.items() if v.per_feature], default="data_drift",
                    help="which signal's thresholds judge the features (default: data_drift; prediction_drift reads "
                         "the collection model_outputs; data_quality judges the null, type-error and "
                         "out-of-bounds rates, default threshold 0)")
