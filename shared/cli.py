@@ -261,13 +261,14 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
         print(f"amlguard: auditing {len(pack.rules)} of the pack's {len(whole.rules)} rules (--rule / --skip-rule)",
               file=sys.stderr)
     excluded: list[str] = []
+    workers = min(os.cpu_count() or 1, 8)  # a large audit is read and evaluated on every core
     if args.paths:
         from amlguard.inventory import load_paths
 
         missing = [p for p in args.paths if not Path(p).exists()]
         if missing:
             raise ConfigError(f"no such file or folder: {', '.join(missing)}")
-        result = load_paths(args.paths, workers=min(os.cpu_count() or 1, 8),
+        result = load_paths(args.paths, workers=workers,
                             exclude=_excluder(args.exclude, excluded) if args.exclude else None)
         if excluded:
             print(f"amlguard: {len(excluded)} file(s) not read (--exclude): {', '.join(excluded[:5])}"
@@ -275,7 +276,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     else:
         result = _live_inventory(args, settings)
     report = evaluate(pack, result.resources, result.errors, result.diagnostics,
-                      known_rules=[r.id for r in whole.rules])
+                      known_rules=[r.id for r in whole.rules], workers=workers)
     _waive(report, args)
     if getattr(args, "remediate", False):
         from amlguard.remediation import remediate_from_args

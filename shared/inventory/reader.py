@@ -1,7 +1,7 @@
 """Read one file: decode it, parse it (YAML with line numbers; JSON), find the Azure ML objects
 it holds and build each into a Resource that is normalised but not yet finished (the file set
 settles kinds, workspaces and ids; see files.py). Only an unreadable file that looks like Azure
-ML becomes a diagnostic. Large file sets are read in forked worker processes.
+ML becomes a diagnostic. Large file sets are read in forked processes (amlguard.forked).
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import codecs
 import json
 import logging
 import os
-import pickle
 import re
 import stat
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from amlguard.inventory.arm import build_from_arm
@@ -436,72 +437,22 @@ _PICKLE_COST = 0.16
 
 
 def read_files(files: list[File], reader: Reader, workers: int) -> None:
-    """Read every file into `reader`. With workers > 1, the first shares are read in forked child
-    processes and the last one here meanwhile; results are joined in file order, so items and
-    diagnostics are exactly the sequential ones. A child that fails leaves its share to this
-    process. Plain fork and a pipe: multiprocessing's pool cost more to start and stop (its
-    threads and queues) than reading a few hundred small files."""
-    if workers < 2 or len(files) < _PARALLEL_MIN_FILES or not hasattr(os, "fork"):
-        for file in files:
-            reader.read(file)
-        return
-    # A child also pickles what it read, and this process unpickles it after reading its own
-    # share: children take that much less, so that both ends are ready at the same moment.
-    size = int(len(files) / (workers + _PICKLE_COST))
-    shares = [files[n * size:(n + 1) * size] for n in range(workers - 1)] + [files[(workers - 1) * size:]]
-    children = [_fork(share, reader) for share in shares[:-1]]
+    """Read every file into `reader`; with workers > 1, large file sets in forked processes
+    (amlguard.forked). Results are joined in file order, so items and diagnostics are exactly
+    the sequential ones."""
+    from amlguard.forked import spread
+
+    for items, diagnostics in spread(partial(_read_share, reader), files, workers, minimum=_PARALLEL_MIN_FILES,
+                                     extra=_PICKLE_COST):
+        reader.items.extend(items)
+        reader.diagnostics.extend(diagnostics)
+
+
+def _read_share(reader: Reader, files: Sequence[File]) -> tuple[list[Item], list[Diagnostic]]:
+    """What reading `files` adds to `reader`, taken back out of it."""
     items, diagnostics = len(reader.items), len(reader.diagnostics)
-    for file in shares[-1]:
+    for file in files:
         reader.read(file)
-    own = reader.items[items:], reader.diagnostics[diagnostics:]
+    read = reader.items[items:], reader.diagnostics[diagnostics:]
     del reader.items[items:], reader.diagnostics[diagnostics:]
-    for share, child in zip(shares, children, strict=False):
-        result = _join(child)
-        if result is None:
-            for file in share:
-                reader.read(file)
-        else:
-            reader.items.extend(result[0])
-            reader.diagnostics.extend(result[1])
-    reader.items.extend(own[0])
-    reader.diagnostics.extend(own[1])
-
-
-def _fork(share: list[File], reader: Reader) -> tuple[int, int] | None:
-    """A child process reading `share` and writing its items and diagnostics to a pipe: (pid, read
-    end), or None when no process could be started."""
-    try:
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-    except OSError as exc:
-        log.debug("parallel read unavailable (%s); reading in this process", exc)
-        return None
-    if pid:
-        os.close(write_end)
-        return pid, read_end
-    status = 1
-    try:  # the child: never returns into the caller, whatever happens
-        os.close(read_end)
-        del reader.items[:], reader.diagnostics[:]
-        for file in share:
-            reader.read(file)
-        with os.fdopen(write_end, "wb") as stream:
-            pickle.dump((reader.items, reader.diagnostics), stream, pickle.HIGHEST_PROTOCOL)
-        status = 0
-    finally:
-        os._exit(status)
-
-
-def _join(child: tuple[int, int] | None) -> tuple[list[Item], list[Diagnostic]] | None:
-    """What a child read, or None when it failed."""
-    if child is None:
-        return None
-    pid, read_end = child
-    try:
-        with os.fdopen(read_end, "rb") as stream:
-            result = pickle.load(stream)
-    except (OSError, EOFError, pickle.UnpicklingError) as exc:
-        log.debug("a reading process failed (%s); reading its files in this process", exc)
-        result = None
-    _, status = os.waitpid(pid, 0)
-    return result if status == 0 else None
+    return read

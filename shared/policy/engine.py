@@ -4,11 +4,13 @@ that gives one Finding per (rule, resource of a targeted kind) (docs/policy.md, 
 from __future__ import annotations
 
 import fnmatch
+import operator
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from amlguard.inventory.base import InventoryError
@@ -306,13 +308,14 @@ class PolicyPack:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, resources: Iterable[Resource], *, errors: Iterable[InventoryError] = (),
-                 now: datetime | None = None,
-                 workspace_tags: Mapping[str, Mapping[str, str]] | None = None) -> list[Finding]:
+                 now: datetime | None = None, workspace_tags: Mapping[str, Mapping[str, str]] | None = None,
+                 workers: int = 1) -> list[Finding]:
         """One finding per (rule, resource of a kind the rule targets), by resource order then rule id.
 
         `now` is the clock for exemption expiry and age value types; `workspace_tags` maps a
         workspace name to its tags for overrides selected by a workspace tag (workspaces among
-        `resources` are used automatically).
+        `resources` are used automatically). `workers` > 1 evaluates many resources in forked
+        processes (amlguard.forked: only a single-threaded process, the CLI, may ask for it).
         """
         items = list(resources)
         when = now if now is not None else datetime.now(UTC)
@@ -323,6 +326,18 @@ class PolicyPack:
             for name, given in (workspace_tags or {}).items():
                 tags_by_workspace.setdefault(name, dict(given))
             self._workspace_tags.tags = tags_by_workspace
+        if workers < 2:
+            findings = self._findings(items, overriding)
+        else:
+            from amlguard.forked import spread
+
+            findings = [finding for share in spread(partial(self._findings, overriding=overriding), items, workers,
+                                                    minimum=_PARALLEL_MIN_RESOURCES, extra=_SEND_COST, send=_plain,
+                                                    receive=_findings_of) for finding in share]
+        findings.extend(self._error_findings(errors))
+        return findings
+
+    def _findings(self, items: Sequence[Resource], overriding: bool) -> list[Finding]:
         findings: list[Finding] = []
         append = findings.append
         plans = self._plans
@@ -366,7 +381,6 @@ class PolicyPack:
                     what = ("parameter overrides could not be selected" if isinstance(matched, Exception)
                             else "rule could not be evaluated")
                     append(self._error(rule, resource, f"{what}: {type(exc).__name__}: {exc}"))
-        findings.extend(self._error_findings(errors))
         return findings
 
     def _error_findings(self, errors: Iterable[InventoryError]) -> list[Finding]:
@@ -402,6 +416,24 @@ class PolicyPack:
         return Finding(rule.id, resource.id, Status.ERROR.value, rule.severity, message, resource.source,
                        resource.line, rule.title, _kind(resource.kind), resource.name, None, rule.remediation,
                        rule.effect, None, None, None, resource.workspace, tags if isinstance(tags, dict) else {})
+
+
+# Below this many resources a second process costs more than it saves.
+_PARALLEL_MIN_RESOURCES = 1000
+# A child sends its findings as tuples, and this process meanwhile pays for the pages the two
+# share (copy on write): children take this fraction less (the best of 0.2-0.9 on 5,000 small
+# endpoint and deployment files: 106 ms against 132 ms in one process)
+_SEND_COST = 0.5
+_FINDING_VALUES = operator.attrgetter(*(f.name for f in fields(Finding)))
+
+
+def _plain(findings: list[Finding]) -> list[tuple[Any, ...]]:
+    """Findings as tuples of their fields: a tenth of the cost of pickling the objects."""
+    return list(map(_FINDING_VALUES, findings))
+
+
+def _findings_of(values: list[tuple[Any, ...]]) -> list[Finding]:
+    return [Finding(*value) for value in values]
 
 
 def _line(resource: Resource, fieldpath: str | None) -> int | None:

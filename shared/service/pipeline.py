@@ -41,11 +41,12 @@ def load_policy_pack(settings: Settings, *, roots: Sequence[Path] | None = None,
 
 def evaluate(pack: PolicyPack, resources: list[Resource], errors: Iterable[InventoryError] = (),
              diagnostics: Iterable[Diagnostic] = (), *, now: datetime | None = None,
-             known_rules: Collection[str] | None = None) -> AuditReport:
+             known_rules: Collection[str] | None = None, workers: int = 1) -> AuditReport:
     """One finding per (rule, resource) of the pack's kinds, an `error` finding per unreadable one;
     then the `# amlguard:ignore` comments of the resources' YAML files (a suppression naming a rule
-    outside `known_rules`, default the pack's, is a diagnostic)."""
-    findings = pack.evaluate(resources, errors=list(errors), now=now)
+    outside `known_rules`, default the pack's, is a diagnostic). `workers` > 1: see
+    `PolicyPack.evaluate` (the CLI's; the service evaluates in its one process)."""
+    findings = pack.evaluate(resources, errors=list(errors), now=now, workers=workers)
     report = AuditReport(resources=resources, findings=findings, diagnostics=list(diagnostics),
                          rules=pack.rules_metadata())
     if any(r.suppressions for r in resources):

@@ -621,7 +621,7 @@ def test_parallel_read_gives_exactly_the_sequential_result(tmp_path: Path, worke
 @pytest.mark.parametrize("failure", ["no fork", "child dies"])
 def test_a_failed_reading_process_leaves_its_files_to_this_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               failure: str) -> None:
-    import amlguard.inventory.reader as reader
+    import amlguard.forked as forked
 
     for i in range(420):
         write(tmp_path, f"ep{i:03d}/endpoint.yml", MANAGED_ENDPOINT.replace("my-endpoint", f"ep-{i}"))
@@ -631,9 +631,9 @@ def test_a_failed_reading_process_leaves_its_files_to_this_one(tmp_path: Path, m
         raise OSError("no more processes")
 
     if failure == "no fork":
-        monkeypatch.setattr(reader.os, "fork", broken)
+        monkeypatch.setattr(forked.os, "fork", broken)
     else:  # the child inherits the patch: it fails before sending anything and exits 1
-        monkeypatch.setattr(reader.pickle, "dump", broken)
+        monkeypatch.setattr(forked.pickle, "dumps", broken)
     parallel = load_paths(["."], cwd=tmp_path, workers=3)
     assert [(r.id, r.fields) for r in parallel.resources] == [(r.id, r.fields) for r in sequential.resources]
     assert parallel.diagnostics == sequential.diagnostics == []

@@ -298,3 +298,32 @@ def test_evaluation_is_deterministic_and_repeatable(pack_dir: Path) -> None:
     first = [(f.rule, f.resource, f.status, f.message) for f in pack.evaluate(resources, now=NOW)]
     second = [(f.rule, f.resource, f.status, f.message) for f in pack.evaluate(resources, now=NOW)]
     assert first == second and len(first) == 60
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("child", ["works", "fails"])
+def test_evaluating_in_processes_gives_exactly_the_findings_of_one(pack_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  workers: int, child: str) -> None:
+    import amlguard.forked as forked
+
+    pack = load_pack(pack_dir)
+    # the workspace comes first, in a child's share: its tags select the dev override for
+    # deployments of it evaluated in the other processes
+    resources = [Resource(kind="workspace", id=WS, name="ws", fields={"tags": {"Environment": "test"}})]
+    for i in range(600):
+        name = f"legacy-{i}" if i % 7 == 0 else f"ep-{i}"
+        resources.append(endpoint(name, public_network_access="enabled" if i % 2 else "disabled", tags={"owner": "a"}))
+        resources.append(deployment(f"d{i}", instance_count=i % 4, tags={"owner": "a"},
+                                    workspace="ws" if i % 3 == 0 else None))
+    errors = [InventoryError(f"{WS}/onlineEndpoints/unreadable", "403", "online_endpoint")]
+    one = pack.evaluate(resources, errors=errors, now=NOW)
+    if child == "fails":  # the child inherits the patch and exits 1: its share is evaluated here
+        def broken(*args: object, **kwargs: object) -> None:
+            raise OSError("no room")
+
+        monkeypatch.setattr(forked.pickle, "dumps", broken)
+    many = pack.evaluate(resources, errors=errors, now=NOW, workers=workers)
+    assert many == one and len(one) == 2402
+    assert {f.status for f in many} == {"pass", "fail", "exempt", "error"}
+    assert by(many, "AMLG-OPS-001", "d597").status == "pass"  # instance_count 1, the workspace's override
+    assert by(many, "AMLG-OPS-001", "d598").status == "fail"  # instance_count 2, no workspace: 3 required
