@@ -126,6 +126,50 @@ class _Escaped(dict[str, str]):
         return escaped
 
 
+class _Heads:
+    """A finding's head line (status, severity, rule, title) in one table over every listed finding
+    of the report, so the columns line up across resources: the status and severity columns as
+    wide as their widest listed value, the rule column as the longest rule id of the report,
+    listed or not (the title ends the line). Head lines repeat (a rule's failures look alike):
+    each distinct one is laid out once."""
+
+    def __init__(self, report: AuditReport, paint: _Painter, show_passed: bool) -> None:
+        self.report, self.paint, self.escaped = report, paint, _Escaped()
+        label_width, severity_width, rule_width = 6, 8, 0
+        for status, severity, rule in {(f.status, f.severity, f.rule) for f in report.findings}:
+            rule_width = max(rule_width, len(rule))
+            if show_passed or status not in _COUNTED_ONLY:
+                label_width = max(label_width, len(self._label(status)[0]))
+                severity_width = max(severity_width, len(severity))
+        self.widths = (label_width, severity_width, rule_width)
+        self.lines: dict[tuple[str, str, str, str], str] = {}
+        self.orders: dict[tuple[str, str, str], tuple[int, int, str]] = {}
+
+    @staticmethod
+    def _label(status: str) -> tuple[str, str | None]:
+        return _STATUS_LABEL.get(status) or (status.upper(), None)
+
+    def order(self, finding: Finding) -> tuple[int, int, str]:
+        """finding_sort_key, worked out once per status, severity and rule."""
+        key = (finding.status, finding.severity, finding.rule)
+        order = self.orders.get(key)
+        if order is None:
+            order = self.orders[key] = finding_sort_key(finding)
+        return order
+
+    def __call__(self, finding: Finding) -> str:
+        key = (finding.status, finding.severity, finding.rule, finding.title)
+        line = self.lines.get(key)
+        if line is None:
+            label, style = self._label(finding.status)
+            severity = finding.severity.lower()
+            (line,) = text_table([(label, severity, finding.rule, self.escaped[title_of(self.report, finding)])],
+                                 styles=[(style, _SEVERITY_STYLE.get(severity))], min_widths=self.widths,
+                                 color=self.paint.enabled)
+            line = self.lines[key] = _INDENT + line
+        return line
+
+
 class _Details:
     """The lines under a finding's head line (message, location, remediation or exemption), indented
     by `pad`. A report repeats its messages, files and remediations across findings, so each
@@ -185,41 +229,37 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
     """
     enabled = use_color() if color is None else color
     paint = _Painter(enabled)
-    groups = [(resource, findings, sorted((f for f in findings if show_passed or f.status not in _COUNTED_ONLY),
-                                          key=finding_sort_key))
-              for resource, findings in group_by_resource(report)]
-    # One table over every listed finding, so the columns line up across resources; the rule column
-    # is as wide as the longest rule id of the report, listed or not. Head lines repeat (a rule's
-    # failures look alike): each distinct one is laid out once.
-    keys, escaped = [], _Escaped()
-    for _resource, _findings, listed in groups:
-        for finding in listed:
-            label, style = _STATUS_LABEL.get(finding.status) or (finding.status.upper(), None)
-            severity = finding.severity.lower()
-            keys.append((label, severity, finding.rule, escaped[title_of(report, finding)], style))
-    unique = list(dict.fromkeys(keys))
-    laid_out = text_table([key[:4] for key in unique], styles=[(k[4], _SEVERITY_STYLE.get(k[1])) for k in unique],
-                          min_widths=(6, 8, max((len(f.rule) for f in report.findings), default=0)), color=enabled)
-    line_of = dict(zip(unique, laid_out, strict=True))
-    heads = iter([line_of[key] for key in keys])
-    details = _Details(report, escaped, show_fix, _INDENT + " " * (6 + 2 + 8 + 2))
+    heads = _Heads(report, paint, show_passed)
+    details = _Details(report, heads.escaped, show_fix, _INDENT + " " * (heads.widths[0] + 2 + heads.widths[1] + 2))
     out: list[str] = []
-
-    for resource, findings, listed in groups:
-        out.append(_resource_header(resource, paint))
+    append, extend = out.append, out.extend
+    for resource, findings in group_by_resource(report):
+        append(_resource_header(resource, paint))
+        listed, passed, not_applicable = [], 0, 0
+        for finding in findings:
+            status = finding.status
+            if status == _PASS:
+                passed += 1
+            elif status == _NOT_APPLICABLE:
+                not_applicable += 1
+            else:
+                listed.append(finding)
+                continue
+            if show_passed:
+                listed.append(finding)
+        if len(listed) > 1:
+            listed.sort(key=heads.order)
         for finding in listed:
-            out.append(_INDENT + next(heads))
+            append(heads(finding))
             if finding.status != _PASS:
-                out.extend(details(finding))
-        passed = sum(1 for f in findings if f.status == _PASS)
-        not_applicable = sum(1 for f in findings if f.status == _NOT_APPLICABLE)
+                extend(details(finding))
         if (passed or not_applicable) and not show_passed:
             counted = ([paint(f"{passed} passed", "green")] if passed else []) + (
                 [paint(f"{not_applicable} not applicable", "dim")] if not_applicable else [])
-            out.append(_INDENT + ", ".join(counted))
+            append(_INDENT + ", ".join(counted))
         if not findings:
-            out.append(f"{_INDENT}{paint('no rule applies to this kind', 'dim')}")
-        out.append("")
+            append(f"{_INDENT}{paint('no rule applies to this kind', 'dim')}")
+        append("")
 
     if report.diagnostics:
         out.append(paint("Diagnostics", "bold"))
