@@ -400,7 +400,7 @@ def _live_inventory(args: argparse.Namespace, settings: Settings) -> Any:
     inventory = inventory_from_args(args, settings.env)
     clients = inventory.clients  # type: ignore[attr-defined]
     try:
-        clients.credential.get_token(clients.options.resource_manager.rstrip("/") + "/.default")
+        clients.credential.get_token(clients.options.token_scope)
     except ClientAuthenticationError as exc:
         raise ConfigError(f"no Azure credential for the live audit: {exc.message or exc}\nsign in with `az login`, "
                           "set AZURE_CLIENT_ID / AZURE_TENANT_ID / AZURE_CLIENT_SECRET, or run where a managed "

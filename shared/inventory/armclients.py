@@ -164,8 +164,8 @@ class ArmClients:
 
     def arm_kwargs(self) -> dict[str, Any]:
         """base_url / credential_scopes for azure-mgmt clients (Resource Graph) on this cloud."""
-        arm = self.options.resource_manager
-        return {"base_url": arm, "credential_scopes": [arm.rstrip("/") + "/.default"], **self.sdk_kwargs()}
+        return {"base_url": self.options.resource_manager, "credential_scopes": [self.options.token_scope],
+                **self.sdk_kwargs()}
 
     def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any:
         """One ARM call (`path` is a resource id plus suffix) through an azure-mgmt-core pipeline
@@ -179,12 +179,12 @@ class ArmClients:
                 from azure.mgmt.core import ARMPipelineClient
                 from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-                arm = self.options.resource_manager
-                self._arm = ARMPipelineClient(base_url=arm, transport=self.transport, policies=[
+                options = self.options
+                self._arm = ARMPipelineClient(base_url=options.resource_manager, transport=self.transport, policies=[
                     policies.RequestIdPolicy(), policies.HeadersPolicy(),
                     policies.UserAgentPolicy(sdk_moniker="amlguard"), policies.ContentDecodePolicy(),
-                    policies.RetryPolicy(**self.options.retry_kwargs()),
-                    ARMChallengeAuthenticationPolicy(self.credential, arm.rstrip("/") + "/.default"),
+                    policies.RetryPolicy(**options.retry_kwargs()),
+                    ARMChallengeAuthenticationPolicy(self.credential, options.token_scope),
                     policies.HttpLoggingPolicy(),
                 ])
             client = self._arm

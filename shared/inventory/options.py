@@ -59,6 +59,11 @@ class ClientOptions:
                   "azureusgovernment": "https://management.usgovcloudapi.net/"}
         return clouds.get((self.cloud or "").lower(), "https://management.azure.com/")
 
+    @property
+    def token_scope(self) -> str:
+        """The scope of a token for that Resource Manager (`https://management.azure.com/.default`)."""
+        return self.resource_manager.rstrip("/") + "/.default"
+
     def transport_kwargs(self) -> dict[str, Any]:
         return {"connection_verify": self.connection_verify, "connection_timeout": self.connection_timeout,
                 "read_timeout": self.read_timeout}

@@ -19,7 +19,7 @@ from amlguard.policy.conditions import CompileContext, Node, WorkspaceTags, comp
 from amlguard.policy.operators import PolicyRegex, show
 from amlguard.policy.valuetypes import Clock
 
-__all__ = ["Exemption", "Override", "Parameter", "PolicyPack", "Rule"]
+__all__ = ["Exemption", "Override", "Parameter", "PolicyPack", "Rule", "glob_any"]
 
 
 @dataclass(slots=True)
@@ -32,7 +32,9 @@ class Parameter:
     description: str = ""
 
 
-def _glob_any(patterns: Iterable[str]) -> re.Pattern[str] | None:
+def glob_any(patterns: Iterable[str]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern matching any of the shell-style globs (`AMLG-NET-*`), or None for
+    no glob: how rule ids, resource ids and names are selected everywhere in a pack."""
     parts = [fnmatch.translate(p) for p in patterns]
     return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE) if parts else None
 
@@ -65,7 +67,7 @@ class Override:
         if not self.rules:
             return True
         if self._rules_re is None:
-            self._rules_re = _glob_any(self.rules)
+            self._rules_re = glob_any(self.rules)
         return bool(self._rules_re and self._rules_re.match(rule.id))
 
 
@@ -92,9 +94,9 @@ class Exemption:
     _tags_re: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._rules_re = _glob_any(self.rules)
-        self._ids_re = _glob_any(self.resources)
-        self._names_re = _glob_any(self.names)
+        self._rules_re = glob_any(self.rules)
+        self._ids_re = glob_any(self.resources)
+        self._names_re = glob_any(self.names)
         self._regex = PolicyRegex(self.resource_regex, case_sensitive=False) if self.resource_regex else None
         self._tags_re = {k.casefold(): re.compile(fnmatch.translate(str(v)), re.IGNORECASE)
                          for k, v in self.tags.items()}

@@ -10,7 +10,6 @@ expected. `select_rules` narrows a loaded pack to the rules `--rule` / `--skip-r
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import hashlib
 import importlib.util
 import json
@@ -32,7 +31,7 @@ from amlguard.policy.documents import (
     schema_problems,
     validate_documents,
 )
-from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule
+from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule, glob_any
 from amlguard.policy.operators import show
 from amlguard.policy.schema import kind_schema
 from amlguard.policy.valuetypes import Clock, parse_duration
@@ -434,7 +433,8 @@ def select_rules(pack: PolicyPack, only: Sequence[str] = (), skip: Sequence[str]
         return pack
 
     def matching(pattern: str) -> set[str]:
-        found = {r.id for r in pack.rules if fnmatch.fnmatch(r.id.upper(), pattern.upper())}
+        glob = glob_any([pattern])
+        found = {r.id for r in pack.rules if glob is not None and glob.match(r.id)}
         if not found:
             flag = "--rule" if pattern in only else "--skip-rule"
             raise ConfigError(f"{flag} {pattern}: no rule of the policy pack matches it; its rules are "

@@ -10,7 +10,6 @@ and baselines").
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
 import json
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from amlguard.errors import ConfigError
 from amlguard.model import AuditReport, Diagnostic, Finding, Status
+from amlguard.policy.engine import glob_any
 from amlguard.timeparse import time_or_none
 
 __all__ = ["BASELINE_VERSION", "Suppression", "apply_baseline", "apply_inline_suppressions", "parse_suppressions",
@@ -38,15 +38,16 @@ class Suppression:
     line it covers (its own, or for a comment on a line of its own the next YAML line), and
     `problem`, why it does not apply (no reason, no expiry, ...), empty when valid."""
 
-    __slots__ = ("line", "problem", "reason", "rules", "source", "target", "until", "until_text")
+    __slots__ = ("_rules_re", "line", "problem", "reason", "rules", "source", "target", "until", "until_text")
 
     def __init__(self, source: str, line: int, target: int, rules: tuple[str, ...], reason: str,
                  until: datetime | None, until_text: str, problem: str = "") -> None:
         self.source, self.line, self.target, self.rules = source, line, target, rules
         self.reason, self.until, self.until_text, self.problem = reason, until, until_text, problem
+        self._rules_re = glob_any(rules)
 
     def covers(self, rule_id: str) -> bool:
-        return any(fnmatch.fnmatch(rule_id.upper(), pattern.upper()) for pattern in self.rules)
+        return self._rules_re is not None and self._rules_re.match(rule_id) is not None
 
     def record(self) -> dict[str, str]:
         return {"name": f"{MARK} at {self.source}:{self.line}", "reason": self.reason,
@@ -123,7 +124,11 @@ def apply_inline_suppressions(report: AuditReport, rule_ids: Collection[str], no
 
 
 def _unknown_rules(suppression: Suppression, known: list[str]) -> str:
-    unknown = [r for r in suppression.rules if not any(fnmatch.fnmatch(i, r.upper()) for i in known)]
+    unknown = []
+    for rule in suppression.rules:
+        glob = glob_any([rule])
+        if glob is None or not any(glob.match(i) for i in known):
+            unknown.append(rule)
     return f"no rule of the policy pack matches {', '.join(unknown)}" if unknown else ""
 
 
