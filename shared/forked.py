@@ -13,9 +13,11 @@ short-lived process may fork (the CLI); a threaded server must not, and passes `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -44,7 +46,12 @@ def spread(work: Callable[[Sequence[Item]], Result], items: Sequence[Item], work
     size = int(len(items) / (workers + extra))
     shares = [items[n * size:(n + 1) * size] for n in range(workers - 1)]
     children = [_start(share, work, send) for share in shares]
-    results = [work(items[(workers - 1) * size:])]
+    try:
+        results = [work(items[(workers - 1) * size:])]
+    except BaseException:  # no child is left behind, blocked on a pipe nobody reads
+        for child in children:
+            _abandon(child)
+        raise
     for share, child in reversed(list(zip(shares, children, strict=True))):
         sent = _finish(child)
         if sent is _FAILED:
@@ -89,6 +96,15 @@ def _start(share: Sequence[Item], work: Callable[[Sequence[Item]], Result],
         status = 0
     finally:
         os._exit(status)
+
+
+def _abandon(child: tuple[int, int] | None) -> None:
+    if child is not None:
+        pid, read_end = child
+        os.close(read_end)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _finish(child: tuple[int, int] | None) -> Any:

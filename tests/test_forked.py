@@ -67,3 +67,28 @@ def test_a_failed_child_leaves_its_share_to_this_process(monkeypatch: pytest.Mon
     parent = os.getpid()
     shares = spread(work, range(600), 3, minimum=10)
     assert shares == [[parent] * 200] * 3
+
+
+def test_when_this_process_fails_no_child_is_left_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[int] = []
+    fork = os.fork
+
+    def recorded() -> int:
+        pid = fork()
+        if pid:
+            started.append(pid)
+        return pid
+
+    def work(numbers: Sequence[int]) -> list[int]:
+        if os.getpid() == parent:
+            raise RuntimeError("this share failed")
+        return list(numbers) * 1000  # more than a pipe holds: the child waits for a reader
+
+    monkeypatch.setattr(forked.os, "fork", recorded)
+    parent = os.getpid()
+    with pytest.raises(RuntimeError, match="this share failed"):
+        spread(work, range(3000), 3, minimum=10)
+    assert len(started) == 2
+    for pid in started:  # each was reaped: no such child any more
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
