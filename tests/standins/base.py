@@ -14,6 +14,7 @@ import contextlib
 import json
 import re
 import socket
+import signal
 import ssl
 import tempfile
 import threading
@@ -207,7 +208,9 @@ class StandinServer:
         return self
 
     def serve_until_interrupted(self) -> None:
-        """Run as a separate process (benchmarks): print `url ca_file`, serve until Ctrl-C."""
+        """Run as a separate process (benchmarks): print `url ca_file`, serve until Ctrl-C or SIGTERM
+        (what the benchmarks send: it exits through atexit, which deletes the CA file)."""
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         print(self.url, self.ca_file, flush=True)
         try:
             while True:
