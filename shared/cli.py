@@ -424,11 +424,12 @@ def _live_inventory(args: argparse.Namespace, settings: Settings) -> Any:
 
 
 def _cache_dir(env: Mapping[str, str]) -> Path | None:
-    """Where the CLI remembers the policy documents that passed the schema: the user's cache
-    folder (XDG_CACHE_HOME, else ~/.cache, as pip does); None without a home."""
+    """Where the CLI remembers the policy pack's parsed files and the documents that passed the
+    schema: amlguard's folder in the user's cache (XDG_CACHE_HOME, else ~/.cache, as pip does);
+    None without a home."""
     xdg, home = env.get("XDG_CACHE_HOME", ""), env.get("HOME", "")
     root = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache") if os.path.isabs(home) else None
-    return Path(root, "amlguard", "schema-checked") if root else None
+    return Path(root, "amlguard") if root else None
 
 
 MIN_TOKEN_LENGTH = 16  # a guessable token guards remediation and alert acknowledgement

@@ -16,9 +16,9 @@ from .reports.sample import repo_root
 
 
 @pytest.mark.parametrize(("env", "expected"), [
-    ({"XDG_CACHE_HOME": "/c", "HOME": "/h"}, "/c/amlguard/schema-checked"),
-    ({"XDG_CACHE_HOME": "relative", "HOME": "/h"}, "/h/.cache/amlguard/schema-checked"),  # as the XDG spec says
-    ({"HOME": "/h"}, "/h/.cache/amlguard/schema-checked"),
+    ({"XDG_CACHE_HOME": "/c", "HOME": "/h"}, "/c/amlguard"),
+    ({"XDG_CACHE_HOME": "relative", "HOME": "/h"}, "/h/.cache/amlguard"),  # as the XDG spec says
+    ({"HOME": "/h"}, "/h/.cache/amlguard"),
     ({"HOME": ""}, None),
     ({}, None),
 ])

@@ -10,17 +10,25 @@ error is mapped back to file, line and field through the line map of shared/yaml
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import functools
+import hashlib
 import importlib
+import json
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from amlguard.errors import PolicyError
 from amlguard.policy.operators import show
 from amlguard.registry import Registry
-from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
+from amlguard.yamlsource import Duplicate, LocatedDocument, YamlSourceError, load_documents
 
 __all__ = [
     "API_VERSION",
@@ -29,6 +37,7 @@ __all__ = [
     "PolicyDocument",
     "Problem",
     "document_kind",
+    "prune_cache",
     "read_documents",
     "register_document_kind",
     "schema_errors",
@@ -109,12 +118,66 @@ def _policy_files(path: Path) -> list[Path]:
     return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(path).parts))
 
 
-def read_documents(path: str | Path, *, problems: list[Problem]) -> list[PolicyDocument]:
+def _parse(data: bytes, cache_dir: Path | None) -> list[LocatedDocument]:
+    """`load_documents` of a policy file's text, remembered under `cache_dir` by a digest of its
+    bytes and of the parser (amlguard, PyYAML and Python versions, yamlsource's file): a CLI run
+    that finds every file there parses none, a fifth of a small audit's time. What JSON cannot
+    give back exactly (a key that is not a string) is not remembered; a broken entry is parsed
+    again."""
+    if cache_dir is None:
+        return load_documents(_text(data))
+    entry = cache_dir / "parsed" / hashlib.sha256(_parser_stamp() + data).hexdigest()
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        return [LocatedDocument(value, line, lines, [Duplicate(*d) for d in duplicates])
+                for value, line, lines, duplicates in json.loads(entry.read_bytes())]
+    documents = load_documents(_text(data))
+    plain = [[d.value, d.line, d.lines, [[u.path, u.first_line, u.line] for u in d.duplicates]] for d in documents]
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        text = json.dumps(plain)
+        if json.loads(text) == plain:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            partial = entry.with_name(f"{entry.name}.{os.getpid()}")
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, entry)  # whole or not at all, whatever runs beside
+            prune_cache(entry.parent)
+    return documents
+
+
+CACHE_ENTRIES = 2000  # per cache folder: every pack version a user audits with leaves entries
+
+
+def prune_cache(folder: Path) -> None:
+    """Keep a cache folder of amlguard's to CACHE_ENTRIES files: past that, the least recently
+    written half goes (asked after each write, which a run with a known pack never makes)."""
+    with contextlib.suppress(OSError):
+        entries = list(os.scandir(folder))
+        if len(entries) > CACHE_ENTRIES:
+            entries.sort(key=lambda e: e.stat().st_mtime_ns)
+            for stale in entries[:len(entries) // 2]:
+                with contextlib.suppress(OSError):
+                    os.unlink(stale.path)
+
+
+def _text(data: bytes) -> str:
+    """The file's text as `Path.read_text` gives it (universal newlines)."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
+@functools.cache
+def _parser_stamp() -> bytes:
+    from amlguard import __version__, yamlsource
+
+    source = os.stat(yamlsource.__file__)
+    return f"{__version__} {yaml.__version__} {sys.version} {source.st_mtime_ns} {source.st_size}\n".encode()
+
+
+def read_documents(path: str | Path, *, problems: list[Problem], cache_dir: Path | None = None) -> list[PolicyDocument]:
     """Every amlguard document under `path` (a file or a folder, recursively).
 
     A document is an amlguard document when it has `apiVersion` or `kind`; anything else (an
     Azure ML resource used as a test fixture) is skipped. Unreadable YAML and a wrong
-    apiVersion go to `problems`.
+    apiVersion go to `problems`. With `cache_dir`, each file's parse is remembered there (see
+    `_parse`).
     """
     root = Path(path)
     if not root.exists():
@@ -125,8 +188,7 @@ def read_documents(path: str | Path, *, problems: list[Problem]) -> list[PolicyD
     for file in _policy_files(root):
         name = str(file)
         try:
-            text = file.read_text(encoding="utf-8")
-            docs = load_documents(text)
+            docs = _parse(file.read_bytes(), cache_dir)
         except UnicodeDecodeError:
             problems.append((name, None, "", "not UTF-8 text"))
             continue

@@ -26,6 +26,7 @@ from amlguard.policy.conditions import CompileContext, compile_condition
 from amlguard.policy.documents import (
     PolicyDocument,
     Problem,
+    prune_cache,
     read_documents,
     register_document_kind,
     schema_problems,
@@ -320,7 +321,7 @@ def _check(root: Path, problems: list[Problem], *, every_kind: bool, cache_dir: 
     as one holding only exemptions or overrides is useful). Returns the AuditRules documents read,
     those that passed, and the schema marks still to write (see `_schema_checked`); `problems`
     lists the rest."""
-    documents = read_documents(root, problems=problems)
+    documents = read_documents(root, problems=problems, cache_dir=cache_dir)
     rule_docs = [d for d in documents if d.kind == "AuditRules"]
     marks = [] if every_kind else _schema_checked(rule_docs, cache_dir)
     known = {id(d) for d, mark in zip(rule_docs, marks, strict=False) if mark.exists()}
@@ -349,7 +350,8 @@ def _check(root: Path, problems: list[Problem], *, every_kind: bool, cache_dir: 
 
 
 def _schema_checked(documents: list[PolicyDocument], cache_dir: Path | None) -> list[Path]:
-    """Where each document's "passed the schema" mark lives under `cache_dir` (empty: no cache).
+    """Where each document's "passed the schema" mark lives under `cache_dir`/schema-checked (empty:
+    no cache).
 
     The mark's name digests what decides the verdict: the generated schema, the document's value
     (repr tells 'x' from a date and keeps key order), and the folder jsonschema is installed in
@@ -370,7 +372,7 @@ def _schema_checked(documents: list[PolicyDocument], cache_dir: Path | None) -> 
     for document in documents:
         digest = stamp.copy()
         digest.update(repr(document.doc.value).encode("utf-8", "surrogatepass"))
-        marks.append(cache_dir / digest.hexdigest())
+        marks.append(cache_dir / "schema-checked" / digest.hexdigest())
     return marks
 
 
@@ -396,6 +398,7 @@ def _load(roots: list[Path], problems: list[Problem], *, parameters: Mapping[str
             unwritten[0].parent.mkdir(parents=True, exist_ok=True)
             for mark in unwritten:
                 mark.touch()
+            prune_cache(unwritten[0].parent)
     return pack
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -413,3 +415,61 @@ def test_a_cache_folder_that_cannot_be_written_only_costs_time(tmp_path: Path) -
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")
     assert [r.id for r in load_pack(tmp_path, cache_dir=blocked / "cache").rules] == ["AMLG-NET-001"]
+
+
+# -- the CLI's cache of parsed policy files ------------------------------------------------------
+
+
+def _documents(root: Path, cache: Path | None) -> list[tuple[Any, ...]]:
+    from amlguard.policy.documents import read_documents
+
+    return [(d.file, d.index, d.doc.value, d.doc.line, d.doc.lines, d.doc.duplicates)
+            for d in read_documents(root, problems=[], cache_dir=cache)]
+
+
+def test_a_remembered_parse_gives_exactly_the_documents_and_parses_nothing(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import amlguard.policy.documents as documents
+
+    root = tmp_path / "pack"
+    shutil.copytree(default_policies_dir(), root)
+    (root / "crlf.yaml").write_bytes(b"apiVersion: amlguard/v1\r\nkind: AuditRules\r\nrules: []\r\nrules: []\r\n")
+    cache = tmp_path / "cache"
+    first = _documents(root, cache)
+    assert first == _documents(root, None) and any(d[5] for d in first)  # the duplicate key comes back too
+    assert len(list((cache / "parsed").iterdir())) == len([p for p in root.rglob("*") if p.suffix in (".yaml", ".yml")])
+
+    def no_parse(text: str) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(documents, "load_documents", no_parse)
+    assert _documents(root, cache) == first
+
+
+def test_a_changed_file_a_broken_entry_and_a_key_json_cannot_keep_are_parsed(tmp_path: Path) -> None:
+    root, cache = tmp_path / "pack", tmp_path / "cache"
+    root.mkdir()
+    policy = root / "rules.yaml"
+    policy.write_text("apiVersion: amlguard/v1\nkind: AuditRules\nrules: []\n")
+    assert _documents(root, cache)[0][2]["rules"] == []
+    policy.write_text("apiVersion: amlguard/v1\nkind: AuditRules\nrules: [1]\n")
+    assert _documents(root, cache)[0][2]["rules"] == [1]
+    entries = list((cache / "parsed").iterdir())
+    assert len(entries) == 2
+    for entry in entries:
+        entry.write_text("[[{")
+    assert _documents(root, cache)[0][2]["rules"] == [1]
+    policy.write_text("apiVersion: amlguard/v1\nkind: AuditRules\nrules: []\nmeta: {1: one}\n")
+    assert _documents(root, cache)[0][2]["meta"] == {1: "one"}  # an int key: JSON would make it "1"
+    assert len(list((cache / "parsed").iterdir())) == 2  # so it was not remembered
+
+
+def test_a_cache_folder_keeps_to_its_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import amlguard.policy.documents as documents
+
+    monkeypatch.setattr(documents, "CACHE_ENTRIES", 10)
+    for n in range(11):
+        (tmp_path / f"entry{n:02d}").write_text("")
+        os.utime(tmp_path / f"entry{n:02d}", ns=(n * 10**9, n * 10**9))
+    documents.prune_cache(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"entry{n:02d}" for n in range(5, 11)]

@@ -13,8 +13,8 @@ import atexit
 import contextlib
 import json
 import re
-import socket
 import signal
+import socket
 import ssl
 import tempfile
 import threading
