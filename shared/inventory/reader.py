@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import logging
 import os
 import re
 import stat
@@ -32,9 +31,6 @@ if TYPE_CHECKING:
     from amlguard.policy.suppressions import Suppression
 
 __all__ = ["Item", "Reader", "read_files", "read_text"]
-
-log = logging.getLogger(__name__)
-
 
 _MAX_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
 _JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~1 s of line tracking; above it JSON resources get their first line only
