@@ -356,12 +356,13 @@ def _excluder(patterns: Sequence[str], excluded: list[str]) -> Callable[[Any], b
     GLOB without `/`, against any one folder or file name on that path. Excluded files are listed."""
     import fnmatch
 
+    globs = [pattern.replace(os.sep, "/").rstrip("/") for pattern in patterns]
+
     def excluded_file(file: Any) -> bool:
         relative = os.path.relpath(file.path, file.root).replace(os.sep, "/")
         shown = file.display.replace(os.sep, "/")
         names = relative.split("/")
-        for pattern in patterns:
-            glob = pattern.replace(os.sep, "/").rstrip("/")
+        for glob in globs:
             if (fnmatch.fnmatch(relative, glob) or fnmatch.fnmatch(shown, glob)
                     or any(fnmatch.fnmatch("/".join(names[:n]), glob) for n in range(1, len(names)))
                     or ("/" not in glob and any(fnmatch.fnmatch(name, glob) for name in names))):

@@ -47,19 +47,16 @@ def spread(work: Callable[[Sequence[Item]], Result], items: Sequence[Item], work
     shares = [items[n * size:(n + 1) * size] for n in range(workers - 1)]
     children = [_start(share, work, send) for share in shares]
     try:
-        results = [work(items[(workers - 1) * size:])]
+        own = work(items[(workers - 1) * size:])
     except BaseException:  # no child is left behind, blocked on a pipe nobody reads
         for child in children:
             _abandon(child)
         raise
-    for share, child in reversed(list(zip(shares, children, strict=True))):
+    results = []
+    for share, child in zip(shares, children, strict=True):
         sent = _finish(child)
-        if sent is _FAILED:
-            results.append(work(share))
-        else:
-            results.append(receive(sent) if receive is not None else sent)
-    results.reverse()
-    return results
+        results.append(work(share) if sent is _FAILED else receive(sent) if receive is not None else sent)
+    return [*results, own]
 
 
 _FAILED = object()

@@ -230,7 +230,7 @@ def render_table(report: AuditReport, *, color: bool | None = None, show_passed:
     enabled = use_color() if color is None else color
     paint = _Painter(enabled)
     heads = _Heads(report, paint, show_passed)
-    details = _Details(report, heads.escaped, show_fix, _INDENT + " " * (heads.widths[0] + 2 + heads.widths[1] + 2))
+    details = _Details(report, heads.escaped, show_fix, _INDENT + " " * (6 + 2 + 8 + 2))  # under the rule id
     out: list[str] = []
     append, extend = out.append, out.extend
     for resource, findings in group_by_resource(report):
