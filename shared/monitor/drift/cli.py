@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,8 +86,6 @@ def run(argv: list[str], settings: Settings | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage and the problem
         return int(exc.code) if isinstance(exc.code, int) else 2
-    # scipy.stats costs ~0.5 s to import; start it now so it overlaps with file reading.
-    threading.Thread(target=_warm, daemon=True).start()
     try:
         report, notes = _compute(args, settings.env if settings is not None else {})
         text = report.to_json() + "\n" if args.format == "json" else format_table(report, notes)
@@ -126,11 +123,6 @@ def _keep_freed_memory() -> None:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: allocations below 1 GiB come from the heap
         libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
-
-
-def _warm() -> None:
-    with contextlib.suppress(Exception):  # the real import will report it
-        import scipy.stats  # noqa: F401
 
 
 def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, list[str]]:

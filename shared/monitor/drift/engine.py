@@ -403,15 +403,8 @@ def compute_drift(
         results = [run_one(n) for n in names]
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
-            if any(refs[n].numerical for n in names):
-                # scipy.stats takes ~0.5 s to import; let one worker pay it while the other sorts.
-                pool.submit(_warm_scipy_stats)
             results = list(pool.map(run_one, names))
     return DriftReport(results, skipped, signal=signal)
-
-
-def _warm_scipy_stats() -> None:
-    import scipy.stats  # noqa: F401
 
 
 def _size(values: Any) -> int:

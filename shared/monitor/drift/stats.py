@@ -212,9 +212,45 @@ def ks_pvalue(d: float, n1: int, n2: int, a: np.ndarray | None = None, b: np.nda
         x_arr = np.full(_GIL_FREE_LOOP, 2.0)
         n_arr[0], x_arr[0] = en, d
         return float(np.clip(2.0 * special.smirnov(n_arr, x_arr)[0], 0.0, 1.0))
+    if en > 140 and 1.0 < en * d < en - 1 and d < 0.5 and nx2 < 2.2 and (en > 100_000 or en * d ** 1.5 > 1.4):
+        # Where kstwo.sf uses the Pelz-Good expansion (Simard & L'Ecuyer 2011), compute it here:
+        # importing scipy.stats for it costs ~0.8 s of GIL-holding work, a third of a 500k-row run.
+        return _pelz_good_sf(en, d)
     from scipy.stats import kstwo
 
     return float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
+
+
+def _pelz_good_sf(n: float, x: float) -> float:
+    """P(D_n >= x) for the one-sample two-sided KS statistic by Pelz and Good's (1976) expansion
+    P(D_n < x) ~ K0(z) + K1(z)/n^0.5 + K2(z)/n + K3(z)/n^1.5, z = x*sqrt(n), with the terms of
+    Simard & L'Ecuyer (2011, section 2.3) summed to ceil(16z/pi) terms, as scipy's kstwo does."""
+    z = x * math.sqrt(n)
+    z2 = z * z
+    if math.pi ** 2 / (8.0 * z2) > 708.0:  # every term underflows: P(D_n < x) = 0
+        return 1.0
+    terms = math.ceil(16.0 * z / math.pi)
+    half = (np.arange(terms) + 0.5) * math.pi  # pi * (k + 1/2), k = 0, 1, ...
+    h2 = half * half
+    h4 = h2 * h2
+    odd = np.exp(-h2 / (2.0 * z2))
+    whole = np.arange(1, terms + 1) * math.pi  # pi * k, k = 1, 2, ...
+    w2 = whole * whole
+    even = np.exp(-w2 / (2.0 * z2))
+    z4, z6 = z2 * z2, z2 * z2 * z2
+    root = math.sqrt(math.pi / 2.0)
+    k0 = 2.0 * root / z * float(np.sum(odd))
+    k1 = root / (3.0 * z4) * float(np.sum((h2 - z2) * odd))
+    k2 = (root / (36.0 * z6 * z) * float(np.sum((6.0 * z6 + 2.0 * z4 + (2.0 * z4 - 5.0 * z2) * h2
+                                                  + (1.0 - 2.0 * z2) * h4) * odd))
+          - root / (18.0 * z2 * z) * float(np.sum(w2 * even)))
+    k3 = (root / (3240.0 * z6 * z4) * float(np.sum(((5.0 - 30.0 * z2) * h4 * h2 + (212.0 * z4 - 60.0 * z2) * h4
+                                                    + (135.0 * z4 - 96.0 * z6) * h2 - 30.0 * z6 - 90.0 * z4 * z4)
+                                                   * odd))
+          + root / (108.0 * z6) * float(np.sum((3.0 * z2 - w2) * w2 * even)))
+    root_n = math.sqrt(n)
+    below = k0 + k1 / root_n + k2 / n + k3 / (n * root_n)
+    return min(max(1.0 - below, 0.0), 1.0)
 
 
 def numerical_drift(a: np.ndarray, b: np.ndarray) -> NumericalResult:
