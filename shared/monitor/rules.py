@@ -19,7 +19,13 @@ from amlguard.model import SEVERITIES, Resource
 from amlguard.monitor.drift.thresholds import RULE_OPTIONS_SCHEMA, SIGNAL_KINDS, rule_option_problems
 from amlguard.monitor.signals import AGGREGATIONS, SIGNALS, SignalSpec, query_aggregation
 from amlguard.policy.conditions import CompileContext, Node, compile_condition
-from amlguard.policy.documents import Problem, read_documents, register_document_kind, validate_documents
+from amlguard.policy.documents import (
+    PolicyDocument,
+    Problem,
+    read_documents,
+    register_document_kind,
+    validate_documents,
+)
 from amlguard.policy.operators import show
 from amlguard.policy.schema import DURATION_PATTERN
 from amlguard.policy.valuetypes import Clock, parse_duration
@@ -454,8 +460,10 @@ def load_monitor_pack(path: str | Path | Sequence[str | Path] | None = None, *,
     else:
         roots = [Path(p) for p in path]
     problems: list[Problem] = []
-    documents = [d for root in roots for d in read_documents(root, problems=problems) if d.kind == "MonitorRules"]
-    schedules, signals = read_schedules(roots, problems)
+    others: list[PolicyDocument] = []
+    documents = [d for root in roots for d in read_documents(root, problems=problems, others=others)
+                 if d.kind == "MonitorRules"]
+    schedules, signals = read_schedules(others, problems)
     loaded = validate_documents([*documents, *schedules], problems)
     rules: list[MonitorRule] = []
     seen: dict[str, MonitorRule] = {}

@@ -15,15 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
 from amlguard.monitor.rules import cron_problem
 from amlguard.policy.documents import API_VERSION, PolicyDocument, Problem
-from amlguard.policy.documents import _policy_files as policy_files
 from amlguard.timeparse import format_duration, seconds_or_none
-from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
+from amlguard.yamlsource import LocatedDocument
 
 __all__ = ["AZUREML_SIGNALS", "UNSUPPORTED_SIGNALS", "SignalReport", "read_schedules", "translate_schedule"]
 
@@ -95,26 +93,20 @@ def is_monitor_schedule(value: Any) -> bool:
         and "apiVersion" not in value
 
 
-def read_schedules(roots: Iterable[Path], problems: list[Problem]
+def read_schedules(documents: Iterable[PolicyDocument], problems: list[Problem]
                    ) -> tuple[list[PolicyDocument], list[SignalReport]]:
-    """MonitorRules documents translated from every monitor schedule under `roots`, and the report of
-    every signal. Files that are not YAML are reported by read_documents, once."""
-    documents: list[PolicyDocument] = []
+    """MonitorRules documents translated from the monitor schedules among `documents` (the
+    `others` of read_documents: the mappings of the policy folder that are no amlguard documents),
+    and the report of every signal."""
+    translated: list[PolicyDocument] = []
     reports: list[SignalReport] = []
-    for root in roots:
-        for file in policy_files(root) if root.exists() else []:
-            try:
-                text = file.read_text(encoding="utf-8")
-                docs = load_documents(text) if "create_monitor" in text else []
-            except (OSError, UnicodeDecodeError, YamlSourceError):
-                continue
-            for index, doc in enumerate(docs):
-                if is_monitor_schedule(doc.value):
-                    translated, found = translate_schedule(doc, str(file), problems)
-                    reports += found
-                    if translated is not None:
-                        documents.append(PolicyDocument(str(file), index, translated))
-    return documents, reports
+    for document in documents:
+        if is_monitor_schedule(document.doc.value):
+            rules, found = translate_schedule(document.doc, document.file, problems)
+            reports += found
+            if rules is not None:
+                translated.append(PolicyDocument(document.file, document.index, rules))
+    return translated, reports
 
 
 class _Schedule:

@@ -171,13 +171,14 @@ def _parser_stamp() -> bytes:
     return f"{__version__} {yaml.__version__} {sys.version} {source.st_mtime_ns} {source.st_size}\n".encode()
 
 
-def read_documents(path: str | Path, *, problems: list[Problem], cache_dir: Path | None = None) -> list[PolicyDocument]:
+def read_documents(path: str | Path, *, problems: list[Problem], cache_dir: Path | None = None,
+                   others: list[PolicyDocument] | None = None) -> list[PolicyDocument]:
     """Every amlguard document under `path` (a file or a folder, recursively).
 
-    A document is an amlguard document when it has `apiVersion` or `kind`; anything else (an
-    Azure ML resource used as a test fixture) is skipped. Unreadable YAML and a wrong
-    apiVersion go to `problems`. With `cache_dir`, each file's parse is remembered there (see
-    `_parse`).
+    A document is an amlguard document when it has `apiVersion` or `kind`; any other mapping (an
+    Azure ML resource used as a test fixture, a monitor schedule) is skipped, or appended to
+    `others` when given. Unreadable YAML and a wrong apiVersion go to `problems`. With
+    `cache_dir`, each file's parse is remembered there (see `_parse`).
     """
     root = Path(path)
     if not root.exists():
@@ -200,7 +201,11 @@ def read_documents(path: str | Path, *, problems: list[Problem], cache_dir: Path
             continue
         for index, doc in enumerate(docs):
             value = doc.value
-            if not isinstance(value, dict) or ("apiVersion" not in value and "kind" not in value):
+            if not isinstance(value, dict):
+                continue
+            if "apiVersion" not in value and "kind" not in value:
+                if others is not None:
+                    others.append(PolicyDocument(name, index, doc))
                 continue
             if value.get("apiVersion") != API_VERSION:
                 got = f"got {show(value.get('apiVersion'))}" if "apiVersion" in value else "it is missing"
