@@ -263,11 +263,13 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
     excluded: list[str] = []
     workers = min(os.cpu_count() or 1, 8)  # a large audit is read and evaluated on every core
     if args.paths:
+        from amlguard.forked import keep_freed_memory
         from amlguard.inventory import load_paths
 
         missing = [p for p in args.paths if not Path(p).exists()]
         if missing:
             raise ConfigError(f"no such file or folder: {', '.join(missing)}")
+        keep_freed_memory()
         result = load_paths(args.paths, workers=workers,
                             exclude=_excluder(args.exclude, excluded) if args.exclude else None)
         if excluded:

@@ -9,6 +9,8 @@ Plain fork and a pipe: multiprocessing's pool costs more to start and stop (its 
 queues) than reading a few hundred small files, and a forked child sees this process's values
 (the pack, the settled resources, the report) without their being sent. Only a single-threaded,
 short-lived process may fork (the CLI); a threaded server must not, and passes `workers=1`.
+
+`keep_freed_memory` is for the same short-lived processes: glibc keeps what they free for reuse.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import logging
 import os
 import pickle
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["spread"]
+__all__ = ["keep_freed_memory", "spread"]
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +120,26 @@ def _finish(child: tuple[int, int] | None) -> Any:
         sent = _FAILED
     _, status = os.waitpid(pid, 0)
     return sent if status == 0 else _FAILED
+
+
+def keep_freed_memory() -> None:
+    """Let glibc reuse freed blocks instead of handing them back to the kernel and faulting them in
+    again, a page fault per 4 KiB (Linux; elsewhere nothing changes). Only for a short-lived
+    command: it keeps up to 1 GiB it no longer uses.
+
+    - `amlguard drift`: each feature allocates arrays of (baseline + current) float64 and frees
+      them right after; fresh mmaps for each cost a quarter of a 500k-row run. One arena: the
+      worker threads' own arenas would each fault in their blocks again (half the page faults,
+      and system time that varied 0.35-1.1 s from run to run).
+    - `amlguard audit` of files: the report's pieces and the files' bytes; a quarter fewer page
+      faults on 5,000 small files (~0.03 s).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):  # another C library: its defaults stay
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: allocations below 1 GiB come from the heap
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
+        libc.mallopt(-8, 1)  # M_ARENA_MAX: every thread allocates from the main heap, kept above

@@ -8,13 +8,13 @@ Exit codes: 0 compared (or drift without --fail-on-drift), 1 drift with --fail-o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlguard.errors import AmlguardError, ConfigError
+from amlguard.forked import keep_freed_memory
 from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
 
 if TYPE_CHECKING:
@@ -108,26 +108,6 @@ def run(argv: list[str], settings: Settings | None = None) -> int:
 _LARGE_INPUT = 64 << 20  # bytes of input files above which page-fault time starts to matter
 
 
-def _keep_freed_memory() -> None:
-    """Let glibc reuse freed large blocks instead of unmapping them.
-
-    Each feature allocates several arrays of (baseline + current) float64 that are freed right
-    after; served by fresh mmaps every time, they cost a page fault per 4 KiB (a quarter of the
-    run time at 500k rows). A short-lived command can afford to keep them mapped. One arena: the
-    worker threads' own arenas would each fault in their blocks again (at 500k rows, half the
-    page faults and a third of the system time, which varied 0.35-1.1 s from run to run).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD: allocations below 1 GiB come from the heap
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
-        libc.mallopt(-8, 1)  # M_ARENA_MAX: every thread allocates from the main heap, kept above
-
-
 def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, list[str]]:
     from amlguard.monitor.drift.engine import DriftReport
     from amlguard.monitor.drift.io import is_container_url
@@ -149,7 +129,7 @@ def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, lis
                             deployment=args.deployment, collection=args.collection, start=args.start, end=args.end,
                             env=env)
     elif sum(p.stat().st_size for p in (baseline_path, current_path) if p.is_file()) > _LARGE_INPUT:
-        _keep_freed_memory()
+        keep_freed_memory()
     report = run_signal(args.signal, baseline_path, current, features=_split(args.features) or None,
                         exclude=_split(args.exclude), categorical=_split(args.categorical), thresholds=overrides)
     assert isinstance(report, DriftReport)  # --signal offers the per-feature signals only
