@@ -100,22 +100,30 @@ def test_when_this_process_fails_no_child_is_left_behind(monkeypatch: pytest.Mon
 _REFAULTS = """
 import resource, sys
 from amlguard.forked import keep_freed_memory
-if sys.argv[1] == "keep":
+mode, size, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if mode == "defaults":
     keep_freed_memory()
+elif mode == "every size":
+    keep_freed_memory(1 << 30, 1 << 30)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(20):
-    block = bytearray(48 << 20)  # above glibc's largest dynamic mmap threshold (32 MiB)
-    del block
+for _ in range(20):  # take `count` blocks of `size` bytes, then give them all back
+    blocks = [bytearray(size) for _ in range(count)]
+    del blocks
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_freed_memory_is_reused_not_faulted_in_again() -> None:
-    def faults(mode: str) -> int:
-        out = subprocess.run([sys.executable, "-c", _REFAULTS, mode], check=True, capture_output=True, text=True)
+def test_freed_memory_is_reused_up_to_the_block_size_asked() -> None:
+    def faults(mode: str, size: int, count: int) -> int:
+        out = subprocess.run([sys.executable, "-c", _REFAULTS, mode, str(size), str(count)], check=True,
+                             capture_output=True, text=True)
         return int(out.stdout)
 
-    # 20 blocks of 12,288 pages each: by default every block is a fresh mapping
-    assert faults("default") > 20 * 10_000
-    assert faults("keep") < 2 * 12_288
+    one_round = 40 * 256  # pages in 40 blocks of 1 MiB
+    # glibc by default hands most of 40 MiB back after each round and faults it in again
+    assert faults("glibc", 1 << 20, 40) > 10 * one_round
+    assert faults("defaults", 1 << 20, 40) < 2 * one_round
+    # a block above the limit is still handed back: a large input leaves no heap behind
+    assert faults("defaults", 48 << 20, 1) > 10 * 12_288
+    assert faults("every size", 48 << 20, 1) < 2 * 12_288

@@ -129,7 +129,7 @@ def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, lis
                             deployment=args.deployment, collection=args.collection, start=args.start, end=args.end,
                             env=env)
     elif sum(p.stat().st_size for p in (baseline_path, current_path) if p.is_file()) > _LARGE_INPUT:
-        keep_freed_memory()
+        keep_freed_memory(1 << 30, 1 << 30)
     report = run_signal(args.signal, baseline_path, current, features=_split(args.features) or None,
                         exclude=_split(args.exclude), categorical=_split(args.categorical), thresholds=overrides)
     assert isinstance(report, DriftReport)  # --signal offers the per-feature signals only
