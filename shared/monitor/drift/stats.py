@@ -223,8 +223,8 @@ def ks_pvalue(d: float, n1: int, n2: int, a: np.ndarray | None = None, b: np.nda
 
 def _pelz_good_sf(n: float, x: float) -> float:
     """P(D_n >= x) for the one-sample two-sided KS statistic by Pelz and Good's (1976) expansion
-    P(D_n < x) ~ K0(z) + K1(z)/n^0.5 + K2(z)/n + K3(z)/n^1.5, z = x*sqrt(n), with the terms of
-    Simard & L'Ecuyer (2011, section 2.3) summed to ceil(16z/pi) terms, as scipy's kstwo does."""
+    P(D_n < x) ~ K0(z) + K1(z)/n^0.5 + K2(z)/n + K3(z)/n^1.5, z = x*sqrt(n), each K a series as
+    Simard & L'Ecuyer (2011) write it, summed to ceil(16z/pi) terms as scipy's kstwo does."""
     z = x * math.sqrt(n)
     z2 = z * z
     if math.pi ** 2 / (8.0 * z2) > 708.0:  # every term underflows: P(D_n < x) = 0
