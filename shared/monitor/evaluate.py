@@ -371,7 +371,6 @@ def _path(text: str, rule: MonitorRule, resource: Resource, env: Mapping[str, st
     return str(expanded if expanded.is_absolute() else rule.drift.base_dir / expanded)
 
 
-
 def _data_file(path: str) -> str:
     """`path`, or the one data file in the folder it names (a data asset's local copy: an MLTable
     folder or uri_folder next to its data)."""

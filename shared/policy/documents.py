@@ -118,12 +118,12 @@ def _policy_files(path: Path) -> list[Path]:
     return sorted(p for p in files if not any(part.startswith(".") for part in p.relative_to(path).parts))
 
 
-def _parse(data: bytes, cache_dir: Path | None) -> list[LocatedDocument]:
+def _parse(data: bytes, cache_dir: Path | None, written: list[Path]) -> list[LocatedDocument]:
     """`load_documents` of a policy file's text, remembered under `cache_dir` by a digest of its
     bytes and of the parser (amlguard, PyYAML and Python versions, yamlsource's file): a CLI run
     that finds every file there parses none, a fifth of a small audit's time. What JSON cannot
     give back exactly (a key that is not a string) is not remembered; a broken entry is parsed
-    again."""
+    again. An entry written is added to `written`."""
     if cache_dir is None:
         return load_documents(_text(data))
     entry = cache_dir / "parsed" / hashlib.sha256(_parser_stamp() + data).hexdigest()
@@ -139,7 +139,7 @@ def _parse(data: bytes, cache_dir: Path | None) -> list[LocatedDocument]:
             partial = entry.with_name(f"{entry.name}.{os.getpid()}")
             partial.write_text(text, encoding="utf-8")
             os.replace(partial, entry)  # whole or not at all, whatever runs beside
-            prune_cache(entry.parent)
+            written.append(entry)
     return documents
 
 
@@ -148,7 +148,7 @@ CACHE_ENTRIES = 2000  # per cache folder: every pack version a user audits with 
 
 def prune_cache(folder: Path) -> None:
     """Keep a cache folder of amlguard's to CACHE_ENTRIES files: past that, the least recently
-    written half goes (asked after each write, which a run with a known pack never makes)."""
+    written half goes (asked after a run that wrote to it, which a run with a known pack is not)."""
     with contextlib.suppress(OSError):
         entries = list(os.scandir(folder))
         if len(entries) > CACHE_ENTRIES:
@@ -186,10 +186,11 @@ def read_documents(path: str | Path, *, problems: list[Problem], cache_dir: Path
                                               "YAML (e.g. policies/)"))
         return []
     out: list[PolicyDocument] = []
+    written: list[Path] = []
     for file in _policy_files(root):
         name = str(file)
         try:
-            docs = _parse(file.read_bytes(), cache_dir)
+            docs = _parse(file.read_bytes(), cache_dir, written)
         except UnicodeDecodeError:
             problems.append((name, None, "", "not UTF-8 text"))
             continue
@@ -221,6 +222,8 @@ def read_documents(path: str | Path, *, problems: list[Problem], cache_dir: Path
                 problems.append(_kind_problem(document))
                 continue
             out.append(document)
+    if written:  # once per folder read, not per file: pruning lists the whole cache folder
+        prune_cache(written[0].parent)
     return out
 
 
