@@ -473,3 +473,16 @@ def test_a_cache_folder_keeps_to_its_bound(tmp_path: Path, monkeypatch: pytest.M
         os.utime(tmp_path / f"entry{n:02d}", ns=(n * 10**9, n * 10**9))
     documents.prune_cache(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"entry{n:02d}" for n in range(5, 11)]
+
+
+def test_reading_a_pack_keeps_the_parse_cache_to_its_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import amlguard.policy.documents as documents
+
+    monkeypatch.setattr(documents, "CACHE_ENTRIES", 10)
+    root, cache = tmp_path / "pack", tmp_path / "cache"
+    root.mkdir()
+    for n in range(12):
+        (root / f"rules{n:02d}.yaml").write_text(f"apiVersion: amlguard/v1\nkind: AuditRules\nrules: [{n}]\n")
+    found = documents.read_documents(root, problems=[], cache_dir=cache)
+    assert [d.doc.value["rules"] for d in found] == [[n] for n in range(12)]
+    assert len(list((cache / "parsed").iterdir())) == 6  # 12 written, then the older half pruned
