@@ -35,7 +35,8 @@ _EXIT_CODES = """exit codes:
   0  nothing at or above --fail-on and no diagnostic (or --soft-fail)
   1  a failed or errored finding at or above --fail-on, or a diagnostic: a file or folder not read,
      an inline suppression that is invalid or expired (unless --no-fail-on-diagnostics)
-  2  usage or configuration error: a bad flag or config file, an invalid policy pack, no Azure credential"""
+  2  usage or configuration error: a bad flag or config file, an invalid policy pack, no Azure credential,
+     or nothing to audit: no Azure ML resource at all in the paths named"""
 
 
 def _audit_parser(sub: Any) -> None:
@@ -52,7 +53,7 @@ def _audit_parser(sub: Any) -> None:
                         "stdout (default: table)")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="write the report of the --format given without :PATH to FILE")
-    p.add_argument("--fail-on", choices=FAIL_ON_VALUES, metavar="SEVERITY",
+    p.add_argument("--fail-on", type=str.lower, choices=FAIL_ON_VALUES, metavar="SEVERITY",
                    help="exit 1 when a failed or errored finding is at or above SEVERITY "
                         "(critical|high|medium|low|info|none; default: high)")
     p.add_argument("--fail-on-diagnostics", action=argparse.BooleanOptionalAction,
@@ -249,14 +250,17 @@ def _cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from amlguard.policy import pack_from_args, settings_from_args
+    from amlguard.policy import pack_roots, select_rules, settings_from_args
     from amlguard.reports import FORMATS, exit_code, render_chunks, use_color
-    from amlguard.service.pipeline import evaluate
+    from amlguard.service.pipeline import evaluate, load_policy_pack
 
     _project_config(args)
     outputs = _outputs(args, FORMATS)
     settings = settings_from_args(args, settings)
-    pack, whole = pack_from_args(args, settings, cache_dir=_cache_dir(settings.env))
+    # the whole pack, as every trigger loads it, then the --rule / --skip-rule selection; an inline
+    # suppression naming a rule left out is no unknown rule
+    whole = load_policy_pack(settings, roots=pack_roots(args, settings), cache_dir=_cache_dir(settings.env))
+    pack = select_rules(whole, args.rule or (), args.skip_rule or ())
     if len(pack.rules) < len(whole.rules):
         print(f"amlguard: auditing {len(pack.rules)} of the pack's {len(whole.rules)} rules (--rule / --skip-rule)",
               file=sys.stderr)
@@ -276,7 +280,16 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
             print(f"amlguard: {len(excluded)} file(s) not read (--exclude): {', '.join(excluded[:5])}"
                   + (", ..." if len(excluded) > 5 else ""), file=sys.stderr)
     else:
-        result = _live_inventory(args, settings)
+        try:
+            result = _live_inventory(args, settings)
+        except ModuleNotFoundError as exc:  # a core install, and no PATH: most likely a PATH forgotten
+            from amlguard.extras import missing_extra_message
+
+            if args.subscription or missing_extra_message(exc, "audit") is None:
+                raise
+            raise ConfigError("no PATH given: name the files or folders to audit (`amlguard audit infra/`); "
+                              "without a PATH amlguard audits live Azure, which needs the `azure` extra: "
+                              "pip install 'amlguard[azure]'") from exc
     report = evaluate(pack, result.resources, result.errors, result.diagnostics,
                       known_rules=[r.id for r in whole.rules], workers=workers)
     _waive(report, args)

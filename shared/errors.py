@@ -8,7 +8,7 @@ exception.
 
 from __future__ import annotations
 
-__all__ = ["AmlguardError", "ConfigError", "NotificationError", "PolicyError", "SourceError"]
+__all__ = ["AmlguardError", "ConfigError", "NotificationError", "PolicyError", "SourceError", "render_problems"]
 
 
 class AmlguardError(Exception):
@@ -28,11 +28,17 @@ class PolicyError(AmlguardError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        lines = []
-        for file, line, fieldpath, message in self.problems:
-            where = f"{file or '<policy>'}:{line or 1}"
-            lines.append(f"{where}: {fieldpath}: {message}" if fieldpath else f"{where}: {message}")
-        return "\n".join(lines)
+        return render_problems(self.problems)
+
+
+def render_problems(problems: list[tuple[str | None, int | None, str, str]]) -> str:
+    """One `file:line: field: message` line per problem; a problem with no line (a path that does
+    not exist, an empty folder) is `file: message`, not a line nobody wrote."""
+    lines = []
+    for file, line, fieldpath, message in problems:
+        where = f"{file or '<policy>'}:{line}" if line else file or "<policy>"
+        lines.append(f"{where}: {fieldpath}: {message}" if fieldpath else f"{where}: {message}")
+    return "\n".join(lines)
 
 
 class SourceError(AmlguardError):

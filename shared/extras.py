@@ -35,7 +35,6 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "pydantic": "service",
     "uvicorn": "service",
     "httpx": "service",
-    "croniter": "service",
     "azure.storage.queue": "service",
 }
 # Without any Azure package even the `azure` namespace is missing: the command says which extra.
@@ -63,4 +62,4 @@ def missing_extra_message(exc: ModuleNotFoundError, command: str) -> str | None:
     if extra is None:
         return None
     return (f"amlguard {command} needs '{exc.name}', which comes with the `{extra}` extra: "
-            f"pip install 'amlguard[{extra}]' (this install has the core only: {CORE_COMMANDS})")
+            f"pip install 'amlguard[{extra}]' (the core install, without extras, does: {CORE_COMMANDS})")

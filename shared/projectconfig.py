@@ -21,8 +21,9 @@ _NAMES = (".amlguard.yaml", ".amlguard.yml")
 _TOOL_TABLE = b"[tool.amlguard]"
 
 _BOOL, _LIST, _PATHS, _PATH, _TEXT = "bool", "list", "paths", "path", "text"
-# the values `audit --fail-on` and `--color` take, here or on the command line
-FAIL_ON_VALUES: tuple[str, ...] = (*SEVERITIES, "none")
+# the values `audit --fail-on` (in any case; `never` and `off` mean `none`, as in exit_code) and
+# `--color` take, here or on the command line
+FAIL_ON_VALUES: tuple[str, ...] = (*SEVERITIES, "none", "never", "off")
 COLORS = ("auto", "always", "never")
 # key -> what it holds: paths are relative to the config file's folder, lists take one value too
 CONFIG_KEYS: dict[str, str | tuple[str, ...]] = {

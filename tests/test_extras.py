@@ -24,7 +24,7 @@ from amlguard.extras import missing_extra_message
 def test_the_message_names_the_extra(module: str, command: str, extra: str) -> None:
     message = missing_extra_message(ModuleNotFoundError(f"No module named '{module}'", name=module), command)
     assert message == (f"amlguard {command} needs '{module}', which comes with the `{extra}` extra: "
-                       f"pip install 'amlguard[{extra}]' (this install has the core only: audit and inventory "
+                       f"pip install 'amlguard[{extra}]' (the core install, without extras, does: audit and inventory "
                        "of files, policy validate|test, every report format)")
 
 

@@ -400,12 +400,14 @@ def test_core_install_audits_files_in_every_format(core: Installed, examples: Pa
     assert re.search(r"^(\d+)/\1 expectations passed", checked(run([core.amlguard, "policy", "test", pack],
                                                                     cwd=examples)).stdout, re.M)
     assert checked(run([core.amlguard, "inventory", "workspace"], cwd=examples)).stdout.rstrip().endswith(
-        "10 resources, 0 unreadable files")
+        "10 resources, 0 diagnostics")
     assert checked(run([core.amlguard, "--version"], cwd=examples)).stdout.strip() == "amlguard 0.0.0+unknown"
 
 
 @pytest.mark.parametrize(("argv", "module", "extra"), [
     (["drift", "--baseline", "drift/baseline.csv", "--current", "drift/current.csv"], "numpy", "drift"),
+    # replaying recorded monitor data reaches a drift rule: one message, not a traceback per rule
+    (["monitor", "--example", "monitoring"], "numpy", "drift"),
     (["audit", "--subscription", "00000000-0000-0000-0000-000000000000"], "azure", "azure"),
     (["serve", "--insecure-no-auth"], "uvicorn", "service"),
 ])
@@ -415,7 +417,7 @@ def test_core_install_names_the_extra_a_command_needs(core: Installed, examples:
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.strip() == (
         f"amlguard {argv[0]} needs '{module}', which comes with the `{extra}` extra: pip install "
-        f"'amlguard[{extra}]' (this install has the core only: audit and inventory of files, policy "
+        f"'amlguard[{extra}]' (the core install, without extras, does: audit and inventory of files, policy "
         "validate|test, every report format)")
 
 

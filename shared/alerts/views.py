@@ -69,7 +69,8 @@ class Views:
         def attempt() -> StoredAlert:
             stored = self.store.get_alert(fp)
             if stored is None:
-                raise KeyError(f"no alert with fingerprint {fp!r}; `GET /api/alerts` lists them")
+                raise KeyError(f"no alert with fingerprint {fp!r}; `amlguard alerts list` (or `GET /api/alerts`) "
+                               "shows them")
             if event == "acknowledged":
                 stored.alert.acknowledged_by, stored.alert.acknowledged_at = who, now
             else:

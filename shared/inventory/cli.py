@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, TextIO
 
@@ -55,7 +56,8 @@ def _table(resources: list[Resource], out: TextIO) -> None:
 
 
 def run(argv: list[str]) -> int:
-    """Entry point of `amlguard inventory`; 0 when everything was read, 1 with diagnostics."""
+    """Entry point of `amlguard inventory`; 0 when everything was read, 1 with diagnostics (a file
+    not read, a path named that holds nothing to audit), 2 on usage errors (a path that does not exist)."""
     parser = argparse.ArgumentParser(prog="amlguard inventory", description=__doc__)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (YAML, ARM / az ml JSON)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
@@ -63,6 +65,10 @@ def run(argv: list[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors; keep that code, do not exit here
         return int(exc.code or 0)
+    missing = [path for path in args.paths if not os.path.exists(path)]
+    if missing:  # a usage error, as in `amlguard audit`: nothing was read
+        print(f"amlguard inventory: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
     result = load_paths(args.paths)
     if args.format == "json":
         json.dump({"resources": [resource_json(r) for r in result.resources],
@@ -71,6 +77,6 @@ def run(argv: list[str]) -> int:
     else:
         _table(result.resources, sys.stdout)
         for diag in result.diagnostics:
-            sys.stdout.write(f"{diag.source}:{diag.line or 1}: {diag.message}\n")
-        sys.stdout.write(f"{len(result.resources)} resources, {len(result.diagnostics)} unreadable files\n")
+            sys.stdout.write(f"{diag.source}{f':{diag.line}' if diag.line else ''}: {diag.message}\n")
+        sys.stdout.write(f"{len(result.resources)} resources, {len(result.diagnostics)} diagnostics\n")
     return 1 if result.diagnostics else 0

@@ -22,7 +22,7 @@ from amlguard.armid import ArmId
 from amlguard.inventory.base import InventoryResult, Scope
 from amlguard.inventory.kinds import link_workspaces
 from amlguard.inventory.normalize import finish
-from amlguard.inventory.reader import Item, Reader, read_files
+from amlguard.inventory.reader import Item, Reader, read_files, read_text
 from amlguard.inventory.walk import File, collect, under
 from amlguard.model import Diagnostic, Kind, Resource
 
@@ -156,10 +156,27 @@ def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = No
 
 
 def why_nothing(path: str) -> str | None:
-    """What a named file that gave nothing was read as, when iac.py knows more (templates, Bicep)."""
+    """What a named file that gave nothing was read as, when iac.py knows more (templates, Bicep),
+    or why it is no text at all (a binary file named by mistake is not "YAML without a resource")."""
     from amlguard.inventory.iac import why_nothing as explain
 
-    return explain(path)
+    reason = explain(path)
+    if reason is not None:
+        return reason
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_TEXT_SAMPLE)
+    except OSError:
+        return None
+    text, _, problem = read_text(data)
+    if text is not None or problem is None:
+        return None
+    if len(data) == _TEXT_SAMPLE and problem.startswith("cannot decode"):  # the sample may end inside a character
+        return None
+    return f"not a text file amlguard can read: {problem}"
+
+
+_TEXT_SAMPLE = 1 << 16
 
 
 def _nothing_read(display: str, folder: bool, count: int) -> str:

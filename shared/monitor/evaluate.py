@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from amlguard.errors import AmlguardError, SourceError
+from amlguard.extras import missing_extra_message
 from amlguard.model import Finding, Resource, Status
 from amlguard.monitor.azure_monitor import LogsAnswer, MetricsAnswer
 from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
@@ -353,6 +354,8 @@ def _drift(pairs: Sequence[tuple[MonitorRule, Resource]], source: MonitorSource,
         try:
             observations[(rule.id, resource.id)] = _drift_one(rule, resource, source, now, env, baselines)
         except Exception as exc:  # one unreadable baseline must not stop the other rules
+            if isinstance(exc, ModuleNotFoundError) and missing_extra_message(exc, "monitor") is not None:
+                raise  # no drift extra: every drift rule would fail alike; the command says what to install
             if not isinstance(exc, AmlguardError | OSError | ValueError):
                 log.exception("drift rule %s on %s failed", rule.id, resource.id)
             observations[(rule.id, resource.id)] = Observation(None, unit="features", error=_text(exc))

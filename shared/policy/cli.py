@@ -11,22 +11,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from amlguard.config import Settings
-from amlguard.errors import AmlguardError, ConfigError
-from amlguard.policy.documents import Problem
-from amlguard.policy.engine import PolicyPack
-from amlguard.policy.loader import select_rules, validate_dir
+from amlguard.errors import AmlguardError, ConfigError, render_problems
+from amlguard.policy.loader import validate_dir
 from amlguard.policy.testing import format_results, run_policy_tests
 
-__all__ = ["add_policy_arguments", "format_problems", "pack_from_args", "run", "settings_from_args"]
-
-
-def format_problems(problems: list[Problem]) -> str:
-    """One `file:line: field: message` line per problem."""
-    lines = []
-    for file, line, fieldpath, message in problems:
-        where = f"{file or '<policy>'}:{line or 1}"
-        lines.append(f"{where}: {fieldpath}: {message}" if fieldpath else f"{where}: {message}")
-    return "\n".join(lines)
+__all__ = ["add_policy_arguments", "pack_roots", "run", "settings_from_args"]
 
 
 def add_policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,21 +50,16 @@ def settings_from_args(args: argparse.Namespace, settings: Settings) -> Settings
     return dataclasses.replace(settings, **changes) if changes else settings
 
 
-def pack_from_args(args: argparse.Namespace, settings: Settings, *,
-                   cache_dir: Path | None = None) -> tuple[PolicyPack, PolicyPack]:
-    """The pack an audit evaluates, and the whole pack it was selected from (for suppressions
-    naming a skipped rule): the base pack (`settings.policies_dir`: bundled, or AMLGUARD_POLICIES)
-    unless --no-default-policies, with every --policies pack beside it, then --rule / --skip-rule.
-    Raises PolicyError for an invalid pack, ConfigError for a selection that matches nothing."""
+def pack_roots(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    """The packs an audit loads (with `amlguard.service.pipeline.load_policy_pack`, as every
+    trigger does): the base pack (`settings.policies_dir`: bundled, or AMLGUARD_POLICIES) unless
+    --no-default-policies, with every --policies pack beside it, each once. Then `select_rules`
+    applies --rule / --skip-rule. Raises ConfigError when that leaves no pack."""
     roots = [] if args.no_default_policies else [settings.policies_dir]
     roots += [Path(p) for p in args.policies or ()]
     if not roots:
         raise ConfigError("--no-default-policies leaves no policy pack: add one with --policies PATH")
-    unique = list({os.path.realpath(root): root for root in roots}.values())  # the bundled pack named again
-    from amlguard.service.pipeline import load_policy_pack  # the pack every trigger loads
-
-    whole = load_policy_pack(settings, roots=unique, cache_dir=cache_dir)
-    return select_rules(whole, args.rule or (), args.skip_rule or ()), whole
+    return list({os.path.realpath(root): root for root in roots}.values())  # the bundled pack named again
 
 
 def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -98,14 +82,14 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
         if args.command == "validate":
             problems = validate_dir(args.dir)
             if problems:
-                print(format_problems(problems), file=out)
+                print(render_problems(problems), file=out)
                 print(f"{len(problems)} problem(s); the policy folder is refused as a whole", file=err)
                 return 2
             from amlguard.policy.fieldcheck import unknown_fields
 
             warnings = unknown_fields(args.dir)
             if warnings:  # valid policy that cannot do what it says: exit 1, so CI notices
-                print(format_problems(warnings), file=out)
+                print(render_problems(warnings), file=out)
                 print(f"{args.dir}: policy files are valid, with {len(warnings)} warning(s)", file=err)
                 return 1
             print(f"{args.dir}: policy files are valid", file=out)
@@ -115,7 +99,7 @@ def run(argv: list[str], *, stdout: TextIO | None = None, stderr: TextIO | None 
         print(f"error: {exc}", file=err)
         return 2
     if problems:
-        print(format_problems(problems), file=out)
+        print(render_problems(problems), file=out)
         return 2
     if not results:
         print(f"{args.dir}: no PolicyTest files found", file=err)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from amlguard import telemetry
 from amlguard.armid import ArmId
 from amlguard.config import Settings
+from amlguard.errors import ConfigError
 from amlguard.events import ParsedEvent
 from amlguard.inventory.base import Inventory, InventoryError, InventoryResult, Scope
 from amlguard.model import AuditReport, Finding, Resource, Status
@@ -466,6 +468,10 @@ def build_inventory(settings: Settings) -> Inventory:
     if settings.snapshot:
         from amlguard.inventory import SnapshotInventory
 
+        missing = [path for path in settings.snapshot if not os.path.exists(path)]
+        if missing:  # a typo would serve an empty estate: every audit passing, nothing watched
+            raise ConfigError(f"AMLGUARD_SNAPSHOT (serve --snapshot): no such file or folder: {', '.join(missing)} "
+                              f"(relative paths are read from {os.getcwd()})")
         return SnapshotInventory(list(settings.snapshot))
     from amlguard.inventory.config import inventory_from_settings
 

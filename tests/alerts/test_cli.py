@@ -46,7 +46,7 @@ def test_silence_add_list_edit_expire(tmp_path: Path, capsys: pytest.CaptureFixt
     (["silence", "add", 'rule="X"', "--expires", "soon", "--comment", "c", "--by", "a"], "neither a duration"),
     (["silence", "add", 'rule=~".*"', "--expires", "1h", "--comment", "c", "--by", "a"], "silence everything"),
     (["silence", "expire", "nope"], "no silence with id"),
-    (["alerts", "ack", "nope", "--by", "a"], "no alert with fingerprint"),
+    (["alerts", "ack", "nope", "--by", "a"], "no alert with fingerprint 'nope'; `amlguard alerts list`"),
     (["alerts", "show", "nope"], "no alert with fingerprint"),
 ])
 def test_errors_exit_2_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str],

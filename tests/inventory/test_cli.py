@@ -22,7 +22,7 @@ def test_table_marks_defaults_and_placeholders(tmp_path: Path, capsys: pytest.Ca
     assert 'auth_mode = "aad_token"  (line 3)' in out
     assert 'public_network_access = "enabled"  [azure default]' in out
     assert 'name = "{{EP}}"  (line 2)  [placeholder]' in out
-    assert out.rstrip().endswith("1 resources, 0 unreadable files")
+    assert out.rstrip().endswith("1 resources, 0 diagnostics")
 
 
 def test_json_and_diagnostics_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -126,13 +126,16 @@ def test_audit_arguments_select_parameters_and_environment(tmp_path: Path) -> No
     import argparse
 
     from amlguard.config import Settings
-    from amlguard.policy import add_policy_arguments, pack_from_args, settings_from_args
+    from amlguard.policy import add_policy_arguments, pack_roots, settings_from_args
+    from amlguard.service.pipeline import load_policy_pack
 
     parser = argparse.ArgumentParser()
     add_policy_arguments(parser)
     args = parser.parse_args(["--policies", str(default_policies_dir()), "--param", "min_instances=2",
                               "--param", "AMLG-SUP-002.allowed_registries=mcr.microsoft.com,myacr.azurecr.io"])
-    pack, _ = pack_from_args(args, settings_from_args(args, Settings.from_env({"AMLGUARD_ENVIRONMENT": "prod"})))
+    settings = settings_from_args(args, Settings.from_env({"AMLGUARD_ENVIRONMENT": "prod"}))
+    assert pack_roots(args, settings) == [default_policies_dir()]  # the bundled pack named again is read once
+    pack = load_policy_pack(settings, roots=pack_roots(args, settings))
     assert pack.environment == "prod"
     assert pack.parameters == {"min_instances": 2,
                                "AMLG-SUP-002.allowed_registries": ["mcr.microsoft.com", "myacr.azurecr.io"]}

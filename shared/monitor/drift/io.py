@@ -115,8 +115,11 @@ def _read_arrow(p: Path, fmt: str, columns: list[str] | None) -> Any:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """The first line of a reader's error, bounded, with unprintable characters escaped: pyarrow
+    quotes the row it stopped on, which for a binary file is raw bytes for the terminal."""
+    lines = str(exc).strip().splitlines()
+    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in lines[0]) if lines else type(exc).__name__
+    return text if len(text) <= 200 else f"{text[:200]}..."
 
 
 def _to_numpy(column: Any) -> np.ndarray:
