@@ -19,7 +19,8 @@ from pathlib import Path
 from amlguard.errors import ConfigError
 from amlguard.timeparse import seconds_or_none
 
-__all__ = ["SETTINGS", "RemediationSettings", "Setting", "Settings", "default_policies_dir", "number_setting"]
+__all__ = ["SETTINGS", "RemediationSettings", "Setting", "Settings", "default_policies_dir", "number_setting",
+           "split_list"]
 
 
 def default_policies_dir() -> Path:
@@ -82,6 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AMLGUARD_MONITOR_WORKSPACE_ID", "", "monitor"),
     Setting("AMLGUARD_MONITOR_CONCURRENCY", "8", "monitor"),
     Setting("AMLGUARD_MONITOR_NO_DATA_AFTER", "1h", "monitor"),
+    # read by monitor rules through `{env:NAME}` (the default drift rule, Azure ML monitor schedules)
+    Setting("AMLGUARD_MDC_ROOT", "", "monitor"),
+    Setting("AMLGUARD_DATA_ASSETS", "", "monitor"),
     # state
     Setting("AMLGUARD_STATE_DIR", ".amlguard", "state"),
     Setting("AMLGUARD_OUTBOX_MAX_MESSAGES", "5000", "alerts"),
@@ -123,7 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-def _split(value: str | None) -> tuple[str, ...]:
+def split_list(value: str | None) -> tuple[str, ...]:
+    """A list setting or flag: items separated by commas or semicolons, blanks dropped."""
     return tuple(part.strip() for part in (value or "").replace(";", ",").split(",") if part.strip())
 
 
@@ -208,7 +213,7 @@ class Settings:
     sweep_schedule: str = "0 */15 * * * *"  # AMLGUARD_SWEEP_SCHEDULE (NCRONTAB)
     monitor_schedule: str = "0 */5 * * * *"  # AMLGUARD_MONITOR_SCHEDULE (NCRONTAB)
     alerts_schedule: str = "*/30 * * * * *"  # AMLGUARD_ALERTS_SCHEDULE (NCRONTAB)
-    sweep_interval_seconds: float = 900.0  # AMLGUARD_SWEEP_INTERVAL (amlguard serve's timer)
+    sweep_interval_seconds: float = 900.0  # AMLGUARD_SWEEP_INTERVAL: 0 turns serve's sweeps off
     remediation: RemediationSettings = field(default_factory=RemediationSettings)
     api_token: str | None = None  # AMLGUARD_API_TOKEN (never logged)
     max_body_bytes: int = 1_048_576  # AMLGUARD_MAX_BODY_BYTES (Event Grid batches are <= 1 MB)
@@ -226,7 +231,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read every setting once; `env` defaults to the process environment (the edges only)."""
         env = dict(os.environ if env is None else env)
-        subs = _split(env.get("AMLGUARD_SCOPE_SUBSCRIPTIONS")) or _split(env.get("AZURE_SUBSCRIPTION_ID"))
+        subs = split_list(env.get("AMLGUARD_SCOPE_SUBSCRIPTIONS")) or split_list(env.get("AZURE_SUBSCRIPTION_ID"))
         return cls(
             policies_dir=Path(env.get("AMLGUARD_POLICIES") or default_policies_dir()),
             environment=(env.get("AMLGUARD_ENVIRONMENT") or "").strip() or None,
@@ -237,10 +242,11 @@ class Settings:
             monitor_no_data_after=_duration(env, "AMLGUARD_MONITOR_NO_DATA_AFTER", 3600.0),
             state_dir=Path(env.get("AMLGUARD_STATE_DIR") or ".amlguard"),
             state_backend=(env.get("AMLGUARD_STATE_BACKEND") or "sqlite").strip().lower(),
-            snapshot=_split(env.get("AMLGUARD_SNAPSHOT")),
+            snapshot=split_list(env.get("AMLGUARD_SNAPSHOT")),
             subscriptions=subs,
-            resource_group=env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or None,
-            workspace=env.get("AZUREML_WORKSPACE_NAME") or None,
+            resource_group=(env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or "").strip()
+            or None,
+            workspace=(env.get("AZUREML_WORKSPACE_NAME") or "").strip() or None,
             wake_queue_name=env.get("AMLGUARD_WAKE_QUEUE_NAME") or "amlguard-wake",
             sweep_schedule=env.get("AMLGUARD_SWEEP_SCHEDULE") or "0 */15 * * * *",
             monitor_schedule=env.get("AMLGUARD_MONITOR_SCHEDULE") or "0 */5 * * * *",

@@ -3,6 +3,8 @@
 Durations: ISO 8601 (`PT5M`, `P1D`; through isodate), the short forms people write (`250ms`, `30s`,
 `5m`, `1h30m`, `2d`, `1w`) and .NET TimeSpans from ARM (`1.02:03:04.5`), each accepted where its
 dialect allows it. Times: ISO 8601 with `Z` or an offset, always returned as aware UTC datetimes.
+Cron schedules (through croniter): five fields for monitor rules and Azure ML schedules, six with
+seconds first for Azure Functions' NCRONTAB, always in UTC.
 Every refusal is a ValueError whose message says what to write instead.
 """
 
@@ -12,8 +14,8 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-__all__ = ["DurationForm", "duration_pattern", "format_duration", "parse_duration", "parse_time", "seconds_or_none",
-           "time_or_none"]
+__all__ = ["DurationForm", "cron_problem", "duration_pattern", "format_duration", "next_cron", "parse_duration",
+           "parse_time", "seconds_or_none", "time_or_none"]
 
 # Where a duration comes from decides what it may look like:
 # - "policy": policy and monitor rules: a number of seconds, `250ms`, `1.5h`, `5 m`, `1h30m`, ISO 8601.
@@ -175,3 +177,30 @@ def time_or_none(value: object) -> datetime | None:
         return parse_time(value)
     except ValueError:
         return None
+
+
+def next_cron(expression: str, after: datetime, *, seconds_first: bool = False) -> datetime:
+    """The first time strictly after `after` that a cron expression fires, in UTC; `seconds_first`
+    reads Azure Functions' six-field NCRONTAB. ValueError when the expression is not valid."""
+    from croniter import CroniterError, croniter
+
+    try:
+        nxt: datetime = croniter(expression, after.astimezone(UTC), second_at_beginning=seconds_first).get_next(
+            datetime)
+    except (CroniterError, KeyError) as exc:  # CroniterError is a ValueError; a bad name is a KeyError
+        raise ValueError(str(exc)) from exc
+    return nxt
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why `expression` is not a five-field cron expression (a monitor rule's or an Azure ML
+    schedule's), or None when it is one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return (f"expected a cron expression of five fields (minute hour day month day-of-week, UTC), e.g. "
+                f"'15 3 * * *'; {expression!r} has {len(fields)}")
+    try:
+        next_cron(" ".join(fields), datetime(2026, 1, 1, tzinfo=UTC))
+    except ValueError:
+        return f"{expression!r} is not a valid cron expression; e.g. '15 3 * * *' (03:15 UTC daily) or '0 */6 * * *'"
+    return None

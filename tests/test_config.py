@@ -14,6 +14,7 @@ from amlguard.config import SETTINGS, Settings
 REPO = Path(__file__).resolve().parents[1]
 _ENV_NAMES = ("environ", "environb", "getenv", "getenvb", "putenv")
 _NAME = re.compile(r"`([A-Za-z][A-Za-z0-9_]*)`")
+_SETTING_NAME = re.compile(r"\b(AMLGUARD_[A-Z0-9_]*[A-Z0-9])\b")
 
 
 def _reads_environment(tree: ast.AST) -> list[int]:
@@ -36,6 +37,11 @@ def test_only_config_reads_the_environment() -> None:
             for line in _reads_environment(ast.parse(path.read_text(encoding="utf-8"))):
                 offenders.append(f"{path.relative_to(REPO)}:{line}")
     assert offenders == [], "read settings from amlguard.config.Settings instead of os.environ"
+
+
+def test_the_setting_scan_sees_a_name_inside_a_template() -> None:
+    assert _SETTING_NAME.findall('MDC = "{env:AMLGUARD_MDC_ROOT}"; f"set AMLGUARD_X_Y or AMLGUARD_*_SCHEDULE"') == [
+        "AMLGUARD_MDC_ROOT", "AMLGUARD_X_Y"]
 
 
 def test_the_scan_sees_an_environment_read() -> None:
@@ -78,10 +84,10 @@ def test_readme_defaults_match_the_catalogue() -> None:
 
 
 def test_every_setting_named_in_the_code_is_in_the_catalogue() -> None:
-    """A new `AMLGUARD_*` string in the code without a catalogue entry (and a README row) fails."""
-    pattern = re.compile(r"""["'](AMLGUARD_[A-Z0-9_]+)["']""")
-    named = {m for path in (REPO / "shared").rglob("*.py")
-             for m in pattern.findall(path.read_text(encoding="utf-8"))}
+    """A new `AMLGUARD_*` name anywhere in the code (a string of its own, `{env:AMLGUARD_X}` in a
+    rule template, a message) without a catalogue entry (and a README row) fails."""
+    named = {m for root in ("shared", "functions") for path in (REPO / root).rglob("*.py")
+             for m in _SETTING_NAME.findall(path.read_text(encoding="utf-8"))}
     receivers = _receiver_variables()
     assert sorted(named - {s.name for s in SETTINGS} - receivers) == []
 

@@ -140,3 +140,18 @@ def test_silence_end_beyond_what_utc_holds_is_a_usage_error(tmp_path: Path, caps
             "--state", str(tmp_path)]
     assert run(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cron_times_are_utc_and_ncrontab_has_seconds_first() -> None:
+    from amlguard.timeparse import cron_problem, next_cron
+
+    at = datetime(2026, 3, 1, 3, 14, 59, tzinfo=UTC)
+    assert next_cron("15 3 * * *", at) == datetime(2026, 3, 1, 3, 15, tzinfo=UTC)
+    assert next_cron("15 3 * * *", datetime(2026, 3, 1, 3, 15, tzinfo=UTC)) == datetime(2026, 3, 2, 3, 15, tzinfo=UTC)
+    assert next_cron("*/30 * * * * *", at, seconds_first=True) == datetime(2026, 3, 1, 3, 15, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        next_cron("0 0 31 2 *", at)  # 31 February never comes
+    assert cron_problem("15 3 * * *") is None
+    assert cron_problem("15 25 * * *") == ("'15 25 * * *' is not a valid cron expression; e.g. '15 3 * * *' "
+                                           "(03:15 UTC daily) or '0 */6 * * *'")
+    assert "has 6" in (cron_problem("0 15 3 * * *") or "")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from amlguard.alerts.protocols import AlertFacade
 from amlguard.alerts.types import Notifier
 from amlguard.errors import ConfigError
+from amlguard.timeparse import next_cron
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
@@ -40,8 +41,6 @@ class Schedule:
     @classmethod
     def parse(cls, setting: str, expression: str) -> Schedule:
         """Check an NCRONTAB expression; a ConfigError names the setting and how to fix it."""
-        from croniter import CroniterError, croniter
-
         text = (expression or "").strip()
         fix = (f"set {setting} to six fields, {' '.join('{' + f + '}' for f in NCRONTAB_FIELDS)} "
                "(Azure Functions' NCRONTAB, seconds first), e.g. '0 */5 * * * *' for every five minutes")
@@ -50,17 +49,14 @@ class Schedule:
             raise ConfigError(f"{setting}={expression!r} has {count} field{'s' * (count != 1)}, not an NCRONTAB "
                               f"schedule; {fix}")
         try:
-            croniter(text, datetime(2026, 1, 1, tzinfo=UTC), second_at_beginning=True).get_next(datetime)
-        except (CroniterError, ValueError, KeyError) as exc:
+            next_cron(text, datetime(2026, 1, 1, tzinfo=UTC), seconds_first=True)
+        except ValueError as exc:
             raise ConfigError(f"{setting}={expression!r} is not a valid NCRONTAB schedule ({exc}); {fix}") from exc
         return cls(setting, text)
 
     def next_after(self, at: datetime) -> datetime:
         """The first time strictly after `at` that the schedule fires (UTC, as Azure Functions)."""
-        from croniter import croniter
-
-        nxt: datetime = croniter(self.expression, at.astimezone(UTC), second_at_beginning=True).get_next(datetime)
-        return nxt
+        return next_cron(self.expression, at, seconds_first=True)
 
 
 @dataclass(slots=True)

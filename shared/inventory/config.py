@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from amlguard.config import number_setting
+from amlguard.config import Settings, number_setting, split_list
 from amlguard.errors import ConfigError
 from amlguard.inventory.base import Inventory, Scope
 from amlguard.inventory.options import INVENTORY_MODES, ClientOptions
@@ -23,15 +23,9 @@ from amlguard.inventory.options import INVENTORY_MODES, ClientOptions
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from amlguard.config import Settings
-
 __all__ = ["INVENTORY_MODES", "ClientOptions", "add_live_arguments", "credential_from_env", "find_workspace_config",
            "inventory_from_args", "inventory_from_settings", "make_inventory", "options_from_env", "scope_from_env",
            "scope_from_settings"]
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(p.strip() for p in (value or "").replace(";", ",").split(",") if p.strip())
 
 
 def options_from_env(env: Mapping[str, str], **overrides: Any) -> ClientOptions:
@@ -96,10 +90,10 @@ def find_workspace_config(start: Path | None = None) -> dict[str, str] | None:
 
 def scope_from_env(env: Mapping[str, str], *, config_dir: Path | None = None,
                    use_config_file: bool = True) -> Scope:
-    """Scope from env vars, falling back to a workspace `config.json` for what they leave out."""
-    subs = _split(env.get("AMLGUARD_SCOPE_SUBSCRIPTIONS")) or _split(env.get("AZURE_SUBSCRIPTION_ID"))
-    rg = (env.get("AMLGUARD_SCOPE_RESOURCE_GROUP") or env.get("AZURE_RESOURCE_GROUP") or "").strip() or None
-    ws = (env.get("AZUREML_WORKSPACE_NAME") or "").strip() or None
+    """Scope from the settings (read as `Settings.from_env` reads them), falling back to a workspace
+    `config.json` for what they leave out."""
+    settings = Settings.from_env(env)
+    subs, rg, ws = tuple(settings.subscriptions), settings.resource_group, settings.workspace
     if not subs and use_config_file:
         found = find_workspace_config(config_dir)
         if found:
@@ -175,7 +169,7 @@ def inventory_from_args(args: argparse.Namespace, env: Mapping[str, str], *,
     when no subscription can be found.
     """
     base = scope_from_env(env)
-    subs = tuple(s for value in (getattr(args, "subscription", None) or []) for s in _split(value))
+    subs = tuple(s for value in (getattr(args, "subscription", None) or []) for s in split_list(value))
     scope = Scope(subscriptions=subs or base.subscriptions,
                   resource_group=getattr(args, "resource_group", None) or base.resource_group,
                   workspace=getattr(args, "workspace", None) or base.workspace)

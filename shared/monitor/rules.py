@@ -29,13 +29,14 @@ from amlguard.policy.documents import (
 from amlguard.policy.operators import show
 from amlguard.policy.schema import DURATION_PATTERN
 from amlguard.policy.valuetypes import Clock, parse_duration
+from amlguard.timeparse import cron_problem
 from amlguard.yamlsource import LocatedDocument
 
 if TYPE_CHECKING:
     from amlguard.monitor.schedules import SignalReport
 
 __all__ = ["MONITOR_RULE_ID_PATTERN", "NEVER_HEARD_SUFFIX", "NO_DATA_MODES", "DriftSpec", "MonitorPack", "MonitorRule",
-           "cron_problem", "expand_template", "load_monitor_pack", "load_monitor_rules", "monitor_rule_of",
+           "expand_template", "load_monitor_pack", "load_monitor_rules", "monitor_rule_of",
            "monitor_rules_schema", "parse_monitor_rules"]
 
 # AMLG-MON-<AREA>-NNN, or azureml/<schedule>/<signal> for a signal of an Azure ML monitor schedule
@@ -251,21 +252,6 @@ def monitor_rule_of(alert_rule: str) -> str | None:
     for audit rules."""
     base = alert_rule.removesuffix(NEVER_HEARD_SUFFIX)
     return base if re.match(MONITOR_RULE_ID_PATTERN, base) else None
-
-
-def cron_problem(expression: str) -> str | None:
-    """Why `expression` is not a five-field cron expression, or None when it is one."""
-    fields = expression.split()
-    if len(fields) != 5:
-        return (f"expected a cron expression of five fields (minute hour day month day-of-week, UTC), e.g. "
-                f"'15 3 * * *'; {expression!r} has {len(fields)}")
-    try:
-        from croniter import croniter
-    except ImportError:  # croniter comes with the service, whose timer reads the times; this is a check
-        return None
-    if not croniter.is_valid(" ".join(fields)):
-        return f"{expression!r} is not a valid cron expression; e.g. '15 3 * * *' (03:15 UTC daily) or '0 */6 * * *'"
-    return None
 
 
 def _duration(spec: Mapping[str, Any], key: str, default: float, path: str, problem: Any) -> float:

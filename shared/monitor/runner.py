@@ -24,7 +24,7 @@ from amlguard.model import Finding, Resource, Status, severity_rank
 from amlguard.monitor.evaluate import Evaluated, MonitorResult, MonitorSource, evaluate_rules
 from amlguard.monitor.rules import NEVER_HEARD_SUFFIX, MonitorPack, MonitorRule, load_monitor_pack, monitor_rule_of
 from amlguard.monitor.signals import format_value
-from amlguard.timeparse import format_duration, parse_time
+from amlguard.timeparse import format_duration, next_cron, parse_time
 
 if TYPE_CHECKING:
     from amlguard.alerts import AlertFacade, StateStoreProtocol, Transition
@@ -92,10 +92,8 @@ def due_rules(rules: Sequence[MonitorRule], last_run: Mapping[str, str], now: da
             due.append(rule)
             continue
         if rule.cron:
-            from croniter import croniter
-
             early = timedelta(seconds=30)  # the run 30 s before a time was that time's run
-            if croniter(rule.cron, last + early).get_next(datetime) <= now + early:
+            if next_cron(rule.cron, last + early) <= now + early:
                 due.append(rule)
             continue
         slack = min(30.0, rule.every * 0.1)

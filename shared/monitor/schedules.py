@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from amlguard.monitor.drift.thresholds import SIGNAL_KINDS
-from amlguard.monitor.rules import cron_problem
 from amlguard.policy.documents import API_VERSION, PolicyDocument, Problem
-from amlguard.timeparse import format_duration, seconds_or_none
+from amlguard.timeparse import cron_problem, format_duration, seconds_or_none
 from amlguard.yamlsource import LocatedDocument
 
 __all__ = ["AZUREML_SIGNALS", "UNSUPPORTED_SIGNALS", "SignalReport", "read_schedules", "translate_schedule"]
