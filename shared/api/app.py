@@ -266,11 +266,15 @@ def create_app(settings: Settings, *, service: Service | None = None,
                 log.warning("rejected event delivery: event %s: %s", event.id, outside)
                 return JSONResponse({"error": f"event {event.id}: {outside}"}, status_code=400)
         outcomes = []
+        changed = False
         for event in delivery.events:
             outcome = await run_in_threadpool(service_obj.handle_event, event)
             log.info("event %s %s: %s %s", event.id, event.event_type, outcome.outcome, outcome.reason,
                      extra={"event_id": event.id, "outcome": outcome.outcome, "resource": outcome.resource})
             outcomes.append(outcome.to_json())
+            changed = changed or bool(outcome.transitions)
+        if changed:  # a notice due now (group_wait 0) leaves with this request, not at the next timer
+            await run_in_threadpool(service_obj.tick)
         response: dict[str, Any] = {"events": outcomes}
         if delivery.validation_code is not None:
             response["validationResponse"] = delivery.validation_code

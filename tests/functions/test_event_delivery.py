@@ -36,6 +36,28 @@ def test_group_wait_zero_is_delivered_by_the_event_invocation(app_settings: Path
     assert len(recorder.sent) == sent
 
 
+def test_group_wait_zero_is_delivered_by_an_event_delivery_to_the_http_route(app_settings: Path) -> None:  # noqa: F811
+    """Event Grid may deliver to `/api/events` (a webhook subscription) instead of the trigger: the
+    request that made a notice due sends it, as the trigger does, not the alerts timer 30 s later."""
+    import asyncio
+
+    import azure.functions as func
+
+    recorder = Recorder()
+    _route_to(recorder, wait=0)
+    event = grid_event("h1", GREEN)
+    body = json.dumps([{"id": event.id, "topic": event.topic, "subject": event.subject,
+                        "eventType": event.event_type, "eventTime": event.event_time.isoformat(),
+                        "dataVersion": "2", "data": event.get_json()}]).encode()
+    request = func.HttpRequest("POST", "http://localhost/api/events", body=body,
+                               headers={"aeg-event-type": "Notification", "content-type": "application/json"})
+    response = asyncio.run(user_function("http_app_func")(request, None))
+    assert response.status_code == 200, response.get_body()
+    assert json.loads(response.get_body())["events"][0]["outcome"] == "audited"
+    assert recorder.sent and {n.reason for n in recorder.sent} == {"first"}
+    assert {a.resource for n in recorder.sent for a in n.alerts} == {GREEN}
+
+
 def test_a_later_group_wait_waits_for_the_alerts_timer_without_a_queue(app_settings: Path) -> None:  # noqa: F811
     recorder = Recorder()
     _route_to(recorder, wait=3600)

@@ -1,10 +1,12 @@
 """One pipeline behind every trigger: the same pack, environment, exemptions and resources give the
-same findings through `amlguard audit`, `/api/audit`, Event Grid events and a sweep."""
+same findings through `amlguard audit`, `/api/audit`, Event Grid events (to the service and to
+`/api/events`) and a sweep."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +52,11 @@ exemptions:
 Row = tuple[str, str, str, str, Any]
 
 
-def rows(findings: list[Finding] | list[dict[str, Any]]) -> set[Row]:
-    """(rule, resource, status, message, line) of every finding, whatever carried it."""
-    out = set()
-    for f in findings:
-        item = f if isinstance(f, dict) else f.to_json()
-        out.add((item["rule"], item["resource"], item["status"], item["message"], item.get("line")))
-    return out
+def rows(findings: list[Finding] | list[dict[str, Any]]) -> Counter[Row]:
+    """(rule, resource, status, message, line) of every finding, whatever carried it, counted: a
+    trigger that gave a finding twice differs."""
+    return Counter((item["rule"], item["resource"], item["status"], item["message"], item.get("line"))
+                   for item in (f if isinstance(f, dict) else f.to_json() for f in findings))
 
 
 @pytest.fixture
@@ -96,16 +96,25 @@ def test_cli_http_events_and_sweep_give_identical_findings(estate: dict[str, str
     assert answer.status_code == 200
     assert rows(answer.json()["findings"]) == expected
 
-    # Event Grid: one write event per resource, then what the service recorded for each
-    events = Service.from_settings(Settings.from_env({**estate, "AMLGUARD_STATE_DIR": str(tmp_path / "events")}))
-    try:
-        outcomes = [events.handle_event(parse_event_dict(write_event(f"e{i}", resource["id"])))
-                    for i, resource in enumerate(cli["resources"])]
-        assert {o.outcome for o in outcomes} == {"audited"}
-        stored = events.report_from_store()
-        assert stored is not None and rows(stored.findings) == expected
-    finally:
-        events.close()
+    # Event Grid: one write event per resource, then what the service recorded for each; delivered
+    # to the service, and posted to `/api/events` as an Event Grid webhook subscription posts them
+    for leg in ("service", "webhook"):
+        events = Service.from_settings(Settings.from_env({**estate, "AMLGUARD_STATE_DIR": str(tmp_path / leg)}))
+        try:
+            sent = [write_event(f"e{i}", resource["id"]) for i, resource in enumerate(cli["resources"])]
+            if leg == "service":
+                outcomes = [events.handle_event(parse_event_dict(event)).outcome for event in sent]
+            else:
+                with Server(create_app(settings, service=events)) as server:
+                    answer = httpx.post(f"{server.url}/api/events", json=sent, timeout=60,
+                                        headers={"Authorization": f"Bearer {TOKEN}", "aeg-event-type": "Notification"})
+                assert answer.status_code == 200, answer.text
+                outcomes = [o["outcome"] for o in answer.json()["events"]]
+            assert outcomes == ["audited"] * len(sent)
+            stored = events.report_from_store()
+            assert stored is not None and rows(stored.findings) == expected, leg
+        finally:
+            events.close()
 
     # the timer sweep
     sweeper = Service.from_settings(Settings.from_env({**estate, "AMLGUARD_STATE_DIR": str(tmp_path / "sweep")}))
