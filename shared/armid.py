@@ -16,7 +16,7 @@ from functools import lru_cache
 from amlguard.errors import ConfigError
 from amlguard.model import Kind
 
-__all__ = ["MAX_ID_LENGTH", "ML_PROVIDER", "ArmId"]
+__all__ = ["MAX_ID_LENGTH", "ML_PROVIDER", "ArmId", "scope_prefix"]
 
 ML_PROVIDER = "Microsoft.MachineLearningServices"
 # ARM's request URL limit; no real resource id comes near it (names are at most 260 characters).
@@ -203,6 +203,17 @@ class ArmId:
         if ws is not None:
             out["workspace_id"] = ws.key
         return out
+
+
+def scope_prefix(subscription: str, resource_group: str | None = None, workspace: str | None = None) -> str:
+    """The id prefix of a scope: a subscription, a resource group in it, or an Azure ML workspace in
+    that (a workspace without its resource group has no prefix of its own: the group's is given)."""
+    out = f"/subscriptions/{subscription}"
+    if resource_group:
+        out += f"/resourceGroups/{resource_group}"
+        if workspace:
+            out += f"/providers/{ML_PROVIDER}/workspaces/{workspace}"
+    return out
 
 
 @lru_cache(maxsize=65536)

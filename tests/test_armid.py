@@ -72,3 +72,14 @@ def test_build_needs_the_names_of_its_parents():
         ArmId.build(SUB, "rg", "ws", kind="online_endpoint")
     with pytest.raises(ValueError, match="deployment name"):
         ArmId.build(SUB, "rg", "ws", kind="batch_deployment", endpoint="ep")
+
+
+def test_scope_prefix_is_the_longest_id_a_scope_names() -> None:
+    from amlguard.armid import scope_prefix
+
+    assert scope_prefix("s1") == "/subscriptions/s1"
+    assert scope_prefix("s1", "rg") == "/subscriptions/s1/resourceGroups/rg"
+    workspace = scope_prefix("s1", "rg", "ws")
+    assert workspace == "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+    assert workspace == ArmId.build("s1", "rg", "ws").text
+    assert scope_prefix("s1", None, "ws") == "/subscriptions/s1"  # a workspace's group is part of its id

@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from amlguard.armid import ArmId
+from amlguard.armid import ML_PROVIDER, ArmId, scope_prefix
 from amlguard.errors import ConfigError, SourceError
 from amlguard.inventory.arm import resource_from_arm
 from amlguard.inventory.armclients import ML_API_VERSION, ArmClients, describe_failure, is_not_found, raw_get, raw_pages
@@ -280,8 +280,7 @@ class LiveInventory:
         ids: list[str] = []
         errors: list[InventoryError] = []
         for sub in scope.subscriptions:
-            where = f"/subscriptions/{sub}" + (f"/resourceGroups/{scope.resource_group}" if scope.resource_group
-                                              else "")
+            where = scope_prefix(sub, scope.resource_group)
             try:
                 for ws_id in _list_workspace_ids(self.clients, sub, scope.resource_group):
                     parsed = ArmId.parse(ws_id)
@@ -395,7 +394,7 @@ class LiveInventory:
         return lambda: _Outcome(resources=reader.children(kind))
 
     def _registries_task(self, sub: str, resource_group: str | None) -> Callable[[], _Outcome]:
-        where = f"/subscriptions/{sub}" + (f"/resourceGroups/{resource_group}" if resource_group else "")
+        where = scope_prefix(sub, resource_group)
 
         def read() -> _Outcome:
             rest = getattr(self.clients.ml_client(sub).workspaces, "_operation", None)
@@ -443,8 +442,7 @@ def _list_workspace_ids(clients: ArmClients, sub: str, resource_group: str | Non
     ml = clients.ml_client(sub)
     rest = getattr(ml.workspaces, "_operation", None)
     if rest is not None:
-        where = f"/subscriptions/{sub}" + (f"/resourceGroups/{resource_group}" if resource_group else "")
-        items = raw_pages(rest, f"{where}/providers/Microsoft.MachineLearningServices/workspaces")
+        items = raw_pages(rest, f"{scope_prefix(sub, resource_group)}/providers/{ML_PROVIDER}/workspaces")
         return [str(ws_id) for ws_id in (item.get("id") for item in items) if ws_id]
     listing = clients.ml_client(sub, resource_group).workspaces.list(
         scope="resource_group" if resource_group else "subscription")

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from amlguard import telemetry
-from amlguard.armid import ArmId
+from amlguard.armid import ArmId, scope_prefix
 from amlguard.config import Settings
 from amlguard.errors import ConfigError
 from amlguard.events import ParsedEvent
@@ -402,12 +402,7 @@ def _scope_id(scope: Scope | None) -> str:
     the scope names, `/` for the whole configured estate."""
     if scope is None or len(scope.subscriptions) != 1:
         return "/"
-    out = f"/subscriptions/{scope.subscriptions[0]}"
-    if scope.resource_group:
-        out += f"/resourceGroups/{scope.resource_group}"
-        if scope.workspace:
-            out += f"/providers/Microsoft.MachineLearningServices/workspaces/{scope.workspace}"
-    return out
+    return scope_prefix(scope.subscriptions[0], scope.resource_group, scope.workspace)
 
 
 def scope_for_workspace(workspace_id: str) -> Scope:
