@@ -28,12 +28,28 @@ def test_a_binary_file_named_is_no_text_not_yaml_without_a_resource(tmp_path: Pa
     assert "nothing was audited" in out.err
 
 
-def test_a_long_file_cut_inside_a_character_is_still_text(tmp_path: Path) -> None:
-    from amlguard.inventory.files import _TEXT_SAMPLE, why_nothing
+@pytest.mark.parametrize(("name", "text", "reason"), [
+    ("deep.yml", "a: " + "[" * 1500, "not valid YAML: nested deeper than 1000 levels (line 1), so nothing was read"),
+    ("broken.yaml", "a: [1, 2\nb: 3\n", "not valid YAML: "),
+    ("broken.json", '{"a": [1, 2}', "not valid JSON (Expecting ',' delimiter: line 1 column 12 (char 11)), so "),
+])
+def test_a_named_file_that_does_not_parse_says_so(tmp_path: Path, name: str, text: str, reason: str) -> None:
+    """Inside a folder such a file is skipped quietly (it does not look like Azure ML); named, it is
+    the whole audit, and "holds no Azure ML resource" would be the wrong reason."""
+    from amlguard.inventory import load_paths
 
-    path = tmp_path / "notes.yml"
-    path.write_bytes(b"a: " + b"x" * (_TEXT_SAMPLE - 4) + "é".encode() * 10)  # the sample ends mid-character
-    assert why_nothing(str(path)) is None
+    (tmp_path / name).write_text(text)
+    (diagnostic,) = load_paths([str(tmp_path / name)]).diagnostics
+    assert diagnostic.message.startswith(reason)
+    assert load_paths([str(tmp_path)]).diagnostics[0].message.startswith("none of the 1 YAML / JSON / Bicep files")
+
+
+def test_a_named_yaml_file_that_parses_holds_no_resource(tmp_path: Path) -> None:
+    from amlguard.inventory import load_paths
+
+    (tmp_path / "conda.yml").write_text("name: env\ndependencies: [python=3.11]\n")
+    (diagnostic,) = load_paths([str(tmp_path / "conda.yml")]).diagnostics
+    assert diagnostic.message.startswith("read as YAML, but it holds no Azure ML resource amlguard audits")
 
 
 @pytest.mark.parametrize("spelling", ["HIGH", "High", "never", "OFF", "none"])

@@ -11,6 +11,7 @@ live inventory.
 from __future__ import annotations
 
 import builtins
+import json
 import os
 import threading
 from collections import defaultdict
@@ -22,7 +23,7 @@ from amlguard.armid import ArmId
 from amlguard.inventory.base import InventoryResult, Scope
 from amlguard.inventory.kinds import link_workspaces
 from amlguard.inventory.normalize import finish
-from amlguard.inventory.reader import Item, Reader, read_files, read_text
+from amlguard.inventory.reader import MAX_FILE_BYTES, Item, Reader, read_files, read_text
 from amlguard.inventory.walk import File, collect, under
 from amlguard.model import Diagnostic, Kind, Resource
 
@@ -157,7 +158,9 @@ def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = No
 
 def why_nothing(path: str) -> str | None:
     """What a named file that gave nothing was read as, when iac.py knows more (templates, Bicep),
-    or why it is no text at all (a binary file named by mistake is not "YAML without a resource")."""
+    or why nothing could be read from it at all: no text (a binary file named by mistake), or text
+    that does not parse. Inside a folder such files are skipped quietly; named, they are the
+    whole audit, and "holds no Azure ML resource" would be the wrong reason."""
     from amlguard.inventory.iac import why_nothing as explain
 
     reason = explain(path)
@@ -165,18 +168,27 @@ def why_nothing(path: str) -> str | None:
         return reason
     try:
         with open(path, "rb") as handle:
-            data = handle.read(_TEXT_SAMPLE)
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError:
         return None
     text, _, problem = read_text(data)
-    if text is not None or problem is None:
+    if len(data) > MAX_FILE_BYTES:
+        return None  # the reader said why, if it looked like Azure ML
+    if text is None:
+        return f"not a text file amlguard can read: {problem}"
+    if path.lower().endswith(".json"):
+        try:
+            json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            return f"not valid JSON ({exc}), so nothing was read from it"
         return None
-    if len(data) == _TEXT_SAMPLE and problem.startswith("cannot decode"):  # the sample may end inside a character
-        return None
-    return f"not a text file amlguard can read: {problem}"
+    from amlguard.yamlsource import YamlSourceError, load_documents
 
-
-_TEXT_SAMPLE = 1 << 16
+    try:
+        load_documents(text[1:] if text.startswith("\ufeff") else text)
+    except YamlSourceError as exc:
+        return f"{exc}{f' (line {exc.line})' if exc.line else ''}, so nothing was read from it"
+    return None
 
 
 def _nothing_read(display: str, folder: bool, count: int) -> str:

@@ -30,9 +30,9 @@ from amlguard.yamlsource import Duplicate, LocatedDocument, YamlSourceError, loa
 if TYPE_CHECKING:
     from amlguard.policy.suppressions import Suppression
 
-__all__ = ["Item", "Reader", "read_files", "read_text"]
+__all__ = ["MAX_FILE_BYTES", "Item", "Reader", "read_files", "read_text"]
 
-_MAX_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
+MAX_FILE_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
 _JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~1 s of line tracking; above it JSON resources get their first line only
 # ...and so do files with more values than this (commas counted: strings may overcount, which only
 # costs lines): a line per value is a dict entry per value, 7 s and 236 MB for 4 MB of `[1,1,...]`
@@ -225,16 +225,16 @@ class Reader:
                     # read(n) allocates n bytes up front (an mmap, mremap and munmap per file when n
                     # is the size limit): ask for what the file holds, plus one byte to see growth
                     size = info.st_size
-                    data = fh.read(size + 1 if 0 < size <= _MAX_BYTES else _MAX_BYTES + 1)
+                    data = fh.read(size + 1 if 0 < size <= MAX_FILE_BYTES else MAX_FILE_BYTES + 1)
                     if len(data) == size + 1:  # it grew while we read: the rest, up to the limit
-                        data += fh.read(_MAX_BYTES + 1 - len(data))
+                        data += fh.read(MAX_FILE_BYTES + 1 - len(data))
             except OSError as exc:
                 self.diagnose(file, None, f"cannot read the file: {exc.strerror or exc}; check that it exists "
                                           "and that amlguard may read it")
                 return
-        if len(data) > _MAX_BYTES:
+        if len(data) > MAX_FILE_BYTES:
             if _looks_azure_ml(data[:65536].decode("utf-8", "replace")):
-                self.diagnose(file, None, f"file is larger than {_MAX_BYTES // (1024 * 1024)} MB; split it "
+                self.diagnose(file, None, f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it "
                                           "into one file per resource or per Resource Graph page")
             return
         text, bad_line, problem = read_text(data)
