@@ -6,7 +6,7 @@ import logging
 
 import azure.functions as func
 
-from functions.runtime import after_alert_work, service
+from functions.runtime import deliver_due, service
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]  # azure-functions ships no annotations here
 log = logging.getLogger("amlguard.functions.events")
@@ -26,7 +26,6 @@ def on_resource_event(event: func.EventGridEvent) -> None:
     svc = service()
     outcome = svc.handle_event(parsed)  # alert state is updated before this returns
     if outcome.transitions:  # a notice due now (group_wait 0) leaves with this invocation, not at a timer
-        svc.alerts.deliver(svc.notifiers)
-        after_alert_work()  # a later one (group_wait, a retry) at its time, through the wake queue
+        deliver_due()  # and a later one (group_wait, a retry) at its time, through the wake queue
     log.info("event %s: %s %s", parsed.id, outcome.outcome, outcome.reason,
              extra={"event_id": parsed.id, "outcome": outcome.outcome, "resource": outcome.resource})

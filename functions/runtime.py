@@ -54,6 +54,14 @@ def service() -> Service:
     return _service
 
 
+def deliver_due() -> None:
+    """Deliver the notices an invocation made due (group_wait 0) before it returns, and schedule
+    the wake-up for later ones: there is no loop in a Function App for the alert manager to wake."""
+    svc = service()
+    svc.alerts.deliver(svc.notifiers)
+    after_alert_work()
+
+
 def after_alert_work(woken_by: bytes | None = None) -> None:
     """Schedule the wake-up for the next alert work this worker's service knows of (`woken_by`: the
     body of the wake message that ran this work)."""
@@ -80,6 +88,6 @@ def create_http_app() -> ASGIApp:
     from amlguard.api.app import create_app, with_body_limit
 
     current = settings()
-    app = create_app(current, service_factory=service, require_auth=bool(current.api_token))
+    app = create_app(current, service_factory=service, require_auth=bool(current.api_token), deliver_due=deliver_due)
     limited: ASGIApp = with_body_limit(app, current.max_body_bytes)
     return limited

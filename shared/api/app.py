@@ -148,12 +148,16 @@ class SilenceRequest(_Body):
 
 
 def create_app(settings: Settings, *, service: Service | None = None,
-               service_factory: Callable[[], Service] | None = None, require_auth: bool = True) -> FastAPI:
+               service_factory: Callable[[], Service] | None = None, require_auth: bool = True,
+               deliver_due: Callable[[], None] | None = None) -> FastAPI:
     """Build the app over the settings the edge read (`amlguard serve`, the Function App runtime).
     The service is created on first use so that /api/health stays cheap.
 
     `require_auth=False` is for the Function App when the host's function keys already guard
     every route but health; locally `amlguard serve` always passes the bearer token.
+    `deliver_due` runs after `/api/events` changed an alert: the Function App has no loop for the
+    alert manager to wake, so the request delivers what it made due (as the Event Grid trigger
+    does); `amlguard serve`'s timer thread is woken instead, and the request does not wait for it.
     """
     token = settings.api_token
     state: dict[str, Service | None] = {"service": service}
@@ -273,8 +277,8 @@ def create_app(settings: Settings, *, service: Service | None = None,
                      extra={"event_id": event.id, "outcome": outcome.outcome, "resource": outcome.resource})
             outcomes.append(outcome.to_json())
             changed = changed or bool(outcome.transitions)
-        if changed:  # a notice due now (group_wait 0) leaves with this request, not at the next timer
-            await run_in_threadpool(service_obj.tick)
+        if changed and deliver_due is not None:  # a notice due now leaves with this request, not at a timer
+            await run_in_threadpool(deliver_due)
         response: dict[str, Any] = {"events": outcomes}
         if delivery.validation_code is not None:
             response["validationResponse"] = delivery.validation_code
