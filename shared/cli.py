@@ -25,6 +25,7 @@ from amlguard.projectconfig import COLORS, FAIL_ON_VALUES
 
 if TYPE_CHECKING:
     from amlguard.config import Settings
+    from amlguard.inventory.base import InventoryResult
     from amlguard.model import AuditReport
 
 __all__ = ["main", "run"]
@@ -406,7 +407,7 @@ def _waive(report: AuditReport, args: argparse.Namespace) -> None:
                   "any more (fixed, or the resource changed): --write-baseline to drop them", file=sys.stderr)
 
 
-def _live_inventory(args: argparse.Namespace, settings: Settings) -> Any:
+def _live_inventory(args: argparse.Namespace, settings: Settings) -> InventoryResult:
     """Read the live estate: a credential that cannot get a token is one configuration error (exit
     2), not an error finding per resource; on a terminal, stderr shows how the sweep is going."""
     from azure.core.exceptions import ClientAuthenticationError
@@ -414,7 +415,7 @@ def _live_inventory(args: argparse.Namespace, settings: Settings) -> Any:
     from amlguard.inventory.config import inventory_from_args
 
     inventory = inventory_from_args(args, settings.env)
-    clients = inventory.clients  # type: ignore[attr-defined]
+    clients = inventory.clients
     try:
         clients.credential.get_token(clients.options.token_scope)
     except ClientAuthenticationError as exc:
@@ -431,7 +432,7 @@ def _live_inventory(args: argparse.Namespace, settings: Settings) -> Any:
             sys.stderr.write(f"\r\x1b[K{text}")
             sys.stderr.flush()
 
-    inventory.progress = show  # type: ignore[attr-defined]
+    inventory.progress = show
     try:
         return inventory.list(None)
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from amlguard.alerts.inhibit import InhibitRule, parse_inhibit_rules
 from amlguard.alerts.notifiers.base import BaseNotifier, NotConfigured, notifier_kinds
 from amlguard.alerts.routing import Route, RouteMatch, parse_duration, parse_matcher
 from amlguard.alerts.types import Notifier
@@ -279,11 +280,11 @@ class ReceiverConfig:
 
 @dataclass(slots=True)
 class AlertingConfig:
-    """A validated alerting.yaml: the routing tree, the receivers and the raw inhibit rules."""
+    """A validated alerting.yaml: the routing tree, the receivers and the inhibit rules."""
 
     root: Route
     receivers: dict[str, ReceiverConfig]
-    inhibit_rules: list[dict[str, Any]] = field(default_factory=list)
+    inhibit_rules: list[InhibitRule] = field(default_factory=list)
     file: str | None = None
     # The receivers that exist (`with_receivers`); None routes to every receiver in the file.
     configured: frozenset[str] | None = None
@@ -320,8 +321,9 @@ def parse_alerting(doc: LocatedDocument, file: str | None = None) -> AlertingCon
         settings = {k: v for k, v in item.items() if k not in ("name", "type", "send_resolved", "description")}
         receivers[item["name"]] = ReceiverConfig(item["name"], item["type"],
                                                  bool(item.get("send_resolved", True)), settings)
+    # the schema and check_matchers above have refused any rule that cannot be built
     return AlertingConfig(root=Route.from_dict(value["route"]), receivers=receivers,
-                          inhibit_rules=[dict(rule) for rule in value.get("inhibit_rules") or ()], file=file)
+                          inhibit_rules=parse_inhibit_rules(list(value.get("inhibit_rules") or ())), file=file)
 
 
 def default_alerting_path() -> Path:

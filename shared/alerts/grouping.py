@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from amlguard.alerts.dedup import decide, due_at
+from amlguard.alerts.inhibit import InhibitRule
 from amlguard.alerts.mute import MuteContext, labels_of
 from amlguard.alerts.records import retry
 from amlguard.alerts.routing import RouteMatch
@@ -30,7 +31,7 @@ class RoutingConfig(Protocol):
     """What the alert manager reads of an alerting.yaml (`amlguard.alerts.config.AlertingConfig`)."""
 
     file: str | None
-    inhibit_rules: list[dict[str, Any]]
+    inhibit_rules: list[InhibitRule]
 
     def route(self, labels: Mapping[str, str]) -> list[RouteMatch]: ...
 

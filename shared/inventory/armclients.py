@@ -5,7 +5,7 @@ generated operations, and failure messages that name the fix (docs/live.md)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from amlguard.inventory.options import ClientOptions
@@ -167,7 +167,8 @@ class ArmClients:
         return {"base_url": self.options.resource_manager, "credential_scopes": [self.options.token_scope],
                 **self.sdk_kwargs()}
 
-    def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any:
+    def arm_request(self, method: str, path: str, *, api_version: str,
+                    body: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
         """One ARM call (`path` is a resource id plus suffix) through an azure-mgmt-core pipeline
         with the same transport, retry policy and token scope. Returns the parsed JSON body;
         raises azure-core's HttpResponseError on failure."""
@@ -192,7 +193,8 @@ class ArmClients:
         request = HttpRequest(method, url, params={"api-version": api_version}, json=body)
         response = client.send_request(request)
         response.raise_for_status()
-        return response.json() if response.content else None
+        answer: dict[str, Any] | None = response.json() if response.content else None
+        return answer
 
     def __call__(self, subscription: str, resource_group: str | None = None,
                  workspace: str | None = None) -> MLClient:

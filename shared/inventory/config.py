@@ -23,6 +23,9 @@ from amlguard.inventory.options import INVENTORY_MODES, ClientOptions
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
+    from amlguard.inventory.live import LiveInventory
+    from amlguard.inventory.resourcegraph import ResourceGraphInventory
+
 __all__ = ["INVENTORY_MODES", "ClientOptions", "add_live_arguments", "credential_from_env", "find_workspace_config",
            "inventory_from_args", "inventory_from_settings", "make_inventory", "options_from_env", "scope_from_env",
            "scope_from_settings"]
@@ -122,7 +125,8 @@ def _require_subscription(scope: Scope, how: str) -> None:
                           "group: name the resource group too")
 
 
-def make_inventory(credential: TokenCredential, scope: Scope, options: ClientOptions | None = None) -> Inventory:
+def make_inventory(credential: TokenCredential, scope: Scope,
+                   options: ClientOptions | None = None) -> LiveInventory | ResourceGraphInventory:
     """The live inventory for `options.mode`: Resource Graph (sweeps) backed by MLClient (single
     resources), or either alone."""
     from amlguard.inventory.live import LiveInventory
@@ -162,7 +166,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def inventory_from_args(args: argparse.Namespace, env: Mapping[str, str], *,
-                        credential: TokenCredential | None = None) -> Inventory:
+                        credential: TokenCredential | None = None) -> LiveInventory | ResourceGraphInventory:
     """The live inventory for `amlguard audit --subscription S [--resource-group G] [--workspace W]`.
 
     Flags win over env vars, which win over a workspace config.json. Raises ConfigError (exit 2)

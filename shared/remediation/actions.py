@@ -31,7 +31,8 @@ class ArmWriter(Protocol):
     def __call__(self, subscription: str, resource_group: str | None = None,
                  workspace: str | None = None) -> MLClient: ...
 
-    def arm_request(self, method: str, path: str, *, api_version: str, body: Any = None) -> Any: ...
+    def arm_request(self, method: str, path: str, *, api_version: str,
+                    body: Mapping[str, Any] | None = None) -> dict[str, Any] | None: ...
 
 TAGS_API_VERSION = "2021-04-01"  # Microsoft.Resources/tags
 ML_API_VERSION = "2024-04-01"  # Microsoft.MachineLearningServices workspaces, computes, registries (stable)

@@ -55,7 +55,8 @@ def test_default_file_is_valid_and_routes_as_documented() -> None:
     assert critical == ["azure-monitor", "eventgrid", "teams", "slack", "webhook"]
     low = [m.receiver for m in config.route({"severity": "low", "rule": "AMLG-TAG-001"})]
     assert low == ["azure-monitor", "eventgrid"]
-    assert config.inhibit_rules and {"source_matchers", "target_matchers", "equal"} <= set(config.inhibit_rules[0])
+    rule = config.inhibit_rules[0]
+    assert rule.source_matchers and rule.target_matchers and rule.equal
 
 
 def test_default_path_and_env_override(tmp_path: Path) -> None:
@@ -261,3 +262,22 @@ def test_a_config_with_its_receivers_routes_only_to_them() -> None:
     active = config.with_receivers({"eventgrid", "teams"})
     assert [m.receiver for m in active.route({"severity": "high"})] == ["eventgrid", "teams"]
     assert [m.receiver for m in config.route({"severity": "low"})] == ["azure-monitor", "eventgrid"]  # unchanged
+
+
+
+def test_inhibit_rules_are_parsed_when_the_file_is_read() -> None:
+    """The alert manager gets InhibitRule objects, not raw mappings: what the schema lets through
+    is built once, when the file is read."""
+    text = textwrap.dedent("""\
+        apiVersion: amlguard/v1
+        kind: AlertRouting
+        route: {receiver: teams}
+        receivers: [{name: teams, type: teams, url_from_env: TEAMS_WEBHOOK_URL}]
+        inhibit_rules:
+          - source_matchers: ['rule=~"AMLG-NET-.*"']
+            target_matchers: ['severity="low"']
+            equal: [resource]
+        """)
+    (rule,) = parse_alerting(load_documents(text)[0], "alerting.yaml").inhibit_rules
+    assert (rule.equal, [m.name for m in rule.source_matchers], [m.value for m in rule.target_matchers]) == (
+        ("resource",), ["rule"], ["low"])
