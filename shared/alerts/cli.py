@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from amlguard.alerts.manager import AlertManager
-from amlguard.alerts.routing import parse_duration
 from amlguard.alerts.silences import SilenceError
 from amlguard.alerts.store import open_store
 from amlguard.config import Settings
 from amlguard.errors import ConfigError
-from amlguard.timeparse import parse_time
+from amlguard.timeparse import parse_duration, parse_time
 
 if TYPE_CHECKING:
     from amlguard.alerts.config import AlertingConfig
@@ -32,7 +31,7 @@ __all__ = ["run", "run_alerts"]
 def _when(text: str, now: datetime) -> datetime:
     """A duration from now (`2h`, `30m`, `1d`) or an ISO 8601 time (UTC when no offset is given)."""
     try:
-        return now + parse_duration(text)
+        return now + parse_duration(text, "prometheus")
     except OverflowError:
         raise argparse.ArgumentTypeError(f"{text!r} from now is after the year 9999; pick a shorter time") from None
     except ValueError:

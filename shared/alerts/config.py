@@ -20,11 +20,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 from amlguard.alerts.inhibit import InhibitRule, parse_inhibit_rules
 from amlguard.alerts.notifiers.base import BaseNotifier, NotConfigured, notifier_kinds
-from amlguard.alerts.routing import Route, RouteMatch, parse_duration, parse_matcher
+from amlguard.alerts.routing import Route, RouteMatch, parse_matcher
 from amlguard.alerts.types import Notifier
 from amlguard.config import Settings
 from amlguard.errors import PolicyError
-from amlguard.timeparse import duration_pattern
+from amlguard.timeparse import duration_pattern, parse_duration
 from amlguard.yamlsource import LocatedDocument, YamlSourceError, load_documents
 
 if TYPE_CHECKING:  # httpx costs ~0.2 s at import; only senders need it
@@ -243,7 +243,7 @@ def _meaning_problems(doc: Mapping[str, Any], file: str | None, line_of: LineOf)
         for timer in ("group_wait", "group_interval", "repeat_interval"):
             if route.get(timer) is not None:
                 try:
-                    timers[timer] = parse_duration(route[timer])
+                    timers[timer] = parse_duration(route[timer], "prometheus")
                 except ValueError as exc:
                     problems.append((file, line_of(f"{path}.{timer}"), f"{path}.{timer}", str(exc)))
         if ("repeat_interval" in route or "group_interval" in route) and \

@@ -14,11 +14,10 @@ from datetime import timedelta
 from typing import Any
 
 from amlguard.model import SEVERITIES
-from amlguard.timeparse import format_duration
-from amlguard.timeparse import parse_duration as _parse_duration
+from amlguard.timeparse import format_duration, parse_duration
 
 __all__ = ["DEFAULT_GROUP_INTERVAL", "DEFAULT_GROUP_WAIT", "DEFAULT_REPEAT_INTERVAL", "GROUP_BY_ALL", "Matcher",
-           "Route", "RouteMatch", "parse_duration", "parse_matcher", "severity_forms"]
+           "Route", "RouteMatch", "parse_matcher", "severity_forms"]
 
 # Alertmanager's documented defaults (docs/configuration.md, `<route>`).
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
@@ -30,17 +29,6 @@ _MATCHER_RE = re.compile(
     r"""^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.:\-]*)\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$""", re.S
 )
 _OPS = ("=", "!=", "=~", "!~")
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse an Alertmanager/Prometheus duration such as `30s`, `5m`, `1h30m`, `2d`, `1w`.
-
-    Raises ValueError naming the accepted form; bare numbers are refused because a unit-less
-    `group_wait: 30` is ambiguous (seconds? minutes?).
-    """
-    return _parse_duration(text, "prometheus")
-
-
 
 _SEV_BY_NAME = {name: f"Sev{index}" for index, name in enumerate(SEVERITIES)}
 _NAME_BY_SEV = {sev.lower(): name for name, sev in _SEV_BY_NAME.items()}
@@ -191,7 +179,7 @@ class Route:
         matchers = tuple(parse_matcher(m) for m in data.get("matchers") or ())
 
         def timer(name: str, default: timedelta) -> timedelta:
-            return parse_duration(data[name]) if data.get(name) is not None else default
+            return parse_duration(data[name], "prometheus") if data.get(name) is not None else default
 
         inherited = parent or cls(receiver="")
         rendered = "{" + ",".join(str(m) for m in matchers) + "}"

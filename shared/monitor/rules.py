@@ -28,8 +28,8 @@ from amlguard.policy.documents import (
 )
 from amlguard.policy.operators import show
 from amlguard.policy.schema import DURATION_PATTERN
-from amlguard.policy.valuetypes import Clock, parse_duration
-from amlguard.timeparse import cron_problem
+from amlguard.policy.valuetypes import Clock
+from amlguard.timeparse import cron_problem, seconds_or_none
 from amlguard.yamlsource import LocatedDocument
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ def monitor_rule_of(alert_rule: str) -> str | None:
 def _duration(spec: Mapping[str, Any], key: str, default: float, path: str, problem: Any) -> float:
     if key not in spec:
         return default
-    seconds = parse_duration(spec[key])
+    seconds = seconds_or_none(spec[key], "policy")
     if seconds is None:
         problem(f"{path}.{key}", f"expected a duration such as 30s, 5m or PT5M, got {show(spec[key])}")
         return default

@@ -35,8 +35,8 @@ from amlguard.policy.documents import (
 from amlguard.policy.engine import Exemption, Override, Parameter, PolicyPack, Rule, glob_any
 from amlguard.policy.operators import show
 from amlguard.policy.schema import kind_schema
-from amlguard.policy.valuetypes import Clock, parse_duration
-from amlguard.timeparse import time_or_none
+from amlguard.policy.valuetypes import Clock
+from amlguard.timeparse import seconds_or_none, time_or_none
 from amlguard.yamlsource import LocatedDocument
 
 __all__ = [
@@ -150,7 +150,7 @@ def _parse_rule(spec: dict[str, Any], path: str, file: str, doc: LocatedDocument
         problem(f"{path}.effect", "effect remediate needs a `remediate: {action: ...}` block saying what to do")
     if isinstance(spec.get("remediate"), dict):
         _check_remediate(spec["remediate"], tuple(spec["kinds"]), path, problem)
-    for_seconds = parse_duration(spec.get("for", 0))
+    for_seconds = seconds_or_none(spec.get("for", 0), "policy")
     if for_seconds is None:
         problem(f"{path}.for", f"expected a duration such as 0s, 5m or PT5M, got {show(spec.get('for'))}")
     rule = Rule(

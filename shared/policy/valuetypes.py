@@ -18,7 +18,7 @@ from typing import Any
 from amlguard.registry import Registry
 from amlguard.timeparse import seconds_or_none, time_or_none
 
-__all__ = ["VALUE_TYPES", "Clock", "ValueType", "parse_duration", "register_value_type"]
+__all__ = ["VALUE_TYPES", "Clock", "ValueType", "register_value_type"]
 
 
 class Clock(threading.local):
@@ -137,14 +137,9 @@ def _expiration(value: Any, clock: Clock) -> Any:
     return value if when is None else (when - clock.now).total_seconds() / 86400.0
 
 
-def parse_duration(value: Any) -> float | None:
-    """Seconds in `value`: a number (seconds), '30s', '5m', '1h30m', '250ms', or ISO-8601 'PT10S'."""
-    return seconds_or_none(value, "policy")
-
-
 @register_value_type("duration", "seconds in a duration: 10, '10s', '5m', or ISO-8601 'PT10S' (ARM wire form)")
 def _duration(value: Any, clock: Clock) -> Any:
-    seconds = parse_duration(value)
+    seconds = seconds_or_none(value, "policy")
     return value if seconds is None else seconds
 
 

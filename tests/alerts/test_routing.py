@@ -13,10 +13,10 @@ from amlguard.alerts.routing import (
     DEFAULT_GROUP_WAIT,
     DEFAULT_REPEAT_INTERVAL,
     Route,
-    parse_duration,
     parse_matcher,
     severity_forms,
 )
+from amlguard.timeparse import parse_duration
 
 
 @pytest.mark.parametrize(("text", "name", "op", "value"), [
@@ -81,13 +81,13 @@ def test_severity_forms() -> None:
     ("500ms", timedelta(milliseconds=500)),
 ])
 def test_parse_duration(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
+    assert parse_duration(text, "prometheus") == expected
 
 
 @pytest.mark.parametrize("text", ["30", "", "5 m", "1.5h", "m", "4hours", "-1s"])
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
-        parse_duration(text)
+        parse_duration(text, "prometheus")
 
 
 TREE = yaml.safe_load("""
