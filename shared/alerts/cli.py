@@ -188,8 +188,8 @@ def _dispatch(args: argparse.Namespace, mgr: AlertManager, now: datetime) -> int
         _print({"id": new_id, "replaces": args.id if new_id != args.id else None}, "json")
         return 0
     if args.op == "list":
-        rows = mgr.list_alerts(status=args.status, include_resolved=not args.open, now=now)
-        _print(rows, args.format, ("fingerprint", "status", "severity", "rule", "resource", "since",
+        alerts = mgr.list_alerts(status=args.status, include_resolved=not args.open, now=now)
+        _print(alerts, args.format, ("fingerprint", "status", "severity", "rule", "resource", "since",
                                    "user_state", "silenced_by", "inhibited_by"))
         return 0
     if args.op == "show":

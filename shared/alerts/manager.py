@@ -19,7 +19,7 @@ from amlguard.alerts.protocols import DueListener
 from amlguard.alerts.records import to_utc
 from amlguard.alerts.silences import MatcherInput, add_silence, edit_silence, expire_silence, list_silences
 from amlguard.alerts.store import StateStore
-from amlguard.alerts.types import Notifier
+from amlguard.alerts.types import AlertView, Notifier
 from amlguard.alerts.views import Views, housekeeping, housekeeping_due
 from amlguard.errors import ConfigError
 from amlguard.model import Finding
@@ -161,11 +161,11 @@ class AlertManager:
     # -- views -----------------------------------------------------------------------------------
 
     def list_alerts(self, *, status: str | None = None, include_resolved: bool = True,
-                    now: datetime | None = None) -> list[dict[str, Any]]:
+                    now: datetime | None = None) -> list[AlertView]:
         """Alerts as JSON-ready dicts (contract 5 keys first), firing first, then by severity."""
         return self.views.list_alerts(self._now(now), status=status, include_resolved=include_resolved)
 
-    def get_alert(self, fp: str, *, now: datetime | None = None) -> dict[str, Any] | None:
+    def get_alert(self, fp: str, *, now: datetime | None = None) -> AlertView | None:
         """One alert as in `list_alerts`, with its full history."""
         return self.views.get_alert(fp, self._now(now))
 
@@ -177,12 +177,12 @@ class AlertManager:
     # -- people: acknowledgement and silences ---------------------------------------------------
 
     def acknowledge(self, fp: str, by: str, comment: str | None = None, *,
-                    now: datetime | None = None) -> dict[str, Any]:
+                    now: datetime | None = None) -> AlertView:
         """Record that `by` is handling the alert (Azure's New -> Acknowledged). Cleared by a re-fire."""
         return self.views.set_user_state(fp, "acknowledged", by, comment, self._now(now))
 
     def close(self, fp: str, by: str, comment: str | None = None, *,
-              now: datetime | None = None) -> dict[str, Any]:
+              now: datetime | None = None) -> AlertView:
         """Azure's user state Closed: a person says it is dealt with (e.g. an accepted risk). Repeats
         stop; the monitor condition is untouched (resolved notices still go out); a re-fire reopens."""
         return self.views.set_user_state(fp, "closed", by, comment, self._now(now))

@@ -11,9 +11,9 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
-__all__ = ["Alert", "AlertStatus", "Notification", "Notifier", "NotifyReason", "fingerprint"]
+__all__ = ["Alert", "AlertStatus", "AlertView", "Notification", "Notifier", "NotifyReason", "fingerprint"]
 
 
 class AlertStatus(enum.StrEnum):
@@ -73,6 +73,41 @@ class Alert:
     inhibited_by: list[str] = field(default_factory=list)  # fingerprints of inhibiting alerts
     source: str | None = None  # file/line when the finding came from a file
     line: int | None = None
+
+
+class AlertView(TypedDict):
+    """One alert as the API, the CLI and the dashboard read it (contract 5 keys first): `Alert`'s
+    fields in JSON form (ISO times), then its user state, mutes, `for` timers and recent history;
+    `history` (every entry) where one alert is shown whole."""
+
+    fingerprint: str
+    rule: str
+    resource: str
+    status: str
+    severity: str
+    since: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    active_since: str | None
+    last_evaluated: str | None
+    last_failed: str | None
+    resolved_at: str | None
+    changed_by: dict[str, Any] | None
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    silenced_by: list[str]
+    inhibited_by: list[str]
+    source: str | None
+    line: int | None
+    user_state: str
+    closed_by: str | None
+    closed_at: str | None
+    muted: bool
+    for_seconds: float
+    keep_firing_for: float
+    history_count: int
+    recent_history: list[dict[str, Any]]
+    history: NotRequired[list[dict[str, Any]]]
 
 
 @dataclass(slots=True)

@@ -9,11 +9,11 @@ from typing import Any
 
 from amlguard.alerts import lifecycle
 from amlguard.alerts.mute import MuteContext
-from amlguard.alerts.records import retry
+from amlguard.alerts.records import retry, to_iso, to_utc
 from amlguard.alerts.silences import list_silences
 from amlguard.alerts.store import StateStore
-from amlguard.alerts.stored import StoredAlert, alert_to_json
-from amlguard.alerts.types import Alert
+from amlguard.alerts.stored import StoredAlert
+from amlguard.alerts.types import Alert, AlertView
 from amlguard.model import severity_rank
 from amlguard.timeparse import parse_time
 
@@ -38,7 +38,7 @@ class Views:
         self.context = context
 
     def list_alerts(self, now: datetime, *, status: str | None = None,
-                    include_resolved: bool = True) -> list[dict[str, Any]]:
+                    include_resolved: bool = True) -> list[AlertView]:
         context = self.context(now)
         out = []
         for stored in self.store.list_alerts():
@@ -52,7 +52,7 @@ class Views:
                                 -_ts(a["since"]), a["fingerprint"]))
         return out
 
-    def get_alert(self, fp: str, now: datetime) -> dict[str, Any] | None:
+    def get_alert(self, fp: str, now: datetime) -> AlertView | None:
         stored = self.store.get_alert(fp)
         if stored is None:
             return None
@@ -60,7 +60,7 @@ class Views:
         out["history"] = list(stored.history)
         return out
 
-    def set_user_state(self, fp: str, event: str, by: str, comment: str | None, now: datetime) -> dict[str, Any]:
+    def set_user_state(self, fp: str, event: str, by: str, comment: str | None, now: datetime) -> AlertView:
         """Record `acknowledged` or `closed` by `by` on the alert and in its history."""
         if not by or not by.strip():
             raise ValueError(f"{'acknowledge' if event == 'acknowledged' else 'close'} needs who does it (by)")
@@ -96,21 +96,20 @@ class Views:
         return out
 
 
-def view(stored: StoredAlert, alert: Alert) -> dict[str, Any]:
+def view(stored: StoredAlert, alert: Alert) -> AlertView:
     """One alert as the API returns it: contract-5 keys first, then state, mutes and history."""
-    data = alert_to_json(alert)
-    out: dict[str, Any] = {key: data.pop(key) for key in
-                           ("fingerprint", "rule", "resource", "status", "severity", "since")}
-    out.update(data)
-    out["user_state"] = stored.user_state
-    out["closed_by"] = stored.closed_by
-    out["closed_at"] = None if stored.closed_at is None else stored.closed_at.isoformat()
-    out["muted"] = bool(alert.silenced_by or alert.inhibited_by)
-    out["for_seconds"] = stored.for_seconds
-    out["keep_firing_for"] = stored.keep_firing_for
-    out["history_count"] = len(stored.history)
-    out["recent_history"] = stored.history[-RECENT_HISTORY:]
-    return out
+    iso = to_iso
+    return AlertView(
+        fingerprint=alert.fingerprint, rule=alert.rule, resource=alert.resource, status=alert.status,
+        severity=alert.severity, since=to_utc(alert.since).isoformat(), labels=alert.labels,
+        annotations=alert.annotations, active_since=iso(alert.active_since), last_evaluated=iso(alert.last_evaluated),
+        last_failed=iso(alert.last_failed), resolved_at=iso(alert.resolved_at), changed_by=alert.changed_by,
+        acknowledged_by=alert.acknowledged_by, acknowledged_at=iso(alert.acknowledged_at),
+        silenced_by=alert.silenced_by, inhibited_by=alert.inhibited_by, source=alert.source, line=alert.line,
+        user_state=stored.user_state, closed_by=stored.closed_by, closed_at=iso(stored.closed_at),
+        muted=bool(alert.silenced_by or alert.inhibited_by), for_seconds=stored.for_seconds,
+        keep_firing_for=stored.keep_firing_for, history_count=len(stored.history),
+        recent_history=stored.history[-RECENT_HISTORY:])
 
 
 def _ts(value: str | None) -> float:

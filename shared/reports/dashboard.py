@@ -24,6 +24,7 @@ from .html import AlertNote, _time, compliance, render_page, resources_table, ru
 
 if TYPE_CHECKING:
     from amlguard.alerts import StateStoreProtocol
+    from amlguard.alerts.types import AlertView
     from amlguard.monitor.evaluate import MonitorResult
     from amlguard.service import Service
 
@@ -55,7 +56,7 @@ class DashboardData:
     """Everything one dashboard page shows, read from the service (or built by a test)."""
 
     report: AuditReport
-    alerts: list[dict[str, Any]] = field(default_factory=list)  # AlertManager.list_alerts() items + "history"
+    alerts: list[AlertView] = field(default_factory=list)  # AlertManager.list_alerts() items + "history"
     runs: list[dict[str, Any]] = field(default_factory=list)  # sweep runs, newest first
     monitor: dict[str, Any] | None = None  # {"at", "signals": [...]}
     problems: list[str] = field(default_factory=list)  # sources that could not be read
@@ -105,7 +106,7 @@ def collect(service: Service) -> DashboardData:
         log.warning("dashboard: no audit report", exc_info=True)
         report = AuditReport()
         problems.append(f"the audit could not run: {exc}")
-    alerts: list[dict[str, Any]] = []
+    alerts: list[AlertView] = []
     try:
         alerts = list(service.alerts.list_alerts(include_resolved=True))
         for index, alert in enumerate(alerts):

@@ -35,6 +35,14 @@ def test_failed_finding_fires_at_once_with_contract_shape(store: StateStore, clo
     assert alert["changed_by"] == {"upn": "dev@contoso.com"}
     assert alert["silenced_by"] == [] and alert["inhibited_by"] == [] and alert["acknowledged_by"] is None
     assert alert["recent_history"][0]["to"] == "firing"
+    # the view is AlertView exactly: every Alert field (a field added to Alert must be added there),
+    # then the stored state; `history` only where one alert is shown whole
+    from dataclasses import fields
+
+    from amlguard.alerts.types import Alert, AlertView
+
+    assert list(alert) == [name for name in AlertView.__annotations__ if name != "history"]
+    assert [f.name for f in fields(Alert)] == list(alert)[:len(fields(Alert))]
     assert alert["annotations"]["title"] == "title of AMLG-NET-001"
 
 
