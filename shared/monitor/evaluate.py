@@ -115,6 +115,10 @@ def judge(rule: MonitorRule, resource: Resource, obs: Observation) -> Finding | 
                                      f"{obs.error}")
     if obs.value is None:
         what = f"no data for {signal} on {resource.name} over the last {window}{partial}"
+        if obs.partial:
+            # a partial answer without this resource says nothing about it: whatever no_data says,
+            # its alert stays as it is (`ignore` would resolve it, `alert` raise one, on a guess)
+            return None
         if rule.no_data == "alert":
             return finding(Status.FAIL, f"{what}; the rule treats missing data as a breach (no_data: alert)")
         if rule.no_data == "ignore":
