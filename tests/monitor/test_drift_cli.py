@@ -62,7 +62,8 @@ def test_json_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
         assert set(f["metrics"]) == METRICS[f["type"]]
         assert isinstance(f["drifted"], bool)
     assert doc["features"][1]["type"] == "categorical"
-    assert doc["drifted"] is False and doc["summary"] == {"features": 3, "drifted": 0, "drifted_features": []}
+    assert doc["drifted"] is False and doc["summary"] == {"features": 3, "drifted": 0, "drifted_features": [],
+                                                           "not_compared": []}
 
 
 def test_fail_on_drift_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,6 +76,27 @@ def test_fail_on_drift_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[
     same.mkdir()
     base2, cur2 = _files(same)
     assert _run_json(capsys, "--baseline", str(base2), "--current", str(cur2), "--fail-on-drift")[0] == 0
+
+
+def test_a_feature_with_nothing_to_compare_is_not_counted_as_no_drift(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A current column that is empty, or of another type than the baseline's, has no drift metrics:
+    it is listed as not compared, fails --fail-on-drift, and when no feature is left the run is an
+    error (exit 2), never "0 of N drifted"."""
+    rows = [(i, f"r{i % 3}") for i in range(40)]
+    (tmp_path / "base.csv").write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    (tmp_path / "text.csv").write_text("x,y\n" + "".join(f"word,{b}\n" for _, b in rows))  # x: text, not numbers
+    (tmp_path / "empty.csv").write_text("x,y\n" + "".join(",\n" for _ in rows))
+    argv = ["--baseline", str(tmp_path / "base.csv"), "--current"]
+    code, doc = _run_json(capsys, *argv, str(tmp_path / "text.csv"))
+    assert code == 0 and doc["summary"]["not_compared"] == ["x"] and doc["summary"]["drifted"] == 0
+    assert run([*argv, str(tmp_path / "text.csv"), "--fail-on-drift"]) == 1
+    assert "x could not be compared (no values on one side); exit 1" in capsys.readouterr().err
+    assert run([*argv, str(tmp_path / "text.csv")]) == 0
+    table = capsys.readouterr().out
+    assert "0 of 1 feature(s) drifted" in table and "not compared (no values on one side): x" in table
+    assert run([*argv, str(tmp_path / "empty.csv"), "--fail-on-drift"]) == 2
+    assert "no feature could be compared: x, y have no values in" in capsys.readouterr().err
 
 
 def test_features_categorical_and_threshold_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

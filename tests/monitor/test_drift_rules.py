@@ -163,3 +163,24 @@ def test_excluded_columns_are_read_from_neither_side(folder: Path, tmp_path: Pat
     assert "4 features compared" in (got["AMLG-MON-DQ-004"].detail or "")
     assert read == [None, ["amount", "age", "region", "member"]]  # the label was not even read
     assert names["AMLG-MON-DQ-005"] == ["amount", "age", "region"]  # recent past production data too
+
+
+def test_a_drift_rule_with_no_feature_to_compare_is_an_error_not_a_pass(folder: Path, tmp_path: Path) -> None:
+    """A baseline whose columns the collector never has (or that holds only empty values) gives no
+    drift metric at all: an error finding that says so, not "no drift" on zero features compared."""
+    pq.write_table(pa.table({"height": [1.0, 2.0, 3.0], "colour": ["red", "blue", "red"]}), tmp_path / "other.parquet")
+    pq.write_table(pa.table({"amount": pa.array([None, None, None], pa.float64()), "age": [30, 40, 50]}),
+                   tmp_path / "partly.parquet")
+    path = _rules(tmp_path, {"id": "DD-201", "signal": "data_drift", "baseline": str(tmp_path / "other.parquet")},
+                  {"id": "DD-202", "signal": "data_drift", "baseline": str(tmp_path / "partly.parquet")})
+    result = evaluate_rules(load_monitor_rules(path), [deployment("credit-ep", "blue")], FakeSource(), now=NOW,
+                            env={"MDC": str(folder / "mdc")})
+    got = {e.rule.id: e for e in result.evaluated}
+    nothing = got["AMLG-MON-DD-201"].finding
+    assert nothing is not None and nothing.status == "error"
+    assert "no feature could be compared (height, colour: no values in the baseline or the current window" in (
+        nothing.message)
+    partly = got["AMLG-MON-DD-202"]
+    assert partly.finding is not None and partly.finding.status in ("pass", "fail")
+    assert "1 features compared" in partly.finding.message
+    assert "not compared (no values on one side): amount" in partly.finding.message

@@ -102,6 +102,10 @@ def run(argv: list[str], settings: Settings | None = None) -> int:
         return 2
     for note in notes if args.format == "json" else []:
         print(f"amlguard drift: {note}", file=sys.stderr)
+    if args.fail_on_drift and report.not_compared and not report.drifted:  # unknown is not "no drift"
+        print(f"amlguard drift: --fail-on-drift: {', '.join(report.not_compared)} could not be compared "
+              "(no values on one side); exit 1", file=sys.stderr)
+        return 1
     return 1 if (args.fail_on_drift and report.drifted) else 0
 
 
@@ -141,6 +145,11 @@ def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, lis
     if not report.features:
         raise ConfigError(f"{baseline_path} and {current_path} share no columns; pass files with the same "
                           "feature columns, or name them with --features")
+    if report.features and len(report.not_compared) == len(report.features):
+        raise ConfigError(f"no feature could be compared: {', '.join(report.not_compared)} "
+                          f"{'has' if len(report.not_compared) == 1 else 'have'} no values in {baseline_path} or in "
+                          f"{current_path} once empty values (and values of another type) are dropped; check that "
+                          "the two hold the same features, with values")
     notes = list(report.notes)
     extra = [s["name"] for s in report.skipped]
     if extra:
@@ -174,11 +183,14 @@ def format_table(report: DriftReport, notes: list[str] | None = None) -> str:
     from amlguard.reports.table import text_table
 
     lines = text_table(rows, right=range(2, len(header)))
-    n, k = len(report.features), len(report.drifted_features)
+    missing = report.not_compared
+    n, k = len(report.features) - len(missing), len(report.drifted_features)
     lines.append("")
     verb = "breached data-quality thresholds" if report.signal == "data_quality" else "drifted"
     lines.append(f"{k} of {n} feature(s) {verb}" + (f": {', '.join(report.drifted_features)}" if k else "")
                  + "  (* = breached threshold; p-values breach below, distances and rates above)")
+    if missing:
+        lines.append(f"not compared (no values on one side): {', '.join(missing)}")
     from amlguard.monitor.drift.thresholds import BREACH_BELOW
 
     used = sorted({f"{m}{'<' if m in BREACH_BELOW else '>'}{t:g}"

@@ -308,11 +308,24 @@ class DriftReport:
     def breaching(self) -> list[str]:
         return self.drifted_features
 
+    @property
+    def not_compared(self) -> list[str]:
+        """Features a drift signal could not compare: no values on one side once empty values (and,
+        in the current window, values of another type) are dropped. Their drift metrics are not
+        computed, so they cannot have drifted: a verdict must not count them as compared. Data
+        quality measures such a feature (all empty is its finding), so it has none."""
+        if self.signal == "data_quality":
+            return []
+        return [f.name for f in self.features if not (f.baseline_count and f.current_count)]
+
     def describe(self) -> str:
         """The breached metrics, feature by feature, and what was compared (for findings)."""
         parts = [f"{f.name} ({m} {f.metrics[m]:.3g} {'<' if m in BREACH_BELOW else '>'} {f.thresholds[m]:g})"
                  for f in self.features if f.drifted for m in f.breaches if f.metrics.get(m) is not None]
-        compared = f"{len(self.features)} features compared on {self.current_rows} current rows"
+        missing = self.not_compared
+        compared = f"{len(self.features) - len(missing)} features compared on {self.current_rows} current rows"
+        if missing:
+            compared += f"; not compared (no values on one side): {', '.join(missing)}"
         return f"{', '.join(parts)}; {compared}" if parts else compared
 
     def feature(self, name: str) -> FeatureDrift:
@@ -328,7 +341,7 @@ class DriftReport:
             "signal": self.signal,
             "drifted": self.drifted,
             "summary": {"features": len(self.features), "drifted": len(self.drifted_features),
-                        "drifted_features": self.drifted_features},
+                        "drifted_features": self.drifted_features, "not_compared": self.not_compared},
             "current_rows": self.current_rows,
             "features": [f.to_dict() for f in self.features],
             "skipped": list(self.skipped),
