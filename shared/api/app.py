@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from amlguard import __version__
 from amlguard.config import Settings
 from amlguard.errors import AmlguardError, PolicyError
-from amlguard.events import EventParseError, parse_webhook, watched_id
+from amlguard.events import EventParseError, parse_webhook, rejected_text, watched_id
 from amlguard.timeparse import time_or_none
 
 if TYPE_CHECKING:
@@ -262,16 +262,25 @@ def create_app(settings: Settings, *, service: Service | None = None,
                                           f"accepted: set the Event Grid subscription's maxEventsPerBatch to {cap} "
                                           "or less (or raise AMLGUARD_MAX_EVENTS_PER_REQUEST)"}, status_code=413)
         service_obj = get_service()
-        for event in delivery.events:  # refused before any is handled: Event Grid does not retry a 400
-            if event.action == "ignore" or event.resource_id is None:
-                continue
-            outside = service_obj.outside_scope(event.resource_id)
+        # Events that can never be handled (malformed, outside the configured scope) are refused;
+        # the others in the batch are handled all the same. A batch with any refused is answered 400,
+        # which Event Grid does not retry but dead-letters whole: the refused events are kept there,
+        # and the handled ones, delivered again from it, are duplicates.
+        rejected: list[tuple[int | str, str]] = list(delivery.rejected)
+        handled = []
+        for event in delivery.events:
+            outside = None if event.action == "ignore" or event.resource_id is None else \
+                service_obj.outside_scope(event.resource_id)
             if outside is not None:
-                log.warning("rejected event delivery: event %s: %s", event.id, outside)
-                return JSONResponse({"error": f"event {event.id}: {outside}"}, status_code=400)
+                rejected.append((event.id, outside))
+            else:
+                handled.append(event)
+        if rejected and not handled:
+            log.warning("rejected event delivery: %s", rejected_text(rejected))
+            return JSONResponse({"error": rejected_text(rejected)}, status_code=400)
         outcomes = []
         changed = False
-        for event in delivery.events:
+        for event in handled:
             outcome = await run_in_threadpool(service_obj.handle_event, event)
             log.info("event %s %s: %s %s", event.id, event.event_type, outcome.outcome, outcome.reason,
                      extra={"event_id": event.id, "outcome": outcome.outcome, "resource": outcome.resource})
@@ -282,6 +291,13 @@ def create_app(settings: Settings, *, service: Service | None = None,
         response: dict[str, Any] = {"events": outcomes}
         if delivery.validation_code is not None:
             response["validationResponse"] = delivery.validation_code
+        if rejected:
+            log.warning("event delivery: %d of %d events refused, the others handled: %s", len(rejected),
+                        len(rejected) + len(handled), rejected_text(rejected))
+            response["error"] = f"{len(rejected)} event(s) refused, the other {len(handled)} handled: " \
+                                f"{rejected_text(rejected)}"
+            response["rejected"] = [{"event": where, "reason": why} for where, why in rejected]
+            return JSONResponse(response, status_code=400)
         return JSONResponse(response)
 
     def _audit(fmt: str, req: AuditRequest) -> Response:

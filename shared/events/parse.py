@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ __all__ = [
     "from_function_event",
     "parse_event_dict",
     "parse_webhook",
+    "rejected_text",
     "watched_id",
 ]
 
@@ -100,10 +101,12 @@ class ParsedEvent:
 
 @dataclass(slots=True)
 class WebhookDelivery:
-    """A parsed webhook POST: either a validation handshake or a list of events."""
+    """A parsed webhook POST: either a validation handshake or a list of events, with the events of
+    the batch that can never be handled (malformed) as (their index in the body, why)."""
 
     events: list[ParsedEvent] = field(default_factory=list)
     validation_code: str | None = None
+    rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _loads_maybe(value: Any) -> Any:
@@ -250,7 +253,8 @@ def parse_event_dict(raw: Mapping[str, Any]) -> ParsedEvent:
 def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -> WebhookDelivery:
     """Parse a webhook POST body: a handshake, one event, a batch, or structured CloudEvents.
 
-    Raises EventParseError (answered with 400) when the body is not JSON or not events.
+    Raises EventParseError (answered with 400) when the body is not JSON or holds no event that can
+    be handled. A malformed event beside good ones is listed in `rejected`: the good ones are handled.
     """
     if isinstance(body, bytes):
         try:
@@ -277,7 +281,8 @@ def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -
     delivery = WebhookDelivery()
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise EventParseError(f"event {index} is a {type(item).__name__}, expected a JSON object")
+            delivery.rejected.append((index, f"a {type(item).__name__}, expected a JSON object"))
+            continue
         etype = str(item.get("eventType") or item.get("type") or "").lower()
         if etype == VALIDATION_EVENT:
             data = _loads_maybe(item.get("data")) or {}
@@ -292,8 +297,16 @@ def parse_webhook(body: bytes | str, headers: Mapping[str, str] | None = None) -
         try:
             delivery.events.append(parse_event_dict(item))
         except EventParseError as exc:
-            raise EventParseError(f"event {index}: {exc}") from exc
+            delivery.rejected.append((index, str(exc)))
+    if delivery.rejected and not delivery.events and delivery.validation_code is None:
+        raise EventParseError(rejected_text(delivery.rejected))
     return delivery
+
+
+def rejected_text(rejected: Sequence[tuple[int | str, str]]) -> str:
+    """`event N: why` for the first few rejected events of a batch, and how many more there are."""
+    shown = "; ".join(f"event {where}: {why}" for where, why in rejected[:3])
+    return shown + (f"; and {len(rejected) - 3} more" if len(rejected) > 3 else "")
 
 
 def _has_lone_surrogate(value: Any) -> bool:

@@ -177,3 +177,21 @@ def test_serve_refuses_a_weak_token(tmp_path, token: str) -> None:  # type: igno
     assert result.returncode == 2, result.stderr
     assert "AMLGUARD_API_TOKEN" in result.stderr and "16" in result.stderr
     assert token.strip() not in result.stderr or not token.strip()  # the token itself is never printed
+
+
+def test_a_bad_event_beside_good_ones_does_not_lose_them(scoped: httpx.Client) -> None:
+    """One malformed or out-of-scope event in a batch is refused on its own; the good ones are handled.
+    The answer is 400 (Event Grid dead-letters the whole batch, keeping the refused events; the
+    handled ones, delivered again from there, are duplicates), saying which were refused and why."""
+    broken = write_event("b1", GREEN)
+    del broken["subject"]
+    batch = [write_event("g1", GREEN), broken, write_event("o1", OUTSIDE), "not an event"]
+    response = scoped.post("/api/events", json=batch)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert [e["outcome"] for e in body["events"]] == ["audited"]
+    assert [r["event"] for r in body["rejected"]] == [1, 3, "o1"]
+    assert "subject" in body["rejected"][0]["reason"] and "scope" in body["rejected"][2]["reason"]
+    assert body["error"].startswith("3 event(s) refused, the other 1 handled: event 1: ")
+    again = scoped.post("/api/events", json=[write_event("g1", GREEN)])  # the dead letter, replayed
+    assert again.json()["events"][0]["outcome"] == "duplicate"
