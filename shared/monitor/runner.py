@@ -401,8 +401,13 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
 
         source = AzureMonitor.from_env(settings.env)
     now = now or datetime.now(UTC)
-    pack = load_monitor_pack(rules_path if rules_path is not None else settings.monitor_rules_path)
+    where = rules_path if rules_path is not None else settings.monitor_rules_path
+    pack = load_monitor_pack(where)
     rules = pack.rules
+    if not rules:  # a run that checks nothing must not pass (as `amlguard audit` of nothing does not)
+        shown = ", ".join(str(p) for p in where) if isinstance(where, list) else str(where)
+        raise ConfigError(f"no monitor rules in {shown}: point --rules (or AMLGUARD_MONITOR_RULES) at a folder "
+                          "holding MonitorRules files or Azure ML monitor schedules")
     resources = [r for r in _inventory(snapshot, settings) if r.kind in MONITORED_KINDS]
     try:
         result = evaluate_rules(rules, resources, source, now=now, env=settings.env)
@@ -432,6 +437,10 @@ def _run(args: argparse.Namespace, out: TextIO, settings: Settings) -> int:
         if pack.signals:
             out.write("\nAzure ML monitor signals:\n" + "".join(f"  {r.render()}\n" for r in pack.signals))
     summary = result.summary()
+    if not result.evaluated:
+        raise ConfigError(f"nothing was checked: none of the {len(resources)} resource(s) is selected by any of "
+                          f"the {len(rules)} monitor rule(s) (their kinds and `select`); this is a configuration "
+                          "error (exit 2)")
     return 1 if summary["failed"] or summary["errors"] else 0
 
 

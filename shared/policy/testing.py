@@ -101,11 +101,13 @@ def _inline_resource(spec: dict[str, Any], index: int, test: PolicyTestDocument)
                     defaulted=set(spec.get("defaulted") or ()), templated=set(spec.get("templated") or ()))
 
 
-def _file_resources(path: Path) -> tuple[list[Resource], list[InventoryError]]:
+def _file_resources(path: Path) -> tuple[list[Resource], list[InventoryError], list[str]]:
+    """The resources of a test's `file:` fixture, and what the reader said about it (a file that does
+    not exist, cannot be read, or holds no resource)."""
     from amlguard.inventory import load_paths  # the inventory reads files; audit-only loads skip it
 
     result = load_paths([path])
-    return list(result.resources), list(result.errors)
+    return list(result.resources), list(result.errors), [d.message for d in result.diagnostics]
 
 
 def _matches(finding: Finding, target: str) -> bool:
@@ -170,9 +172,12 @@ def run_policy_tests(path: str | Path, *, policies: str | Path | None = None
         errors: list[InventoryError] = []
         for index, spec in enumerate(value["resources"]):
             if "file" in spec:
-                found, errs = _file_resources(Path(test.file).parent / spec["file"])
+                found, errs, said = _file_resources(Path(test.file).parent / spec["file"])
                 resources.extend(found)
                 errors.extend(errs)
+                # a fixture not read is a broken test, not one that silently tests less
+                problems.extend((test.file, test.doc.line_of(f"resources.{index}.file"), f"resources.{index}.file",
+                                 f"{spec['file']}: {message}") for message in said)
             else:
                 resources.append(_inline_resource(spec, index, test))
         findings = pack.evaluate(resources, errors=errors, now=time_or_none(value.get("now")),

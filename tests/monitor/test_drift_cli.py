@@ -99,6 +99,15 @@ def test_a_feature_with_nothing_to_compare_is_not_counted_as_no_drift(tmp_path: 
     assert "no feature could be compared: x, y have no values in" in capsys.readouterr().err
 
 
+def test_collector_filters_on_a_file_are_refused_not_ignored(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    base, cur = _files(tmp_path)
+    assert run(["--baseline", str(base), "--current", str(cur), "--start", "2099-01-01T00:00:00Z",
+                "--endpoint", "nope"]) == 2
+    assert f"--endpoint, --start select rows of a model data collector folder, but --current {cur} is a file" in (
+        capsys.readouterr().err)
+
+
 def test_features_categorical_and_threshold_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base, cur = _files(tmp_path)
     code, doc = _run_json(capsys, "--baseline", str(base), "--current", str(cur), "--features", "num,cat",

@@ -238,6 +238,27 @@ def test_cli_example_shows_a_latency_breach_and_a_drifted_feature() -> None:
     assert "partial results" in text and "no data (state kept)" in text
 
 
+def test_a_monitor_run_that_checks_nothing_exits_2(tmp_path: Path) -> None:
+    """No monitor rules under --rules, or rules that select none of the resources: exit 2 with the
+    reason, as an audit of paths holding nothing does, not "0 checks" and exit 0."""
+    (tmp_path / "empty").mkdir()
+    err = io.StringIO()
+    example = str(REPO / "examples" / "monitoring")
+    assert run(["--example", example, "--rules", str(tmp_path / "empty")], stdout=io.StringIO(), stderr=err) == 2
+    assert f"no monitor rules in {tmp_path / 'empty'}: point --rules" in err.getvalue()
+    (tmp_path / "rules.yaml").write_text(textwrap.dedent("""\
+        apiVersion: amlguard/v1
+        kind: MonitorRules
+        rules:
+          - {id: AMLG-MON-LAT-901, title: t, severity: high, signal: latency_p95, threshold: 1000,
+             description: d, rationale: r, remediation: x, select: {field: endpoint_name, equals: no-such-endpoint}}
+        """), encoding="utf-8")
+    err = io.StringIO()
+    assert run(["--example", example, "--rules", str(tmp_path / "rules.yaml")], stdout=io.StringIO(),
+               stderr=err) == 2
+    assert "nothing was checked: none of the" in err.getvalue() and "1 monitor rule(s)" in err.getvalue()
+
+
 def test_cli_example_json() -> None:
     out = io.StringIO()
     assert run(["--example", str(REPO / "examples" / "monitoring"), "--format", "json"], stdout=out) == 1

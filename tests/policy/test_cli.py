@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from amlguard.policy import run
 from amlguard.policy.loader import default_policies_dir
 
@@ -101,6 +103,25 @@ def test_policy_test_with_unknown_resource_and_rule(tmp_path: Path) -> None:
                                                   "resource: tokened").replace("STATUS", "pass"), encoding="utf-8")
     code, out, _ = call(["test", str(tmp_path)])
     assert code == 1 and "no rule AMLG-AUTH-009 in the pack" in out
+
+
+@pytest.mark.parametrize(("fixture", "said"), [
+    (None, "fixtures/missing.yml: cannot read {tmp}/fixtures/missing.yml: No such file or directory; check the path"),
+    ("name: env\ndependencies: [python=3.11]\n", "fixtures/missing.yml: read as YAML, but it holds no Azure ML "),
+])
+def test_policy_test_with_a_fixture_it_cannot_read_is_a_problem(tmp_path: Path, fixture: str | None,
+                                                                said: str) -> None:
+    """A `file:` fixture not read (missing, or holding no resource) is a broken test (exit 2), not a
+    test that passes on the inline resources alone."""
+    (tmp_path / "rules.yaml").write_text(RULES, encoding="utf-8")
+    if fixture is not None:
+        (tmp_path / "fixtures").mkdir()
+        (tmp_path / "fixtures" / "missing.yml").write_text(fixture, encoding="utf-8")
+    (tmp_path / "t.yaml").write_text(TEST.replace("STATUS", "pass").replace(
+        "resources:\n", "resources:\n  - file: fixtures/missing.yml\n"), encoding="utf-8")
+    code, out, _ = call(["test", str(tmp_path)])
+    assert code == 2, out
+    assert f"{tmp_path / 't.yaml'}:5: resources.0.file: {said.format(tmp=tmp_path)}" in out
 
 
 def test_default_pack_unit_tests_pass() -> None:

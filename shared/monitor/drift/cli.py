@@ -128,6 +128,12 @@ def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, lis
                           "file, or a model data collector folder")
     current: Any = current_path
     collector = current_is_url or current_path.is_dir()
+    filters = [f"--{name}" for name in ("endpoint", "deployment", "collection", "start", "end")
+               if getattr(args, name)]
+    if filters and not collector:  # a file is compared whole: a window asked for must not be ignored
+        raise ConfigError(f"{', '.join(filters)} select rows of a model data collector folder, but --current "
+                          f"{current_path} is a file, compared whole; pass the collector folder (or container "
+                          "URL), or drop them")
     if collector:
         current = Collector(args.current if current_is_url else current_path, endpoint=args.endpoint,
                             deployment=args.deployment, collection=args.collection, start=args.start, end=args.end,
