@@ -230,6 +230,8 @@ def create_app(settings: Settings, *, service: Service | None = None,
         if current is not None:
             error = current.packs.last_error
             body["policies"] = {"valid": error is None, **({"error": error.render()} if error else {})}
+            monitor = current.monitor_rules_error  # the last good monitor rules run meanwhile
+            body["monitor_rules"] = {"valid": monitor is None, **({"error": monitor} if monitor else {})}
         return body
 
     @app.options("/api/events", tags=["events"])

@@ -290,6 +290,7 @@ def run_monitors(service: Service, *, source: MonitorSource | None = None,
         except AmlguardError as exc:  # an unreadable example.yaml: the pack's rules, and say why
             pack, problem = _load_rules([service.settings.monitor_rules_path])[0], str(exc)
         rules, not_run = pack.rules, [r.render() for r in pack.not_run]
+        service.monitor_rules_error = problem  # /api/health shows it, as it shows an invalid audit pack
     store = service.store
     meta = store.get_meta(_SCHEDULE_META)
     last_run: dict[str, str] = dict(meta.body) if meta is not None else {}

@@ -76,6 +76,8 @@ class Service:
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     clients: ArmWriter | None = None  # what remediation writes through; built on first need
     last_report: AuditReport | None = None  # the last full sweep, for the dashboard
+    # why the monitor rules could not be loaded at the last monitor run (the last good ones ran), for /api/health
+    monitor_rules_error: str | None = None
 
     # -- construction ---------------------------------------------------------------------
     @classmethod

@@ -559,3 +559,34 @@ def test_the_no_data_warning_can_be_turned_off(tmp_path: Path, standin: MonitorS
     assert Settings.from_env({"AMLGUARD_MONITOR_NO_DATA_AFTER": "30m"}).monitor_no_data_after == 1800
     with pytest.raises(ConfigError, match="AMLGUARD_MONITOR_NO_DATA_AFTER"):
         Settings.from_env({"AMLGUARD_MONITOR_NO_DATA_AFTER": "soon"})
+
+
+def test_invalid_monitor_rules_show_in_health_while_the_last_good_ones_run(tmp_path: Path) -> None:
+    """An invalid monitor rules file keeps the last good rules (none yet: no monitor runs); the
+    service's /api/health says so, as it does for an invalid audit pack, instead of only a log line."""
+    import httpx
+
+    from amlguard.api.app import create_app
+    from tests.api.conftest import Server
+
+    def health() -> dict[str, Any]:
+        with Server(create_app(settings, service=service, require_auth=False)) as server:
+            answer: dict[str, Any] = httpx.get(f"{server.url}/api/health", timeout=30).json()
+        return answer
+
+    rules = tmp_path / "monitors.yaml"
+    rules.write_text("apiVersion: amlguard/v1\nkind: MonitorRules\nrules:\n  - {id: AMLG-MON-X-001, windw: 5m}\n")
+    settings = Settings(policies_dir=REPO / "policies", state_dir=tmp_path / "state", monitor_rules=rules)
+    service = Service(settings=settings, inventory=SnapshotInventory([str(WORKSPACE)]),
+                      packs=PackHolder(REPO / "policies"), store=open_store(tmp_path / "state"),
+                      alerts=LifecycleAlerts())
+    try:
+        summary = run_monitors(service)
+        assert summary["rules"] == 0 and "windw" in summary["rules_error"]
+        answer = health()
+        assert answer["monitor_rules"]["valid"] is False and "windw" in answer["monitor_rules"]["error"]
+        rules.write_text((REPO / "policies" / "monitors.yaml").read_text(encoding="utf-8"))
+        run_monitors(service)
+        assert health()["monitor_rules"] == {"valid": True}
+    finally:
+        service.close()
