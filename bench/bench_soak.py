@@ -190,7 +190,7 @@ class Driver:
             outcome = response.json()["events"][0]
             self.accepted += 1
             self.outcomes[outcome["outcome"]] += 1
-            self.processed += outcome["outcome"] in ("audited", "resolved") or (
+            self.processed += outcome["outcome"] in ("audited", "unreadable", "resolved") or (
                 outcome["outcome"] == "duplicate" and cut_short)
             if outcome["outcome"] == "audited":
                 self.failing[resource] = outcome["failed"]

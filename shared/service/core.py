@@ -48,7 +48,7 @@ class EventOutcome:
     """What handling one event did, for the HTTP response and the log."""
 
     event_id: str
-    outcome: str  # audited | duplicate | stale | ignored | resolved | error
+    outcome: str  # audited | unreadable | duplicate | stale | ignored | resolved | error
     resource: str | None = None
     reason: str = ""
     findings: int = 0
@@ -370,7 +370,11 @@ class Service:
                                 transitions=len(resolved))
         report, transitions = self.audit(event.resource_id, changed_by=event.changed_by, event_id=event.id)
         summary = report.summary()
-        return EventOutcome(event.id, "audited", event.resource_id, findings=len(report.findings),
+        # a resource the inventory could not read or find was not audited: its error findings (and
+        # alerts) say so, and so does the outcome
+        outcome, reason = ("audited", "") if report.resources else (
+            "unreadable", next((f.message for f in report.findings if f.status == Status.ERROR.value), ""))
+        return EventOutcome(event.id, outcome, event.resource_id, reason, findings=len(report.findings),
                             failed=summary["failed"] + summary["errors"], transitions=transitions)
 
     def _gone(self, resource_id: str) -> bool:

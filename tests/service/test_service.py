@@ -76,7 +76,8 @@ def test_delete_resolves_the_resource_alerts(service, clock: Clock) -> None:
 def test_resource_the_inventory_cannot_find_is_an_error_not_a_pass(service) -> None:
     missing = f"{WS}/onlineEndpoints/ghost"
     outcome = service.handle_event(parse_event_dict(write_event("e1", missing)))
-    assert outcome.outcome == "audited"
+    # not "audited": nothing was read, and the outcome says why (the error findings say it too)
+    assert outcome.outcome == "unreadable" and "was not found by the inventory" in outcome.reason
     assert outcome.failed >= 1
     alerts = open_alerts(service)
     assert alerts and all(resource == missing for _, resource in alerts)
@@ -143,7 +144,7 @@ def test_a_late_delete_of_a_resource_that_is_gone_still_resolves(service, worksp
     service.inventory.reload()
     clock.advance(30)
     audit = service.handle_event(parse_event_dict(write_event("e2", GREEN, "2026-11-26T09:00:20Z")))
-    assert audit.outcome == "audited"  # the resource is gone: the audit can only say `error`
+    assert audit.outcome == "unreadable"  # the resource is gone: the audit can only say `error`
     late = service.handle_event(parse_event_dict(write_event("e3", GREEN, "2026-11-26T09:00:10Z", delete=True)))
     assert late.outcome == "resolved"
     assert open_alerts(service) == {}
