@@ -254,6 +254,10 @@ def create_app(settings: Settings, *, service: Service | None = None,
             log.warning("rejected event delivery: %s", exc)
             return JSONResponse({"error": str(exc)}, status_code=400)
         if delivery.validation_code is not None and not delivery.events:
+            if delivery.rejected:  # Event Grid sends the handshake alone; anything beside it is said, not handled
+                log.warning("subscription validation answered; refused beside it: %s", rejected_text(delivery.rejected))
+                return JSONResponse({"validationResponse": delivery.validation_code,
+                                     "rejected": [{"event": i, "reason": why} for i, why in delivery.rejected]})
             return JSONResponse({"validationResponse": delivery.validation_code})
         if not authorized(request, allow_code=True):
             return JSONResponse({"error": "missing or wrong token (Authorization: Bearer <token> or ?code=)"},

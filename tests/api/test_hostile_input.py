@@ -195,3 +195,11 @@ def test_a_bad_event_beside_good_ones_does_not_lose_them(scoped: httpx.Client) -
     assert body["error"].startswith("3 event(s) refused, the other 1 handled: event 1: ")
     again = scoped.post("/api/events", json=[write_event("g1", GREEN)])  # the dead letter, replayed
     assert again.json()["events"][0]["outcome"] == "duplicate"
+
+
+def test_something_malformed_beside_the_validation_handshake_is_said(anon: httpx.Client) -> None:
+    code = "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"
+    body = [{"id": "v1", "topic": "t", "subject": "", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+             "eventTime": "2026-11-26T09:00:00Z", "data": {"validationCode": code}, "dataVersion": "2"}, 42]
+    assert anon.post("/api/events", json=body).json() == {
+        "validationResponse": code, "rejected": [{"event": 1, "reason": "a int, expected a JSON object"}]}
