@@ -32,6 +32,7 @@ def test_a_binary_file_named_is_no_text_not_yaml_without_a_resource(tmp_path: Pa
     ("deep.yml", "a: " + "[" * 1500, "not valid YAML: nested deeper than 1000 levels (line 1), so nothing was read"),
     ("broken.yaml", "a: [1, 2\nb: 3\n", "not valid YAML: "),
     ("broken.json", '{"a": [1, 2}', "not valid JSON (Expecting ',' delimiter: line 1 column 12 (char 11)), so "),
+    ("export.txt", '[{"id": 1}', "not valid JSON (Expecting ',' delimiter: line 1 column 11 (char 10)), so "),
 ])
 def test_a_named_file_that_does_not_parse_says_so(tmp_path: Path, name: str, text: str, reason: str) -> None:
     """Inside a folder such a file is skipped quietly (it does not look like Azure ML); named, it is
@@ -41,7 +42,8 @@ def test_a_named_file_that_does_not_parse_says_so(tmp_path: Path, name: str, tex
     (tmp_path / name).write_text(text)
     (diagnostic,) = load_paths([str(tmp_path / name)]).diagnostics
     assert diagnostic.message.startswith(reason)
-    assert load_paths([str(tmp_path)]).diagnostics[0].message.startswith("none of the 1 YAML / JSON / Bicep files")
+    folder = load_paths([str(tmp_path)]).diagnostics[0].message  # a folder walk skips it quietly (.txt: unseen)
+    assert folder.startswith("none of the 1 YAML / JSON / Bicep files" if not name.endswith(".txt") else "no .yml")
 
 
 def test_a_named_yaml_file_that_parses_holds_no_resource(tmp_path: Path) -> None:

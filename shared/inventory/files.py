@@ -176,8 +176,9 @@ def why_nothing(path: str) -> str | None:
         return None  # the reader said why, if it looked like Azure ML
     if text is None:
         return f"not a text file amlguard can read: {problem}"
-    if path.lower().endswith(".json"):
-        try:
+    lower = path.lower()
+    if lower.endswith(".json") or (not lower.endswith((".yml", ".yaml")) and text.lstrip()[:1] in ("{", "[")):
+        try:  # what the reader took for JSON (reader.Reader._read)
             json.loads(text)
         except (ValueError, RecursionError) as exc:
             return f"not valid JSON ({exc}), so nothing was read from it"
