@@ -98,15 +98,15 @@ class Views:
 
 def view(stored: StoredAlert, alert: Alert) -> AlertView:
     """One alert as the API returns it: contract-5 keys first, then state, mutes and history."""
-    iso = to_iso
     return AlertView(
         fingerprint=alert.fingerprint, rule=alert.rule, resource=alert.resource, status=alert.status,
         severity=alert.severity, since=to_utc(alert.since).isoformat(), labels=alert.labels,
-        annotations=alert.annotations, active_since=iso(alert.active_since), last_evaluated=iso(alert.last_evaluated),
-        last_failed=iso(alert.last_failed), resolved_at=iso(alert.resolved_at), changed_by=alert.changed_by,
-        acknowledged_by=alert.acknowledged_by, acknowledged_at=iso(alert.acknowledged_at),
-        silenced_by=alert.silenced_by, inhibited_by=alert.inhibited_by, source=alert.source, line=alert.line,
-        user_state=stored.user_state, closed_by=stored.closed_by, closed_at=iso(stored.closed_at),
+        annotations=alert.annotations, active_since=to_iso(alert.active_since),
+        last_evaluated=to_iso(alert.last_evaluated), last_failed=to_iso(alert.last_failed),
+        resolved_at=to_iso(alert.resolved_at), changed_by=alert.changed_by, acknowledged_by=alert.acknowledged_by,
+        acknowledged_at=to_iso(alert.acknowledged_at), silenced_by=alert.silenced_by,
+        inhibited_by=alert.inhibited_by, source=alert.source, line=alert.line, user_state=stored.user_state,
+        closed_by=stored.closed_by, closed_at=to_iso(stored.closed_at),
         muted=bool(alert.silenced_by or alert.inhibited_by), for_seconds=stored.for_seconds,
         keep_firing_for=stored.keep_firing_for, history_count=len(stored.history),
         recent_history=stored.history[-RECENT_HISTORY:])

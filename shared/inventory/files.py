@@ -11,7 +11,6 @@ live inventory.
 from __future__ import annotations
 
 import builtins
-import json
 import os
 import threading
 from collections import defaultdict
@@ -23,7 +22,7 @@ from amlguard.armid import ArmId
 from amlguard.inventory.base import InventoryResult, Scope
 from amlguard.inventory.kinds import link_workspaces
 from amlguard.inventory.normalize import finish
-from amlguard.inventory.reader import MAX_FILE_BYTES, Item, Reader, read_files, read_text
+from amlguard.inventory.reader import Item, Reader, read_files
 from amlguard.inventory.walk import File, collect, under
 from amlguard.model import Diagnostic, Kind, Resource
 
@@ -147,49 +146,23 @@ def load_paths(paths: Sequence[str | os.PathLike[str]], *, cwd: Path | None = No
                  if (kept := [file for file in found if keep(file)]) or not found]
     reader.config_dirs.update(config_dirs)
     read_files(files, reader, workers)
+    quiet = dict(reader.quiet)
     result = _settle(reader)
     said = {r.source for r in result.resources} | {d.source for d in result.diagnostics}
     for display, folder, found in named:
         if display not in said and not said.intersection(file.display for file in found):
-            reason = None if folder or not found else why_nothing(found[0].path)  # templates, Bicep (iac.py)
+            # templates and Bicep (iac.py), or why the reader skipped it: no text, or text that does not
+            # parse (inside a folder such files are skipped quietly; named, they are the whole audit)
+            reason = None if folder or not found else why_nothing(found[0].path) or quiet.get(found[0].path)
             result.diagnostics.append(Diagnostic(display, None, reason or _nothing_read(display, folder, len(found))))
     return result
 
 
 def why_nothing(path: str) -> str | None:
-    """What a named file that gave nothing was read as, when iac.py knows more (templates, Bicep),
-    or why nothing could be read from it at all: no text (a binary file named by mistake), or text
-    that does not parse. Inside a folder such files are skipped quietly; named, they are the
-    whole audit, and "holds no Azure ML resource" would be the wrong reason."""
+    """What a named file that gave nothing was read as, when iac.py knows more (templates, Bicep)."""
     from amlguard.inventory.iac import why_nothing as explain
 
-    reason = explain(path)
-    if reason is not None:
-        return reason
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError:
-        return None
-    text, _, problem = read_text(data)
-    if len(data) > MAX_FILE_BYTES:
-        return None  # the reader said why, if it looked like Azure ML
-    if text is None:
-        return f"not a text file amlguard can read: {problem}"
-    lower = path.lower()
-    if lower.endswith(".json") or (not lower.endswith((".yml", ".yaml")) and text.lstrip()[:1] in ("{", "[")):
-        try:  # what the reader took for JSON (reader.Reader._read)
-            json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            return f"not valid JSON ({exc}), so nothing was read from it"
-        return None
-    from amlguard.yamlsource import YamlSourceError, load_documents
-
-    try:
-        load_documents(text[1:] if text.startswith("\ufeff") else text)
-    except YamlSourceError as exc:
-        return f"{exc}{f' (line {exc.line})' if exc.line else ''}, so nothing was read from it"
-    return None
+    return explain(path)
 
 
 def _nothing_read(display: str, folder: bool, count: int) -> str:

@@ -30,9 +30,9 @@ from amlguard.yamlsource import Duplicate, LocatedDocument, YamlSourceError, loa
 if TYPE_CHECKING:
     from amlguard.policy.suppressions import Suppression
 
-__all__ = ["MAX_FILE_BYTES", "Item", "Reader", "read_files", "read_text"]
+__all__ = ["Item", "Reader", "read_files", "read_text"]
 
-MAX_FILE_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
+_MAX_BYTES = 64 * 1024 * 1024  # larger files are data, not resource definitions
 _JSON_LINES_LIMIT = 4 * 1024 * 1024  # ~1 s of line tracking; above it JSON resources get their first line only
 # ...and so do files with more values than this (commas counted: strings may overcount, which only
 # costs lines): a line per value is a dict entry per value, 7 s and 236 MB for 4 MB of `[1,1,...]`
@@ -167,6 +167,10 @@ class Reader:
     def __init__(self) -> None:
         self.items: list[Item] = []
         self.diagnostics: list[Diagnostic] = []
+        # files skipped without a diagnostic (no text, or text that does not parse, and nothing that
+        # looks like Azure ML), with why: a folder's other files are skipped quietly, but a file
+        # named on its own that gives nothing is told this reason (files.load_paths)
+        self.quiet: list[tuple[str, str]] = []
         self._contexts: dict[str, WorkspaceContext | None] = {}
         self.config_dirs: dict[str, bool] = {}  # walked folders: whether config.json may be there
         self._suppressions: tuple[Suppression, ...] = ()  # of the YAML file being read
@@ -204,6 +208,10 @@ class Reader:
     def diagnose(self, file: File, line: int | None, message: str) -> None:
         self.diagnostics.append(Diagnostic(file.display, line, message))
 
+    def skip(self, file: File, why: str) -> None:
+        """`file` gives nothing, and inside a folder nobody needs to hear why (see `quiet`)."""
+        self.quiet.append((file.path, why))
+
     def read(self, file: File, data: bytes | None = None) -> None:
         try:
             self._read(file, data)
@@ -225,16 +233,16 @@ class Reader:
                     # read(n) allocates n bytes up front (an mmap, mremap and munmap per file when n
                     # is the size limit): ask for what the file holds, plus one byte to see growth
                     size = info.st_size
-                    data = fh.read(size + 1 if 0 < size <= MAX_FILE_BYTES else MAX_FILE_BYTES + 1)
+                    data = fh.read(size + 1 if 0 < size <= _MAX_BYTES else _MAX_BYTES + 1)
                     if len(data) == size + 1:  # it grew while we read: the rest, up to the limit
-                        data += fh.read(MAX_FILE_BYTES + 1 - len(data))
+                        data += fh.read(_MAX_BYTES + 1 - len(data))
             except OSError as exc:
                 self.diagnose(file, None, f"cannot read the file: {exc.strerror or exc}; check that it exists "
                                           "and that amlguard may read it")
                 return
-        if len(data) > MAX_FILE_BYTES:
+        if len(data) > _MAX_BYTES:
             if _looks_azure_ml(data[:65536].decode("utf-8", "replace")):
-                self.diagnose(file, None, f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it "
+                self.diagnose(file, None, f"file is larger than {_MAX_BYTES // (1024 * 1024)} MB; split it "
                                           "into one file per resource or per Resource Graph page")
             return
         text, bad_line, problem = read_text(data)
@@ -242,6 +250,8 @@ class Reader:
             guess = _bomless_encoding(data) if bad_line is None else None
             if _looks_azure_ml(data.decode(guess[1] if guess else "utf-8", "replace")):
                 self.diagnose(file, bad_line, problem or "cannot decode the file; save it as UTF-8")
+            else:
+                self.skip(file, f"not a text file amlguard can read: {problem}")
             return
         if text.startswith("\ufeff"):
             text = text[1:]
@@ -301,6 +311,8 @@ class Reader:
                     self.diagnose(file, exc.line, f"{exc}{where}; fix the YAML syntax there")
                 else:  # a limit: the message names it, where it was passed and what to do
                     self.diagnose(file, exc.line, str(exc))
+            else:
+                self.skip(file, f"{exc}{f' (line {exc.line})' if exc.line else ''}, so nothing was read from it")
             return
         templated = bool(tokens) or has_placeholder(text)
         for document in documents:
@@ -395,6 +407,8 @@ class Reader:
                 self.diagnose(file, None, "not valid JSON: nested too deeply")
             else:
                 self.diagnose(file, None, f"not valid JSON: {exc}")
+        else:
+            self.skip(file, f"not valid JSON ({exc}), so nothing was read from it")
 
 
 def _open_nonblocking(path: str, flags: int) -> int:
@@ -438,17 +452,19 @@ def read_files(files: list[File], reader: Reader, workers: int) -> None:
     the sequential ones."""
     from amlguard.forked import spread
 
-    for items, diagnostics in spread(partial(_read_share, reader), files, workers, minimum=_PARALLEL_MIN_FILES,
-                                     extra=_PICKLE_COST):
+    for items, diagnostics, quiet in spread(partial(_read_share, reader), files, workers,
+                                            minimum=_PARALLEL_MIN_FILES, extra=_PICKLE_COST):
         reader.items.extend(items)
         reader.diagnostics.extend(diagnostics)
+        reader.quiet.extend(quiet)
 
 
-def _read_share(reader: Reader, files: Sequence[File]) -> tuple[list[Item], list[Diagnostic]]:
+def _read_share(reader: Reader, files: Sequence[File]
+                ) -> tuple[list[Item], list[Diagnostic], list[tuple[str, str]]]:
     """What reading `files` adds to `reader`, taken back out of it."""
-    items, diagnostics = len(reader.items), len(reader.diagnostics)
+    items, diagnostics, quiet = len(reader.items), len(reader.diagnostics), len(reader.quiet)
     for file in files:
         reader.read(file)
-    read = reader.items[items:], reader.diagnostics[diagnostics:]
-    del reader.items[items:], reader.diagnostics[diagnostics:]
+    read = reader.items[items:], reader.diagnostics[diagnostics:], reader.quiet[quiet:]
+    del reader.items[items:], reader.diagnostics[diagnostics:], reader.quiet[quiet:]
     return read

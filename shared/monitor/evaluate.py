@@ -457,7 +457,7 @@ def _drift_one(rule: MonitorRule, resource: Resource, source: MonitorSource, now
     rows = result.current_rows if isinstance(result, DriftReport) else result.rows
     if rows == 0:
         return Observation(None, unit=rule.signal.unit, partial=partial, error=error if partial else None)
-    if isinstance(result, DriftReport) and result.features and len(result.not_compared) == len(result.features):
+    if isinstance(result, DriftReport) and result.nothing_compared:
         return Observation(None, unit=rule.signal.unit, partial=partial,
                            error=f"no feature could be compared ({', '.join(result.not_compared)}: no values in the "
                                  "baseline or the current window once empty values, and values of another type, "

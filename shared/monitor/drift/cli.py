@@ -151,7 +151,7 @@ def _compute(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Any, lis
     if not report.features:
         raise ConfigError(f"{baseline_path} and {current_path} share no columns; pass files with the same "
                           "feature columns, or name them with --features")
-    if report.features and len(report.not_compared) == len(report.features):
+    if report.nothing_compared:
         raise ConfigError(f"no feature could be compared: {', '.join(report.not_compared)} "
                           f"{'has' if len(report.not_compared) == 1 else 'have'} no values in {baseline_path} or in "
                           f"{current_path} once empty values (and values of another type) are dropped; check that "

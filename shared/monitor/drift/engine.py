@@ -318,6 +318,11 @@ class DriftReport:
             return []
         return [f.name for f in self.features if not (f.baseline_count and f.current_count)]
 
+    @property
+    def nothing_compared(self) -> bool:
+        """Features were found on both sides, and not one of them could be compared: no verdict."""
+        return bool(self.features) and len(self.not_compared) == len(self.features)
+
     def describe(self) -> str:
         """The breached metrics, feature by feature, and what was compared (for findings)."""
         parts = [f"{f.name} ({m} {f.metrics[m]:.3g} {'<' if m in BREACH_BELOW else '>'} {f.thresholds[m]:g})"
